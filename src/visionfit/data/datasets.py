@@ -1,0 +1,35 @@
+"""Torch datasets over the samples table, decoding with the one shared decoder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from visionfit.data.io import decode_image
+
+
+class ImageDataset(Dataset):
+    """Images (paths, PIL images or arrays) with optional integer targets."""
+
+    def __init__(self, images: Sequence, targets: Sequence[int] | None, transform, in_chans: int = 3):
+        if targets is not None and len(targets) != len(images):
+            raise ValueError("images and targets differ in length")
+        self.images = list(images)
+        self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
+        self.transform = transform
+        self.in_chans = in_chans
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        arr = decode_image(self.images[i], in_chans=self.in_chans)
+        x = self.transform(image=arr)["image"]
+        if x.ndim == 2:  # albumentations may drop a single channel axis
+            x = x.unsqueeze(0)
+        if self.targets is None:
+            return x
+        return x, torch.as_tensor(self.targets[i])

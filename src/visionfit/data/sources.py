@@ -1,0 +1,206 @@
+"""Turn the layouts people have (class folders, train/val folders, a CSV) into one samples table.
+
+Every later step works from `Samples.df`, with columns:
+  image  absolute path of the image file
+  label  class name (string)
+  target integer class index into `Samples.classes`
+  split  "train", "val", or "" when no split was given
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from visionfit.config import DataConfig
+from visionfit.data.io import is_image_file
+from visionfit.errors import DataError
+
+SPLIT_DIR_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val"}
+
+
+@dataclass
+class Samples:
+    df: pd.DataFrame
+    classes: list[str]
+    layout: str  # "folders", "split-folders" or "csv"
+    ignored_files: int = 0  # files skipped because their extension is not an image's
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_split(self) -> bool:
+        return bool((self.df["split"] != "").any())
+
+
+def load_samples(cfg: DataConfig) -> Samples:
+    """Read the dataset described by `cfg` into a samples table (nothing is written)."""
+    if cfg.csv:
+        samples = _from_csv(cfg)
+    elif cfg.path:
+        samples = _from_folders(Path(cfg.path))
+    else:
+        raise DataError("no data given: pass a folder (DATA) or --csv train.csv --root DIR")
+    if len(samples.classes) < 2:
+        raise DataError(
+            f"found only {len(samples.classes)} class ({', '.join(samples.classes)}): "
+            "classification needs at least two"
+        )
+    return samples
+
+
+def resolve_task(samples: Samples, task: str) -> str:
+    """'binary' for two classes, 'multiclass' for more, unless the user said otherwise."""
+    n = len(samples.classes)
+    if task == "auto":
+        return "binary" if n == 2 else "multiclass"
+    if task == "binary" and n != 2:
+        raise DataError(f"--task binary needs exactly 2 classes, found {n}: {samples.classes[:10]}")
+    return task
+
+
+def sorted_classes(labels) -> list[str]:
+    """Sort class names; numerically when every name is an integer ("2" before "10")."""
+    names = sorted(set(labels))
+    if all(_is_int(n) for n in names):
+        return sorted(names, key=int)
+    return names
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _visible_dirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _images_under(folder: Path) -> tuple[list[Path], int]:
+    images, ignored = [], 0
+    for p in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if p.is_file():
+            if is_image_file(p):
+                images.append(p)
+            else:
+                ignored += 1
+    return images, ignored
+
+
+def _from_folders(root: Path) -> Samples:
+    if not root.exists():
+        raise DataError(f"data folder not found: {root}")
+    if not root.is_dir():
+        hint = " (for a CSV use --csv FILE --root DIR)" if root.suffix.lower() == ".csv" else ""
+        raise DataError(f"expected a folder of images, got a file: {root}{hint}")
+    subdirs = _visible_dirs(root)
+    split_dirs = {d: SPLIT_DIR_NAMES[d.name.lower()] for d in subdirs if d.name.lower() in SPLIT_DIR_NAMES}
+    if "train" in split_dirs.values() and "val" in split_dirs.values():
+        rows, ignored, classes_per_split = [], 0, {}
+        for d, split in split_dirs.items():
+            part, n_ignored = _class_folders(d)
+            ignored += n_ignored
+            classes_per_split[d.name] = set(part["label"])
+            part["split"] = split
+            rows.append(part)
+        df = pd.concat(rows, ignore_index=True)
+        train_classes = set(df.loc[df["split"] == "train", "label"])
+        unseen = sorted(set(df["label"]) - train_classes)
+        if unseen:
+            raise DataError(f"classes in the validation folder but not in train: {unseen}")
+        layout = "split-folders"
+    else:
+        df, ignored = _class_folders(root)
+        df["split"] = ""
+        layout = "folders"
+    classes = sorted_classes(df["label"])
+    df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
+    return Samples(df=df[["image", "label", "target", "split"]], classes=classes, layout=layout,
+                   ignored_files=ignored)
+
+
+def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
+    subdirs = _visible_dirs(root)
+    if not subdirs:
+        loose, _ = _images_under(root)
+        if loose:
+            raise DataError(
+                f"{root} holds {len(loose)} images but no class folders: put each class's images in "
+                f"its own sub-folder ({root}/<class>/*.png), or give labels with --csv"
+            )
+        raise DataError(f"no images found in {root}: expected {root}/<class>/*.png|jpg|...")
+    rows, ignored = [], 0
+    empty = []
+    for d in subdirs:
+        images, n_ignored = _images_under(d)
+        ignored += n_ignored
+        if not images:
+            empty.append(d.name)
+        rows.extend((str(p.resolve()), d.name) for p in images)
+    if empty and len(empty) == len(subdirs):
+        raise DataError(f"no images found in the class folders of {root} ({', '.join(empty[:5])})")
+    if empty:
+        raise DataError(
+            f"class folder(s) without images in {root}: {', '.join(empty[:10])} "
+            "(remove them or add images; image types: png jpg jpeg bmp tif tiff webp)"
+        )
+    return pd.DataFrame(rows, columns=["image", "label"]), ignored
+
+
+def _from_csv(cfg: DataConfig) -> Samples:
+    csv_path = Path(cfg.csv)
+    if not csv_path.is_file():
+        raise DataError(f"CSV file not found: {csv_path}")
+    try:
+        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except Exception as e:  # pandas raises many parser error types
+        raise DataError(f"cannot read CSV {csv_path}: {e}") from None
+    for col, opt in ((cfg.image_col, "--image-col"), (cfg.label_col, "--label-col")):
+        if col not in raw.columns:
+            raise DataError(
+                f"column {col!r} not in {csv_path.name}; columns are: {', '.join(raw.columns)} "
+                f"(choose one with {opt})"
+            )
+    if raw.empty:
+        raise DataError(f"CSV {csv_path} has no rows")
+    root = Path(cfg.root) if cfg.root else csv_path.parent
+    if not root.is_dir():
+        raise DataError(f"image root folder not found: {root} (set it with --root)")
+    labels = raw[cfg.label_col].str.strip()
+    no_label = labels == ""
+    if no_label.any():
+        rows = [str(i + 2) for i in raw.index[no_label][:5]]  # +2: header line, 1-based
+        raise DataError(
+            f"{int(no_label.sum())} CSV rows have an empty {cfg.label_col!r} "
+            f"(lines {', '.join(rows)}{', ...' if no_label.sum() > 5 else ''})"
+        )
+    ext = cfg.image_ext
+    if ext and not ext.startswith("."):
+        ext = "." + ext
+    paths = []
+    for name in raw[cfg.image_col].str.strip():
+        p = Path(name)
+        if ext and p.suffix.lower() != ext.lower():
+            p = p.with_name(p.name + ext)
+        paths.append(p if p.is_absolute() else root / p)
+    exists = [p.is_file() for p in paths]
+    missing = [str(p) for p, ok in zip(paths, exists, strict=True) if not ok]
+    if missing:
+        hint = ""
+        if not ext and all(Path(m).suffix == "" for m in missing[:5]):
+            hint = " (ids without extension? add --image-ext .png)"
+        raise DataError(
+            f"{len(missing)} of {len(paths)} CSV rows point to missing files, e.g. "
+            f"{', '.join(missing[:3])}{hint}"
+        )
+    df = pd.DataFrame({"image": [str(p.resolve()) for p in paths], "label": labels.values})
+    classes = sorted_classes(df["label"])
+    df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
+    df["split"] = ""
+    return Samples(df=df, classes=classes, layout="csv")

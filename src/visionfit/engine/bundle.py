@@ -1,0 +1,66 @@
+"""The model bundle: model.safetensors + model.json. Loading it never unpickles anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from visionfit.engine.rundir import atomic_write_text
+from visionfit.errors import RunError
+from visionfit.models.factory import create_classifier
+
+BUNDLE_FORMAT = "visionfit-bundle"
+BUNDLE_VERSION = 1
+
+
+def save_bundle(run_dir: str | Path, model: torch.nn.Module, meta: dict) -> None:
+    """Write the network's weights and everything needed to rebuild and feed it."""
+    run_dir = Path(run_dir)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = run_dir / ".model.safetensors.tmp"
+    save_file(state, str(tmp))
+    tmp.replace(run_dir / "model.safetensors")
+    info = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, **meta}
+    atomic_write_text(run_dir / "model.json", json.dumps(info, indent=2))
+
+
+def read_bundle_meta(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"run directory not found: {run_dir}")
+    meta_path = run_dir / "model.json"
+    if not meta_path.is_file() or not (run_dir / "model.safetensors").is_file():
+        raise RunError(
+            f"{run_dir} has no model bundle (model.json + model.safetensors): "
+            "is it a finished visionfit run? An interrupted run can be continued with --resume"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise RunError(f"{meta_path} is not valid JSON: {e}") from None
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise RunError(f"{meta_path} is not a visionfit bundle")
+    return meta
+
+
+def load_bundle_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the network from model.json and load model.safetensors (strict)."""
+    run_dir = Path(run_dir)
+    meta = read_bundle_meta(run_dir)
+    created = create_classifier(
+        meta["arch"], meta["num_outputs"], in_chans=meta["in_chans"], pretrained=False,
+        drop_rate=meta.get("drop_rate", 0.0),
+    )
+    model = created.model
+    state = load_file(str(run_dir / "model.safetensors"))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RunError(
+            f"weights in {run_dir / 'model.safetensors'} do not fit {meta['arch']!r}: "
+            f"{len(missing)} missing, {len(unexpected)} unexpected tensors"
+        )
+    model.eval()
+    return model, meta

@@ -1,0 +1,61 @@
+"""Lightning plumbing for runs: one metrics row per epoch, atomic checkpoints, quiet output."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from visionfit.engine.rundir import atomic_write_csv
+
+
+class EpochMetricsCSV(L.Callback):
+    """Write metrics.csv with one row per epoch: train and val metrics, lr, seconds.
+
+    The whole file is rewritten atomically after each epoch, so a kill never leaves half a row.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows: list[dict] = []
+        self._t0 = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        row: dict = {"epoch": trainer.current_epoch}
+        for key, value in sorted(trainer.callback_metrics.items()):
+            if key.startswith(("train_", "val_")):
+                row[key] = float(value)
+        for i, group in enumerate(trainer.optimizers[0].param_groups if trainer.optimizers else []):
+            row["lr" if i == 0 else f"lr_group{i}"] = group["lr"]
+        row["seconds"] = round(time.perf_counter() - self._t0, 3)
+        self.rows.append(row)
+        atomic_write_csv(self.path, pd.DataFrame(self.rows))
+
+    def state_dict(self):
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict):
+        self.rows = list(state_dict.get("rows", []))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Save checkpoints to a temporary file and rename, so a crash never truncates one."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)

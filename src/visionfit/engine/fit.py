@@ -1,0 +1,197 @@
+"""One training run: samples -> split -> model -> Lightning Trainer -> run directory + bundle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from torch.utils.data import DataLoader
+
+from visionfit.config import RunConfig
+from visionfit.data.datasets import ImageDataset
+from visionfit.data.sources import load_samples, resolve_task
+from visionfit.data.splits import holdout_split
+from visionfit.data.transforms import create_transforms
+from visionfit.engine.bundle import save_bundle
+from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
+from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.models.factory import check_model_name, create_classifier
+from visionfit.tasks.classification import ClassificationTask, default_monitor, num_outputs_for
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    task: str
+    classes: list[str]
+    monitor: str
+    best_epoch: int | None
+    best_metrics: dict[str, float]
+    seconds: float
+    n_train: int
+    n_val: int
+    weights_source: str
+    skipped_files: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def default_workers() -> int:
+    """Background decoding pays off from 3 cores up; on 2 cores the main process does it."""
+    n = os.cpu_count() or 1
+    return 0 if n <= 2 else min(8, n - 1)
+
+
+def quiet_lightning() -> None:
+    """Lightning's banners (GPU available..., model summary) are noise in a CLI run."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*number of training batches.*")
+    warnings.filterwarnings("ignore", ".*No positive samples in targets.*")
+    warnings.filterwarnings("ignore", ".*No negative samples in targets.*")
+
+
+def resolve_config(cfg: RunConfig, task: str) -> RunConfig:
+    """Fill the "auto" fields so that config.yaml states exactly what ran."""
+    monitor, mode = cfg.train.monitor, cfg.train.monitor_mode
+    if monitor == "auto":
+        monitor, auto_mode = default_monitor(task)
+        mode = auto_mode if mode == "auto" else mode
+    elif mode == "auto":
+        mode = "min" if monitor.endswith("loss") else "max"
+    workers = cfg.data.workers if cfg.data.workers is not None else default_workers()
+    return cfg.with_overrides(
+        {"data.task": task, "train.monitor": monitor, "train.monitor_mode": mode,
+         "data.workers": workers}
+    )
+
+
+def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
+    """Train one model as described by `cfg` and write its run directory.
+
+    >>> from visionfit.config import RunConfig
+    >>> cfg = RunConfig.from_dict({"data": {"path": "data/"}, "train": {"epochs": 3}})
+    >>> result = fit(cfg)
+    >>> result.run_dir, result.best_metrics
+    """
+    t_start = time.perf_counter()
+    quiet_lightning()
+    samples = load_samples(cfg.data)
+    task = resolve_task(samples, cfg.data.task)
+    check_model_name(cfg.model.name)
+    cfg = resolve_config(cfg, task)
+    tc = cfg.train
+
+    L.seed_everything(tc.seed, workers=True, verbose=False)
+    df = holdout_split(samples.df, cfg.data.val_fraction, tc.seed)
+    train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
+    created = create_classifier(
+        cfg.model.name,
+        num_outputs_for(task, len(samples.classes)),
+        in_chans=cfg.data.in_chans,
+        pretrained=cfg.model.pretrained,
+        weights=cfg.model.weights,
+        drop_rate=cfg.model.drop_rate,
+    )
+
+    # Everything that can fail on user input has been checked: only now create the run directory.
+    run_dir = create_run_dir(cfg.runs_dir, cfg.name or cfg.model.name)
+    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+    atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
+    atomic_write_csv(run_dir / "splits.csv", df[["image", "label", "split"]])
+
+    pre = created.preprocessing
+    img_size = cfg.augment.img_size
+    train_tf = create_transforms(cfg.augment.preset, img_size, pre.mean, pre.std, train=True)
+    eval_tf = create_transforms("none", img_size, pre.mean, pre.std, train=False)
+    workers = cfg.data.workers
+    loader_kw = {"num_workers": workers, "persistent_workers": workers > 0,
+                 "pin_memory": torch.cuda.is_available()}
+    train_loader = DataLoader(
+        ImageDataset(train_df["image"], train_df["target"], train_tf, cfg.data.in_chans),
+        batch_size=tc.batch_size, shuffle=True, drop_last=len(train_df) > tc.batch_size,
+        **loader_kw,
+    )
+    val_loader = DataLoader(
+        ImageDataset(val_df["image"], val_df["target"], eval_tf, cfg.data.in_chans),
+        batch_size=tc.batch_size, shuffle=False, **loader_kw,
+    )
+
+    module = ClassificationTask(created.model, task, len(samples.classes), tc)
+    ckpt_dir = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best", monitor=tc.monitor, mode=tc.monitor_mode,
+        save_top_k=1, save_last=True, auto_insert_metric_name=False, enable_version_counter=False,
+    )
+    callbacks: list = [checkpoint, EpochMetricsCSV(run_dir / "metrics.csv")]
+    if tc.patience:
+        callbacks.append(EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience))
+    if progress:
+        callbacks.append(RichProgressBar(leave=True))
+    trainer = L.Trainer(
+        max_epochs=tc.epochs,
+        accelerator=tc.accelerator,
+        devices=1,
+        precision=tc.precision,
+        deterministic=tc.deterministic,
+        callbacks=callbacks,
+        logger=False,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(run_dir),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
+    )
+    trainer.fit(module, train_loader, val_loader)
+
+    best_path = checkpoint.best_model_path or str(ckpt_dir / "last.ckpt")
+    ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(ckpt["state_dict"])
+    best_epoch = int(ckpt["epoch"])
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    best_row = metrics[metrics["epoch"] == best_epoch]
+    best_metrics = {
+        k: float(v) for k, v in best_row.iloc[0].items() if k.startswith(("val_", "train_"))
+    } if len(best_row) else {}
+    save_bundle(
+        run_dir,
+        module.model,
+        {
+            "task": task,
+            "arch": cfg.model.name,
+            "num_outputs": num_outputs_for(task, len(samples.classes)),
+            "classes": samples.classes,
+            "in_chans": cfg.data.in_chans,
+            "img_size": img_size,
+            "mean": list(pre.mean),
+            "std": list(pre.std),
+            "interpolation": pre.interpolation,
+            "drop_rate": cfg.model.drop_rate,
+            "threshold": 0.5,
+            "best_epoch": best_epoch,
+            "monitor": tc.monitor,
+            "monitor_value": best_metrics.get(tc.monitor),
+        },
+    )
+    seconds = time.perf_counter() - t_start
+    result = RunResult(
+        run_dir=run_dir, task=task, classes=samples.classes, monitor=tc.monitor,
+        best_epoch=best_epoch, best_metrics=best_metrics, seconds=seconds,
+        n_train=len(train_df), n_val=len(val_df), weights_source=created.weights_source,
+        skipped_files=0, notes=samples.notes,
+    )
+    summary = {**{k: v for k, v in result.__dict__.items() if k != "run_dir"},
+               "run_dir": str(run_dir), "ignored_files": samples.ignored_files,
+               "epochs_run": int(metrics["epoch"].max()) + 1 if len(metrics) else 0}
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    return result

@@ -1,0 +1,147 @@
+"""create_classifier / list_models: timm backbones and the built-in from-scratch nets."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from visionfit.errors import ModelError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_BUILTINS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_builtin(name: str, builder: Callable[..., nn.Module]) -> None:
+    """Register a from-scratch net under `name`; names are unique."""
+    if name in _BUILTINS:
+        raise ValueError(f"model {name!r} is already registered")
+    _BUILTINS[name] = builder
+
+
+def _register_defaults() -> None:
+    from visionfit.models.simple import AlexNet, SimpleCNN
+
+    register_builtin("simple_cnn", SimpleCNN)
+    register_builtin("alexnet", AlexNet)
+
+
+_register_defaults()
+
+
+@dataclass
+class Preprocessing:
+    """What the network expects; stored in model.json and used again at prediction time."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+
+
+@dataclass
+class CreatedModel:
+    model: nn.Module
+    preprocessing: Preprocessing
+    weights_source: str  # one line: where the initial weights came from
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Built-in names followed by timm's model names matching `pattern`."""
+    import fnmatch
+
+    import timm
+
+    builtins = [n for n in _BUILTINS if fnmatch.fnmatch(n, pattern)]
+    return builtins + timm.list_models(pattern)
+
+
+def is_builtin(name: str) -> bool:
+    return name in _BUILTINS
+
+
+def check_model_name(name: str) -> None:
+    """Raise ModelError with close suggestions when `name` is neither built-in nor a timm model."""
+    import timm
+
+    if name in _BUILTINS or timm.is_model(name):
+        return
+    candidates = list(_BUILTINS) + timm.list_models()
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ModelError(
+        f"unknown model {name!r}{hint} (built-ins: {', '.join(_BUILTINS)}; "
+        "any timm name, see `visionfit models PATTERN`)"
+    )
+
+
+def create_classifier(
+    name: str,
+    num_outputs: int,
+    *,
+    in_chans: int = 3,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    drop_rate: float = 0.0,
+) -> CreatedModel:
+    """Build a classifier with `num_outputs` logits.
+
+    >>> created = create_classifier("simple_cnn", 3, in_chans=1)
+    >>> created.model(torch.zeros(2, 1, 32, 32)).shape
+    torch.Size([2, 3])
+    """
+    check_model_name(name)
+    if name in _BUILTINS:
+        if pretrained and weights is None:
+            raise ModelError(
+                f"{name!r} is trained from scratch and has no pretrained weights; "
+                "use --no-pretrained or give a state dict with --weights PATH"
+            )
+        model = _BUILTINS[name](num_classes=num_outputs, in_chans=in_chans, drop_rate=drop_rate)
+        source = "random init"
+        if weights is not None:
+            from visionfit.models.weights import apply_state_dict, load_weights_file
+
+            report = apply_state_dict(model, load_weights_file(weights), source=f"local file {weights}")
+            source = _describe(report)
+        pre = Preprocessing(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
+        return CreatedModel(model, pre, source)
+
+    from timm.data import resolve_data_config
+
+    from visionfit.models.weights import create_timm_model
+
+    model, report = create_timm_model(
+        name,
+        num_classes=num_outputs,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        weights=weights,
+        drop_rate=drop_rate,
+    )
+    cfg = resolve_data_config({}, model=model)
+    mean, std = _fit_channels(cfg.get("mean", IMAGENET_MEAN), in_chans), _fit_channels(
+        cfg.get("std", IMAGENET_STD), in_chans
+    )
+    pre = Preprocessing(mean=mean, std=std, interpolation=str(cfg.get("interpolation", "bilinear")))
+    return CreatedModel(model, pre, _describe(report))
+
+
+def _fit_channels(values, in_chans: int) -> tuple[float, ...]:
+    """timm configs hold RGB statistics; a grayscale model uses their average."""
+    values = tuple(float(v) for v in values)
+    if len(values) == in_chans:
+        return values
+    avg = sum(values) / len(values)
+    return (avg,) * in_chans
+
+
+def _describe(report) -> str:
+    if report.source == "random init":
+        return report.source
+    skipped = f", skipped {len(report.skipped)} tensors (head)" if report.skipped else ""
+    return f"{report.source} ({report.loaded} tensors{skipped})"

@@ -1,0 +1,45 @@
+"""Shared fixtures: small generated datasets (no downloads) and a fast training config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from visionfit.config import RunConfig
+from visionfit.data.synthetic import make_shapes_dataset
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def shapes_dir(tmp_path_factory) -> Path:
+    """Three learnable classes (circle, square, triangle), 60 images each, 32 px."""
+    return make_shapes_dataset(tmp_path_factory.mktemp("shapes") / "data", n_per_class=60)
+
+
+@pytest.fixture(scope="session")
+def binary_dir(tmp_path_factory) -> Path:
+    return make_shapes_dataset(
+        tmp_path_factory.mktemp("binary") / "data", n_per_class=100, classes=("circle", "square"),
+        seed=1,
+    )
+
+
+def _fast_config(data: Path, runs_dir: Path, **train) -> RunConfig:
+    return RunConfig.from_dict(
+        {
+            "runs_dir": str(runs_dir),
+            "data": {"path": str(data), "workers": 0},
+            "model": {"name": "simple_cnn"},
+            "augment": {"preset": "light", "img_size": 32},
+            "train": {"epochs": 8, "batch_size": 16, "lr": 3e-3, "patience": None, **train},
+        }
+    )
+
+
+@pytest.fixture
+def fast_config():
+    """Build a config that trains simple_cnn on tiny images in seconds."""
+    return _fast_config
