@@ -22,7 +22,9 @@ def shapes_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def binary_dir(tmp_path_factory) -> Path:
     return make_shapes_dataset(
-        tmp_path_factory.mktemp("binary") / "data", n_per_class=100, classes=("circle", "square"),
+        tmp_path_factory.mktemp("binary") / "data",
+        n_per_class=100,
+        classes=("circle", "square"),
         seed=1,
     )
 

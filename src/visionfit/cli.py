@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
@@ -64,7 +63,8 @@ def _given(ctx: typer.Context, names) -> dict[str, object]:
     out = {}
     for name in names:
         src = ctx.get_parameter_source(name)
-        if src in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+        # Compare by name: typer may ship its own copy of click's ParameterSource enum.
+        if getattr(src, "name", "") in ("COMMANDLINE", "ENVIRONMENT"):
             value = ctx.params[name]
             if isinstance(value, Path):
                 value = str(value)
@@ -77,39 +77,112 @@ def _given(ctx: typer.Context, names) -> dict[str, object]:
 @app.command()
 def train(
     ctx: typer.Context,
-    data: Optional[Path] = typer.Argument(None, help="Image folder: DATA/<class>/* or DATA/train|val/<class>/*."),
-    config: Optional[Path] = typer.Option(None, "--config", help="A config.yaml (e.g. a run's) to start from; other options override it."),
-    csv: Optional[Path] = typer.Option(None, help="CSV of image paths and labels instead of folders.", rich_help_panel="Data"),
-    root: Optional[Path] = typer.Option(None, help="Folder the CSV's paths are relative to (default: the CSV's folder).", rich_help_panel="Data"),
-    image_col: str = typer.Option("image", help="CSV column with image paths or ids.", rich_help_panel="Data"),
-    label_col: str = typer.Option("label", help="CSV column with labels (strings or integers).", rich_help_panel="Data"),
-    image_ext: Optional[str] = typer.Option(None, help="Extension for ids without one, e.g. .png.", rich_help_panel="Data"),
-    task: str = typer.Option("auto", help="auto (binary for 2 classes, else multiclass) | binary | multiclass.", rich_help_panel="Data"),
-    val_fraction: float = typer.Option(0.2, help="Stratified hold-out share when no val split is given.", rich_help_panel="Data"),
-    in_chans: int = typer.Option(3, help="Input channels: 3 (RGB) or 1 (grayscale).", rich_help_panel="Data"),
-    workers: Optional[int] = typer.Option(None, help="DataLoader workers (default: auto).", rich_help_panel="Data"),
-    model: str = typer.Option("simple_cnn", help="simple_cnn, alexnet or any timm model name.", rich_help_panel="Model"),
-    pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained", help="Start from pretrained weights (timm models).", rich_help_panel="Model"),
-    weights: Optional[Path] = typer.Option(None, help="Local .pth/.safetensors state dict; a head of another shape is skipped.", rich_help_panel="Model"),
-    drop_rate: float = typer.Option(0.0, help="Dropout before the classifier.", rich_help_panel="Model"),
-    augment: str = typer.Option("light", help="Augmentation preset: none | light | medium | heavy.", rich_help_panel="Augmentation"),
-    img_size: int = typer.Option(64, help="Images are resized to this square size.", rich_help_panel="Augmentation"),
+    data: Optional[Path] = typer.Argument(
+        None, help="Image folder: DATA/<class>/* or DATA/train|val/<class>/*."
+    ),
+    config: Optional[Path] = typer.Option(
+        None,
+        "--config",
+        help="A config.yaml (e.g. a run's) to start from; other options override it.",
+    ),
+    csv: Optional[Path] = typer.Option(
+        None, help="CSV of image paths and labels instead of folders.", rich_help_panel="Data"
+    ),
+    root: Optional[Path] = typer.Option(
+        None,
+        help="Folder the CSV's paths are relative to (default: the CSV's folder).",
+        rich_help_panel="Data",
+    ),
+    image_col: str = typer.Option(
+        "image", help="CSV column with image paths or ids.", rich_help_panel="Data"
+    ),
+    label_col: str = typer.Option(
+        "label", help="CSV column with labels (strings or integers).", rich_help_panel="Data"
+    ),
+    image_ext: Optional[str] = typer.Option(
+        None, help="Extension for ids without one, e.g. .png.", rich_help_panel="Data"
+    ),
+    task: str = typer.Option(
+        "auto",
+        help="auto (binary for 2 classes, else multiclass) | binary | multiclass.",
+        rich_help_panel="Data",
+    ),
+    val_fraction: float = typer.Option(
+        0.2, help="Stratified hold-out share when no val split is given.", rich_help_panel="Data"
+    ),
+    in_chans: int = typer.Option(
+        3, help="Input channels: 3 (RGB) or 1 (grayscale).", rich_help_panel="Data"
+    ),
+    workers: Optional[int] = typer.Option(
+        None, help="DataLoader workers (default: auto).", rich_help_panel="Data"
+    ),
+    model: str = typer.Option(
+        "simple_cnn", help="simple_cnn, alexnet or any timm model name.", rich_help_panel="Model"
+    ),
+    pretrained: bool = typer.Option(
+        False,
+        "--pretrained/--no-pretrained",
+        help="Start from pretrained weights (timm models).",
+        rich_help_panel="Model",
+    ),
+    weights: Optional[Path] = typer.Option(
+        None,
+        help="Local .pth/.safetensors state dict; a head of another shape is skipped.",
+        rich_help_panel="Model",
+    ),
+    drop_rate: float = typer.Option(
+        0.0, help="Dropout before the classifier.", rich_help_panel="Model"
+    ),
+    augment: str = typer.Option(
+        "light",
+        help="Augmentation preset: none | light | medium | heavy.",
+        rich_help_panel="Augmentation",
+    ),
+    img_size: int = typer.Option(
+        64, help="Images are resized to this square size.", rich_help_panel="Augmentation"
+    ),
     epochs: int = typer.Option(10, help="Maximum epochs.", rich_help_panel="Training"),
     batch_size: int = typer.Option(32, help="Batch size.", rich_help_panel="Training"),
     lr: float = typer.Option(1e-3, help="Peak learning rate.", rich_help_panel="Training"),
     weight_decay: float = typer.Option(1e-4, help="Weight decay.", rich_help_panel="Training"),
     opt: str = typer.Option("adamw", help="adamw | adam | sgd.", rich_help_panel="Training"),
-    sched: str = typer.Option("cosine", help="cosine (with warm-up) | step | plateau | none.", rich_help_panel="Training"),
-    warmup_epochs: float = typer.Option(1.0, help="Linear warm-up epochs for cosine (at most 10% of the run).", rich_help_panel="Training"),
-    precision: str = typer.Option("32", help="32 | bf16-mixed | 16-mixed.", rich_help_panel="Training"),
-    label_smoothing: float = typer.Option(0.0, help="Label smoothing for multi-class cross-entropy.", rich_help_panel="Training"),
-    patience: int = typer.Option(5, help="Early-stopping patience in epochs (0: off).", rich_help_panel="Training"),
-    monitor: str = typer.Option("auto", help="Metric for early stopping and the best checkpoint (auto: val_loss, minimised).", rich_help_panel="Training"),
-    seed: int = typer.Option(42, help="Random seed (split, init, shuffling, augmentation).", rich_help_panel="Training"),
-    deterministic: bool = typer.Option(False, "--deterministic", help="Use deterministic algorithms.", rich_help_panel="Training"),
-    accelerator: str = typer.Option("auto", help="auto | cpu | gpu | mps.", rich_help_panel="Training"),
-    name: Optional[str] = typer.Option(None, help="Run name prefix (default: the model name).", rich_help_panel="Output"),
-    runs_dir: Path = typer.Option(Path("runs"), help="Where run directories are created.", rich_help_panel="Output"),
+    sched: str = typer.Option(
+        "cosine", help="cosine (with warm-up) | step | plateau | none.", rich_help_panel="Training"
+    ),
+    warmup_epochs: float = typer.Option(
+        1.0,
+        help="Linear warm-up epochs for cosine (at most 10% of the run).",
+        rich_help_panel="Training",
+    ),
+    precision: str = typer.Option(
+        "32", help="32 | bf16-mixed | 16-mixed.", rich_help_panel="Training"
+    ),
+    label_smoothing: float = typer.Option(
+        0.0, help="Label smoothing for multi-class cross-entropy.", rich_help_panel="Training"
+    ),
+    patience: int = typer.Option(
+        5, help="Early-stopping patience in epochs (0: off).", rich_help_panel="Training"
+    ),
+    monitor: str = typer.Option(
+        "auto",
+        help="Metric for early stopping and the best checkpoint (auto: val_loss, minimised).",
+        rich_help_panel="Training",
+    ),
+    seed: int = typer.Option(
+        42, help="Random seed (split, init, shuffling, augmentation).", rich_help_panel="Training"
+    ),
+    deterministic: bool = typer.Option(
+        False, "--deterministic", help="Use deterministic algorithms.", rich_help_panel="Training"
+    ),
+    accelerator: str = typer.Option(
+        "auto", help="auto | cpu | gpu | mps.", rich_help_panel="Training"
+    ),
+    name: Optional[str] = typer.Option(
+        None, help="Run name prefix (default: the model name).", rich_help_panel="Output"
+    ),
+    runs_dir: Path = typer.Option(
+        Path("runs"), help="Where run directories are created.", rich_help_panel="Output"
+    ),
 ) -> None:
     """Train one model and write a run directory (config, splits, metrics, checkpoints, bundle)."""
     from visionfit.config import RunConfig
@@ -141,7 +214,9 @@ def _print_summary(result) -> None:
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="A finished run directory."),
-    inputs: list[Path] = typer.Argument(..., help="Image files, folders (searched recursively) or CSVs."),
+    inputs: list[Path] = typer.Argument(
+        ..., help="Image files, folders (searched recursively) or CSVs."
+    ),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
     batch_size: int = typer.Option(64, help="Batch size."),
     tta: bool = typer.Option(False, "--tta", help="Average with the horizontally flipped image."),

@@ -1,6 +1,7 @@
 """Typed run configuration: data, model, augmentation and training options, YAML in and out.
 
-A run's `config.yaml` is the fully resolved config; `visionfit train --config config.yaml` reruns it.
+A run's `config.yaml` is the fully resolved config;
+`visionfit train --config config.yaml` reruns it.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ class TrainConfig(_Section):
     warmup_epochs: float = Field(1.0, ge=0)
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    patience: int | None = Field(5, ge=1, description="early-stopping patience in epochs; None = off")
+    patience: int | None = Field(
+        5, ge=1, description="early-stopping patience in epochs; None = off"
+    )
     monitor: str = Field("auto", description="val metric for early stopping / best checkpoint")
     monitor_mode: Literal["auto", "min", "max"] = "auto"
     seed: int = 42

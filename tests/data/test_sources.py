@@ -41,9 +41,14 @@ def test_split_folders_are_used_as_given(tmp_path, val_name):
 
 
 def test_holdout_is_stratified_and_seeded(tmp_path):
-    df = pd.DataFrame({"image": [f"{i}.png" for i in range(100)],
-                       "label": ["a"] * 80 + ["b"] * 20, "target": [0] * 80 + [1] * 20,
-                       "split": ""})
+    df = pd.DataFrame(
+        {
+            "image": [f"{i}.png" for i in range(100)],
+            "label": ["a"] * 80 + ["b"] * 20,
+            "target": [0] * 80 + [1] * 20,
+            "split": "",
+        }
+    )
     a, b = holdout_split(df, 0.2, seed=1), holdout_split(df, 0.2, seed=1)
     assert (a["split"] == b["split"]).all()
     val = a[a["split"] == "val"]
@@ -57,8 +62,9 @@ def test_csv_string_labels_and_ids_without_extension(tmp_path):
     rows = [{"id": f"{c}/{c}_{i:04d}", "y": c} for c in ("cat", "dog") for i in range(3)]
     csv = tmp_path / "train.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
-    s = load_samples(DataConfig(csv=str(csv), root=str(root), image_col="id", label_col="y",
-                                image_ext=".png"))
+    s = load_samples(
+        DataConfig(csv=str(csv), root=str(root), image_col="id", label_col="y", image_ext=".png")
+    )
     assert s.classes == ["cat", "dog"] and len(s.df) == 6 and s.layout == "csv"
     with pytest.raises(DataError, match=r"6 of 6 CSV rows point to missing files.*--image-ext"):
         load_samples(DataConfig(csv=str(csv), root=str(root), image_col="id", label_col="y"))

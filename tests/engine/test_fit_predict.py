@@ -43,14 +43,26 @@ def test_multiclass_learns_well_above_chance(multiclass_run):
 def test_run_directory_contents(multiclass_run, shapes_dir):
     d = multiclass_run.run_dir
     assert d.name.startswith("simple_cnn-")
-    for f in ("config.yaml", "classes.json", "splits.csv", "metrics.csv", "model.safetensors",
-              "model.json", "summary.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+    for f in (
+        "config.yaml",
+        "classes.json",
+        "splits.csv",
+        "metrics.csv",
+        "model.safetensors",
+        "model.json",
+        "summary.json",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+    ):
         assert (d / f).is_file(), f
     assert json.loads((d / "classes.json").read_text()) == ["circle", "square", "triangle"]
     splits = pd.read_csv(d / "splits.csv")
     assert len(splits) == 180 and (splits["split"] == "val").sum() == 36
     assert splits[splits["split"] == "val"]["label"].value_counts().to_dict() == {
-        "circle": 12, "square": 12, "triangle": 12}
+        "circle": 12,
+        "square": 12,
+        "triangle": 12,
+    }
     metrics = pd.read_csv(d / "metrics.csv")
     assert list(metrics["epoch"]) == list(range(8))
     for col in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"):
@@ -67,8 +79,9 @@ def test_bundle_matches_best_checkpoint(multiclass_run, shapes_dir):
     d = multiclass_run.run_dir
     predictor = visionfit.load(d)
     ckpt = torch.load(d / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()
-             if k.startswith("model.")}
+    state = {
+        k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
+    }
     for k, v in predictor.model.state_dict().items():
         assert torch.equal(v, state[k]), k
     x = torch.randn(4, 3, 32, 32)
@@ -136,6 +149,7 @@ def test_grayscale_input_and_timm_model(shapes_dir, tmp_path, fast_config):
     r = visionfit.fit(cfg, progress=False)
     meta = json.loads((r.run_dir / "model.json").read_text())
     assert meta["in_chans"] == 1 and len(meta["mean"]) == 1
-    first_conv = next(m for m in visionfit.load(r.run_dir).model.modules()
-                      if isinstance(m, torch.nn.Conv2d))
+    first_conv = next(
+        m for m in visionfit.load(r.run_dir).model.modules() if isinstance(m, torch.nn.Conv2d)
+    )
     assert first_conv.in_channels == 1

@@ -14,7 +14,9 @@ from visionfit.data.io import decode_image
 class ImageDataset(Dataset):
     """Images (paths, PIL images or arrays) with optional integer targets."""
 
-    def __init__(self, images: Sequence, targets: Sequence[int] | None, transform, in_chans: int = 3):
+    def __init__(
+        self, images: Sequence, targets: Sequence[int] | None, transform, in_chans: int = 3
+    ):
         if targets is not None and len(targets) != len(images):
             raise ValueError("images and targets differ in length")
         self.images = list(images)

@@ -16,6 +16,15 @@ Decisions:
 * Multi-frame files (GIF, TIFF) use the first frame.
 * Only PNG, JPEG, BMP, TIFF, WebP and GIF are decoded; other formats Pillow knows (EPS, PSD, ...)
   are refused with reason "unsupported format".
+* 16-bit RGB(A) PNGs are reduced to 8 bits per channel by Pillow itself (value >> 8, an absolute
+  scale); only single-channel high-bit-depth data is range-scaled.
+* Truncation is checked beyond Pillow: a PNG must reach a complete IEND chunk, and when Pillow
+  fails without saying why, the file's structure (PNG chunks, JPEG segments, TIFF IFD/strips, BMP
+  and WebP size fields, GIF trailer) decides between "truncated" and other reasons. A GIF whose
+  only missing bytes are its trailer still decodes (all its pixels are present).
+* During a call, Pillow's ``DecompressionBombWarning`` is raised as an error and its
+  ``UserWarning``s are silenced (``warnings.catch_warnings``, process-wide state); the pixel limits
+  are also checked directly, so correctness does not depend on the warning filters.
 * ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` must stay False; if other code set it, it is reset (with
   a warning) so that a truncated image is never silently accepted.
 """
@@ -489,7 +498,7 @@ def _scale_to_u8(values: np.ndarray) -> np.ndarray:
     lo = float(data[finite].min())
     hi = float(data[finite].max())
     if hi > lo:
-        scaled = (data - lo) * (255.0 / (hi - lo))
+        scaled = (data - lo) * 255.0 / (hi - lo)
         out = np.rint(np.clip(np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0), 0, 255))
         out = out.astype(np.uint8)
     out[np.isposinf(data)] = 255

@@ -100,7 +100,9 @@ def _from_folders(root: Path) -> Samples:
         hint = " (for a CSV use --csv FILE --root DIR)" if root.suffix.lower() == ".csv" else ""
         raise DataError(f"expected a folder of images, got a file: {root}{hint}")
     subdirs = _visible_dirs(root)
-    split_dirs = {d: SPLIT_DIR_NAMES[d.name.lower()] for d in subdirs if d.name.lower() in SPLIT_DIR_NAMES}
+    split_dirs = {
+        d: SPLIT_DIR_NAMES[d.name.lower()] for d in subdirs if d.name.lower() in SPLIT_DIR_NAMES
+    }
     if "train" in split_dirs.values() and "val" in split_dirs.values():
         rows, ignored, classes_per_split = [], 0, {}
         for d, split in split_dirs.items():
@@ -121,8 +123,12 @@ def _from_folders(root: Path) -> Samples:
         layout = "folders"
     classes = sorted_classes(df["label"])
     df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
-    return Samples(df=df[["image", "label", "target", "split"]], classes=classes, layout=layout,
-                   ignored_files=ignored)
+    return Samples(
+        df=df[["image", "label", "target", "split"]],
+        classes=classes,
+        layout=layout,
+        ignored_files=ignored,
+    )
 
 
 def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
@@ -131,7 +137,8 @@ def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
         loose, _ = _images_under(root)
         if loose:
             raise DataError(
-                f"{root} holds {len(loose)} images but no class folders: put each class's images in "
+                f"{root} holds {len(loose)} images but no class folders: put each class's "
+                f"images in "
                 f"its own sub-folder ({root}/<class>/*.png), or give labels with --csv"
             )
         raise DataError(f"no images found in {root}: expected {root}/<class>/*.png|jpg|...")

@@ -24,7 +24,9 @@ def create_transforms(
     >>> t = create_transforms("light", 64, (0.5,) * 3, (0.5,) * 3, train=True)
     """
     if preset not in PRESETS:
-        raise ValueError(f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}")
+        raise ValueError(
+            f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}"
+        )
     ops: list = [A.Resize(img_size, img_size, interpolation=cv2.INTER_AREA)]
     if train and preset in ("light", "medium", "heavy"):
         ops.append(A.HorizontalFlip(p=0.5))

@@ -51,7 +51,10 @@ def load_bundle_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     run_dir = Path(run_dir)
     meta = read_bundle_meta(run_dir)
     created = create_classifier(
-        meta["arch"], meta["num_outputs"], in_chans=meta["in_chans"], pretrained=False,
+        meta["arch"],
+        meta["num_outputs"],
+        in_chans=meta["in_chans"],
+        pretrained=False,
         drop_rate=meta.get("drop_rate", 0.0),
     )
     model = created.model

@@ -20,7 +20,9 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "visionfit"
 
 
-def write_digits_dataset(root: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple[Path, Path]:
+def write_digits_dataset(
+    root: Path, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[Path, Path]:
     """Write the 1,797 8x8 digits as PNGs: root/train/<digit>/ and a held-out root/test/<digit>/.
 
     Reuses a complete earlier copy (marked by a .complete file) instead of writing it again.
@@ -74,4 +76,6 @@ def run_demo(runs_dir: str = "runs", *, epochs: int = 15, progress: bool = True)
     truth = [p.parent.name for p in paths]
     accuracy = float(np.mean(preds["pred"].astype(str).to_numpy() == np.asarray(truth)))
     preds.to_csv(result.run_dir / "demo_test_predictions.csv", index=False)
-    return DemoResult(run=result, test_accuracy=accuracy, n_test=len(paths), data_dir=train_dir.parent)
+    return DemoResult(
+        run=result, test_accuracy=accuracy, n_test=len(paths), data_dir=train_dir.parent
+    )

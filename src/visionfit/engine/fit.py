@@ -70,8 +70,12 @@ def resolve_config(cfg: RunConfig, task: str) -> RunConfig:
         mode = "min" if monitor.endswith("loss") else "max"
     workers = cfg.data.workers if cfg.data.workers is not None else default_workers()
     return cfg.with_overrides(
-        {"data.task": task, "train.monitor": monitor, "train.monitor_mode": mode,
-         "data.workers": workers}
+        {
+            "data.task": task,
+            "train.monitor": monitor,
+            "train.monitor_mode": mode,
+            "data.workers": workers,
+        }
     )
 
 
@@ -114,27 +118,42 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     train_tf = create_transforms(cfg.augment.preset, img_size, pre.mean, pre.std, train=True)
     eval_tf = create_transforms("none", img_size, pre.mean, pre.std, train=False)
     workers = cfg.data.workers
-    loader_kw = {"num_workers": workers, "persistent_workers": workers > 0,
-                 "pin_memory": torch.cuda.is_available()}
+    loader_kw = {
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "pin_memory": torch.cuda.is_available(),
+    }
     train_loader = DataLoader(
         ImageDataset(train_df["image"], train_df["target"], train_tf, cfg.data.in_chans),
-        batch_size=tc.batch_size, shuffle=True, drop_last=len(train_df) > tc.batch_size,
+        batch_size=tc.batch_size,
+        shuffle=True,
+        drop_last=len(train_df) > tc.batch_size,
         **loader_kw,
     )
     val_loader = DataLoader(
         ImageDataset(val_df["image"], val_df["target"], eval_tf, cfg.data.in_chans),
-        batch_size=tc.batch_size, shuffle=False, **loader_kw,
+        batch_size=tc.batch_size,
+        shuffle=False,
+        **loader_kw,
     )
 
     module = ClassificationTask(created.model, task, len(samples.classes), tc)
     ckpt_dir = run_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor=tc.monitor, mode=tc.monitor_mode,
-        save_top_k=1, save_last=True, auto_insert_metric_name=False, enable_version_counter=False,
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor=tc.monitor,
+        mode=tc.monitor_mode,
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
     )
     callbacks: list = [checkpoint, EpochMetricsCSV(run_dir / "metrics.csv")]
     if tc.patience:
-        callbacks.append(EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience))
+        callbacks.append(
+            EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience)
+        )
     if progress:
         callbacks.append(RichProgressBar(leave=True))
     trainer = L.Trainer(
@@ -160,9 +179,11 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     best_epoch = int(ckpt["epoch"])
     metrics = pd.read_csv(run_dir / "metrics.csv")
     best_row = metrics[metrics["epoch"] == best_epoch]
-    best_metrics = {
-        k: float(v) for k, v in best_row.iloc[0].items() if k.startswith(("val_", "train_"))
-    } if len(best_row) else {}
+    best_metrics = (
+        {k: float(v) for k, v in best_row.iloc[0].items() if k.startswith(("val_", "train_"))}
+        if len(best_row)
+        else {}
+    )
     save_bundle(
         run_dir,
         module.model,
@@ -185,13 +206,24 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     )
     seconds = time.perf_counter() - t_start
     result = RunResult(
-        run_dir=run_dir, task=task, classes=samples.classes, monitor=tc.monitor,
-        best_epoch=best_epoch, best_metrics=best_metrics, seconds=seconds,
-        n_train=len(train_df), n_val=len(val_df), weights_source=created.weights_source,
-        skipped_files=0, notes=samples.notes,
+        run_dir=run_dir,
+        task=task,
+        classes=samples.classes,
+        monitor=tc.monitor,
+        best_epoch=best_epoch,
+        best_metrics=best_metrics,
+        seconds=seconds,
+        n_train=len(train_df),
+        n_val=len(val_df),
+        weights_source=created.weights_source,
+        skipped_files=0,
+        notes=samples.notes,
     )
-    summary = {**{k: v for k, v in result.__dict__.items() if k != "run_dir"},
-               "run_dir": str(run_dir), "ignored_files": samples.ignored_files,
-               "epochs_run": int(metrics["epoch"].max()) + 1 if len(metrics) else 0}
+    summary = {
+        **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
+        "run_dir": str(run_dir),
+        "ignored_files": samples.ignored_files,
+        "epochs_run": int(metrics["epoch"].max()) + 1 if len(metrics) else 0,
+    }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return result

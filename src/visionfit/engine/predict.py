@@ -65,7 +65,7 @@ class Predictor:
     def predict_proba(
         self, inputs: Iterable, *, batch_size: int = 64, tta: bool = False, workers: int = 0
     ) -> tuple[np.ndarray, list[str]]:
-        """Class probabilities (N, C) and, per input, the reason it could not be read ("" if fine)."""
+        """Class probabilities (N, C) and, per input, why it could not be read ("" if fine)."""
         items = _as_items(inputs)
         ds = _PredictDataset(items, self.transform, self.meta["in_chans"], self.meta["img_size"])
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
@@ -80,8 +80,9 @@ class Predictor:
         out[[bool(e) for e in errors]] = np.nan
         return out, list(errors)
 
-    def predict(self, inputs: Iterable, *, batch_size: int = 64, tta: bool = False,
-                workers: int = 0) -> pd.DataFrame:
+    def predict(
+        self, inputs: Iterable, *, batch_size: int = 64, tta: bool = False, workers: int = 0
+    ) -> pd.DataFrame:
         """A table with `image`, `pred` and `prob_<class>` columns (and `error` for bad files)."""
         items = _as_items(inputs)
         probs, errors = self.predict_proba(items, batch_size=batch_size, tta=tta, workers=workers)

@@ -106,7 +106,9 @@ def create_classifier(
         if weights is not None:
             from visionfit.models.weights import apply_state_dict, load_weights_file
 
-            report = apply_state_dict(model, load_weights_file(weights), source=f"local file {weights}")
+            report = apply_state_dict(
+                model, load_weights_file(weights), source=f"local file {weights}"
+            )
             source = _describe(report)
         pre = Preprocessing(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
         return CreatedModel(model, pre, source)
@@ -124,8 +126,9 @@ def create_classifier(
         drop_rate=drop_rate,
     )
     cfg = resolve_data_config({}, model=model)
-    mean, std = _fit_channels(cfg.get("mean", IMAGENET_MEAN), in_chans), _fit_channels(
-        cfg.get("std", IMAGENET_STD), in_chans
+    mean, std = (
+        _fit_channels(cfg.get("mean", IMAGENET_MEAN), in_chans),
+        _fit_channels(cfg.get("std", IMAGENET_STD), in_chans),
     )
     pre = Preprocessing(mean=mean, std=std, interpolation=str(cfg.get("interpolation", "bilinear")))
     return CreatedModel(model, pre, _describe(report))

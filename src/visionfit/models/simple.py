@@ -7,8 +7,9 @@ from torch import nn
 
 
 def _conv_bn(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class SimpleCNN(nn.Module):
@@ -17,16 +18,25 @@ class SimpleCNN(nn.Module):
     Works at any input size >= 8 px; a good first model and a sanity check for a dataset.
     """
 
-    def __init__(self, num_classes: int, in_chans: int = 3, width: int = 32, drop_rate: float = 0.0):
+    def __init__(
+        self, num_classes: int, in_chans: int = 3, width: int = 32, drop_rate: float = 0.0
+    ):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            _conv_bn(in_chans, w), _conv_bn(w, w), nn.MaxPool2d(2),
-            _conv_bn(w, 2 * w), _conv_bn(2 * w, 2 * w), nn.MaxPool2d(2),
-            _conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),
+            _conv_bn(in_chans, w),
+            _conv_bn(w, w),
+            nn.MaxPool2d(2),
+            _conv_bn(w, 2 * w),
+            _conv_bn(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            _conv_bn(2 * w, 4 * w),
+            nn.MaxPool2d(2),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(drop_rate), nn.Linear(4 * w, num_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(drop_rate), nn.Linear(4 * w, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(x)))
@@ -39,20 +49,29 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes: int, in_chans: int = 3, drop_rate: float = 0.5):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 64, 11, stride=4, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(in_chans, 64, 11, stride=4, padding=2),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
         )
         self.pool = nn.AdaptiveAvgPool2d((6, 6))
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Dropout(drop_rate), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
-            nn.Dropout(drop_rate), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(256 * 6 * 6, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
 
