@@ -24,7 +24,7 @@ from visionfit.data.transforms import create_transforms
 from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
-from visionfit.models.factory import check_model_name, create_classifier
+from visionfit.models.factory import CreatedModel, check_model_name, create_classifier
 from visionfit.tasks.classification import ClassificationTask, default_monitor, num_outputs_for
 
 
@@ -79,6 +79,17 @@ def resolve_config(cfg: RunConfig, task: str) -> RunConfig:
     )
 
 
+@dataclass
+class SplitResult:
+    """What training on one train/val split gives: the best network and its epoch's metrics."""
+
+    module: ClassificationTask
+    best_epoch: int
+    best_metrics: dict[str, float]
+    epochs_run: int
+    preprocessing: object
+
+
 def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     """Train one model as described by `cfg` and write its run directory.
 
@@ -93,31 +104,79 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     task = resolve_task(samples, cfg.data.task)
     check_model_name(cfg.model.name)
     cfg = resolve_config(cfg, task)
-    tc = cfg.train
 
-    L.seed_everything(tc.seed, workers=True, verbose=False)
-    df = holdout_split(samples.df, cfg.data.val_fraction, tc.seed)
+    df = holdout_split(samples.df, cfg.data.val_fraction, cfg.train.seed)
+    # Build the model once before the run directory exists, so that a bad model name or
+    # unavailable weights fail without leaving an empty run behind.
+    created = _create_model(cfg, task, len(samples.classes))
+
+    run_dir = create_run_dir(cfg.runs_dir, cfg.name or cfg.model.name)
+    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+    atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
+    atomic_write_csv(run_dir / "splits.csv", df[["image", "label", "split"]])
+
     train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
-    created = create_classifier(
+    split = train_split(
+        cfg, task, samples.classes, train_df, val_df, run_dir, progress=progress, created=created
+    )
+    seconds = time.perf_counter() - t_start
+    result = RunResult(
+        run_dir=run_dir,
+        task=task,
+        classes=samples.classes,
+        monitor=cfg.train.monitor,
+        best_epoch=split.best_epoch,
+        best_metrics=split.best_metrics,
+        seconds=seconds,
+        n_train=len(train_df),
+        n_val=len(val_df),
+        weights_source=created.weights_source,
+        skipped_files=0,
+        notes=samples.notes,
+    )
+    summary = {
+        **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
+        "run_dir": str(run_dir),
+        "kind": "single",
+        "ignored_files": samples.ignored_files,
+        "epochs_run": split.epochs_run,
+    }
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    return result
+
+
+def _create_model(cfg: RunConfig, task: str, num_classes: int) -> CreatedModel:
+    return create_classifier(
         cfg.model.name,
-        num_outputs_for(task, len(samples.classes)),
+        num_outputs_for(task, num_classes),
         in_chans=cfg.data.in_chans,
         pretrained=cfg.model.pretrained,
         weights=cfg.model.weights,
         drop_rate=cfg.model.drop_rate,
     )
 
-    # Everything that can fail on user input has been checked: only now create the run directory.
-    run_dir = create_run_dir(cfg.runs_dir, cfg.name or cfg.model.name)
-    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-    atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
-    atomic_write_csv(run_dir / "splits.csv", df[["image", "label", "split"]])
 
+def train_split(
+    cfg: RunConfig,
+    task: str,
+    classes: list[str],
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    created: CreatedModel | None = None,
+) -> SplitResult:
+    """Train a fresh model on `train_df`, validate on `val_df`, write checkpoints/, metrics.csv
+    and the bundle of the best epoch into `out_dir`. Used once per run, or once per CV fold."""
+    tc = cfg.train
+    L.seed_everything(tc.seed, workers=True, verbose=False)
+    created = created or _create_model(cfg, task, len(classes))
     pre = created.preprocessing
     img_size = cfg.augment.img_size
     train_tf = create_transforms(cfg.augment.preset, img_size, pre.mean, pre.std, train=True)
     eval_tf = create_transforms("none", img_size, pre.mean, pre.std, train=False)
-    workers = cfg.data.workers
+    workers = cfg.data.workers or 0
     loader_kw = {
         "num_workers": workers,
         "persistent_workers": workers > 0,
@@ -137,8 +196,8 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         **loader_kw,
     )
 
-    module = ClassificationTask(created.model, task, len(samples.classes), tc)
-    ckpt_dir = run_dir / "checkpoints"
+    module = ClassificationTask(created.model, task, len(classes), tc)
+    ckpt_dir = out_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best",
@@ -149,7 +208,7 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
-    callbacks: list = [checkpoint, EpochMetricsCSV(run_dir / "metrics.csv")]
+    callbacks: list = [checkpoint, EpochMetricsCSV(out_dir / "metrics.csv")]
     if tc.patience:
         callbacks.append(
             EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience)
@@ -165,7 +224,7 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         callbacks=callbacks,
         logger=False,
         plugins=[AtomicCheckpointIO()],
-        default_root_dir=str(run_dir),
+        default_root_dir=str(out_dir),
         enable_progress_bar=progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -177,7 +236,7 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
     module.load_state_dict(ckpt["state_dict"])
     best_epoch = int(ckpt["epoch"])
-    metrics = pd.read_csv(run_dir / "metrics.csv")
+    metrics = pd.read_csv(out_dir / "metrics.csv")
     best_row = metrics[metrics["epoch"] == best_epoch]
     best_metrics = (
         {k: float(v) for k, v in best_row.iloc[0].items() if k.startswith(("val_", "train_"))}
@@ -185,13 +244,13 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         else {}
     )
     save_bundle(
-        run_dir,
+        out_dir,
         module.model,
         {
             "task": task,
             "arch": cfg.model.name,
-            "num_outputs": num_outputs_for(task, len(samples.classes)),
-            "classes": samples.classes,
+            "num_outputs": num_outputs_for(task, len(classes)),
+            "classes": classes,
             "in_chans": cfg.data.in_chans,
             "img_size": img_size,
             "mean": list(pre.mean),
@@ -204,26 +263,10 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
             "monitor_value": best_metrics.get(tc.monitor),
         },
     )
-    seconds = time.perf_counter() - t_start
-    result = RunResult(
-        run_dir=run_dir,
-        task=task,
-        classes=samples.classes,
-        monitor=tc.monitor,
+    return SplitResult(
+        module=module,
         best_epoch=best_epoch,
         best_metrics=best_metrics,
-        seconds=seconds,
-        n_train=len(train_df),
-        n_val=len(val_df),
-        weights_source=created.weights_source,
-        skipped_files=0,
-        notes=samples.notes,
+        epochs_run=int(metrics["epoch"].max()) + 1 if len(metrics) else 0,
+        preprocessing=pre,
     )
-    summary = {
-        **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
-        "run_dir": str(run_dir),
-        "ignored_files": samples.ignored_files,
-        "epochs_run": int(metrics["epoch"].max()) + 1 if len(metrics) else 0,
-    }
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
-    return result
