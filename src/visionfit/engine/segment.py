@@ -354,13 +354,13 @@ def train_seg_split(
 def _collect_val_probs(
     model: torch.nn.Module, loader: DataLoader, progress: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Foreground probabilities (uint8, p * 255) and 0/1 targets at the training size."""
+    """Foreground probabilities (float16) and 0/1 targets at the training size."""
     model.eval()
     device = next(model.parameters()).device
     probs, targets = [], []
     for x, y in loader:
         p = torch.sigmoid(forward_logits(model, x.to(device)).float()[:, 0])
-        probs.append((p * 255).round().to(torch.uint8).cpu().numpy())
+        probs.append(p.to(torch.float16).cpu().numpy())
         targets.append(y.numpy().astype(np.uint8))
     return np.concatenate(probs), np.concatenate(targets)
 

@@ -25,6 +25,11 @@ from visionfit.errors import ModelError
 from visionfit.models.factory import IMAGENET_MEAN, IMAGENET_STD, CreatedModel, Preprocessing
 
 SCRATCH_ARCHS = ("unet", "unet_original")
+ALIASES = {
+    "unet++": "unetplusplus",
+    "deeplabv3+": "deeplabv3plus",
+    "unet-original": "unet_original",
+}
 DEFAULT_ENCODER = "resnet18"
 
 
@@ -40,6 +45,7 @@ def list_archs() -> list[str]:
 
 def is_scratch(arch: str, encoder: str | None) -> bool:
     """True for the from-scratch nets: unet_original, and unet without an encoder."""
+    arch = ALIASES.get(arch.lower(), arch.lower())
     return arch == "unet_original" or (arch == "unet" and not _has_encoder(encoder))
 
 
@@ -70,7 +76,7 @@ def create_segmenter(
     torch.Size([2, 1, 48, 48])
     >>> created = create_segmenter("fpn", encoder="resnet18", encoder_weights="none")
     """
-    arch = arch.lower()
+    arch = ALIASES.get(arch.lower(), arch.lower())
     weights = _normalise_weights(encoder_weights)
     if is_scratch(arch, encoder):
         return _create_scratch(arch, encoder, weights, in_chans, num_outputs, width)
