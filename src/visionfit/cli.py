@@ -341,6 +341,11 @@ def predict(
     overlays_dir: Optional[Path] = typer.Option(
         None, help="Segmentation: also write the images with their masks drawn over them."
     ),
+    truth: Optional[Path] = typer.Option(
+        None,
+        help="Segmentation: score against true masks (an RLE CSV in the training format, or a "
+        "masks folder); prints dice and writes <out>_scores.csv.",
+    ),
 ) -> None:
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
     segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format."""
@@ -351,7 +356,7 @@ def predict(
     if out.exists():
         raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
     if predictor.task == "segment":
-        _predict_segment(predictor, paths, out, masks_dir, overlays_dir, batch_size, tta)
+        _predict_segment(predictor, paths, out, masks_dir, overlays_dir, batch_size, tta, truth)
         return
     df = predictor.predict(paths, batch_size=batch_size, tta=tta)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -365,16 +370,22 @@ def predict(
         err_console.print(f"[yellow]{n_bad} inputs could not be read; see the error column[/]")
 
 
-def _predict_segment(predictor, paths, out, masks_dir, overlays_dir, batch_size, tta) -> None:
+def _predict_segment(
+    predictor, paths, out, masks_dir, overlays_dir, batch_size, tta, truth=None
+) -> None:
     from visionfit.engine.rundir import atomic_write_csv
 
     masks_dir = masks_dir or out.with_name(out.stem + "_masks")
+    scores_csv = out.with_name(out.stem + "_scores.csv")
+    if truth is not None and scores_csv.exists():
+        raise VisionfitError(f"{scores_csv} exists; choose another --out")
     df = predictor.predict(
         paths,
         masks_dir=masks_dir,
         overlays_dir=overlays_dir,
         batch_size=batch_size,
         tta=tta,
+        keep_masks=truth is not None,
         progress=True,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -388,6 +399,19 @@ def _predict_segment(predictor, paths, out, masks_dir, overlays_dir, batch_size,
     )
     if n_bad:
         err_console.print(f"[yellow]{n_bad} inputs could not be read; see the error column[/]")
+    if truth is not None:
+        from visionfit.engine.segment import score_predictions
+
+        scores, per_image = score_predictions(predictor, paths, predictor.last_masks, truth)
+        atomic_write_csv(scores_csv, per_image)
+        table = Table(title=f"scores against {truth}", show_header=False, title_justify="left")
+        for key, value in scores.items():
+            table.add_row(key, f"{value:.0f}" if key in ("scored", "unmatched") else f"{value:.4f}")
+        console.print(table)
+        console.print(
+            "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per image in "
+            f"{scores_csv}"
+        )
 
 
 @app.command()

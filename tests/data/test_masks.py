@@ -75,6 +75,10 @@ def test_class_index_masks_and_bad_values(tmp_path):
         read_mask(bad, spec)
     with pytest.raises(DataError, match="values 7"):
         detect_mask_spec([{0, 7}], num_classes=3)
+    _img(tmp_path / "d" / "images" / "bad.png", size=(2, 2))
+    _mask(tmp_path / "d" / "masks" / "bad.png", [[0, 1], [2, 7]])
+    with pytest.raises(DataError, match=r"1 masks hold values outside.*masks/bad\.png has 7"):
+        load_seg_samples(DataConfig(path=str(tmp_path / "d")), SegmentConfig(num_classes=3))
 
 
 def test_colour_map(tmp_path):

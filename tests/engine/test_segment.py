@@ -24,7 +24,7 @@ from visionfit.config import RunConfig
 from visionfit.data.rle import rle_encode
 from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.engine.predict import expand_inputs
-from visionfit.engine.segment import SegPredictor
+from visionfit.engine.segment import SegPredictor, score_predictions
 from visionfit.errors import DataError, ModelError
 
 
@@ -264,7 +264,16 @@ def test_cli_train_predict_check_with_smp_and_kaggle_row_major(tmp_path, capsys,
     assert run_dir.name.startswith("fpn-tu-resnet10t-")
     out_csv = tmp_path / "pred.csv"
     code, out, err = run_cli(
-        ["predict", run_dir, tmp_path / "d" / "images", "--out", out_csv, "--tta"],
+        [
+            "predict",
+            run_dir,
+            tmp_path / "d" / "images",
+            "--out",
+            out_csv,
+            "--tta",
+            "--truth",
+            csv_path,
+        ],
         capsys,
         monkeypatch,
     )
@@ -272,13 +281,26 @@ def test_cli_train_predict_check_with_smp_and_kaggle_row_major(tmp_path, capsys,
     table = pd.read_csv(out_csv, keep_default_na=False)
     masks_dir = tmp_path / "pred_masks"
     assert len(table) == 40 and len(list(masks_dir.glob("*.png"))) == 40
-    for row in table.itertuples(index=False):
-        png = np.asarray(Image.open(masks_dir / f"{row.ImageId}.png")) > 0
-        flat = np.zeros(png.size, bool)  # kaggle, row-major, decoded by hand
-        nums = [int(v) for v in row.EncodedPixels.split()]
+
+    def kaggle_c(rle: str, shape) -> np.ndarray:  # kaggle, row-major, decoded by hand
+        flat = np.zeros(shape[0] * shape[1], bool)
+        nums = [int(v) for v in rle.split()]
         for s, n in zip(nums[0::2], nums[1::2], strict=True):
             flat[s - 1 : s - 1 + n] = True
-        np.testing.assert_array_equal(flat.reshape(png.shape), png)
+        return flat.reshape(shape)
+
+    truth = pd.read_csv(csv_path, keep_default_na=False).set_index("ImageId")["EncodedPixels"]
+    preds, truths = [], []
+    for row in table.itertuples(index=False):
+        png = np.asarray(Image.open(masks_dir / f"{row.ImageId}.png")) > 0
+        np.testing.assert_array_equal(kaggle_c(row.EncodedPixels, png.shape), png)
+        preds.append(png)
+        truths.append(kaggle_c(truth[row.ImageId], png.shape))
+    # --truth: the printed dice is the plain mean per-image dice of the written masks
+    scores = pd.read_csv(tmp_path / "pred_scores.csv")
+    assert len(scores) == 40
+    assert scores["dice"].mean() == pytest.approx(mean_dice(preds, truths), abs=1e-12)
+    assert f"{mean_dice(preds, truths):.4f}" in out
     # errors are one line with exit code 2
     code, out, err = run_cli(
         args[:-2] + ["--runs-dir", runs, "--img-size", "48"], capsys, monkeypatch
@@ -293,23 +315,32 @@ def test_multiclass_masks_and_class_index_predictions(tmp_path):
             "runs_dir": str(tmp_path / "runs"),
             "data": {"path": str(data), "task": "segment", "workers": 0},
             "segment": {"arch": "unet", "width": 8, "num_classes": 3},
-            "augment": {"preset": "medium", "img_size": 32},
-            "train": {"epochs": 4, "batch_size": 16, "lr": 3e-3, "patience": None},
+            "augment": {"preset": "light", "img_size": 32},
+            "train": {"epochs": 8, "batch_size": 16, "lr": 5e-3, "patience": None},
         }
     )
     r = visionfit.fit(cfg, progress=False)
     assert r.classes == ["background", "class_1", "class_2"]
     for key in ("dice", "dice_class_1", "dice_class_2", "iou_class_2", "pixel_acc"):
         assert key in r.val_final, key
-    assert r.val_final["pixel_acc"] > 0.85 and r.val_final["dice"] > 0.4, r.val_final
-    table = visionfit.load(r.run_dir).predict(
-        sorted((data / "images").glob("*.png"))[:5], masks_dir=tmp_path / "m"
-    )
+    # 80% of the pixels are background; both classes are found
+    assert r.val_final["pixel_acc"] > 0.9 and r.val_final["dice"] > 0.6, r.val_final
+    assert min(r.val_final["dice_class_1"], r.val_final["dice_class_2"]) > 0.5, r.val_final
+    predictor = visionfit.load(r.run_dir)
+    images = sorted((data / "images").glob("*.png"))[:5]
+    table = predictor.predict(images, masks_dir=tmp_path / "m", keep_masks=True)
     assert list(table.columns) == ["ImageId", "ClassId", "EncodedPixels"] and len(table) == 10
     values = set()
     for p in (tmp_path / "m").glob("*.png"):
         values |= set(np.unique(np.asarray(Image.open(p))).tolist())
     assert values <= {0, 1, 2} and len(values) > 1
+    # scoring against a masks folder: per class, mean over images, empty/empty = 1
+    scores, per_image = score_predictions(predictor, images, predictor.last_masks, data / "masks")
+    assert scores["scored"] == 5 and scores["unmatched"] == 0
+    for c in (1, 2):
+        preds = [np.asarray(Image.open(tmp_path / "m" / p.name)) == c for p in images]
+        truths = [np.asarray(Image.open(data / "masks" / p.name)) == c for p in images]
+        assert scores[f"dice_class_{c}"] == pytest.approx(mean_dice(preds, truths), abs=1e-12)
 
 
 def test_unet_original_trains_on_cropped_targets(tmp_path):

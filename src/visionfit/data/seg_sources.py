@@ -279,6 +279,16 @@ def _from_mask_folders(
             f"colour (RGB) masks, e.g. {first}: give a colour -> class map with --colour-map "
             "('0,0,0=0;255,0,0=1' or a JSON file)"
         )
+    k = seg.num_classes
+    if strict and k and k > 2 and not seg.colour_map:
+        bad = [(r[2], sorted(v for v in s.values if v >= k)) for r, s in good if not s.colour]
+        bad = [(m, v) for m, v in bad if v]
+        if bad:
+            eg = "; ".join(f"{m} has {', '.join(map(str, v[:5]))}" for m, v in bad[:3])
+            raise DataError(
+                f"{len(bad)} masks hold values outside the classes 0..{k - 1} (--num-classes {k}), "
+                f"e.g. {eg}"
+            )
     try:
         spec = detect_mask_spec(
             [s.values for _, s in good if not s.colour],
@@ -444,6 +454,13 @@ def _resolve_ids(ids: list[str], root: Path, image_ext: str | None, csv_path: Pa
         if not found:
             missing.append(image_id)
             continue
+        if len(found) > 1:  # e.g. train/images/x.png and train/masks/x.png: not the masks
+            not_masks = [
+                f
+                for f in found
+                if not any(part.lower() in MASKS_DIR_NAMES for part in f.relative_to(root).parts)
+            ]
+            found = not_masks if len(not_masks) == 1 else found
         if len(found) > 1:
             raise DataError(
                 f"id {image_id!r} in {csv_path.name} matches several images under {root}: "

@@ -31,7 +31,7 @@ class SegDemoResult:
     masks_dir: Path
 
 
-def write_seg_demo_data(root: Path, size: int = 64) -> tuple[Path, Path]:
+def write_seg_demo_data(root: Path, size: int = 48) -> tuple[Path, Path]:
     """(train CSV, held-out folder); reuses a complete earlier copy."""
     train_csv, test_dir = root / "train" / "train.csv", root / "test"
     if (root / ".complete").is_file():
@@ -51,8 +51,8 @@ def run_seg_demo(
             "name": "demo-segment",
             "runs_dir": runs_dir,
             "data": {"path": str(train_csv), "task": "segment"},
-            "segment": {"arch": "unet", "width": 16},
-            "augment": {"preset": "light", "img_size": 64},
+            "segment": {"arch": "unet", "width": 12},
+            "augment": {"preset": "light", "img_size": 48},
             "train": {"epochs": epochs, "batch_size": 16, "lr": 3e-3, "patience": None},
         }
     )

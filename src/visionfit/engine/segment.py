@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from visionfit.config import RunConfig
 from visionfit.data.io import ImageDecodeError, decode_image
 from visionfit.data.masks import MaskSpec
-from visionfit.data.rle import rle_encode
+from visionfit.data.rle import rle_decode_rows, rle_encode
 from visionfit.data.seg_datasets import SegDataset, create_seg_transforms, load_target
 from visionfit.data.seg_sources import RleInfo, SegSamples, load_seg_samples
 from visionfit.data.splits import holdout_split
@@ -329,6 +329,7 @@ def train_seg_split(
         "threshold": threshold,
         "min_area": min_area,
         "mask_spec": samples.spec.to_json(),
+        "mask_suffix": seg.mask_suffix,
         "rle": rle.to_json(),
         "best_epoch": best_epoch,
         "monitor": tc.monitor,
@@ -596,6 +597,107 @@ class SegPredictor:
         self.last_masks = masks if keep_masks else []
         self.last_max_prob = max_prob
         return pd.DataFrame(rows)
+
+
+def score_predictions(
+    predictor: SegPredictor,
+    items: Sequence,
+    masks: Sequence[np.ndarray | None],
+    truth: str | Path,
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Score predicted masks against true ones: an RLE CSV in the run's format (its id and RLE
+    columns; ids matched by file name without extension) or a folder of mask files
+    (`<stem><mask suffix>.*`, read with the run's mask convention).
+
+    Returns the metrics of tasks/seg_metrics.py and one row per scored image. Inputs without a
+    true mask are left out and counted in `unmatched`.
+    """
+    truth = Path(truth)
+    info, k = predictor.rle, predictor.num_classes
+    if truth.is_file():
+        raw = pd.read_csv(truth, dtype=str, keep_default_na=False)
+        raw.columns = [c.strip() for c in raw.columns]
+        for col in (info.id_col, info.rle_col):
+            if col not in raw.columns:
+                raise DataError(
+                    f"column {col!r} not in {truth.name} (columns: {', '.join(raw.columns)}); "
+                    "the truth CSV must use the training data's columns"
+                )
+        if k != 2:
+            raise DataError("--truth CSV scoring is for binary runs; give a folder of masks")
+        rows: dict[str, list[str]] = {}
+        for image_id, rle in zip(raw[info.id_col].str.strip(), raw[info.rle_col], strict=True):
+            rows.setdefault(_strip_ext(image_id), []).append(rle)
+
+        def true_mask(stem: str, shape) -> np.ndarray | None:
+            if stem not in rows:
+                return None
+            return rle_decode_rows(
+                rows[stem], shape, fmt=info.fmt, order=info.order, where=f"{truth.name} {stem}"
+            )
+
+    elif truth.is_dir():
+        from visionfit.data.io import is_image_file
+        from visionfit.data.masks import read_mask
+
+        suffix = predictor.meta.get("mask_suffix", "")
+        files = {
+            p.stem.removesuffix(suffix) if suffix else p.stem: p
+            for p in sorted(truth.rglob("*"))
+            if p.is_file() and is_image_file(p)
+        }
+        spec = predictor.spec or MaskSpec(k)
+
+        def true_mask(stem: str, shape) -> np.ndarray | None:
+            return read_mask(files[stem], spec) if stem in files else None
+
+    else:
+        raise DataError(f"truth not found: {truth} (an RLE CSV or a folder of masks)")
+
+    stats, table, correct, pixels, max_prob = [], [], 0, 0, []
+    probs = predictor.last_max_prob if len(predictor.last_max_prob) == len(masks) else None
+    for i, (item, mask) in enumerate(zip(items, masks, strict=True)):
+        stem = _stem(item, i)
+        if mask is None:
+            continue
+        t = true_mask(stem, mask.shape)
+        if t is None:
+            continue
+        if t.shape != mask.shape:
+            raise DataError(f"true mask of {stem} is {t.shape[::-1]}, the image {mask.shape[::-1]}")
+        s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(t)[None], k)
+        stats.append(s)
+        correct += int((mask == t).sum())
+        pixels += t.size
+        if probs is not None:
+            max_prob.append(probs[i])
+        table.append(
+            {
+                "image": str(item),
+                "dice": float(per_image_dice(s)[0].mean()),
+                "iou": float(per_image_iou(s)[0].mean()),
+                "pred_pixels": int(s[0, :, 1].sum()),
+                "true_pixels": int(s[0, :, 2].sum()),
+            }
+        )
+    if not stats:
+        raise DataError(f"no predicted image has a true mask in {truth} (matched by file stem)")
+    scores = summarise(
+        np.concatenate(stats),
+        correct,
+        pixels,
+        predictor.classes,
+        np.asarray(max_prob) if (k == 2 and probs is not None) else None,
+    )
+    scores["scored"] = float(len(stats))
+    scores["unmatched"] = float(sum(m is not None for m in masks) - len(stats))
+    return scores, pd.DataFrame(table)
+
+
+def _strip_ext(name: str) -> str:
+    from visionfit.data.io import is_image_file
+
+    return Path(name).stem if is_image_file(name) else Path(name).name
 
 
 def _tta_mode(tta: bool | str) -> str:
