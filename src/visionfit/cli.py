@@ -358,6 +358,11 @@ def predict(
     if predictor.task == "segment":
         _predict_segment(predictor, paths, out, masks_dir, overlays_dir, batch_size, tta, truth)
         return
+    if masks_dir or overlays_dir or truth:
+        raise VisionfitError(
+            f"--masks-dir, --overlays-dir and --truth are for segmentation runs; {run_dir} "
+            f"is a {predictor.task} classifier"
+        )
     df = predictor.predict(paths, batch_size=batch_size, tta=tta)
     out.parent.mkdir(parents=True, exist_ok=True)
     from visionfit.engine.rundir import atomic_write_csv

@@ -362,3 +362,7 @@ def test_unet_original_trains_on_cropped_targets(tmp_path):
     base["augment"]["img_size"] = 190
     with pytest.raises(ModelError, match="does not fit unet_original.*188"):
         visionfit.fit(RunConfig.from_dict(base), progress=False)
+    base["model"] = {"name": "resnet18"}
+    with pytest.raises(ModelError, match="choose the network with --arch, --encoder"):
+        visionfit.fit(RunConfig.from_dict(base), progress=False)
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # failed runs leave no directory

@@ -147,7 +147,12 @@ def fit_segmentation(cfg: RunConfig, *, progress: bool = True) -> SegRunResult:
     """
     t_start = time.perf_counter()
     quiet_lightning()
-    samples = load_seg_samples(cfg.data, cfg.segment, progress=None)
+    if cfg.model.name != "simple_cnn" or cfg.model.pretrained or cfg.model.weights:
+        raise ModelError(
+            "--model/--pretrained/--weights choose classifiers; for --task segment choose the "
+            "network with --arch, --encoder and --encoder-weights (imagenet | none | PATH)"
+        )
+    samples = _load_with_progress(cfg, progress)
     cfg = resolve_seg_config(cfg, samples)
     created = _create(cfg)
     _check_img_size(cfg, created)
@@ -199,6 +204,21 @@ def fit_segmentation(cfg: RunConfig, *, progress: bool = True) -> SegRunResult:
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return result
+
+
+def _load_with_progress(cfg: RunConfig, progress: bool) -> SegSamples:
+    """Read the samples table; reading every mask once shows a progress bar."""
+    if not progress:
+        return load_seg_samples(cfg.data, cfg.segment)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("reading images and masks", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return load_seg_samples(cfg.data, cfg.segment, progress=update)
 
 
 @dataclass
