@@ -55,6 +55,23 @@ TRAIN_OPTIONS = {
     "accelerator": "train.accelerator",
     "name": "name",
     "runs_dir": "runs_dir",
+    # segmentation (--task segment)
+    "arch": "segment.arch",
+    "encoder": "segment.encoder",
+    "encoder_weights": "segment.encoder_weights",
+    "width": "segment.width",
+    "loss": "segment.loss",
+    "num_classes": "segment.num_classes",
+    "class_names": "segment.class_names",
+    "mask_suffix": "segment.mask_suffix",
+    "colour_map": "segment.colour_map",
+    "id_col": "segment.id_col",
+    "rle_col": "segment.rle_col",
+    "rle_format": "segment.rle_format",
+    "rle_order": "segment.rle_order",
+    "tune_postprocess": "segment.tune_postprocess",
+    "threshold": "segment.threshold",
+    "min_area": "segment.min_area",
 }
 
 
@@ -70,6 +87,12 @@ def _given(ctx: typer.Context, names) -> dict[str, object]:
                 value = str(value)
             if name == "patience" and value == 0:
                 value = None
+            if name == "colour_map":
+                from visionfit.data.masks import parse_colour_map
+
+                value = parse_colour_map(value)
+            if name == "class_names":
+                value = [c.strip() for c in value.split(",") if c.strip()]
             out[TRAIN_OPTIONS[name]] = value
     return out
 
@@ -104,7 +127,8 @@ def train(
     ),
     task: str = typer.Option(
         "auto",
-        help="auto (binary for 2 classes, else multiclass) | binary | multiclass.",
+        help="auto (binary for 2 classes, else multiclass) | binary | multiclass | segment "
+        "(DATA/images + DATA/masks, or an RLE CSV).",
         rich_help_panel="Data",
     ),
     val_fraction: float = typer.Option(
@@ -183,6 +207,76 @@ def train(
     runs_dir: Path = typer.Option(
         Path("runs"), help="Where run directories are created.", rich_help_panel="Output"
     ),
+    arch: str = typer.Option(
+        "unet",
+        help="unet | unetplusplus | fpn | deeplabv3plus | linknet | pspnet | manet "
+        "(segmentation_models_pytorch) | unet_original (2015, valid convs). unet without "
+        "--encoder is the padded U-Net built from scratch.",
+        rich_help_panel="Segmentation",
+    ),
+    encoder: Optional[str] = typer.Option(
+        None,
+        help="smp encoder (resnet18, resnet34, efficientnet-b0, ...) or tu-<timm name>.",
+        rich_help_panel="Segmentation",
+    ),
+    encoder_weights: str = typer.Option(
+        "none",
+        help="imagenet | none | PATH to an encoder state dict (offline: HF cache or a file).",
+        rich_help_panel="Segmentation",
+    ),
+    width: int = typer.Option(
+        64, help="First-level channels of unet / unet_original.", rich_help_panel="Segmentation"
+    ),
+    loss: str = typer.Option(
+        "auto",
+        help="Binary: bce | dice | focal | bce+dice | lovasz; multi-class: ce | ce+dice | dice | "
+        "focal | lovasz (auto: bce+dice / ce+dice).",
+        rich_help_panel="Segmentation",
+    ),
+    num_classes: Optional[int] = typer.Option(
+        None,
+        help="Classes incl. background for class-index masks (default: binary 0/1 or 0/255).",
+        rich_help_panel="Segmentation",
+    ),
+    class_names: Optional[str] = typer.Option(
+        None, help="Comma-separated class names, background first.", rich_help_panel="Segmentation"
+    ),
+    mask_suffix: str = typer.Option(
+        "", help="Mask file = <image stem><suffix>.*, e.g. _mask.", rich_help_panel="Segmentation"
+    ),
+    colour_map: Optional[str] = typer.Option(
+        None,
+        help="Colour masks: 'R,G,B=class;...' or a JSON file ({\"#ff0000\": 1} or a list).",
+        rich_help_panel="Segmentation",
+    ),
+    id_col: str = typer.Option(
+        "ImageId", help="RLE CSV: image id column.", rich_help_panel="Segmentation"
+    ),
+    rle_col: str = typer.Option(
+        "EncodedPixels", help="RLE CSV: run-length column.", rich_help_panel="Segmentation"
+    ),
+    rle_format: str = typer.Option(
+        "kaggle",
+        help="kaggle (1-based start/length) | siim (0-based, starts relative to the previous run).",
+        rich_help_panel="Segmentation",
+    ),
+    rle_order: str = typer.Option(
+        "F", help="F: column-major pixel order | C: row-major.", rich_help_panel="Segmentation"
+    ),
+    tune_postprocess: bool = typer.Option(
+        True,
+        "--tune-postprocess/--no-tune-postprocess",
+        help="Tune the threshold and minimum component area on validation (binary).",
+        rich_help_panel="Segmentation",
+    ),
+    threshold: float = typer.Option(
+        0.5, help="Probability threshold when not tuned.", rich_help_panel="Segmentation"
+    ),
+    min_area: float = typer.Option(
+        0.0,
+        help="Smallest kept component (share of the image) when not tuned.",
+        rich_help_panel="Segmentation",
+    ),
 ) -> None:
     """Train one model and write a run directory (config, splits, metrics, checkpoints, bundle)."""
     from visionfit.config import RunConfig
@@ -194,6 +288,24 @@ def train(
         raise VisionfitError("no data given: visionfit train DATA, or --csv train.csv --root DIR")
     result = fit(cfg)
     _print_summary(result)
+    if result.task == "segment":
+        _print_segment_summary(result)
+
+
+def _print_segment_summary(result) -> None:
+    table = Table(
+        title="validation, original size, post-processed", show_header=False, title_justify="left"
+    )
+    pp = result.postprocess
+    table.add_row("threshold", f"{pp.get('threshold', 0.5):.2f}")
+    table.add_row("min area", f"{pp.get('min_area', 0.0):g} of the image")
+    for key, value in result.val_final.items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+    console.print(
+        "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per-image scores in "
+        f"{result.run_dir / 'val_scores.csv'}"
+    )
 
 
 def _print_summary(result) -> None:
@@ -222,14 +334,35 @@ def predict(
     tta: bool = typer.Option(False, "--tta", help="Average with the horizontally flipped image."),
     image_col: str = typer.Option("image", help="Column with image paths in input CSVs."),
     root: Optional[Path] = typer.Option(None, help="Folder the input CSV's paths are relative to."),
+    masks_dir: Optional[Path] = typer.Option(
+        None,
+        help="Segmentation: folder for the mask PNGs (default: <out>_masks next to --out).",
+    ),
+    overlays_dir: Optional[Path] = typer.Option(
+        None, help="Segmentation: also write the images with their masks drawn over them."
+    ),
+    truth: Optional[Path] = typer.Option(
+        None,
+        help="Segmentation: score against true masks (an RLE CSV in the training format, or a "
+        "masks folder); prints dice and writes <out>_scores.csv.",
+    ),
 ) -> None:
-    """Predict classes and probabilities; writes a CSV with image, pred, prob_<class>..."""
+    """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
+    segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format."""
     from visionfit.engine.predict import expand_inputs, load
 
     predictor = load(run_dir)
     paths = expand_inputs(inputs, image_col=image_col, root=root)
     if out.exists():
         raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
+    if predictor.task == "segment":
+        _predict_segment(predictor, paths, out, masks_dir, overlays_dir, batch_size, tta, truth)
+        return
+    if masks_dir or overlays_dir or truth:
+        raise VisionfitError(
+            f"--masks-dir, --overlays-dir and --truth are for segmentation runs; {run_dir} "
+            f"is a {predictor.task} classifier"
+        )
     df = predictor.predict(paths, batch_size=batch_size, tta=tta)
     out.parent.mkdir(parents=True, exist_ok=True)
     from visionfit.engine.rundir import atomic_write_csv
@@ -242,12 +375,75 @@ def predict(
         err_console.print(f"[yellow]{n_bad} inputs could not be read; see the error column[/]")
 
 
+def _predict_segment(
+    predictor, paths, out, masks_dir, overlays_dir, batch_size, tta, truth=None
+) -> None:
+    from visionfit.engine.rundir import atomic_write_csv
+
+    masks_dir = masks_dir or out.with_name(out.stem + "_masks")
+    scores_csv = out.with_name(out.stem + "_scores.csv")
+    if truth is not None and scores_csv.exists():
+        raise VisionfitError(f"{scores_csv} exists; choose another --out")
+    df = predictor.predict(
+        paths,
+        masks_dir=masks_dir,
+        overlays_dir=overlays_dir,
+        batch_size=batch_size,
+        tta=tta,
+        keep_masks=truth is not None,
+        progress=True,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_csv(out, df)
+    n_bad = int((df["error"] != "").sum()) if "error" in df.columns else 0
+    empty = predictor.rle.empty
+    n_empty = int((df[predictor.rle.rle_col].astype(str) == empty).sum())
+    console.print(
+        f"wrote {len(paths) - n_bad} masks to {masks_dir} and {len(df)} RLE rows to {out} "
+        f"({n_empty} empty)" + (f"; overlays in {overlays_dir}" if overlays_dir else "")
+    )
+    if n_bad:
+        err_console.print(f"[yellow]{n_bad} inputs could not be read; see the error column[/]")
+    if truth is not None:
+        from visionfit.engine.segment import score_predictions
+
+        scores, per_image = score_predictions(predictor, paths, predictor.last_masks, truth)
+        atomic_write_csv(scores_csv, per_image)
+        table = Table(title=f"scores against {truth}", show_header=False, title_justify="left")
+        for key, value in scores.items():
+            table.add_row(key, f"{value:.0f}" if key in ("scored", "unmatched") else f"{value:.4f}")
+        console.print(table)
+        console.print(
+            "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per image in "
+            f"{scores_csv}"
+        )
+
+
 @app.command()
 def demo(
     runs_dir: Path = typer.Option(Path("runs"), help="Where the demo's run directory is created."),
     epochs: int = typer.Option(15, help="Training epochs."),
+    task: str = typer.Option(
+        "classify",
+        help="classify (handwritten digits) | segment (generated shapes on textured backgrounds).",
+    ),
 ) -> None:
-    """Train simple_cnn on scikit-learn's handwritten digits and score a held-out test set."""
+    """Train simple_cnn on scikit-learn's handwritten digits and score a held-out test set;
+    with --task segment, a U-Net on generated shapes, scored by dice on held-out images."""
+    if task == "segment":
+        from visionfit.engine.seg_demo import run_seg_demo
+
+        res = run_seg_demo(str(runs_dir), epochs=epochs)
+        _print_summary(res.run)
+        _print_segment_summary(res.run)
+        console.print(
+            f"[bold]held-out test dice: {res.test_dice:.4f}[/] on {res.n_test} images "
+            f"(data in {res.data_dir}; predicted masks in {res.masks_dir})\n"
+            f"run directory: {res.run.run_dir}"
+        )
+        return
+    if task != "classify":
+        raise VisionfitError(f"unknown demo task {task!r}; choose classify or segment")
     from visionfit.engine.demo import run_demo
 
     res = run_demo(str(runs_dir), epochs=epochs)
@@ -265,6 +461,57 @@ def models(pattern: str = typer.Argument("*", help="Glob, e.g. 'resnet*'.")) -> 
 
     names = list_models(pattern)
     console.print("\n".join(names) if names else f"no model matches {pattern!r}")
+
+
+@app.command()
+def check(
+    data: Optional[Path] = typer.Argument(
+        None, help="DATA/images + DATA/masks, or an RLE CSV (or give --csv)."
+    ),
+    task: str = typer.Option("segment", help="segment (classification checks: issue 3)."),
+    csv: Optional[Path] = typer.Option(None, help="RLE CSV."),
+    root: Optional[Path] = typer.Option(None, help="Image folder of the RLE CSV."),
+    image_ext: Optional[str] = typer.Option(None, help="Extension for CSV ids without one."),
+    num_classes: Optional[int] = typer.Option(None, help="Classes of class-index masks."),
+    mask_suffix: str = typer.Option("", help="Mask file = <image stem><suffix>.*"),
+    colour_map: Optional[str] = typer.Option(None, help="'R,G,B=class;...' or a JSON file."),
+    id_col: str = typer.Option("ImageId", help="RLE CSV id column."),
+    rle_col: str = typer.Option("EncodedPixels", help="RLE CSV run-length column."),
+    rle_format: str = typer.Option("kaggle", help="kaggle | siim."),
+    rle_order: str = typer.Option("F", help="F (column-major) | C (row-major)."),
+) -> None:
+    """Report on a dataset: for segmentation, unreadable files, image/mask size mismatches,
+    unexpected mask values and the share of empty masks."""
+    if task != "segment":
+        raise VisionfitError("visionfit check supports --task segment here")
+    from visionfit.config import RunConfig
+    from visionfit.data.masks import parse_colour_map
+    from visionfit.data.seg_check import check_segmentation, print_seg_report
+
+    cfg = RunConfig.from_dict(
+        {
+            "data": {
+                "path": str(data) if data else None,
+                "csv": str(csv) if csv else None,
+                "root": str(root) if root else None,
+                "image_ext": image_ext,
+                "task": "segment",
+            },
+            "segment": {
+                "num_classes": num_classes,
+                "mask_suffix": mask_suffix,
+                "colour_map": parse_colour_map(colour_map),
+                "id_col": id_col,
+                "rle_col": rle_col,
+                "rle_format": rle_format,
+                "rle_order": rle_order,
+            },
+        },
+        origin="options",
+    )
+    data_cfg, seg_cfg = cfg.data, cfg.segment
+    report = check_segmentation(data_cfg, seg_cfg)
+    print_seg_report(report, console)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from visionfit.errors import VisionfitError
 
-TaskName = Literal["auto", "binary", "multiclass"]
+TaskName = Literal["auto", "binary", "multiclass", "segment"]
 
 
 class _Section(BaseModel):
@@ -68,11 +68,42 @@ class TrainConfig(_Section):
     accelerator: str = "auto"
 
 
+class SegmentConfig(_Section):
+    """Segmentation (`data.task: segment`): masks, architecture, loss and post-processing."""
+
+    arch: str = Field(
+        "unet",
+        description="unet | unetplusplus | fpn | deeplabv3plus | linknet | pspnet | manet "
+        "(segmentation_models_pytorch) or unet_original; unet without an encoder is built "
+        "from scratch",
+    )
+    encoder: str | None = Field(
+        None, description="smp encoder or tu-<timm name>; None: from scratch (unet), else resnet18"
+    )
+    encoder_weights: str = Field("none", description="imagenet | none | PATH to a state dict")
+    width: int = Field(64, ge=4, le=512, description="first-level channels, from-scratch nets")
+    loss: str = Field("auto", description="bce | dice | focal | bce+dice | lovasz | ce | ce+dice")
+    num_classes: int | None = Field(
+        None, ge=2, le=256, description="classes incl. background; None = binary (0/1, 0/255)"
+    )
+    class_names: list[str] | None = None
+    mask_suffix: str = Field("", description="mask file = <image stem><suffix>.<ext>")
+    colour_map: dict[str, int] | None = Field(None, description='colour -> class, {"#rrggbb": k}')
+    id_col: str = "ImageId"
+    rle_col: str = "EncodedPixels"
+    rle_format: Literal["kaggle", "siim"] = "kaggle"
+    rle_order: Literal["F", "C"] = "F"
+    tune_postprocess: bool = Field(True, description="tune threshold + min area on validation")
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    min_area: float = Field(0.0, ge=0.0, lt=1.0, description="smallest component, share of image")
+
+
 class RunConfig(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
+    segment: SegmentConfig = SegmentConfig()
     name: str | None = Field(None, description="run name prefix; default: the model name")
     runs_dir: str = "runs"
 

@@ -50,13 +50,18 @@ def load_bundle_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     """Rebuild the network from model.json and load model.safetensors (strict)."""
     run_dir = Path(run_dir)
     meta = read_bundle_meta(run_dir)
-    created = create_classifier(
-        meta["arch"],
-        meta["num_outputs"],
-        in_chans=meta["in_chans"],
-        pretrained=False,
-        drop_rate=meta.get("drop_rate", 0.0),
-    )
+    if meta.get("task") == "segment":
+        from visionfit.models.segmentation import segmenter_from_meta
+
+        created = segmenter_from_meta(meta)
+    else:
+        created = create_classifier(
+            meta["arch"],
+            meta["num_outputs"],
+            in_chans=meta["in_chans"],
+            pretrained=False,
+            drop_rate=meta.get("drop_rate", 0.0),
+        )
     model = created.model
     state = load_file(str(run_dir / "model.safetensors"))
     missing, unexpected = model.load_state_dict(state, strict=False)

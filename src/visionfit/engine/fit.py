@@ -98,6 +98,10 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     >>> result = fit(cfg)
     >>> result.run_dir, result.best_metrics
     """
+    if cfg.data.task == "segment":
+        from visionfit.engine.segment import fit_segmentation
+
+        return fit_segmentation(cfg, progress=progress)
     t_start = time.perf_counter()
     quiet_lightning()
     samples = load_samples(cfg.data)

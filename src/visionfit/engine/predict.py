@@ -114,7 +114,16 @@ def _name(item, i: int) -> str:
 
 
 def load(run_dir: str | Path) -> Predictor:
-    """Load a finished run for prediction (reads model.json + model.safetensors; no pickle)."""
+    """Load a finished run for prediction (reads model.json + model.safetensors; no pickle).
+
+    A segmentation run gives a `visionfit.engine.segment.SegPredictor`.
+    """
+    from visionfit.engine.bundle import read_bundle_meta
+
+    if read_bundle_meta(run_dir).get("task") == "segment":
+        from visionfit.engine.segment import SegPredictor
+
+        return SegPredictor.from_run_dir(run_dir)
     return Predictor.from_run_dir(run_dir)
 
 

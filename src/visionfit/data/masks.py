@@ -1,0 +1,390 @@
+"""Mask files: decoding without scaling, value conventions, colour maps, image/mask pairing.
+
+Masks are decoded here, not by `data.io.decode_image`, because their values are labels: a
+class-index PNG must keep its exact values (no range scaling, no colour conversion).
+
+How values become classes (`MaskSpec`):
+
+* binary (no `num_classes`, or 2): a pixel is foreground when its value is not 0, so 0/1 and
+  0/255 masks both work. When masks hold other values too (anti-aliased or JPEG-compressed
+  masks), a pixel is foreground when its value is >= 128 instead, and a note says so.
+* class-index masks (`num_classes` K > 2): the value is the class, 0..K-1; another value is an error
+  naming the file.
+* palette PNGs ("P" mode) give their palette indices, as class-index masks do.
+* colour masks (RGB) need a colour map (colour -> class); an RGB mask whose channels are all
+  equal is read as a grayscale one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from visionfit.data.io import ImageDecodeError, is_image_file, open_image
+from visionfit.errors import DataError
+
+__all__ = [
+    "MaskSpec",
+    "decode_mask",
+    "detect_mask_spec",
+    "mask_to_classes",
+    "pair_images_masks",
+    "parse_colour_map",
+    "read_mask",
+]
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """How raw mask values map to class indices (see the module docstring)."""
+
+    num_classes: int = 2
+    binary_rule: str = "nonzero"  # "nonzero" or "ge128"; binary masks only
+    colour_map: tuple[tuple[tuple[int, int, int], int], ...] = ()
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def binary(self) -> bool:
+        return self.num_classes == 2
+
+    def to_json(self) -> dict:
+        return {
+            "num_classes": self.num_classes,
+            "binary_rule": self.binary_rule,
+            "colour_map": [[list(c), k] for c, k in self.colour_map],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> MaskSpec:
+        cmap = tuple((tuple(int(v) for v in c), int(k)) for c, k in d.get("colour_map", []))
+        return cls(int(d["num_classes"]), str(d.get("binary_rule", "nonzero")), cmap)
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoding
+
+
+def decode_mask(path: str | Path) -> np.ndarray:
+    """The raw values of a mask file: (H, W) integers, or (H, W, 3) uint8 for a colour mask.
+
+    Palette images give their indices, "1" images 0/1, 16-bit images their exact values; EXIF
+    orientation is applied as for images. Raises ImageDecodeError for unreadable files.
+    """
+    img = open_image(str(path))
+    try:
+        img = ImageOps.exif_transpose(img) or img
+        mode = img.mode
+        if mode in ("L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+            arr = np.asarray(img)
+        elif mode == "1":
+            arr = np.asarray(img, dtype=np.uint8)
+        elif mode in ("LA", "PA"):
+            arr = np.asarray(img)[:, :, 0]
+        elif mode in ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr"):
+            arr = np.asarray(img.convert("RGB"))
+            if (arr[:, :, 0] == arr[:, :, 1]).all() and (arr[:, :, 0] == arr[:, :, 2]).all():
+                arr = arr[:, :, 0]
+        elif mode == "F":
+            arr = np.asarray(img)
+            if not np.array_equal(arr, np.round(arr)):
+                raise DataError(f"mask {path} holds fractional values; masks must be integers")
+            arr = arr.astype(np.int64)
+        else:
+            raise ImageDecodeError(str(path), "unsupported format", f"mask mode {mode}")
+    finally:
+        img.close()
+    return np.ascontiguousarray(arr)
+
+
+def mask_to_classes(raw: np.ndarray, spec: MaskSpec, where: str = "mask") -> np.ndarray:
+    """Class indices (uint8, H x W) from raw mask values; raises DataError naming `where`."""
+    if spec.colour_map:
+        return _map_colours(raw, spec, where)
+    if raw.ndim == 3:
+        raise DataError(
+            f"{where} is a colour (RGB) mask: give a colour -> class map with --colour-map "
+            "(e.g. '0,0,0=0;255,0,0=1' or a JSON file)"
+        )
+    if spec.binary:
+        fg = raw >= 128 if spec.binary_rule == "ge128" else raw != 0
+        return fg.astype(np.uint8)
+    if raw.size and (int(raw.max()) >= spec.num_classes or int(raw.min()) < 0):
+        bad = sorted(int(v) for v in np.unique(raw) if v < 0 or v >= spec.num_classes)
+        raise DataError(
+            f"{where} has values {_short(bad)} outside the classes 0..{spec.num_classes - 1} "
+            f"(--num-classes {spec.num_classes}); fix the mask or raise --num-classes"
+        )
+    return raw.astype(np.uint8)
+
+
+def _map_colours(raw: np.ndarray, spec: MaskSpec, where: str) -> np.ndarray:
+    rgb = raw if raw.ndim == 3 else np.repeat(raw[:, :, None], 3, axis=2)
+    rgb = rgb.astype(np.int64)
+    codes = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
+    keys = np.array([(c[0] << 16) | (c[1] << 8) | c[2] for c, _ in spec.colour_map], np.int64)
+    vals = np.array([k for _, k in spec.colour_map], np.uint8)
+    order = np.argsort(keys)
+    keys, vals = keys[order], vals[order]
+    idx = np.clip(np.searchsorted(keys, codes), 0, len(keys) - 1)
+    known = keys[idx] == codes
+    if not known.all():
+        unknown = np.unique(codes[~known])[:5]
+        names = ", ".join(f"({v >> 16},{(v >> 8) & 255},{v & 255})" for v in unknown.tolist())
+        raise DataError(
+            f"{where} has colours not in the colour map: {names}; add them to --colour-map"
+        )
+    return vals[idx]
+
+
+def read_mask(path: str | Path, spec: MaskSpec) -> np.ndarray:
+    """Decode a mask file and map it to class indices (uint8, H x W)."""
+    return mask_to_classes(decode_mask(path), spec, where=f"mask {path}")
+
+
+def _short(values: list, n: int = 8) -> str:
+    text = ", ".join(map(str, values[:n]))
+    return text + (", ..." if len(values) > n else "")
+
+
+# --------------------------------------------------------------------------------------------------
+# Colour maps
+
+
+_TRIPLE = re.compile(r"^\s*\(?\s*(\d+)\s*[, ]\s*(\d+)\s*[, ]\s*(\d+)\s*\)?\s*$")
+
+
+def _parse_colour(text: str) -> tuple[int, int, int]:
+    text = str(text).strip()
+    if text.startswith("#") and len(text) == 7:
+        try:
+            return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+        except ValueError:
+            pass
+    m = _TRIPLE.match(text)
+    if m:
+        rgb = tuple(int(g) for g in m.groups())
+        if all(0 <= v <= 255 for v in rgb):
+            return rgb  # type: ignore[return-value]
+    raise DataError(f"cannot read colour {text!r}: use R,G,B (0-255) or #rrggbb")
+
+
+def parse_colour_map(value: str | Mapping | None) -> dict[str, int] | None:
+    """A colour map as {"#rrggbb": class}; from a JSON file, a JSON/dict, or 'R,G,B=k;...'.
+
+    JSON may map colours to classes ({"#ff0000": 1, "0,0,0": 0}) or be a list of colours in class
+    order ([[0,0,0], [255,0,0]]).
+    """
+    if value is None or value == "" or value == {}:
+        return None
+    raw = value
+    if isinstance(value, str):
+        text = value.strip()
+        p = Path(text)
+        if text.endswith(".json") or (p.suffix and p.is_file()):
+            if not p.is_file():
+                raise DataError(f"colour map file not found: {p}")
+            text = p.read_text()
+        if text.startswith(("{", "[")):
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise DataError(f"colour map is not valid JSON: {e}") from None
+        else:
+            raw = {}
+            for item in filter(None, (s.strip() for s in text.split(";"))):
+                colour, sep, cls = item.rpartition("=")
+                if not sep:
+                    raise DataError(f"colour map entry {item!r} is not COLOUR=CLASS")
+                raw[colour] = cls
+    if isinstance(raw, list):
+        raw = {f"{c[0]},{c[1]},{c[2]}" if isinstance(c, list) else c: i for i, c in enumerate(raw)}
+    if not isinstance(raw, Mapping):
+        raise DataError("colour map must map colours to class indices")
+    out: dict[str, int] = {}
+    for colour, cls in raw.items():
+        r, g, b = _parse_colour(colour)
+        try:
+            k = int(cls)
+        except (TypeError, ValueError):
+            raise DataError(f"colour map: class {cls!r} for {colour!r} is not an integer") from None
+        if k < 0 or k > 255:
+            raise DataError(f"colour map: class {k} for {colour!r} is outside 0..255")
+        key = f"#{r:02x}{g:02x}{b:02x}"
+        if key in out and out[key] != k:
+            raise DataError(f"colour map gives {colour!r} two classes ({out[key]} and {k})")
+        out[key] = k
+    return out
+
+
+def colour_map_tuples(cmap: Mapping[str, int] | None) -> tuple:
+    if not cmap:
+        return ()
+    return tuple(sorted((_parse_colour(c), int(k)) for c, k in cmap.items()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Detecting the value convention
+
+
+def detect_mask_spec(
+    value_sets: Iterable[Iterable[int]],
+    *,
+    num_classes: int | None = None,
+    colour_map: Mapping[str, int] | None = None,
+) -> MaskSpec:
+    """Decide how raw mask values become classes from the values seen in the masks.
+
+    `value_sets` holds, per mask, its distinct raw values (grayscale/index masks).
+    """
+    cmap = colour_map_tuples(colour_map)
+    if cmap:
+        k = max(k for _, k in cmap) + 1
+        if num_classes is not None and num_classes < k:
+            raise DataError(f"the colour map uses class {k - 1} but --num-classes is {num_classes}")
+        return MaskSpec(max(k, num_classes or 2, 2), "nonzero", cmap)
+    seen: set[int] = set()
+    for values in value_sets:
+        seen.update(int(v) for v in values)
+    if num_classes is not None and num_classes > 2:
+        bad = sorted(v for v in seen if v < 0 or v >= num_classes)
+        if bad:
+            raise DataError(
+                f"masks hold values {_short(bad)} outside the classes 0..{num_classes - 1} "
+                f"(--num-classes {num_classes})"
+            )
+        return MaskSpec(num_classes)
+    if num_classes is not None and num_classes < 2:
+        raise DataError("--num-classes must be at least 2 (background and one class)")
+    if seen <= {0, 1} or seen <= {0, 255} or seen <= {0, 1, 255}:
+        return MaskSpec(2, "nonzero")
+    if len(seen) == 2 and 0 in seen:
+        return MaskSpec(2, "nonzero")
+    if num_classes is None and max(seen) < 64 and len(seen) <= max(seen) + 1:
+        raise DataError(
+            f"masks hold values {_short(sorted(seen))}: class-index masks? pass "
+            f"--num-classes {max(seen) + 1} (or --num-classes 2 to read every non-zero pixel as "
+            "foreground)"
+        )
+    if num_classes == 2 and max(seen) < 128:
+        return MaskSpec(2, "nonzero")
+    return MaskSpec(
+        2,
+        "ge128",
+        notes=(
+            f"masks hold {len(seen)} distinct values (anti-aliased or JPEG masks?): "
+            "pixels >= 128 are foreground",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Pairing images with masks
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and is_image_file(p)
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def _key(path: Path, folder: Path, suffix: str = "") -> str:
+    rel = path.relative_to(folder).with_suffix("")
+    key = rel.as_posix()
+    if suffix:
+        key = key.removesuffix(suffix)
+    return key
+
+
+def pair_images_masks(
+    images_dir: str | Path, masks_dir: str | Path, *, mask_suffix: str = ""
+) -> list[tuple[Path, Path]]:
+    """Pair `images_dir/<stem>.*` with `masks_dir/<stem><mask_suffix>.*` (sub-folders mirrored).
+
+    Every image needs exactly one mask and every mask one image; otherwise a DataError names the
+    files (the first few) and suggests a --mask-suffix when one would make them pair.
+    """
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    for d, what in ((images_dir, "images"), (masks_dir, "masks")):
+        if not d.is_dir():
+            raise DataError(f"{what} folder not found: {d}")
+    images, masks = _image_files(images_dir), _image_files(masks_dir)
+    if not images:
+        raise DataError(f"no images found in {images_dir} (png jpg jpeg bmp tif tiff webp)")
+    if not masks:
+        raise DataError(f"no mask files found in {masks_dir}")
+
+    by_image = _index(images, images_dir, "", "images")
+    if mask_suffix:
+        odd = [m for m in masks if not m.with_suffix("").name.endswith(mask_suffix)]
+        if odd:
+            raise DataError(
+                f"{len(odd)} mask files do not end in --mask-suffix {mask_suffix!r}, e.g. "
+                f"{', '.join(str(m) for m in odd[:3])}"
+            )
+    by_mask = _index(masks, masks_dir, mask_suffix, "masks")
+
+    no_mask = sorted(set(by_image) - set(by_mask))
+    no_image = sorted(set(by_mask) - set(by_image))
+    if no_mask or no_image:
+        parts = []
+        if no_mask:
+            files = ", ".join(str(by_image[k]) for k in no_mask[:3])
+            parts.append(f"{len(no_mask)} images have no mask in {masks_dir} (e.g. {files})")
+        if no_image:
+            files = ", ".join(str(by_mask[k]) for k in no_image[:3])
+            parts.append(f"{len(no_image)} masks have no image in {images_dir} (e.g. {files})")
+        hint = _suffix_hint(by_image, masks, masks_dir, mask_suffix)
+        raise DataError("; ".join(parts) + hint)
+    return [(by_image[k], by_mask[k]) for k in sorted(by_image)]
+
+
+def _index(files: list[Path], folder: Path, suffix: str, what: str) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for f in files:
+        k = _key(f, folder, suffix)
+        if k in out:
+            raise DataError(
+                f"two {what} files share the name {k!r}: {out[k]} and {f}; "
+                "images and masks pair by file name without extension"
+            )
+        out[k] = f
+    return out
+
+
+def _suffix_hint(
+    by_image: dict[str, Path], masks: list[Path], masks_dir: Path, current: str
+) -> str:
+    """' (try --mask-suffix _mask)' when stripping a common ending makes masks pair with images."""
+    stems = [_key(m, masks_dir) for m in masks]
+    for cand in ("_mask", "-mask", "_masks", "_seg", "_label", "_gt", "_segmentation", "_m"):
+        if cand == current:
+            continue
+        stripped = {s.removesuffix(cand) for s in stems if s.endswith(cand)}
+        if stripped and len(stripped & set(by_image)) >= max(1, len(stems) // 2):
+            return f" (masks are named <image>{cand}.*: add --mask-suffix {cand})"
+    if current:
+        plain = {_key(m, masks_dir) for m in masks}
+        if len(plain & set(by_image)) >= max(1, len(stems) // 2):
+            return f" (masks share the image names: drop --mask-suffix {current})"
+    return ""
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) from the file header, or None when the file cannot be opened."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+    except Exception:
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

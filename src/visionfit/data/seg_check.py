@@ -1,0 +1,154 @@
+"""`visionfit check DATA --task segment`: a health report for image + mask data.
+
+Reads every image header and every mask (or RLE row) once and reports: pairing problems (raised
+as errors naming the files), unreadable files, image/mask size mismatches, mask values that do
+not fit the expected convention, the share of empty masks, and the image sizes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from visionfit.config import DataConfig, SegmentConfig
+from visionfit.data.seg_sources import load_seg_samples
+from visionfit.errors import DataError
+
+
+@dataclass
+class SegCheckReport:
+    layout: str
+    n_images: int
+    classes: list[str]
+    mask_rule: str
+    empty_masks: int
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    size_mismatches: list[tuple[str, str, tuple[int, int], tuple[int, int]]] = field(
+        default_factory=list
+    )  # (image, mask, image (h, w), mask (h, w))
+    unexpected_values: list[tuple[str, list[int]]] = field(default_factory=list)
+    value_counts: dict[int, int] = field(default_factory=dict)  # masks containing each value
+    image_sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> count
+    splits: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def empty_share(self) -> float:
+        return self.empty_masks / max(self.n_images, 1)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unreadable or self.size_mismatches or self.unexpected_values)
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["empty_share"] = self.empty_share
+        d["ok"] = self.ok
+        return d
+
+
+def check_segmentation(data: DataConfig, seg: SegmentConfig, *, progress=None) -> SegCheckReport:
+    """Scan a segmentation dataset (folders or RLE CSV) and report what would trouble training."""
+    samples = load_seg_samples(data, seg, progress=progress, strict=False)
+    df = samples.df
+    spec = samples.spec
+    report = SegCheckReport(
+        layout=samples.layout,
+        n_images=len(df),
+        classes=samples.classes,
+        mask_rule=_describe_rule(spec, samples.layout),
+        empty_masks=int(df["empty_mask"].sum()),
+        unreadable=list(samples.skipped),
+        notes=list(samples.notes),
+    )
+    report.image_sizes = dict(
+        Counter(f"{w}x{h}" for h, w in zip(df["height"], df["width"], strict=True)).most_common()
+    )
+    report.splits = {k or "(none)": int(v) for k, v in df["split"].value_counts().items()}
+    if samples.layout == "rle-csv":
+        return report
+    counts: Counter = Counter()
+    allowed = _allowed_values(spec)
+    for image, mask, scan in zip(df["image"], df["mask"], samples.scans, strict=True):
+        if scan.mask_size != scan.image_size:
+            report.size_mismatches.append((image, mask, scan.image_size, scan.mask_size))
+        if scan.colour:
+            if not spec.colour_map:
+                report.unexpected_values.append((mask, ["RGB colours; give --colour-map"]))
+            continue
+        counts.update(scan.values)
+        if allowed is not None:
+            bad = sorted(v for v in scan.values if v not in allowed)
+            if bad:
+                report.unexpected_values.append((mask, bad))
+    report.value_counts = dict(sorted(counts.items()))
+    return report
+
+
+def _allowed_values(spec) -> set[int] | None:
+    """Values a mask may hold: 0/1/255 for binary masks, 0..K-1 for class-index masks."""
+    if spec.colour_map:
+        return None
+    if spec.binary:
+        return {0, 1, 255}
+    return set(range(spec.num_classes))
+
+
+def _describe_rule(spec, layout: str) -> str:
+    if layout == "rle-csv":
+        return "RLE runs are foreground"
+    if spec.colour_map:
+        return f"colour map with {len(spec.colour_map)} colours"
+    if spec.binary:
+        return (
+            "binary: value >= 128 is foreground"
+            if spec.binary_rule == "ge128"
+            else ("binary: non-zero is foreground (0/1 or 0/255)")
+        )
+    return f"class indices 0..{spec.num_classes - 1}"
+
+
+def print_seg_report(report: SegCheckReport, console, limit: int = 10) -> None:
+    """Print the report as Rich tables (used by the CLI)."""
+    from rich.table import Table
+
+    t = Table(title="segmentation data", show_header=False, title_justify="left")
+    t.add_row("layout", report.layout)
+    t.add_row("image/mask pairs", str(report.n_images))
+    if report.splits and list(report.splits) != ["(none)"]:
+        t.add_row("splits", ", ".join(f"{k}: {v}" for k, v in report.splits.items()))
+    t.add_row("classes", ", ".join(report.classes))
+    t.add_row("mask values", report.mask_rule)
+    t.add_row("empty masks", f"{report.empty_masks} ({report.empty_share:.1%})")
+    sizes = list(report.image_sizes.items())
+    t.add_row(
+        "image sizes",
+        ", ".join(f"{s} ({n})" for s, n in sizes[:5]) + (" ..." if len(sizes) > 5 else ""),
+    )
+    if report.value_counts:
+        vals = list(report.value_counts.items())
+        t.add_row(
+            "values (masks holding each)",
+            ", ".join(f"{v}: {n}" for v, n in vals[:12]) + (" ..." if len(vals) > 12 else ""),
+        )
+    t.add_row("unreadable files", str(len(report.unreadable)))
+    t.add_row("size mismatches", str(len(report.size_mismatches)))
+    t.add_row("masks with unexpected values", str(len(report.unexpected_values)))
+    console.print(t)
+    for note in report.notes:
+        console.print(f"note: {note}")
+    for path, reason in report.unreadable[:limit]:
+        console.print(f"[yellow]unreadable[/] {path}: {reason}")
+    for image, mask, isz, msz in report.size_mismatches[:limit]:
+        console.print(
+            f"[yellow]size mismatch[/] {Path(image).name} {isz[1]}x{isz[0]} vs "
+            f"{Path(mask).name} {msz[1]}x{msz[0]}"
+        )
+    for mask, bad in report.unexpected_values[:limit]:
+        shown = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
+        console.print(f"[yellow]unexpected values[/] {mask}: {shown}")
+    console.print("[green]no problems found[/]" if report.ok else "[yellow]problems found[/]")
+
+
+__all__ = ["DataError", "SegCheckReport", "check_segmentation", "print_seg_report"]

@@ -1,0 +1,475 @@
+"""Segmentation datasets -> one samples table.
+
+Layouts:
+
+* folders: `DATA/images/*` + `DATA/masks/*`, paired by file name without extension (masks may be
+  named `<stem><mask_suffix>.*`); or already split, `DATA/train/{images,masks}` +
+  `DATA/val/{images,masks}` (also `valid/`, `validation/`).
+* an RLE CSV: one or more rows per image (`id_col`, `rle_col`), images under `root` (default: the
+  CSV's folder, searched recursively) found by file name or by name without extension.
+
+`SegSamples.df` has the columns:
+  image   absolute image path
+  id      the image's id (file stem for folders; as written in the CSV for RLE)
+  mask    absolute mask path ("" for RLE data)
+  rle     tuple of the image's RLE strings (empty tuple for mask folders)
+  height, width   image size (from the file header)
+  empty_mask  True when the mask has no foreground pixel
+  split   "train", "val" or "" when no split was given
+
+Masks are read once here (threads; values, sizes, emptiness); RLE strings are parsed and checked
+against the image size here and decoded to masks when a sample is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from visionfit.config import DataConfig, SegmentConfig
+from visionfit.data.io import ImageDecodeError, is_image_file
+from visionfit.data.masks import (
+    MaskSpec,
+    decode_mask,
+    detect_mask_spec,
+    image_size,
+    pair_images_masks,
+)
+from visionfit.data.rle import EMPTY_TOKENS, is_empty_rle, parse_rle
+from visionfit.data.sources import SPLIT_DIR_NAMES
+from visionfit.errors import DataError
+
+IMAGES_DIR_NAMES = ("images", "imgs", "image")
+MASKS_DIR_NAMES = ("masks", "mask", "labels", "annotations")
+
+
+@dataclass
+class RleInfo:
+    """How the dataset writes its RLE CSV; predictions are written the same way."""
+
+    fmt: str = "kaggle"
+    order: str = "F"
+    id_col: str = "ImageId"
+    rle_col: str = "EncodedPixels"
+    empty: str = ""
+    id_with_ext: bool = False
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> RleInfo:
+        return cls(**d) if d else cls()
+
+
+@dataclass
+class MaskScan:
+    """What reading one image/mask pair found."""
+
+    values: frozenset[int] = frozenset()  # distinct grayscale values, or packed RGB codes
+    colour: bool = False
+    mask_size: tuple[int, int] | None = None  # (height, width)
+    image_size: tuple[int, int] | None = None
+    error: str = ""  # why the pair cannot be used ("" if fine)
+    bad_file: str = ""  # the file the error is about
+
+
+@dataclass
+class SegSamples:
+    df: pd.DataFrame
+    spec: MaskSpec
+    classes: list[str]
+    layout: str  # "folders", "split-folders" or "rle-csv"
+    rle: RleInfo | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    notes: list[str] = field(default_factory=list)
+    scans: list[MaskScan] = field(default_factory=list)  # per df row (mask folders only)
+
+    @property
+    def has_split(self) -> bool:
+        return bool((self.df["split"] != "").any())
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def resolve_seg_data(cfg: DataConfig) -> tuple[Path | None, Path | None]:
+    """(folder, csv): a DATA argument that is a .csv file counts as --csv."""
+    if cfg.csv:
+        return None, Path(cfg.csv)
+    if cfg.path and Path(cfg.path).suffix.lower() == ".csv":
+        return None, Path(cfg.path)
+    if cfg.path:
+        return Path(cfg.path), None
+    raise DataError(
+        "no data given: visionfit train DATA --task segment (DATA/images + DATA/masks), "
+        "or an RLE CSV: --csv train.csv --root IMAGES"
+    )
+
+
+def load_seg_samples(
+    data: DataConfig,
+    seg: SegmentConfig,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    strict: bool = True,
+) -> SegSamples:
+    """Read a segmentation dataset into a samples table (nothing is written).
+
+    Unreadable images or masks are skipped and listed in `skipped`; with `strict`, size
+    mismatches between an image and its mask are errors (naming the files).
+    """
+    folder, csv = resolve_seg_data(data)
+    if csv is not None:
+        samples = _from_rle_csv(csv, data, seg, progress)
+    else:
+        samples = _from_mask_folders(folder, seg, progress, strict=strict)
+    if samples.df.empty:
+        raise DataError("no usable image/mask pairs: " + _skipped_text(samples.skipped))
+    samples.classes = _class_names(seg, samples.spec.num_classes)
+    return samples
+
+
+def _class_names(seg: SegmentConfig, k: int) -> list[str]:
+    if seg.class_names:
+        if len(seg.class_names) != k:
+            raise DataError(
+                f"{len(seg.class_names)} class names given for {k} classes (background included)"
+            )
+        return list(seg.class_names)
+    if k == 2:
+        return ["background", "foreground"]
+    return ["background"] + [f"class_{i}" for i in range(1, k)]
+
+
+def _skipped_text(skipped: Sequence[tuple[str, str]]) -> str:
+    if not skipped:
+        return "none found"
+    return f"{len(skipped)} skipped, e.g. " + "; ".join(f"{p}: {r}" for p, r in skipped[:3])
+
+
+def _find_dir(parent: Path, names: Sequence[str]) -> Path | None:
+    if not parent.is_dir():
+        return None
+    by_lower = {p.name.lower(): p for p in parent.iterdir() if p.is_dir()}
+    return next((by_lower[n] for n in names if n in by_lower), None)
+
+
+def _threads() -> int:
+    return max(1, min(8, (os.cpu_count() or 1)))
+
+
+def scan_pair(image: str, mask: str | None) -> MaskScan:
+    """Read an image's header and (if given) its whole mask."""
+    out = MaskScan()
+    size = image_size(image)
+    if size is None:
+        out.error, out.bad_file = "image cannot be opened", image
+        return out
+    out.image_size = (size[1], size[0])
+    if mask is None:
+        return out
+    try:
+        raw = decode_mask(mask)
+    except ImageDecodeError as e:
+        out.error, out.bad_file = f"mask: {e.reason}", mask
+        return out
+    except DataError as e:
+        out.error, out.bad_file = str(e), mask
+        return out
+    out.mask_size = (int(raw.shape[0]), int(raw.shape[1]))
+    if raw.ndim == 3:
+        codes = (raw[:, :, 0].astype(np.int64) << 16) | (raw[:, :, 1].astype(np.int64) << 8)
+        codes |= raw[:, :, 2]
+        out.values, out.colour = frozenset(np.unique(codes).tolist()), True
+    elif raw.dtype == np.uint8:
+        out.values = frozenset(np.flatnonzero(np.bincount(raw.ravel(), minlength=256)).tolist())
+    else:
+        out.values = frozenset(np.unique(raw).tolist())
+    return out
+
+
+def scan_pairs(
+    pairs: Sequence[tuple[str, str | None]], progress: Callable[[int, int], None] | None = None
+) -> list[MaskScan]:
+    """`scan_pair` over many pairs with a few threads (Pillow decodes without the GIL)."""
+    results: list[MaskScan] = []
+    with ThreadPoolExecutor(_threads()) as pool:
+        for i, res in enumerate(pool.map(lambda p: scan_pair(*p), pairs)):
+            results.append(res)
+            if progress is not None:
+                progress(i + 1, len(pairs))
+    return results
+
+
+def _is_empty(scan: MaskScan, spec: MaskSpec) -> bool:
+    if scan.colour or spec.colour_map:
+        zero = {(c[0] << 16) | (c[1] << 8) | c[2] for c, k in spec.colour_map if k == 0}
+        vals = scan.values
+        if not scan.colour:  # gray mask read through a colour map
+            vals = frozenset((v << 16) | (v << 8) | v for v in vals)
+        return vals <= zero
+    if spec.binary and spec.binary_rule == "ge128":
+        return max(scan.values, default=0) < 128
+    return scan.values <= {0}
+
+
+def _from_mask_folders(
+    root: Path,
+    seg: SegmentConfig,
+    progress: Callable[[int, int], None] | None,
+    *,
+    strict: bool,
+) -> SegSamples:
+    if not root.exists():
+        raise DataError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"expected a folder with images/ and masks/, got a file: {root}")
+    parts: list[tuple[Path, str]] = []
+    split_dirs = {
+        d: SPLIT_DIR_NAMES[d.name.lower()]
+        for d in sorted(root.iterdir())
+        if d.is_dir() and d.name.lower() in SPLIT_DIR_NAMES
+    }
+    if _find_dir(root, IMAGES_DIR_NAMES) is not None:
+        parts.append((root, ""))
+        layout = "folders"
+    elif {"train", "val"} <= set(split_dirs.values()):
+        parts.extend(split_dirs.items())
+        layout = "split-folders"
+    else:
+        raise DataError(
+            f"{root} has no images/ and masks/ folders: expected {root}/images/* with masks in "
+            f"{root}/masks/* (or {root}/train/images, {root}/train/masks, {root}/val/...)"
+        )
+    rows = []
+    for folder, split in parts:
+        images_dir = _find_dir(folder, IMAGES_DIR_NAMES)
+        masks_dir = _find_dir(folder, MASKS_DIR_NAMES)
+        if images_dir is None or masks_dir is None:
+            missing = "images/" if images_dir is None else "masks/"
+            raise DataError(f"{folder} has no {missing} folder (next to its images/ or masks/)")
+        for img, mask in pair_images_masks(images_dir, masks_dir, mask_suffix=seg.mask_suffix):
+            rows.append((str(img.resolve()), img.stem, str(mask.resolve()), split))
+    scans = scan_pairs([(r[0], r[2]) for r in rows], progress)
+
+    skipped = [(s.bad_file, s.error) for s in scans if s.error]
+    good = [(r, s) for r, s in zip(rows, scans, strict=True) if not s.error]
+    mismatched = [(r, s) for r, s in good if s.mask_size != s.image_size]
+    if mismatched and strict:
+        eg = "; ".join(
+            f"{Path(r[0]).name} is {s.image_size[1]}x{s.image_size[0]}, "
+            f"{Path(r[2]).name} is {s.mask_size[1]}x{s.mask_size[0]}"
+            for r, s in mismatched[:3]
+        )
+        raise DataError(
+            f"{len(mismatched)} masks differ in size from their image (e.g. {eg}); "
+            "`visionfit check DATA --task segment` lists them all"
+        )
+    colour = any(s.colour for _, s in good)
+    if colour and not seg.colour_map and strict:
+        first = next(r[2] for r, s in good if s.colour)
+        raise DataError(
+            f"colour (RGB) masks, e.g. {first}: give a colour -> class map with --colour-map "
+            "('0,0,0=0;255,0,0=1' or a JSON file)"
+        )
+    k = seg.num_classes
+    if strict and k and k > 2 and not seg.colour_map:
+        bad = [(r[2], sorted(v for v in s.values if v >= k)) for r, s in good if not s.colour]
+        bad = [(m, v) for m, v in bad if v]
+        if bad:
+            eg = "; ".join(f"{m} has {', '.join(map(str, v[:5]))}" for m, v in bad[:3])
+            raise DataError(
+                f"{len(bad)} masks hold values outside the classes 0..{k - 1} (--num-classes {k}), "
+                f"e.g. {eg}"
+            )
+    try:
+        spec = detect_mask_spec(
+            [s.values for _, s in good if not s.colour],
+            num_classes=seg.num_classes,
+            colour_map=seg.colour_map,
+        )
+    except DataError as e:
+        if strict:
+            raise
+        # `visionfit check` goes on and reports the masks whose values do not fit
+        spec = MaskSpec(seg.num_classes or 2, notes=(str(e),))
+    df = pd.DataFrame(
+        {
+            "image": [r[0] for r, _ in good],
+            "id": [r[1] for r, _ in good],
+            "mask": [r[2] for r, _ in good],
+            "rle": [() for _ in good],
+            "height": [s.image_size[0] for _, s in good],
+            "width": [s.image_size[1] for _, s in good],
+            "empty_mask": [_is_empty(s, spec) for _, s in good],
+            "split": [r[3] for r, _ in good],
+        }
+    )
+    notes = list(spec.notes)
+    if mismatched:
+        notes.append(f"{len(mismatched)} masks differ in size from their image")
+    return SegSamples(
+        df=df,
+        spec=spec,
+        classes=[],
+        layout=layout,
+        skipped=skipped,
+        notes=notes,
+        scans=[s for _, s in good],
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _from_rle_csv(
+    csv_path: Path,
+    data: DataConfig,
+    seg: SegmentConfig,
+    progress: Callable[[int, int], None] | None,
+) -> SegSamples:
+    if not csv_path.is_file():
+        raise DataError(f"CSV file not found: {csv_path}")
+    try:
+        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except Exception as e:  # pandas raises many parser error types
+        raise DataError(f"cannot read CSV {csv_path}: {e}") from None
+    raw.columns = [c.strip() for c in raw.columns]
+    for col, opt in ((seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")):
+        if col not in raw.columns:
+            raise DataError(
+                f"column {col!r} not in {csv_path.name}; columns are: {', '.join(raw.columns)} "
+                f"(choose one with {opt})"
+            )
+    if raw.empty:
+        raise DataError(f"CSV {csv_path} has no rows")
+    if seg.num_classes not in (None, 2):
+        raise DataError(
+            "RLE CSVs are read as binary masks (one RLE column); --num-classes "
+            f"{seg.num_classes} needs class-index mask files (DATA/images + DATA/masks)"
+        )
+    root = Path(data.root) if data.root else csv_path.parent
+    if not root.is_dir():
+        raise DataError(f"image root folder not found: {root} (set it with --root)")
+
+    ids = raw[seg.id_col].str.strip()
+    rles = raw[seg.rle_col]
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for line, (image_id, rle) in enumerate(zip(ids, rles, strict=True), start=2):
+        if not image_id:
+            raise DataError(f"{csv_path.name} line {line}: empty {seg.id_col!r}")
+        groups.setdefault(image_id, []).append((line, rle))
+        parse_rle(rle, fmt=seg.rle_format, where=f"{csv_path.name} line {line} ({image_id})")
+
+    paths = _resolve_ids(list(groups), root, data.image_ext, csv_path)
+    scans = scan_pairs([(str(p), None) for p in paths], progress)
+    rows, skipped = [], []
+    for (image_id, entries), path, scan in zip(groups.items(), paths, scans, strict=True):
+        if scan.error:
+            skipped.append((scan.bad_file, scan.error))
+            continue
+        h, w = scan.image_size
+        for line, rle in entries:
+            starts, lengths = parse_rle(rle, fmt=seg.rle_format)
+            if len(starts) and int((starts + lengths).max()) > h * w:
+                raise DataError(
+                    f"{csv_path.name} line {line} ({image_id}): RLE runs past the last pixel of "
+                    f"{path.name} ({w}x{h} = {h * w} pixels); wrong --rle-format "
+                    f"({seg.rle_format}) or image?"
+                )
+        rle_rows = tuple(r for _, r in entries)
+        rows.append(
+            {
+                "image": str(path.resolve()),
+                "id": image_id,
+                "mask": "",
+                "rle": rle_rows,
+                "height": h,
+                "width": w,
+                "empty_mask": all(is_empty_rle(r) for r in rle_rows),
+                "split": "",
+            }
+        )
+    stripped = rles.str.strip()
+    if (stripped == "-1").any():
+        empty_token = "-1"
+    elif (stripped == "").any():
+        empty_token = ""
+    else:
+        empty_token = EMPTY_TOKENS[seg.rle_format]
+    info = RleInfo(
+        fmt=seg.rle_format,
+        order=seg.rle_order,
+        id_col=seg.id_col,
+        rle_col=seg.rle_col,
+        empty=empty_token,
+        id_with_ext=all(is_image_file(i) for i in groups),
+    )
+    notes = []
+    n_multi = sum(len(v) > 1 for v in groups.values())
+    if n_multi:
+        notes.append(f"{n_multi} images have several RLE rows (merged)")
+    df = pd.DataFrame(
+        rows, columns=["image", "id", "mask", "rle", "height", "width", "empty_mask", "split"]
+    )
+    return SegSamples(
+        df=df,
+        spec=MaskSpec(2),
+        classes=[],
+        layout="rle-csv",
+        rle=info,
+        skipped=skipped,
+        notes=notes,
+    )
+
+
+def _resolve_ids(ids: list[str], root: Path, image_ext: str | None, csv_path: Path) -> list[Path]:
+    """Image file for each CSV id: a path relative to root, a file name, or a name without
+    extension (plus --image-ext), searched recursively under root."""
+    by_name: dict[str, list[Path]] = {}
+    by_stem: dict[str, list[Path]] = {}
+    for p in root.rglob("*"):
+        if p.is_file() and is_image_file(p):
+            by_name.setdefault(p.name, []).append(p)
+            by_stem.setdefault(p.stem, []).append(p)
+    ext = image_ext if not image_ext or image_ext.startswith(".") else "." + image_ext
+    out: list[Path] = []
+    missing: list[str] = []
+    for image_id in ids:
+        direct = root / image_id
+        if ext and not image_id.lower().endswith(ext.lower()):
+            direct = root / (image_id + ext)
+        if direct.is_file():
+            out.append(direct)
+            continue
+        name = Path(image_id).name
+        found = by_name.get(name) or by_name.get(name + (ext or "")) or by_stem.get(name)
+        if not found:
+            missing.append(image_id)
+            continue
+        if len(found) > 1:  # e.g. train/images/x.png and train/masks/x.png: not the masks
+            not_masks = [
+                f
+                for f in found
+                if not any(part.lower() in MASKS_DIR_NAMES for part in f.relative_to(root).parts)
+            ]
+            found = not_masks if len(not_masks) == 1 else found
+        if len(found) > 1:
+            raise DataError(
+                f"id {image_id!r} in {csv_path.name} matches several images under {root}: "
+                f"{', '.join(str(f) for f in found[:3])}"
+            )
+        out.append(found[0])
+    if missing:
+        raise DataError(
+            f"{len(missing)} of {len(ids)} ids in {csv_path.name} have no image under {root}, "
+            f"e.g. {', '.join(missing[:3])} (set the image folder with --root)"
+        )
+    return out

@@ -1,0 +1,148 @@
+"""The segmentation LightningModule: loss, per-epoch dice/IoU, optimizer and schedule.
+
+The network is passed in. Binary masks use one logit map (sigmoid); K > 2 classes use K maps
+(softmax). Losses come from segmentation_models_pytorch (dice, focal, lovasz) and torch (BCE, CE).
+A network whose output is smaller than its input (the valid-convolution U-Net) is scored on the
+centre crop of the target.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+
+from visionfit.config import TrainConfig
+from visionfit.errors import ModelError
+from visionfit.models.unet import centre_crop
+from visionfit.tasks.classification import ClassificationTask
+from visionfit.tasks.seg_metrics import SegScores, image_stats, per_image_dice
+
+BINARY_LOSSES = ("bce", "dice", "focal", "bce+dice", "lovasz")
+MULTICLASS_LOSSES = ("ce", "ce+dice", "dice", "focal", "lovasz")
+
+
+def default_loss(num_classes: int) -> str:
+    return "bce+dice" if num_classes == 2 else "ce+dice"
+
+
+def create_loss(name: str, num_classes: int) -> nn.Module:
+    """The loss for `num_classes` (2: binary, one logit map) from its name."""
+    from segmentation_models_pytorch import losses
+
+    binary = num_classes == 2
+    valid = BINARY_LOSSES if binary else MULTICLASS_LOSSES
+    if name == "auto":
+        name = default_loss(num_classes)
+    if name not in valid:
+        kind = "binary" if binary else f"{num_classes}-class"
+        raise ModelError(f"loss {name!r} does not fit {kind} masks; choose from {', '.join(valid)}")
+    mode = losses.BINARY_MODE if binary else losses.MULTICLASS_MODE
+    parts: list[nn.Module] = []
+    for part in name.split("+"):
+        if part == "bce":
+            parts.append(_BCE())
+        elif part == "ce":
+            parts.append(nn.CrossEntropyLoss())
+        elif part == "dice":
+            parts.append(losses.DiceLoss(mode, from_logits=True))
+        elif part == "focal":
+            parts.append(losses.FocalLoss(mode))
+        elif part == "lovasz":
+            parts.append(losses.LovaszLoss(mode, per_image=False, from_logits=True))
+    return _Sum(parts) if len(parts) > 1 else parts[0]
+
+
+class _BCE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bce = nn.BCEWithLogitsLoss()
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.bce(logits, target.float())
+
+
+class _Sum(nn.Module):
+    def __init__(self, parts: list[nn.Module]):
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(p(logits, target) for p in self.parts)
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """(N, K, H, W) class probabilities; binary logits (N, 1, H, W) give background + foreground."""
+    logits = logits.float()
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits)
+        return torch.cat([1 - p, p], dim=1)
+    return torch.softmax(logits, dim=1)
+
+
+class SegmentationTask(L.LightningModule):
+    def __init__(
+        self,
+        model: nn.Module,
+        num_classes: int,
+        train_cfg: TrainConfig,
+        *,
+        loss: str = "auto",
+        class_names: list[str] | None = None,
+    ):
+        super().__init__()
+        self.model = model
+        self.num_classes = num_classes
+        self.cfg = train_cfg
+        self.loss_fn = create_loss(loss, num_classes)
+        self.class_names = class_names
+        self.val_scores = SegScores(num_classes, class_names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _step(self, batch):
+        x, y = batch
+        logits = self(x)
+        if logits.shape[-2:] != y.shape[-2:]:
+            y = centre_crop(y, logits.shape[-2], logits.shape[-1])
+        if self.num_classes == 2:
+            loss = self.loss_fn(logits.float(), y.unsqueeze(1))
+        else:
+            loss = self.loss_fn(logits.float(), y)
+        return logits, y, loss
+
+    def _update(self, scores: SegScores, logits: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.no_grad():
+            if self.num_classes == 2:
+                p = torch.sigmoid(logits.float()[:, 0])
+                scores.update((p >= 0.5).long(), y, p.flatten(1).amax(1))
+            else:
+                scores.update(logits.argmax(1), y)
+
+    def training_step(self, batch, batch_idx):
+        logits, y, loss = self._step(batch)
+        with torch.no_grad():
+            if self.num_classes == 2:
+                pred = (logits.detach()[:, 0] >= 0).long()
+            else:
+                pred = logits.detach().argmax(1)
+            dice = per_image_dice(image_stats(pred, y, self.num_classes)).mean()
+        # Batch means weighted by batch size average to the epoch's mean per-image dice.
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log("train_dice", float(dice), on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        logits, y, loss = self._step(batch)
+        self._update(self.val_scores, logits, y)
+        self.log("val_loss", loss, on_epoch=True, batch_size=len(y))
+
+    def on_validation_epoch_end(self):
+        scores = self.val_scores.compute()
+        self.val_scores.reset()
+        self.log_dict({f"val_{k}": float(v) for k, v in scores.items()})
+
+    def configure_optimizers(self):
+        # The same optimizers and schedules as classification, from one implementation.
+        return ClassificationTask.configure_optimizers(self)
