@@ -51,3 +51,63 @@ def make_shapes_dataset(
         for i in range(n_per_class):
             draw_shape(shape, size, rng, mode).save(root / name / f"{name}_{i:04d}{ext}")
     return root
+
+
+def make_imbalanced_binary_dataset(
+    root: str | Path,
+    n_negative: int = 80,
+    n_positive: int = 20,
+    *,
+    classes: tuple[str, str] = ("negative", "positive"),
+    shapes: tuple[str, str] = ("square", "circle"),
+    size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """Write root/<negative>/*.png and root/<positive>/*.png with the given counts (e.g. one
+    positive in five); each class draws its own shape. Returns root."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for name, shape, n in zip(classes, shapes, (n_negative, n_positive), strict=True):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            draw_shape(shape, size, rng).save(root / name / f"{name}_{i:04d}.png")
+    return root
+
+
+def make_multilabel_dataset(
+    root: str | Path,
+    n: int = 150,
+    *,
+    labels: tuple[str, ...] = SHAPES,
+    size: int = 48,
+    seed: int = 0,
+) -> Path:
+    """Images with any subset of the shapes in `labels` (each present with probability 1/2,
+    drawn small in its own region), and root/labels.csv with columns image, tags (the shapes,
+    space-separated) and one 0/1 column per label. Returns the CSV's path."""
+    import pandas as pd
+
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    cell = size // 2
+    for i in range(n):
+        present = [lab for lab in labels if rng.random() < 0.5]
+        canvas = Image.fromarray(rng.integers(0, 80, (size, size, 3), dtype=np.uint8), "RGB")
+        slots = rng.permutation(4)[: len(present)]
+        for lab, slot in zip(present, slots, strict=True):
+            tile = draw_shape(lab, cell, rng)
+            canvas.paste(tile, ((slot % 2) * cell, (slot // 2) * cell))
+        name = f"images/img_{i:04d}.png"
+        canvas.save(root / name)
+        rows.append(
+            {
+                "image": name,
+                "tags": " ".join(present),
+                **{lab: int(lab in present) for lab in labels},
+            }
+        )
+    csv = root / "labels.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return csv
