@@ -98,8 +98,8 @@ def _from_columns(raw: pd.DataFrame, cfg: DataConfig, csv_name: str) -> VectorLa
                 "probabilities (soft labels) add --task soft"
             )
         return _multilabel(cols, m.astype(np.float32))
-    if (m < 0).any() or (m > 1).any():
-        raise DataError(f"--label-cols {','.join(cols)} hold values outside 0..1")
+    if (m < 0).any():
+        raise DataError(f"--label-cols {','.join(cols)} hold negative values")
     sums = m.sum(axis=1)
     if (sums <= 0).any():
         lines = ", ".join(str(i + 2) for i in raw.index[sums <= 0][:5])
@@ -107,7 +107,10 @@ def _from_columns(raw: pd.DataFrame, cfg: DataConfig, csv_name: str) -> VectorLa
     if task == "soft":
         notes = []
         if not np.allclose(sums, 1.0, atol=1e-3):
-            notes.append("soft labels did not sum to 1 on every row: each row was normalised")
+            notes.append(
+                "soft labels did not sum to 1 on every row (votes or counts?): "
+                "each row was divided by its sum"
+            )
         p = (m / sums[:, None]).astype(np.float32)
         target = p.argmax(axis=1)
         return VectorLabels(
