@@ -195,8 +195,7 @@ def test_fold_ensemble_equals_mean_of_fold_predictions(checked, imbalanced):
     assert not any(errors)
     with_tta, _ = ensemble.predict_proba(paths, tta=True)
     folds_tta = [
-        Predictor.from_run_dir(d / f"fold_{k}").predict_proba(paths, tta=True)[0]
-        for k in range(5)
+        Predictor.from_run_dir(d / f"fold_{k}").predict_proba(paths, tta=True)[0] for k in range(5)
     ]
     np.testing.assert_allclose(with_tta, np.mean(folds_tta, axis=0), atol=1e-6)
 

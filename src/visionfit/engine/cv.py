@@ -159,7 +159,11 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
     write_ensemble_meta(
         run_dir,
         members,
-        {"threshold": scores.threshold, "threshold_method": cfg.train.threshold},
+        {
+            # arg-max tasks keep the key (as single bundles do); predict ignores it for them
+            "threshold": 0.5 if scores.threshold is None else scores.threshold,
+            "threshold_method": cfg.train.threshold,
+        },
     )
 
     refit_dir = None

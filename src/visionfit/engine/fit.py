@@ -27,7 +27,7 @@ from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.scoring import check_threshold_option, choose_threshold, score
-from visionfit.errors import VisionfitError
+from visionfit.errors import DataError, VisionfitError
 from visionfit.models.factory import CreatedModel, check_model_name, create_classifier
 from visionfit.tasks.classification import ClassificationTask, default_monitor, num_outputs_for
 from visionfit.tasks.imbalance import balanced_sampler, loss_weight
@@ -75,6 +75,11 @@ def resolve_config(cfg: RunConfig, task: str) -> RunConfig:
         mode = "min" if monitor.endswith("loss") else "max"
     workers = cfg.data.workers if cfg.data.workers is not None else default_workers()
     threshold = check_threshold_option(cfg.train.threshold)
+    if task == "multilabel" and cfg.train.sampler == "balanced":
+        raise DataError(
+            "--sampler balanced needs one class per image; for multi-label data use "
+            "--class-weights auto (pos_weight per label) instead"
+        )
     if threshold == "auto":
         threshold = "f1" if task == "multilabel" else "0.5"
     return cfg.with_overrides(
@@ -133,7 +138,9 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     else:
         df = holdout_split(samples.df, cfg.data.val_fraction, cfg.train.seed)
     # Build the model once before the run directory exists, so that a bad model name or
-    # unavailable weights fail without leaving an empty run behind.
+    # unavailable weights fail without leaving an empty run behind. Seeded first: the initial
+    # weights are part of what --seed reproduces.
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     created = _create_model(cfg, task, len(samples.classes))
 
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or cfg.model.name)
