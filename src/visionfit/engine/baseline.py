@@ -180,12 +180,12 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     cfg.threshold = threshold
     df = samples.df.reset_index(drop=True)
 
+    # Features first: an unreadable image stops the run before its directory exists.
+    x = extract_features(df["image"].tolist(), cfg, progress)
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or f"baseline-{cfg.model}")
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
     atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
     atomic_write_csv(run_dir / "folds.csv", folds)
-
-    x = extract_features(df["image"].tolist(), cfg, progress)
     targets = split_targets(df, task)
     # Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
     # and scored against the soft targets like the networks.
