@@ -335,8 +335,10 @@ def predict(
     from visionfit.engine.rundir import atomic_write_csv
 
     atomic_write_csv(out, df)
-    n_bad = int((df["pred"] == "").sum())
-    counts = df.loc[df["pred"] != "", "pred"].value_counts().to_dict()
+    # "" is also a multi-label prediction (no label above its threshold): count errors by reason
+    bad = (df["error"] != "") if "error" in df.columns else df["pred"].isna()
+    n_bad = int(bad.sum())
+    counts = df.loc[~bad, "pred"].value_counts().to_dict()
     console.print(f"wrote {len(df)} predictions to {out}; per class: {counts}")
     if n_bad:
         err_console.print(f"[yellow]{n_bad} inputs could not be read; see the error column[/]")
