@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from visionfit.errors import VisionfitError
 
@@ -102,6 +102,13 @@ class CVConfig(_Section):
     )
     folds_file: str | None = Field(None, description="reuse this folds.csv (image, fold)")
     refit: bool = Field(False, description="then train on all data for the mean best epochs")
+
+    @field_validator("folds")
+    @classmethod
+    def _not_one_fold(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("use 0 for one hold-out run, or at least 2 folds")
+        return v
 
     @property
     def enabled(self) -> bool:

@@ -255,6 +255,20 @@ def test_imbalance_options_train_and_are_recorded(imbalanced, tmp_path, fast_con
     assert row["score"] == pytest.approx(r.best_metrics["val_auroc"])
 
 
+def test_same_seed_gives_the_same_folds_in_every_command(checked, imbalanced, tmp_path):
+    """`baseline --folds 5` and `train --folds 5` agree without --folds-file (same --seed)."""
+    from visionfit.config import BaselineConfig
+    from visionfit.engine.baseline import run_baseline
+
+    cfg = {"data": {"path": str(imbalanced)}, "model": "logreg", "runs_dir": str(tmp_path)}
+    r = run_baseline(BaselineConfig.from_dict({**cfg, "n_jobs": 1}), progress=False)
+    again = pd.read_csv(r.run_dir / "folds.csv")
+    cv_folds = pd.read_csv(checked["cv_dir"] / "folds.csv")
+    assert again[["image", "fold"]].equals(cv_folds[["image", "fold"]])
+    with pytest.raises(VisionfitError, match="use 0 for one hold-out run"):
+        visionfit.RunConfig.from_dict({"cv": {"folds": 1}})
+
+
 def test_cli_fold_errors_leave_no_run(checked, imbalanced, tmp_path, capsys, monkeypatch):
     folds = checked["baseline_dir"] / "folds.csv"
     runs = tmp_path / "runs"

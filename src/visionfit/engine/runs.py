@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -152,6 +153,15 @@ def _read_config(d: Path) -> dict:
 
 
 def _started(d: Path) -> str:
+    """From the run name's stamp (<name>-YYYYmmdd-HHMMSS[-n]), else the folder's mtime."""
+    m = re.search(r"(\d{8})-(\d{6})(?:-\d+)?$", d.name)
+    if m:
+        try:
+            return datetime.strptime("".join(m.groups()), "%Y%m%d%H%M%S").strftime(
+                "%Y-%m-%d %H:%M:%S"
+            )
+        except ValueError:
+            pass
     try:
         return datetime.fromtimestamp(d.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     except OSError:
