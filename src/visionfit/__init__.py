@@ -7,6 +7,7 @@
 """
 
 from visionfit.config import RunConfig
+from visionfit.engine.cv import CVResult, cross_validate
 from visionfit.engine.fit import RunResult, fit
 from visionfit.engine.predict import Predictor, load
 from visionfit.errors import VisionfitError
@@ -19,4 +20,14 @@ def predict(run_dir, inputs, **kwargs):
     return load(run_dir).predict(inputs, **kwargs)
 
 
-__all__ = ["Predictor", "RunConfig", "RunResult", "VisionfitError", "fit", "load", "predict"]
+__all__ = [
+    "CVResult",
+    "Predictor",
+    "RunConfig",
+    "RunResult",
+    "VisionfitError",
+    "cross_validate",
+    "fit",
+    "load",
+    "predict",
+]

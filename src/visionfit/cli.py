@@ -70,8 +70,18 @@ TRAIN_OPTIONS = {
     "rle_format": "segment.rle_format",
     "rle_order": "segment.rle_order",
     "tune_postprocess": "segment.tune_postprocess",
-    "threshold": "segment.threshold",
+    "mask_threshold": "segment.threshold",
     "min_area": "segment.min_area",
+    "label_cols": "data.label_cols",
+    "label_delim": "data.label_delim",
+    "group_col": "data.group_col",
+    "class_weights": "train.class_weights",
+    "sampler": "train.sampler",
+    "threshold": "train.threshold",
+    "folds": "cv.folds",
+    "cv": "cv.kind",
+    "folds_file": "cv.folds_file",
+    "refit": "cv.refit",
 }
 
 
@@ -93,6 +103,8 @@ def _given(ctx: typer.Context, names) -> dict[str, object]:
                 value = parse_colour_map(value)
             if name == "class_names":
                 value = [c.strip() for c in value.split(",") if c.strip()]
+            if name == "label_cols":
+                value = _split_names(value)
             out[TRAIN_OPTIONS[name]] = value
     return out
 
@@ -127,8 +139,7 @@ def train(
     ),
     task: str = typer.Option(
         "auto",
-        help="auto (binary for 2 classes, else multiclass) | binary | multiclass | segment "
-        "(DATA/images + DATA/masks, or an RLE CSV).",
+        help="auto (binary for 2 classes, else multiclass; multilabel with --label-cols) | binary | multiclass | multilabel | soft | segment (DATA/images + DATA/masks, or an RLE CSV).",
         rich_help_panel="Data",
     ),
     val_fraction: float = typer.Option(
@@ -269,16 +280,70 @@ def train(
         help="Tune the threshold and minimum component area on validation (binary).",
         rich_help_panel="Segmentation",
     ),
-    threshold: float = typer.Option(
-        0.5, help="Probability threshold when not tuned.", rich_help_panel="Segmentation"
+    mask_threshold: float = typer.Option(
+        0.5, help="Mask probability threshold when not tuned.", rich_help_panel="Segmentation"
     ),
     min_area: float = typer.Option(
         0.0,
         help="Smallest kept component (share of the image) when not tuned.",
         rich_help_panel="Segmentation",
     ),
+    label_cols: Optional[str] = typer.Option(
+        None,
+        help="CSV label columns a,b,c: 0/1 (multi-label), probabilities (--task soft) or one-hot (--task multiclass).",
+        rich_help_panel="Labels and imbalance",
+    ),
+    label_delim: Optional[str] = typer.Option(
+        None,
+        help="Multi-label: split --label-col on this, e.g. ' '.",
+        rich_help_panel="Labels and imbalance",
+    ),
+    class_weights: str = typer.Option(
+        "none",
+        help="none | auto (inverse class frequency in the loss; BCE pos_weight for binary and multi-label).",
+        rich_help_panel="Labels and imbalance",
+    ),
+    sampler: str = typer.Option(
+        "shuffle",
+        help="shuffle | balanced (each class drawn equally often).",
+        rich_help_panel="Labels and imbalance",
+    ),
+    threshold: str = typer.Option(
+        "auto",
+        help="Decision threshold for binary / multi-label: youden | f1 | a number; chosen on val or out-of-fold predictions, stored in the bundle (auto: 0.5 binary, f1 multi-label).",
+        rich_help_panel="Labels and imbalance",
+    ),
+    folds: int = typer.Option(
+        0,
+        help="K-fold cross-validation with K folds (0: one hold-out run).",
+        rich_help_panel="Cross-validation",
+    ),
+    cv: str = typer.Option(
+        "auto",
+        help="stratified | kfold | group | multilabel (auto: group with --group-col, multilabel for multi-label data, else stratified).",
+        rich_help_panel="Cross-validation",
+    ),
+    group_col: Optional[str] = typer.Option(
+        None,
+        help="CSV column of group ids (e.g. patient): a group never spans two folds.",
+        rich_help_panel="Cross-validation",
+    ),
+    folds_file: Optional[Path] = typer.Option(
+        None,
+        help="Reuse a folds.csv (from an earlier run or baseline) so that models share folds.",
+        rich_help_panel="Cross-validation",
+    ),
+    refit: bool = typer.Option(
+        False,
+        "--refit",
+        help="After CV, train one model on all data for the mean best epoch count.",
+        rich_help_panel="Cross-validation",
+    ),
 ) -> None:
-    """Train one model and write a run directory (config, splits, metrics, checkpoints, bundle)."""
+    """Train one model and write a run directory (config, splits, metrics, checkpoints, bundle).
+
+    With --folds K (or --folds-file): K-fold cross-validation, out-of-fold predictions and a fold
+    ensemble."""
     from visionfit.config import RunConfig
     from visionfit.engine.fit import fit
 
@@ -286,6 +351,11 @@ def train(
     cfg = base.with_overrides(_given(ctx, TRAIN_OPTIONS))
     if not cfg.data.path and not cfg.data.csv:
         raise VisionfitError("no data given: visionfit train DATA, or --csv train.csv --root DIR")
+    if cfg.cv.enabled:
+        from visionfit.engine.cv import cross_validate
+
+        _print_cv_summary(cross_validate(cfg))
+        return
     result = fit(cfg)
     _print_summary(result)
     if result.task == "segment":
@@ -306,6 +376,35 @@ def _print_segment_summary(result) -> None:
         "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per-image scores in "
         f"{result.run_dir / 'val_scores.csv'}"
     )
+
+
+def _split_names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in str(value).split(",") if v.strip()]
+    if not names:
+        raise VisionfitError("--label-cols needs column names, e.g. --label-cols a,b,c")
+    return names
+
+
+def _print_wide(renderable) -> None:
+    """Wide tables keep their columns when the output is a file or pipe (no terminal width)."""
+    console.print(renderable, width=None if console.is_terminal else 200)
+
+
+def _print_cv_summary(result) -> None:
+    from visionfit.engine.cvreport import cv_table, threshold_line
+
+    s = result.scores
+    kind = getattr(result, "fold_kind", "")
+    _print_wide(cv_table(s, f"{result.run_dir}: {result.folds} folds ({kind}), {result.task}"))
+    console.print(f"[bold]{s.headline()}[/]")
+    line = threshold_line(s)
+    if line:
+        console.print(line)
+    console.print(f"run directory: {result.run_dir} (oof.csv, cv_summary.csv, folds.csv)")
+    if getattr(result, "refit_dir", None):
+        console.print(f"refit on all data: {result.refit_dir}")
 
 
 def _print_summary(result) -> None:
@@ -368,8 +467,10 @@ def predict(
     from visionfit.engine.rundir import atomic_write_csv
 
     atomic_write_csv(out, df)
-    n_bad = int((df["pred"] == "").sum())
-    counts = df.loc[df["pred"] != "", "pred"].value_counts().to_dict()
+    # "" is also a multi-label prediction (no label above its threshold): count errors by reason
+    bad = (df["error"] != "") if "error" in df.columns else df["pred"].isna()
+    n_bad = int(bad.sum())
+    counts = df.loc[~bad, "pred"].value_counts().to_dict()
     console.print(f"wrote {len(df)} predictions to {out}; per class: {counts}")
     if n_bad:
         err_console.print(f"[yellow]{n_bad} inputs could not be read; see the error column[/]")
@@ -461,6 +562,148 @@ def models(pattern: str = typer.Argument("*", help="Glob, e.g. 'resnet*'.")) -> 
 
     names = list_models(pattern)
     console.print("\n".join(names) if names else f"no model matches {pattern!r}")
+
+
+@app.command()
+def baseline(
+    data: Optional[Path] = typer.Argument(None, help="Image folder: DATA/<class>/*."),
+    csv: Optional[Path] = typer.Option(
+        None, help="CSV of image paths and labels.", rich_help_panel="Data"
+    ),
+    root: Optional[Path] = typer.Option(
+        None, help="Folder the CSV's paths are relative to.", rich_help_panel="Data"
+    ),
+    image_col: str = typer.Option(
+        "image", help="CSV column with image paths.", rich_help_panel="Data"
+    ),
+    label_col: str = typer.Option("label", help="CSV column with labels.", rich_help_panel="Data"),
+    image_ext: Optional[str] = typer.Option(
+        None, help="Extension for ids without one.", rich_help_panel="Data"
+    ),
+    task: str = typer.Option(
+        "auto", help="auto | binary | multiclass | multilabel | soft.", rich_help_panel="Data"
+    ),
+    label_cols: Optional[str] = typer.Option(
+        None, help="CSV label columns a,b,c (as for train).", rich_help_panel="Data"
+    ),
+    label_delim: Optional[str] = typer.Option(
+        None, help="Multi-label: split --label-col on this.", rich_help_panel="Data"
+    ),
+    in_chans: int = typer.Option(3, help="3 (RGB) or 1 (grayscale).", rich_help_panel="Data"),
+    folds: Optional[int] = typer.Option(
+        None, help="Number of folds (default 5, or the --folds-file's).", rich_help_panel="Folds"
+    ),
+    cv: str = typer.Option(
+        "auto", help="stratified | kfold | group | multilabel.", rich_help_panel="Folds"
+    ),
+    group_col: Optional[str] = typer.Option(
+        None, help="CSV column of group ids.", rich_help_panel="Folds"
+    ),
+    folds_file: Optional[Path] = typer.Option(
+        None, help="Reuse a folds.csv from another run.", rich_help_panel="Folds"
+    ),
+    seed: int = typer.Option(
+        42, help="Seed for the folds and the models.", rich_help_panel="Folds"
+    ),
+    model: str = typer.Option(
+        "rf",
+        help="rf (random forest) | svm (RBF, calibrated) | logreg | knn.",
+        rich_help_panel="Model",
+    ),
+    size: int = typer.Option(
+        32, help="Images are resized to size x size.", rich_help_panel="Model"
+    ),
+    features: str = typer.Option(
+        "pixels", help="pixels (flattened, standardised) | hog.", rich_help_panel="Model"
+    ),
+    pca: Optional[int] = typer.Option(
+        None, help="Keep this many principal components.", rich_help_panel="Model"
+    ),
+    class_weights: str = typer.Option(
+        "none", help="none | auto (balanced class weights).", rich_help_panel="Model"
+    ),
+    threshold: str = typer.Option(
+        "auto", help="youden | f1 | a number (binary / multi-label).", rich_help_panel="Model"
+    ),
+    jobs: int = typer.Option(-1, help="Parallel jobs (-1: all cores).", rich_help_panel="Model"),
+    name: Optional[str] = typer.Option(
+        None, help="Run name prefix (default: baseline-<model>).", rich_help_panel="Output"
+    ),
+    runs_dir: Path = typer.Option(
+        Path("runs"), help="Where run directories are created.", rich_help_panel="Output"
+    ),
+) -> None:
+    """Cross-validate a scikit-learn classifier on resized pixels or HOG: same folds, metrics,
+    oof.csv and summary table as a network's --folds run."""
+    from visionfit.config import BaselineConfig
+    from visionfit.engine.baseline import run_baseline
+
+    if data is None and csv is None:
+        raise VisionfitError(
+            "no data given: visionfit baseline DATA, or --csv train.csv --root DIR"
+        )
+    n_folds = folds if folds is not None else (0 if folds_file else 5)
+    cfg = BaselineConfig.from_dict(
+        {
+            "data": {
+                "path": str(data) if data else None,
+                "csv": str(csv) if csv else None,
+                "root": str(root) if root else None,
+                "image_col": image_col,
+                "label_col": label_col,
+                "image_ext": image_ext,
+                "task": task,
+                "label_cols": _split_names(label_cols),
+                "label_delim": label_delim,
+                "group_col": group_col,
+                "in_chans": in_chans,
+            },
+            "cv": {
+                "folds": n_folds,
+                "kind": cv,
+                "folds_file": str(folds_file) if folds_file else None,
+            },
+            "model": model,
+            "size": size,
+            "features": features,
+            "pca": pca,
+            "class_weights": class_weights,
+            "threshold": threshold,
+            "n_jobs": jobs,
+            "seed": seed,
+            "name": name,
+            "runs_dir": str(runs_dir),
+        }
+    )
+    _print_cv_summary(run_baseline(cfg))
+
+
+@app.command()
+def runs(
+    runs_dir: Path = typer.Argument(Path("runs"), help="Folder of run directories."),
+    sort: Optional[str] = typer.Option(
+        None,
+        help="A column (score, seconds, model, ...) or a metric (val_auroc, val_loss, ...): best first.",
+    ),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table to this CSV."),
+) -> None:
+    """A table of runs: kind, model, size, augmentation, lr, epochs, folds, main metric, time."""
+    from visionfit.engine.rundir import atomic_write_csv
+    from visionfit.engine.runs import list_runs, runs_table
+
+    df = list_runs(runs_dir, sort=sort)
+    if df.empty:
+        console.print(f"no finished runs in {runs_dir}")
+        return
+    _print_wide(runs_table(df, f"{len(df)} runs in {runs_dir}"))
+    if csv:
+        if csv.exists():
+            raise VisionfitError(
+                f"{csv} exists; choose another --csv (files are never overwritten)"
+            )
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_csv(csv, df)
+        console.print(f"wrote {csv}")
 
 
 @app.command()

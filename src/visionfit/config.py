@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from visionfit.errors import VisionfitError
 
-TaskName = Literal["auto", "binary", "multiclass", "segment"]
+TaskName = Literal["auto", "binary", "multiclass", "multilabel", "soft", "segment"]
 
 
 class _Section(BaseModel):
@@ -34,6 +34,15 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     in_chans: int = Field(3, ge=1, le=4)
     workers: int | None = Field(None, ge=0, description="DataLoader workers; None = auto")
+    label_cols: list[str] | None = Field(
+        None, description="CSV columns of 0/1 labels (multilabel) or probabilities (soft)"
+    )
+    label_delim: str | None = Field(
+        None, description="labels in label_col are split on this (multilabel), e.g. ' '"
+    )
+    group_col: str | None = Field(
+        None, description="CSV column of group ids (e.g. patient): a group never spans folds"
+    )
 
 
 class ModelConfig(_Section):
@@ -66,6 +75,44 @@ class TrainConfig(_Section):
     seed: int = 42
     deterministic: bool = False
     accelerator: str = "auto"
+    class_weights: Literal["none", "auto"] = Field(
+        "none", description="auto: inverse class frequency in the loss (pos_weight for BCE)"
+    )
+    sampler: Literal["shuffle", "balanced"] = Field(
+        "shuffle", description="balanced: sample every class equally often (with replacement)"
+    )
+    threshold: str = Field(
+        "auto",
+        description="binary/multilabel decision threshold: a number, youden or f1 (chosen on "
+        "val / out-of-fold predictions); auto = 0.5 for binary, f1 per label for multilabel",
+    )
+
+
+CVKind = Literal["auto", "stratified", "kfold", "group", "multilabel"]
+
+
+class CVConfig(_Section):
+    """K-fold cross-validation: an outer loop over folds written to folds.csv first."""
+
+    folds: int = Field(0, ge=0, description="number of folds; 0 = one hold-out run")
+    kind: CVKind = Field(
+        "auto",
+        description="auto: group with data.group_col, multilabel for multilabel data, "
+        "else stratified",
+    )
+    folds_file: str | None = Field(None, description="reuse this folds.csv (image, fold)")
+    refit: bool = Field(False, description="then train on all data for the mean best epochs")
+
+    @field_validator("folds")
+    @classmethod
+    def _not_one_fold(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("use 0 for one hold-out run, or at least 2 folds")
+        return v
+
+    @property
+    def enabled(self) -> bool:
+        return self.folds > 1 or bool(self.folds_file)
 
 
 class SegmentConfig(_Section):
@@ -106,6 +153,7 @@ class RunConfig(_Section):
     segment: SegmentConfig = SegmentConfig()
     name: str | None = Field(None, description="run name prefix; default: the model name")
     runs_dir: str = "runs"
+    cv: CVConfig = CVConfig()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -140,6 +188,33 @@ class RunConfig(_Section):
                 raise VisionfitError(f"unknown config key {key!r}")
             node[leaf] = value
         return RunConfig.from_dict(raw, origin="options")
+
+
+class BaselineConfig(_Section):
+    """The classical baseline: scikit-learn on resized pixels or HOG features, same folds."""
+
+    data: DataConfig = DataConfig()
+    cv: CVConfig = CVConfig(folds=5)
+    model: Literal["rf", "svm", "logreg", "knn"] = "rf"
+    size: int = Field(32, ge=4, le=512, description="images are resized to size x size")
+    features: Literal["pixels", "hog"] = "pixels"
+    pca: int | None = Field(None, ge=1, description="keep this many principal components")
+    class_weights: Literal["none", "auto"] = "none"
+    threshold: str = Field("auto", description="as train.threshold")
+    n_jobs: int = Field(-1, description="parallel jobs for features and folds; -1 = all cores")
+    seed: int = 42
+    name: str | None = Field(None, description="run name prefix; default: baseline-<model>")
+    runs_dir: str = "runs"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, raw: dict, origin: str = "options") -> BaselineConfig:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as e:
+            raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
 
 
 def _first_error(e: ValidationError) -> str:

@@ -12,15 +12,19 @@ from visionfit.data.io import decode_image
 
 
 class ImageDataset(Dataset):
-    """Images (paths, PIL images or arrays) with optional integer targets."""
+    """Images (paths, PIL images or arrays) with optional targets: class indices (N,), or float
+    vectors (N, C) for multi-label and soft labels."""
 
     def __init__(
-        self, images: Sequence, targets: Sequence[int] | None, transform, in_chans: int = 3
+        self, images: Sequence, targets: Sequence | np.ndarray | None, transform, in_chans: int = 3
     ):
         if targets is not None and len(targets) != len(images):
             raise ValueError("images and targets differ in length")
         self.images = list(images)
-        self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
+        if targets is not None:
+            targets = np.asarray(targets)
+            targets = targets.astype(np.float32 if targets.ndim == 2 else np.int64)
+        self.targets = targets
         self.transform = transform
         self.in_chans = in_chans
 

@@ -5,6 +5,8 @@ Every later step works from `Samples.df`, with columns:
   label  class name (string)
   target integer class index into `Samples.classes`
   split  "train", "val", or "" when no split was given
+  group  (only with --group-col) the sample's group id, e.g. a patient
+  targets (only for multi-label / soft labels, see data/labels.py) a float vector per image
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Samples:
     layout: str  # "folders", "split-folders" or "csv"
     ignored_files: int = 0  # files skipped because their extension is not an image's
     notes: list[str] = field(default_factory=list)
+    label_kind: str = "single"  # "single", "multilabel" or "soft" (with a `targets` column)
 
     @property
     def has_split(self) -> bool:
@@ -38,6 +41,11 @@ def load_samples(cfg: DataConfig) -> Samples:
     """Read the dataset described by `cfg` into a samples table (nothing is written)."""
     if cfg.csv:
         samples = _from_csv(cfg)
+    elif cfg.label_cols or cfg.label_delim is not None or cfg.group_col:
+        raise DataError(
+            "--label-cols, --label-delim and --group-col read CSV columns: "
+            "give the labels with --csv FILE --root DIR"
+        )
     elif cfg.path:
         samples = _from_folders(Path(cfg.path))
     else:
@@ -53,6 +61,13 @@ def load_samples(cfg: DataConfig) -> Samples:
 def resolve_task(samples: Samples, task: str) -> str:
     """'binary' for two classes, 'multiclass' for more, unless the user said otherwise."""
     n = len(samples.classes)
+    if samples.label_kind != "single":
+        return samples.label_kind
+    if task in ("multilabel", "soft"):
+        raise DataError(
+            f"--task {task} needs label columns: --csv FILE --label-cols a,b,c"
+            + (" (or --label-delim ' ' for one column of names)" if task == "multilabel" else "")
+        )
     if task == "auto":
         return "binary" if n == 2 else "multiclass"
     if task == "binary" and n != 2:
@@ -168,7 +183,11 @@ def _from_csv(cfg: DataConfig) -> Samples:
         raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except Exception as e:  # pandas raises many parser error types
         raise DataError(f"cannot read CSV {csv_path}: {e}") from None
-    for col, opt in ((cfg.image_col, "--image-col"), (cfg.label_col, "--label-col")):
+    vector = bool(cfg.label_cols) or cfg.label_delim is not None
+    needed = [(cfg.image_col, "--image-col")]
+    needed += [] if cfg.label_cols else [(cfg.label_col, "--label-col")]
+    needed += [(cfg.group_col, "--group-col")] if cfg.group_col else []
+    for col, opt in needed:
         if col not in raw.columns:
             raise DataError(
                 f"column {col!r} not in {csv_path.name}; columns are: {', '.join(raw.columns)} "
@@ -179,8 +198,8 @@ def _from_csv(cfg: DataConfig) -> Samples:
     root = Path(cfg.root) if cfg.root else csv_path.parent
     if not root.is_dir():
         raise DataError(f"image root folder not found: {root} (set it with --root)")
-    labels = raw[cfg.label_col].str.strip()
-    no_label = labels == ""
+    labels = None if cfg.label_cols else raw[cfg.label_col].str.strip()
+    no_label = (labels == "") if labels is not None and not vector else pd.Series(False, raw.index)
     if no_label.any():
         rows = [str(i + 2) for i in raw.index[no_label][:5]]  # +2: header line, 1-based
         raise DataError(
@@ -206,8 +225,31 @@ def _from_csv(cfg: DataConfig) -> Samples:
             f"{len(missing)} of {len(paths)} CSV rows point to missing files, e.g. "
             f"{', '.join(missing[:3])}{hint}"
         )
-    df = pd.DataFrame({"image": [str(p.resolve()) for p in paths], "label": labels.values})
-    classes = sorted_classes(df["label"])
-    df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
-    df["split"] = ""
-    return Samples(df=df, classes=classes, layout="csv")
+    images = [str(p.resolve()) for p in paths]
+    if vector:
+        samples = _vector_samples(raw, images, cfg, csv_path.name)
+    else:
+        df = pd.DataFrame({"image": images, "label": labels.values})
+        classes = sorted_classes(df["label"])
+        df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
+        df["split"] = ""
+        samples = Samples(df=df, classes=classes, layout="csv")
+    if cfg.group_col:
+        groups = raw[cfg.group_col].str.strip()
+        if (groups == "").any():
+            raise DataError(
+                f"{int((groups == '').sum())} CSV rows have an empty {cfg.group_col!r} "
+                "(every image needs a group id for group folds)"
+            )
+        samples.df["group"] = groups.values
+    return samples
+
+
+def _vector_samples(raw: pd.DataFrame, images: list[str], cfg: DataConfig, name: str) -> Samples:
+    from visionfit.data.labels import parse_vector_labels
+
+    v = parse_vector_labels(raw, cfg, name)
+    df = pd.DataFrame({"image": images, "label": v.label, "target": v.target, "split": ""})
+    if v.targets is not None:
+        df["targets"] = list(v.targets)
+    return Samples(df=df, classes=v.classes, layout="csv", notes=v.notes, label_kind=v.kind)

@@ -32,6 +32,11 @@ def read_bundle_meta(run_dir: str | Path) -> dict:
     if not run_dir.is_dir():
         raise RunError(f"run directory not found: {run_dir}")
     meta_path = run_dir / "model.json"
+    if meta_path.is_file() and '"kind": "cv"' in meta_path.read_text():
+        raise RunError(
+            f"{run_dir} is a cross-validation run (an ensemble): visionfit.load() / predict "
+            f"use all its folds; a single fold model is in {run_dir}/fold_0 etc."
+        )
     if not meta_path.is_file() or not (run_dir / "model.safetensors").is_file():
         raise RunError(
             f"{run_dir} has no model bundle (model.json + model.safetensors): "

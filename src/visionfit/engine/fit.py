@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
@@ -18,14 +19,18 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import ImageDataset
+from visionfit.data.labels import stack_targets
 from visionfit.data.sources import load_samples, resolve_task
 from visionfit.data.splits import holdout_split
 from visionfit.data.transforms import create_transforms
 from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.engine.scoring import check_threshold_option, choose_threshold, score
+from visionfit.errors import DataError, VisionfitError
 from visionfit.models.factory import CreatedModel, check_model_name, create_classifier
 from visionfit.tasks.classification import ClassificationTask, default_monitor, num_outputs_for
+from visionfit.tasks.imbalance import balanced_sampler, loss_weight
 
 
 @dataclass
@@ -69,12 +74,21 @@ def resolve_config(cfg: RunConfig, task: str) -> RunConfig:
     elif mode == "auto":
         mode = "min" if monitor.endswith("loss") else "max"
     workers = cfg.data.workers if cfg.data.workers is not None else default_workers()
+    threshold = check_threshold_option(cfg.train.threshold)
+    if task == "multilabel" and cfg.train.sampler == "balanced":
+        raise DataError(
+            "--sampler balanced needs one class per image; for multi-label data use "
+            "--class-weights auto (pos_weight per label) instead"
+        )
+    if threshold == "auto":
+        threshold = "f1" if task == "multilabel" else "0.5"
     return cfg.with_overrides(
         {
             "data.task": task,
             "train.monitor": monitor,
             "train.monitor_mode": mode,
             "data.workers": workers,
+            "train.threshold": threshold,
         }
     )
 
@@ -88,6 +102,13 @@ class SplitResult:
     best_metrics: dict[str, float]
     epochs_run: int
     preprocessing: object
+    val_probs: np.ndarray | None = None  # (N_val, C) probabilities of the best model, val order
+    threshold: float | list[float] | None = None  # stored in model.json; None: arg-max task
+
+
+def split_targets(df: pd.DataFrame, task: str) -> np.ndarray:
+    """Training targets of a samples table (or slice): class indices, or (N, C) float vectors."""
+    return stack_targets(df) if task in ("multilabel", "soft") else df["target"].to_numpy()
 
 
 def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
@@ -102,6 +123,11 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         from visionfit.engine.segment import fit_segmentation
 
         return fit_segmentation(cfg, progress=progress)
+    if cfg.cv.enabled:
+        raise VisionfitError(
+            "this config asks for k-fold cross-validation (cv.folds / cv.folds_file): "
+            "call visionfit.cross_validate(cfg), or set cv.folds to 0 for one hold-out run"
+        )
     t_start = time.perf_counter()
     quiet_lightning()
     samples = load_samples(cfg.data)
@@ -109,9 +135,16 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     check_model_name(cfg.model.name)
     cfg = resolve_config(cfg, task)
 
-    df = holdout_split(samples.df, cfg.data.val_fraction, cfg.train.seed)
+    if task == "multilabel":
+        from visionfit.data.folds import multilabel_holdout
+
+        df = multilabel_holdout(samples.df, cfg.data.val_fraction, cfg.train.seed)
+    else:
+        df = holdout_split(samples.df, cfg.data.val_fraction, cfg.train.seed)
     # Build the model once before the run directory exists, so that a bad model name or
-    # unavailable weights fail without leaving an empty run behind.
+    # unavailable weights fail without leaving an empty run behind. Seeded first: the initial
+    # weights are part of what --seed reproduces.
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     created = _create_model(cfg, task, len(samples.classes))
 
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or cfg.model.name)
@@ -123,6 +156,9 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     split = train_split(
         cfg, task, samples.classes, train_df, val_df, run_dir, progress=progress, created=created
     )
+    if task == "multilabel" and split.val_probs is not None:  # per-label AUC (scikit-learn)
+        scores = score(task, samples.classes, split_targets(val_df, task), split.val_probs)
+        split.best_metrics.update({k: v for k, v in scores.items() if k.startswith("val_auroc_")})
     seconds = time.perf_counter() - t_start
     result = RunResult(
         run_dir=run_dir,
@@ -144,6 +180,7 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         "kind": "single",
         "ignored_files": samples.ignored_files,
         "epochs_run": split.epochs_run,
+        "threshold": split.threshold,
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return result
@@ -170,9 +207,15 @@ def train_split(
     *,
     progress: bool = True,
     created: CreatedModel | None = None,
+    threshold: float | list[float] | None = None,
 ) -> SplitResult:
     """Train a fresh model on `train_df`, validate on `val_df`, write checkpoints/, metrics.csv
-    and the bundle of the best epoch into `out_dir`. Used once per run, or once per CV fold."""
+    and the bundle of the best epoch into `out_dir`. Used once per run, or once per CV fold.
+
+    The best model's probabilities on `val_df` come back in `val_probs`, and the decision
+    threshold (binary / multi-label) is chosen on them with `train.threshold`. An empty `val_df`
+    (a refit on all data) trains for `train.epochs` and keeps the last epoch and the given
+    `threshold`."""
     tc = cfg.train
     L.seed_everything(tc.seed, workers=True, verbose=False)
     created = created or _create_model(cfg, task, len(classes))
@@ -186,26 +229,35 @@ def train_split(
         "persistent_workers": workers > 0,
         "pin_memory": torch.cuda.is_available(),
     }
+    train_targets = split_targets(train_df, task)
+    has_val = val_df is not None and len(val_df) > 0
+    sampler = balanced_sampler(task, train_targets, tc.seed) if tc.sampler == "balanced" else None
     train_loader = DataLoader(
-        ImageDataset(train_df["image"], train_df["target"], train_tf, cfg.data.in_chans),
+        ImageDataset(train_df["image"], train_targets, train_tf, cfg.data.in_chans),
         batch_size=tc.batch_size,
-        shuffle=True,
+        shuffle=sampler is None,
+        sampler=sampler,
         drop_last=len(train_df) > tc.batch_size,
         **loader_kw,
     )
-    val_loader = DataLoader(
-        ImageDataset(val_df["image"], val_df["target"], eval_tf, cfg.data.in_chans),
-        batch_size=tc.batch_size,
-        shuffle=False,
-        **loader_kw,
+    val_loader = (
+        DataLoader(
+            ImageDataset(val_df["image"], split_targets(val_df, task), eval_tf, cfg.data.in_chans),
+            batch_size=tc.batch_size,
+            shuffle=False,
+            **loader_kw,
+        )
+        if has_val
+        else None
     )
 
-    module = ClassificationTask(created.model, task, len(classes), tc)
+    weight = loss_weight(task, train_targets, len(classes), tc.class_weights)
+    module = ClassificationTask(created.model, task, len(classes), tc, loss_weight=weight)
     ckpt_dir = out_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best",
-        monitor=tc.monitor,
+        monitor=tc.monitor if has_val else None,
         mode=tc.monitor_mode,
         save_top_k=1,
         save_last=True,
@@ -213,7 +265,7 @@ def train_split(
         enable_version_counter=False,
     )
     callbacks: list = [checkpoint, EpochMetricsCSV(out_dir / "metrics.csv")]
-    if tc.patience:
+    if tc.patience and has_val:
         callbacks.append(
             EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience)
         )
@@ -240,6 +292,13 @@ def train_split(
     ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
     module.load_state_dict(ckpt["state_dict"])
     best_epoch = int(ckpt["epoch"])
+    val_probs = None
+    if has_val:
+        batches = trainer.predict(module, val_loader)
+        val_probs = torch.cat(batches).cpu().numpy().astype(np.float64)
+        threshold = choose_threshold(task, tc.threshold, split_targets(val_df, task), val_probs)
+    elif task in ("binary", "multilabel") and threshold is None:
+        threshold = choose_threshold(task, "0.5", None, np.zeros((0, len(classes))))
     metrics = pd.read_csv(out_dir / "metrics.csv")
     best_row = metrics[metrics["epoch"] == best_epoch]
     best_metrics = (
@@ -261,7 +320,7 @@ def train_split(
             "std": list(pre.std),
             "interpolation": pre.interpolation,
             "drop_rate": cfg.model.drop_rate,
-            "threshold": 0.5,
+            "threshold": 0.5 if threshold is None else threshold,
             "best_epoch": best_epoch,
             "monitor": tc.monitor,
             "monitor_value": best_metrics.get(tc.monitor),
@@ -273,4 +332,6 @@ def train_split(
         best_metrics=best_metrics,
         epochs_run=int(metrics["epoch"].max()) + 1 if len(metrics) else 0,
         preprocessing=pre,
+        val_probs=val_probs,
+        threshold=threshold,
     )

@@ -71,14 +71,17 @@ class Predictor:
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
         probs, errors = [], []
         for x, err in loader:
-            p = probabilities(self.model(x), self.task)
+            p = self._proba_batch(x)
             if tta:  # horizontal flip; its prediction needs no undoing for classification
-                p = (p + probabilities(self.model(torch.flip(x, dims=[3])), self.task)) / 2
+                p = (p + self._proba_batch(torch.flip(x, dims=[3]))) / 2
             probs.append(p.cpu().numpy())
             errors.extend(err)
         out = np.concatenate(probs) if probs else np.zeros((0, len(self.classes)), np.float32)
         out[[bool(e) for e in errors]] = np.nan
         return out, list(errors)
+
+    def _proba_batch(self, x: torch.Tensor) -> torch.Tensor:
+        return probabilities(self.model(x), self.task)
 
     def predict(
         self, inputs: Iterable, *, batch_size: int = 64, tta: bool = False, workers: int = 0
@@ -87,10 +90,17 @@ class Predictor:
         items = _as_items(inputs)
         probs, errors = self.predict_proba(items, batch_size=batch_size, tta=tta, workers=workers)
         preds = []
-        threshold = float(self.meta.get("threshold", 0.5))
+        threshold = self.meta.get("threshold", 0.5)
+        if self.task == "multilabel":  # one threshold per label, chosen on val / OOF
+            per_label = np.broadcast_to(np.asarray(threshold, np.float64), (len(self.classes),))
+        else:
+            threshold = float(threshold)
         for row, err in zip(probs, errors, strict=True):
             if err:
                 preds.append("")
+            elif self.task == "multilabel":
+                on = row >= per_label
+                preds.append(" ".join(c for c, yes in zip(self.classes, on, strict=True) if yes))
             elif self.task == "binary":
                 preds.append(self.classes[int(row[1] >= threshold)])
             else:
@@ -116,10 +126,14 @@ def _name(item, i: int) -> str:
 def load(run_dir: str | Path) -> Predictor:
     """Load a finished run for prediction (reads model.json + model.safetensors; no pickle).
 
-    A segmentation run gives a `visionfit.engine.segment.SegPredictor`.
+    A segmentation run gives a `visionfit.engine.segment.SegPredictor`; a cross-validation run
+    gives an ensemble that averages its fold models' probabilities.
     """
     from visionfit.engine.bundle import read_bundle_meta
+    from visionfit.engine.ensemble import EnsemblePredictor, is_ensemble_dir
 
+    if is_ensemble_dir(run_dir):
+        return EnsemblePredictor.from_run_dir(run_dir)
     if read_bundle_meta(run_dir).get("task") == "segment":
         from visionfit.engine.segment import SegPredictor
 

@@ -16,7 +16,7 @@ from visionfit.config import TrainConfig
 
 
 def num_outputs_for(task: str, num_classes: int) -> int:
-    """Binary uses one logit with BCE; multi-class uses one logit per class."""
+    """Binary uses one logit with BCE; multi-class, multi-label and soft one logit per class."""
     return 1 if task == "binary" else num_classes
 
 
@@ -26,7 +26,10 @@ def default_monitor(task: str) -> tuple[str, str]:
 
 
 def probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
-    """(N, num_classes) class probabilities from the network's logits."""
+    """(N, num_classes) class probabilities from the network's logits (independent per label for
+    multi-label, so its rows do not sum to 1)."""
+    if task == "multilabel":
+        return torch.sigmoid(logits.float())
     if task == "binary":
         p = torch.sigmoid(logits.float().reshape(-1))
         return torch.stack([1 - p, p], dim=1)
@@ -39,6 +42,18 @@ def _metrics(task: str, num_classes: int, prefix: str) -> tm.MetricCollection:
             "acc": tm.classification.BinaryAccuracy(),
             "auroc": tm.classification.BinaryAUROC(),
             "f1": tm.classification.BinaryF1Score(),
+            # mean of sensitivity and specificity, composed from torchmetrics' own metrics
+            "balanced_acc": (
+                tm.classification.BinaryRecall() + tm.classification.BinarySpecificity()
+            )
+            / 2,
+        }
+    elif task == "multilabel":
+        kw = {"num_labels": num_classes}
+        metrics = {
+            "acc": tm.classification.MultilabelAccuracy(**kw),
+            "macro_f1": tm.classification.MultilabelF1Score(average="macro", **kw),
+            "auroc": tm.classification.MultilabelAUROC(average="macro", **kw),
         }
     else:
         kw = {"num_classes": num_classes}
@@ -51,16 +66,33 @@ def _metrics(task: str, num_classes: int, prefix: str) -> tm.MetricCollection:
 
 
 class ClassificationTask(L.LightningModule):
-    def __init__(self, model: nn.Module, task: str, num_classes: int, train_cfg: TrainConfig):
+    """Binary (one logit, BCE), multi-class (cross-entropy), multi-label (BCE per label) and
+    soft labels (cross-entropy against class probabilities; metrics against the arg-max class).
+
+    `loss_weight` (see tasks/imbalance.py): BCE's pos_weight for binary / multi-label,
+    cross-entropy's class weights otherwise.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: str,
+        num_classes: int,
+        train_cfg: TrainConfig,
+        *,
+        loss_weight: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.model = model
         self.task = task
         self.num_classes = num_classes
         self.cfg = train_cfg
-        if task == "binary":
-            self.loss_fn = nn.BCEWithLogitsLoss()
+        if task in ("binary", "multilabel"):
+            self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=loss_weight)
         else:
-            self.loss_fn = nn.CrossEntropyLoss(label_smoothing=train_cfg.label_smoothing)
+            self.loss_fn = nn.CrossEntropyLoss(
+                weight=loss_weight, label_smoothing=train_cfg.label_smoothing
+            )
         self.train_metrics = _metrics(task, num_classes, "train_")
         self.val_metrics = _metrics(task, num_classes, "val_")
 
@@ -70,16 +102,28 @@ class ClassificationTask(L.LightningModule):
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.task == "binary":
             return self.loss_fn(logits.reshape(-1).float(), y.float())
+        if self.task in ("multilabel", "soft"):
+            return self.loss_fn(logits.float(), y.float())
         return self.loss_fn(logits.float(), y)
 
     def _metric_input(self, logits: torch.Tensor) -> torch.Tensor:
-        return probabilities(logits, self.task)[:, 1] if self.task == "binary" else logits.float()
+        if self.task in ("binary", "multilabel"):
+            p = probabilities(logits, self.task)
+            return p[:, 1] if self.task == "binary" else p
+        return logits.float()
+
+    def _metric_target(self, y: torch.Tensor) -> torch.Tensor:
+        if self.task == "multilabel":
+            return y.round().long()
+        if self.task == "soft":
+            return y.argmax(dim=1)
+        return y
 
     def training_step(self, batch, batch_idx):
         x, y = batch
         logits = self(x)
         loss = self._loss(logits, y)
-        self.train_metrics(self._metric_input(logits).detach(), y)
+        self.train_metrics(self._metric_input(logits).detach(), self._metric_target(y))
         # Metric objects logged on_epoch are computed and reset by Lightning at the epoch's end,
         # before any callback's on_train_epoch_end reads them.
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=len(y))
@@ -89,8 +133,12 @@ class ClassificationTask(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         x, y = batch
         logits = self(x)
-        self.val_metrics.update(self._metric_input(logits), y)
+        self.val_metrics.update(self._metric_input(logits), self._metric_target(y))
         self.log("val_loss", self._loss(logits, y), on_epoch=True, batch_size=len(y))
+
+    def predict_step(self, batch, batch_idx):
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return probabilities(self(x), self.task)
 
     def on_validation_epoch_end(self):
         self.log_dict({k: v.float() for k, v in self.val_metrics.compute().items()})

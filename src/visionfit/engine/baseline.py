@@ -1,0 +1,274 @@
+"""The classical baseline: scikit-learn on resized pixels or HOG features, on the same folds.
+
+Images are decoded with the shared decoder, resized to ``size`` x ``size`` and turned into
+features (flattened pixels in 0..1, or scikit-image's HOG), then each fold fits
+``StandardScaler -> [PCA] -> classifier`` on the other folds and predicts its own images. Folds
+run in parallel (joblib). The run directory has what a network's CV run has: config.yaml,
+classes.json, folds.csv, oof.csv, cv_summary.csv and summary.json (``"kind": "baseline"``); it
+keeps no model (scikit-learn models would have to be pickled).
+
+>>> from visionfit.config import BaselineConfig
+>>> result = run_baseline(BaselineConfig.from_dict({"data": {"path": "data/"}, "model": "svm"}))
+>>> result.scores.headline()
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from visionfit.config import BaselineConfig, RunConfig
+from visionfit.data.io import ImageDecodeError, decode_image
+from visionfit.data.sources import load_samples, resolve_task
+from visionfit.engine.cv import assign_folds, json_safe
+from visionfit.engine.cvreport import CVScores, oof_frame, score_folds, write_cv_outputs
+from visionfit.engine.fit import split_targets
+from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.engine.scoring import check_threshold_option
+from visionfit.errors import DataError
+
+BASELINE_MODELS = ("rf", "svm", "logreg", "knn")
+
+
+@dataclass
+class BaselineResult:
+    run_dir: Path
+    task: str
+    classes: list[str]
+    folds: int
+    fold_kind: str
+    scores: CVScores
+    n_samples: int
+    n_features: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def create_estimator(
+    cfg: BaselineConfig, task: str, n_features: int, n_samples: int, calibration_folds: int = 5
+):
+    """StandardScaler -> optional PCA -> the classifier, as one scikit-learn pipeline."""
+    weights = "balanced" if cfg.class_weights == "auto" else None
+    if cfg.model == "rf":
+        clf = RandomForestClassifier(
+            n_estimators=300, n_jobs=1, random_state=cfg.seed, class_weight=weights
+        )
+    elif cfg.model == "svm":  # Platt-scaled probabilities from an internal cross-validation
+        clf = CalibratedClassifierCV(
+            SVC(random_state=cfg.seed, class_weight=weights),
+            method="sigmoid",
+            cv=calibration_folds,
+            ensemble=False,
+        )
+    elif cfg.model == "logreg":
+        clf = LogisticRegression(max_iter=2000, C=0.1, class_weight=weights)
+    elif cfg.model == "knn":
+        clf = KNeighborsClassifier(n_neighbors=min(10, max(1, n_samples // 10)), weights="distance")
+    else:
+        raise DataError(f"unknown baseline --model {cfg.model!r}; choose from {BASELINE_MODELS}")
+    if task == "multilabel":
+        clf = MultiOutputClassifier(clf)
+    steps = [StandardScaler()]
+    if cfg.pca:
+        steps.append(PCA(n_components=min(cfg.pca, n_features, n_samples), random_state=cfg.seed))
+    return make_pipeline(*steps, clf)
+
+
+def image_features(path: str, size: int, features: str, in_chans: int) -> np.ndarray:
+    """One image's feature vector: flattened resized pixels in 0..1, or HOG."""
+    arr = decode_image(path, in_chans=in_chans)
+    arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if features == "pixels":
+        return (arr.astype(np.float32) / 255.0).reshape(-1)
+    from skimage.feature import hog
+
+    cell = max(4, size // 8)
+    return hog(
+        arr,
+        orientations=9,
+        pixels_per_cell=(cell, cell),
+        cells_per_block=(2, 2),
+        channel_axis=-1,
+        feature_vector=True,
+    ).astype(np.float32)
+
+
+def extract_features(paths: list[str], cfg: BaselineConfig, progress: bool = True) -> np.ndarray:
+    """The (N, D) feature matrix; unreadable images are reported, not skipped silently."""
+    chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
+
+    def work(chunk):
+        rows, bad = [], []
+        for p in chunk:
+            try:
+                rows.append(image_features(p, cfg.size, cfg.features, cfg.data.in_chans))
+            except ImageDecodeError as e:
+                rows.append(None)
+                bad.append(f"{p} ({e.reason})")
+        return rows, bad
+
+    out, bad = [], []
+    # Threads: decoding, resizing and HOG run in C; worker processes would re-import torch.
+    parallel = Parallel(n_jobs=cfg.n_jobs, prefer="threads", return_as="generator")
+    with _progress(progress) as bar:
+        task = bar.add_task(f"{cfg.features} features", total=len(paths))
+        for rows, b in parallel(delayed(work)(c) for c in chunks):
+            out.extend(rows)
+            bad.extend(b)
+            bar.advance(task, len(rows))
+    if bad:
+        raise DataError(
+            f"{len(bad)} images cannot be read, e.g. {bad[0]}: fix or remove them "
+            "(visionfit check lists them)"
+        )
+    return np.stack(out)
+
+
+def _fit_fold(estimator, x, y, train_idx, val_idx, task: str, n_classes: int):
+    """Fit on the other folds, return (val_idx, probabilities of this fold's images)."""
+    estimator.fit(x[train_idx], y[train_idx])
+    raw = estimator.predict_proba(x[val_idx])
+    clf = estimator[-1]
+    if task == "multilabel":
+        probs = np.zeros((len(val_idx), n_classes))
+        for j, (est, p) in enumerate(zip(clf.estimators_, raw, strict=True)):
+            cls = list(est.classes_)
+            probs[:, j] = p[:, cls.index(1)] if 1 in cls else 0.0
+        return val_idx, probs
+    # A class missing from this fold's training part has no column: give it probability 0.
+    probs = np.zeros((len(val_idx), n_classes))
+    probs[:, clf.classes_.astype(int)] = raw
+    return val_idx, probs
+
+
+def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResult:
+    """Cross-validate a scikit-learn classifier on image features and write its run directory."""
+    t_start = time.perf_counter()
+    console = Console(stderr=True, quiet=not progress)
+    samples = load_samples(cfg.data)
+    task = resolve_task(samples, cfg.data.task)
+    threshold = check_threshold_option(cfg.threshold)
+    if threshold == "auto":
+        threshold = "f1" if task == "multilabel" else "0.5"
+    # assign_folds reads the fold options and seed from a RunConfig
+    run_cfg = RunConfig(data=cfg.data, cv=cfg.cv).with_overrides({"train.seed": cfg.seed})
+    folds, kind = assign_folds(samples, run_cfg, task)
+    n_folds = int(folds["fold"].max()) + 1
+    cfg = cfg.model_copy(deep=True)  # config.yaml states what ran: no "auto" left
+    cfg.data.task = task
+    cfg.cv.folds = n_folds
+    cfg.cv.kind = kind if kind != "file" else cfg.cv.kind
+    cfg.threshold = threshold
+    df = samples.df.reset_index(drop=True)
+
+    # Features first: an unreadable image stops the run before its directory exists.
+    x = extract_features(df["image"].tolist(), cfg, progress)
+    run_dir = create_run_dir(cfg.runs_dir, cfg.name or f"baseline-{cfg.model}")
+    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+    atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
+    atomic_write_csv(run_dir / "folds.csv", folds)
+    targets = split_targets(df, task)
+    # Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
+    # and scored against the soft targets like the networks.
+    y_fit = targets.argmax(axis=1) if task == "soft" else targets
+    if task == "multilabel":
+        y_fit = targets.round().astype(int)
+    fold = folds["fold"].to_numpy()
+    n_classes = len(samples.classes)
+    console.print(
+        f"{cfg.model} on {x.shape[1]} {cfg.features} features"
+        + (f" -> PCA {cfg.pca}" if cfg.pca else "")
+        + f", {len(df)} images, {n_folds} folds"
+    )
+    jobs = []
+    for k in range(n_folds):
+        train_idx, val_idx = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        est = create_estimator(
+            cfg, task, x.shape[1], len(train_idx), _calibration_folds(y_fit[train_idx])
+        )
+        jobs.append(delayed(_fit_fold)(est, x, y_fit, train_idx, val_idx, task, n_classes))
+    oof_probs = np.full((len(df), n_classes), np.nan)
+    n_jobs = min(cfg.n_jobs, n_folds) if cfg.n_jobs > 0 else cfg.n_jobs
+    # Threads: scikit-learn's fitting code releases the GIL, and x is shared, not copied.
+    parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
+    with _progress(progress) as bar:
+        ptask = bar.add_task(f"fitting {cfg.model} on {n_folds} folds", total=n_folds)
+        for val_idx, probs in parallel(jobs):
+            oof_probs[val_idx] = probs
+            bar.advance(ptask)
+
+    scores = score_folds(task, samples.classes, targets, oof_probs, fold, threshold)
+    oof = oof_frame(
+        df["image"], df["label"], fold, samples.classes, task, oof_probs, scores.threshold
+    )
+    write_cv_outputs(run_dir, oof, scores)
+    seconds = time.perf_counter() - t_start
+    summary = {
+        "kind": "baseline",
+        "run_dir": str(run_dir),
+        "task": task,
+        "classes": samples.classes,
+        "model": cfg.model,
+        "features": cfg.features,
+        "size": cfg.size,
+        "pca": cfg.pca,
+        "n_features": int(x.shape[1]),
+        "folds": n_folds,
+        "fold_kind": kind,
+        "folds_file": cfg.cv.folds_file,
+        "n_samples": len(df),
+        **scores.to_json(),
+        "seconds": seconds,
+        "ignored_files": samples.ignored_files,
+        "notes": samples.notes,
+    }
+    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+    return BaselineResult(
+        run_dir=run_dir,
+        task=task,
+        classes=samples.classes,
+        folds=n_folds,
+        fold_kind=kind,
+        scores=scores,
+        n_samples=len(df),
+        n_features=int(x.shape[1]),
+        seconds=seconds,
+        notes=samples.notes,
+    )
+
+
+def _calibration_folds(y: np.ndarray) -> int:
+    """SVM calibration folds: 5, fewer when the rarest class (or label value) has fewer images."""
+    y = y.reshape(len(y), -1)
+    smallest = min(int(np.bincount(y[:, j]).min()) for j in range(y.shape[1]))
+    return max(2, min(5, smallest))
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True, quiet=not enabled),
+        transient=False,
+    )
