@@ -55,6 +55,9 @@ TRAIN_OPTIONS = {
     "accelerator": "train.accelerator",
     "name": "name",
     "runs_dir": "runs_dir",
+    "max_pixels": "data.max_pixels",
+    "checkpoint_steps": "train.checkpoint_steps",
+    "checkpoint_minutes": "train.checkpoint_minutes",
 }
 
 
@@ -68,7 +71,7 @@ def _given(ctx: typer.Context, names) -> dict[str, object]:
             value = ctx.params[name]
             if isinstance(value, Path):
                 value = str(value)
-            if name == "patience" and value == 0:
+            if name in ("patience", "checkpoint_minutes") and value == 0:
                 value = None
             out[TRAIN_OPTIONS[name]] = value
     return out
@@ -183,11 +186,35 @@ def train(
     runs_dir: Path = typer.Option(
         Path("runs"), help="Where run directories are created.", rich_help_panel="Output"
     ),
+    max_pixels: int = typer.Option(
+        64_000_000,
+        help="Refuse images with more pixels (width*height) as 'too many pixels'; at most Pillow's own limit (89,478,485).",
+        rich_help_panel="Data",
+    ),
+    checkpoint_steps: Optional[int] = typer.Option(
+        None,
+        help="Also write checkpoints/last.ckpt every N training steps (mid-epoch).",
+        rich_help_panel="Output",
+    ),
+    checkpoint_minutes: float = typer.Option(
+        10.0,
+        help="Also write checkpoints/last.ckpt when this many minutes passed since the last (0: off).",
+        rich_help_panel="Output",
+    ),
+    resume: Optional[Path] = typer.Option(
+        None,
+        "--resume",
+        help="Continue a killed run in its own directory, from its newest valid checkpoint; takes no other options.",
+        rich_help_panel="Output",
+    ),
 ) -> None:
     """Train one model and write a run directory (config, splits, metrics, checkpoints, bundle)."""
     from visionfit.config import RunConfig
     from visionfit.engine.fit import fit
 
+    if resume is not None:
+        _resume(ctx, resume, data, config)
+        return
     base = RunConfig.from_yaml(config) if config else RunConfig()
     cfg = base.with_overrides(_given(ctx, TRAIN_OPTIONS))
     if not cfg.data.path and not cfg.data.csv:
@@ -209,6 +236,27 @@ def _print_summary(result) -> None:
     table.add_row("files skipped", str(result.skipped_files))
     table.add_row("time", f"{result.seconds:.1f} s")
     console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+def _resume(ctx: typer.Context, run_dir: Path, data, config) -> None:
+    from visionfit.engine.resume import resume
+
+    given = [
+        "DATA" if name == "data" else "--" + name.replace("_", "-")
+        for name in TRAIN_OPTIONS
+        if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    ]
+    if config is not None:
+        given.append("--config")
+    if given:
+        raise VisionfitError(
+            f"--resume continues a run with its own config.yaml; drop {', '.join(given)} "
+            "(to change options, start a new run with --config RUN/config.yaml)"
+        )
+    result = resume(run_dir, say=lambda line: err_console.print(line, highlight=False))
+    _print_summary(result)
 
 
 @app.command()
@@ -222,11 +270,16 @@ def predict(
     tta: bool = typer.Option(False, "--tta", help="Average with the horizontally flipped image."),
     image_col: str = typer.Option("image", help="Column with image paths in input CSVs."),
     root: Optional[Path] = typer.Option(None, help="Folder the input CSV's paths are relative to."),
+    max_pixels: Optional[int] = typer.Option(
+        None, help="Refuse larger images (width*height); default: the run's --max-pixels."
+    ),
 ) -> None:
     """Predict classes and probabilities; writes a CSV with image, pred, prob_<class>..."""
     from visionfit.engine.predict import expand_inputs, load
 
     predictor = load(run_dir)
+    if max_pixels is not None:
+        predictor.max_pixels = max_pixels
     paths = expand_inputs(inputs, image_col=image_col, root=root)
     if out.exists():
         raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
@@ -265,6 +318,95 @@ def models(pattern: str = typer.Argument("*", help="Glob, e.g. 'resnet*'.")) -> 
 
     names = list_models(pattern)
     console.print("\n".join(names) if names else f"no model matches {pattern!r}")
+
+
+CHECK_OPTIONS = (
+    "data",
+    "csv",
+    "root",
+    "image_col",
+    "label_col",
+    "image_ext",
+    "val_fraction",
+    "seed",
+    "max_pixels",
+)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    data: Optional[Path] = typer.Argument(
+        None, help="Image folder: DATA/<class>/* or DATA/train|val/<class>/*."
+    ),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="Take the data options from a config.yaml (e.g. a run's)."
+    ),
+    csv: Optional[Path] = typer.Option(None, help="CSV of image paths and labels."),
+    root: Optional[Path] = typer.Option(
+        None, help="Folder the CSV's paths are relative to (default: the CSV's folder)."
+    ),
+    image_col: str = typer.Option("image", help="CSV column with image paths or ids."),
+    label_col: str = typer.Option("label", help="CSV column with labels."),
+    image_ext: Optional[str] = typer.Option(None, help="Extension for ids without one."),
+    val_fraction: float = typer.Option(
+        0.2, help="Hold-out share, to find duplicates that train would put on both sides."
+    ),
+    seed: int = typer.Option(42, help="Seed of that hold-out split (as in train)."),
+    max_pixels: int = typer.Option(
+        64_000_000, help="Refuse images with more pixels (width*height), as train does."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Write the full report as JSON (never overwrites a file)."
+    ),
+    threads: Optional[int] = typer.Option(None, help="Decoding threads (default: up to 8)."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Decode every file again instead of reusing the scan cache."
+    ),
+) -> None:
+    """Decode every image and report unusable files, classes, sizes, modes, duplicates, leakage.
+
+    Exit code 0 when the data can be trained on, 1 when it cannot (no usable image, an empty
+    class), 2 for a wrong option or path. Nothing in DATA is written.
+    """
+    from visionfit.config import RunConfig
+    from visionfit.data.check import check_dataset, render_report
+
+    base = RunConfig.from_yaml(config) if config else RunConfig()
+    cfg = base.with_overrides(_given(ctx, CHECK_OPTIONS))
+    if not cfg.data.path and not cfg.data.csv:
+        raise VisionfitError("no data given: visionfit check DATA, or --csv train.csv --root DIR")
+    if out is not None and out.exists():
+        raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
+    report = check_dataset(
+        cfg.data,
+        seed=cfg.train.seed,
+        progress=True,
+        use_cache=not no_cache,
+        threads=threads,
+    )
+    render_report(report, console, root=cfg.data.path or cfg.data.root)
+    if out is not None:
+        from visionfit.engine.rundir import atomic_write_text
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, report.to_json())
+        console.print(f"report written to {out}")
+    if not report.usable:
+        err_console.print(
+            f"[bold red]data not usable:[/] {'; '.join(report.problems)}", highlight=False
+        )
+        raise typer.Exit(1)
+    n_classes = sum(1 for n in report.classes.values() if n)
+    console.print(
+        f"[green]data usable:[/] {report.counts['usable']} images in {n_classes} classes"
+        + (
+            f", {report.counts['bad']} unusable files left out by train"
+            if report.counts["bad"]
+            else ""
+        ),
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from visionfit.data.io import DEFAULT_MAX_PIXELS
 from visionfit.errors import VisionfitError
 
 TaskName = Literal["auto", "binary", "multiclass"]
+
+# Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS); our cap must stay below it.
+PILLOW_MAX_IMAGE_PIXELS = 89_478_485
 
 
 class _Section(BaseModel):
@@ -34,6 +38,20 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     in_chans: int = Field(3, ge=1, le=4)
     workers: int | None = Field(None, ge=0, description="DataLoader workers; None = auto")
+    max_pixels: int = Field(
+        DEFAULT_MAX_PIXELS,
+        ge=1,
+        le=PILLOW_MAX_IMAGE_PIXELS,
+        description="images with more pixels (width * height) are refused as 'too many pixels'",
+    )
+
+    @field_validator("in_chans")
+    @classmethod
+    def _one_or_three_channels(cls, v: int) -> int:
+        # The decoder (data/io.py) produces 1 (grayscale) or 3 (RGB) channels, nothing else.
+        if v not in (1, 3):
+            raise ValueError("in_chans must be 1 (grayscale) or 3 (RGB)")
+        return v
 
 
 class ModelConfig(_Section):
@@ -66,6 +84,12 @@ class TrainConfig(_Section):
     seed: int = 42
     deterministic: bool = False
     accelerator: str = "auto"
+    checkpoint_steps: int | None = Field(
+        None, ge=1, description="also write last.ckpt every N training steps (mid-epoch)"
+    )
+    checkpoint_minutes: float | None = Field(
+        10.0, gt=0, description="also write last.ckpt when this long has passed since the last one"
+    )
 
 
 class RunConfig(_Section):

@@ -28,16 +28,26 @@ class Samples:
     layout: str  # "folders", "split-folders" or "csv"
     ignored_files: int = 0  # files skipped because their extension is not an image's
     notes: list[str] = field(default_factory=list)
+    # Only filled when load_samples is asked to skip instead of raising (see its arguments):
+    missing_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (line, image, label)
+    empty_label_rows: list[tuple[int, str]] = field(default_factory=list)  # (line, image)
 
     @property
     def has_split(self) -> bool:
         return bool((self.df["split"] != "").any())
 
 
-def load_samples(cfg: DataConfig) -> Samples:
-    """Read the dataset described by `cfg` into a samples table (nothing is written)."""
+def load_samples(
+    cfg: DataConfig, *, missing_files: str = "error", empty_labels: str = "error"
+) -> Samples:
+    """Read the dataset described by `cfg` into a samples table (nothing is written).
+
+    CSV rows whose file is missing (`missing_files`) or whose label is empty (`empty_labels`)
+    raise a DataError ("error") or are left out and listed in `Samples.missing_rows` /
+    `Samples.empty_label_rows` ("skip"). A CSV whose files are all missing always raises.
+    """
     if cfg.csv:
-        samples = _from_csv(cfg)
+        samples = _from_csv(cfg, missing_files=missing_files, empty_labels=empty_labels)
     elif cfg.path:
         samples = _from_folders(Path(cfg.path))
     else:
@@ -90,6 +100,8 @@ def _images_under(folder: Path) -> tuple[list[Path], int]:
                 images.append(p)
             else:
                 ignored += 1
+        elif p.is_symlink() and is_image_file(p):
+            images.append(p)  # a broken link: listed, so that the scan names it "missing"
     return images, ignored
 
 
@@ -149,7 +161,7 @@ def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
         ignored += n_ignored
         if not images:
             empty.append(d.name)
-        rows.extend((str(p.resolve()), d.name) for p in images)
+        rows.extend((str(p.absolute() if p.is_symlink() else p.resolve()), d.name) for p in images)
     if empty and len(empty) == len(subdirs):
         raise DataError(f"no images found in the class folders of {root} ({', '.join(empty[:5])})")
     if empty:
@@ -160,7 +172,9 @@ def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows, columns=["image", "label"]), ignored
 
 
-def _from_csv(cfg: DataConfig) -> Samples:
+def _from_csv(
+    cfg: DataConfig, *, missing_files: str = "error", empty_labels: str = "error"
+) -> Samples:
     csv_path = Path(cfg.csv)
     if not csv_path.is_file():
         raise DataError(f"CSV file not found: {csv_path}")
@@ -181,7 +195,7 @@ def _from_csv(cfg: DataConfig) -> Samples:
         raise DataError(f"image root folder not found: {root} (set it with --root)")
     labels = raw[cfg.label_col].str.strip()
     no_label = labels == ""
-    if no_label.any():
+    if no_label.any() and empty_labels != "skip":
         rows = [str(i + 2) for i in raw.index[no_label][:5]]  # +2: header line, 1-based
         raise DataError(
             f"{int(no_label.sum())} CSV rows have an empty {cfg.label_col!r} "
@@ -198,7 +212,7 @@ def _from_csv(cfg: DataConfig) -> Samples:
         paths.append(p if p.is_absolute() else root / p)
     exists = [p.is_file() for p in paths]
     missing = [str(p) for p, ok in zip(paths, exists, strict=True) if not ok]
-    if missing:
+    if missing and (missing_files != "skip" or len(missing) == len(paths)):
         hint = ""
         if not ext and all(Path(m).suffix == "" for m in missing[:5]):
             hint = " (ids without extension? add --image-ext .png)"
@@ -207,7 +221,23 @@ def _from_csv(cfg: DataConfig) -> Samples:
             f"{', '.join(missing[:3])}{hint}"
         )
     df = pd.DataFrame({"image": [str(p.resolve()) for p in paths], "label": labels.values})
+    # Rows left out in "skip" mode; line numbers count the header as line 1.
+    missing_rows = [
+        (i + 2, str(p), lab)
+        for i, (p, ok, lab, empty) in enumerate(zip(paths, exists, labels, no_label, strict=True))
+        if not ok and not empty
+    ]
+    empty_rows = [(i + 2, str(p)) for i, p in enumerate(paths) if no_label.iloc[i]]
+    df = df[pd.Series(exists, index=df.index) & ~no_label.values].reset_index(drop=True)
+    if df.empty:
+        raise DataError(f"no CSV row of {csv_path} has both a label and an existing file")
     classes = sorted_classes(df["label"])
     df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
     df["split"] = ""
-    return Samples(df=df, classes=classes, layout="csv")
+    return Samples(
+        df=df,
+        classes=classes,
+        layout="csv",
+        missing_rows=missing_rows,
+        empty_label_rows=empty_rows,
+    )
