@@ -32,7 +32,7 @@ from visionfit.engine.resumable import (
     TestKillSwitch,
 )
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
-from visionfit.engine.runlock import acquire_run_lock
+from visionfit.engine.runlock import RunLock, acquire_run_lock
 from visionfit.models.factory import CreatedModel, check_model_name, create_classifier
 from visionfit.tasks.classification import ClassificationTask, default_monitor, num_outputs_for
 
@@ -139,7 +139,7 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
             f"{len(leaks)} groups of identical files sit in both train and val (leakage); "
             "see `visionfit check`"
         )
-    result = train_in_run_dir(
+    return train_in_run_dir(
         cfg,
         task,
         samples.classes,
@@ -151,9 +151,8 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         ignored_files=samples.ignored_files,
         notes=notes,
         progress=progress,
+        lock=lock,
     )
-    lock.release()
-    return result
 
 
 def train_in_run_dir(
@@ -171,24 +170,30 @@ def train_in_run_dir(
     progress: bool = True,
     resume_from: str | Path | None = None,
     finished: bool = False,
+    lock: RunLock | None = None,
 ) -> RunResult:
     """Train on the split in `df` inside an existing run directory and write summary.json.
 
     `resume_from` continues from a checkpoint of this run; `finished` (the checkpoint was written
-    at the end of training) only writes the bundle and summary."""
+    at the end of training) only writes the bundle and summary. `lock` is released at the end,
+    also when training fails, so that the run can be resumed from this process."""
     train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
-    split = train_split(
-        cfg,
-        task,
-        classes,
-        train_df,
-        val_df,
-        run_dir,
-        progress=progress,
-        created=created,
-        resume_from=resume_from,
-        finished=finished,
-    )
+    try:
+        split = train_split(
+            cfg,
+            task,
+            classes,
+            train_df,
+            val_df,
+            run_dir,
+            progress=progress,
+            created=created,
+            resume_from=resume_from,
+            finished=finished,
+        )
+    finally:
+        if lock is not None:
+            lock.release()
     seconds = time.perf_counter() - t_start
     result = RunResult(
         run_dir=run_dir,

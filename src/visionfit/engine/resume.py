@@ -106,7 +106,16 @@ def resume(
     quiet_lightning()
     warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # it is the same run
     lock = acquire_run_lock(run_dir)
-    cfg = RunConfig.from_yaml(cfg_path)
+    try:
+        return _resume_locked(run_dir, lock, t_start=t_start, progress=progress, say=say)
+    finally:
+        lock.release()  # released by train_in_run_dir already when training ran
+
+
+def _resume_locked(
+    run_dir: Path, lock, *, t_start: float, progress: bool, say: Callable[[str], None]
+) -> RunResult:
+    cfg = RunConfig.from_yaml(run_dir / "config.yaml")
     classes, df, skipped, ignored = _run_data(run_dir, cfg, progress)
     task = cfg.data.task
     if task == "auto":  # config.yaml written by fit is always resolved; be lenient anyway
@@ -129,7 +138,7 @@ def resume(
     created = _create_model(cfg, task, len(classes))
     notes = [f"resumed from {choice.path.name if choice.path else 'the start'}"]
     notes += [f"{m}; fell back" for m in choice.messages]
-    result = train_in_run_dir(
+    return train_in_run_dir(
         cfg,
         task,
         classes,
@@ -143,9 +152,8 @@ def resume(
         progress=progress,
         resume_from=choice.path,
         finished=choice.finished,
+        lock=lock,
     )
-    lock.release()
-    return result
 
 
 def _run_data(
