@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from visionfit.errors import VisionfitError
@@ -413,7 +414,9 @@ def main() -> None:
     try:
         app()
     except VisionfitError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        # escape: a path in the message may hold [brackets]; surrogates: non-UTF-8 file names
+        text = str(e).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 import warnings
 from collections import Counter
@@ -82,12 +83,15 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
     info = FileScan(image=path, ok=False)
     try:
         try:
-            info.bytes = os.stat(path).st_size
+            st = os.stat(path)
         except FileNotFoundError:
             detail = "broken symbolic link" if os.path.islink(path) else ""
             raise ImageDecodeError(path, "missing", detail or None) from None
         except OSError as e:
             raise ImageDecodeError(path, "unreadable", e.strerror or str(e)) from None
+        if not stat.S_ISREG(st.st_mode):  # a pipe or a device would block or never end
+            raise ImageDecodeError(path, "unreadable", "not a regular file")
+        info.bytes = st.st_size
         info.sha1 = file_sha1(path)
         img = open_image(path, max_pixels=max_pixels)
         try:
@@ -433,19 +437,21 @@ def build_report(samples: Samples, scan: ScanResult, cfg: DataConfig, *, seed: i
     n_rotated = sum(rotations.values())
 
     if bad:
-        notes.append(f"{len(bad)} files cannot be used; `train` leaves them out")
+        notes.append(f"{_n(len(bad), 'file')} cannot be used; `train` leaves them out")
     if samples.missing_rows:
-        notes.append(f"{len(samples.missing_rows)} CSV rows point to missing files")
+        notes.append(f"CSV rows whose file is missing: {len(samples.missing_rows)}")
     if samples.empty_label_rows:
-        notes.append(f"{len(samples.empty_label_rows)} CSV rows have an empty label")
+        notes.append(f"CSV rows with an empty label: {len(samples.empty_label_rows)}")
     if duplicates:
         extra = sum(len(d["images"]) - 1 for d in duplicates)
-        notes.append(f"{len(duplicates)} groups of identical files ({extra} extra copies)")
+        notes.append(
+            f"{_n(len(duplicates), 'group')} of identical files ({_n(extra, 'extra copy')})"
+        )
     if conflicts:
-        notes.append(f"{conflicts} groups of identical files carry different labels")
+        notes.append(f"{_n(conflicts, 'group')} of identical files with different labels")
     if leakage:
         notes.append(
-            f"{len(leakage)} groups of identical files sit in both train and val (leakage)"
+            f"{_n(len(leakage), 'group')} of identical files in both train and val (leakage)"
         )
     if imbalance is not None and imbalance >= 10:
         notes.append(f"classes are imbalanced: the largest is {imbalance:g}x the smallest")
@@ -500,17 +506,31 @@ def build_report(samples: Samples, scan: ScanResult, cfg: DataConfig, *, seed: i
 # Rendering (Rich)
 
 
+def _n(count: int, word: str) -> str:
+    """'1 group', '3 groups', '2 extra copies'."""
+    if count == 1:
+        return f"1 {word}"
+    plural = word[:-1] + "ies" if word.endswith("y") else word + "s"
+    return f"{count} {plural}"
+
+
+def printable(text: str) -> str:
+    """File names that are not valid UTF-8 (kept by Python as surrogates) shown with U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def render_report(report: CheckReport, console, *, root: str | None = None) -> None:
     """Print the report as Rich tables: summary, classes, sizes/modes, then every bad file."""
+    from rich.markup import escape
     from rich.table import Table
 
     def rel(p: str) -> str:
         if root:
             try:
-                return str(Path(p).relative_to(Path(root).resolve()))
+                p = str(Path(p).relative_to(Path(root).resolve()))
             except ValueError:
                 pass
-        return p
+        return escape(printable(p))
 
     c = report.counts
     summary = Table(title="data check", show_header=False, title_justify="left")
@@ -525,9 +545,12 @@ def render_report(report: CheckReport, console, *, root: str | None = None) -> N
     summary.add_row("EXIF rotation", f"{c['exif_rotated']} images")
     summary.add_row(
         "duplicates",
-        f"{c['duplicate_groups']} groups ({c['duplicate_label_conflicts']} with different labels)",
+        f"{_n(c['duplicate_groups'], 'group')} "
+        f"({c['duplicate_label_conflicts']} with different labels)",
     )
-    summary.add_row("train/val leakage", f"{c['leakage_groups']} groups ({report.leakage_split})")
+    summary.add_row(
+        "train/val leakage", f"{_n(c['leakage_groups'], 'group')} ({report.leakage_split})"
+    )
     ratio = "n/a" if report.imbalance_ratio is None else f"{report.imbalance_ratio:g}"
     summary.add_row("imbalance (max/min)", ratio)
     scan = report.scan
@@ -536,7 +559,7 @@ def render_report(report: CheckReport, console, *, root: str | None = None) -> N
     )
     console.print(summary)
 
-    classes = Table(title="classes (usable images)", title_justify="left")
+    classes = Table(title="usable images per class", title_justify="left")
     classes.add_column("class")
     classes.add_column("images", justify="right")
     splits = list(report.class_counts_by_split)
@@ -571,21 +594,30 @@ def render_report(report: CheckReport, console, *, root: str | None = None) -> N
             bad.add_row(rel(f["image"]), f["reason"], f["detail"])
         console.print(bad)
     if report.missing_rows:
-        t = Table(title=f"CSV rows whose file is missing ({len(report.missing_rows)})")
+        t = Table(
+            title=f"CSV rows whose file is missing ({len(report.missing_rows)})",
+            title_justify="left",
+        )
         t.add_column("line", justify="right")
         t.add_column("file", overflow="fold")
         for r in report.missing_rows:
             t.add_row(str(r["line"]), r["image"])
         console.print(t)
     if report.empty_label_rows:
-        t = Table(title=f"CSV rows with an empty label ({len(report.empty_label_rows)})")
+        t = Table(
+            title=f"CSV rows with an empty label ({len(report.empty_label_rows)})",
+            title_justify="left",
+        )
         t.add_column("line", justify="right")
         t.add_column("file", overflow="fold")
         for r in report.empty_label_rows:
             t.add_row(str(r["line"]), r["image"])
         console.print(t)
     if report.leakage:
-        t = Table(title=f"identical files in train and val ({len(report.leakage)} groups)")
+        t = Table(
+            title=f"identical files in train and val ({_n(len(report.leakage), 'group')})",
+            title_justify="left",
+        )
         t.add_column("train", overflow="fold")
         t.add_column("val", overflow="fold")
         for g in report.leakage[:50]:
@@ -594,7 +626,9 @@ def render_report(report: CheckReport, console, *, root: str | None = None) -> N
             t.add_row(f"... {len(report.leakage) - 50} more groups in the JSON report", "")
         console.print(t)
     if report.duplicates:
-        t = Table(title=f"identical files ({len(report.duplicates)} groups)")
+        t = Table(
+            title=f"identical files ({_n(len(report.duplicates), 'group')})", title_justify="left"
+        )
         t.add_column("files", overflow="fold")
         t.add_column("labels")
         for g in report.duplicates[:20]:

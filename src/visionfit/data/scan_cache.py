@@ -25,7 +25,7 @@ SCANNER_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
-    path TEXT NOT NULL,
+    path BLOB NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     settings TEXT NOT NULL,
@@ -130,8 +130,9 @@ class ScanCache:
         if self._conn is None or not keyed:
             return {}
         found: dict[str, dict] = {}
-        wanted = {(p, s, m) for p, s, m in keyed}
-        paths = sorted({p for p, _, _ in keyed})
+        # Paths are stored as their bytes: file names need not be valid UTF-8.
+        wanted = {(os.fsencode(p), s, m): p for p, s, m in keyed}
+        paths = sorted({key[0] for key in wanted})
         try:
             for i in range(0, len(paths), 500):
                 chunk = paths[i : i + 500]
@@ -142,8 +143,9 @@ class ScanCache:
                     (self.settings, *chunk),
                 )
                 for path, size, mtime_ns, result in rows:
-                    if (path, size, mtime_ns) in wanted:
-                        found[path] = json.loads(result)
+                    name = wanted.get((bytes(path), size, mtime_ns))
+                    if name is not None:
+                        found[name] = json.loads(result)
         except (sqlite3.Error, ValueError) as e:
             self._disable(e)
             return {}
@@ -153,7 +155,7 @@ class ScanCache:
         """Store results; older entries for the same path and settings are replaced."""
         if self._conn is None:
             return
-        rows = [(p, s, m, self.settings, json.dumps(r)) for p, s, m, r in items]
+        rows = [(os.fsencode(p), s, m, self.settings, json.dumps(r)) for p, s, m, r in items]
         if not rows:
             return
         try:

@@ -100,8 +100,10 @@ def _images_under(folder: Path) -> tuple[list[Path], int]:
                 images.append(p)
             else:
                 ignored += 1
-        elif p.is_symlink() and is_image_file(p):
-            images.append(p)  # a broken link: listed, so that the scan names it "missing"
+        elif is_image_file(p) and not p.is_dir():
+            # A broken link, a pipe or a device named like an image: listed, so that the scan
+            # names it ("missing", "not a regular file") instead of passing over it in silence.
+            images.append(p)
     return images, ignored
 
 

@@ -136,7 +136,7 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     leaks = leakage_groups(df, {f.image: f.sha1 for f in usable.scan.files if f.ok})
     if leaks:
         notes.append(
-            f"{len(leaks)} groups of identical files sit in both train and val (leakage); "
+            f"identical files in both train and val (leakage): {len(leaks)} groups; "
             "see `visionfit check`"
         )
     return train_in_run_dir(

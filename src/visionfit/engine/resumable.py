@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -224,6 +225,13 @@ class ResumeCheckpoint(L.Callback):
     def on_train_end(self, trainer, pl_module):
         self.finished = True
         self._save(trainer)
+
+    def on_exception(self, trainer, pl_module, exception):
+        if isinstance(exception, KeyboardInterrupt) and (self.dirpath / LAST).exists():
+            print(
+                f"interrupted; continue with: visionfit train --resume {self.dirpath.parent}",
+                file=sys.stderr,
+            )
 
     def _save(self, trainer) -> None:
         self._last_step = trainer.global_step

@@ -166,7 +166,9 @@ def _run_data(
         return _redo_data(run_dir, cfg, progress)
     try:
         classes = list(json.loads(classes_path.read_text()))
-        df = pd.read_csv(splits_path, dtype=str, keep_default_na=False)
+        df = pd.read_csv(
+            splits_path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape"
+        )
     except (json.JSONDecodeError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise RunError(f"{run_dir}: classes.json or splits.csv is damaged ({e})") from None
     if not {"image", "label", "split"} <= set(df.columns):
@@ -191,7 +193,11 @@ def _run_data(
             "start a new run (it leaves them out)"
         )
     skipped_path = run_dir / "skipped.csv"
-    skipped = len(pd.read_csv(skipped_path)) if skipped_path.is_file() else 0
+    skipped = (
+        len(pd.read_csv(skipped_path, encoding_errors="surrogateescape"))
+        if skipped_path.is_file()
+        else 0
+    )
     return classes, df, skipped, None  # files ignored by extension: not recorded by the run
 
 
