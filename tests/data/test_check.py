@@ -4,6 +4,7 @@ valid files kept, duplicates and leakage found, the scan cached outside the data
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -315,3 +316,31 @@ def test_nothing_in_the_dataset_is_written_by_check(tmp_path, capsys, monkeypatc
     assert code == 0
     assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")} == stat_before
     assert not (tmp_path / "cache").exists()  # --no-cache
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX pipes and byte file names")
+def test_pipes_devices_and_odd_file_names_are_named_not_hung_on(tmp_path, capsys, monkeypatch):
+    root = make_shapes_dataset(tmp_path / "data", n_per_class=4, size=16, classes=("a", "b"))
+    os.mkfifo(root / "b" / "pipe.png")  # reading it would block forever
+    (root / "b" / "endless.png").symlink_to("/dev/zero")  # reading it would never end
+    os.rename(root / "a" / "a_0000.png", os.fsencode(root / "a") + b"/latin\xe9.png")
+    (root / "a" / "new\nline [x].png").write_bytes((root / "a" / "a_0001.png").read_bytes())
+    with open(os.fsencode(root / "a") + b"/latin\xe9.png", "wb"):
+        pass  # emptied: listed with its (non-UTF-8) name
+    code, out, err = run_cli(["check", root, "--out", tmp_path / "r.json"], capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {(Path(f["image"]).name, f["reason"], f["detail"]) for f in report["bad_files"]} == {
+        ("pipe.png", "unreadable", "not a regular file"),
+        ("endless.png", "unreadable", "not a regular file"),
+        ("latin\udce9.png", "zero bytes", ""),
+    }
+    assert report["counts"]["usable"] == 8 and "a/latin\ufffd.png" in out  # shown, no crash
+    # The run's CSVs keep such names byte for byte.
+    from visionfit.engine.rundir import atomic_write_csv
+
+    usable = drop_unusable(load_samples(DataConfig(path=str(root))), DataConfig(path=str(root)))
+    atomic_write_csv(tmp_path / "splits.csv", usable.samples.df)
+    back = pd.read_csv(tmp_path / "splits.csv", encoding_errors="surrogateescape")
+    assert sorted(back["image"]) == sorted(usable.samples.df["image"])
+    assert all(os.path.isfile(p) for p in back["image"])
