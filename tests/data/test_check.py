@@ -344,3 +344,18 @@ def test_pipes_devices_and_odd_file_names_are_named_not_hung_on(tmp_path, capsys
     back = pd.read_csv(tmp_path / "splits.csv", encoding_errors="surrogateescape")
     assert sorted(back["image"]) == sorted(usable.samples.df["image"])
     assert all(os.path.isfile(p) for p in back["image"])
+
+
+def test_csv_class_whose_files_are_all_missing_is_reported_empty(tmp_path, capsys, monkeypatch):
+    root = make_shapes_dataset(tmp_path / "imgs", n_per_class=4, size=16, classes=("a", "b"))
+    rows = [{"image": f"a/a_{i:04d}.png", "label": "a"} for i in range(4)]
+    rows += [{"image": f"b/b_{i:04d}.png", "label": "b"} for i in range(4)]
+    rows += [{"image": f"c/gone_{i}.png", "label": "c"} for i in range(2)]
+    csv = tmp_path / "t.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    code, _, err = run_cli(["check", "--csv", csv, "--root", root], capsys, monkeypatch)
+    assert code == 1 and "class(es) without usable images: c" in " ".join(err.split())
+    cfg = {"data": {"csv": str(csv), "root": str(root)}, "runs_dir": str(tmp_path / "runs")}
+    with pytest.raises(DataError, match="left without usable images: c"):
+        visionfit.fit(RunConfig.from_dict(cfg), progress=False)
+    assert not (tmp_path / "runs").exists()  # refused before a run directory is made

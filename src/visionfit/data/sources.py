@@ -181,7 +181,8 @@ def _from_csv(
     if not csv_path.is_file():
         raise DataError(f"CSV file not found: {csv_path}")
     try:
-        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        # utf-8-sig: a CSV saved by Excel starts with a byte-order mark before the header
+        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except Exception as e:  # pandas raises many parser error types
         raise DataError(f"cannot read CSV {csv_path}: {e}") from None
     for col, opt in ((cfg.image_col, "--image-col"), (cfg.label_col, "--label-col")):
@@ -230,10 +231,12 @@ def _from_csv(
         if not ok and not empty
     ]
     empty_rows = [(i + 2, str(p)) for i, p in enumerate(paths) if no_label.iloc[i]]
+    # Classes come from every labelled row, so that a class whose files are all missing is
+    # reported as empty instead of vanishing.
+    classes = sorted_classes(df.loc[~no_label.values, "label"])
     df = df[pd.Series(exists, index=df.index) & ~no_label.values].reset_index(drop=True)
     if df.empty:
         raise DataError(f"no CSV row of {csv_path} has both a label and an existing file")
-    classes = sorted_classes(df["label"])
     df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
     df["split"] = ""
     return Samples(
