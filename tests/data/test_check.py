@@ -162,10 +162,16 @@ def test_scan_is_cached_outside_the_dataset(tmp_path):
     second = scan_files(paths, max_pixels=10**6)
     assert (second.decoded, second.cached) == (0, 20)
     assert [f.sha1 for f in second.files] == [f.sha1 for f in first.files]
-    # A changed file is decoded again; another pixel cap is another verdict.
+    # A changed file is decoded again, even with the same size and its old modification time;
+    # another pixel cap is another verdict.
+    st = os.stat(paths[1])
+    data = Path(paths[1]).read_bytes()
+    Path(paths[1]).write_bytes(data[: len(data) // 2] + b"\0" * (len(data) - len(data) // 2))
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns))
     Path(paths[0]).write_bytes(b"")
     third = scan_files(paths, max_pixels=10**6)
-    assert third.decoded == 1 and third.files[0].reason == "zero bytes"
+    assert third.decoded == 2 and third.files[0].reason == "zero bytes"
+    assert not third.files[1].ok
     assert scan_files(paths, max_pixels=100).decoded == 20
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written
 

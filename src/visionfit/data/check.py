@@ -139,11 +139,10 @@ def scan_files(
     if cache is None:
         cache = ScanCache.open({"max_pixels": max_pixels})
     keys = {p: file_key(p) for p in paths}
-    keyed = [(p, k[0], k[1]) for p, k in keys.items() if k is not None]
-    cached = cache.get_many(keyed)
+    cached = cache.get_many([(p, k) for p, k in keys.items() if k is not None])
     results: dict[str, FileScan] = {p: FileScan(image=p, **r) for p, r in cached.items()}
     todo = list(dict.fromkeys(p for p in paths if p not in results))
-    fresh: list[tuple[str, int, int, dict]] = []
+    fresh: list[tuple[str, str, dict]] = []
     if todo:
         with _progress(progress, description, len(todo)) as advance:
             with ThreadPoolExecutor(max_workers=threads or default_threads()) as pool:
@@ -154,7 +153,7 @@ def scan_files(
                     key = keys.get(info.image)
                     # Missing or unstat-able files are not cached: they are cheap to look at again.
                     if key is not None and info.reason != "missing":
-                        fresh.append((info.image, key[0], key[1], info.cacheable()))
+                        fresh.append((info.image, key, info.cacheable()))
                     if len(fresh) >= 500:
                         cache.put_many(fresh)
                         fresh = []

@@ -1,14 +1,16 @@
 """A cache of per-file scan results, so that a second `check` or `train` on unchanged files does
 not decode them again.
 
-Entries are keyed by the file's absolute path, size and modification time (nanoseconds) and by the
-settings that change the verdict (the pixel cap and the scanner version). A file that was rewritten,
-touched or replaced gets a new key and is scanned again.
+Entries are keyed by the file's absolute path, size, modification and status-change times
+(nanoseconds) and inode, and by the settings that change the verdict (the pixel cap and the scanner
+version). A file that was rewritten, touched or replaced (even by one with the same size and a
+restored modification time) gets a new key and is scanned again.
 
 The cache is a SQLite database in the user's cache folder (``$VISIONFIT_CACHE``, else
-``~/.cache/visionfit``), never inside the dataset, which may be read-only. It is an optimisation
-only: when the database cannot be opened, read or written (read-only home, corrupt file, locked by
-another process for too long) the scan runs without it and says so once.
+``~/.cache/visionfit``), never inside the dataset, which may be read-only; it may be deleted at any
+time. It is an optimisation only: when the database cannot be opened, read or written (read-only
+home, corrupt file, locked by another process for too long) the scan runs without it and says so
+once.
 """
 
 from __future__ import annotations
@@ -24,13 +26,12 @@ SCANNER_VERSION = 1
 """Bump when the scan's results change for the same file, so old entries are not reused."""
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS scans (
+CREATE TABLE IF NOT EXISTS file_scans (
     path BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
     settings TEXT NOT NULL,
+    stamp TEXT NOT NULL,
     result TEXT NOT NULL,
-    PRIMARY KEY (path, size, mtime_ns, settings)
+    PRIMARY KEY (path, settings)
 )
 """
 
@@ -41,13 +42,14 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "visionfit"
 
 
-def file_key(path: str) -> tuple[int, int] | None:
-    """(size, mtime_ns) of a file, or None when it cannot be stat'ed (missing, no permission)."""
+def file_key(path: str) -> str | None:
+    """A stamp that changes whenever the file does (size, mtime, ctime, inode); None when the
+    file cannot be stat'ed (missing, no permission)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_size, st.st_mtime_ns
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
 class ScanCache:
@@ -125,25 +127,25 @@ class ScanCache:
             stacklevel=3,
         )
 
-    def get_many(self, keyed: Sequence[tuple[str, int, int]]) -> dict[str, dict]:
-        """Results for (path, size, mtime_ns) triples that are cached with the same settings."""
+    def get_many(self, keyed: Sequence[tuple[str, str]]) -> dict[str, dict]:
+        """Results for (path, stamp) pairs (see `file_key`) cached with the same settings."""
         if self._conn is None or not keyed:
             return {}
         found: dict[str, dict] = {}
         # Paths are stored as their bytes: file names need not be valid UTF-8.
-        wanted = {(os.fsencode(p), s, m): p for p, s, m in keyed}
+        wanted = {(os.fsencode(p), stamp): p for p, stamp in keyed}
         paths = sorted({key[0] for key in wanted})
         try:
             for i in range(0, len(paths), 500):
                 chunk = paths[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
-                    f"SELECT path, size, mtime_ns, result FROM scans "
+                    f"SELECT path, stamp, result FROM file_scans "
                     f"WHERE settings = ? AND path IN ({marks})",
                     (self.settings, *chunk),
                 )
-                for path, size, mtime_ns, result in rows:
-                    name = wanted.get((bytes(path), size, mtime_ns))
+                for path, stamp, result in rows:
+                    name = wanted.get((bytes(path), stamp))
                     if name is not None:
                         found[name] = json.loads(result)
         except (sqlite3.Error, ValueError) as e:
@@ -151,20 +153,18 @@ class ScanCache:
             return {}
         return found
 
-    def put_many(self, items: Iterable[tuple[str, int, int, dict]]) -> None:
-        """Store results; older entries for the same path and settings are replaced."""
+    def put_many(self, items: Iterable[tuple[str, str, dict]]) -> None:
+        """Store (path, stamp, result); replaces the entry for the same path and settings."""
         if self._conn is None:
             return
-        rows = [(os.fsencode(p), s, m, self.settings, json.dumps(r)) for p, s, m, r in items]
+        rows = [(os.fsencode(p), self.settings, stamp, json.dumps(r)) for p, stamp, r in items]
         if not rows:
             return
         try:
             with self._conn:
                 self._conn.executemany(
-                    "DELETE FROM scans WHERE path = ? AND settings = ?",
-                    [(r[0], r[3]) for r in rows],
+                    "INSERT OR REPLACE INTO file_scans VALUES (?, ?, ?, ?)", rows
                 )
-                self._conn.executemany("INSERT OR REPLACE INTO scans VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.Error as e:
             self._disable(e)
 
