@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from visionfit.errors import VisionfitError
@@ -82,6 +83,9 @@ TRAIN_OPTIONS = {
     "cv": "cv.kind",
     "folds_file": "cv.folds_file",
     "refit": "cv.refit",
+    "max_pixels": "data.max_pixels",
+    "checkpoint_steps": "train.checkpoint_steps",
+    "checkpoint_minutes": "train.checkpoint_minutes",
 }
 
 
@@ -95,7 +99,7 @@ def _given(ctx: typer.Context, names) -> dict[str, object]:
             value = ctx.params[name]
             if isinstance(value, Path):
                 value = str(value)
-            if name == "patience" and value == 0:
+            if name in ("patience", "checkpoint_minutes") and value == 0:
                 value = None
             if name == "colour_map":
                 from visionfit.data.masks import parse_colour_map
@@ -339,6 +343,27 @@ def train(
         help="After CV, train one model on all data for the mean best epoch count.",
         rich_help_panel="Cross-validation",
     ),
+    max_pixels: int = typer.Option(
+        64_000_000,
+        help="Refuse images with more pixels (width*height) as 'too many pixels'; at most Pillow's own limit (89,478,485).",
+        rich_help_panel="Data",
+    ),
+    checkpoint_steps: Optional[int] = typer.Option(
+        None,
+        help="Also write checkpoints/last.ckpt every N training steps (mid-epoch).",
+        rich_help_panel="Output",
+    ),
+    checkpoint_minutes: float = typer.Option(
+        10.0,
+        help="Also write checkpoints/last.ckpt when this many minutes passed since the last (0: off).",
+        rich_help_panel="Output",
+    ),
+    resume: Optional[Path] = typer.Option(
+        None,
+        "--resume",
+        help="Continue a killed run in its own directory, from its newest valid checkpoint; takes no other options.",
+        rich_help_panel="Output",
+    ),
 ) -> None:
     """Train one model and write a run directory (config, splits, metrics, checkpoints, bundle).
 
@@ -347,6 +372,9 @@ def train(
     from visionfit.config import RunConfig
     from visionfit.engine.fit import fit
 
+    if resume is not None:
+        _resume(ctx, resume, data, config)
+        return
     base = RunConfig.from_yaml(config) if config else RunConfig()
     cfg = base.with_overrides(_given(ctx, TRAIN_OPTIONS))
     if not cfg.data.path and not cfg.data.csv:
@@ -420,6 +448,27 @@ def _print_summary(result) -> None:
     table.add_row("files skipped", str(result.skipped_files))
     table.add_row("time", f"{result.seconds:.1f} s")
     console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+def _resume(ctx: typer.Context, run_dir: Path, data, config) -> None:
+    from visionfit.engine.resume import resume
+
+    given = [
+        "DATA" if name == "data" else "--" + name.replace("_", "-")
+        for name in TRAIN_OPTIONS
+        if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    ]
+    if config is not None:
+        given.append("--config")
+    if given:
+        raise VisionfitError(
+            f"--resume continues a run with its own config.yaml; drop {', '.join(given)} "
+            "(to change options, start a new run with --config RUN/config.yaml)"
+        )
+    result = resume(run_dir, say=lambda line: err_console.print(line, highlight=False))
+    _print_summary(result)
 
 
 @app.command()
@@ -445,12 +494,17 @@ def predict(
         help="Segmentation: score against true masks (an RLE CSV in the training format, or a "
         "masks folder); prints dice and writes <out>_scores.csv.",
     ),
+    max_pixels: Optional[int] = typer.Option(
+        None, help="Refuse larger images (width*height); default: the run's --max-pixels."
+    ),
 ) -> None:
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
     segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format."""
     from visionfit.engine.predict import expand_inputs, load
 
     predictor = load(run_dir)
+    if max_pixels is not None:
+        predictor.max_pixels = max_pixels
     paths = expand_inputs(inputs, image_col=image_col, root=root)
     if out.exists():
         raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
@@ -706,62 +760,151 @@ def runs(
         console.print(f"wrote {csv}")
 
 
+CHECK_OPTIONS = (
+    "data",
+    "csv",
+    "root",
+    "image_col",
+    "label_col",
+    "image_ext",
+    "val_fraction",
+    "seed",
+    "max_pixels",
+    "task",
+    "num_classes",
+    "mask_suffix",
+    "colour_map",
+    "id_col",
+    "rle_col",
+    "rle_format",
+    "rle_order",
+)
+
+
 @app.command()
 def check(
+    ctx: typer.Context,
     data: Optional[Path] = typer.Argument(
-        None, help="DATA/images + DATA/masks, or an RLE CSV (or give --csv)."
+        None, help="Image folder: DATA/<class>/* or DATA/train|val/<class>/*."
     ),
-    task: str = typer.Option("segment", help="segment (classification checks: issue 3)."),
-    csv: Optional[Path] = typer.Option(None, help="RLE CSV."),
-    root: Optional[Path] = typer.Option(None, help="Image folder of the RLE CSV."),
-    image_ext: Optional[str] = typer.Option(None, help="Extension for CSV ids without one."),
-    num_classes: Optional[int] = typer.Option(None, help="Classes of class-index masks."),
-    mask_suffix: str = typer.Option("", help="Mask file = <image stem><suffix>.*"),
-    colour_map: Optional[str] = typer.Option(None, help="'R,G,B=class;...' or a JSON file."),
-    id_col: str = typer.Option("ImageId", help="RLE CSV id column."),
-    rle_col: str = typer.Option("EncodedPixels", help="RLE CSV run-length column."),
-    rle_format: str = typer.Option("kaggle", help="kaggle | siim."),
-    rle_order: str = typer.Option("F", help="F (column-major) | C (row-major)."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="Take the data options from a config.yaml (e.g. a run's)."
+    ),
+    csv: Optional[Path] = typer.Option(None, help="CSV of image paths and labels."),
+    root: Optional[Path] = typer.Option(
+        None, help="Folder the CSV's paths are relative to (default: the CSV's folder)."
+    ),
+    image_col: str = typer.Option("image", help="CSV column with image paths or ids."),
+    label_col: str = typer.Option("label", help="CSV column with labels."),
+    image_ext: Optional[str] = typer.Option(None, help="Extension for ids without one."),
+    val_fraction: float = typer.Option(
+        0.2, help="Hold-out share, to find duplicates that train would put on both sides."
+    ),
+    seed: int = typer.Option(42, help="Seed of that hold-out split (as in train)."),
+    max_pixels: int = typer.Option(
+        64_000_000, help="Refuse images with more pixels (width*height), as train does."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Write the full report as JSON (never overwrites a file)."
+    ),
+    threads: Optional[int] = typer.Option(None, help="Decoding threads (default: up to 8)."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Decode every file again instead of reusing the scan cache."
+    ),
+    task: str = typer.Option(
+        "auto",
+        help="segment: check images + masks (or an RLE CSV) instead of class labels.",
+        rich_help_panel="Segmentation",
+    ),
+    num_classes: Optional[int] = typer.Option(
+        None, help="Classes of class-index masks.", rich_help_panel="Segmentation"
+    ),
+    mask_suffix: str = typer.Option(
+        "", help="Mask file = <image stem><suffix>.*", rich_help_panel="Segmentation"
+    ),
+    colour_map: Optional[str] = typer.Option(
+        None, help="'R,G,B=class;...' or a JSON file.", rich_help_panel="Segmentation"
+    ),
+    id_col: str = typer.Option(
+        "ImageId", help="RLE CSV id column.", rich_help_panel="Segmentation"
+    ),
+    rle_col: str = typer.Option(
+        "EncodedPixels", help="RLE CSV run-length column.", rich_help_panel="Segmentation"
+    ),
+    rle_format: str = typer.Option("kaggle", help="kaggle | siim.", rich_help_panel="Segmentation"),
+    rle_order: str = typer.Option(
+        "F", help="F (column-major) | C (row-major).", rich_help_panel="Segmentation"
+    ),
 ) -> None:
-    """Report on a dataset: for segmentation, unreadable files, image/mask size mismatches,
-    unexpected mask values and the share of empty masks."""
-    if task != "segment":
-        raise VisionfitError("visionfit check supports --task segment here")
-    from visionfit.config import RunConfig
-    from visionfit.data.masks import parse_colour_map
-    from visionfit.data.seg_check import check_segmentation, print_seg_report
+    """Decode every image and report unusable files, classes, sizes, modes, duplicates, leakage.
 
-    cfg = RunConfig.from_dict(
-        {
-            "data": {
-                "path": str(data) if data else None,
-                "csv": str(csv) if csv else None,
-                "root": str(root) if root else None,
-                "image_ext": image_ext,
-                "task": "segment",
-            },
-            "segment": {
-                "num_classes": num_classes,
-                "mask_suffix": mask_suffix,
-                "colour_map": parse_colour_map(colour_map),
-                "id_col": id_col,
-                "rle_col": rle_col,
-                "rle_format": rle_format,
-                "rle_order": rle_order,
-            },
-        },
-        origin="options",
+    Exit code 0 when the data can be trained on, 1 when it cannot (no usable image, an empty
+    class), 2 for a wrong option or path. Nothing in DATA is written. With --task segment:
+    unreadable files, image/mask size mismatches, unexpected mask values, share of empty masks.
+    """
+    from visionfit.config import RunConfig
+    from visionfit.data.check import check_dataset, render_report
+
+    base = RunConfig.from_yaml(config) if config else RunConfig()
+    cfg = base.with_overrides(_given(ctx, CHECK_OPTIONS))
+    if not cfg.data.path and not cfg.data.csv:
+        raise VisionfitError("no data given: visionfit check DATA, or --csv train.csv --root DIR")
+    if out is not None and out.exists():
+        raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
+    if cfg.data.task == "segment" or (cfg.data.task == "auto" and _looks_like_masks(data)):
+        from visionfit.data.seg_check import check_segmentation, print_seg_report
+
+        cfg = cfg.with_overrides({"data.task": "segment"})
+
+        print_seg_report(check_segmentation(cfg.data, cfg.segment), console)
+        return
+    report = check_dataset(
+        cfg.data,
+        seed=cfg.train.seed,
+        progress=True,
+        use_cache=not no_cache,
+        threads=threads,
     )
-    data_cfg, seg_cfg = cfg.data, cfg.segment
-    report = check_segmentation(data_cfg, seg_cfg)
-    print_seg_report(report, console)
+    render_report(report, console, root=cfg.data.path or cfg.data.root)
+    if out is not None:
+        from visionfit.engine.rundir import atomic_write_text
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, report.to_json())
+        console.print(f"report written to {out}")
+    if not report.usable:
+        err_console.print(
+            f"[bold red]data not usable:[/] {'; '.join(report.problems)}", highlight=False
+        )
+        raise typer.Exit(1)
+    n_classes = sum(1 for n in report.classes.values() if n)
+    console.print(
+        f"[green]data usable:[/] {report.counts['usable']} images in {n_classes} classes"
+        + (
+            f", {report.counts['bad']} unusable files left out by train"
+            if report.counts["bad"]
+            else ""
+        ),
+        highlight=False,
+    )
+
+
+def _looks_like_masks(data: Path | None) -> bool:
+    """A segmentation layout: an RLE CSV given as DATA, or DATA/images + DATA/masks."""
+    if data is None:
+        return False
+    if data.is_file() and data.suffix.lower() == ".csv":
+        return True
+    return (data / "images").is_dir() and (data / "masks").is_dir()
 
 
 def main() -> None:
     try:
         app()
     except VisionfitError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        # escape: a path in the message may hold [brackets]; surrogates: non-UTF-8 file names
+        text = str(e).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -12,9 +12,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from visionfit.data.io import DEFAULT_MAX_PIXELS
 from visionfit.errors import VisionfitError
 
 TaskName = Literal["auto", "binary", "multiclass", "multilabel", "soft", "segment"]
+
+# Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS); our cap must stay below it.
+PILLOW_MAX_IMAGE_PIXELS = 89_478_485
 
 
 class _Section(BaseModel):
@@ -43,6 +47,20 @@ class DataConfig(_Section):
     group_col: str | None = Field(
         None, description="CSV column of group ids (e.g. patient): a group never spans folds"
     )
+    max_pixels: int = Field(
+        DEFAULT_MAX_PIXELS,
+        ge=1,
+        le=PILLOW_MAX_IMAGE_PIXELS,
+        description="images with more pixels (width * height) are refused as 'too many pixels'",
+    )
+
+    @field_validator("in_chans")
+    @classmethod
+    def _one_or_three_channels(cls, v: int) -> int:
+        # The decoder (data/io.py) produces 1 (grayscale) or 3 (RGB) channels, nothing else.
+        if v not in (1, 3):
+            raise ValueError("in_chans must be 1 (grayscale) or 3 (RGB)")
+        return v
 
 
 class ModelConfig(_Section):
@@ -85,6 +103,12 @@ class TrainConfig(_Section):
         "auto",
         description="binary/multilabel decision threshold: a number, youden or f1 (chosen on "
         "val / out-of-fold predictions); auto = 0.5 for binary, f1 per label for multilabel",
+    )
+    checkpoint_steps: int | None = Field(
+        None, ge=1, description="also write last.ckpt every N training steps (mid-epoch)"
+    )
+    checkpoint_minutes: float | None = Field(
+        10.0, gt=0, description="also write last.ckpt when this long has passed since the last one"
     )
 
 

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from visionfit.data.io import decode_image
+from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from visionfit.errors import DataError
 
 
 class ImageDataset(Dataset):
     """Images (paths, PIL images or arrays) with optional targets: class indices (N,), or float
-    vectors (N, C) for multi-label and soft labels."""
+    vectors (N, C) for multi-label and soft labels.
+
+    Items are fetched by index, or by an ``(epoch, index)`` key (see
+    `visionfit.engine.resumable.EpochSampler`): then the augmentation's random draws are seeded
+    from ``(seed, epoch, index)``, so an image gets the same augmentation in a resumed run, with
+    any number of DataLoader workers.
+    """
 
     def __init__(
-        self, images: Sequence, targets: Sequence | np.ndarray | None, transform, in_chans: int = 3
+        self,
+        images: Sequence,
+        targets: Sequence | np.ndarray | None,
+        transform,
+        in_chans: int = 3,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        seed: int = 0,
     ):
         if targets is not None and len(targets) != len(images):
             raise ValueError("images and targets differ in length")
@@ -27,12 +42,31 @@ class ImageDataset(Dataset):
         self.targets = targets
         self.transform = transform
         self.in_chans = in_chans
+        self.max_pixels = max_pixels
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int):
-        arr = decode_image(self.images[i], in_chans=self.in_chans)
+    def _reseed(self, epoch: int, i: int) -> None:
+        if hasattr(self.transform, "set_random_state"):  # albumentations Compose
+            a, b = np.random.SeedSequence([self.seed, epoch, i]).generate_state(2, np.uint64)
+            self.transform.set_random_state(np.random.default_rng(int(a)), random.Random(int(b)))
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            epoch, i = key
+            self._reseed(int(epoch), int(i))
+        else:
+            i = key
+        try:
+            arr = decode_image(self.images[i], in_chans=self.in_chans, max_pixels=self.max_pixels)
+        except ImageDecodeError as e:
+            # The scan before training accepted this file, so it changed since.
+            raise DataError(
+                f"{e}: the file changed after the data scan; run the same command again "
+                "(or resume the run) to rescan and leave it out"
+            ) from None
         x = self.transform(image=arr)["image"]
         if x.ndim == 2:  # albumentations may drop a single channel axis
             x = x.unsqueeze(0)

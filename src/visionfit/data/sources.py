@@ -31,16 +31,26 @@ class Samples:
     ignored_files: int = 0  # files skipped because their extension is not an image's
     notes: list[str] = field(default_factory=list)
     label_kind: str = "single"  # "single", "multilabel" or "soft" (with a `targets` column)
+    # Only filled when load_samples is asked to skip instead of raising (see its arguments):
+    missing_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (line, image, label)
+    empty_label_rows: list[tuple[int, str]] = field(default_factory=list)  # (line, image)
 
     @property
     def has_split(self) -> bool:
         return bool((self.df["split"] != "").any())
 
 
-def load_samples(cfg: DataConfig) -> Samples:
-    """Read the dataset described by `cfg` into a samples table (nothing is written)."""
+def load_samples(
+    cfg: DataConfig, *, missing_files: str = "error", empty_labels: str = "error"
+) -> Samples:
+    """Read the dataset described by `cfg` into a samples table (nothing is written).
+
+    CSV rows whose file is missing (`missing_files`) or whose label is empty (`empty_labels`)
+    raise a DataError ("error") or are left out and listed in `Samples.missing_rows` /
+    `Samples.empty_label_rows` ("skip"). A CSV whose files are all missing always raises.
+    """
     if cfg.csv:
-        samples = _from_csv(cfg)
+        samples = _from_csv(cfg, missing_files=missing_files, empty_labels=empty_labels)
     elif cfg.label_cols or cfg.label_delim is not None or cfg.group_col:
         raise DataError(
             "--label-cols, --label-delim and --group-col read CSV columns: "
@@ -105,6 +115,10 @@ def _images_under(folder: Path) -> tuple[list[Path], int]:
                 images.append(p)
             else:
                 ignored += 1
+        elif is_image_file(p) and not p.is_dir():
+            # A broken link, a pipe or a device named like an image: listed, so that the scan
+            # names it ("missing", "not a regular file") instead of passing over it in silence.
+            images.append(p)
     return images, ignored
 
 
@@ -164,7 +178,7 @@ def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
         ignored += n_ignored
         if not images:
             empty.append(d.name)
-        rows.extend((str(p.resolve()), d.name) for p in images)
+        rows.extend((str(p.absolute() if p.is_symlink() else p.resolve()), d.name) for p in images)
     if empty and len(empty) == len(subdirs):
         raise DataError(f"no images found in the class folders of {root} ({', '.join(empty[:5])})")
     if empty:
@@ -175,12 +189,15 @@ def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows, columns=["image", "label"]), ignored
 
 
-def _from_csv(cfg: DataConfig) -> Samples:
+def _from_csv(
+    cfg: DataConfig, *, missing_files: str = "error", empty_labels: str = "error"
+) -> Samples:
     csv_path = Path(cfg.csv)
     if not csv_path.is_file():
         raise DataError(f"CSV file not found: {csv_path}")
     try:
-        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        # utf-8-sig: a CSV saved by Excel starts with a byte-order mark before the header
+        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except Exception as e:  # pandas raises many parser error types
         raise DataError(f"cannot read CSV {csv_path}: {e}") from None
     vector = bool(cfg.label_cols) or cfg.label_delim is not None
@@ -200,7 +217,7 @@ def _from_csv(cfg: DataConfig) -> Samples:
         raise DataError(f"image root folder not found: {root} (set it with --root)")
     labels = None if cfg.label_cols else raw[cfg.label_col].str.strip()
     no_label = (labels == "") if labels is not None and not vector else pd.Series(False, raw.index)
-    if no_label.any():
+    if no_label.any() and empty_labels != "skip":
         rows = [str(i + 2) for i in raw.index[no_label][:5]]  # +2: header line, 1-based
         raise DataError(
             f"{int(no_label.sum())} CSV rows have an empty {cfg.label_col!r} "
@@ -217,7 +234,7 @@ def _from_csv(cfg: DataConfig) -> Samples:
         paths.append(p if p.is_absolute() else root / p)
     exists = [p.is_file() for p in paths]
     missing = [str(p) for p, ok in zip(paths, exists, strict=True) if not ok]
-    if missing:
+    if missing and (missing_files != "skip" or len(missing) == len(paths)):
         hint = ""
         if not ext and all(Path(m).suffix == "" for m in missing[:5]):
             hint = " (ids without extension? add --image-ext .png)"
@@ -226,16 +243,34 @@ def _from_csv(cfg: DataConfig) -> Samples:
             f"{', '.join(missing[:3])}{hint}"
         )
     images = [str(p.resolve()) for p in paths]
+    label_values = labels if labels is not None else pd.Series("", index=raw.index)
+    # Rows left out in "skip" mode; line numbers count the header as line 1.
+    missing_rows = [
+        (i + 2, str(p), lab)
+        for i, (p, ok, lab, empty) in enumerate(
+            zip(paths, exists, label_values, no_label, strict=True)
+        )
+        if not ok and not empty
+    ]
+    empty_rows = [(i + 2, str(p)) for i, p in enumerate(paths) if no_label.iloc[i]]
+    keep = pd.Series(exists, index=raw.index) & ~no_label
+    if not keep.any():
+        raise DataError(f"no CSV row of {csv_path} has both a label and an existing file")
+    kept_images = [im for im, k in zip(images, keep, strict=True) if k]
     if vector:
-        samples = _vector_samples(raw, images, cfg, csv_path.name)
+        samples = _vector_samples(raw[keep].reset_index(drop=True), kept_images, cfg, csv_path.name)
     else:
         df = pd.DataFrame({"image": images, "label": labels.values})
-        classes = sorted_classes(df["label"])
+        # Classes come from every labelled row, so that a class whose files are all missing is
+        # reported as empty instead of vanishing.
+        classes = sorted_classes(df.loc[~no_label.values, "label"])
+        df = df[keep.values].reset_index(drop=True)
         df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
         df["split"] = ""
         samples = Samples(df=df, classes=classes, layout="csv")
+    samples.missing_rows, samples.empty_label_rows = missing_rows, empty_rows
     if cfg.group_col:
-        groups = raw[cfg.group_col].str.strip()
+        groups = raw.loc[keep, cfg.group_col].str.strip()
         if (groups == "").any():
             raise DataError(
                 f"{int((groups == '').sum())} CSV rows have an empty {cfg.group_col!r} "

@@ -226,3 +226,63 @@ def make_multilabel_dataset(
     csv = root / "labels.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     return csv
+
+
+BROKEN_KINDS = (
+    "zero bytes",
+    "truncated png",
+    "truncated jpeg",
+    "text as png",
+    "random bytes",
+    "unsupported format",
+)
+"""The kinds of unusable files `write_broken_files` writes, in turn."""
+
+# The reason `visionfit check` gives for each kind (data.io.ImageDecodeError reasons).
+BROKEN_REASONS = {
+    "zero bytes": "zero bytes",
+    "truncated png": "truncated",
+    "truncated jpeg": "truncated",
+    "text as png": "not an image",
+    "random bytes": "not an image",
+    "unsupported format": "unsupported format",
+}
+
+
+def write_broken_files(
+    folder: str | Path, n: int, *, seed: int = 0, size: int = 24
+) -> dict[Path, str]:
+    """Write `n` unusable image files into `folder`, cycling through BROKEN_KINDS.
+
+    Returns {path: kind}. Used to test that such files are named and skipped, never a crash.
+    """
+    import io
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    out: dict[Path, str] = {}
+    for i in range(n):
+        kind = BROKEN_KINDS[i % len(BROKEN_KINDS)]
+        img = draw_shape(SHAPES[i % len(SHAPES)], size, rng)
+        buf = io.BytesIO()
+        if kind == "zero bytes":
+            path, data = folder / f"broken_{i:04d}.png", b""
+        elif kind == "truncated png":
+            img.save(buf, "PNG")
+            data = buf.getvalue()
+            path, data = folder / f"broken_{i:04d}.png", data[: len(data) // 2]
+        elif kind == "truncated jpeg":
+            img.save(buf, "JPEG", quality=90)
+            data = buf.getvalue()
+            path, data = folder / f"broken_{i:04d}.jpg", data[: len(data) // 2]
+        elif kind == "text as png":
+            path, data = folder / f"broken_{i:04d}.png", b"this is a text file, not a PNG\n" * 3
+        elif kind == "random bytes":
+            path, data = folder / f"broken_{i:04d}.jpg", rng.bytes(int(rng.integers(64, 4096)))
+        else:  # an image in a format Pillow reads but visionfit does not decode
+            img.save(buf, "PPM")
+            path, data = folder / f"broken_{i:04d}.png", buf.getvalue()
+        path.write_bytes(data)
+        out[path] = kind
+    return out

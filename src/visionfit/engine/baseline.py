@@ -35,6 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from visionfit.config import BaselineConfig, RunConfig
+from visionfit.data.check import drop_unusable
 from visionfit.data.io import ImageDecodeError, decode_image
 from visionfit.data.sources import load_samples, resolve_task
 from visionfit.engine.cv import assign_folds, json_safe
@@ -164,8 +165,11 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     """Cross-validate a scikit-learn classifier on image features and write its run directory."""
     t_start = time.perf_counter()
     console = Console(stderr=True, quiet=not progress)
-    samples = load_samples(cfg.data)
+    samples = load_samples(cfg.data, missing_files="skip")
     task = resolve_task(samples, cfg.data.task)
+    # The same scan as the networks: unusable files are left out and listed in skipped.csv.
+    usable = drop_unusable(samples, cfg.data, progress=progress)
+    samples = usable.samples
     threshold = check_threshold_option(cfg.threshold)
     if threshold == "auto":
         threshold = "f1" if task == "multilabel" else "0.5"
@@ -186,6 +190,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
     atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
     atomic_write_csv(run_dir / "folds.csv", folds)
+    atomic_write_csv(run_dir / "skipped.csv", usable.skipped)
     targets = split_targets(df, task)
     # Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
     # and scored against the soft targets like the networks.

@@ -14,15 +14,20 @@ from visionfit.engine.rundir import atomic_write_csv
 
 
 class EpochMetricsCSV(L.Callback):
-    """Write metrics.csv with one row per epoch: train and val metrics, lr, seconds.
+    """Write metrics.csv with one row per epoch: train and val metrics, lr.
 
-    The whole file is rewritten atomically after each epoch, so a kill never leaves half a row.
+    Wall-clock seconds per epoch go to timing.csv next to it, so that two runs with the same seed
+    (`--deterministic`) give byte-identical metrics.csv files. Both files are rewritten atomically
+    after each epoch, so a kill never leaves half a row; their rows live in checkpoints too, so a
+    resumed run continues them.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, timing_path: str | Path | None = None):
         self.path = Path(path)
+        self.timing_path = Path(timing_path) if timing_path else self.path.with_name("timing.csv")
         self.rows: list[dict] = []
-        self._t0 = 0.0
+        self.timing: list[dict] = []
+        self._t0 = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._t0 = time.perf_counter()
@@ -36,15 +41,27 @@ class EpochMetricsCSV(L.Callback):
                 row[key] = float(value)
         for i, group in enumerate(trainer.optimizers[0].param_groups if trainer.optimizers else []):
             row["lr" if i == 0 else f"lr_group{i}"] = group["lr"]
-        row["seconds"] = round(time.perf_counter() - self._t0, 3)
-        self.rows.append(row)
+        epoch = row["epoch"]
+        # Keyed by epoch: an epoch run again after a resume replaces its row.
+        self.rows = sorted(
+            [r for r in self.rows if r["epoch"] != epoch] + [row], key=lambda r: r["epoch"]
+        )
+        seconds = round(time.perf_counter() - self._t0, 3)
+        self.timing = [t for t in self.timing if t["epoch"] != epoch] + [
+            {"epoch": epoch, "seconds": seconds}
+        ]
         atomic_write_csv(self.path, pd.DataFrame(self.rows))
+        atomic_write_csv(self.timing_path, pd.DataFrame(self.timing))
+
+    def on_train_start(self, trainer, pl_module):
+        self._t0 = time.perf_counter()  # a run resumed mid-epoch times the rest of that epoch
 
     def state_dict(self):
-        return {"rows": self.rows}
+        return {"rows": self.rows, "timing": self.timing}
 
     def load_state_dict(self, state_dict):
         self.rows = list(state_dict.get("rows", []))
+        self.timing = list(state_dict.get("timing", []))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -56,6 +73,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             super().save_checkpoint(checkpoint, tmp, storage_options)
+            with open(tmp, "rb") as f:  # on disk before the rename, not only in the page cache
+                os.fsync(f.fileno())
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

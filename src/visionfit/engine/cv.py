@@ -25,6 +25,7 @@ import torch
 from rich.console import Console
 
 from visionfit.config import RunConfig
+from visionfit.data.check import drop_unusable
 from visionfit.data.folds import make_folds, read_folds_file, resolve_fold_kind
 from visionfit.data.sources import Samples, load_samples, resolve_task
 from visionfit.engine.cvreport import (
@@ -88,10 +89,13 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
     t_start = time.perf_counter()
     quiet_lightning()
     console = Console(stderr=True, quiet=not progress)
-    samples = load_samples(cfg.data)
+    samples = load_samples(cfg.data, missing_files="skip")
     task = resolve_task(samples, cfg.data.task)
     check_model_name(cfg.model.name)
     cfg = resolve_config(cfg, task)
+    # The same scan as a single run: unusable files are left out and listed in skipped.csv.
+    usable = drop_unusable(samples, cfg.data, progress=progress)
+    samples = usable.samples
     if samples.has_split:
         console.print(
             "[yellow]the data comes split into train/ and val/: cross-validation pools both "
@@ -113,6 +117,7 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
     atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
     atomic_write_csv(run_dir / "folds.csv", folds)
+    atomic_write_csv(run_dir / "skipped.csv", usable.skipped)
 
     fold = folds["fold"].to_numpy()
     oof_probs = np.full((len(df), len(samples.classes)), np.nan)

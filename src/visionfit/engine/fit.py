@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProg
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
+from visionfit.data.check import drop_unusable, leakage_groups
 from visionfit.data.datasets import ImageDataset
 from visionfit.data.labels import stack_targets
 from visionfit.data.sources import load_samples, resolve_task
@@ -25,7 +26,15 @@ from visionfit.data.splits import holdout_split
 from visionfit.data.transforms import create_transforms
 from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
+from visionfit.engine.resumable import (
+    EpochSampler,
+    ResumableDataLoader,
+    ResumeCheckpoint,
+    StepSeeder,
+    TestKillSwitch,
+)
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.engine.runlock import RunLock, acquire_run_lock
 from visionfit.engine.scoring import check_threshold_option, choose_threshold, score
 from visionfit.errors import DataError, VisionfitError
 from visionfit.models.factory import CreatedModel, check_model_name, create_classifier
@@ -130,10 +139,15 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         )
     t_start = time.perf_counter()
     quiet_lightning()
-    samples = load_samples(cfg.data)
+    # CSV rows whose file is missing are skipped like unreadable files (listed in skipped.csv);
+    # a CSV whose files are all missing, or rows with an empty label, still raise.
+    samples = load_samples(cfg.data, missing_files="skip")
     task = resolve_task(samples, cfg.data.task)
     check_model_name(cfg.model.name)
     cfg = resolve_config(cfg, task)
+    # Decode every file once (cached) and leave out the ones that cannot be used.
+    usable = drop_unusable(samples, cfg.data, progress=progress)
+    samples = usable.samples
 
     if task == "multilabel":
         from visionfit.data.folds import multilabel_holdout
@@ -142,28 +156,87 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
     else:
         df = holdout_split(samples.df, cfg.data.val_fraction, cfg.train.seed)
     # Build the model once before the run directory exists, so that a bad model name or
-    # unavailable weights fail without leaving an empty run behind. Seeded first: the initial
-    # weights are part of what --seed reproduces.
-    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    # unavailable weights fail without leaving an empty run behind.
     created = _create_model(cfg, task, len(samples.classes))
 
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or cfg.model.name)
+    lock = acquire_run_lock(run_dir)
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
     atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
+    atomic_write_csv(run_dir / "skipped.csv", usable.skipped)
     atomic_write_csv(run_dir / "splits.csv", df[["image", "label", "split"]])
-
-    train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
-    split = train_split(
-        cfg, task, samples.classes, train_df, val_df, run_dir, progress=progress, created=created
+    notes = list(samples.notes)
+    if len(usable.skipped):
+        notes.append(f"{len(usable.skipped)} unusable files left out (listed in skipped.csv)")
+    leaks = leakage_groups(df, {f.image: f.sha1 for f in usable.scan.files if f.ok})
+    if leaks:
+        notes.append(
+            f"identical files in both train and val (leakage): {len(leaks)} groups; "
+            "see `visionfit check`"
+        )
+    return train_in_run_dir(
+        cfg,
+        task,
+        samples.classes,
+        df,
+        run_dir,
+        created,
+        t_start=t_start,
+        skipped_files=len(usable.skipped),
+        ignored_files=samples.ignored_files,
+        notes=notes,
+        progress=progress,
+        lock=lock,
     )
+
+
+def train_in_run_dir(
+    cfg: RunConfig,
+    task: str,
+    classes: list[str],
+    df: pd.DataFrame,
+    run_dir: Path,
+    created: CreatedModel,
+    *,
+    t_start: float,
+    skipped_files: int,
+    ignored_files: int | None,
+    notes: list[str],
+    progress: bool = True,
+    resume_from: str | Path | None = None,
+    finished: bool = False,
+    lock: RunLock | None = None,
+) -> RunResult:
+    """Train on the split in `df` inside an existing run directory and write summary.json.
+
+    `resume_from` continues from a checkpoint of this run; `finished` (the checkpoint was written
+    at the end of training) only writes the bundle and summary. `lock` is released at the end,
+    also when training fails, so that the run can be resumed from this process."""
+    train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
+    try:
+        split = train_split(
+            cfg,
+            task,
+            classes,
+            train_df,
+            val_df,
+            run_dir,
+            progress=progress,
+            created=created,
+            resume_from=resume_from,
+            finished=finished,
+        )
+    finally:
+        if lock is not None:
+            lock.release()
     if task == "multilabel" and split.val_probs is not None:  # per-label AUC (scikit-learn)
-        scores = score(task, samples.classes, split_targets(val_df, task), split.val_probs)
+        scores = score(task, classes, split_targets(val_df, task), split.val_probs)
         split.best_metrics.update({k: v for k, v in scores.items() if k.startswith("val_auroc_")})
     seconds = time.perf_counter() - t_start
     result = RunResult(
         run_dir=run_dir,
         task=task,
-        classes=samples.classes,
+        classes=classes,
         monitor=cfg.train.monitor,
         best_epoch=split.best_epoch,
         best_metrics=split.best_metrics,
@@ -171,30 +244,35 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         n_train=len(train_df),
         n_val=len(val_df),
         weights_source=created.weights_source,
-        skipped_files=0,
-        notes=samples.notes,
+        skipped_files=skipped_files,
+        notes=notes,
     )
     summary = {
         **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
         "run_dir": str(run_dir),
         "kind": "single",
-        "ignored_files": samples.ignored_files,
+        "ignored_files": ignored_files,
         "epochs_run": split.epochs_run,
         "threshold": split.threshold,
     }
+    if resume_from is not None:
+        summary["resumed_from"] = str(resume_from)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     return result
 
 
 def _create_model(cfg: RunConfig, task: str, num_classes: int) -> CreatedModel:
-    return create_classifier(
-        cfg.model.name,
-        num_outputs_for(task, num_classes),
-        in_chans=cfg.data.in_chans,
-        pretrained=cfg.model.pretrained,
-        weights=cfg.model.weights,
-        drop_rate=cfg.model.drop_rate,
-    )
+    # The initial weights depend on the run's seed only, not on what ran before in the process.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        return create_classifier(
+            cfg.model.name,
+            num_outputs_for(task, num_classes),
+            in_chans=cfg.data.in_chans,
+            pretrained=cfg.model.pretrained,
+            weights=cfg.model.weights,
+            drop_rate=cfg.model.drop_rate,
+        )
 
 
 def train_split(
@@ -207,6 +285,8 @@ def train_split(
     *,
     progress: bool = True,
     created: CreatedModel | None = None,
+    resume_from: str | Path | None = None,
+    finished: bool = False,
     threshold: float | list[float] | None = None,
 ) -> SplitResult:
     """Train a fresh model on `train_df`, validate on `val_df`, write checkpoints/, metrics.csv
@@ -215,7 +295,10 @@ def train_split(
     The best model's probabilities on `val_df` come back in `val_probs`, and the decision
     threshold (binary / multi-label) is chosen on them with `train.threshold`. An empty `val_df`
     (a refit on all data) trains for `train.epochs` and keeps the last epoch and the given
-    `threshold`."""
+    `threshold`.
+
+    `resume_from`: a checkpoint of this same training to continue from (`visionfit train
+    --resume`); with `finished` training had ended and only the bundle is written."""
     tc = cfg.train
     L.seed_everything(tc.seed, workers=True, verbose=False)
     created = created or _create_model(cfg, task, len(classes))
@@ -229,20 +312,29 @@ def train_split(
         "persistent_workers": workers > 0,
         "pin_memory": torch.cuda.is_available(),
     }
+    data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed}
+    # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
+    # cannot train on one). Order and augmentation are seeded per epoch and sample, and the
+    # loader's position is saved in mid-epoch checkpoints (see engine/resumable.py).
     train_targets = split_targets(train_df, task)
     has_val = val_df is not None and len(val_df) > 0
-    sampler = balanced_sampler(task, train_targets, tc.seed) if tc.sampler == "balanced" else None
-    train_loader = DataLoader(
-        ImageDataset(train_df["image"], train_targets, train_tf, cfg.data.in_chans),
-        batch_size=tc.batch_size,
-        shuffle=sampler is None,
+    sampler = (
+        balanced_sampler(task, train_targets, tc.seed)
+        if tc.sampler == "balanced"
+        else EpochSampler(len(train_df), tc.seed)
+    )
+    train_loader = ResumableDataLoader(
+        ImageDataset(train_df["image"], train_targets, train_tf, cfg.data.in_chans, **data_kw),
         sampler=sampler,
-        drop_last=len(train_df) > tc.batch_size,
+        batch_size=tc.batch_size,
+        drop_last=len(train_df) % tc.batch_size == 1,
         **loader_kw,
     )
     val_loader = (
         DataLoader(
-            ImageDataset(val_df["image"], split_targets(val_df, task), eval_tf, cfg.data.in_chans),
+            ImageDataset(
+                val_df["image"], split_targets(val_df, task), eval_tf, cfg.data.in_chans, **data_kw
+            ),
             batch_size=tc.batch_size,
             shuffle=False,
             **loader_kw,
@@ -252,7 +344,14 @@ def train_split(
     )
 
     weight = loss_weight(task, train_targets, len(classes), tc.class_weights)
-    module = ClassificationTask(created.model, task, len(classes), tc, loss_weight=weight)
+    module = ClassificationTask(
+        created.model,
+        task,
+        len(classes),
+        tc,
+        loss_weight=weight,
+        steps_per_epoch=len(train_loader),
+    )
     ckpt_dir = out_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
@@ -260,17 +359,26 @@ def train_split(
         monitor=tc.monitor if has_val else None,
         mode=tc.monitor_mode,
         save_top_k=1,
-        save_last=True,
+        save_last=False,  # last.ckpt comes from ResumeCheckpoint, at resumable points
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
-    callbacks: list = [checkpoint, EpochMetricsCSV(out_dir / "metrics.csv")]
+    callbacks: list = [
+        checkpoint,
+        EpochMetricsCSV(out_dir / "metrics.csv"),
+        StepSeeder(tc.seed),
+        ResumeCheckpoint(
+            ckpt_dir, every_n_steps=tc.checkpoint_steps, every_minutes=tc.checkpoint_minutes
+        ),
+    ]
     if tc.patience and has_val:
         callbacks.append(
             EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience)
         )
     if progress:
         callbacks.append(RichProgressBar(leave=True))
+    if kill_switch := TestKillSwitch.from_env():
+        callbacks.append(kill_switch)  # last: after the metrics row and checkpoints
     trainer = L.Trainer(
         max_epochs=tc.epochs,
         accelerator=tc.accelerator,
@@ -286,9 +394,19 @@ def train_split(
         num_sanity_val_steps=0,
         log_every_n_steps=10,
     )
-    trainer.fit(module, train_loader, val_loader)
+    if not finished:
+        trainer.fit(
+            module,
+            train_loader,
+            val_loader,
+            ckpt_path=str(resume_from) if resume_from else None,
+            weights_only=True,
+        )
+        (ckpt_dir / "previous.ckpt").unlink(missing_ok=True)  # only a fallback while training
 
     best_path = checkpoint.best_model_path or str(ckpt_dir / "last.ckpt")
+    if finished and (ckpt_dir / "best.ckpt").is_file():
+        best_path = str(ckpt_dir / "best.ckpt")
     ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
     module.load_state_dict(ckpt["state_dict"])
     best_epoch = int(ckpt["epoch"])
@@ -315,6 +433,7 @@ def train_split(
             "num_outputs": num_outputs_for(task, len(classes)),
             "classes": classes,
             "in_chans": cfg.data.in_chans,
+            "max_pixels": cfg.data.max_pixels,
             "img_size": img_size,
             "mean": list(pre.mean),
             "std": list(pre.std),

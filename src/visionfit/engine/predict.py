@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from visionfit.data.io import ImageDecodeError, decode_image, is_image_file
+from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, is_image_file
 from visionfit.data.transforms import create_transforms
 from visionfit.engine.bundle import load_bundle_model
 from visionfit.errors import DataError
@@ -21,16 +21,23 @@ from visionfit.tasks.classification import probabilities
 class _PredictDataset(Dataset):
     """Decodes each input; an unreadable file gives a zero image and its reason, not a crash."""
 
-    def __init__(self, items: Sequence, transform, in_chans: int, img_size: int):
+    def __init__(
+        self,
+        items: Sequence,
+        transform,
+        in_chans: int,
+        img_size: int,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ):
         self.items, self.transform = list(items), transform
-        self.in_chans, self.img_size = in_chans, img_size
+        self.in_chans, self.img_size, self.max_pixels = in_chans, img_size, max_pixels
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int):
         try:
-            arr = decode_image(self.items[i], in_chans=self.in_chans)
+            arr = decode_image(self.items[i], in_chans=self.in_chans, max_pixels=self.max_pixels)
         except ImageDecodeError as e:
             return torch.zeros(self.in_chans, self.img_size, self.img_size), e.reason
         x = self.transform(image=arr)["image"]
@@ -55,6 +62,8 @@ class Predictor:
         self.transform = create_transforms(
             "none", meta["img_size"], meta["mean"], meta["std"], train=False
         )
+        # The pixel cap the run was trained with (`--max-pixels`); images above it are refused.
+        self.max_pixels = int(meta.get("max_pixels", DEFAULT_MAX_PIXELS))
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path) -> Predictor:
@@ -67,7 +76,9 @@ class Predictor:
     ) -> tuple[np.ndarray, list[str]]:
         """Class probabilities (N, C) and, per input, why it could not be read ("" if fine)."""
         items = _as_items(inputs)
-        ds = _PredictDataset(items, self.transform, self.meta["in_chans"], self.meta["img_size"])
+        ds = _PredictDataset(
+            items, self.transform, self.meta["in_chans"], self.meta["img_size"], self.max_pixels
+        )
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
         probs, errors = [], []
         for x, err in loader:

@@ -47,7 +47,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    # surrogateescape: file names that are not valid UTF-8 are written back as their own bytes.
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def atomic_write_csv(path: str | Path, df: pd.DataFrame) -> None:

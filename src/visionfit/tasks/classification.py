@@ -81,8 +81,13 @@ class ClassificationTask(L.LightningModule):
         train_cfg: TrainConfig,
         *,
         loss_weight: torch.Tensor | None = None,
+        steps_per_epoch: int | None = None,
     ):
         super().__init__()
+        # Given by the caller, the schedule needs no `trainer.estimated_stepping_batches`, which
+        # sets up the train loader before a checkpoint is restored and so loses the loader's saved
+        # position in the epoch (a mid-epoch resume would restart the epoch's order).
+        self.steps_per_epoch = steps_per_epoch
         self.model = model
         self.task = task
         self.num_classes = num_classes
@@ -95,6 +100,11 @@ class ClassificationTask(L.LightningModule):
             )
         self.train_metrics = _metrics(task, num_classes, "train_")
         self.val_metrics = _metrics(task, num_classes, "val_")
+        # The epoch's running train metrics are saved in checkpoints (persistent states), so a
+        # run resumed in the middle of an epoch reports the same epoch metrics as one that was not.
+        self.train_loss_mean = tm.MeanMetric()
+        for metric in (*self.train_metrics.values(), self.train_loss_mean):
+            metric.persistent(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -127,7 +137,8 @@ class ClassificationTask(L.LightningModule):
         # Metric objects logged on_epoch are computed and reset by Lightning at the epoch's end,
         # before any callback's on_train_epoch_end reads them.
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=len(y))
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.train_loss_mean.update(loss.detach(), weight=len(y))
+        self.log("train_loss", self.train_loss_mean, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -158,7 +169,10 @@ class ClassificationTask(L.LightningModule):
         if cfg.sched == "none":
             return opt
         if cfg.sched == "cosine":
-            total = max(1, int(self.trainer.estimated_stepping_batches))
+            if self.steps_per_epoch:
+                total = max(1, self.steps_per_epoch * cfg.epochs)
+            else:
+                total = max(1, int(self.trainer.estimated_stepping_batches))
             steps_per_epoch = max(1, total // max(1, cfg.epochs))
             # Warm-up never takes more than a tenth of a short run.
             warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 10)

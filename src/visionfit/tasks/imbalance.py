@@ -2,8 +2,8 @@
 
 `--class-weights auto`: cross-entropy gets scikit-learn's "balanced" class weights
 (n_samples / (n_classes * n_c)); binary and multi-label BCE get pos_weight = n_negative /
-n_positive per label. `--sampler balanced`: a WeightedRandomSampler that draws every class
-equally often (with replacement; one epoch is still len(train) draws).
+n_positive per label. `--sampler balanced`: a weighted, per-epoch seeded sampler that draws
+every class equally often (with replacement; one epoch is still len(train) draws).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
-from torch.utils.data import WeightedRandomSampler
 
 from visionfit.errors import DataError
 
@@ -41,8 +40,13 @@ def loss_weight(task: str, targets: np.ndarray, num_classes: int, mode: str) -> 
     return torch.tensor(w, dtype=torch.float32)
 
 
-def balanced_sampler(task: str, targets: np.ndarray, seed: int) -> WeightedRandomSampler:
-    """Draw each class with equal probability; samples of a class equally often."""
+def balanced_sampler(task: str, targets: np.ndarray, seed: int):
+    """Draw each class with equal probability; samples of a class equally often.
+
+    An `EpochSampler` with weights: the draws are seeded per epoch, so a resumed run draws the
+    same samples; it yields ``(epoch, index)`` keys."""
+    from visionfit.engine.resumable import EpochSampler
+
     if task == "multilabel":
         raise DataError(
             "--sampler balanced needs one class per image; for multi-label data use "
@@ -50,8 +54,4 @@ def balanced_sampler(task: str, targets: np.ndarray, seed: int) -> WeightedRando
         )
     y = class_indices(task, targets)
     counts = np.bincount(y)
-    weights = 1.0 / counts[y]
-    g = torch.Generator().manual_seed(seed)
-    return WeightedRandomSampler(
-        torch.as_tensor(weights, dtype=torch.double), len(y), replacement=True, generator=g
-    )
+    return EpochSampler(len(y), seed, weights=1.0 / counts[y])

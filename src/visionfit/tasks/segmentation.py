@@ -97,6 +97,8 @@ class SegmentationTask(L.LightningModule):
         self.loss_fn = create_loss(loss, num_classes)
         self.class_names = class_names
         self.val_scores = SegScores(num_classes, class_names)
+        # Read by the shared configure_optimizers; None: the schedule asks the trainer.
+        self.steps_per_epoch = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

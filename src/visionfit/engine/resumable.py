@@ -1,0 +1,279 @@
+"""Training that can be killed and resumed exactly: a seeded, resumable train loader, per-step
+seeding, and `last.ckpt` written at points a run can continue from.
+
+How a resumed run gets the same numbers as an uninterrupted one:
+
+* The order of the training samples in epoch *e* is a permutation drawn from ``(seed, e)``
+  (`EpochSampler`), and the augmentation of sample *i* in epoch *e* is seeded from
+  ``(seed, e, i)`` (`visionfit.data.datasets.ImageDataset`). Neither depends on what ran before,
+  nor on the number of DataLoader workers.
+* Before every training step the global torch, numpy and Python generators are seeded from
+  ``(seed, epoch, batch index)`` (`StepSeeder`), so dropout and any other draw inside the step is
+  the same after a resume. No generator state has to be carried in the checkpoint.
+* The train loader is *stateful* in Lightning's sense (`state_dict` / `load_state_dict`): a
+  checkpoint written in the middle of an epoch records how many batches of that epoch were
+  trained, and the resumed loader yields exactly the remaining batches of the same permutation.
+  Every sample is seen exactly once per epoch, also across a kill.
+* `ResumeCheckpoint` writes `last.ckpt` before the first step of every epoch after the first
+  (the state right after the previous epoch's validation, metrics row and scheduler step), every
+  N steps or M minutes inside an epoch, and at the end of training. The file it replaces is kept
+  as `previous.ckpt`, the fallback when `last.ckpt` is missing or damaged.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from visionfit.errors import RunError
+
+LAST = "last.ckpt"
+PREVIOUS = "previous.ckpt"
+
+
+def derive_seed(*parts: int) -> int:
+    """A well-mixed 63-bit seed from integers (numpy's SeedSequence hashing)."""
+    return int(
+        np.random.SeedSequence([int(p) & (2**63 - 1) for p in parts]).generate_state(1, np.uint64)[
+            0
+        ]
+        >> 1
+    )
+
+
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)`` keys: a permutation seeded by ``(seed, epoch)``, or the identity;
+    with `weights`, ``n`` draws with replacement in proportion to them (a balanced sampler).
+
+    `set_epoch` is called by Lightning before each epoch. `start_at` skips the first samples of
+    the current epoch once (used when a run resumes in the middle of an epoch).
+    """
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True, weights=None):
+        self.n, self.seed, self.shuffle = int(n), int(seed), shuffle
+        self.p = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
+        self.epoch = 0
+        self._start = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if int(epoch) != self.epoch:
+            self.epoch = int(epoch)
+            self._start = 0
+
+    def start_at(self, epoch: int, samples: int) -> None:
+        self.epoch, self._start = int(epoch), int(samples)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng(derive_seed(self.seed, 2, epoch))
+        if self.p is not None:
+            return rng.choice(self.n, size=self.n, replace=True, p=self.p)
+        if not self.shuffle:
+            return np.arange(self.n)
+        return rng.permutation(self.n)
+
+    def __iter__(self):
+        epoch, start = self.epoch, self._start
+        self._start = 0
+        for i in self.order(epoch)[start:]:
+            yield (epoch, int(i))
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over an `EpochSampler` whose position inside an epoch is saved in checkpoints.
+
+    Lightning saves ``state_dict()`` of a train loader that has one, and calls
+    ``load_state_dict()`` before iterating again when it resumes.
+    """
+
+    def __init__(self, dataset, *, sampler: EpochSampler, **kwargs):
+        super().__init__(dataset, sampler=sampler, **kwargs)
+        self._served = 0
+        self._served_epoch = 0
+        self._rewind_for_save = 0  # batches fetched but not trained when a checkpoint is taken
+
+    def __iter__(self):
+        sampler: EpochSampler = self.sampler
+        self._served_epoch = sampler.epoch
+        self._served = sampler._start // self.batch_size
+        return self._count(super().__iter__())
+
+    def _count(self, it):
+        for batch in it:
+            self._served += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        sampler: EpochSampler = self.sampler
+        done = self._served - self._rewind_for_save if self._served_epoch == sampler.epoch else 0
+        return {"epoch": sampler.epoch, "batches": done, "n": len(sampler)}
+
+    def load_state_dict(self, state: dict) -> None:
+        sampler: EpochSampler = self.sampler
+        if int(state.get("n", -1)) != len(sampler):
+            raise RunError(
+                f"the checkpoint was written for {state.get('n')} training images, this run has "
+                f"{len(sampler)}: the run's splits.csv or its images changed; start a new run"
+            )
+        epoch, batches = int(state["epoch"]), int(state["batches"])
+        if batches >= len(self):  # the epoch was complete
+            epoch, batches = epoch + 1, 0
+        sampler.start_at(epoch, batches * self.batch_size)
+        self._served_epoch, self._served = epoch, batches
+
+
+class StepSeeder(L.Callback):
+    """Seed torch, numpy and random from ``(seed, epoch, batch)`` before every training step."""
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        s = derive_seed(self.seed, 1, trainer.current_epoch, batch_idx)
+        torch.manual_seed(s)
+        np.random.seed(s % 2**32)
+        random.seed(s)
+
+
+class ResumeCheckpoint(L.Callback):
+    """Write `last.ckpt` at points a run continues from exactly; keep the one before as
+    `previous.ckpt`. Writes are atomic (the trainer's CheckpointIO plugin).
+
+    Checkpoints are taken *before* a training step (``on_train_batch_start``): at the first step
+    of every epoch after the first (the state right after the previous epoch's validation,
+    metrics row, early-stopping check and scheduler step), and every `every_n_steps` steps or
+    `every_minutes` minutes inside an epoch; one more at the end of training (marked finished).
+    Lightning resumes such a state as "in the middle of epoch e, k batches done", a case it
+    handles with a stateful loader; its own epoch-boundary states are not resumed cleanly in
+    Lightning 2.6 (the next epoch would be skipped), so none are written.
+    """
+
+    def __init__(
+        self,
+        dirpath: str | Path,
+        *,
+        every_n_steps: int | None = None,
+        every_minutes: float | None = None,
+    ):
+        self.dirpath = Path(dirpath)
+        self.every_n_steps = every_n_steps
+        self.every_seconds = every_minutes * 60.0 if every_minutes else None
+        self._last_step = -1
+        self._last_time = time.monotonic()
+        self._at_batch_start = False
+        self.finished = False
+
+    @property
+    def state_key(self) -> str:
+        return "ResumeCheckpoint"
+
+    def state_dict(self) -> dict:
+        return {"last_step": self._last_step, "finished": self.finished}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._last_step = int(state_dict.get("last_step", -1))
+
+    def on_train_start(self, trainer, pl_module):
+        self._last_time = time.monotonic()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        loader = trainer.train_dataloader
+        if isinstance(loader, ResumableDataLoader):
+            # The loader's position must agree with Lightning's, or checkpoints would record the
+            # wrong place (e.g. a train loader set up before the checkpoint was restored).
+            where = (loader._served_epoch, loader._served)
+            if where != (trainer.current_epoch, batch_idx + 1):
+                raise RuntimeError(
+                    f"train loader at epoch {where[0]}, batch {where[1]} but the trainer is at "
+                    f"epoch {trainer.current_epoch}, batch {batch_idx + 1}: its saved position "
+                    "was not restored"
+                )
+        step = trainer.global_step
+        if step == self._last_step:
+            return  # this state is the one just saved, or just resumed from
+        due = batch_idx == 0 and trainer.current_epoch > 0
+        if batch_idx > 0 and self.every_n_steps and step % self.every_n_steps == 0:
+            due = True
+        if self.every_seconds is not None:
+            due = due or time.monotonic() - self._last_time >= self.every_seconds
+        if due:
+            self._at_batch_start = True
+            if isinstance(loader, ResumableDataLoader):
+                loader._rewind_for_save = 1  # this step's batch is fetched but not trained
+            try:
+                self._save(trainer)
+            finally:
+                self._at_batch_start = False
+                if isinstance(loader, ResumableDataLoader):
+                    loader._rewind_for_save = 0
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        if self._at_batch_start:
+            # "Is this the epoch's last batch" is worked out again after the next fetch; stored
+            # as True it would end the resumed epoch before its last step.
+            progress = checkpoint.get("loops", {}).get("fit_loop", {})
+            progress = progress.get("epoch_loop.batch_progress")
+            if isinstance(progress, dict) and "is_last_batch" in progress:
+                progress["is_last_batch"] = False
+
+    def on_train_end(self, trainer, pl_module):
+        self.finished = True
+        self._save(trainer)
+
+    def on_exception(self, trainer, pl_module, exception):
+        if isinstance(exception, KeyboardInterrupt) and (self.dirpath / LAST).exists():
+            print(
+                f"interrupted; continue with: visionfit train --resume {self.dirpath.parent}",
+                file=sys.stderr,
+            )
+
+    def _save(self, trainer) -> None:
+        self._last_step = trainer.global_step
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        last = self.dirpath / LAST
+        if last.exists():
+            os.replace(last, self.dirpath / PREVIOUS)
+        trainer.save_checkpoint(last)
+        self._last_time = time.monotonic()
+
+
+class TestKillSwitch(L.Callback):
+    """Test hook, inactive unless ``VISIONFIT_TEST_KILL`` is set: the process SIGKILLs itself at
+    ``batch:N`` (after the N-th optimizer step's callbacks) or ``epoch_end:E`` (after epoch E's
+    metrics row is written). It makes the kill points in the crash tests exact; the kill itself is
+    a real SIGKILL, indistinguishable from one sent from outside at that moment."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, spec: str):
+        kind, _, value = spec.partition(":")
+        if kind not in ("batch", "epoch_end") or not value.isdigit():
+            raise ValueError(f"VISIONFIT_TEST_KILL must be batch:N or epoch_end:E, got {spec!r}")
+        self.kind, self.value = kind, int(value)
+
+    @classmethod
+    def from_env(cls) -> TestKillSwitch | None:
+        spec = os.environ.get("VISIONFIT_TEST_KILL")
+        return cls(spec) if spec else None
+
+    def _die(self) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.kind == "batch" and trainer.global_step == self.value:
+            self._die()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.kind == "epoch_end" and trainer.current_epoch == self.value:
+            self._die()
