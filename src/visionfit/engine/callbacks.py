@@ -35,7 +35,13 @@ class EpochMetricsCSV(L.Callback):
             if key.startswith(("train_", "val_")):
                 row[key] = float(value)
         for i, group in enumerate(trainer.optimizers[0].param_groups if trainer.optimizers else []):
-            row["lr" if i == 0 else f"lr_group{i}"] = group["lr"]
+            # the effective rate: 0 while all of a group's parameters are frozen
+            lr = group["lr"] if any(p.requires_grad for p in group["params"]) else 0.0
+            if i == 0:
+                row["lr"] = lr
+            name = group.get("name")
+            if name or i:
+                row[f"lr_{name}" if name else f"lr_group{i}"] = lr
         row["seconds"] = round(time.perf_counter() - self._t0, 3)
         self.rows.append(row)
         atomic_write_csv(self.path, pd.DataFrame(self.rows))

@@ -13,7 +13,12 @@ from pathlib import Path
 import lightning as L
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    RichProgressBar,
+)
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
@@ -24,7 +29,10 @@ from visionfit.data.transforms import create_transforms
 from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.engine.tracking import create_logger, log_artifacts, tracking_info
 from visionfit.models.factory import CreatedModel, check_model_name, create_classifier
+from visionfit.models.freezing import create_finetune_policy
+from visionfit.reports.curves import save_training_curves
 from visionfit.tasks.classification import ClassificationTask, default_monitor, num_outputs_for
 
 
@@ -42,6 +50,7 @@ class RunResult:
     weights_source: str
     skipped_files: int = 0
     notes: list[str] = field(default_factory=list)
+    tracking: dict = field(default_factory=dict)  # where MLflow/TensorBoard logged the run
 
 
 def default_workers() -> int:
@@ -88,10 +97,13 @@ class SplitResult:
     best_metrics: dict[str, float]
     epochs_run: int
     preprocessing: object
+    logger: object = None  # the Lightning logger (MLflow/TensorBoard) or None
 
 
-def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
+def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None) -> RunResult:
     """Train one model as described by `cfg` and write its run directory.
+
+    `callbacks` are extra Lightning callbacks for the Trainer (e.g. Optuna's pruning callback).
 
     >>> from visionfit.config import RunConfig
     >>> cfg = RunConfig.from_dict({"data": {"path": "data/"}, "train": {"epochs": 3}})
@@ -117,7 +129,15 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
 
     train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
     split = train_split(
-        cfg, task, samples.classes, train_df, val_df, run_dir, progress=progress, created=created
+        cfg,
+        task,
+        samples.classes,
+        train_df,
+        val_df,
+        run_dir,
+        progress=progress,
+        created=created,
+        callbacks=callbacks,
     )
     seconds = time.perf_counter() - t_start
     result = RunResult(
@@ -133,6 +153,7 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         weights_source=created.weights_source,
         skipped_files=0,
         notes=samples.notes,
+        tracking=tracking_info(split.logger),
     )
     summary = {
         **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
@@ -142,6 +163,8 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         "epochs_run": split.epochs_run,
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    save_training_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+    log_artifacts(split.logger, run_dir)
     return result
 
 
@@ -153,6 +176,9 @@ def _create_model(cfg: RunConfig, task: str, num_classes: int) -> CreatedModel:
         pretrained=cfg.model.pretrained,
         weights=cfg.model.weights,
         drop_rate=cfg.model.drop_rate,
+        head=cfg.finetune.head,
+        head_hidden=cfg.finetune.head_hidden,
+        head_dropout=cfg.finetune.head_dropout,
     )
 
 
@@ -166,6 +192,7 @@ def train_split(
     *,
     progress: bool = True,
     created: CreatedModel | None = None,
+    callbacks: list | None = None,
 ) -> SplitResult:
     """Train a fresh model on `train_df`, validate on `val_df`, write checkpoints/, metrics.csv
     and the bundle of the best epoch into `out_dir`. Used once per run, or once per CV fold."""
@@ -196,7 +223,10 @@ def train_split(
         **loader_kw,
     )
 
-    module = ClassificationTask(created.model, task, len(classes), tc)
+    policy = create_finetune_policy(created.model, cfg.finetune, tc.lr, tc.epochs)
+    module = ClassificationTask(
+        created.model, task, len(classes), tc, param_groups=policy.param_groups
+    )
     ckpt_dir = out_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
@@ -208,13 +238,18 @@ def train_split(
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
-    callbacks: list = [checkpoint, EpochMetricsCSV(out_dir / "metrics.csv")]
+    extra_callbacks = list(callbacks or [])
+    callbacks = [checkpoint, EpochMetricsCSV(out_dir / "metrics.csv"), *policy.callbacks]
     if tc.patience:
         callbacks.append(
             EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience)
         )
     if progress:
         callbacks.append(RichProgressBar(leave=True))
+    logger = create_logger(cfg, out_dir)
+    if logger is not None:
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    callbacks.extend(extra_callbacks)
     trainer = L.Trainer(
         max_epochs=tc.epochs,
         accelerator=tc.accelerator,
@@ -222,7 +257,7 @@ def train_split(
         precision=tc.precision,
         deterministic=tc.deterministic,
         callbacks=callbacks,
-        logger=False,
+        logger=logger if logger is not None else False,
         plugins=[AtomicCheckpointIO()],
         default_root_dir=str(out_dir),
         enable_progress_bar=progress,
@@ -257,6 +292,9 @@ def train_split(
             "std": list(pre.std),
             "interpolation": pre.interpolation,
             "drop_rate": cfg.model.drop_rate,
+            "head": cfg.finetune.head,
+            "head_hidden": cfg.finetune.head_hidden,
+            "head_dropout": cfg.finetune.head_dropout,
             "threshold": 0.5,
             "best_epoch": best_epoch,
             "monitor": tc.monitor,
@@ -269,4 +307,5 @@ def train_split(
         best_metrics=best_metrics,
         epochs_run=int(metrics["epoch"].max()) + 1 if len(metrics) else 0,
         preprocessing=pre,
+        logger=logger,
     )

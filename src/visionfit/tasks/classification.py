@@ -51,8 +51,18 @@ def _metrics(task: str, num_classes: int, prefix: str) -> tm.MetricCollection:
 
 
 class ClassificationTask(L.LightningModule):
-    def __init__(self, model: nn.Module, task: str, num_classes: int, train_cfg: TrainConfig):
+    def __init__(
+        self,
+        model: nn.Module,
+        task: str,
+        num_classes: int,
+        train_cfg: TrainConfig,
+        param_groups: list[dict] | None = None,
+    ):
         super().__init__()
+        # Optimizer parameter groups with their own "lr" (e.g. head / backbone, models/freezing);
+        # None: every trainable parameter at train_cfg.lr.
+        self.param_groups = param_groups
         self.model = model
         self.task = task
         self.num_classes = num_classes
@@ -98,7 +108,7 @@ class ClassificationTask(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.cfg
-        params = [p for p in self.parameters() if p.requires_grad]
+        params = self.param_groups or [p for p in self.parameters() if p.requires_grad]
         if cfg.opt == "adamw":
             opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         elif cfg.opt == "adam":
