@@ -521,6 +521,7 @@ def tune(
             f"trial {info['number']} {info['state']}{value} [{params}]{best} "
             f"[{info['finished']}/{trials}]",
             highlight=False,
+            markup=False,
         )
 
     res = run_tune(cfg, options, on_trial=show)

@@ -111,7 +111,7 @@ def tracking_info(logger) -> dict[str, Any]:
             "experiment": logger.name,
             "run_id": logger.run_id,
         }
-    return {"logger": "tensorboard", "log_dir": str(logger.log_dir)}
+    return {"logger": "tensorboard", "log_dir": str(Path(logger.log_dir))}
 
 
 def log_artifacts(logger, run_dir: Path) -> int:

@@ -135,18 +135,16 @@ def load_space(space: str | Path | dict | None, base: RunConfig) -> list[Param]:
         params.append(_parse_param(key, spec, origin))
     if not params:
         raise VisionfitError(f"{origin} is empty: name at least one parameter, e.g. lr")
-    # every key must exist in the config and every value must validate
-    probe = {p.key: (p.choices[0] if p.choices else p.low) for p in params}
-    probe = {k: (int(v) if _kind(params, k) == "int" else v) for k, v in probe.items()}
-    try:
-        base.with_overrides(probe)
-    except VisionfitError as e:
-        raise VisionfitError(f"{origin}: {e}. Short names: {', '.join(ALIASES)}") from None
+    # every key must exist in the config, and every choice and both ends of a range validate
+    for p in params:
+        values = p.choices if p.choices is not None else [p.low, p.high]
+        for value in values:
+            value = int(value) if p.kind == "int" else value
+            try:
+                base.with_overrides({p.key: value})
+            except VisionfitError as e:
+                raise VisionfitError(f"{origin}: {e}. Short names: {', '.join(ALIASES)}") from None
     return params
-
-
-def _kind(params: list[Param], key: str) -> str:
-    return next(p.kind for p in params if p.key == key)
 
 
 def _number(value: Any, key: str, what: str, origin: str) -> float:
@@ -246,26 +244,29 @@ def tune(
     out_dir = Path(options.out_dir or Path(base.runs_dir) / f"tune-{_safe(options.study)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     storage_url = options.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
-    storage = _storage(storage_url)
+    lock = _lock_for(storage_url)
     sampler = optuna.samplers.TPESampler(seed=options.sampler_seed)
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
         if options.pruning
         else optuna.pruners.NopPruner()
     )
-    try:
-        study = optuna.create_study(
-            study_name=options.study,
-            storage=storage,
-            sampler=sampler,
-            pruner=pruner,
-            direction=direction,
-            load_if_exists=True,
-        )
-    except Exception as e:  # bad URL, unreadable database
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise VisionfitError(f"cannot open the Optuna storage {storage_url}: {first}") from None
-    _check_study(study, monitor, direction, options)
+    # Two workers starting at once would both create the database schema: one at a time.
+    with lock.held():
+        storage = _storage(storage_url)
+        try:
+            study = optuna.create_study(
+                study_name=options.study,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                direction=direction,
+                load_if_exists=True,
+            )
+        except Exception as e:  # bad URL, unreadable database
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise VisionfitError(f"cannot open the Optuna storage {storage_url}: {first}") from None
+        _check_study(study, monitor, direction, options)
 
     trials_dir = out_dir / "trials"
     objective = _Objective(base, space, monitor, trials_dir, options, task)
@@ -275,7 +276,7 @@ def tune(
         if on_trial is not None:
             on_trial(_trial_info(study, frozen, monitor))
 
-    ran = _run_worker(study, objective, options.trials, storage_url, after_trial)
+    ran = _run_worker(study, objective, options.trials, lock, after_trial)
     files = _write_tables(study, out_dir, base)
     files.update(_write_plots(study, out_dir))
     return _result(study, storage_url, out_dir, monitor, direction, ran, files)
@@ -471,9 +472,8 @@ def _lock_for(storage_url: str) -> _Lock:
     return _Lock(None)
 
 
-def _run_worker(study, objective, target: int, storage_url: str, after_trial) -> int:
+def _run_worker(study, objective, target: int, lock: _Lock, after_trial) -> int:
     """Run trials until the study holds `target` finished ones; returns how many ran here."""
-    lock = _lock_for(storage_url)
     ran = 0
     while True:
         with lock.held():

@@ -41,9 +41,13 @@ class MLPHead(nn.Sequential):
 def classifier_names(model: nn.Module) -> list[str]:
     """Qualified names of the network's final classifier module(s): the "head".
 
-    timm models name it themselves (`get_classifier()`; a tuple for distilled models); for other
-    nets it is the last `nn.Linear`.
+    An `MLPHead` from `attach_head` is the head as a whole; timm models name their classifier
+    themselves (`get_classifier()`; a tuple for distilled models); for other nets it is the last
+    `nn.Linear`.
     """
+    mlp = [n for n, m in model.named_modules() if isinstance(m, MLPHead)]
+    if mlp:  # a head swapped in by attach_head is the head as a whole
+        return mlp
     if hasattr(model, "get_classifier"):
         found = model.get_classifier()
         wanted = found if isinstance(found, (tuple, list)) else (found,)
