@@ -16,16 +16,41 @@ from visionfit.engine.rundir import atomic_write_csv
 class EpochMetricsCSV(L.Callback):
     """Write metrics.csv with one row per epoch: train and val metrics, lr, seconds.
 
-    The whole file is rewritten atomically after each epoch, so a kill never leaves half a row.
+    `lr` is the first optimizer group's learning rate averaged over the epoch's steps (so neither
+    the warm-up's first step nor a schedule's final zero hides it); named groups get their own
+    column (`lr_head`, `lr_backbone`), other extra groups `lr_group<i>`. A group whose parameters
+    are all frozen counts as 0. The whole file is rewritten atomically after each epoch, so a kill
+    never leaves half a row.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.rows: list[dict] = []
         self._t0 = 0.0
+        self._lr_sums: dict[str, float] = {}
+        self._steps = 0
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._t0 = time.perf_counter()
+        self._lr_sums, self._steps = {}, 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        for key, lr in self._current_lrs(trainer).items():
+            self._lr_sums[key] = self._lr_sums.get(key, 0.0) + lr
+        self._steps += 1
+
+    @staticmethod
+    def _current_lrs(trainer) -> dict[str, float]:
+        lrs: dict[str, float] = {}
+        for i, group in enumerate(trainer.optimizers[0].param_groups if trainer.optimizers else []):
+            # the effective rate: 0 while all of a group's parameters are frozen
+            lr = group["lr"] if any(p.requires_grad for p in group["params"]) else 0.0
+            if i == 0:
+                lrs["lr"] = lr
+            name = group.get("name")
+            if name or i:
+                lrs[f"lr_{name}" if name else f"lr_group{i}"] = lr
+        return lrs
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking:
@@ -34,14 +59,10 @@ class EpochMetricsCSV(L.Callback):
         for key, value in sorted(trainer.callback_metrics.items()):
             if key.startswith(("train_", "val_")):
                 row[key] = float(value)
-        for i, group in enumerate(trainer.optimizers[0].param_groups if trainer.optimizers else []):
-            # the effective rate: 0 while all of a group's parameters are frozen
-            lr = group["lr"] if any(p.requires_grad for p in group["params"]) else 0.0
-            if i == 0:
-                row["lr"] = lr
-            name = group.get("name")
-            if name or i:
-                row[f"lr_{name}" if name else f"lr_group{i}"] = lr
+        if self._steps:
+            row.update({k: v / self._steps for k, v in self._lr_sums.items()})
+        else:
+            row.update(self._current_lrs(trainer))
         row["seconds"] = round(time.perf_counter() - self._t0, 3)
         self.rows.append(row)
         atomic_write_csv(self.path, pd.DataFrame(self.rows))
