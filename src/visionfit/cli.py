@@ -524,7 +524,13 @@ def tune(
             markup=False,
         )
 
-    res = run_tune(cfg, options, on_trial=show)
+    def waiting(running: int) -> None:
+        console.print(
+            f"waiting for {running} trial(s) still running in other processes (a killed "
+            "worker's trial is marked failed after a minute without heartbeat)"
+        )
+
+    res = run_tune(cfg, options, on_trial=show, on_wait=waiting)
     table = Table(
         title=f"study {res.study} ({res.storage})", show_header=False, title_justify="left"
     )
@@ -539,8 +545,8 @@ def tune(
         for k, v in res.best_params.items():
             table.add_row(f"  {k}", _fmt(v))
         table.add_row("best run", str(res.best_run_dir))
-    for key, path in res.files.items():
-        table.add_row(key, path)
+    for path in res.files.values():
+        table.add_row(Path(path).name, path)
     console.print(table)
     if "best" in res.files:
         console.print(f"train the best: visionfit train --config {res.files['best']}")

@@ -216,8 +216,13 @@ def tune(
     options: TuneOptions,
     *,
     on_trial: Callable[[dict], None] | None = None,
+    on_wait: Callable[[int], None] | None = None,
 ) -> TuneResult:
-    """Run (or resume, or join) the study until it holds `options.trials` finished trials."""
+    """Run (or resume, or join) the study until it holds `options.trials` finished trials.
+
+    `on_trial` gets a dict per finished trial (number, state, value, params, best so far);
+    `on_wait` the number of other workers' running trials when only those are left to finish.
+    """
     import optuna
 
     from visionfit.data.sources import load_samples, resolve_task
@@ -276,7 +281,7 @@ def tune(
         if on_trial is not None:
             on_trial(_trial_info(study, frozen, monitor))
 
-    ran = _run_worker(study, objective, options.trials, lock, after_trial)
+    ran = _run_worker(study, objective, options.trials, lock, after_trial, on_wait)
     files = _write_tables(study, out_dir, base)
     files.update(_write_plots(study, out_dir))
     return _result(study, storage_url, out_dir, monitor, direction, ran, files)
@@ -472,9 +477,10 @@ def _lock_for(storage_url: str) -> _Lock:
     return _Lock(None)
 
 
-def _run_worker(study, objective, target: int, lock: _Lock, after_trial) -> int:
+def _run_worker(study, objective, target: int, lock: _Lock, after_trial, on_wait=None) -> int:
     """Run trials until the study holds `target` finished ones; returns how many ran here."""
     ran = 0
+    told = False
     while True:
         with lock.held():
             done, running = _finished_and_running(study)
@@ -501,6 +507,9 @@ def _run_worker(study, objective, target: int, lock: _Lock, after_trial) -> int:
         if wait:
             import optuna
 
+            if on_wait is not None and not told:
+                on_wait(running)
+                told = True
             time.sleep(_POLL_SECONDS)
             optuna.storages.fail_stale_trials(study)
 

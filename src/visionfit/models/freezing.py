@@ -49,11 +49,13 @@ def backbone_batchnorms(model: nn.Module) -> list[_BatchNorm]:
     ]
 
 
-def set_backbone_frozen(model: nn.Module, frozen: bool) -> None:
+def set_backbone_frozen(model: nn.Module, frozen: bool, batchnorm: bool = True) -> None:
     """Turn the backbone's gradients off (and its BatchNorm to eval mode) or back on."""
     _, backbone = split_parameters(model)
     for p in backbone:
         p.requires_grad_(not frozen)
+    if not batchnorm:
+        return
     for bn in backbone_batchnorms(model):
         # unfrozen BatchNorm follows the module's own mode again
         bn.train(False if frozen else model.training)
@@ -71,8 +73,8 @@ class BackboneFreeze(L.Callback):
         return self.unfreeze_at is None or epoch < self.unfreeze_at
 
     def setup(self, trainer, pl_module, stage):
-        if stage == "fit":
-            set_backbone_frozen(self.model, self.frozen_at(trainer.current_epoch))
+        if stage == "fit":  # before the optimizer is built; BatchNorm follows at epoch start
+            set_backbone_frozen(self.model, self.frozen_at(trainer.current_epoch), batchnorm=False)
 
     def on_train_epoch_start(self, trainer, pl_module):
         set_backbone_frozen(self.model, self.frozen_at(trainer.current_epoch))
