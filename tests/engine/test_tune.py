@@ -149,3 +149,26 @@ def test_two_processes_share_one_sqlite_study_and_a_rerun_adds_trials(small_data
     assert cfg.data.path == str(small_data) and cfg.runs_dir == str(runs)
     raw = yaml.safe_load((tune_dir / "best.yaml").read_text())
     assert raw["name"] == "shared-best"
+
+
+def test_optuna_lightning_pruning_callback_stops_a_run(small_data, tmp_path):
+    """optuna-integration's callback speaks lightning 2.x: a pruned trial stops fit()."""
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    import visionfit
+
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))
+    trial = study.ask()
+    cfg = RunConfig.from_dict(
+        {
+            "runs_dir": str(tmp_path),
+            "data": {"path": str(small_data), "workers": 0},
+            "augment": {"img_size": 32},
+            "train": {"epochs": 3, "batch_size": 16, "patience": None},
+        }
+    )
+    with pytest.raises(optuna.TrialPruned, match="epoch 0"):
+        visionfit.fit(
+            cfg, progress=False, callbacks=[PyTorchLightningPruningCallback(trial, "val_loss")]
+        )
+    assert list(trial.storage.get_trial(trial._trial_id).intermediate_values) == [0]

@@ -155,3 +155,21 @@ def test_finetune_unfreezes_at_the_right_epoch_with_two_lrs(shapes_dir, tmp_path
     assert (m["lr_backbone"][1:] / m["lr_head"][1:]).tolist() == pytest.approx([0.1, 0.1])
     cfg_yaml = (run.run_dir / "config.yaml").read_text()
     assert "finetune_epochs: 1" in cfg_yaml
+
+
+def test_a_new_head_on_loaded_weights_starts_small(tmp_path):
+    torch.manual_seed(0)
+    source = timm.create_model("resnet10t", num_classes=1000).state_dict()
+    weights = tmp_path / "in1k.safetensors"
+    save_file({k: v.contiguous() for k, v in source.items()}, str(weights))
+    created = create_classifier("resnet10t", 5, weights=weights)
+    fc = created.model.fc
+    assert fc.weight.std().item() == pytest.approx(0.01, rel=0.2)
+    assert torch.count_nonzero(fc.bias) == 0
+    # a head that was loaded is left alone; so is a randomly initialised network
+    same = create_classifier("resnet10t", 1000, weights=weights).model.fc
+    assert torch.equal(same.weight, source["fc.weight"])
+    torch.manual_seed(0)
+    scratch = create_classifier("resnet10t", 5).model.fc
+    torch.manual_seed(0)
+    assert torch.equal(scratch.weight, timm.create_model("resnet10t", num_classes=5).fc.weight)

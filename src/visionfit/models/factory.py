@@ -113,6 +113,7 @@ def create_classifier(
                 model, load_weights_file(weights), source=f"local file {weights}"
             )
             source = _describe(report)
+            _reset_new_head(model, report)
         pre = Preprocessing(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
         _attach_head(model, head, num_outputs, head_hidden, head_dropout)
         return CreatedModel(model, pre, source)
@@ -135,8 +136,16 @@ def create_classifier(
         _fit_channels(cfg.get("std", IMAGENET_STD), in_chans),
     )
     pre = Preprocessing(mean=mean, std=std, interpolation=str(cfg.get("interpolation", "bilinear")))
+    if report.source != "random init":
+        _reset_new_head(model, report)
     _attach_head(model, head, num_outputs, head_hidden, head_dropout)
     return CreatedModel(model, pre, _describe(report))
+
+
+def _reset_new_head(model: nn.Module, report) -> None:
+    from visionfit.models.heads import reset_new_classifier
+
+    reset_new_classifier(model, [*report.skipped, *report.missing])
 
 
 def _attach_head(model: nn.Module, head: str, num_outputs: int, hidden: int, dropout: float):

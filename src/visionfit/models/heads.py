@@ -97,3 +97,30 @@ def attach_head(
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, leaf, MLPHead(old.in_features, num_outputs, hidden=hidden, dropout=dropout))
     return model
+
+
+def reset_new_classifier(
+    model: nn.Module, keys_not_loaded: list[str], std: float = 0.01
+) -> list[str]:
+    """Re-initialise the linear classifier(s) that pretrained weights did not fill.
+
+    Networks initialise their classifier for their original 1000 classes: timm's EfficientNets draw
+    it from U(+-1/sqrt(num_classes)), which for a handful of classes gives logits of +-10 on
+    pretrained features, a first loss several times chance, and a head that a small data set's few
+    steps cannot bring back. A new head starts from N(0, std) weights and zero bias instead, the
+    usual fine-tuning start. Returns the names of the layers reset.
+    """
+    names = [
+        n
+        for n in classifier_names(model)
+        if any(k == n or k.startswith(f"{n}.") for k in keys_not_loaded)
+    ]
+    reset = []
+    for name in names:
+        layer = model.get_submodule(name)
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+            reset.append(name)
+    return reset
