@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=40)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=None, help="keep data and runs here (default: a temp dir)")
+    ap.add_argument("--only", choices=("pretrained", "scratch"), default=None, help="one arm")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -101,6 +102,10 @@ def main() -> None:
         ("pretrained + finetune 1", {"model": {"name": "efficientnet_lite0", "pretrained": True}}),
         ("from scratch", {"model": {"name": "efficientnet_lite0"}}),
     ):
+        if args.only and not label.startswith(
+            "pretrained" if args.only == "pretrained" else "from"
+        ):
+            continue
         raw = {
             "runs_dir": str(work / "runs"),
             "data": {"path": str(data)},
