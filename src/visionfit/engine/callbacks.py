@@ -14,12 +14,17 @@ from visionfit.engine.rundir import atomic_write_csv
 
 
 class EpochMetricsCSV(L.Callback):
-    """Write metrics.csv with one row per epoch: train and val metrics, lr.
+    """Write metrics.csv with one row per epoch: train and val metrics, learning rates.
+
+    `lr` is the first optimizer group's learning rate averaged over the epoch's steps (so neither
+    the warm-up's first step nor a schedule's final zero hides it); named groups get their own
+    column (`lr_head`, `lr_backbone`), other extra groups `lr_group<i>`. A group whose parameters
+    are all frozen counts as 0.
 
     Wall-clock seconds per epoch go to timing.csv next to it, so that two runs with the same seed
     (`--deterministic`) give byte-identical metrics.csv files. Both files are rewritten atomically
-    after each epoch, so a kill never leaves half a row; their rows live in checkpoints too, so a
-    resumed run continues them.
+    after each epoch, so a kill never leaves half a row; their rows and the running learning-rate
+    sums live in checkpoints too, so a run resumed mid-epoch continues them.
     """
 
     def __init__(self, path: str | Path, timing_path: str | Path | None = None):
@@ -28,9 +33,38 @@ class EpochMetricsCSV(L.Callback):
         self.rows: list[dict] = []
         self.timing: list[dict] = []
         self._t0 = time.perf_counter()
+        self._lr_sums: dict[str, float] = {}
+        self._steps = 0
+        self._sums_epoch = -1  # the epoch the running sums belong to
+
+    def on_train_start(self, trainer, pl_module):
+        self._t0 = time.perf_counter()  # a run resumed mid-epoch times the rest of that epoch
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._t0 = time.perf_counter()
+        if self._sums_epoch != trainer.current_epoch:  # not a resume inside this epoch
+            self._lr_sums, self._steps = {}, 0
+            self._sums_epoch = trainer.current_epoch
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        # Here the rate is the one this step uses (step schedulers move after the step), and the
+        # step comes after any mid-epoch checkpoint taken at batch start, so none counts twice.
+        for key, lr in self._current_lrs(trainer).items():
+            self._lr_sums[key] = self._lr_sums.get(key, 0.0) + lr
+        self._steps += 1
+
+    @staticmethod
+    def _current_lrs(trainer) -> dict[str, float]:
+        lrs: dict[str, float] = {}
+        for i, group in enumerate(trainer.optimizers[0].param_groups if trainer.optimizers else []):
+            # the effective rate: 0 while all of a group's parameters are frozen
+            lr = group["lr"] if any(p.requires_grad for p in group["params"]) else 0.0
+            if i == 0:
+                lrs["lr"] = lr
+            name = group.get("name")
+            if name or i:
+                lrs[f"lr_{name}" if name else f"lr_group{i}"] = lr
+        return lrs
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking:
@@ -39,8 +73,10 @@ class EpochMetricsCSV(L.Callback):
         for key, value in sorted(trainer.callback_metrics.items()):
             if key.startswith(("train_", "val_")):
                 row[key] = float(value)
-        for i, group in enumerate(trainer.optimizers[0].param_groups if trainer.optimizers else []):
-            row["lr" if i == 0 else f"lr_group{i}"] = group["lr"]
+        if self._steps:
+            row.update({k: v / self._steps for k, v in self._lr_sums.items()})
+        else:
+            row.update(self._current_lrs(trainer))
         epoch = row["epoch"]
         # Keyed by epoch: an epoch run again after a resume replaces its row.
         self.rows = sorted(
@@ -53,15 +89,21 @@ class EpochMetricsCSV(L.Callback):
         atomic_write_csv(self.path, pd.DataFrame(self.rows))
         atomic_write_csv(self.timing_path, pd.DataFrame(self.timing))
 
-    def on_train_start(self, trainer, pl_module):
-        self._t0 = time.perf_counter()  # a run resumed mid-epoch times the rest of that epoch
-
     def state_dict(self):
-        return {"rows": self.rows, "timing": self.timing}
+        return {
+            "rows": self.rows,
+            "timing": self.timing,
+            "lr_sums": dict(self._lr_sums),
+            "steps": self._steps,
+            "sums_epoch": self._sums_epoch,
+        }
 
     def load_state_dict(self, state_dict):
         self.rows = list(state_dict.get("rows", []))
         self.timing = list(state_dict.get("timing", []))
+        self._lr_sums = dict(state_dict.get("lr_sums", {}))
+        self._steps = int(state_dict.get("steps", 0))
+        self._sums_epoch = int(state_dict.get("sums_epoch", -1))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -14,7 +14,12 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    RichProgressBar,
+)
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
@@ -36,8 +41,11 @@ from visionfit.engine.resumable import (
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runlock import RunLock, acquire_run_lock
 from visionfit.engine.scoring import check_threshold_option, choose_threshold, score
+from visionfit.engine.tracking import create_logger, log_artifacts, tracking_info
 from visionfit.errors import DataError, VisionfitError
 from visionfit.models.factory import CreatedModel, check_model_name, create_classifier
+from visionfit.models.freezing import create_finetune_policy
+from visionfit.reports.curves import save_training_curves
 from visionfit.tasks.classification import ClassificationTask, default_monitor, num_outputs_for
 from visionfit.tasks.imbalance import balanced_sampler, loss_weight
 
@@ -56,6 +64,7 @@ class RunResult:
     weights_source: str
     skipped_files: int = 0
     notes: list[str] = field(default_factory=list)
+    tracking: dict = field(default_factory=dict)  # where MLflow/TensorBoard logged the run
 
 
 def default_workers() -> int:
@@ -113,6 +122,7 @@ class SplitResult:
     preprocessing: object
     val_probs: np.ndarray | None = None  # (N_val, C) probabilities of the best model, val order
     threshold: float | list[float] | None = None  # stored in model.json; None: arg-max task
+    logger: object = None  # the Lightning logger (MLflow/TensorBoard) or None
 
 
 def split_targets(df: pd.DataFrame, task: str) -> np.ndarray:
@@ -120,8 +130,10 @@ def split_targets(df: pd.DataFrame, task: str) -> np.ndarray:
     return stack_targets(df) if task in ("multilabel", "soft") else df["target"].to_numpy()
 
 
-def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
+def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None) -> RunResult:
     """Train one model as described by `cfg` and write its run directory.
+
+    `callbacks` are extra Lightning callbacks for the Trainer (e.g. Optuna's pruning callback).
 
     >>> from visionfit.config import RunConfig
     >>> cfg = RunConfig.from_dict({"data": {"path": "data/"}, "train": {"epochs": 3}})
@@ -187,6 +199,7 @@ def fit(cfg: RunConfig, *, progress: bool = True) -> RunResult:
         notes=notes,
         progress=progress,
         lock=lock,
+        callbacks=callbacks,
     )
 
 
@@ -206,6 +219,7 @@ def train_in_run_dir(
     resume_from: str | Path | None = None,
     finished: bool = False,
     lock: RunLock | None = None,
+    callbacks: list | None = None,
 ) -> RunResult:
     """Train on the split in `df` inside an existing run directory and write summary.json.
 
@@ -225,6 +239,7 @@ def train_in_run_dir(
             created=created,
             resume_from=resume_from,
             finished=finished,
+            callbacks=callbacks,
         )
     finally:
         if lock is not None:
@@ -246,6 +261,7 @@ def train_in_run_dir(
         weights_source=created.weights_source,
         skipped_files=skipped_files,
         notes=notes,
+        tracking=tracking_info(split.logger),
     )
     summary = {
         **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
@@ -258,6 +274,8 @@ def train_in_run_dir(
     if resume_from is not None:
         summary["resumed_from"] = str(resume_from)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    save_training_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+    log_artifacts(split.logger, run_dir)
     return result
 
 
@@ -272,6 +290,9 @@ def _create_model(cfg: RunConfig, task: str, num_classes: int) -> CreatedModel:
             pretrained=cfg.model.pretrained,
             weights=cfg.model.weights,
             drop_rate=cfg.model.drop_rate,
+            head=cfg.finetune.head,
+            head_hidden=cfg.finetune.head_hidden,
+            head_dropout=cfg.finetune.head_dropout,
         )
 
 
@@ -288,6 +309,7 @@ def train_split(
     resume_from: str | Path | None = None,
     finished: bool = False,
     threshold: float | list[float] | None = None,
+    callbacks: list | None = None,
 ) -> SplitResult:
     """Train a fresh model on `train_df`, validate on `val_df`, write checkpoints/, metrics.csv
     and the bundle of the best epoch into `out_dir`. Used once per run, or once per CV fold.
@@ -343,6 +365,7 @@ def train_split(
         else None
     )
 
+    policy = create_finetune_policy(created.model, cfg.finetune, tc.lr, tc.epochs)
     weight = loss_weight(task, train_targets, len(classes), tc.class_weights)
     module = ClassificationTask(
         created.model,
@@ -351,6 +374,7 @@ def train_split(
         tc,
         loss_weight=weight,
         steps_per_epoch=len(train_loader),
+        param_groups=policy.param_groups,
     )
     ckpt_dir = out_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
@@ -363,13 +387,15 @@ def train_split(
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
-    callbacks: list = [
+    extra_callbacks = list(callbacks or [])
+    callbacks = [
         checkpoint,
         EpochMetricsCSV(out_dir / "metrics.csv"),
         StepSeeder(tc.seed),
         ResumeCheckpoint(
             ckpt_dir, every_n_steps=tc.checkpoint_steps, every_minutes=tc.checkpoint_minutes
         ),
+        *policy.callbacks,
     ]
     if tc.patience and has_val:
         callbacks.append(
@@ -377,6 +403,10 @@ def train_split(
         )
     if progress:
         callbacks.append(RichProgressBar(leave=True))
+    logger = create_logger(cfg, out_dir)
+    if logger is not None:
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    callbacks.extend(extra_callbacks)
     if kill_switch := TestKillSwitch.from_env():
         callbacks.append(kill_switch)  # last: after the metrics row and checkpoints
     trainer = L.Trainer(
@@ -386,7 +416,7 @@ def train_split(
         precision=tc.precision,
         deterministic=tc.deterministic,
         callbacks=callbacks,
-        logger=False,
+        logger=logger if logger is not None else False,
         plugins=[AtomicCheckpointIO()],
         default_root_dir=str(out_dir),
         enable_progress_bar=progress,
@@ -439,6 +469,9 @@ def train_split(
             "std": list(pre.std),
             "interpolation": pre.interpolation,
             "drop_rate": cfg.model.drop_rate,
+            "head": cfg.finetune.head,
+            "head_hidden": cfg.finetune.head_hidden,
+            "head_dropout": cfg.finetune.head_dropout,
             "threshold": 0.5 if threshold is None else threshold,
             "best_epoch": best_epoch,
             "monitor": tc.monitor,
@@ -453,4 +486,5 @@ def train_split(
         preprocessing=pre,
         val_probs=val_probs,
         threshold=threshold,
+        logger=logger,
     )

@@ -87,8 +87,11 @@ def create_classifier(
     pretrained: bool = False,
     weights: str | Path | None = None,
     drop_rate: float = 0.0,
+    head: str = "linear",
+    head_hidden: int = 512,
+    head_dropout: float = 0.25,
 ) -> CreatedModel:
-    """Build a classifier with `num_outputs` logits.
+    """Build a classifier with `num_outputs` logits; `head="mlp"` swaps in models/heads.MLPHead.
 
     >>> created = create_classifier("simple_cnn", 3, in_chans=1)
     >>> created.model(torch.zeros(2, 1, 32, 32)).shape
@@ -110,7 +113,9 @@ def create_classifier(
                 model, load_weights_file(weights), source=f"local file {weights}"
             )
             source = _describe(report)
+            _reset_new_head(model, report)
         pre = Preprocessing(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
+        _attach_head(model, head, num_outputs, head_hidden, head_dropout)
         return CreatedModel(model, pre, source)
 
     from timm.data import resolve_data_config
@@ -131,7 +136,22 @@ def create_classifier(
         _fit_channels(cfg.get("std", IMAGENET_STD), in_chans),
     )
     pre = Preprocessing(mean=mean, std=std, interpolation=str(cfg.get("interpolation", "bilinear")))
+    if report.source != "random init":
+        _reset_new_head(model, report)
+    _attach_head(model, head, num_outputs, head_hidden, head_dropout)
     return CreatedModel(model, pre, _describe(report))
+
+
+def _reset_new_head(model: nn.Module, report) -> None:
+    from visionfit.models.heads import reset_new_classifier
+
+    reset_new_classifier(model, [*report.skipped, *report.missing])
+
+
+def _attach_head(model: nn.Module, head: str, num_outputs: int, hidden: int, dropout: float):
+    from visionfit.models.heads import attach_head
+
+    attach_head(model, head, num_outputs, hidden=hidden, dropout=dropout)
 
 
 def _fit_channels(values, in_chans: int) -> tuple[float, ...]:

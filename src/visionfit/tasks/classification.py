@@ -82,12 +82,16 @@ class ClassificationTask(L.LightningModule):
         *,
         loss_weight: torch.Tensor | None = None,
         steps_per_epoch: int | None = None,
+        param_groups: list[dict] | None = None,
     ):
         super().__init__()
         # Given by the caller, the schedule needs no `trainer.estimated_stepping_batches`, which
         # sets up the train loader before a checkpoint is restored and so loses the loader's saved
         # position in the epoch (a mid-epoch resume would restart the epoch's order).
         self.steps_per_epoch = steps_per_epoch
+        # Optimizer parameter groups with their own "lr" (e.g. head / backbone, models/freezing);
+        # None: every trainable parameter at train_cfg.lr.
+        self.param_groups = param_groups
         self.model = model
         self.task = task
         self.num_classes = num_classes
@@ -157,7 +161,7 @@ class ClassificationTask(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.cfg
-        params = [p for p in self.parameters() if p.requires_grad]
+        params = self.param_groups or [p for p in self.parameters() if p.requires_grad]
         if cfg.opt == "adamw":
             opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         elif cfg.opt == "adam":

@@ -99,6 +99,7 @@ class SegmentationTask(L.LightningModule):
         self.val_scores = SegScores(num_classes, class_names)
         # Read by the shared configure_optimizers; None: the schedule asks the trainer.
         self.steps_per_epoch = None
+        self.param_groups = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

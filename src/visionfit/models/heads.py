@@ -1,0 +1,126 @@
+"""Classifier heads: find a network's final classifier, and swap in the BN-dropout-linear MLP.
+
+`linear` keeps the model's own classifier (timm builds it with the right number of outputs);
+`mlp` replaces it with BatchNorm -> Dropout -> Linear -> ReLU -> BatchNorm -> Dropout -> Linear,
+the head fast.ai popularised for fine-tuning a pretrained backbone.
+
+Example:
+    >>> import timm
+    >>> model = timm.create_model("resnet10t", num_classes=3)
+    >>> model = attach_head(model, "mlp", 3)
+    >>> classifier_names(model)
+    ['fc']
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from visionfit.errors import ModelError
+
+HEADS = ("linear", "mlp")
+
+
+class MLPHead(nn.Sequential):
+    """BN -> dropout -> linear -> ReLU -> BN -> dropout -> linear, on pooled (N, C) features."""
+
+    def __init__(
+        self, in_features: int, num_outputs: int, hidden: int = 512, dropout: float = 0.25
+    ):
+        super().__init__(
+            nn.BatchNorm1d(in_features),
+            nn.Dropout(dropout),
+            nn.Linear(in_features, hidden),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(hidden),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_outputs),
+        )
+
+
+def classifier_names(model: nn.Module) -> list[str]:
+    """Qualified names of the network's final classifier module(s): the "head".
+
+    An `MLPHead` from `attach_head` is the head as a whole; timm models name their classifier
+    themselves (`get_classifier()`; a tuple for distilled models); for other nets it is the last
+    `nn.Linear`.
+    """
+    mlp = [n for n, m in model.named_modules() if isinstance(m, MLPHead)]
+    if mlp:  # a head swapped in by attach_head is the head as a whole
+        return mlp
+    if hasattr(model, "get_classifier"):
+        found = model.get_classifier()
+        wanted = found if isinstance(found, (tuple, list)) else (found,)
+        names = [n for n, m in model.named_modules() if n and any(m is w for w in wanted)]
+        if names:
+            return names
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ModelError(
+            f"cannot find the classifier of {type(model).__name__}: it has no linear layer. "
+            "Use a model with a linear classifier for --head mlp, --freeze or --finetune."
+        )
+    return [linears[-1]]
+
+
+def head_modules(model: nn.Module) -> list[nn.Module]:
+    return [model.get_submodule(n) for n in classifier_names(model)]
+
+
+def attach_head(
+    model: nn.Module,
+    kind: str,
+    num_outputs: int,
+    *,
+    hidden: int = 512,
+    dropout: float = 0.25,
+) -> nn.Module:
+    """Give `model` a head of `kind` ("linear" keeps its own) in place, and return it."""
+    if kind not in HEADS:
+        raise ModelError(f"unknown head {kind!r}; choose from {', '.join(HEADS)}")
+    if kind == "linear":
+        return model
+    names = classifier_names(model)
+    if len(names) != 1:
+        raise ModelError(
+            f"{type(model).__name__} has {len(names)} classifiers ({', '.join(names)}); "
+            "--head mlp needs a model with one. Use --head linear."
+        )
+    name = names[0]
+    old = model.get_submodule(name)
+    if not isinstance(old, nn.Linear):
+        raise ModelError(
+            f"--head mlp replaces a linear classifier, but {type(model).__name__}.{name} is a "
+            f"{type(old).__name__}. Use --head linear with this model."
+        )
+    parent_name, _, leaf = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, leaf, MLPHead(old.in_features, num_outputs, hidden=hidden, dropout=dropout))
+    return model
+
+
+def reset_new_classifier(
+    model: nn.Module, keys_not_loaded: list[str], std: float = 0.01
+) -> list[str]:
+    """Re-initialise the linear classifier(s) that pretrained weights did not fill.
+
+    Networks initialise their classifier for their original 1000 classes: timm's EfficientNets draw
+    it from U(+-1/sqrt(num_classes)), which for a handful of classes gives logits of +-10 on
+    pretrained features, a first loss several times chance, and a head that a small data set's few
+    steps cannot bring back. A new head starts from N(0, std) weights and zero bias instead, the
+    usual fine-tuning start. Returns the names of the layers reset.
+    """
+    names = [
+        n
+        for n in classifier_names(model)
+        if any(k == n or k.startswith(f"{n}.") for k in keys_not_loaded)
+    ]
+    reset = []
+    for name in names:
+        layer = model.get_submodule(name)
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+            reset.append(name)
+    return reset
