@@ -424,6 +424,11 @@ def train(
     cfg = base.with_overrides(_given(ctx, TRAIN_OPTIONS))
     if not cfg.data.path and not cfg.data.csv:
         raise VisionfitError("no data given: visionfit train DATA, or --csv train.csv --root DIR")
+    if cfg.cv.enabled and cfg.data.task == "segment":
+        from visionfit.engine.seg_cv import cross_validate_segmentation, print_seg_cv_summary
+
+        print_seg_cv_summary(cross_validate_segmentation(cfg), console)
+        return
     if cfg.cv.enabled:
         from visionfit.engine.cv import cross_validate
 
