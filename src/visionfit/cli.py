@@ -328,7 +328,7 @@ def train(
     ),
     folds: int = typer.Option(
         0,
-        help="K-fold cross-validation with K folds (0: one hold-out run).",
+        help="K-fold cross-validation with K folds (0: one hold-out run); with --task segment, stratified on empty / non-empty masks.",
         rich_help_panel="Cross-validation",
     ),
     cv: str = typer.Option(

@@ -17,6 +17,7 @@ from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.engine.seg_cv import assign_seg_folds
 from visionfit.engine.segment import SegPredictor
+from visionfit.errors import DataError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -147,3 +148,18 @@ def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, capsys, monkeypatc
         expected = (members[0]._probs(x, tta) + members[1]._probs(x, tta)) / 2
         torch.testing.assert_close(ens._probs(x, tta), expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(members[0]._probs(x, "none"), members[1]._probs(x, "none"))
+
+
+def test_segment_cv_refuses_refit_and_group_folds(tmp_path):
+    data = make_segmentation_dataset(tmp_path / "d", 8, size=32, seed=1)
+    base = {
+        "runs_dir": str(tmp_path / "runs"),
+        "data": {"path": str(data), "task": "segment", "workers": 0},
+        "segment": {"arch": "unet", "width": 4},
+        "augment": {"img_size": 32},
+    }
+    with pytest.raises(DataError, match="--refit is not available for segmentation"):
+        visionfit.cross_validate(RunConfig.from_dict({**base, "cv": {"folds": 2, "refit": True}}))
+    with pytest.raises(DataError, match="--cv group is not available for segmentation"):
+        visionfit.cross_validate(RunConfig.from_dict({**base, "cv": {"folds": 2, "kind": "group"}}))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
