@@ -224,7 +224,9 @@ def cross_validate_segmentation(cfg: RunConfig, *, progress: bool = True) -> Seg
         {"fold": "std", **std},
         {"fold": "oof", "n_val": len(oof), **oof_scores},
     ]
-    atomic_write_csv(run_dir / "cv_summary.csv", pd.DataFrame(summary_rows))
+    summary_table = pd.DataFrame(summary_rows)
+    summary_table["n_val"] = summary_table["n_val"].astype("Int64")  # empty on the std row
+    atomic_write_csv(run_dir / "cv_summary.csv", summary_table)
 
     postprocess = _ensemble_postprocess(cfg, fold_post, pooled_probs, pooled_targets, tune)
     del pooled_probs, pooled_targets
