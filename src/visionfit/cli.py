@@ -328,7 +328,7 @@ def train(
     ),
     folds: int = typer.Option(
         0,
-        help="K-fold cross-validation with K folds (0: one hold-out run).",
+        help="K-fold cross-validation with K folds (0: one hold-out run); with --task segment, stratified on empty / non-empty masks.",
         rich_help_panel="Cross-validation",
     ),
     cv: str = typer.Option(
@@ -424,6 +424,11 @@ def train(
     cfg = base.with_overrides(_given(ctx, TRAIN_OPTIONS))
     if not cfg.data.path and not cfg.data.csv:
         raise VisionfitError("no data given: visionfit train DATA, or --csv train.csv --root DIR")
+    if cfg.cv.enabled and cfg.data.task == "segment":
+        from visionfit.engine.seg_cv import cross_validate_segmentation, print_seg_cv_summary
+
+        print_seg_cv_summary(cross_validate_segmentation(cfg), console)
+        return
     if cfg.cv.enabled:
         from visionfit.engine.cv import cross_validate
 

@@ -85,7 +85,13 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
     >>> cfg = RunConfig.from_dict({"data": {"path": "data/"}, "cv": {"folds": 5}})
     >>> result = cross_validate(cfg)
     >>> result.scores.headline()
+
+    With ``data.task: segment`` this is `seg_cv.cross_validate_segmentation` (a SegCVResult).
     """
+    if cfg.data.task == "segment":
+        from visionfit.engine.seg_cv import cross_validate_segmentation
+
+        return cross_validate_segmentation(cfg, progress=progress)
     t_start = time.perf_counter()
     quiet_lightning()
     console = Console(stderr=True, quiet=not progress)

@@ -141,9 +141,13 @@ def load(run_dir: str | Path) -> Predictor:
     gives an ensemble that averages its fold models' probabilities.
     """
     from visionfit.engine.bundle import read_bundle_meta
-    from visionfit.engine.ensemble import EnsemblePredictor, is_ensemble_dir
+    from visionfit.engine.ensemble import EnsemblePredictor, is_ensemble_dir, read_run_meta
 
     if is_ensemble_dir(run_dir):
+        if read_run_meta(run_dir).get("task") == "segment":  # a segmentation CV run
+            from visionfit.engine.seg_cv import load_seg_ensemble
+
+            return load_seg_ensemble(run_dir)
         return EnsemblePredictor.from_run_dir(run_dir)
     if read_bundle_meta(run_dir).get("task") == "segment":
         from visionfit.engine.segment import SegPredictor

@@ -1,0 +1,165 @@
+"""Segmentation cross-validation (`--task segment --folds K`) and its fold ensemble."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import visionfit
+from visionfit.cli import main
+from visionfit.config import RunConfig
+from visionfit.data.synthetic import make_segmentation_dataset
+from visionfit.engine.seg_cv import assign_seg_folds
+from visionfit.engine.segment import SegPredictor
+from visionfit.errors import DataError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def run_cli(args, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["visionfit", *map(str, args)])
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def kaggle_f(rle: str, shape) -> np.ndarray:
+    """Kaggle RLE (1-based start/length pairs), column-major, decoded by hand."""
+    flat = np.zeros(shape[0] * shape[1], bool)
+    nums = [int(v) for v in str(rle).split()]
+    for s, n in zip(nums[0::2], nums[1::2], strict=True):
+        flat[s - 1 : s - 1 + n] = True
+    return flat.reshape(shape[::-1]).T
+
+
+def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, capsys, monkeypatch):
+    csv_path = make_segmentation_dataset(
+        tmp_path / "d", 36, size=32, seed=5, layout="rle", empty_prob=0.3
+    )
+    images = sorted((tmp_path / "d" / "images").glob("*.png"))
+    runs = tmp_path / "runs"
+    train = [
+        "train",
+        csv_path,
+        "--task",
+        "segment",
+        "--folds",
+        "2",
+        "--arch",
+        "unet",
+        "--width",
+        "4",
+        "--epochs",
+        "2",
+        "--img-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--workers",
+        "0",
+        "--runs-dir",
+        runs,
+    ]
+    code, out, err = run_cli(train, capsys, monkeypatch)
+    assert code == 0, err
+    flat = " ".join(out.split())  # Rich wraps long lines
+    assert "mean ± std over 2 folds" in flat and "out-of-fold mean per-image dice" in flat
+    (run_dir,) = list(runs.iterdir())
+    assert run_dir.name.startswith("unet-cv-")
+
+    # folds.csv: every image exactly once, stratified on empty / non-empty masks
+    folds = pd.read_csv(run_dir / "folds.csv")
+    assert sorted(map(str, images)) == sorted(folds["image"])
+    assert set(folds["fold"]) == {0, 1}
+    assert set(folds["label"]) == {"empty", "non_empty"}
+    per_fold_empty = folds.groupby("fold")["label"].apply(lambda s: (s == "empty").sum())
+    assert abs(per_fold_empty[0] - per_fold_empty[1]) <= 1
+    for k in (0, 1):
+        for name in ("model.safetensors", "model.json", "metrics.csv", "val_scores.csv"):
+            assert (run_dir / f"fold_{k}" / name).is_file(), (k, name)
+
+    # cv_summary: per fold, mean, std, oof; mean/std recomputable from the fold rows
+    summary_csv = pd.read_csv(run_dir / "cv_summary.csv")
+    assert list(summary_csv["fold"].astype(str)) == ["0", "1", "mean", "std", "oof"]
+    fold_dice = summary_csv.loc[:1, "dice"].to_numpy(float)
+    assert summary_csv.loc[2, "dice"] == pytest.approx(fold_dice.mean())
+    assert summary_csv.loc[3, "dice"] == pytest.approx(fold_dice.std())
+    oof = pd.read_csv(run_dir / "oof_scores.csv")
+    assert sorted(oof["image"]) == sorted(map(str, images))
+    assert summary_csv.loc[4, "dice"] == pytest.approx(oof["dice"].mean())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["kind"] == "cv" and summary["task"] == "segment" and summary["folds"] == 2
+    assert summary["fold_kind"] == "stratified"
+    meta = json.loads((run_dir / "model.json").read_text())
+    assert meta["kind"] == "cv" and meta["members"] == ["fold_0", "fold_1"]
+    assert "pooled out-of-fold" in meta["postprocess"]["method"]
+
+    # the same folds come back from --folds-file
+    cfg = RunConfig.from_dict(
+        {
+            "data": {"path": str(csv_path), "task": "segment"},
+            "cv": {"folds_file": str(run_dir / "folds.csv")},
+        }
+    )
+    reused, kind = assign_seg_folds(
+        folds.assign(target=(folds["label"] != "empty").astype(int)), cfg
+    )
+    assert kind == "file" and (reused["fold"].to_numpy() == folds["fold"].to_numpy()).all()
+
+    # predict with the CV run: masks + RLE CSV that decodes back to the mask PNGs
+    out_csv = tmp_path / "pred.csv"
+    masks_dir = tmp_path / "masks"
+    code, out, err = run_cli(
+        ["predict", run_dir, *images, "--out", out_csv, "--masks-dir", masks_dir, "--tta"],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    table = pd.read_csv(out_csv, keep_default_na=False)
+    assert list(table.columns) == ["ImageId", "EncodedPixels"] and len(table) == len(images)
+    for row in table.itertuples(index=False):
+        png = np.asarray(Image.open(masks_dir / f"{row.ImageId}.png")) > 0
+        np.testing.assert_array_equal(kaggle_f(row.EncodedPixels, png.shape), png)
+
+    # the ensemble's probabilities are the mean of the fold models' (with and without TTA)
+    ens = visionfit.load(run_dir)
+    assert isinstance(ens, SegPredictor) and len(ens.models) == 2
+    assert ens.threshold == meta["threshold"] and ens.min_area == meta["min_area"]
+    arr = np.asarray(Image.open(images[0]).convert("RGB"))
+    x = ens.transform(image=arr)["image"][None]
+    members = [SegPredictor.from_run_dir(run_dir / f"fold_{k}") for k in (0, 1)]
+    for tta in ("none", "hflip"):
+        expected = (members[0]._probs(x, tta) + members[1]._probs(x, tta)) / 2
+        torch.testing.assert_close(ens._probs(x, tta), expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(members[0]._probs(x, "none"), members[1]._probs(x, "none"))
+
+
+def test_segment_cv_refuses_refit_and_group_folds(tmp_path):
+    data = make_segmentation_dataset(tmp_path / "d", 8, size=32, seed=1)
+    base = {
+        "runs_dir": str(tmp_path / "runs"),
+        "data": {"path": str(data), "task": "segment", "workers": 0},
+        "segment": {"arch": "unet", "width": 4},
+        "augment": {"img_size": 32},
+    }
+    with pytest.raises(DataError, match="--refit is not available for segmentation"):
+        visionfit.cross_validate(RunConfig.from_dict({**base, "cv": {"folds": 2, "refit": True}}))
+    with pytest.raises(DataError, match="--cv group is not available for segmentation"):
+        visionfit.cross_validate(RunConfig.from_dict({**base, "cv": {"folds": 2, "kind": "group"}}))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
