@@ -78,7 +78,7 @@ def main() -> None:
         t0 = time.perf_counter()
         result = fit(cfg, progress=False)
         vf_total = time.perf_counter() - t0
-        vf_epochs = float(pd.read_csv(result.run_dir / "metrics.csv")["seconds"].sum())
+        vf_epochs = float(pd.read_csv(result.run_dir / "timing.csv")["seconds"].sum())
     n = 3 * args.n_per_class
     print(
         f"images: {n}, epochs: {args.epochs}, img_size: {args.img_size}, "
@@ -86,7 +86,7 @@ def main() -> None:
     )
     print(f"plain PyTorch loop (train+val)      : {plain:7.2f} s")
     print(
-        f"visionfit epochs (metrics.csv sum) : {vf_epochs:7.2f} s  ratio {vf_epochs / plain:5.2f}x"
+        f"visionfit epochs (timing.csv sum)  : {vf_epochs:7.2f} s  ratio {vf_epochs / plain:5.2f}x"
     )
     print(
         f"visionfit.fit end to end            : {vf_total:7.2f} s  ratio {vf_total / plain:5.2f}x"
