@@ -5,14 +5,13 @@ The network is passed in (composition): this module owns only how it is trained.
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
 import torchmetrics as tm
 from torch import nn
 
 from visionfit.config import TrainConfig
+from visionfit.tasks.optim import configure_optimization
 
 
 def num_outputs_for(task: str, num_classes: int) -> int:
@@ -160,41 +159,9 @@ class ClassificationTask(L.LightningModule):
         self.val_metrics.reset()
 
     def configure_optimizers(self):
-        cfg = self.cfg
         params = self.param_groups or [p for p in self.parameters() if p.requires_grad]
-        if cfg.opt == "adamw":
-            opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        elif cfg.opt == "adam":
-            opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        else:
-            opt = torch.optim.SGD(
-                params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay
-            )
-        if cfg.sched == "none":
-            return opt
-        if cfg.sched == "cosine":
-            if self.steps_per_epoch:
-                total = max(1, self.steps_per_epoch * cfg.epochs)
-            else:
-                total = max(1, int(self.trainer.estimated_stepping_batches))
-            steps_per_epoch = max(1, total // max(1, cfg.epochs))
-            # Warm-up never takes more than a tenth of a short run.
-            warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 10)
-
-            def factor(step: int) -> float:
-                if step < warmup:
-                    return (step + 1) / (warmup + 1)
-                progress = (step - warmup) / max(1, total - warmup)
-                return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-        if cfg.sched == "step":
-            step = max(1, cfg.epochs // 3)
-            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=step, gamma=0.1)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=2)
-        return {
-            "optimizer": opt,
-            "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": "val_loss"},
-        }
+        if self.steps_per_epoch:
+            total = self.steps_per_epoch * self.cfg.epochs
+        else:  # asked lazily: it sets up the train loader (see __init__)
+            total = lambda: self.trainer.estimated_stepping_batches  # noqa: E731
+        return configure_optimization(params, self.cfg, total)

@@ -15,7 +15,7 @@ from torch import nn
 from visionfit.config import TrainConfig
 from visionfit.errors import ModelError
 from visionfit.models.unet import centre_crop
-from visionfit.tasks.classification import ClassificationTask
+from visionfit.tasks.optim import configure_optimization
 from visionfit.tasks.seg_metrics import SegScores, image_stats, per_image_dice
 
 BINARY_LOSSES = ("bce", "dice", "focal", "bce+dice", "lovasz")
@@ -97,9 +97,6 @@ class SegmentationTask(L.LightningModule):
         self.loss_fn = create_loss(loss, num_classes)
         self.class_names = class_names
         self.val_scores = SegScores(num_classes, class_names)
-        # Read by the shared configure_optimizers; None: the schedule asks the trainer.
-        self.steps_per_epoch = None
-        self.param_groups = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -147,5 +144,7 @@ class SegmentationTask(L.LightningModule):
         self.log_dict({f"val_{k}": float(v) for k, v in scores.items()})
 
     def configure_optimizers(self):
-        # The same optimizers and schedules as classification, from one implementation.
-        return ClassificationTask.configure_optimizers(self)
+        params = [p for p in self.parameters() if p.requires_grad]
+        return configure_optimization(
+            params, self.cfg, lambda: self.trainer.estimated_stepping_batches
+        )

@@ -1,0 +1,51 @@
+"""Optimizer and learning-rate schedule from the train config, shared by every task module."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from visionfit.config import TrainConfig
+
+
+def configure_optimization(params, cfg: TrainConfig, total_steps: int | None = None):
+    """What a LightningModule's `configure_optimizers` returns for `cfg.opt` and `cfg.sched`.
+
+    `params`: parameters or parameter groups (each group may carry its own "lr").
+    `total_steps`: training steps of the whole run, needed by the cosine schedule; pass a callable
+    to compute it only when that schedule asks for it.
+    """
+    if cfg.opt == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.opt == "adam":
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay
+        )
+    if cfg.sched == "none":
+        return opt
+    if cfg.sched == "cosine":
+        total = max(1, int(total_steps() if callable(total_steps) else total_steps or 1))
+        steps_per_epoch = max(1, total // max(1, cfg.epochs))
+        # Warm-up never takes more than a tenth of a short run.
+        warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 10)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    if cfg.sched == "step":
+        step = max(1, cfg.epochs // 3)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=step, gamma=0.1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=2)
+    return {
+        "optimizer": opt,
+        "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": "val_loss"},
+    }
