@@ -424,15 +424,14 @@ def train(
     cfg = base.with_overrides(_given(ctx, TRAIN_OPTIONS))
     if not cfg.data.path and not cfg.data.csv:
         raise VisionfitError("no data given: visionfit train DATA, or --csv train.csv --root DIR")
-    if cfg.cv.enabled and cfg.data.task == "segment":
-        from visionfit.engine.seg_cv import cross_validate_segmentation, print_seg_cv_summary
-
-        print_seg_cv_summary(cross_validate_segmentation(cfg), console)
-        return
     if cfg.cv.enabled:
         from visionfit.engine.cv import cross_validate
 
-        _print_cv_summary(cross_validate(cfg))
+        result = cross_validate(cfg)
+        if result.task == "segment":
+            _print_seg_cv_summary(result)
+        else:
+            _print_cv_summary(result)
         return
     result = fit(cfg)
     _print_summary(result)
@@ -456,6 +455,35 @@ def _print_segment_summary(result) -> None:
     )
 
 
+def _print_seg_cv_summary(result) -> None:
+    keys = [k for k in ("dice", "iou", "pixel_acc", "auc", "empty_correct") if k in result.mean]
+    table = Table(
+        title=f"{result.run_dir}: {result.folds} folds ({result.fold_kind}), segment; "
+        "original size, post-processed",
+        title_justify="left",
+    )
+    table.add_column("fold")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for row in result.per_fold:
+        table.add_row(str(row["fold"]), *(f"{row.get(k, float('nan')):.4f}" for k in keys))
+    table.add_row("mean", *(f"{result.mean[k]:.4f}" for k in keys))
+    table.add_row("std", *(f"{result.std[k]:.4f}" for k in keys))
+    console.print(table)
+    console.print(f"[bold]{result.headline()}[/]")
+    pp = result.postprocess
+    console.print(
+        f"ensemble post-processing: threshold {pp['threshold']:.2f}, min area "
+        f"{pp['min_area']:g} ({pp['method']})"
+    )
+    console.print(
+        f"run directory: {result.run_dir} (folds.csv, cv_summary.csv, oof_scores.csv); "
+        f"visionfit predict {result.run_dir} ... averages the {result.folds} fold models"
+    )
+    if result.refit_dir:
+        console.print(f"refit on all data: {result.refit_dir}")
+
+
 def _split_names(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -471,7 +499,7 @@ def _print_wide(renderable) -> None:
 
 
 def _print_cv_summary(result) -> None:
-    from visionfit.engine.cvreport import cv_table, threshold_line
+    from visionfit.tasks.classification.cvreport import cv_table, threshold_line
 
     s = result.scores
     kind = getattr(result, "fold_kind", "")
@@ -606,8 +634,8 @@ def _predict_segment(
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(out, df)
     n_bad = int((df["error"] != "").sum()) if "error" in df.columns else 0
-    empty = predictor.rle.empty
-    n_empty = int((df[predictor.rle.rle_col].astype(str) == empty).sum())
+    empty = predictor.head.rle.empty
+    n_empty = int((df[predictor.head.rle.rle_col].astype(str) == empty).sum())
     console.print(
         f"wrote {len(paths) - n_bad} masks to {masks_dir} and {len(df)} RLE rows to {out} "
         f"({n_empty} empty)" + (f"; overlays in {overlays_dir}" if overlays_dir else "")
@@ -615,7 +643,7 @@ def _predict_segment(
     if n_bad:
         err_console.print(f"[yellow]{n_bad} inputs could not be read; see the error column[/]")
     if truth is not None:
-        from visionfit.engine.segment import score_predictions
+        from visionfit.tasks.segmentation.outputs import score_predictions
 
         scores, per_image = score_predictions(predictor, paths, predictor.last_masks, truth)
         atomic_write_csv(scores_csv, per_image)
@@ -898,7 +926,7 @@ def check(
     unreadable files, image/mask size mismatches, unexpected mask values, share of empty masks.
     """
     from visionfit.config import RunConfig
-    from visionfit.data.check import check_dataset, render_report
+    from visionfit.data.check_render import render_report
 
     base = RunConfig.from_yaml(config) if config else RunConfig()
     cfg = base.with_overrides(_given(ctx, CHECK_OPTIONS))
@@ -907,20 +935,15 @@ def check(
     if out is not None and out.exists():
         raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
     if cfg.data.task == "segment" or (cfg.data.task == "auto" and _looks_like_masks(data)):
-        from visionfit.data.seg_check import check_segmentation, print_seg_report
-
         cfg = cfg.with_overrides({"data.task": "segment"})
+    from visionfit.engine.check import check as check_data
 
-        print_seg_report(check_segmentation(cfg.data, cfg.segment), console)
-        return
-    report = check_dataset(
-        cfg.data,
-        seed=cfg.train.seed,
-        progress=True,
-        use_cache=not no_cache,
-        threads=threads,
-    )
+    report = check_data(cfg, progress=True, use_cache=not no_cache, threads=threads)
     render_report(report, console, root=cfg.data.path or cfg.data.root)
+    if "segmentation" in report.sections:
+        from visionfit.data.seg_check import print_seg_report
+
+        print_seg_report(report.sections["segmentation"], console)
     if out is not None:
         from visionfit.engine.rundir import atomic_write_text
 
@@ -933,8 +956,9 @@ def check(
         )
         raise typer.Exit(1)
     n_classes = sum(1 for n in report.classes.values() if n)
+    kinds = "kinds of mask" if report.sections else "classes"
     console.print(
-        f"[green]data usable:[/] {report.counts['usable']} images in {n_classes} classes"
+        f"[green]data usable:[/] {report.counts['usable']} images in {n_classes} {kinds}"
         + (
             f", {report.counts['bad']} unusable files left out by train"
             if report.counts["bad"]

@@ -188,7 +188,7 @@ def test_fold_ensemble_equals_mean_of_fold_predictions(checked, imbalanced):
     d = checked["cv_dir"]
     paths = expand_inputs([imbalanced])[::7]
     ensemble = visionfit.load(d)
-    assert type(ensemble).__name__ == "EnsemblePredictor"
+    assert isinstance(ensemble, Predictor) and len(ensemble.models) == 5
     probs, errors = ensemble.predict_proba(paths)
     folds = [Predictor.from_run_dir(d / f"fold_{k}").predict_proba(paths)[0] for k in range(5)]
     np.testing.assert_allclose(probs, np.mean(folds, axis=0), atol=1e-6)

@@ -35,15 +35,20 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from visionfit.config import BaselineConfig, RunConfig
-from visionfit.data.check import drop_unusable
 from visionfit.data.io import ImageDecodeError, decode_image
-from visionfit.data.sources import load_samples, resolve_task
-from visionfit.engine.cv import assign_folds, json_safe
-from visionfit.engine.cvreport import CVScores, oof_frame, score_folds, write_cv_outputs
-from visionfit.engine.fit import split_targets
+from visionfit.engine.cv import assign_folds
+from visionfit.engine.fit import json_safe
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
-from visionfit.engine.scoring import check_threshold_option
 from visionfit.errors import DataError
+from visionfit.tasks.base import get_task
+from visionfit.tasks.classification.cvreport import (
+    CVScores,
+    oof_frame,
+    score_folds,
+    write_cv_outputs,
+)
+from visionfit.tasks.classification.scoring import check_threshold_option
+from visionfit.tasks.classification.task import split_targets
 
 BASELINE_MODELS = ("rf", "svm", "logreg", "knn")
 
@@ -165,17 +170,15 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     """Cross-validate a scikit-learn classifier on image features and write its run directory."""
     t_start = time.perf_counter()
     console = Console(stderr=True, quiet=not progress)
-    samples = load_samples(cfg.data, missing_files="skip")
-    task = resolve_task(samples, cfg.data.task)
-    # The same scan as the networks: unusable files are left out and listed in skipped.csv.
-    usable = drop_unusable(samples, cfg.data, progress=progress)
-    samples = usable.samples
+    # assign_folds reads the fold options and seed from a RunConfig
+    run_cfg = RunConfig(data=cfg.data, cv=cfg.cv).with_overrides({"train.seed": cfg.seed})
+    # The same reading and scan as the networks: unusable files are listed in skipped.csv.
+    samples = get_task("classification").load_data(run_cfg, progress=progress)
+    task = samples.label_mode
     threshold = check_threshold_option(cfg.threshold)
     if threshold == "auto":
         threshold = "f1" if task == "multilabel" else "0.5"
-    # assign_folds reads the fold options and seed from a RunConfig
-    run_cfg = RunConfig(data=cfg.data, cv=cfg.cv).with_overrides({"train.seed": cfg.seed})
-    folds, kind = assign_folds(samples, run_cfg, task)
+    folds, kind = assign_folds(samples, run_cfg)
     n_folds = int(folds["fold"].max()) + 1
     cfg = cfg.model_copy(deep=True)  # config.yaml states what ran: no "auto" left
     cfg.data.task = task
@@ -190,7 +193,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
     atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
     atomic_write_csv(run_dir / "folds.csv", folds)
-    atomic_write_csv(run_dir / "skipped.csv", usable.skipped)
+    atomic_write_csv(run_dir / "skipped.csv", samples.skipped)
     targets = split_targets(df, task)
     # Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
     # and scored against the soft targets like the networks.
