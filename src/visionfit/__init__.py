@@ -4,30 +4,42 @@
 >>> cfg = visionfit.RunConfig.from_dict({"data": {"path": "data/"}, "train": {"epochs": 3}})
 >>> result = visionfit.fit(cfg)
 >>> visionfit.load(result.run_dir).predict(["new.png"])
+
+The names below are imported on first use, so that `import visionfit` (and the CLI's start-up)
+does not pay for torch, Lightning and timm.
 """
 
-from visionfit.config import RunConfig
-from visionfit.engine.cv import CVResult, cross_validate
-from visionfit.engine.fit import RunResult, fit
-from visionfit.engine.predict import Predictor, load
-from visionfit.errors import VisionfitError
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "RunConfig": "visionfit.config",
+    "VisionfitError": "visionfit.errors",
+    "CVResult": "visionfit.engine.cv",
+    "cross_validate": "visionfit.engine.cv",
+    "RunResult": "visionfit.engine.fit",
+    "fit": "visionfit.engine.fit",
+    "Predictor": "visionfit.engine.predict",
+    "load": "visionfit.engine.loading",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'visionfit' has no attribute {name!r}")
 
 
 def predict(run_dir, inputs, **kwargs):
     """Shortcut for `load(run_dir).predict(inputs, **kwargs)`."""
+    from visionfit.engine.loading import load
+
     return load(run_dir).predict(inputs, **kwargs)
 
 
-__all__ = [
-    "CVResult",
-    "Predictor",
-    "RunConfig",
-    "RunResult",
-    "VisionfitError",
-    "cross_validate",
-    "fit",
-    "load",
-    "predict",
-]
+__all__ = [*_EXPORTS, "predict"]

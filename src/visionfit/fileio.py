@@ -31,3 +31,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_csv(path: str | Path, df: pd.DataFrame) -> None:
     atomic_write_text(path, df.to_csv(index=False))
+
+
+def json_safe(obj):
+    """NaN (an AUC undefined on a fold) becomes null and numpy scalars plain numbers, so that
+    summary.json stays strict JSON."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return json_safe(obj.item())
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj

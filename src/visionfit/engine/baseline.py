@@ -40,7 +40,6 @@ from visionfit.engine.cv import assign_folds
 from visionfit.engine.fit import json_safe
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.errors import DataError
-from visionfit.tasks.base import get_task
 from visionfit.tasks.classification.cvreport import (
     CVScores,
     oof_frame,
@@ -49,6 +48,7 @@ from visionfit.tasks.classification.cvreport import (
 )
 from visionfit.tasks.classification.scoring import check_threshold_option
 from visionfit.tasks.classification.task import split_targets
+from visionfit.tasks.registry import get_task
 
 BASELINE_MODELS = ("rf", "svm", "logreg", "knn")
 

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from visionfit.errors import RunError
 from visionfit.fileio import atomic_write_text
-from visionfit.tasks.base import task_for_meta
+from visionfit.tasks.registry import task_for_meta
 
 BUNDLE_FORMAT = "visionfit-bundle"
 BUNDLE_VERSION = 1

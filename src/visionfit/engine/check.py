@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from visionfit.config import RunConfig
 from visionfit.data.check import CheckReport, check_dataset
-from visionfit.tasks.base import task_for_config
+from visionfit.tasks.registry import task_for_config
 
 
 def check(

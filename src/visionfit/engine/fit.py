@@ -16,9 +16,11 @@ from visionfit.engine.runlock import RunLock, acquire_run_lock
 from visionfit.engine.tracking import log_artifacts, tracking_info
 from visionfit.engine.trainer import create_model, default_workers, quiet_lightning, train_split
 from visionfit.errors import VisionfitError
+from visionfit.fileio import json_safe
 from visionfit.models.factory import CreatedModel
 from visionfit.reports.curves import save_training_curves
-from visionfit.tasks.base import Task, TaskData, task_for_config
+from visionfit.tasks.base import Task, TaskData
+from visionfit.tasks.registry import task_for_config
 
 
 @dataclass
@@ -198,21 +200,3 @@ def train_in_run_dir(
     save_training_curves(run_dir / "metrics.csv", run_dir / "curves.png")
     log_artifacts(split.logger, run_dir)
     return result
-
-
-def json_safe(obj):
-    """NaN (an AUC undefined on a fold) becomes null and numpy scalars plain numbers, so that
-    summary.json stays strict JSON."""
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return json_safe(obj.item())
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj

@@ -14,8 +14,8 @@ from pathlib import Path
 from visionfit.engine.bundle import load_bundle_model, read_bundle_meta
 from visionfit.engine.predict import Predictor
 from visionfit.errors import RunError
-from visionfit.fileio import atomic_write_text
-from visionfit.tasks.base import task_for_meta
+from visionfit.fileio import atomic_write_text, json_safe
+from visionfit.tasks.registry import task_for_meta
 
 ENSEMBLE_FORMAT = "visionfit-ensemble"
 # Every member must be fed the same way for one decoded batch to serve them all.
@@ -49,9 +49,13 @@ def write_ensemble_meta(run_dir: Path, members: list[str], extra: dict) -> None:
         first.pop(key, None)
     info = {**first, "format": ENSEMBLE_FORMAT, "version": 1, "kind": "cv", "members": members}
     info.update(extra)
-    from visionfit.engine.fit import json_safe
-
     atomic_write_text(run_dir / "model.json", json.dumps(json_safe(info), indent=2))
+
+
+def load(run_dir: str | Path):
+    """Load a finished run for prediction (model.json + model.safetensors; no pickle). A
+    cross-validation run gives its fold ensemble; other run kinds come from `RUN_LOADERS`."""
+    return load_run(run_dir)
 
 
 def load_run(run_dir: str | Path):

@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader, Dataset
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, is_image_file
 from visionfit.data.transforms import create_transforms
 from visionfit.errors import DataError
-from visionfit.tasks.base import Task, task_for_meta
+from visionfit.tasks.base import Task
+from visionfit.tasks.registry import task_for_meta
 
 TTA_MODES = ("none", "hflip", "hvflip")
 
@@ -94,11 +95,6 @@ class Predictor:
         self.head = self.task_impl.head(meta)
         self.last_masks: list = []  # filled by segmentation predictions (keep_masks=True)
         self.last_max_prob: list[float] = []
-
-    @classmethod
-    def from_run_dir(cls, run_dir: str | Path) -> Predictor:
-        """The same as `visionfit.load(run_dir)`."""
-        return load(run_dir)
 
     def _probs(self, x: torch.Tensor, flips: list[tuple[int, ...]]) -> torch.Tensor:
         """Probabilities averaged over the members and the test-time flips."""
@@ -208,11 +204,3 @@ def expand_inputs(
     if not paths:
         raise DataError("no inputs to predict")
     return paths
-
-
-def load(run_dir: str | Path) -> Predictor:
-    """Load a finished run for prediction (model.json + model.safetensors; no pickle). A
-    cross-validation run gives its fold ensemble. See engine/loading.py."""
-    from visionfit.engine.loading import load_run
-
-    return load_run(run_dir)

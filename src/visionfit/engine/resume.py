@@ -30,7 +30,7 @@ from visionfit.engine.resumable import LAST, PREVIOUS
 from visionfit.engine.runlock import acquire_run_lock
 from visionfit.engine.trainer import create_model, quiet_lightning
 from visionfit.errors import RunError
-from visionfit.tasks.base import task_for_config
+from visionfit.tasks.registry import task_for_config
 
 _REQUIRED_KEYS = ("state_dict", "loops", "optimizer_states", "epoch", "global_step", "callbacks")
 

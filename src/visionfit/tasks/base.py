@@ -3,7 +3,7 @@
 The engine (`visionfit.engine`) trains, cross-validates, resumes and predicts for every task with
 one mechanism each; where tasks differ, it asks the task. A task object is stateless: what it
 learns about a dataset lives in a `TaskData`. A third task is one new package under `tasks/` that
-implements this protocol and calls `register_task`; nothing in the engine changes.
+implements this protocol and is listed in tasks/registry.py; nothing in the engine changes.
 
 Hooks, in the order a run uses them:
 
@@ -26,9 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
-
-from visionfit.errors import RunError, VisionfitError
 
 
 @dataclass
@@ -48,6 +47,15 @@ class TaskData:
     @property
     def has_split(self) -> bool:
         return bool((self.df["split"] != "").any())
+
+
+@dataclass
+class Fitted:
+    """What a task fitted on the validation data after training."""
+
+    post: dict = field(default_factory=dict)
+    val_probs: np.ndarray | None = None
+    extra_metrics: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -99,58 +107,6 @@ class Task(Protocol):
     def probabilities(self, outputs, meta: dict): ...
 
     def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame: ...
-
-
-_REGISTRY: dict[str, Task] = {}
-
-
-def register_task(task: Task) -> Task:
-    """Add a task to the registry; a second task with the same name is refused."""
-    if task.name in _REGISTRY:
-        raise ValueError(f"task {task.name!r} is already registered")
-    _REGISTRY[task.name] = task
-    return task
-
-
-def _ensure_builtin() -> None:
-    # Importing the packages registers them; done lazily so that `import visionfit` stays light.
-    import visionfit.tasks.classification  # noqa: F401
-    import visionfit.tasks.segmentation  # noqa: F401
-
-
-def list_tasks() -> list[str]:
-    _ensure_builtin()
-    return sorted(_REGISTRY)
-
-
-def get_task(name: str) -> Task:
-    _ensure_builtin()
-    if name not in _REGISTRY:
-        raise VisionfitError(f"unknown task {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
-
-
-def task_for_config(cfg) -> Task:
-    """The task that handles `cfg.data.task` (auto/binary/... -> classification, segment)."""
-    _ensure_builtin()
-    for task in _REGISTRY.values():
-        if task.handles(cfg.data.task):
-            return task
-    raise VisionfitError(f"no task handles --task {cfg.data.task!r}")
-
-
-def task_for_meta(meta: dict, where: str = "model.json") -> Task:
-    """The task a bundle or run was trained by (model.json's "task_family", else its "task")."""
-    _ensure_builtin()
-    family = meta.get("task_family")
-    if family:
-        if family not in _REGISTRY:
-            raise RunError(f"{where} names an unknown task {family!r}")
-        return _REGISTRY[family]
-    for task in _REGISTRY.values():  # bundles written before task_family existed
-        if task.handles(str(meta.get("task", ""))):
-            return task
-    raise RunError(f"{where} has no task this version knows ({meta.get('task')!r})")
 
 
 TargetReader = Callable[[int, tuple[int, int]], Any]

@@ -13,6 +13,7 @@ from visionfit.tasks.classification.cvreport import (
     score_folds,
     write_cv_outputs,
 )
+from visionfit.tasks.classification.targets import split_targets
 
 
 class ClassificationCV:
@@ -31,8 +32,6 @@ class ClassificationCV:
     def finish(self, run_dir, fold: np.ndarray) -> tuple[CVScores, dict, dict]:
         """Score the folds and write oof.csv / cv_summary.csv. Returns the scores, the ensemble's
         post-processing (stored in its model.json, used by a refit) and summary.json fields."""
-        from visionfit.tasks.classification.task import split_targets
-
         mode, classes, df = self.data.label_mode, self.data.classes, self.df
         y = split_targets(df, mode)
         scores = score_folds(mode, classes, y, self.probs, fold, self.cfg.train.threshold)

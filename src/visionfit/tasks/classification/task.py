@@ -8,7 +8,6 @@ table of classes and probabilities.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +15,11 @@ import pandas as pd
 import torch
 
 from visionfit.config import RunConfig
-from visionfit.data.labels import stack_targets
 from visionfit.errors import RunError
-from visionfit.tasks.base import CheckInput, TaskData
+from visionfit.tasks.base import CheckInput, Fitted, TaskData
+from visionfit.tasks.classification.targets import split_targets
 
 LABEL_MODES = ("binary", "multiclass", "multilabel", "soft")
-
-
-@dataclass
-class Fitted:
-    """What a task fitted on the validation data after training."""
-
-    post: dict = field(default_factory=dict)
-    val_probs: np.ndarray | None = None
-    extra_metrics: dict = field(default_factory=dict)
-
-
-def split_targets(df: pd.DataFrame, label_mode: str) -> np.ndarray:
-    """Training targets of a samples table (or slice): class indices, or (N, C) float vectors."""
-    if label_mode in ("multilabel", "soft"):
-        return stack_targets(df)
-    return df["target"].to_numpy()
 
 
 class Classification:

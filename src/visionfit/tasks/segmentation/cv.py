@@ -82,8 +82,8 @@ class SegmentationCV:
 
         from visionfit.data.datasets import ImageDataset
         from visionfit.data.transforms import create_transforms
+        from visionfit.tasks.segmentation.postprocess import foreground_probabilities
         from visionfit.tasks.segmentation.targets import MaskTargets
-        from visionfit.tasks.segmentation.task import foreground_probabilities
 
         meta, val_df = split.meta, self.df.iloc[val_idx]
         tf = create_transforms("none", meta["img_size"], meta["mean"], meta["std"], train=False)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.errors import ModelError, RunError
-from visionfit.tasks.base import CheckInput, TaskData
-from visionfit.tasks.classification.task import Fitted
+from visionfit.tasks.base import CheckInput, Fitted, TaskData
 
 DICE_DEFINITION = (
     "val_final.dice: mean over validation images (then over foreground classes) of "
@@ -154,7 +152,10 @@ class Segmentation:
 
     def after_training(self, cfg, data, module, trainer, val_loader, val_df, out_dir, **kw):
         """Threshold and minimum component area tuned on the validation set (binary masks)."""
-        from visionfit.tasks.segmentation.postprocess import tune_postprocess
+        from visionfit.tasks.segmentation.postprocess import (
+            foreground_probabilities,
+            tune_postprocess,
+        )
 
         seg, k = cfg.segment, data.extra["spec"].num_classes
         given = kw.get("post") or {}
@@ -244,23 +245,6 @@ class Segmentation:
         from visionfit.tasks.segmentation.outputs import predict_masks
 
         return predict_masks(predictor, items, **kw)
-
-
-def foreground_probabilities(model, loader) -> tuple[np.ndarray, np.ndarray]:
-    """Foreground probabilities (float16) and 0/1 targets at the training size."""
-    import torch
-
-    from visionfit.models.segmentation import forward_logits
-
-    model.eval()
-    device = next(model.parameters()).device
-    probs, targets = [], []
-    with torch.no_grad():
-        for x, y in loader:
-            p = torch.sigmoid(forward_logits(model, x.to(device)).float()[:, 0])
-            probs.append(p.to(torch.float16).cpu().numpy())
-            targets.append(y.numpy().astype(np.uint8))
-    return np.concatenate(probs), np.concatenate(targets)
 
 
 def _check_img_size(cfg: RunConfig, created) -> None:
