@@ -38,21 +38,7 @@ def read_run_meta(run_dir: str | Path) -> dict | None:
 def is_ensemble_dir(run_dir: str | Path) -> bool:
     run_dir = Path(run_dir)
     meta = read_run_meta(run_dir) if run_dir.is_dir() else None
-    if meta is None and run_dir.is_dir():
-        summary = run_dir / "summary.json"
-        if summary.is_file() and _json_or_empty(summary).get("kind") == "baseline":
-            raise RunError(
-                f"{run_dir} is a scikit-learn baseline run: it keeps scores and out-of-fold "
-                "predictions, not a model to predict with (train a network for that)"
-            )
     return meta is not None and meta.get("kind") == "cv"
-
-
-def _json_or_empty(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def write_ensemble_meta(run_dir: Path, members: list[str], meta: dict) -> None:

@@ -138,11 +138,15 @@ def load(run_dir: str | Path) -> Predictor:
     """Load a finished run for prediction (reads model.json + model.safetensors; no pickle).
 
     A segmentation run gives a `visionfit.engine.segment.SegPredictor`; a cross-validation run
-    gives an ensemble that averages its fold models' probabilities.
+    gives an ensemble that averages its fold models' probabilities; a `visionfit baseline` run
+    a `visionfit.engine.baseline_predict.BaselinePredictor` (its fold pipelines' mean).
     """
+    from visionfit.engine.baseline_predict import BaselinePredictor, is_baseline_run
     from visionfit.engine.bundle import read_bundle_meta
     from visionfit.engine.ensemble import EnsemblePredictor, is_ensemble_dir, read_run_meta
 
+    if is_baseline_run(run_dir):  # scikit-learn pipelines in skops files
+        return BaselinePredictor.from_run_dir(run_dir)
     if is_ensemble_dir(run_dir):
         if read_run_meta(run_dir).get("task") == "segment":  # a segmentation CV run
             from visionfit.engine.seg_cv import load_seg_ensemble
