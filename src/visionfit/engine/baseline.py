@@ -282,11 +282,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     atomic_write_csv(run_dir / "folds.csv", folds)
     atomic_write_csv(run_dir / "skipped.csv", usable.skipped)
     targets = split_targets(df, task)
-    # Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
-    # and scored against the soft targets like the networks.
-    y_fit = targets.argmax(axis=1) if task == "soft" else targets
-    if task == "multilabel":
-        y_fit = targets.round().astype(int)
+    y_fit = _fit_targets(targets, task)
     fold = folds["fold"].to_numpy()
     n_classes = len(samples.classes)
     console.print(
@@ -302,26 +298,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     write_cv_outputs(run_dir, oof, scores)
     _write_model_meta(run_dir, cfg, samples.classes, int(x.shape[1]), n_folds, scores)
     seconds = time.perf_counter() - t_start
-    summary = {
-        "kind": "baseline",
-        "run_dir": str(run_dir),
-        "task": task,
-        "classes": samples.classes,
-        "model": cfg.model,
-        "features": cfg.features,
-        "size": cfg.size,
-        "pca": cfg.pca,
-        "n_features": int(x.shape[1]),
-        "folds": n_folds,
-        "fold_kind": kind,
-        "folds_file": cfg.cv.folds_file,
-        "n_samples": len(df),
-        **scores.to_json(),
-        "seconds": seconds,
-        "ignored_files": samples.ignored_files,
-        "notes": samples.notes,
-    }
-    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+    _write_summary(run_dir, cfg, samples, kind, int(x.shape[1]), scores, seconds)
     return BaselineResult(
         run_dir=run_dir,
         task=task,
@@ -334,6 +311,38 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
         seconds=seconds,
         notes=samples.notes,
     )
+
+
+def _fit_targets(targets: np.ndarray, task: str) -> np.ndarray:
+    """Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
+    and scored against the soft targets like the networks; multi-label on 0/1 columns."""
+    if task == "soft":
+        return targets.argmax(axis=1)
+    return targets.round().astype(int) if task == "multilabel" else targets
+
+
+def _write_summary(run_dir: Path, cfg: BaselineConfig, samples, kind, n_features, scores, seconds):
+    summary = {
+        "kind": "baseline",
+        "run_dir": str(run_dir),
+        "task": cfg.data.task,
+        "classes": samples.classes,
+        "model": cfg.model,
+        "features": cfg.features,
+        "size": cfg.size,
+        "pca": cfg.pca,
+        "n_features": n_features,
+        "folds": cfg.cv.folds,
+        "fold_kind": kind,
+        "folds_file": cfg.cv.folds_file,
+        "refit": cfg.cv.refit,
+        "n_samples": len(samples.df),
+        **scores.to_json(),
+        "seconds": seconds,
+        "ignored_files": samples.ignored_files,
+        "notes": samples.notes,
+    }
+    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
 
 
 def _calibration_folds(y: np.ndarray) -> int:
