@@ -228,13 +228,15 @@ def test_predict_uses_the_bundles_threshold(checked, imbalanced, tmp_path):
         assert (df["pred"] == "positive").mean() == pytest.approx((p >= thr).mean())
 
 
-def test_fit_refuses_a_cv_config_and_baseline_runs_do_not_predict(checked, imbalanced):
+def test_fit_refuses_a_cv_config_and_baseline_runs_predict(checked, imbalanced):
     cfg = visionfit.RunConfig.from_yaml(checked["cv_dir"] / "config.yaml")
     assert cfg.cv.folds == 5
     with pytest.raises(VisionfitError, match="cross_validate"):
         visionfit.fit(cfg)
-    with pytest.raises(VisionfitError, match="baseline run"):
-        visionfit.load(checked["baseline_dir"])
+    baseline = visionfit.load(checked["baseline_dir"])
+    assert type(baseline).__name__ == "BaselinePredictor" and len(baseline.pipelines) == 5
+    df = baseline.predict(expand_inputs([imbalanced])[::9])
+    assert list(df.columns) == ["image", "pred", "prob_negative", "prob_positive"]
 
 
 def test_imbalance_options_train_and_are_recorded(imbalanced, tmp_path, fast_config):

@@ -28,8 +28,8 @@ from rich.console import Console
 from visionfit.config import RunConfig
 from visionfit.data.folds import make_folds, read_folds_file, resolve_fold_kind
 from visionfit.engine.fit import prepare
-from visionfit.engine.loading import write_ensemble_meta
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.engine.runmeta import write_ensemble_meta
 from visionfit.engine.trainer import SplitResult, create_model, train_split
 from visionfit.errors import DataError
 from visionfit.fileio import json_safe
