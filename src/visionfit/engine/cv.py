@@ -89,11 +89,11 @@ def assign_folds(data: TaskData, cfg: RunConfig) -> tuple[pd.DataFrame, str]:
             )
         return folds, "file"
     kind = resolve_fold_kind(cfg.cv.kind, data.label_mode, "group" in df.columns)
-    if kind == "stratified" and data.label_mode == "segment":
-        # Too few empty (or non-empty) masks to stratify on: plain shuffled folds.
+    if kind == "stratified" and cfg.cv.kind == "auto" and data.strata_optional:
+        # Too few of a stratum (e.g. empty masks) to stratify on: plain shuffled folds.
         counts = df["target"].value_counts()
         if len(counts) < 2 or counts.min() < cfg.cv.folds:
-            kind = "kfold" if cfg.cv.kind == "auto" else kind
+            kind = "kfold"
     return make_folds(df, cfg.cv.folds, kind, cfg.train.seed), kind
 
 
