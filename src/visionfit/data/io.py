@@ -40,35 +40,20 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from visionfit.data.decode_errors import (  # noqa: F401 (moved there)
+from visionfit.data.decode_errors import (
     _PIL_FORMATS,
-    _PNG_SIG,
-    _TRUNCATION_HINTS,
-    _UNSUPPORTED_HINTS,
     ImageDecodeError,
     _classify,
-    _head,
-    _identify_any,
-    _is_text,
-    _jpeg_truncated,
-    _looks_truncated,
     _png_truncated,
-    _read_at,
-    _sniff,
     _stream_size,
-    _tiff_truncated,
     _unidentified,
 )
-from visionfit.data.modes import (  # noqa: F401 (moved there)
-    _HIGH_BIT_MODES,
+from visionfit.data.modes import (
     Background,
-    _alpha_to_u8,
     _array_to_u8,
     _background_rgb,
     _check_in_chans,
     _finish,
-    _pil_to_u8,
-    _scale_to_u8,
     to_array,
 )
 

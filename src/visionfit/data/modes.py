@@ -9,24 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from visionfit.data.decode_errors import (  # noqa: F401 (moved there)
-    _PIL_FORMATS,
-    _PNG_SIG,
-    _TRUNCATION_HINTS,
-    _UNSUPPORTED_HINTS,
+from visionfit.data.decode_errors import (
     ImageDecodeError,
     _classify,
-    _head,
-    _identify_any,
-    _is_text,
-    _jpeg_truncated,
-    _looks_truncated,
-    _png_truncated,
-    _read_at,
-    _sniff,
-    _stream_size,
-    _tiff_truncated,
-    _unidentified,
 )
 
 Background = int | Sequence[int]

@@ -36,15 +36,12 @@ from visionfit.data.masks import (
     pair_images_masks,
 )
 from visionfit.data.rle import EMPTY_TOKENS, is_empty_rle, parse_rle
-from visionfit.data.seg_pairs import (  # noqa: F401 (moved there)
-    MaskScan,
+from visionfit.data.seg_pairs import (
     RleInfo,
     SegSamples,
     _find_dir,
     _is_empty,
     _skipped_text,
-    _threads,
-    scan_pair,
     scan_pairs,
 )
 from visionfit.data.sources import SPLIT_DIR_NAMES

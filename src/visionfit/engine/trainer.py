@@ -204,21 +204,7 @@ def train_split(
     checkpoint, all_callbacks = _callbacks(
         cfg, out_dir, has_val, policy, logger, callbacks, progress
     )
-    trainer = L.Trainer(
-        max_epochs=tc.epochs,
-        accelerator=tc.accelerator,
-        devices=1,
-        precision=tc.precision,
-        deterministic=tc.deterministic,
-        callbacks=all_callbacks,
-        logger=logger if logger is not None else False,
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=str(out_dir),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=10,
-    )
+    trainer = _trainer(cfg, out_dir, all_callbacks, logger, progress)
     ckpt_dir = out_dir / "checkpoints"
     if not finished:
         trainer.fit(
@@ -236,6 +222,7 @@ def train_split(
         cfg, data, module, trainer, val_loader, val_df, out_dir, post=post, progress=progress
     )
     meta = {
+        **_preprocessing_meta(cfg, data, pre),
         **task.bundle_meta(cfg, data, created, fitted.post),
         "task_family": task.name,
         "best_epoch": best_epoch,
@@ -257,6 +244,38 @@ def train_split(
         val_final=val_final,
         logger=logger,
         weights_source=created.weights_source,
+    )
+
+
+def _preprocessing_meta(cfg: RunConfig, data: TaskData, pre) -> dict:
+    """What every bundle records to feed its network as in training (model.json)."""
+    return {
+        "classes": data.classes,
+        "in_chans": cfg.data.in_chans,
+        "max_pixels": cfg.data.max_pixels,
+        "img_size": cfg.augment.img_size,
+        "mean": list(pre.mean),
+        "std": list(pre.std),
+        "interpolation": pre.interpolation,
+    }
+
+
+def _trainer(cfg: RunConfig, out_dir: Path, callbacks: list, logger, progress: bool) -> L.Trainer:
+    tc = cfg.train
+    return L.Trainer(
+        max_epochs=tc.epochs,
+        accelerator=tc.accelerator,
+        devices=1,
+        precision=tc.precision,
+        deterministic=tc.deterministic,
+        callbacks=callbacks,
+        logger=logger if logger is not None else False,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(out_dir),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
     )
 
 

@@ -14,18 +14,6 @@ import torch
 from torch import nn
 
 from visionfit.errors import ModelError
-from visionfit.models.hub import (  # noqa: F401 (moved there)
-    _HF_WEIGHT_FILES,
-    _KNOWN_WEIGHT_PACKAGES,
-    _PACKAGE_SUFFIX,
-    _hf_cached_file,
-    _hub_endpoint,
-    _hub_offline,
-    _package_weights,
-    _probe_hub,
-    _remap_by_order,
-    _torch_hub_cached_file,
-)
 
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
 

@@ -21,7 +21,7 @@ from typing import Any
 from torch import nn
 
 from visionfit.errors import ModelError
-from visionfit.models.hub import (  # noqa: F401 (moved there)
+from visionfit.models.hub import (
     _HF_WEIGHT_FILES,
     _KNOWN_WEIGHT_PACKAGES,
     _PACKAGE_SUFFIX,
@@ -33,16 +33,8 @@ from visionfit.models.hub import (  # noqa: F401 (moved there)
     _remap_by_order,
     _torch_hub_cached_file,
 )
-from visionfit.models.weight_files import (  # noqa: F401 (moved there)
-    _CONTAINER_KEYS,
-    _LIGHTNING_PREFIXES,
-    _TORCH_SUFFIXES,
+from visionfit.models.weight_files import (
     LoadReport,
-    _adapt_conv,
-    _align_keys,
-    _common_first_part,
-    _first_conv_key,
-    _unwrap,
     apply_state_dict,
     load_weights_file,
 )

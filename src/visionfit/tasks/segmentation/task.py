@@ -179,7 +179,7 @@ class Segmentation:
         from visionfit.data.seg_sources import RleInfo
         from visionfit.models.segmentation import is_scratch
 
-        seg, spec, pre = cfg.segment, data.extra["spec"], created.preprocessing
+        seg, spec = cfg.segment, data.extra["spec"]
         k = spec.num_classes
         return {
             "task": "segment",
@@ -188,13 +188,6 @@ class Segmentation:
             "width": seg.width,
             "num_classes": k,
             "num_outputs": 1 if k == 2 else k,
-            "classes": data.classes,
-            "in_chans": cfg.data.in_chans,
-            "max_pixels": cfg.data.max_pixels,
-            "img_size": cfg.augment.img_size,
-            "mean": list(pre.mean),
-            "std": list(pre.std),
-            "interpolation": pre.interpolation,
             "threshold": post["threshold"],
             "min_area": post["min_area"],
             "mask_spec": spec.to_json(),
