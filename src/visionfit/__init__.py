@@ -15,9 +15,9 @@ from visionfit.errors import VisionfitError
 __version__ = "0.1.0"
 
 
-def predict(run_dir, inputs, **kwargs):
-    """Shortcut for `load(run_dir).predict(inputs, **kwargs)`."""
-    return load(run_dir).predict(inputs, **kwargs)
+def predict(run_dir, inputs, *, backend: str = "torch", **kwargs):
+    """Shortcut for `load(run_dir, backend=backend).predict(inputs, **kwargs)`."""
+    return load(run_dir, backend=backend).predict(inputs, **kwargs)
 
 
 __all__ = [

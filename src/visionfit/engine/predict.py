@@ -134,12 +134,19 @@ def _name(item, i: int) -> str:
     return str(item) if isinstance(item, (str, Path)) else f"<input {i}>"
 
 
-def load(run_dir: str | Path) -> Predictor:
+def load(run_dir: str | Path, *, backend: str = "torch") -> Predictor:
     """Load a finished run for prediction (reads model.json + model.safetensors; no pickle).
 
     A segmentation run gives a `visionfit.engine.segment.SegPredictor`; a cross-validation run
-    gives an ensemble that averages its fold models' probabilities.
+    gives an ensemble that averages its fold models' probabilities. `backend="onnx"` computes
+    the probabilities with onnxruntime on `RUN/export/onnx/model.onnx` (exported when missing).
     """
+    from visionfit.engine.onnx_backend import use_backend
+
+    return use_backend(_load_torch(run_dir), backend)
+
+
+def _load_torch(run_dir: str | Path) -> Predictor:
     from visionfit.engine.bundle import read_bundle_meta
     from visionfit.engine.ensemble import EnsemblePredictor, is_ensemble_dir, read_run_meta
 
