@@ -23,7 +23,6 @@ from visionfit.engine import export as export_mod
 from visionfit.engine.export import export_run
 from visionfit.errors import ExportError, RunError
 
-
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 
 
@@ -174,6 +173,12 @@ def test_segmentation_cv_ensemble_exports_the_fold_mean(seg_cv_run, tmp_path):
     got = ort.InferenceSession(str(result.model_path)).run(None, {"input": x.numpy()})[0]
     folds = [_eager_probs(seg_cv_run / f"fold_{k}", x) for k in (0, 1)]
     assert np.abs(got - (folds[0] + folds[1]) / 2).max() <= 1e-5
+    run = tmp_path / "run"  # predict --backend onnx on the fold ensemble: the same masks
+    shutil.copytree(seg_cv_run, run)
+    images = sorted((seg_cv_run.parent.parent / "data" / "images").glob("*.png"))[:6]
+    eager, _, _ = visionfit.load(run).predict_masks(images, tta="hflip")
+    onnx, _, _ = visionfit.load(run, backend="onnx").predict_masks(images, tta="hflip")
+    assert all(np.array_equal(a, b) for a, b in zip(eager, onnx, strict=True))
 
 
 def test_unet_original_exports_with_overlap_tile(tmp_path):

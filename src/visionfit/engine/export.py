@@ -332,7 +332,8 @@ def _to_torchscript(module: nn.Module, sample: torch.Tensor, path: Path, meta: d
     try:
         with _quiet(), torch.no_grad():
             traced = torch.jit.trace(module, sample, check_trace=False)
-            torch.jit.save(traced, str(path))
+            # Freezing inlines the weights as constants and folds BatchNorm into convolutions.
+            torch.jit.save(torch.jit.freeze(traced), str(path))
     except Exception as e:  # tracing raises many types; all mean "cannot export"
         raise ExportError(
             f"cannot export {_what(meta)} to TorchScript (torch.jit.trace): {_reason(e)}; "
