@@ -235,6 +235,9 @@ def test_stale_onnx_export_is_refused(cls_run, tmp_path):
     info_path.write_text(json.dumps(info))
     with pytest.raises(RunError, match="exported from other weights"):
         visionfit.load(run, backend="onnx")
+    info_path.unlink()
+    with pytest.raises(RunError, match="has no readable export.json beside it"):
+        visionfit.load(run, backend="onnx")
     with pytest.raises(RunError, match="unknown backend 'tensorrt'"):
         visionfit.load(run, backend="tensorrt")
 

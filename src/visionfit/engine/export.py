@@ -19,7 +19,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,6 @@ class ExportResult:
     opset: int | None
     max_abs_diff: float | None
     meta: dict = field(default_factory=dict)
-    seconds: float = 0.0
 
     def summary(self) -> str:
         """A few lines for the CLI: what was written, its input and output, the parity check."""
@@ -164,7 +162,6 @@ def export_predictor(
 ) -> ExportResult:
     """`export_run` for a predictor already loaded from its run directory."""
     _check_options(fmt, opset)
-    t0 = time.perf_counter()
     if predictor.run_dir is None:
         raise ExportError("only a predictor loaded from a run directory can be exported")
     run_dir = Path(predictor.run_dir)
@@ -175,10 +172,13 @@ def export_predictor(
         if path.exists():
             raise ExportError(f"{path} exists and is never overwritten: remove it or pass --out")
     module = probability_module(predictor)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sample = _sample_batch(meta, 1, seed=0)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{model_path.name}.", suffix=".tmp", dir=out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{model_path.name}.", suffix=".tmp", dir=out_dir)
+    except OSError as e:  # a read-only run directory, a full disk
+        raise ExportError(f"cannot write the export to {out_dir}: {e.strerror}") from None
     os.close(fd)
+    sample = _sample_batch(meta, 1, seed=0)
     tmp = Path(tmp_name)
     try:
         if fmt == "onnx":
@@ -195,9 +195,7 @@ def export_predictor(
     finally:
         tmp.unlink(missing_ok=True)
     _write_new_text(meta_path, json.dumps(meta, indent=2))
-    return ExportResult(
-        model_path, meta_path, fmt, meta["opset"], diff, meta, time.perf_counter() - t0
-    )
+    return ExportResult(model_path, meta_path, fmt, meta["opset"], diff, meta)
 
 
 def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
@@ -225,6 +223,13 @@ def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
         "source": bundle_fingerprint(run_dir, m),
     }
     info["input"]["shape"] = ["batch", info["in_chans"], info["img_size"], info["img_size"]]
+    # What predict does before the graph (data/transforms.py, data/seg_datasets.py); the
+    # `interpolation` above is the backbone's pretrained config, kept for reference.
+    resize = "cv2.INTER_LINEAR" if task == "segment" else "cv2.INTER_AREA"
+    info["preprocess"] = (
+        f"decode (EXIF orientation applied; {info['in_chans']} channel(s)), resize to "
+        f"img_size x img_size with {resize}, x = (pixel / 255 - mean) / std, channels first"
+    )
     if task == "segment":
         info["num_classes"] = int(m["num_classes"])
         info["min_area"] = float(m.get("min_area", 0.0))
@@ -379,20 +384,17 @@ def _parity(module: nn.Module, path: Path, fmt: str, meta: dict) -> float:
 
 def _link_new(src: Path, dest: Path) -> None:
     """Put `src` at `dest` unless `dest` exists (a hard link never replaces a file)."""
+    exists = f"{dest} exists and is never overwritten: remove it or pass --out"
     try:
-        os.link(src, dest)
-    except FileExistsError:
-        raise ExportError(
-            f"{dest} exists and is never overwritten: remove it or pass --out"
-        ) from None
-    except OSError:  # a filesystem without hard links: exclusive create, then copy
         try:
+            os.link(src, dest)
+        except FileExistsError:
+            raise
+        except OSError:  # a filesystem without hard links: exclusive create, then copy
             with open(dest, "xb") as f_out, open(src, "rb") as f_in:
                 shutil.copyfileobj(f_in, f_out)
-        except FileExistsError:
-            raise ExportError(
-                f"{dest} exists and is never overwritten: remove it or pass --out"
-            ) from None
+    except FileExistsError:
+        raise ExportError(exists) from None
 
 
 def _write_new_text(path: Path, text: str) -> None:
