@@ -13,7 +13,9 @@
     python benchmarks/bench_predict.py [--n 10000] [--threads 2] [--cls-run RUN] [--seg-run RUN]
     python benchmarks/bench_predict.py --device cuda [--n 2000]
 
-Run it alone on the machine: timings on a shared machine mean nothing.
+Run it alone on the machine: timings on a shared machine mean nothing. Exports for part 1 go to
+a temporary folder; the end-to-end ONNX run exports into RUN/export/onnx/ when it is missing,
+as `predict --backend onnx` does.
 """
 
 from __future__ import annotations
