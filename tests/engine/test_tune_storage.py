@@ -79,7 +79,7 @@ def test_tune_refuses_sqlite_on_nfs_before_creating_anything(tiny_data, tmp_path
     )
     with pytest.raises(VisionfitError, match=r"nfs at .*--storage journal://"):
         tune(base, TuneOptions(trials=1, study="nfs"))
-    assert not list(tmp_path.rglob("study.db"))
+    assert not list(tmp_path.rglob("study.db*"))  # neither the database nor its lock file
 
 
 def _base(data, runs) -> RunConfig:
@@ -194,9 +194,9 @@ def test_the_postgres_advisory_lock_excludes_a_second_holder(postgres_url):
     assert events == ["first releases", "second"]
 
 
-def _tune_cli(data, runs, storage, trials):
+def _tune_cli(data, runs, storage, trials, study="pg"):
     cmd = [sys.executable, "-m", "visionfit.cli", "tune", str(data), "--trials", str(trials)]
-    cmd += ["--storage", storage, "--study", "pg", "--epochs", "1", "--img-size", "16"]
+    cmd += ["--storage", storage, "--study", study, "--epochs", "1", "--img-size", "16"]
     cmd += ["--batch-size", "8", "--workers", "0", "--runs-dir", str(runs)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "200"}
     return subprocess.Popen(
@@ -204,6 +204,7 @@ def _tune_cli(data, runs, storage, trials):
     )
 
 
+@pytest.mark.slow
 def test_two_workers_on_one_postgres_study_run_each_trial_once(postgres_url, tiny_data, tmp_path):
     runs = tmp_path / "runs"
     workers = [_tune_cli(tiny_data, runs, postgres_url, 4) for _ in range(2)]
@@ -219,3 +220,18 @@ def test_two_workers_on_one_postgres_study_run_each_trial_once(postgres_url, tin
     assert len(list((runs / "tune-pg" / "trials").iterdir())) == 4
     assert sum(o.count("\ntrial ") + o.startswith("trial ") for o in outputs) == 4
     assert all("best trial" in o for o in outputs)
+
+
+@pytest.mark.slow
+def test_two_workers_on_one_journal_file_run_each_trial_once(tiny_data, tmp_path):
+    log = tmp_path / "shared" / "study.log"  # a path ending in .log is a journal
+    workers = [_tune_cli(tiny_data, tmp_path / f"runs{k}", str(log), 3, "j2") for k in range(2)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    for w, out in zip(workers, outputs, strict=True):
+        assert w.returncode == 0, out
+    storage = ts.open_storage(str(log), heartbeat=10, grace=60)
+    study = optuna.load_study(study_name="j2", storage=storage)
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert all(t.state.is_finished() for t in study.trials), [t.state for t in study.trials]
+    assert len({t.user_attrs["run_dir"] for t in study.trials}) == 3
+    assert sum(o.count("\ntrial ") + o.startswith("trial ") for o in outputs) == 3

@@ -358,6 +358,7 @@ def lock_for(url: str) -> Lock:
     if kind == "sqlite":
         if url.startswith("sqlite:///") and ":memory:" not in url:
             db = Path(url.removeprefix("sqlite:///")).expanduser()
+            check_sqlite_location(db)  # before the lock file is created beside it
             return FileLock(db.with_name(db.name + ".lock"))
         return Lock()
     if url.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres"):
