@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import visionfit.data.cache as cache_mod
-from visionfit.data.cache import DecodedCache, choose_mode
+from visionfit.data.cache import DecodedCache, choose_mode, clear_memory_cache
 from visionfit.data.datasets import ImageDataset
 from visionfit.data.io import decode_image
 from visionfit.data.transforms import create_transforms
@@ -311,3 +311,20 @@ def test_a_file_broken_after_the_scan_is_a_clear_error(data, cache_dir):
     with pytest.raises(DataError, match="img01.png: not an image.*changed after the data scan"):
         DecodedCache.build(data, size=SIZE, mode="disk", cache_dir=cache_dir)
     assert list((cache_dir / "decoded").glob("*.tmp")) == []
+
+
+def test_a_second_memory_build_in_the_process_reuses_the_arrays(data, count_decodes):
+    clear_memory_cache()
+    first = DecodedCache.build(data, size=SIZE, mode="memory")
+    count_decodes.clear()
+    second = DecodedCache.build(data, size=SIZE, mode="memory")
+    assert second.decoded == 0 and count_decodes == [] and "previous build" in second.describe()
+    assert all(np.array_equal(first[i], second[i]) for i in range(len(data)))
+    other = DecodedCache.build(data, size=SIZE + 1, mode="memory")  # other settings: decoded
+    assert other.decoded == len(data)
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(data[0])  # a changed file: decoded
+    count_decodes.clear()
+    third = DecodedCache.build(data, size=SIZE + 1, mode="memory")
+    assert third.decoded == len(data) and np.array_equal(third[0], np.zeros((25, 25, 3), np.uint8))
+    clear_memory_cache()
+    assert DecodedCache.build(data, size=SIZE + 1, mode="memory").decoded == len(data)

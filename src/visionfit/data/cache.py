@@ -33,7 +33,10 @@ Modes (``--cache``, config ``data.cache``):
             space; else none. `describe()` says which and why.
 
 Build the cache once over all samples of a dataset (every fold of a cross-validation then reuses
-it) and give each split a `view` of its own items.
+it) and give each split a `view` of its own items. The last memory-mode build of paths stays in
+the process: a new build of the same items and settings whose files are unchanged (one ``stat``
+each) reuses its arrays, so the trials of a `tune` study decode the data once;
+`clear_memory_cache()` lets them go.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
 from visionfit.data.scan_cache import default_cache_dir, file_key
 from visionfit.errors import DataError, VisionfitError
 
-__all__ = ["CACHE_MODES", "DecodedCache", "CacheView", "choose_mode"]
+__all__ = ["CACHE_MODES", "CacheView", "DecodedCache", "choose_mode", "clear_memory_cache"]
 
 CACHE_MODES = ("auto", "memory", "disk", "none")
 MEMORY_SHARE = 0.25  # of the available RAM
@@ -62,6 +65,21 @@ DISK_SHARE = 0.5  # of the cache folder's free space
 DISK_MAX_IMAGE_BYTES = 1 << 20
 
 MaskFn = Callable[[int, tuple[int, int]], np.ndarray]
+
+# The last memory-mode build of path items, kept so that the next run in this process on the same
+# unchanged files (the trials of `tune`, repeated `fit` calls in a notebook) decodes nothing.
+_LAST_MEMORY: tuple[tuple, tuple[np.ndarray, np.ndarray | None]] | None = None
+
+
+def clear_memory_cache() -> None:
+    """Drop the arrays kept from the last memory-mode build (see `DecodedCache.build`)."""
+    global _LAST_MEMORY
+    _LAST_MEMORY = None
+
+
+def _memo_key(items: Sequence[str], settings: dict, mask_keys) -> tuple:
+    stamps = tuple(file_key(p) for p in items)  # one stat per file: a change is seen
+    return (repr(sorted(settings.items())), tuple(items), stamps, tuple(mask_keys or ()))
 
 
 def _available_ram() -> int:
@@ -226,16 +244,24 @@ class DecodedCache:
         cache = cls(decoder, mode, reason, len(items))
         threads = threads or min(8, os.cpu_count() or 1)
         if mode == "memory":
-            cache._fill_memory(threads, progress)
+            reusable = all_paths and (masks is None or mask_keys is not None)
+            key = _memo_key(items, settings, mask_keys) if reusable else None
+            cache._fill_memory(threads, progress, key)
         elif mode == "disk":
             if not all_paths or (masks is not None and mask_keys is None):
                 raise VisionfitError("--cache disk needs image paths (and mask_keys for masks)")
             cache._open_disk(folder, mask_keys, threads, progress)
         return cache
 
-    def _fill_memory(self, threads: int, progress) -> None:
+    def _fill_memory(self, threads: int, progress, key: tuple | None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        global _LAST_MEMORY
+        if key is not None and _LAST_MEMORY is not None and _LAST_MEMORY[0] == key:
+            self._images, self._masks = _LAST_MEMORY[1]
+            self.reason += "; the arrays of the previous build in this process, files unchanged"
+            return
+        _LAST_MEMORY = None  # let the previous arrays go before allocating new ones
         s = self._decoder.settings
         self._images = np.empty((self._n, s["size"], s["size"], s["in_chans"]), np.uint8)
         if s["masks"]:
@@ -252,6 +278,8 @@ class DecodedCache:
                 if progress is not None:
                     progress(done, self._n)
         self.decoded = self._n
+        if key is not None:
+            _LAST_MEMORY = (key, (self._images, self._masks))
 
     def _open_disk(self, folder: Path, mask_keys, threads: int, progress) -> None:
         items = self._decoder.items
