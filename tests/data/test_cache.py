@@ -75,6 +75,9 @@ class _CachedDataset(ImageDataset):
     def __getitem__(self, key):
         epoch, i = key
         self._reseed(int(epoch), int(i))
+        if self.masks:
+            out = self.transform(image=self.cache[i], mask=self.cache.mask(i))
+            return out["image"], torch.as_tensor(out["mask"], dtype=torch.long)
         x = self.transform(image=self.cache[i])["image"]
         if x.ndim == 2:
             x = x.unsqueeze(0)
@@ -115,6 +118,40 @@ def test_cached_and_uncached_batches_are_identical(data, cache_dir, preset, in_c
     resize = A.Resize(SIZE, SIZE, interpolation=cv2.INTER_AREA)
     arr = cache[3]
     assert resize(image=arr)["image"] is arr or np.array_equal(resize(image=arr)["image"], arr)
+
+
+class _Masks:
+    """A mask reader like the segmentation task's MaskTargets: len() and (i, shape) -> mask."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __call__(self, i, shape):
+        m = np.zeros(shape, np.uint8)
+        m[: shape[0] // 2, : shape[1] // 3] = 1 + i % 2
+        m[-4:, -6:] = 3
+        return m
+
+
+def test_cached_and_uncached_segmentation_batches_are_identical(data, cache_dir):
+    """Image and mask through the one dataset class (a mask reader as its targets)."""
+
+    def tf():
+        return create_transforms("medium", SIZE, (0.5,) * 3, (0.25,) * 3, train=True)
+
+    masks = _Masks(len(data))
+    plain = ImageDataset(data, masks, tf(), seed=3)
+    keys = [f"mask{i}" for i in range(len(data))]
+    kw = {"size": SIZE, "masks": masks, "mask_keys": keys, "cache_dir": cache_dir}
+    for mode in ("disk", "memory"):
+        cache = DecodedCache.build(data, mode=mode, **kw)
+        cached = _CachedDataset(cache, masks, tf(), seed=3)
+        for (xa, ya), (xb, yb) in zip(_batches(plain), _batches(cached), strict=True):
+            assert ya.dtype == torch.long and ya.shape == (len(ya), SIZE, SIZE)
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
 
 
 def test_second_build_and_every_epoch_decode_nothing(data, cache_dir, count_decodes):
