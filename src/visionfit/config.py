@@ -38,6 +38,11 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     in_chans: int = Field(3, ge=1, le=4)
     workers: int | None = Field(None, ge=0, description="DataLoader workers; None = auto")
+    cache: Literal["auto", "memory", "disk", "none"] = Field(
+        "auto",
+        description="keep decoded, resized images: memory, disk (a memmap under the visionfit "
+        "cache folder) or none; auto picks by size and says which",
+    )
     label_cols: list[str] | None = Field(
         None, description="CSV columns of 0/1 labels (multilabel) or probabilities (soft)"
     )

@@ -131,6 +131,9 @@ class Classification:
     def dataset_targets(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
         return split_targets(df, data.label_mode)
 
+    def cache_masks(self, cfg: RunConfig, data: TaskData):
+        return None, None  # images only
+
     def train_sampler(self, cfg: RunConfig, data: TaskData, train_df: pd.DataFrame):
         if cfg.train.sampler != "balanced":
             return None

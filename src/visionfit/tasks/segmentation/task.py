@@ -134,6 +134,23 @@ class Segmentation:
 
         return MaskTargets(df, data.extra["spec"], data.extra["rle"])
 
+    def cache_masks(self, cfg: RunConfig, data: TaskData):
+        """Masks decoded once with their images, and per mask a key that changes with it (the
+        mask file's identity, or the RLE text, with the mask convention)."""
+        import hashlib
+
+        from visionfit.data.scan_cache import file_key
+        from visionfit.tasks.segmentation.targets import MaskTargets
+
+        spec, rle = data.extra["spec"], data.extra["rle"]
+        keys = [
+            f"{file_key(m)}|{spec!r}"
+            if m
+            else hashlib.sha1(f"{r!r}|{rle!r}".encode()).hexdigest()
+            for m, r in zip(data.df["mask"], data.df["rle"], strict=True)
+        ]
+        return MaskTargets(data.df, spec, rle), keys
+
     def train_sampler(self, cfg, data, train_df):
         return None
 
