@@ -1,0 +1,102 @@
+"""Segmentation plots from the run's validation predictions (`val_scores.csv`, one row per image
+with its dice, and `val_predictions/masks/`; a CV run's `oof_scores.csv`):
+
+- plots/seg_best_worst.png: image / true mask / predicted mask for the best and worst images;
+- plots/dice_hist.png: the distribution of per-image dice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from visionfit.reports import _plot
+from visionfit.reports._run import RunView, read_true_mask
+from visionfit.reports._tiles import grid, load_image
+
+N_EACH = 4
+
+
+def val_scores(run: RunView) -> pd.DataFrame | None:
+    """Per-image scores with the true mask's path added when the run's split table has it."""
+    if run.family != "segment":
+        return None
+    df = run.read_csv("oof_scores.csv")
+    if df is None:
+        df = run.read_csv("val_scores.csv")
+    if df is None or "dice" not in df or "image" not in df:
+        return None
+    samples = run.samples()
+    if samples is not None and "mask" in samples and "true_mask" not in df:
+        truth = samples.drop_duplicates("image").set_index("image")["mask"]
+        df = df.assign(true_mask=df["image"].map(truth))
+    return df.dropna(subset=["dice"]).reset_index(drop=True)
+
+
+def _pred_mask(path) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            m = np.asarray(im)
+    except (OSError, ValueError, TypeError):
+        return None
+    return (m > 0).astype(np.uint8) if m.max() == 255 else m.astype(np.uint8)
+
+
+def _triple(run: RunView, row) -> list[tuple[np.ndarray | None, str]]:
+    img = load_image(row["image"], int(run.meta.get("in_chans", 3)))
+    has_truth = isinstance(row.get("true_mask"), str)
+    truth = read_true_mask(run, row["true_mask"]) if has_truth else None
+    pred = _pred_mask(row["mask_file"]) if isinstance(row.get("mask_file"), str) else None
+    name = _plot.short(Path(str(row["image"])).stem, 16)
+    shown_truth = "true mask\nnot recorded" if not has_truth else truth
+    if img is not None and truth is not None:
+        shown_truth = _plot.tint(img, truth)
+    shown_pred = None if pred is None or img is None else _plot.tint(img, pred)
+    return [(img, name), (shown_truth, "truth"), (shown_pred, f"pred, dice {row['dice']:.3f}")]
+
+
+def plot_seg_best_worst(run: RunView, out_dir: Path) -> Path | None:
+    df = val_scores(run)
+    if df is None or df.empty:
+        return None
+    ordered = df.sort_values("dice", kind="stable")
+    n = min(N_EACH, max(len(df) // 2, 1))
+    worst, best = ordered.head(n), ordered.tail(n).iloc[::-1]
+    rows, labels = [], []
+    for title, part in (("best", best), ("worst", worst)):
+        for _, r in part.iterrows():
+            rows.append(_triple(run, r))
+            labels.append(title)
+    title = f"best and worst validation images by dice (of {len(df)}); masks tinted over the image"
+    return grid(
+        rows,
+        out_dir,
+        "seg_best_worst.png",
+        tile=2.0,
+        row_labels=labels,
+        title=title,
+        caption_lines=1,
+    )
+
+
+def plot_dice_hist(run: RunView, out_dir: Path) -> Path | None:
+    df = val_scores(run)
+    if df is None or df.empty:
+        return None
+    dice = df["dice"].to_numpy(np.float64)
+    fig = _plot.figure(6.0, 3.6)
+    ax = fig.subplots()
+    ax.hist(dice, bins=np.linspace(0, 1, 21), color="C0", edgecolor="white")
+    ax.axvline(dice.mean(), color="C3", ls="--", label=f"mean {dice.mean():.3f}")
+    ax.axvline(np.median(dice), color="k", ls=":", label=f"median {np.median(dice):.3f}")
+    if "true_pixels" in df:
+        empty = int((df["true_pixels"] == 0).sum())
+        ax.plot([], [], " ", label=f"{empty} of {len(df)} true masks empty")
+    ax.set(xlabel="dice per image", ylabel="images", title="validation dice per image")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    return _plot.save(fig, out_dir, "dice_hist.png")
