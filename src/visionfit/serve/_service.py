@@ -109,7 +109,9 @@ class Service:
 
     def decode(self, data: bytes) -> np.ndarray:
         try:
-            return decode(data, in_chans=int(self.meta.get("in_chans", 3)), max_pixels=self.max_pixels)
+            return decode(
+                data, in_chans=int(self.meta.get("in_chans", 3)), max_pixels=self.max_pixels
+            )
         except decode_error_type() as e:
             reason = getattr(e, "reason", "unreadable")
             status = 415 if reason in _UNSUPPORTED else 422

@@ -16,7 +16,8 @@ header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9d1e0;font-siz
 main{max-width:980px;margin:0 auto;padding:16px 24px;display:grid;gap:16px;
 grid-template-columns:minmax(280px,1fr) minmax(280px,1fr)}
 .card{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:14px 16px}
-#drop{border:2px dashed #9aa4b5;border-radius:6px;padding:26px 10px;text-align:center;cursor:pointer}
+#drop{border:2px dashed #9aa4b5;border-radius:6px;padding:26px 10px;text-align:center;
+cursor:pointer}
 #drop.over{background:#eef3ff;border-color:#2456c8}
 #view{position:relative;margin-top:12px;display:none}#view img{width:100%;display:block;
 image-rendering:pixelated;border-radius:4px}#overlay{position:absolute;left:0;top:0;width:100%}
@@ -69,8 +70,8 @@ function showClasses(data) {
   const bars = $('bars');
   data.top.forEach((t, i) => {
     const row = document.createElement('div'); row.className = 'bar' + (i === 0 ? ' top' : '');
-    const name = document.createElement('span'); name.className = 'name'; name.textContent = t.class;
-    name.title = t.class;
+    const name = document.createElement('span'); name.className = 'name';
+    name.textContent = t.class; name.title = t.class;
     const track = document.createElement('span'); track.className = 'track';
     const fill = document.createElement('span'); fill.className = 'fill';
     fill.style.display = 'block'; fill.style.width = (100 * t.prob).toFixed(1) + '%';
