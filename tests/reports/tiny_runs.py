@@ -24,6 +24,7 @@ def _config(data: Path, runs: Path, *, segment: bool = False, folds: int = 0) ->
     }
     if segment:
         cfg["data"]["task"] = "segment"
+        cfg["augment"]["preset"] = "light"
         cfg["segment"] = {"arch": "unet", "width": 8}
     else:
         cfg["model"] = {"name": "simple_cnn"}

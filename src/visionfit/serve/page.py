@@ -10,7 +10,8 @@ import html
 import json
 
 _CSS = """
-*{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
+*{box-sizing:border-box}[hidden]{display:none!important}
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
 margin:0;background:#f6f7f9;color:#1d2330}header{background:#1d2330;color:#fff;padding:14px 24px}
 header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9d1e0;font-size:13px}
 main{max-width:980px;margin:0 auto;padding:16px 24px;display:grid;gap:16px;
@@ -44,6 +45,7 @@ drop.addEventListener('drop', (e) => {
   if (e.dataTransfer.files.length) send(e.dataTransfer.files[0]);
 });
 input.addEventListener('change', () => { if (input.files.length) send(input.files[0]); });
+$('showmask').addEventListener('change', (e) => { $('overlay').hidden = !e.target.checked; });
 
 function status(text, err) { const s = $('status'); s.textContent = text;
   s.className = err ? 'err' : ''; }
@@ -85,7 +87,8 @@ function showClasses(data) {
 
 function showMask(data) {
   $('pred').textContent = (100 * data.foreground_share).toFixed(1) + '% of pixels foreground';
-  const ov = $('overlay'); ov.src = 'data:image/png;base64,' + data.overlay_png; ov.hidden = false;
+  const ov = $('overlay'); ov.src = 'data:image/png;base64,' + data.overlay_png;
+  ov.hidden = !$('showmask').checked;
   $('rle').value = data.rle || '(empty mask)';
   $('maskpng').href = 'data:image/png;base64,' + data.mask_png;
   $('seg').hidden = false;
@@ -125,7 +128,9 @@ def render_page(info: dict) -> str:
 hidden></div></div>
 <div class="card"><div id="status">No image yet.</div>
 <div id="result" hidden><div id="pred"></div><div id="bars"></div>
-<div id="seg" hidden><p>RLE of the mask (<a id="maskpng" download="mask.png">mask PNG</a>):</p>
+<div id="seg" hidden><label><input id="showmask" type="checkbox" checked> show the predicted
+mask (tinted) over the image</label>
+<p>RLE of the mask (<a id="maskpng" download="mask.png">mask PNG</a>):</p>
 <textarea id="rle" readonly></textarea></div></div>
 <h3>Model</h3><table>{table}</table>
 <p style="font-size:12px"><a href="docs">API docs</a> · <a href="model">/model</a> ·
