@@ -24,9 +24,9 @@ body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
 color:#1d2330;background:#f6f7f9}
 header{background:#1d2330;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}
 header p{margin:4px 0 0;color:#c9d1e0;font-size:13px}
-nav{padding:8px 24px;background:#fff;border-bottom:1px solid #dde1e8;
-position:sticky;top:0;z-index:1}
-nav a{margin-right:14px;color:#2456c8;text-decoration:none;font-size:13px;white-space:nowrap}
+nav{padding:8px 24px;background:#fff;border-bottom:1px solid #dde1e8;display:flex;flex-wrap:wrap;
+gap:4px 14px;position:sticky;top:0;z-index:1}
+nav a{color:#2456c8;text-decoration:none;font-size:13px;white-space:nowrap}
 main{max-width:1280px;margin:0 auto;padding:8px 24px 40px}
 section{background:#fff;border:1px solid #dde1e8;border-radius:6px;margin:16px 0;
 padding:6px 18px 14px}
@@ -39,7 +39,7 @@ tr.best td{background:#fff3c4;font-weight:600}table.kv th{background:#f7f8fa;fon
 .scroll{overflow:auto;max-height:480px;max-width:100%}
 figure{margin:8px 0}img{max-width:100%;height:auto;border:1px solid #eceef2}
 pre{background:#f3f4f7;padding:10px;overflow:auto;font-size:12.5px;border-radius:4px}
-.muted{color:#667085}.notes li{color:#8a5a00}
+.muted{color:#667085}summary{cursor:pointer;color:#2456c8}.notes li{color:#8a5a00}
 """
 
 

@@ -194,7 +194,9 @@ def timings(ctx: ReportContext) -> Section:
 @register("config", order=95)
 def config(ctx: ReportContext) -> Section:
     text = yaml.safe_dump(ctx.run.config, sort_keys=False) if ctx.run.config else "(no config.yaml)"
-    return Section("config", "Configuration (config.yaml)", h.pre(text))
+    n = text.count("\n")
+    body = f"<details><summary>show config.yaml ({n} lines)</summary>{h.pre(text)}</details>"
+    return Section("config", "Configuration (config.yaml)", body)
 
 
 def reproduce_command(run) -> str:
