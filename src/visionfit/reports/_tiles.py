@@ -64,7 +64,7 @@ def grid(
                 va="center",
                 labelpad=8,
             )
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()) if title else None)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return _plot.save(fig, out_dir, name)

@@ -46,7 +46,7 @@ def _pred_mask(path) -> np.ndarray | None:
     return (m > 0).astype(np.uint8) if m.max() == 255 else m.astype(np.uint8)
 
 
-def _triple(run: RunView, row) -> list[tuple[np.ndarray | None, str]]:
+def _triple(run: RunView, row, with_truth: bool) -> list[tuple[np.ndarray | str | None, str]]:
     img = load_image(row["image"], int(run.meta.get("in_chans", 3)))
     has_truth = isinstance(row.get("true_mask"), str)
     truth = read_true_mask(run, row["true_mask"]) if has_truth else None
@@ -56,7 +56,12 @@ def _triple(run: RunView, row) -> list[tuple[np.ndarray | None, str]]:
     if img is not None and truth is not None:
         shown_truth = _plot.tint(img, truth)
     shown_pred = None if pred is None or img is None else _plot.tint(img, pred)
-    return [(img, name), (shown_truth, "truth"), (shown_pred, f"pred, dice {row['dice']:.3f}")]
+    pred_tile = (shown_pred, f"prediction, dice {row['dice']:.3f}")
+    return (
+        [(img, name), (shown_truth, "true mask"), pred_tile]
+        if with_truth
+        else [(img, name), pred_tile]
+    )
 
 
 def plot_seg_best_worst(run: RunView, out_dir: Path) -> Path | None:
@@ -66,18 +71,21 @@ def plot_seg_best_worst(run: RunView, out_dir: Path) -> Path | None:
     ordered = df.sort_values("dice", kind="stable")
     n = min(N_EACH, max(len(df) // 2, 1))
     worst, best = ordered.head(n), ordered.tail(n).iloc[::-1]
-    rows, labels = [], []
-    for title, part in (("best", best), ("worst", worst)):
-        for _, r in part.iterrows():
-            rows.append(_triple(run, r))
-            labels.append(title)
-    title = f"best and worst validation images by dice (of {len(df)}); masks tinted over the image"
+    with_truth = "true_mask" in df and df["true_mask"].notna().any()
+    rows = []  # each row: a best image's tiles, then a worst image's
+    for (_, b), (_, w) in zip(best.iterrows(), worst.iterrows(), strict=True):
+        left, right = _triple(run, b, with_truth), _triple(run, w, with_truth)
+        left[0] = (left[0][0], f"best: {left[0][1]}")
+        right[0] = (right[0][0], f"worst: {right[0][1]}")
+        rows.append(left + right)
+    title = f"best (left) and worst (right) validation images by dice, of {len(df)}; masks tinted"
+    if not with_truth:
+        title += " (true masks: not recorded in this run's files)"
     return grid(
         rows,
         out_dir,
         "seg_best_worst.png",
-        tile=2.0,
-        row_labels=labels,
+        tile=1.9,
         title=title,
         caption_lines=1,
     )
