@@ -8,6 +8,9 @@ import re
 import pytest
 from PIL import Image
 
+from visionfit.config import BaselineConfig
+from visionfit.data.synthetic import make_shapes_dataset
+from visionfit.engine.baseline import run_baseline
 from visionfit.errors import RunError
 from visionfit.reports._run import RunView
 from visionfit.reports.compare import write_comparison
@@ -23,9 +26,23 @@ EXPECTED = {
     "baseline": COMMON + CLASSIFY + ["folds"],
     "segment": COMMON
     + ["metrics", "curves", "augment", "seg_scores", "seg_best_worst", "dice_hist"],
+    "multilabel": COMMON + ["metrics", "curves", "augment"],
     "segment_cv": COMMON
     + ["folds", "curves", "augment", "seg_scores", "seg_best_worst", "dice_hist"],
 }
+
+
+@pytest.fixture(scope="module")
+def report(tiny_run):
+    """report(kind) -> the run's report.html, written once per module."""
+    written: dict = {}
+
+    def get(kind: str):
+        if kind not in written:
+            written[kind] = write_report(tiny_run(kind))
+        return written[kind]
+
+    return get
 
 
 def sections(text: str) -> list[str]:
@@ -33,9 +50,9 @@ def sections(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
-def test_report_has_every_section_and_its_images(kind, tiny_run):
+def test_report_has_every_section_and_its_images(kind, tiny_run, report):
     run_dir = tiny_run(kind)
-    out = write_report(run_dir)
+    out = report(kind)
     assert out == run_dir / "report.html"
     text = out.read_text()
     assert sorted(sections(text)) == sorted(EXPECTED[kind])
@@ -51,21 +68,32 @@ def test_report_has_every_section_and_its_images(kind, tiny_run):
     assert "visionfit " + ("baseline" if kind == "baseline" else "train --config") in text
 
 
-def test_metrics_table_marks_the_best_epoch(tiny_run):
-    run_dir = tiny_run("multiclass")
-    best = RunView.open(run_dir).summary["best_epoch"]
-    text = write_report(run_dir).read_text()
+def test_metrics_table_marks_the_best_epoch(tiny_run, report):
+    best = RunView.open(tiny_run("multiclass")).summary["best_epoch"]
+    text = report("multiclass").read_text()
     (row,) = re.findall(r'<tr class="best"[^>]*>(.*?)</tr>', text)
     assert re.match(rf'<td class="num">{best}</td>', row)
 
 
-def test_data_section_lists_skipped_files(tiny_run):
-    run_dir = tiny_run("baseline")
-    text = write_report(run_dir).read_text()
+def test_data_section_counts_classes_per_fold(tiny_run, report):
+    text = report("baseline").read_text()
     assert "No file was skipped" in text  # the generated data are clean
-    # each class with its count per fold
-    for cls in RunView.open(run_dir).classes:
-        assert f"<td>{cls}</td>" in text
+    data = text.split('<section id="data">')[1].split("</section>")[0]
+    assert "<th>fold 0</th>" in data and "<th>total</th>" in data
+    for cls in RunView.open(tiny_run("baseline")).classes:
+        assert f"<td>{cls}</td>" in data
+
+
+def test_data_section_lists_skipped_files(tmp_path):
+    data = make_shapes_dataset(tmp_path / "d", n_per_class=6, classes=("circle", "square"))
+    (data / "circle" / "broken.png").write_bytes(b"not an image")
+    cfg = BaselineConfig.from_dict(
+        {"data": {"path": str(data)}, "cv": {"folds": 3}, "n_jobs": 1, "runs_dir": str(tmp_path)}
+    )
+    text = write_report(run_baseline(cfg, progress=False).run_dir).read_text()
+    data_section = text.split('<section id="data">')[1].split("</section>")[0]
+    assert "Skipped files (1)" in data_section and "not an image" in data_section
+    assert "broken.png" in data_section
 
 
 def test_report_elsewhere_embeds_images_and_never_overwrites(tiny_run, tmp_path):
@@ -92,9 +120,9 @@ def test_registry_rejects_duplicates_and_filters_by_kind_and_task(tiny_run):
     assert "dice_hist" in seg and "confusion" not in seg and "folds" not in seg
 
 
-def test_comparison_page_lists_every_run_and_overlays_curves(tiny_run, tmp_path):
+def test_comparison_page_lists_every_run_and_overlays_curves(tiny_run, report, tmp_path):
     runs_dir = tiny_run("cv").parent
-    write_report(tiny_run("cv"))
+    report("cv")
     out = write_comparison(runs_dir)
     text = out.read_text()
     assert tiny_run("cv").name in text

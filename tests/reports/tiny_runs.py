@@ -9,10 +9,14 @@ import torch
 
 import visionfit
 from visionfit.config import BaselineConfig, RunConfig
-from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
+from visionfit.data.synthetic import (
+    make_multilabel_dataset,
+    make_segmentation_dataset,
+    make_shapes_dataset,
+)
 from visionfit.engine.baseline import run_baseline
 
-KINDS = ("multiclass", "binary", "cv", "baseline", "segment", "segment_cv")
+KINDS = ("multiclass", "binary", "cv", "baseline", "segment", "segment_cv", "multilabel")
 
 
 def _config(data: Path, runs: Path, *, segment: bool = False, folds: int = 0) -> RunConfig:
@@ -51,6 +55,16 @@ def build(kind: str, base: Path) -> Path:
 
 def _train(kind: str, base: Path) -> Path:
     runs = base / kind / "runs"
+    if kind == "multilabel":
+        folder = _data(base, "multilabel", lambda p: make_multilabel_dataset(p, n=48, size=32))
+        csv = folder / "labels.csv"
+        cfg = _config(csv, runs).model_dump()
+        cfg["data"] = {
+            "csv": str(csv),
+            "label_cols": ["circle", "square", "triangle"],
+            "workers": 0,
+        }
+        return visionfit.fit(RunConfig.from_dict(cfg), progress=False).run_dir
     if kind in ("multiclass", "baseline"):
         data = _data(base, "shapes", lambda p: make_shapes_dataset(p, n_per_class=20))
     elif kind in ("binary", "cv"):
