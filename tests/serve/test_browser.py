@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 import visionfit
-from visionfit.serve.app import create_app
 
 _CANDIDATES = (os.environ.get("VISIONFIT_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"))
 CHROMIUM = next((p for p in _CANDIDATES if p and Path(p).is_file()), None)
@@ -26,37 +21,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(tiny_run, request):
-    """uvicorn serving a run on 127.0.0.1:<free port> in a thread; yields the base URL."""
-
-    def start(kind: str):
-        app = create_app(tiny_run(kind))
-        port = _free_port()
-        srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=srv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not srv.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-
-        def stop():
-            srv.should_exit = True
-            thread.join(10)
-
-        request.addfinalizer(stop)
-        return f"http://127.0.0.1:{port}/"
-
-    return start
 
 
 @pytest.fixture
