@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +22,7 @@ from visionfit.reports.gradcam import find_target_layer, plot_gradcam
 from visionfit.reports.mistakes import plot_mistakes, top_losses
 from visionfit.reports.roc import plot_roc_pr
 from visionfit.reports.samples import plot_samples
-from visionfit.reports.segmentation import plot_dice_hist, plot_seg_best_worst
+from visionfit.reports.segmentation import plot_dice_hist, plot_postprocess, plot_seg_best_worst
 
 CLASSIFY = {"multiclass", "binary", "cv", "baseline"}
 TRAINED = {"multiclass", "binary", "cv", "segment", "segment_cv"}
@@ -36,6 +38,7 @@ APPLIES = {
     plot_seg_best_worst: {"segment", "segment_cv"},
     plot_dice_hist: {"segment", "segment_cv"},
     plot_folds: {"cv", "baseline", "segment_cv"},
+    plot_postprocess: set(),  # needs the tuning grid (postprocess.csv), which no run writes yet
 }
 KINDS = ("multiclass", "binary", "cv", "baseline", "segment", "segment_cv")
 
@@ -91,3 +94,15 @@ def test_gradcam_target_is_the_last_spatial_feature_map():
     assert find_target_layer(resnet, torch.zeros(1, 3, 64, 64)) is resnet.layer4
     cnn = SimpleCNN(num_classes=3).eval()
     assert find_target_layer(cnn, torch.zeros(1, 3, 32, 32)) is cnn.features
+
+
+def test_postprocess_curves_from_the_tuning_grid(tiny_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run("segment"), run_dir)
+    t, a = np.meshgrid(np.arange(0.1, 0.951, 0.05), [0.0, 0.0005, 0.001, 0.005, 0.01, 0.05])
+    dice = 0.9 - (t - 0.4) ** 2 - 2 * a
+    pd.DataFrame({"threshold": t.ravel(), "min_area": a.ravel(), "dice": dice.ravel()}).to_csv(
+        run_dir / "postprocess.csv", index=False
+    )
+    out = plot_postprocess(RunView.open(run_dir), tmp_path / "plots")
+    assert_png(out)

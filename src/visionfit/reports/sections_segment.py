@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from visionfit.reports import _html as h
 from visionfit.reports.registry import ReportContext, Section, register
-from visionfit.reports.segmentation import plot_dice_hist, plot_seg_best_worst
+from visionfit.reports.segmentation import plot_dice_hist, plot_postprocess, plot_seg_best_worst
 
 SEGMENT = {"segment"}
 
@@ -49,3 +49,15 @@ def dice_hist(ctx: ReportContext) -> Section | None:
     if path is None:
         return None
     return Section("dice_hist", "Dice per image", tag, [path])
+
+
+@register("postprocess", order=47, families=SEGMENT)
+def postprocess(ctx: ReportContext) -> Section | None:
+    tag, path = ctx.plot(plot_postprocess, "post-processing tuning")
+    if path is None:
+        return None
+    text = (
+        "The threshold and minimum component area are tuned for the best mean dice on the "
+        "validation predictions (so that score is slightly optimistic)."
+    )
+    return Section("postprocess", "Threshold and minimum area", h.para(text) + tag, [path])

@@ -108,3 +108,41 @@ def plot_dice_hist(run: RunView, out_dir: Path) -> Path | None:
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     return _plot.save(fig, out_dir, "dice_hist.png")
+
+
+def plot_postprocess(run: RunView, out_dir: Path) -> Path | None:
+    """plots/postprocess.png: validation dice against the probability threshold and against the
+    minimum component area, from the tuning grid in `postprocess.csv` (threshold, min_area,
+    dice: one row per grid point), the tuned values marked. None when the run has no grid."""
+    grid_df = run.read_csv("postprocess.csv") if run.family == "segment" else None
+    if grid_df is None or not {"threshold", "min_area", "dice"} <= set(grid_df.columns):
+        return None
+    t_best = float(run.meta.get("threshold", grid_df.loc[grid_df["dice"].idxmax(), "threshold"]))
+    a_best = float(run.meta.get("min_area", grid_df.loc[grid_df["dice"].idxmax(), "min_area"]))
+    fig = _plot.figure(10, 3.8)
+    ax_t, ax_a = fig.subplots(1, 2)
+    areas = sorted(grid_df["min_area"].unique())
+    for k, area in enumerate(sorted({areas[0], _nearest(areas, a_best)})):
+        part = grid_df[grid_df["min_area"] == area].sort_values("threshold")
+        ax_t.plot(part["threshold"], part["dice"], "o-", ms=3, color=f"C{k}",
+                  label=f"min_area {area:g}")  # fmt: skip
+    ax_t.axvline(t_best, color="k", ls=":", label=f"tuned {t_best:g}")
+    ax_t.set(xlabel="probability threshold", ylabel="mean dice", title="dice vs threshold")
+    thresholds = sorted(grid_df["threshold"].unique())
+    part = grid_df[grid_df["threshold"] == _nearest(thresholds, t_best)].sort_values("min_area")
+    pos = np.arange(len(part))  # the areas span decades and include 0: evenly spaced ticks
+    ax_a.plot(pos, part["dice"], "o-", ms=3, color="C2",
+              label=f"threshold {_nearest(thresholds, t_best):g}")  # fmt: skip
+    ax_a.axvline(int(np.argmin(np.abs(part["min_area"].to_numpy() - a_best))), color="k", ls=":",
+                 label=f"tuned {a_best:g}")  # fmt: skip
+    ax_a.set_xticks(pos, [f"{v:g}" for v in part["min_area"]], rotation=30, fontsize=8)
+    ax_a.set(xlabel="minimum component area (share of the image)", ylabel="mean dice",
+             title="dice vs minimum area")  # fmt: skip
+    for ax in (ax_t, ax_a):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _plot.save(fig, out_dir, "postprocess.png")
+
+
+def _nearest(values, x: float) -> float:
+    return min(values, key=lambda v: abs(v - x))
