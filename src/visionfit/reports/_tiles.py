@@ -10,12 +10,20 @@ from visionfit.reports import _plot
 from visionfit.reports._run import decode, decode_error_type
 
 
-def load_image(path, in_chans: int = 3) -> np.ndarray | None:
-    """The image as uint8 RGB for display, or None when it cannot be decoded."""
+def load_image(path, in_chans: int = 3, max_side: int | None = 256) -> np.ndarray | None:
+    """The image as uint8 RGB for display (shrunk to `max_side` for speed), or None when it
+    cannot be decoded."""
     try:
-        return _plot.to_rgb(decode(str(path), in_chans=in_chans))
+        arr = _plot.to_rgb(decode(str(path), in_chans=in_chans))
     except decode_error_type():
         return None
+    if max_side and max(arr.shape[:2]) > max_side:
+        from PIL import Image
+
+        im = Image.fromarray(arr)
+        im.thumbnail((max_side, max_side))
+        arr = np.asarray(im)
+    return arr
 
 
 def grid(

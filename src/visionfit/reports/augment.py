@@ -25,7 +25,7 @@ def plot_augment(run: RunView, out_dir: Path, seed: int = 0) -> Path | None:
     step = max(len(df) // N_IMAGES, 1)
     rows = []
     for path in list(df["image"])[::step][:N_IMAGES]:
-        img = load_image(path, in_chans)
+        img = load_image(path, in_chans, max_side=None)  # the transform sees the original
         if img is None:
             continue
         arr = img if in_chans == 3 else img[..., :1]

@@ -80,7 +80,7 @@ def plot_gradcam(run: RunView, out_dir: Path) -> Path | None:
     tiles = []
     with GradCAM(model=model, target_layers=[_target(model, meta)]) as cam:
         for r in _choose(df, N_RIGHT, N_WRONG):
-            img = load_image(r.image, in_chans)
+            img = load_image(r.image, in_chans, max_side=None)  # fed to the model as predict does
             if img is None:
                 continue
             x = transform(image=img if in_chans == 3 else img[..., :1])["image"]

@@ -47,7 +47,7 @@ def _pred_mask(path) -> np.ndarray | None:
 
 
 def _triple(run: RunView, row, with_truth: bool) -> list[tuple[np.ndarray | str | None, str]]:
-    img = load_image(row["image"], int(run.meta.get("in_chans", 3)))
+    img = load_image(row["image"], int(run.meta.get("in_chans", 3)), max_side=None)
     has_truth = isinstance(row.get("true_mask"), str)
     truth = read_true_mask(run, row["true_mask"]) if has_truth else None
     pred = _pred_mask(row["mask_file"]) if isinstance(row.get("mask_file"), str) else None
