@@ -92,7 +92,10 @@ def test_model_health_docs_and_page(client):
     assert info["task"] == "multiclass" and info["classes"] == ["circle", "square", "triangle"]
     assert info["img_size"] == 32 and info["max_pixels"] == 128 * 128
     assert client.get("/health").json()["status"] == "ok"
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/predict" in docs.text and "curl -F file=@" in docs.text
+    assert "503" in docs.text and not re.search(r'(src|href)="(https?:)?//', docs.text)
+    assert client.get("/swagger").status_code == 200  # Swagger UI, for online use
     assert "/predict" in client.get("/openapi.json").json()["paths"]
     page = client.get("/").text
     assert "simple_cnn" in page and "circle, square, triangle" in page

@@ -49,7 +49,8 @@ def test_upload_in_browser_shows_the_predicted_class(server, page, tiny_run):
     run = tiny_run("multiclass")
     image = next((run.parents[2] / "data" / "shapes" / "triangle").glob("*.png"))
     expected = visionfit.load(run).predict([str(image)]).iloc[0]["pred"]
-    page.goto(server("multiclass"))
+    url = server("multiclass")
+    page.goto(url)
     assert "simple_cnn" in page.text_content("header")
     page.set_input_files("#file", str(image))
     page.wait_for_selector("#result:not([hidden]) .bar")
@@ -64,6 +65,10 @@ def test_upload_in_browser_shows_the_predicted_class(server, page, tiny_run):
     )
     page.wait_for_selector("#status.err")
     assert page.text_content("#status").startswith("415")
+
+    page.goto(url + "docs")  # the API docs, offline too
+    assert "/predict" in page.text_content("body") and "curl -F file=@" in page.text_content("body")
+    page.screenshot(path=str(_shots() / "serve-docs.png"), full_page=True)
 
 
 def test_segmentation_page_draws_the_mask(server, page, tiny_run):

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from visionfit.serve._service import BadImage, Busy, Service
+from visionfit.serve.docs import render_docs
 from visionfit.serve.page import render_page
 
 
@@ -85,6 +86,8 @@ def create_app(
         title=f"visionfit: {service.run_dir.name}",
         description=f"{service.task} model; classes: {', '.join(service.classes)}",
         version="1",
+        docs_url="/swagger",  # Swagger UI needs its CDN; /docs below works offline
+        redoc_url=None,
     )
     app.state.service = service
     app.add_middleware(_BodyLimit, max_bytes=max_upload_bytes)
@@ -94,17 +97,30 @@ def create_app(
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
 
-    @app.get("/health")
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(render_docs(app.openapi()))
+
+    @app.get("/health", summary="liveness and queue occupancy")
     async def health() -> dict:
         gate = service.gate
         return {"status": "ok", "task": service.task, "in_flight": gate.admitted,
                 "capacity": gate.max_concurrency + gate.max_queue}  # fmt: skip
 
-    @app.get("/model")
+    @app.get("/model", summary="task, classes, input size and preprocessing of the served model")
     async def model() -> dict:
         return service.info()
 
-    @app.post("/predict")
+    @app.post(
+        "/predict",
+        summary="predict one image (multipart field 'file')",
+        responses={
+            413: {"description": "upload larger than the cap"},
+            415: {"description": "not an image, or a format that is not read"},
+            422: {"description": "corrupt or truncated image, too many pixels, or no file"},
+            503: {"description": "inference queue full; retry"},
+        },
+    )
     async def predict(file: UploadFile = File(..., description="an image file")) -> JSONResponse:
         data = await file.read()
         try:
