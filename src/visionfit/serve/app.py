@@ -91,6 +91,12 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(_BodyLimit, max_bytes=max_upload_bytes)
+    _add_pages(app, service)
+    _add_predict(app, service)
+    return app
+
+
+def _add_pages(app: FastAPI, service: Service) -> None:
     page = render_page(service.info())
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -111,6 +117,8 @@ def create_app(
     async def model() -> dict:
         return service.info()
 
+
+def _add_predict(app: FastAPI, service: Service) -> None:
     @app.post(
         "/predict",
         summary="predict one image (multipart field 'file')",
@@ -135,8 +143,6 @@ def create_app(
         except BadImage as e:
             return JSONResponse({"detail": e.message}, status_code=e.status)
         return JSONResponse({"filename": file.filename, **result})
-
-    return app
 
 
 def _decode_and_infer(service: Service, data: bytes) -> dict:
