@@ -36,7 +36,7 @@ import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
 from visionfit.engine.export import export_run, probability_module
-from visionfit.engine.onnx_backend import OnnxProbabilities
+from visionfit.engine.backends import OnnxProbabilities
 
 
 def train_tiny(root: Path, kind: str, model: str, size: int, device: str) -> Path:

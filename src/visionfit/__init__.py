@@ -23,7 +23,7 @@ _EXPORTS = {
     "RunResult": "visionfit.engine.fit",
     "fit": "visionfit.engine.fit",
     "Predictor": "visionfit.engine.predict",
-    "load": "visionfit.engine.loading",
+    "load": "visionfit.engine.backends",
 }
 
 
@@ -37,7 +37,7 @@ def __getattr__(name: str):
 
 def predict(run_dir, inputs, *, backend: str = "torch", **kwargs):
     """Shortcut for `load(run_dir, backend=backend).predict(inputs, **kwargs)`."""
-    from visionfit.engine.loading import load
+    from visionfit.engine.backends import load
 
     return load(run_dir, backend=backend).predict(inputs, **kwargs)
 

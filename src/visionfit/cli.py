@@ -583,7 +583,7 @@ def predict(
 ) -> None:
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
     segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format."""
-    from visionfit.engine.loading import load
+    from visionfit.engine.backends import load
     from visionfit.engine.predict import expand_inputs
 
     predictor = load(run_dir)

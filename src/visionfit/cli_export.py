@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from visionfit.engine.backends import BACKENDS
 from visionfit.engine.export import FORMATS, export_run
-from visionfit.engine.onnx_backend import BACKENDS
 
 __all__ = ["BACKENDS", "FORMATS", "export_command", "load_for_predict"]
 

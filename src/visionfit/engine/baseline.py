@@ -44,6 +44,7 @@ from visionfit.engine.baseline_store import (
     write_baseline_meta,
 )
 from visionfit.engine.cv import assign_folds
+from visionfit.engine.hooks import run_finished
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.errors import DataError
 from visionfit.fileio import json_safe
@@ -302,6 +303,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     _write_model_meta(run_dir, cfg, samples.classes, int(x.shape[1]), n_folds, scores)
     seconds = time.perf_counter() - t_start
     _write_summary(run_dir, cfg, samples, kind, int(x.shape[1]), scores, seconds)
+    run_finished(run_dir, samples.notes)
     return BaselineResult(
         run_dir=run_dir,
         task=task,

@@ -28,6 +28,7 @@ from rich.console import Console
 from visionfit.config import RunConfig
 from visionfit.data.folds import make_folds, read_folds_file, resolve_fold_kind
 from visionfit.engine.fit import prepare
+from visionfit.engine.hooks import run_finished
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runmeta import write_ensemble_meta
 from visionfit.engine.trainer import SplitResult, create_model, train_split
@@ -156,6 +157,7 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
         notes=data.notes,
     )
     _write_summary(result, cfg, summary_extra, data)
+    run_finished(run_dir, result.notes)
     return result
 
 

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from visionfit.config import RunConfig
+from visionfit.engine.backends import load
 from visionfit.engine.fit import RunResult, fit
-from visionfit.engine.loading import load
 from visionfit.engine.predict import expand_inputs
 
 

@@ -104,10 +104,10 @@ def export_run(
     `export.json`. Existing files are never overwritten. With `check`, the exported graph is
     compared with eager PyTorch at batch 1 and 3; a difference above 1e-4 is an ExportError and
     nothing is written."""
-    import visionfit
+    from visionfit.engine.loading import load_run
 
     _check_options(fmt, opset)
-    return export_predictor(visionfit.load(run_dir), fmt, out, opset=opset, check=check)
+    return export_predictor(load_run(run_dir), fmt, out, opset=opset, check=check)
 
 
 def _check_options(fmt: str, opset: int | None) -> None:
@@ -317,7 +317,7 @@ def _to_torchscript(module: nn.Module, sample: torch.Tensor, path: Path, meta: d
 def _parity(module: nn.Module, path: Path, fmt: str, meta: dict) -> float:
     """Max abs difference of the exported graph and eager PyTorch over batch 1 and 3."""
     if fmt == "onnx":
-        from visionfit.engine.onnx_backend import OnnxProbabilities
+        from visionfit.engine.onnx_runtime import OnnxProbabilities
 
         exported = OnnxProbabilities(path)
     else:

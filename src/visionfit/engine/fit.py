@@ -11,6 +11,7 @@ import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.data.splits import holdout_split
+from visionfit.engine.hooks import run_finished
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runlock import RunLock, acquire_run_lock
 from visionfit.engine.tracking import log_artifacts, tracking_info
@@ -199,6 +200,7 @@ def train_in_run_dir(
         summary["resumed_from"] = str(resume_from)
     atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
     save_training_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+    run_finished(run_dir, result.notes)
     log_artifacts(split.logger, run_dir)
     return result
 

@@ -15,9 +15,9 @@ import torch
 
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset
+from visionfit.engine.backends import load
 from visionfit.engine.demo import cache_dir
 from visionfit.engine.fit import RunResult, fit
-from visionfit.engine.loading import load
 from visionfit.engine.predict import expand_inputs
 from visionfit.tasks.segmentation.metrics import image_stats, per_image_dice
 

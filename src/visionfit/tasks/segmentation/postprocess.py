@@ -36,6 +36,12 @@ class TuneResult:
     min_area: float
     dice: float  # mean per-image dice at the chosen values
     dice_default: float  # at threshold 0.5, min_area 0
+    grid: list[dict] | None = None  # every (threshold, min_area, dice) tried
+
+    def grid_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.grid or [], columns=["threshold", "min_area", "dice"])
 
 
 def tune_postprocess(
@@ -88,6 +94,11 @@ def tune_postprocess(
         min_area=float(areas[ai]),
         dice=float(score[ti, ai]),
         dice_default=float(score[default_t, zero_a]),
+        grid=[
+            {"threshold": float(t), "min_area": float(a), "dice": float(score[i, j])}
+            for i, t in enumerate(thresholds)
+            for j, a in enumerate(areas)
+        ],
     )
 
 

@@ -144,9 +144,7 @@ class Segmentation:
 
         spec, rle = data.extra["spec"], data.extra["rle"]
         keys = [
-            f"{file_key(m)}|{spec!r}"
-            if m
-            else hashlib.sha1(f"{r!r}|{rle!r}".encode()).hexdigest()
+            f"{file_key(m)}|{spec!r}" if m else hashlib.sha1(f"{r!r}|{rle!r}".encode()).hexdigest()
             for m, r in zip(data.df["mask"], data.df["rle"], strict=True)
         ]
         return MaskTargets(data.df, spec, rle), keys
@@ -183,6 +181,9 @@ class Segmentation:
         if k == 2 and seg.tune_postprocess and val_loader is not None:
             probs, targets = foreground_probabilities(module.model, val_loader)
             tuned = tune_postprocess(probs, targets)
+            from visionfit.fileio import atomic_write_csv
+
+            atomic_write_csv(out_dir / "postprocess.csv", tuned.grid_frame())  # the whole grid
             post = {
                 "threshold": tuned.threshold,
                 "min_area": tuned.min_area,

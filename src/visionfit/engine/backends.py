@@ -1,4 +1,5 @@
-"""Prediction through onnxruntime: an exported graph in place of "model forward + probabilities".
+"""`visionfit.load(run, backend=...)`: a loaded run whose probabilities come from PyTorch or from
+its exported ONNX graph through onnxruntime (in place of "model forward + probabilities").
 
 >>> probs = OnnxProbabilities("runs/simple_cnn-20260101-120000/export/onnx/model.onnx")
 >>> probs(torch.randn(5, 3, 32, 32)).shape  # (5, num_classes) probabilities
@@ -10,50 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from visionfit.errors import ExportError, RunError
+from visionfit.engine.onnx_runtime import OnnxProbabilities
+from visionfit.errors import RunError
 
 BACKENDS = ("torch", "onnx")
-
-
-class OnnxProbabilities:
-    """An onnxruntime session over an exported graph: normalised batch -> probabilities.
-
-    Threads: onnxruntime's intra-op pool is sized like torch's (`torch.get_num_threads()`, which
-    follows OMP_NUM_THREADS) unless `threads` is given, so the two backends compare fairly and
-    do not oversubscribe a small machine. CUDA is used when onnxruntime offers it.
-    """
-
-    def __init__(self, path: str | Path, *, threads: int | None = None, providers=None):
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            raise RunError(f"ONNX model not found: {path} (make one with visionfit export)")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = int(threads or torch.get_num_threads())
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        if providers is None:
-            available = ort.get_available_providers()
-            providers = [p for p in ("CUDAExecutionProvider",) if p in available]
-            providers.append("CPUExecutionProvider")
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=list(providers))
-        except Exception as e:  # onnxruntime raises its own exception types
-            raise ExportError(f"onnxruntime cannot load {path}: {str(e).splitlines()[0]}") from None
-        self.path = path
-        self.input_name = self.session.get_inputs()[0].name
-
-    def __call__(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        if isinstance(x, torch.Tensor):
-            x = x.detach().cpu().numpy()
-        arr = np.ascontiguousarray(x, dtype=np.float32)
-        (out,) = self.session.run(None, {self.input_name: arr})
-        return torch.from_numpy(out)
 
 
 def onnx_path(run_dir: Path) -> Path:
@@ -101,3 +62,13 @@ def use_backend(predictor, backend: str):
     predictor.forward_probs = OnnxProbabilities(ensure_onnx(predictor))
     predictor.backend = backend
     return predictor
+
+
+def load(run_dir: str | Path, *, backend: str = "torch"):
+    """Load a finished run for prediction (model.json + model.safetensors; no pickle). A
+    cross-validation run gives its fold ensemble; other run kinds come from `RUN_LOADERS`.
+    `backend="onnx"` computes the probabilities with onnxruntime on `RUN/export/onnx/model.onnx`
+    (exported, with its parity check, when missing)."""
+    from visionfit.engine.loading import load_run
+
+    return use_backend(load_run(run_dir), backend)
