@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,23 @@ def _fast_config(data: Path, runs_dir: Path, **train) -> RunConfig:
 def fast_config():
     """Build a config that trains simple_cnn on tiny images in seconds."""
     return _fast_config
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run `visionfit ARGS...` in-process: run_cli([...]) -> (exit code, stdout, stderr)."""
+
+    def run(args: list) -> tuple[int, str, str]:
+        from visionfit.cli import main
+
+        monkeypatch.setattr(sys, "argv", ["visionfit", *map(str, args)])
+        monkeypatch.setenv("COLUMNS", "200")  # tables keep their columns
+        code = 0
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

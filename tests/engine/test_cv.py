@@ -79,11 +79,11 @@ class _Capture:
 
         from rich.console import Console
 
-        import visionfit.cli as cli
+        from visionfit.cli import render
 
         buf = io.StringIO()
-        mp.setattr(cli, "console", Console(file=buf, width=200))
-        mp.setattr(cli, "err_console", Console(file=buf, width=200))
+        mp.setattr(render, "console", Console(file=buf, width=200))
+        mp.setattr(render, "err_console", Console(file=buf, width=200))
         mp.setattr(sys, "argv", ["visionfit", *map(str, args)])
         try:
             main()
