@@ -170,8 +170,14 @@ class TrainConfig(_Section):
     @field_validator("patience", "checkpoint_minutes", mode="before")
     @classmethod
     def _zero_is_off(cls, v: object) -> object:
-        # 0 is how the command line says "off"; the config spells it None.
-        return None if v == 0 else v
+        # 0 is how the command line says "off"; the config spells it None. "0" too: pydantic
+        # would read the text as the number.
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+            try:
+                return None if float(v) == 0 else v
+            except ValueError:
+                return v
+        return v
 
 
 CVKind = Literal["auto", "stratified", "kfold", "group", "multilabel"]

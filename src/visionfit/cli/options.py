@@ -62,12 +62,12 @@ def config_option(
     # string, which typer puts in parentheses: [default: (10)].
     shown = _shown(default, decls)
     info = typer.Option(*decls, help=help_text, show_default=shown or False, rich_help_panel=panel)
-    return keyed(key, info)
+    return keyed(key, info, model)
 
 
-def keyed(key: str, info):
-    """A typer option or argument whose typed value goes to config KEY."""
-    info.config_key = key
+def keyed(key: str, info, model: type[BaseModel] = RunConfig):
+    """A typer option or argument whose typed value goes to config KEY (of MODEL)."""
+    info.config_key, info.config_model = key, model
     return info
 
 
