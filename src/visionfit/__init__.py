@@ -4,6 +4,9 @@
 >>> cfg = visionfit.RunConfig.from_dict({"data": {"path": "data/"}, "train": {"epochs": 3}})
 >>> result = visionfit.fit(cfg)
 >>> visionfit.load(result.run_dir).predict(["new.png"])
+
+The names below are imported on first use, so that `import visionfit` (and the CLI's start-up)
+does not pay for torch, Lightning and timm.
 """
 
 from __future__ import annotations
@@ -12,47 +15,31 @@ import importlib
 
 __version__ = "0.1.0"
 
-# Public name -> the module defining it. Imported on first use (PEP 562), so that importing
-# visionfit.cli (and `visionfit --help`) does not pay for torch, Lightning and timm.
 _EXPORTS = {
+    "RunConfig": "visionfit.config",
+    "VisionfitError": "visionfit.errors",
     "CVResult": "visionfit.engine.cv",
     "cross_validate": "visionfit.engine.cv",
     "RunResult": "visionfit.engine.fit",
     "fit": "visionfit.engine.fit",
     "Predictor": "visionfit.engine.predict",
-    "load": "visionfit.engine.predict",
-    "RunConfig": "visionfit.config",
-    "VisionfitError": "visionfit.errors",
+    "load": "visionfit.engine.loading",
 }
 
 
 def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'visionfit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'visionfit' has no attribute {name!r}")
 
 
 def predict(run_dir, inputs, **kwargs):
     """Shortcut for `load(run_dir).predict(inputs, **kwargs)`."""
-    from visionfit.engine.predict import load
+    from visionfit.engine.loading import load
 
     return load(run_dir).predict(inputs, **kwargs)
 
 
-__all__ = [
-    "CVResult",
-    "Predictor",
-    "RunConfig",
-    "RunResult",
-    "VisionfitError",
-    "cross_validate",
-    "fit",
-    "load",
-    "predict",
-]
+__all__ = [*_EXPORTS, "predict"]

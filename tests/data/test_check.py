@@ -303,7 +303,7 @@ def test_training_and_prediction_decode_odd_files_alike(tmp_path):
         pred_ds = _PredictDataset(paths, tf, in_chans, 20)
         for i, p in enumerate(paths):
             x_train, _ = train_ds[i]
-            x_pred, err = pred_ds[i]
+            x_pred, _, _, err = pred_ds[i]
             assert err == "" and x_train.shape == (in_chans, 20, 20), p
             assert (x_train == x_pred).all(), p
     rotated = np.asarray(Image.open(tmp_path / "odd_rotated.jpg"))

@@ -8,10 +8,10 @@ import pytest
 
 from visionfit.data.folds import (
     make_folds,
-    multilabel_holdout,
     read_folds_file,
     resolve_fold_kind,
 )
+from visionfit.data.splits import holdout_split
 from visionfit.errors import DataError
 
 
@@ -69,7 +69,8 @@ def test_kfold_and_multilabel_folds_partition():
     for j in range(3):  # each label's positives are spread evenly (iterative stratification)
         per_fold = pd.Series(y[:, j]).groupby(folds["fold"]).sum()
         assert per_fold.max() - per_fold.min() <= 2, (j, per_fold.tolist())
-    hold = multilabel_holdout(ml, 0.2, seed=0)
+    ml["split"] = ""
+    hold = holdout_split(ml, 0.2, seed=0, stratify="multilabel")
     assert (hold["split"] == "val").sum() == 18
 
 

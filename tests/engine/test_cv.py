@@ -188,14 +188,14 @@ def test_fold_ensemble_equals_mean_of_fold_predictions(checked, imbalanced):
     d = checked["cv_dir"]
     paths = expand_inputs([imbalanced])[::7]
     ensemble = visionfit.load(d)
-    assert type(ensemble).__name__ == "EnsemblePredictor"
+    assert isinstance(ensemble, Predictor) and len(ensemble.models) == 5
     probs, errors = ensemble.predict_proba(paths)
-    folds = [Predictor.from_run_dir(d / f"fold_{k}").predict_proba(paths)[0] for k in range(5)]
+    folds = [visionfit.load(d / f"fold_{k}").predict_proba(paths)[0] for k in range(5)]
     np.testing.assert_allclose(probs, np.mean(folds, axis=0), atol=1e-6)
     assert not any(errors)
     with_tta, _ = ensemble.predict_proba(paths, tta=True)
     folds_tta = [
-        Predictor.from_run_dir(d / f"fold_{k}").predict_proba(paths, tta=True)[0] for k in range(5)
+        visionfit.load(d / f"fold_{k}").predict_proba(paths, tta=True)[0] for k in range(5)
     ]
     np.testing.assert_allclose(with_tta, np.mean(folds_tta, axis=0), atol=1e-6)
 
@@ -218,23 +218,25 @@ def test_predict_uses_the_bundles_threshold(checked, imbalanced, tmp_path):
     fold = tmp_path / "fold"
     shutil.copytree(checked["cv_dir"] / "fold_0", fold, ignore=shutil.ignore_patterns("*.ckpt"))
     paths = expand_inputs([imbalanced])
-    p = Predictor.from_run_dir(fold).predict(paths)["prob_positive"]
+    p = visionfit.load(fold).predict(paths)["prob_positive"]
     for thr in (float(np.quantile(p, 0.3)), float(np.quantile(p, 0.9))):
         meta = json.loads((fold / "model.json").read_text())
         meta["threshold"] = thr
         (fold / "model.json").write_text(json.dumps(meta))
-        df = Predictor.from_run_dir(fold).predict(paths)
+        df = visionfit.load(fold).predict(paths)
         assert ((df["pred"] == "positive") == (df["prob_positive"] >= thr)).all()
         assert (df["pred"] == "positive").mean() == pytest.approx((p >= thr).mean())
 
 
-def test_fit_refuses_a_cv_config_and_baseline_runs_do_not_predict(checked, imbalanced):
+def test_fit_refuses_a_cv_config_and_baseline_runs_predict(checked, imbalanced):
     cfg = visionfit.RunConfig.from_yaml(checked["cv_dir"] / "config.yaml")
     assert cfg.cv.folds == 5
     with pytest.raises(VisionfitError, match="cross_validate"):
         visionfit.fit(cfg)
-    with pytest.raises(VisionfitError, match="baseline run"):
-        visionfit.load(checked["baseline_dir"])
+    baseline = visionfit.load(checked["baseline_dir"])
+    assert type(baseline).__name__ == "BaselinePredictor" and len(baseline.pipelines) == 5
+    df = baseline.predict(expand_inputs([imbalanced])[::9])
+    assert list(df.columns) == ["image", "pred", "prob_negative", "prob_positive"]
 
 
 def test_imbalance_options_train_and_are_recorded(imbalanced, tmp_path, fast_config):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
-from visionfit.engine.cvreport import score_folds, summary_frame
-from visionfit.engine.scoring import check_threshold_option, choose_threshold, score
 from visionfit.errors import VisionfitError
+from visionfit.tasks.classification.cvreport import score_folds, summary_frame
+from visionfit.tasks.classification.scoring import check_threshold_option, choose_threshold, score
 
 
 def _binary(n=200, seed=0):

@@ -15,9 +15,9 @@ import visionfit
 from visionfit.cli import main
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset
-from visionfit.engine.seg_cv import assign_seg_folds
-from visionfit.engine.segment import SegPredictor
-from visionfit.errors import DataError
+from visionfit.engine.cv import assign_folds
+from visionfit.engine.predict import Predictor, _tta_flips
+from visionfit.tasks.base import TaskData
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -117,9 +117,8 @@ def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, capsys, monkeypatc
             "cv": {"folds_file": str(run_dir / "folds.csv")},
         }
     )
-    reused, kind = assign_seg_folds(
-        folds.assign(target=(folds["label"] != "empty").astype(int)), cfg
-    )
+    table = folds.assign(target=(folds["label"] != "empty").astype(int))
+    reused, kind = assign_folds(TaskData(table, [], "", "segment", pd.DataFrame()), cfg)
     assert kind == "file" and (reused["fold"].to_numpy() == folds["fold"].to_numpy()).all()
 
     # predict with the CV run: masks + RLE CSV that decodes back to the mask PNGs
@@ -139,27 +138,14 @@ def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, capsys, monkeypatc
 
     # the ensemble's probabilities are the mean of the fold models' (with and without TTA)
     ens = visionfit.load(run_dir)
-    assert isinstance(ens, SegPredictor) and len(ens.models) == 2
-    assert ens.threshold == meta["threshold"] and ens.min_area == meta["min_area"]
+    assert isinstance(ens, Predictor) and len(ens.models) == 2
+    assert ens.head.threshold == meta["threshold"] and ens.head.min_area == meta["min_area"]
     arr = np.asarray(Image.open(images[0]).convert("RGB"))
     x = ens.transform(image=arr)["image"][None]
-    members = [SegPredictor.from_run_dir(run_dir / f"fold_{k}") for k in (0, 1)]
+    members = [visionfit.load(run_dir / f"fold_{k}") for k in (0, 1)]
     for tta in ("none", "hflip"):
-        expected = (members[0]._probs(x, tta) + members[1]._probs(x, tta)) / 2
-        torch.testing.assert_close(ens._probs(x, tta), expected, rtol=1e-5, atol=1e-6)
-    assert not torch.allclose(members[0]._probs(x, "none"), members[1]._probs(x, "none"))
-
-
-def test_segment_cv_refuses_refit_and_group_folds(tmp_path):
-    data = make_segmentation_dataset(tmp_path / "d", 8, size=32, seed=1)
-    base = {
-        "runs_dir": str(tmp_path / "runs"),
-        "data": {"path": str(data), "task": "segment", "workers": 0},
-        "segment": {"arch": "unet", "width": 4},
-        "augment": {"img_size": 32},
-    }
-    with pytest.raises(DataError, match="--refit is not available for segmentation"):
-        visionfit.cross_validate(RunConfig.from_dict({**base, "cv": {"folds": 2, "refit": True}}))
-    with pytest.raises(DataError, match="--cv group is not available for segmentation"):
-        visionfit.cross_validate(RunConfig.from_dict({**base, "cv": {"folds": 2, "kind": "group"}}))
-    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+        flips = _tta_flips(tta)
+        expected = (members[0]._probs(x, flips) + members[1]._probs(x, flips)) / 2
+        torch.testing.assert_close(ens._probs(x, flips), expected, rtol=1e-5, atol=1e-6)
+    none = _tta_flips("none")
+    assert not torch.allclose(members[0]._probs(x, none), members[1]._probs(x, none))

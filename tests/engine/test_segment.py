@@ -23,9 +23,9 @@ from visionfit.cli import main
 from visionfit.config import RunConfig
 from visionfit.data.rle import rle_encode
 from visionfit.data.synthetic import make_segmentation_dataset
-from visionfit.engine.predict import expand_inputs
-from visionfit.engine.segment import SegPredictor, score_predictions
+from visionfit.engine.predict import Predictor, expand_inputs
 from visionfit.errors import DataError, ModelError
+from visionfit.tasks.segmentation.outputs import score_predictions
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -169,7 +169,7 @@ def test_bundle_and_predict_held_out_images(seg_run, tmp_path):
     }
     assert meta["threshold"] == r.postprocess["threshold"]
     predictor = visionfit.load(r.run_dir)
-    assert isinstance(predictor, SegPredictor)
+    assert isinstance(predictor, Predictor)
 
     test = make_segmentation_dataset(tmp_path / "test", 60, size=32, seed=7, empty_prob=0.25)
     paths = expand_inputs([test / "images"])

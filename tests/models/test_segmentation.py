@@ -10,7 +10,7 @@ from visionfit.config import TrainConfig
 from visionfit.errors import ModelError
 from visionfit.models.segmentation import create_segmenter, forward_logits
 from visionfit.models.unet import UNet, UNetOriginal, overlap_tile_predict
-from visionfit.tasks.segmentation import SegmentationTask, create_loss
+from visionfit.tasks.segmentation.module import SegmenterModule, create_loss
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +65,7 @@ def test_smp_architectures_train_a_few_steps(arch, encoder):
     torch.manual_seed(0)
     created = create_segmenter(arch, encoder=encoder, encoder_weights="none", num_outputs=1)
     assert created.weights_source == "random init"
-    task = SegmentationTask(created.model, 2, TrainConfig(), loss="bce+dice")
+    task = SegmenterModule(created.model, 2, TrainConfig(), loss="bce+dice")
     opt = torch.optim.AdamW(task.parameters(), lr=1e-3)
     x = torch.randn(2, 3, 32, 32)
     y = (x[:, 0] > 0.5).long()

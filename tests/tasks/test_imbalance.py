@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from visionfit.errors import DataError
-from visionfit.tasks.imbalance import balanced_sampler, loss_weight
+from visionfit.tasks.classification.imbalance import balanced_sampler, loss_weight
 
 
 def test_loss_weights():

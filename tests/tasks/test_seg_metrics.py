@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from visionfit.tasks.seg_metrics import SegScores, image_stats, per_image_dice, summarise
-from visionfit.tasks.seg_postprocess import postprocess_binary, tune_postprocess
+from visionfit.tasks.segmentation.metrics import SegScores, image_stats, per_image_dice, summarise
+from visionfit.tasks.segmentation.postprocess import postprocess_binary, tune_postprocess
 
 
 def test_dice_definitions():

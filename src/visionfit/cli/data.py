@@ -49,17 +49,13 @@ def check(
     if out is not None and out.exists():
         raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
     if cfg.data.task == "segment" or (cfg.data.task == "auto" and _looks_like_masks(data)):
-        from visionfit.data.seg_check import check_segmentation
-
         cfg = cfg.with_overrides({"data.task": "segment"})
-        render_check.print_seg_report(check_segmentation(cfg.data, cfg.segment))
-        return
-    from visionfit.data.check import check_dataset
+    from visionfit.engine.check import check as check_data
 
-    report = check_dataset(
-        cfg.data, seed=cfg.train.seed, progress=True, use_cache=not no_cache, threads=threads
-    )
+    report = check_data(cfg, progress=True, use_cache=not no_cache, threads=threads)
     render_check.print_check_report(report, root=cfg.data.path or cfg.data.root)
+    if "segmentation" in report.sections:
+        render_check.print_seg_report(report.sections["segmentation"])
     if out is not None:
         from visionfit.engine.rundir import atomic_write_text
 

@@ -28,7 +28,8 @@ def predict(
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
     segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format.
     """
-    from visionfit.engine.predict import expand_inputs, load
+    from visionfit.engine.loading import load
+    from visionfit.engine.predict import expand_inputs
 
     predictor = load(run_dir)
     if max_pixels is not None:
@@ -66,9 +67,9 @@ def _predict_masks(predictor, paths, out, masks_dir, overlays_dir, batch_size, t
         progress=True,
     )
     _write_csv(out, df)
-    render.print_mask_predictions(df, len(paths), out, masks_dir, overlays_dir, predictor.rle)
+    render.print_mask_predictions(df, len(paths), out, masks_dir, overlays_dir, predictor.head.rle)
     if truth is not None:
-        from visionfit.engine.segment import score_predictions
+        from visionfit.tasks.segmentation.outputs import score_predictions
 
         scores, per_image = score_predictions(predictor, paths, predictor.last_masks, truth)
         _write_csv(scores_csv, per_image)

@@ -141,7 +141,7 @@ def print_cv_summary(result) -> None:
 
 
 def print_seg_cv_summary(result) -> None:
-    """After `train --task segment --folds K` (engine.seg_cv.SegCVResult)."""
+    """After `train --task segment --folds K` (engine.cv.cross_validate's segmentation result)."""
     keys = [k for k in ("dice", "iou", "pixel_acc", "auc", "empty_correct") if k in result.mean]
     table = Table(
         title=f"{result.run_dir}: {result.folds} folds ({result.fold_kind}), segment; "
@@ -166,6 +166,8 @@ def print_seg_cv_summary(result) -> None:
         f"run directory: {result.run_dir} (folds.csv, cv_summary.csv, oof_scores.csv); "
         f"visionfit predict {result.run_dir} ... averages the {result.folds} fold models"
     )
+    if getattr(result, "refit_dir", None):
+        console.print(f"refit on all data: {result.refit_dir}")
 
 
 # ---- the runs table ----------------------------------------------------------------------------

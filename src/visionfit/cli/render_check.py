@@ -169,16 +169,23 @@ def print_verdict(report) -> None:
         )
         return
     n_classes = sum(1 for n in report.classes.values() if n)
+    kinds = "kinds of mask" if report.sections else "classes"
     left_out = report.counts["bad"]
     render.console.print(
-        f"[green]data usable:[/] {report.counts['usable']} images in {n_classes} classes"
+        f"[green]data usable:[/] {report.counts['usable']} images in {n_classes} {kinds}"
         + (f", {left_out} unusable files left out by train" if left_out else ""),
         highlight=False,
     )
 
 
 def print_seg_report(report, limit: int = 10) -> None:
-    """data.seg_check.SegCheckReport as a table, then the first problems of each kind."""
+    """A SegCheckReport (or its JSON section in a CheckReport) as a table, then the first
+    problems of each kind."""
+    if isinstance(report, dict):
+        from visionfit.data.seg_check import SegCheckReport
+
+        fields = {k: v for k, v in report.items() if k in SegCheckReport.__dataclass_fields__}
+        report = SegCheckReport(**fields)
     console = render.console
     t = Table(title="segmentation data", show_header=False, title_justify="left")
     t.add_row("layout", report.layout)

@@ -99,14 +99,14 @@ def train(
         _resume(ctx, resume)
         return
     cfg = run_config(ctx, config, sets)
-    if cfg.cv.enabled and cfg.data.task == "segment":
-        from visionfit.engine.seg_cv import cross_validate_segmentation
-
-        render.print_seg_cv_summary(cross_validate_segmentation(cfg))
-    elif cfg.cv.enabled:
+    if cfg.cv.enabled:
         from visionfit.engine.cv import cross_validate
 
-        render.print_cv_summary(cross_validate(cfg))
+        result = cross_validate(cfg)
+        if result.task == "segment":
+            render.print_seg_cv_summary(result)
+        else:
+            render.print_cv_summary(result)
     else:
         from visionfit.engine.fit import fit
 

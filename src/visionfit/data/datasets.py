@@ -14,8 +14,9 @@ from visionfit.errors import DataError
 
 
 class ImageDataset(Dataset):
-    """Images (paths, PIL images or arrays) with optional targets: class indices (N,), or float
-    vectors (N, C) for multi-label and soft labels.
+    """Images (paths, PIL images or arrays) with optional targets: class indices (N,), float
+    vectors (N, C) for multi-label and soft labels, or a mask reader for segmentation (a callable
+    `targets(i, (height, width)) -> uint8 mask`, augmented together with its image).
 
     Items are fetched by index, or by an ``(epoch, index)`` key (see
     `visionfit.engine.resumable.EpochSampler`): then the augmentation's random draws are seeded
@@ -36,7 +37,8 @@ class ImageDataset(Dataset):
         if targets is not None and len(targets) != len(images):
             raise ValueError("images and targets differ in length")
         self.images = list(images)
-        if targets is not None:
+        self.masks = callable(targets)
+        if targets is not None and not self.masks:
             targets = np.asarray(targets)
             targets = targets.astype(np.float32 if targets.ndim == 2 else np.int64)
         self.targets = targets
@@ -67,9 +69,14 @@ class ImageDataset(Dataset):
                 f"{e}: the file changed after the data scan; run the same command again "
                 "(or resume the run) to rescan and leave it out"
             ) from None
-        x = self.transform(image=arr)["image"]
-        if x.ndim == 2:  # albumentations may drop a single channel axis
-            x = x.unsqueeze(0)
+        if self.masks:
+            out = self.transform(image=arr, mask=self.targets(i, arr.shape[:2]))
+            return _chw(out["image"]), torch.as_tensor(out["mask"], dtype=torch.long)
+        x = _chw(self.transform(image=arr)["image"])
         if self.targets is None:
             return x
         return x, torch.as_tensor(self.targets[i])
+
+
+def _chw(x: torch.Tensor) -> torch.Tensor:
+    return x.unsqueeze(0) if x.ndim == 2 else x  # albumentations may drop a single channel axis

@@ -154,18 +154,3 @@ def read_folds_file(path: str | Path, df: pd.DataFrame) -> pd.DataFrame:
     if "group" in df.columns:
         out["group"] = df["group"].to_numpy()
     return out
-
-
-def multilabel_holdout(df: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
-    """A hold-out split that keeps every label's ratio (multi-label data), as holdout_split does
-    for single labels. A split given by the data layout is kept."""
-    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
-
-    out = df.copy()
-    if (out["split"] != "").any():
-        return out
-    cv = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
-    _, val_idx = next(cv.split(np.zeros((len(df), 1)), stack_targets(df)))
-    out["split"] = "train"
-    out.iloc[val_idx, out.columns.get_loc("split")] = "val"
-    return out

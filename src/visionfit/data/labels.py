@@ -18,10 +18,25 @@ import numpy as np
 import pandas as pd
 
 from visionfit.config import DataConfig
-from visionfit.data.sources import sorted_classes
 from visionfit.errors import DataError
 
 VECTOR_KINDS = ("multilabel", "soft")
+
+
+def sorted_classes(labels) -> list[str]:
+    """Sort class names; numerically when every name is an integer ("2" before "10")."""
+    names = sorted(set(labels))
+    if all(_is_int(n) for n in names):
+        return sorted(names, key=int)
+    return names
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass

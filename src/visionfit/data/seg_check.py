@@ -48,9 +48,12 @@ class SegCheckReport:
         return d
 
 
-def check_segmentation(data: DataConfig, seg: SegmentConfig, *, progress=None) -> SegCheckReport:
+def check_segmentation(
+    data: DataConfig, seg: SegmentConfig, *, progress=None, samples=None
+) -> SegCheckReport:
     """Scan a segmentation dataset (folders or RLE CSV) and report what would trouble training."""
-    samples = load_seg_samples(data, seg, progress=progress, strict=False)
+    if samples is None:
+        samples = load_seg_samples(data, seg, progress=progress, strict=False)
     df = samples.df
     spec = samples.spec
     report = SegCheckReport(
@@ -86,6 +89,39 @@ def check_segmentation(data: DataConfig, seg: SegmentConfig, *, progress=None) -
     return report
 
 
+def check_input(data: DataConfig, seg: SegmentConfig):
+    """What `visionfit check` needs from a segmentation dataset: a samples table for the shared
+    scan and report (stratification label: empty / non_empty mask), this task's section of the
+    report, and the problems that stop training (size mismatches, unexpected mask values)."""
+    import numpy as np
+    import pandas as pd
+
+    from visionfit.data.sources import Samples
+
+    samples = load_seg_samples(data, seg, strict=False)
+    report = check_segmentation(data, seg, samples=samples)
+    df = samples.df.copy()
+    df["label"] = np.where(df["empty_mask"], "empty", "non_empty")
+    df["target"] = (~df["empty_mask"]).astype(int)
+    # Pairs the reader left out are scanned too, so that the shared report names each bad file
+    # with its reason like a classification check does.
+    left_out = pd.DataFrame(
+        {"image": [p for p, _ in samples.skipped], "label": "", "target": -1, "split": ""}
+    )
+    table = Samples(
+        df=pd.concat([df[["image", "label", "target", "split"]], left_out], ignore_index=True),
+        classes=["empty", "non_empty"],
+        layout=samples.layout,
+        notes=list(samples.notes),
+    )
+    problems = []
+    if report.size_mismatches:
+        problems.append(f"{len(report.size_mismatches)} masks differ in size from their image")
+    if report.unexpected_values:
+        problems.append(f"{len(report.unexpected_values)} masks hold values outside the convention")
+    return table, report.to_dict(), problems
+
+
 def _allowed_values(spec) -> set[int] | None:
     """Values a mask may hold: 0/1/255 for binary masks, 0..K-1 for class-index masks."""
     if spec.colour_map:
@@ -109,8 +145,11 @@ def _describe_rule(spec, layout: str) -> str:
     return f"class indices 0..{spec.num_classes - 1}"
 
 
-def print_seg_report(report: SegCheckReport, console, limit: int = 10) -> None:
-    """Print the report as Rich tables (used by the CLI)."""
+def print_seg_report(report: SegCheckReport | dict, console, limit: int = 10) -> None:
+    """Print the report (or its JSON section) as Rich tables (used by the CLI)."""
+    if isinstance(report, dict):
+        fields = {k: v for k, v in report.items() if k in SegCheckReport.__dataclass_fields__}
+        report = SegCheckReport(**fields)
     from rich.table import Table
 
     t = Table(title="segmentation data", show_header=False, title_justify="left")
@@ -151,4 +190,4 @@ def print_seg_report(report: SegCheckReport, console, limit: int = 10) -> None:
     console.print("[green]no problems found[/]" if report.ok else "[yellow]problems found[/]")
 
 
-__all__ = ["DataError", "SegCheckReport", "check_segmentation", "print_seg_report"]
+__all__ = ["DataError", "SegCheckReport", "check_input", "check_segmentation", "print_seg_report"]

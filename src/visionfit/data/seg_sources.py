@@ -129,6 +129,11 @@ def load_seg_samples(
     if csv is not None:
         samples = _from_rle_csv(csv, data, seg, progress)
     else:
+        if data.group_col:
+            raise DataError(
+                "--group-col reads a column of an RLE CSV (--csv train.csv); mask folders have "
+                "no column to read groups from"
+            )
         samples = _from_mask_folders(folder, seg, progress, strict=strict)
     if samples.df.empty:
         raise DataError("no usable image/mask pairs: " + _skipped_text(samples.skipped))
@@ -342,7 +347,9 @@ def _from_rle_csv(
     except Exception as e:  # pandas raises many parser error types
         raise DataError(f"cannot read CSV {csv_path}: {e}") from None
     raw.columns = [c.strip() for c in raw.columns]
-    for col, opt in ((seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")):
+    needed = [(seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")]
+    needed += [(data.group_col, "--group-col")] if data.group_col else []
+    for col, opt in needed:
         if col not in raw.columns:
             raise DataError(
                 f"column {col!r} not in {csv_path.name}; columns are: {', '.join(raw.columns)} "
@@ -419,6 +426,8 @@ def _from_rle_csv(
     df = pd.DataFrame(
         rows, columns=["image", "id", "mask", "rle", "height", "width", "empty_mask", "split"]
     )
+    if data.group_col:
+        df["group"] = _image_groups(raw, seg.id_col, data.group_col, csv_path)[df["id"]].values
     return SegSamples(
         df=df,
         spec=MaskSpec(2),
@@ -428,6 +437,22 @@ def _from_rle_csv(
         skipped=skipped,
         notes=notes,
     )
+
+
+def _image_groups(raw: pd.DataFrame, id_col: str, group_col: str, csv_path: Path) -> pd.Series:
+    """One group id per image id (e.g. a patient); the rows of one image must agree."""
+    pairs = raw[[id_col, group_col]].apply(lambda c: c.str.strip())
+    if (pairs[group_col] == "").any():
+        line = int(pairs.index[pairs[group_col] == ""][0]) + 2
+        raise DataError(f"{csv_path.name} line {line}: empty {group_col!r} (every image needs one)")
+    per_image = pairs.groupby(id_col)[group_col].agg(lambda g: sorted(set(g)))
+    torn = per_image[per_image.map(len) > 1]
+    if len(torn):
+        raise DataError(
+            f"{csv_path.name}: image {torn.index[0]!r} has rows in several groups "
+            f"({', '.join(torn.iloc[0])}); one image belongs to one group"
+        )
+    return per_image.map(lambda g: g[0])
 
 
 def _resolve_ids(ids: list[str], root: Path, image_ext: str | None, csv_path: Path) -> list[Path]:

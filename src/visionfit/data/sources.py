@@ -18,6 +18,7 @@ import pandas as pd
 
 from visionfit.config import DataConfig
 from visionfit.data.io import is_image_file
+from visionfit.data.labels import parse_vector_labels, sorted_classes
 from visionfit.errors import DataError
 
 SPLIT_DIR_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val"}
@@ -83,22 +84,6 @@ def resolve_task(samples: Samples, task: str) -> str:
     if task == "binary" and n != 2:
         raise DataError(f"--task binary needs exactly 2 classes, found {n}: {samples.classes[:10]}")
     return task
-
-
-def sorted_classes(labels) -> list[str]:
-    """Sort class names; numerically when every name is an integer ("2" before "10")."""
-    names = sorted(set(labels))
-    if all(_is_int(n) for n in names):
-        return sorted(names, key=int)
-    return names
-
-
-def _is_int(s: str) -> bool:
-    try:
-        int(s)
-    except ValueError:
-        return False
-    return True
 
 
 def _visible_dirs(path: Path) -> list[Path]:
@@ -281,8 +266,6 @@ def _from_csv(
 
 
 def _vector_samples(raw: pd.DataFrame, images: list[str], cfg: DataConfig, name: str) -> Samples:
-    from visionfit.data.labels import parse_vector_labels
-
     v = parse_vector_labels(raw, cfg, name)
     df = pd.DataFrame({"image": images, "label": v.label, "target": v.target, "split": ""})
     if v.targets is not None:

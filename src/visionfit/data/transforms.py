@@ -1,4 +1,12 @@
-"""Albumentations presets. Images arrive as uint8 HxWxC arrays; tensors leave normalised."""
+"""Albumentations presets, one ladder for every task. Images arrive as uint8 HxWxC arrays;
+tensors leave normalised. A mask passed with its image (`t(image=..., mask=...)`) gets the same
+geometric transforms with nearest-neighbour interpolation, so class indices stay exact.
+
+  none    resize
+  light   + horizontal flip
+  medium  + shift-scale-rotate, brightness/contrast
+  heavy   + coarse dropout (image only), gamma
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,8 @@ from collections.abc import Sequence
 import albumentations as A
 import cv2
 from albumentations.pytorch import ToTensorV2
+
+from visionfit.errors import DataError
 
 PRESETS = ("none", "light", "medium", "heavy")
 
@@ -24,10 +34,9 @@ def create_transforms(
     >>> t = create_transforms("light", 64, (0.5,) * 3, (0.5,) * 3, train=True)
     """
     if preset not in PRESETS:
-        raise ValueError(
-            f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}"
-        )
-    ops: list = [A.Resize(img_size, img_size, interpolation=cv2.INTER_AREA)]
+        raise DataError(f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}")
+    nearest = {"mask_interpolation": cv2.INTER_NEAREST}
+    ops: list = [A.Resize(img_size, img_size, interpolation=cv2.INTER_AREA, **nearest)]
     if train and preset in ("light", "medium", "heavy"):
         ops.append(A.HorizontalFlip(p=0.5))
     if train and preset in ("medium", "heavy"):
@@ -37,6 +46,7 @@ def create_transforms(
                 scale=(0.9, 1.1),
                 rotate=(-15, 15),
                 border_mode=cv2.BORDER_REFLECT_101,
+                **nearest,
                 p=0.5,
             ),
             A.RandomBrightnessContrast(0.2, 0.2, p=0.5),

@@ -4,8 +4,9 @@ Images are decoded with the shared decoder, resized to ``size`` x ``size`` and t
 features (flattened pixels in 0..1, or scikit-image's HOG), then each fold fits
 ``StandardScaler -> [PCA] -> classifier`` on the other folds and predicts its own images. Folds
 run in parallel (joblib). The run directory has what a network's CV run has: config.yaml,
-classes.json, folds.csv, oof.csv, cv_summary.csv and summary.json (``"kind": "baseline"``); it
-keeps no model (scikit-learn models would have to be pickled).
+classes.json, folds.csv, oof.csv, cv_summary.csv and summary.json (``"kind": "baseline"``), and
+its fitted pipelines as skops files with a model.json (see baseline_store), so that
+``visionfit.load(run_dir)`` predicts with the fold ensemble (baseline_predict).
 
 >>> from visionfit.config import BaselineConfig
 >>> result = run_baseline(BaselineConfig.from_dict({"data": {"path": "data/"}, "model": "svm"}))
@@ -35,15 +36,26 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from visionfit.config import BaselineConfig, RunConfig
-from visionfit.data.check import drop_unusable
-from visionfit.data.io import ImageDecodeError, decode_image
-from visionfit.data.sources import load_samples, resolve_task
-from visionfit.engine.cv import assign_folds, json_safe
-from visionfit.engine.cvreport import CVScores, oof_frame, score_folds, write_cv_outputs
-from visionfit.engine.fit import split_targets
+from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from visionfit.engine.baseline_store import (
+    MODEL_FILE,
+    REFIT_MEMBER,
+    save_pipeline,
+    write_baseline_meta,
+)
+from visionfit.engine.cv import assign_folds
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
-from visionfit.engine.scoring import check_threshold_option
 from visionfit.errors import DataError
+from visionfit.fileio import json_safe
+from visionfit.tasks.classification.cvreport import (
+    CVScores,
+    oof_frame,
+    score_folds,
+    write_cv_outputs,
+)
+from visionfit.tasks.classification.scoring import check_threshold_option
+from visionfit.tasks.classification.targets import split_targets
+from visionfit.tasks.registry import get_task
 
 BASELINE_MODELS = ("rf", "svm", "logreg", "knn")
 
@@ -92,17 +104,22 @@ def create_estimator(
     return make_pipeline(*steps, clf)
 
 
-def image_features(path: str, size: int, features: str, in_chans: int) -> np.ndarray:
-    """One image's feature vector: flattened resized pixels in 0..1, or HOG."""
-    arr = decode_image(path, in_chans=in_chans)
+def resized_image(
+    source, size: int, in_chans: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Decode with the shared decoder and resize to size x size (HxWxC uint8)."""
+    arr = decode_image(source, in_chans=in_chans, max_pixels=max_pixels)
     arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def array_features(arr: np.ndarray, features: str) -> np.ndarray:
+    """A resized image's feature vector: flattened pixels in 0..1, or HOG."""
     if features == "pixels":
         return (arr.astype(np.float32) / 255.0).reshape(-1)
     from skimage.feature import hog
 
-    cell = max(4, size // 8)
+    cell = max(4, arr.shape[0] // 8)
     return hog(
         arr,
         orientations=9,
@@ -113,6 +130,13 @@ def image_features(path: str, size: int, features: str, in_chans: int) -> np.nda
     ).astype(np.float32)
 
 
+def image_features(
+    path, size: int, features: str, in_chans: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """One image's feature vector: flattened resized pixels in 0..1, or HOG."""
+    return array_features(resized_image(path, size, in_chans, max_pixels), features)
+
+
 def extract_features(paths: list[str], cfg: BaselineConfig, progress: bool = True) -> np.ndarray:
     """The (N, D) feature matrix; unreadable images are reported, not skipped silently."""
     chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
@@ -121,7 +145,11 @@ def extract_features(paths: list[str], cfg: BaselineConfig, progress: bool = Tru
         rows, bad = [], []
         for p in chunk:
             try:
-                rows.append(image_features(p, cfg.size, cfg.features, cfg.data.in_chans))
+                rows.append(
+                    image_features(
+                        p, cfg.size, cfg.features, cfg.data.in_chans, cfg.data.max_pixels
+                    )
+                )
             except ImageDecodeError as e:
                 rows.append(None)
                 bad.append(f"{p} ({e.reason})")
@@ -144,38 +172,103 @@ def extract_features(paths: list[str], cfg: BaselineConfig, progress: bool = Tru
     return np.stack(out)
 
 
-def _fit_fold(estimator, x, y, train_idx, val_idx, task: str, n_classes: int):
-    """Fit on the other folds, return (val_idx, probabilities of this fold's images)."""
-    estimator.fit(x[train_idx], y[train_idx])
-    raw = estimator.predict_proba(x[val_idx])
-    clf = estimator[-1]
+def pipeline_proba(pipeline, x: np.ndarray, task: str, n_classes: int) -> np.ndarray:
+    """(N, n_classes) probabilities from a fitted pipeline, in the run's class order."""
+    raw = pipeline.predict_proba(x)
+    clf = pipeline[-1]
+    probs = np.zeros((len(x), n_classes))
     if task == "multilabel":
-        probs = np.zeros((len(val_idx), n_classes))
         for j, (est, p) in enumerate(zip(clf.estimators_, raw, strict=True)):
             cls = list(est.classes_)
             probs[:, j] = p[:, cls.index(1)] if 1 in cls else 0.0
-        return val_idx, probs
+        return probs
     # A class missing from this fold's training part has no column: give it probability 0.
-    probs = np.zeros((len(val_idx), n_classes))
     probs[:, clf.classes_.astype(int)] = raw
-    return val_idx, probs
+    return probs
+
+
+def _fit_fold(cfg: BaselineConfig, x, y, train_idx, val_idx, task: str, n_classes: int, path):
+    """Fit on the other folds, save the pipeline to `path`, return (val_idx, its probabilities).
+
+    The estimator is built here, so that once saved no fitted forest outlives its job."""
+    calibration = _calibration_folds(y[train_idx])
+    estimator = create_estimator(cfg, task, x.shape[1], len(train_idx), calibration)
+    estimator.fit(x[train_idx], y[train_idx])
+    save_pipeline(path, estimator, cfg.model)
+    if not len(val_idx):  # the refit pipeline holds nothing out
+        return val_idx, np.zeros((0, n_classes))
+    return val_idx, pipeline_proba(estimator, x[val_idx], task, n_classes)
+
+
+def _fit_folds(cfg: BaselineConfig, x, y_fit, fold, task, n_classes, run_dir, progress):
+    """Every fold's out-of-fold probabilities; fold_<k>/model.skops; refit/ when asked."""
+    n_folds = int(fold.max()) + 1
+    fit = delayed(_fit_fold)
+    jobs = [
+        fit(
+            cfg,
+            x,
+            y_fit,
+            np.flatnonzero(fold != k),
+            np.flatnonzero(fold == k),
+            task,
+            n_classes,
+            run_dir / f"fold_{k}" / MODEL_FILE,
+        )
+        for k in range(n_folds)
+    ]
+    if cfg.cv.refit:  # one pipeline on every image
+        everything = np.arange(len(x))
+        path = run_dir / REFIT_MEMBER / MODEL_FILE
+        jobs.append(fit(cfg, x, y_fit, everything, everything[:0], task, n_classes, path))
+    oof_probs = np.full((len(x), n_classes), np.nan)
+    n_jobs = min(cfg.n_jobs, len(jobs)) if cfg.n_jobs > 0 else cfg.n_jobs
+    # Threads: scikit-learn's fitting code releases the GIL, and x is shared, not copied.
+    parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
+    with _progress(progress) as bar:
+        extra = " and on all images" if cfg.cv.refit else ""
+        ptask = bar.add_task(f"fitting {cfg.model} on {n_folds} folds{extra}", total=len(jobs))
+        for val_idx, probs in parallel(jobs):
+            oof_probs[val_idx] = probs
+            bar.advance(ptask)
+    return oof_probs
+
+
+def _write_model_meta(run_dir: Path, cfg: BaselineConfig, classes, n_features, n_folds, scores):
+    """model.json: what visionfit.load needs to predict (and refit/model.json with cv.refit)."""
+    info = {
+        "task": cfg.data.task,
+        "classes": classes,
+        "model": cfg.model,
+        "features": cfg.features,
+        "size": cfg.size,
+        "pca": cfg.pca,
+        "in_chans": cfg.data.in_chans,
+        "max_pixels": cfg.data.max_pixels,
+        "n_features": n_features,
+        # arg-max tasks keep the key (as network runs do); predict ignores it for them
+        "threshold": 0.5 if scores.threshold is None else scores.threshold,
+        "threshold_method": cfg.threshold,
+        "refit": REFIT_MEMBER if cfg.cv.refit else None,
+    }
+    write_baseline_meta(run_dir, [f"fold_{k}" for k in range(n_folds)], json_safe(info))
+    if cfg.cv.refit:
+        write_baseline_meta(run_dir / REFIT_MEMBER, ["."], json_safe({**info, "refit": None}))
 
 
 def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResult:
     """Cross-validate a scikit-learn classifier on image features and write its run directory."""
     t_start = time.perf_counter()
     console = Console(stderr=True, quiet=not progress)
-    samples = load_samples(cfg.data, missing_files="skip")
-    task = resolve_task(samples, cfg.data.task)
-    # The same scan as the networks: unusable files are left out and listed in skipped.csv.
-    usable = drop_unusable(samples, cfg.data, progress=progress)
-    samples = usable.samples
+    # assign_folds reads the fold options and seed from a RunConfig
+    run_cfg = RunConfig(data=cfg.data, cv=cfg.cv).with_overrides({"train.seed": cfg.seed})
+    # The same reading and scan as the networks: unusable files are listed in skipped.csv.
+    samples = get_task("classification").load_data(run_cfg, progress=progress)
+    task = samples.label_mode
     threshold = check_threshold_option(cfg.threshold)
     if threshold == "auto":
         threshold = "f1" if task == "multilabel" else "0.5"
-    # assign_folds reads the fold options and seed from a RunConfig
-    run_cfg = RunConfig(data=cfg.data, cv=cfg.cv).with_overrides({"train.seed": cfg.seed})
-    folds, kind = assign_folds(samples, run_cfg, task)
+    folds, kind = assign_folds(samples, run_cfg)
     n_folds = int(folds["fold"].max()) + 1
     cfg = cfg.model_copy(deep=True)  # config.yaml states what ran: no "auto" left
     cfg.data.task = task
@@ -190,13 +283,9 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
     atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
     atomic_write_csv(run_dir / "folds.csv", folds)
-    atomic_write_csv(run_dir / "skipped.csv", usable.skipped)
+    atomic_write_csv(run_dir / "skipped.csv", samples.skipped)
     targets = split_targets(df, task)
-    # Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
-    # and scored against the soft targets like the networks.
-    y_fit = targets.argmax(axis=1) if task == "soft" else targets
-    if task == "multilabel":
-        y_fit = targets.round().astype(int)
+    y_fit = _fit_targets(targets, task)
     fold = folds["fold"].to_numpy()
     n_classes = len(samples.classes)
     console.print(
@@ -204,49 +293,15 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
         + (f" -> PCA {cfg.pca}" if cfg.pca else "")
         + f", {len(df)} images, {n_folds} folds"
     )
-    jobs = []
-    for k in range(n_folds):
-        train_idx, val_idx = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        est = create_estimator(
-            cfg, task, x.shape[1], len(train_idx), _calibration_folds(y_fit[train_idx])
-        )
-        jobs.append(delayed(_fit_fold)(est, x, y_fit, train_idx, val_idx, task, n_classes))
-    oof_probs = np.full((len(df), n_classes), np.nan)
-    n_jobs = min(cfg.n_jobs, n_folds) if cfg.n_jobs > 0 else cfg.n_jobs
-    # Threads: scikit-learn's fitting code releases the GIL, and x is shared, not copied.
-    parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
-    with _progress(progress) as bar:
-        ptask = bar.add_task(f"fitting {cfg.model} on {n_folds} folds", total=n_folds)
-        for val_idx, probs in parallel(jobs):
-            oof_probs[val_idx] = probs
-            bar.advance(ptask)
-
+    oof_probs = _fit_folds(cfg, x, y_fit, fold, task, n_classes, run_dir, progress)
     scores = score_folds(task, samples.classes, targets, oof_probs, fold, threshold)
     oof = oof_frame(
         df["image"], df["label"], fold, samples.classes, task, oof_probs, scores.threshold
     )
     write_cv_outputs(run_dir, oof, scores)
+    _write_model_meta(run_dir, cfg, samples.classes, int(x.shape[1]), n_folds, scores)
     seconds = time.perf_counter() - t_start
-    summary = {
-        "kind": "baseline",
-        "run_dir": str(run_dir),
-        "task": task,
-        "classes": samples.classes,
-        "model": cfg.model,
-        "features": cfg.features,
-        "size": cfg.size,
-        "pca": cfg.pca,
-        "n_features": int(x.shape[1]),
-        "folds": n_folds,
-        "fold_kind": kind,
-        "folds_file": cfg.cv.folds_file,
-        "n_samples": len(df),
-        **scores.to_json(),
-        "seconds": seconds,
-        "ignored_files": samples.ignored_files,
-        "notes": samples.notes,
-    }
-    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+    _write_summary(run_dir, cfg, samples, kind, int(x.shape[1]), scores, seconds)
     return BaselineResult(
         run_dir=run_dir,
         task=task,
@@ -259,6 +314,38 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
         seconds=seconds,
         notes=samples.notes,
     )
+
+
+def _fit_targets(targets: np.ndarray, task: str) -> np.ndarray:
+    """Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
+    and scored against the soft targets like the networks; multi-label on 0/1 columns."""
+    if task == "soft":
+        return targets.argmax(axis=1)
+    return targets.round().astype(int) if task == "multilabel" else targets
+
+
+def _write_summary(run_dir: Path, cfg: BaselineConfig, samples, kind, n_features, scores, seconds):
+    summary = {
+        "kind": "baseline",
+        "run_dir": str(run_dir),
+        "task": cfg.data.task,
+        "classes": samples.classes,
+        "model": cfg.model,
+        "features": cfg.features,
+        "size": cfg.size,
+        "pca": cfg.pca,
+        "n_features": n_features,
+        "folds": cfg.cv.folds,
+        "fold_kind": kind,
+        "folds_file": cfg.cv.folds_file,
+        "refit": cfg.cv.refit,
+        "n_samples": len(samples.df),
+        **scores.to_json(),
+        "seconds": seconds,
+        "ignored_files": samples.ignored_files,
+        "notes": samples.notes,
+    }
+    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
 
 
 def _calibration_folds(y: np.ndarray) -> int:

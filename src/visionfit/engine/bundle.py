@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from visionfit.engine.rundir import atomic_write_text
 from visionfit.errors import RunError
-from visionfit.models.factory import create_classifier
+from visionfit.fileio import atomic_write_text
+from visionfit.tasks.registry import task_for_meta
 
 BUNDLE_FORMAT = "visionfit-bundle"
 BUNDLE_VERSION = 1
@@ -55,22 +55,7 @@ def load_bundle_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     """Rebuild the network from model.json and load model.safetensors (strict)."""
     run_dir = Path(run_dir)
     meta = read_bundle_meta(run_dir)
-    if meta.get("task") == "segment":
-        from visionfit.models.segmentation import segmenter_from_meta
-
-        created = segmenter_from_meta(meta)
-    else:
-        created = create_classifier(
-            meta["arch"],
-            meta["num_outputs"],
-            in_chans=meta["in_chans"],
-            pretrained=False,
-            drop_rate=meta.get("drop_rate", 0.0),
-            head=meta.get("head", "linear"),
-            head_hidden=meta.get("head_hidden", 512),
-            head_dropout=meta.get("head_dropout", 0.25),
-        )
-    model = created.model
+    model = task_for_meta(meta, str(run_dir / "model.json")).model_from_meta(meta)
     state = load_file(str(run_dir / "model.safetensors"))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -11,7 +11,8 @@ from PIL import Image
 
 from visionfit.config import RunConfig
 from visionfit.engine.fit import RunResult, fit
-from visionfit.engine.predict import expand_inputs, load
+from visionfit.engine.loading import load
+from visionfit.engine.predict import expand_inputs
 
 
 def cache_dir() -> Path:

@@ -27,20 +27,18 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import ImageDataset
-from visionfit.data.sources import load_samples, resolve_task
 from visionfit.data.splits import holdout_split
 from visionfit.data.transforms import create_transforms
-from visionfit.engine.fit import _create_model, quiet_lightning, resolve_config
+from visionfit.engine.fit import prepare
 from visionfit.engine.rundir import (
     atomic_write_bytes,
     atomic_write_csv,
     atomic_write_text,
     create_run_dir,
 )
+from visionfit.engine.trainer import create_model
 from visionfit.errors import VisionfitError
-from visionfit.models.factory import check_model_name
 from visionfit.models.freezing import create_finetune_policy
-from visionfit.tasks.classification import ClassificationTask
 
 
 @dataclass
@@ -74,15 +72,11 @@ def find_lr(
         if plot_path.exists():
             raise VisionfitError(f"{plot_path} exists; choose another --out (never overwritten)")
     t0 = time.perf_counter()
-    quiet_lightning()
-    samples = load_samples(cfg.data)
-    task = resolve_task(samples, cfg.data.task)
-    check_model_name(cfg.model.name)
-    cfg = resolve_config(cfg, task)
-    df = holdout_split(samples.df, cfg.data.val_fraction, cfg.train.seed)
+    task, cfg, data = prepare(cfg, progress=progress)
+    df = holdout_split(data.df, cfg.data.val_fraction, cfg.train.seed, task.stratify(data))
     train_df = df[df["split"] == "train"]
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    created = _create_model(cfg, task, len(samples.classes))
+    created = create_model(task, cfg, data)
 
     if plot_path is None:
         out_dir = create_run_dir(cfg.runs_dir, f"lr_find-{cfg.name or cfg.model.name}")
@@ -96,7 +90,9 @@ def find_lr(
     tf = create_transforms(cfg.augment.preset, cfg.augment.img_size, pre.mean, pre.std, train=True)
     workers = cfg.data.workers or 0
     loader = DataLoader(
-        ImageDataset(train_df["image"], train_df["target"], tf, cfg.data.in_chans),
+        ImageDataset(
+            train_df["image"], task.dataset_targets(cfg, data, train_df), tf, cfg.data.in_chans
+        ),
         batch_size=cfg.train.batch_size,
         shuffle=True,
         drop_last=len(train_df) > cfg.train.batch_size,
@@ -107,8 +103,8 @@ def find_lr(
     policy = create_finetune_policy(
         created.model, cfg.finetune, cfg.train.lr, max(cfg.train.epochs, 2)
     )
-    module = ClassificationTask(
-        created.model, task, len(samples.classes), cfg.train, param_groups=policy.param_groups
+    module = task.create_module(
+        cfg, data, created.model, train_df, steps_per_epoch=None, param_groups=policy.param_groups
     )
     epochs = math.ceil(num_training / max(1, len(loader)))
     trainer = L.Trainer(

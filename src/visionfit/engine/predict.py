@@ -1,21 +1,25 @@
-"""Prediction from a run directory: `visionfit.load(run_dir).predict(...)` and the CLI's predict."""
+"""The one Predictor: decode -> batch -> test-time flips -> mean over fold models -> the task
+turns probabilities into rows (classes) or masks. `visionfit.load(run_dir)` builds it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, is_image_file
 from visionfit.data.transforms import create_transforms
-from visionfit.engine.bundle import load_bundle_model
 from visionfit.errors import DataError
-from visionfit.tasks.classification import probabilities
+from visionfit.tasks.base import Task
+from visionfit.tasks.registry import task_for_meta
+
+TTA_MODES = ("none", "hflip", "hvflip")
 
 
 class _PredictDataset(Dataset):
@@ -39,121 +43,137 @@ class _PredictDataset(Dataset):
         try:
             arr = decode_image(self.items[i], in_chans=self.in_chans, max_pixels=self.max_pixels)
         except ImageDecodeError as e:
-            return torch.zeros(self.in_chans, self.img_size, self.img_size), e.reason
+            return torch.zeros(self.in_chans, self.img_size, self.img_size), 0, 0, e.reason
         x = self.transform(image=arr)["image"]
         if x.ndim == 2:
             x = x.unsqueeze(0)
-        return x, ""
+        return x, arr.shape[0], arr.shape[1], ""
+
+
+class MeanProbabilities(nn.Module):
+    """The mean of several networks' probabilities (a fold ensemble; one network is fine too)."""
+
+    def __init__(self, models: Sequence[nn.Module], task: Task, meta: dict):
+        super().__init__()
+        self.members = nn.ModuleList(models)
+        self.task, self.meta = task, meta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = [self.task.probabilities(m, x, self.meta) for m in self.members]
+        return torch.stack(probs).mean(dim=0)
 
 
 class Predictor:
-    """A trained model rebuilt from its bundle, with the preprocessing it was trained with.
+    """A trained model (or a fold ensemble) rebuilt from its bundle, with the preprocessing and
+    post-processing it was trained with.
 
     >>> p = visionfit.load("runs/simple_cnn-20260101-120000")
-    >>> p.predict(["a.png", "b.png"])  # DataFrame: image, pred, prob_<class>...
+    >>> p.predict(["a.png", "b.png"])  # classes: image, pred, prob_<class>...; masks: RLE table
     """
 
-    def __init__(self, model: torch.nn.Module, meta: dict, run_dir: Path | None = None):
-        self.model = model.eval()
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        meta: dict,
+        run_dir: Path | None = None,
+        task: Task | None = None,
+    ):
+        self.task_impl = task or task_for_meta(meta)
+        self.models = [m.eval() for m in models]
         self.meta = meta
-        self.run_dir = run_dir
-        self.classes: list[str] = list(meta["classes"])
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self.task: str = meta["task"]
+        self.classes: list[str] = list(meta["classes"])
+        self.probability_module = MeanProbabilities(self.models, self.task_impl, meta)
+        # `model`: the network of a single run, the averaging module of an ensemble
+        self.model = self.models[0] if len(self.models) == 1 else self.probability_module
         self.transform = create_transforms(
             "none", meta["img_size"], meta["mean"], meta["std"], train=False
         )
         # The pixel cap the run was trained with (`--max-pixels`); images above it are refused.
         self.max_pixels = int(meta.get("max_pixels", DEFAULT_MAX_PIXELS))
+        self.head = self.task_impl.head(meta)
+        self.last_masks: list = []  # filled by segmentation predictions (keep_masks=True)
+        self.last_max_prob: list[float] = []
 
-    @classmethod
-    def from_run_dir(cls, run_dir: str | Path) -> Predictor:
-        model, meta = load_bundle_model(run_dir)
-        return cls(model, meta, Path(run_dir))
+    def _probs(self, x: torch.Tensor, flips: list[tuple[int, ...]]) -> torch.Tensor:
+        """Probabilities averaged over the members and the test-time flips."""
+        device = next(self.probability_module.parameters()).device
+        x = x.to(device)
+        total = None
+        for dims in flips:
+            p = self.probability_module(torch.flip(x, dims=dims) if dims else x)
+            if dims and self.task_impl.spatial_output:
+                p = torch.flip(p, dims=dims)  # undo the flip on a map
+            total = p if total is None else total + p
+        return (total / len(flips)).float().cpu()
 
     @torch.no_grad()
-    def predict_proba(
-        self, inputs: Iterable, *, batch_size: int = 64, tta: bool = False, workers: int = 0
-    ) -> tuple[np.ndarray, list[str]]:
-        """Class probabilities (N, C) and, per input, why it could not be read ("" if fine)."""
-        items = _as_items(inputs)
+    def iter_batches(
+        self,
+        inputs: Iterable,
+        *,
+        batch_size: int = 64,
+        tta: bool | str = False,
+        workers: int = 0,
+        progress: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, list[str], list[tuple[int, int]]]]:
+        """Per batch: probabilities, why each input could not be read ("" if fine), and each
+        input's original (height, width). Inputs are decoded batch by batch (streamed)."""
+        flips = _tta_flips(tta)
+        items = as_items(inputs)
+        meta = self.meta
         ds = _PredictDataset(
-            items, self.transform, self.meta["in_chans"], self.meta["img_size"], self.max_pixels
+            items, self.transform, meta["in_chans"], meta["img_size"], self.max_pixels
         )
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
+        batches = loader
+        if progress:
+            from rich.progress import track
+
+            batches = track(loader, description="predicting", total=len(loader), transient=True)
+        for x, hs, ws, errs in batches:
+            sizes = [(int(h), int(w)) for h, w in zip(hs, ws, strict=True)]
+            yield self._probs(x, flips), list(errs), sizes
+
+    def predict_proba(
+        self, inputs: Iterable, *, batch_size: int = 64, tta: bool | str = False, workers: int = 0
+    ) -> tuple[np.ndarray, list[str]]:
+        """Probabilities (N, C) — (N, K, h, w) for masks — and, per input, why it could not be
+        read ("" if fine); rows of unreadable inputs are NaN."""
         probs, errors = [], []
-        for x, err in loader:
-            p = self._proba_batch(x)
-            if tta:  # horizontal flip; its prediction needs no undoing for classification
-                p = (p + self._proba_batch(torch.flip(x, dims=[3]))) / 2
-            probs.append(p.cpu().numpy())
-            errors.extend(err)
-        out = np.concatenate(probs) if probs else np.zeros((0, len(self.classes)), np.float32)
+        for p, errs, _ in self.iter_batches(
+            inputs, batch_size=batch_size, tta=tta, workers=workers
+        ):
+            probs.append(p.numpy())
+            errors.extend(errs)
+        if not probs:
+            return np.zeros((0, len(self.classes)), np.float32), []
+        out = np.concatenate(probs)
         out[[bool(e) for e in errors]] = np.nan
-        return out, list(errors)
+        return out, errors
 
-    def _proba_batch(self, x: torch.Tensor) -> torch.Tensor:
-        return probabilities(self.model(x), self.task)
+    def predict(self, inputs: Iterable, **kwargs) -> pd.DataFrame:
+        """The task's prediction table: classes and probabilities (with `error` for unreadable
+        files), or for segmentation the RLE table (options masks_dir=, overlays_dir=)."""
+        return self.task_impl.predict_table(self, as_items(inputs), **kwargs)
 
-    def predict(
-        self, inputs: Iterable, *, batch_size: int = 64, tta: bool = False, workers: int = 0
-    ) -> pd.DataFrame:
-        """A table with `image`, `pred` and `prob_<class>` columns (and `error` for bad files)."""
-        items = _as_items(inputs)
-        probs, errors = self.predict_proba(items, batch_size=batch_size, tta=tta, workers=workers)
-        preds = []
-        threshold = self.meta.get("threshold", 0.5)
-        if self.task == "multilabel":  # one threshold per label, chosen on val / OOF
-            per_label = np.broadcast_to(np.asarray(threshold, np.float64), (len(self.classes),))
-        else:
-            threshold = float(threshold)
-        for row, err in zip(probs, errors, strict=True):
-            if err:
-                preds.append("")
-            elif self.task == "multilabel":
-                on = row >= per_label
-                preds.append(" ".join(c for c, yes in zip(self.classes, on, strict=True) if yes))
-            elif self.task == "binary":
-                preds.append(self.classes[int(row[1] >= threshold)])
-            else:
-                preds.append(self.classes[int(np.argmax(row))])
-        df = pd.DataFrame({"image": [_name(x, i) for i, x in enumerate(items)], "pred": preds})
-        for j, c in enumerate(self.classes):
-            df[f"prob_{c}"] = probs[:, j]
-        if any(errors):
-            df["error"] = errors
-        return df
+    def predict_masks(self, inputs: Iterable, **kwargs):
+        """Segmentation runs: (masks at each image's size, errors, max foreground probability)."""
+        return self.task_impl.predict_masks(self, as_items(inputs), **kwargs)
 
 
-def _as_items(inputs) -> list:
+def _tta_flips(tta: bool | str | None) -> list[tuple[int, ...]]:
+    mode = "hflip" if tta is True else "none" if tta in (False, None) else tta
+    if mode not in TTA_MODES:
+        raise DataError(f"unknown TTA mode {tta!r}; choose from {', '.join(TTA_MODES)}")
+    return {"none": [()], "hflip": [(), (3,)], "hvflip": [(), (3,), (2,)]}[mode]
+
+
+def as_items(inputs) -> list:
     if isinstance(inputs, (str, Path, Image.Image, np.ndarray)):
         return [inputs]
     return list(inputs)
-
-
-def _name(item, i: int) -> str:
-    return str(item) if isinstance(item, (str, Path)) else f"<input {i}>"
-
-
-def load(run_dir: str | Path) -> Predictor:
-    """Load a finished run for prediction (reads model.json + model.safetensors; no pickle).
-
-    A segmentation run gives a `visionfit.engine.segment.SegPredictor`; a cross-validation run
-    gives an ensemble that averages its fold models' probabilities.
-    """
-    from visionfit.engine.bundle import read_bundle_meta
-    from visionfit.engine.ensemble import EnsemblePredictor, is_ensemble_dir, read_run_meta
-
-    if is_ensemble_dir(run_dir):
-        if read_run_meta(run_dir).get("task") == "segment":  # a segmentation CV run
-            from visionfit.engine.seg_cv import load_seg_ensemble
-
-            return load_seg_ensemble(run_dir)
-        return EnsemblePredictor.from_run_dir(run_dir)
-    if read_bundle_meta(run_dir).get("task") == "segment":
-        from visionfit.engine.segment import SegPredictor
-
-        return SegPredictor.from_run_dir(run_dir)
-    return Predictor.from_run_dir(run_dir)
 
 
 def expand_inputs(

@@ -24,17 +24,13 @@ import torch
 
 from visionfit.config import RunConfig
 from visionfit.data.check import scan_files
-from visionfit.data.sources import load_samples, resolve_task
-from visionfit.engine.fit import (
-    RunResult,
-    _create_model,
-    quiet_lightning,
-    resolve_config,
-    train_in_run_dir,
-)
+from visionfit.data.splits import holdout_split
+from visionfit.engine.fit import RunResult, prepare, train_in_run_dir, write_run_inputs
 from visionfit.engine.resumable import LAST, PREVIOUS
 from visionfit.engine.runlock import acquire_run_lock
+from visionfit.engine.trainer import create_model, quiet_lightning
 from visionfit.errors import RunError
+from visionfit.tasks.registry import task_for_config
 
 _REQUIRED_KEYS = ("state_dict", "loops", "optimizer_states", "epoch", "global_step", "callbacks")
 
@@ -116,11 +112,16 @@ def _resume_locked(
     run_dir: Path, lock, *, t_start: float, progress: bool, say: Callable[[str], None]
 ) -> RunResult:
     cfg = RunConfig.from_yaml(run_dir / "config.yaml")
-    classes, df, skipped, ignored = _run_data(run_dir, cfg, progress)
-    task = cfg.data.task
-    if task == "auto":  # config.yaml written by fit is always resolved; be lenient anyway
-        task = "binary" if len(classes) == 2 else "multiclass"
-        cfg = resolve_config(cfg, task)
+    task = task_for_config(cfg)
+    if not (run_dir / "classes.json").is_file() or not (run_dir / "splits.csv").is_file():
+        # Killed between creating the run and writing its split: draw it again, as fit does.
+        _, cfg, data = prepare(cfg, progress=progress)
+        df = holdout_split(data.df, cfg.data.val_fraction, cfg.train.seed, task.stratify(data))
+        write_run_inputs(run_dir, cfg, task, data, df)
+    else:
+        classes, table = _read_run_table(run_dir, cfg, progress)
+        data = task.restore_data(run_dir, cfg, table, classes)
+        df = data.df
 
     choice = find_resume_checkpoint(run_dir)
     for line in choice.messages:
@@ -135,19 +136,17 @@ def _resume_locked(
             f"resuming {run_dir} from checkpoints/{choice.path.name}{instead} "
             f"(epoch {choice.epoch}, step {choice.global_step})"
         )
-    created = _create_model(cfg, task, len(classes))
+    created = create_model(task, cfg, data)
     notes = [f"resumed from {choice.path.name if choice.path else 'the start'}"]
     notes += [f"{m}; fell back" for m in choice.messages]
     return train_in_run_dir(
-        cfg,
         task,
-        classes,
+        cfg,
+        data,
         df,
         run_dir,
         created,
         t_start=t_start,
-        skipped_files=skipped,
-        ignored_files=ignored,
         notes=notes,
         progress=progress,
         resume_from=choice.path,
@@ -156,16 +155,14 @@ def _resume_locked(
     )
 
 
-def _run_data(
+def _read_run_table(
     run_dir: Path, cfg: RunConfig, progress: bool
-) -> tuple[list[str], pd.DataFrame, int, int | None]:
-    """Classes and the train/val table exactly as the run recorded them."""
-    classes_path, splits_path = run_dir / "classes.json", run_dir / "splits.csv"
-    if not classes_path.is_file() or not splits_path.is_file():
-        # Killed between creating the run and writing its split: draw it again, as fit does.
-        return _redo_data(run_dir, cfg, progress)
+) -> tuple[list[str], pd.DataFrame]:
+    """classes.json and splits.csv as the run recorded them; every image must still decode
+    (the checkpoint's position in the epoch counts on them)."""
+    splits_path = run_dir / "splits.csv"
     try:
-        classes = list(json.loads(classes_path.read_text()))
+        classes = list(json.loads((run_dir / "classes.json").read_text()))
         df = pd.read_csv(
             splits_path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape"
         )
@@ -173,11 +170,6 @@ def _run_data(
         raise RunError(f"{run_dir}: classes.json or splits.csv is damaged ({e})") from None
     if not {"image", "label", "split"} <= set(df.columns):
         raise RunError(f"{splits_path} lacks the image, label and split columns")
-    unknown = sorted(set(df["label"]) - set(classes))
-    if unknown:
-        raise RunError(f"{splits_path} has labels not in classes.json: {unknown[:5]}")
-    df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
-    # The images must still decode: the checkpoint's position in the epoch counts on them.
     scan = scan_files(
         list(df["image"]),
         max_pixels=cfg.data.max_pixels,
@@ -192,28 +184,4 @@ def _run_data(
             f"{listed}{', ...' if len(bad) > 5 else ''}; it cannot be resumed exactly: "
             "start a new run (it leaves them out)"
         )
-    skipped_path = run_dir / "skipped.csv"
-    skipped = (
-        len(pd.read_csv(skipped_path, encoding_errors="surrogateescape"))
-        if skipped_path.is_file()
-        else 0
-    )
-    return classes, df, skipped, None  # files ignored by extension: not recorded by the run
-
-
-def _redo_data(
-    run_dir: Path, cfg: RunConfig, progress: bool
-) -> tuple[list[str], pd.DataFrame, int, int]:
-    from visionfit.data.check import drop_unusable
-    from visionfit.data.splits import holdout_split
-    from visionfit.engine.rundir import atomic_write_csv, atomic_write_text
-
-    samples = load_samples(cfg.data, missing_files="skip")
-    resolve_task(samples, cfg.data.task)
-    usable = drop_unusable(samples, cfg.data, progress=progress)
-    df = holdout_split(usable.samples.df, cfg.data.val_fraction, cfg.train.seed)
-    classes = usable.samples.classes
-    atomic_write_text(run_dir / "classes.json", json.dumps(classes, indent=2))
-    atomic_write_csv(run_dir / "skipped.csv", usable.skipped)
-    atomic_write_csv(run_dir / "splits.csv", df[["image", "label", "split"]])
-    return classes, df, len(usable.skipped), usable.samples.ignored_files
+    return classes, df

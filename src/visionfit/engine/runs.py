@@ -19,8 +19,8 @@ import pandas as pd
 import yaml
 from rich.table import Table
 
-from visionfit.engine.scoring import higher_is_better, main_metric
 from visionfit.errors import RunError
+from visionfit.tasks.classification.scoring import higher_is_better, main_metric
 
 COLUMNS = [
     "run",

@@ -16,15 +16,15 @@ import torch
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.engine.demo import cache_dir
-from visionfit.engine.fit import fit
-from visionfit.engine.predict import expand_inputs, load
-from visionfit.engine.segment import SegRunResult
-from visionfit.tasks.seg_metrics import image_stats, per_image_dice
+from visionfit.engine.fit import RunResult, fit
+from visionfit.engine.loading import load
+from visionfit.engine.predict import expand_inputs
+from visionfit.tasks.segmentation.metrics import image_stats, per_image_dice
 
 
 @dataclass
 class SegDemoResult:
-    run: SegRunResult
+    run: RunResult
     test_dice: float
     n_test: int
     data_dir: Path

@@ -225,9 +225,7 @@ def tune(
     """
     import optuna
 
-    from visionfit.data.sources import load_samples, resolve_task
-    from visionfit.engine.fit import resolve_config
-    from visionfit.models.factory import check_model_name
+    from visionfit.engine.fit import prepare
 
     if options.trials < 1:
         raise VisionfitError(f"--trials must be at least 1, got {options.trials}")
@@ -238,10 +236,7 @@ def tune(
 
     # Read the data once up front: a bad path fails before any study is created, and the task
     # fixes the monitored metric and so the study's direction.
-    samples = load_samples(base.data)
-    task = resolve_task(samples, base.data.task)
-    check_model_name(base.model.name)
-    resolved = resolve_config(base, task)
+    task, resolved, _ = prepare(base, progress=False)
     monitor, mode = resolved.train.monitor, resolved.train.monitor_mode
     direction = "minimize" if mode == "min" else "maximize"
     space = load_space(options.space, base)
@@ -322,46 +317,28 @@ class _Objective:
 
 
 def cross_val_score(cfg: RunConfig, folds: int, monitor: str, trial=None) -> tuple[float, Path]:
-    """Mean of the monitored metric's best-epoch value over stratified K folds.
+    """Mean of the monitored metric's best-epoch value over K folds.
 
-    A stand-in for the cross-validation engine (engine/cv.py) that arrives with its own merge:
-    a stratified K-fold of all samples (scikit-learn, seed = train.seed), one fresh model per
-    fold through `train_split`, fold directories under one trial directory. With a `trial`, the
-    running mean is reported after each fold so that the pruner can stop a poor trial early.
+    The engine's own fold loop (`engine/cv.py:run_folds`) on the same scanned data and fold
+    assignment as `visionfit train --folds K` (folds.csv is written), with fold directories
+    under one trial directory. With a `trial`, the running mean is reported after each fold so
+    that the pruner can stop a poor trial early.
     """
     import optuna
-    from sklearn.model_selection import KFold, StratifiedKFold
 
-    from visionfit.data.sources import load_samples, resolve_task
-    from visionfit.engine.fit import quiet_lightning, resolve_config, train_split
-    from visionfit.engine.rundir import create_run_dir
+    from visionfit.engine.cv import assign_folds, run_folds
+    from visionfit.engine.fit import prepare
+    from visionfit.engine.rundir import atomic_write_csv, create_run_dir
 
-    quiet_lightning()
-    samples = load_samples(cfg.data)
-    task = resolve_task(samples, cfg.data.task)
-    cfg = resolve_config(cfg, task)
-    df = samples.df.reset_index(drop=True)
-    counts = df["target"].value_counts()
-    splitter = (
-        StratifiedKFold(folds, shuffle=True, random_state=cfg.train.seed)
-        if counts.min() >= folds
-        else KFold(folds, shuffle=True, random_state=cfg.train.seed)
-    )
-    run_dir = create_run_dir(cfg.runs_dir, cfg.name or cfg.model.name)
+    task, cfg, data = prepare(cfg.with_overrides({"cv.folds": folds}), progress=False)
+    data.df = data.df.reset_index(drop=True)
+    table, _ = assign_folds(data, cfg)
+    run_dir = create_run_dir(cfg.runs_dir, cfg.name or task.run_name(cfg))
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+    atomic_write_csv(run_dir / "folds.csv", table)
     scores: list[dict] = []
-    for k, (train_idx, val_idx) in enumerate(splitter.split(df, df["target"])):
-        fold_dir = run_dir / f"fold{k}"
-        fold_dir.mkdir()
-        split = train_split(
-            cfg,
-            task,
-            samples.classes,
-            df.iloc[train_idx],
-            df.iloc[val_idx],
-            fold_dir,
-            progress=False,
-        )
+
+    def on_fold(k, split, val_idx, fold_dir) -> str:
         value = split.best_metrics.get(monitor, float("nan"))
         scores.append({"fold": k, "best_epoch": split.best_epoch, monitor: value})
         atomic_write_csv(run_dir / "cv.csv", _frame(scores))
@@ -370,7 +347,10 @@ def cross_val_score(cfg: RunConfig, folds: int, monitor: str, trial=None) -> tup
             trial.report(mean, step=k)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {k}: mean {monitor} {mean:.4f}")
-    return mean, run_dir
+        return f"{monitor} {value:.4f}"
+
+    run_folds(task, cfg, data, table["fold"].to_numpy(), run_dir, progress=False, on_fold=on_fold)
+    return sum(s[monitor] for s in scores) / len(scores), run_dir
 
 
 def _frame(rows):

@@ -45,7 +45,7 @@ def balanced_sampler(task: str, targets: np.ndarray, seed: int):
 
     An `EpochSampler` with weights: the draws are seeded per epoch, so a resumed run draws the
     same samples; it yields ``(epoch, index)`` keys."""
-    from visionfit.engine.resumable import EpochSampler
+    from visionfit.data.samplers import EpochSampler
 
     if task == "multilabel":
         raise DataError(

@@ -14,16 +14,6 @@ from visionfit.config import TrainConfig
 from visionfit.tasks.optim import configure_optimization
 
 
-def num_outputs_for(task: str, num_classes: int) -> int:
-    """Binary uses one logit with BCE; multi-class, multi-label and soft one logit per class."""
-    return 1 if task == "binary" else num_classes
-
-
-def default_monitor(task: str) -> tuple[str, str]:
-    """Validation loss: a proper score with no ties, unlike accuracy or AUC on a small val set."""
-    return ("val_loss", "min")
-
-
 def probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
     """(N, num_classes) class probabilities from the network's logits (independent per label for
     multi-label, so its rows do not sum to 1)."""
@@ -64,7 +54,7 @@ def _metrics(task: str, num_classes: int, prefix: str) -> tm.MetricCollection:
     return tm.MetricCollection(metrics, prefix=prefix)
 
 
-class ClassificationTask(L.LightningModule):
+class ClassifierModule(L.LightningModule):
     """Binary (one logit, BCE), multi-class (cross-entropy), multi-label (BCE per label) and
     soft labels (cross-entropy against class probabilities; metrics against the arg-max class).
 

@@ -89,3 +89,20 @@ def tune_postprocess(
         dice=float(score[ti, ai]),
         dice_default=float(score[default_t, zero_a]),
     )
+
+
+def foreground_probabilities(model, loader) -> tuple[np.ndarray, np.ndarray]:
+    """Foreground probabilities (float16) and 0/1 targets at the training size."""
+    import torch
+
+    from visionfit.models.segmentation import forward_logits
+
+    model.eval()
+    device = next(model.parameters()).device
+    probs, targets = [], []
+    with torch.no_grad():
+        for x, y in loader:
+            p = torch.sigmoid(forward_logits(model, x.to(device)).float()[:, 0])
+            probs.append(p.to(torch.float16).cpu().numpy())
+            targets.append(y.numpy().astype(np.uint8))
+    return np.concatenate(probs), np.concatenate(targets)

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from visionfit.engine.rundir import atomic_write_csv
-from visionfit.engine.scoring import choose_threshold, main_metric, score
+from visionfit.fileio import atomic_write_csv
+from visionfit.tasks.classification.scoring import choose_threshold, main_metric, score
 
 
 @dataclass

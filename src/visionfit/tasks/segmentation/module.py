@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import lightning as L
 import torch
+import torchmetrics as tm
 from torch import nn
 
 from visionfit.config import TrainConfig
 from visionfit.errors import ModelError
 from visionfit.models.unet import centre_crop
 from visionfit.tasks.optim import configure_optimization
-from visionfit.tasks.seg_metrics import SegScores, image_stats, per_image_dice
+from visionfit.tasks.segmentation.metrics import SegScores, image_stats, per_image_dice
 
 BINARY_LOSSES = ("bce", "dice", "focal", "bce+dice", "lovasz")
 MULTICLASS_LOSSES = ("ce", "ce+dice", "dice", "focal", "lovasz")
@@ -80,7 +81,10 @@ def probabilities(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=1)
 
 
-class SegmentationTask(L.LightningModule):
+class SegmenterModule(L.LightningModule):
+    """Trains a segmenter: the loss on logit maps, per-image dice while training, dice / IoU /
+    pixel accuracy on validation. `steps_per_epoch` and `param_groups` as in ClassifierModule."""
+
     def __init__(
         self,
         model: nn.Module,
@@ -89,14 +93,23 @@ class SegmentationTask(L.LightningModule):
         *,
         loss: str = "auto",
         class_names: list[str] | None = None,
+        steps_per_epoch: int | None = None,
+        param_groups: list[dict] | None = None,
     ):
         super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self.param_groups = param_groups
         self.model = model
         self.num_classes = num_classes
         self.cfg = train_cfg
         self.loss_fn = create_loss(loss, num_classes)
         self.class_names = class_names
         self.val_scores = SegScores(num_classes, class_names)
+        # Running train means live in checkpoints, so that a run resumed in the middle of an
+        # epoch reports the same epoch metrics as one that was not interrupted.
+        self.train_loss_mean, self.train_dice_mean = tm.MeanMetric(), tm.MeanMetric()
+        for metric in (self.train_loss_mean, self.train_dice_mean):
+            metric.persistent(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -129,8 +142,10 @@ class SegmentationTask(L.LightningModule):
                 pred = logits.detach().argmax(1)
             dice = per_image_dice(image_stats(pred, y, self.num_classes)).mean()
         # Batch means weighted by batch size average to the epoch's mean per-image dice.
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-        self.log("train_dice", float(dice), on_step=False, on_epoch=True, batch_size=len(y))
+        self.train_loss_mean.update(loss.detach(), weight=len(y))
+        self.train_dice_mean.update(dice, weight=len(y))
+        self.log("train_loss", self.train_loss_mean, on_step=False, on_epoch=True)
+        self.log("train_dice", self.train_dice_mean, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -143,8 +158,14 @@ class SegmentationTask(L.LightningModule):
         self.val_scores.reset()
         self.log_dict({f"val_{k}": float(v) for k, v in scores.items()})
 
+    def predict_step(self, batch, batch_idx):
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return probabilities(self(x))
+
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        return configure_optimization(
-            params, self.cfg, lambda: self.trainer.estimated_stepping_batches
-        )
+        params = self.param_groups or [p for p in self.parameters() if p.requires_grad]
+        if self.steps_per_epoch:
+            total = self.steps_per_epoch * self.cfg.epochs
+        else:  # asked lazily: it sets up the train loader (see ClassifierModule)
+            total = lambda: self.trainer.estimated_stepping_batches  # noqa: E731
+        return configure_optimization(params, self.cfg, total)

@@ -1,0 +1,192 @@
+"""The data scan: decode every image fully (in threads, cached per file), name every file that
+cannot be used and why, and keep what the report needs (size, mode, format, EXIF, SHA-1).
+
+One scan serves `visionfit check`, `train` (every task) and `--resume`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+
+from PIL import Image
+
+from visionfit.data.io import ImageDecodeError, file_sha1, open_image, to_array
+from visionfit.data.scan_cache import ScanCache, file_key
+
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass
+class FileScan:
+    """What the scan found out about one file."""
+
+    image: str
+    ok: bool
+    reason: str = ""  # an ImageDecodeError reason when not ok
+    detail: str = ""
+    bytes: int = 0
+    width: int = 0  # as decoded, after the EXIF rotation
+    height: int = 0
+    mode: str = ""  # Pillow mode of the stored image (RGB, L, P, I;16, CMYK, ...)
+    format: str = ""
+    exif_orientation: int = 0  # 0 = no tag, 1 = upright, 2..8 = flipped or rotated
+    sha1: str = ""
+
+    @property
+    def exif_rotated(self) -> bool:
+        return self.exif_orientation > 1
+
+    def cacheable(self) -> dict:
+        d = asdict(self)
+        d.pop("image")
+        return d
+
+
+@dataclass
+class ScanResult:
+    files: list[FileScan]
+    seconds: float
+    decoded: int  # files actually read in this scan
+    cached: int  # results taken from the cache
+    cache_note: str = ""
+
+    def by_image(self) -> dict[str, FileScan]:
+        return {f.image: f for f in self.files}
+
+
+def default_threads() -> int:
+    """Decoding in Pillow and hashing release the GIL, so threads use several cores."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def scan_file(path: str, *, max_pixels: int) -> FileScan:
+    """Hash and fully decode one file the way training does; never raises for a bad file."""
+    info = FileScan(image=path, ok=False)
+    try:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            detail = "broken symbolic link" if os.path.islink(path) else ""
+            raise ImageDecodeError(path, "missing", detail or None) from None
+        except OSError as e:
+            raise ImageDecodeError(path, "unreadable", e.strerror or str(e)) from None
+        if not stat.S_ISREG(st.st_mode):  # a pipe or a device would block or never end
+            raise ImageDecodeError(path, "unreadable", "not a regular file")
+        info.bytes = st.st_size
+        info.sha1 = file_sha1(path)
+        img = open_image(path, max_pixels=max_pixels)
+        try:
+            info.width, info.height = img.size
+            to_array(img, in_chans=3)  # the same conversion training applies
+        finally:
+            img.close()
+        info.format, info.mode, info.exif_orientation = _header(path)
+        info.ok = True
+    except ImageDecodeError as e:
+        info.reason, info.detail = e.reason, str(e.detail or "")
+    except MemoryError:
+        info.reason, info.detail = "too many pixels", "out of memory while decoding"
+    except Exception as e:  # never let one file stop the scan
+        info.reason, info.detail = "unreadable", f"{type(e).__name__}: {e}"
+    return info
+
+
+def _header(path: str) -> tuple[str, str, int]:
+    """Format, stored mode and EXIF orientation, read from the header only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(path) as im:
+            fmt, mode = str(im.format or ""), str(im.mode)
+            try:
+                orientation = int(im.getexif().get(_EXIF_ORIENTATION) or 0)
+            except Exception:  # corrupt EXIF: the decoder keeps the stored orientation too
+                orientation = 0
+    return fmt, mode, orientation if 0 <= orientation <= 8 else 0
+
+
+def scan_files(
+    paths: Sequence[str],
+    *,
+    max_pixels: int,
+    threads: int | None = None,
+    progress: bool = False,
+    cache: ScanCache | None = None,
+    description: str = "scanning images",
+) -> ScanResult:
+    """Scan `paths` in parallel, reusing cached results for files that did not change."""
+    t0 = time.perf_counter()
+    paths = [str(p) for p in paths]
+    own_cache = cache is None
+    if cache is None:
+        cache = ScanCache.open({"max_pixels": max_pixels})
+    keys = {p: file_key(p) for p in paths}
+    cached = cache.get_many([(p, k) for p, k in keys.items() if k is not None])
+    results: dict[str, FileScan] = {p: FileScan(image=p, **r) for p, r in cached.items()}
+    todo = list(dict.fromkeys(p for p in paths if p not in results))
+    fresh: list[tuple[str, str, dict]] = []
+    if todo:
+        with _progress(progress, description, len(todo)) as advance:
+            with ThreadPoolExecutor(max_workers=threads or default_threads()) as pool:
+                futures = {pool.submit(scan_file, p, max_pixels=max_pixels): p for p in todo}
+                for fut in as_completed(futures):
+                    info = fut.result()
+                    results[info.image] = info
+                    key = keys.get(info.image)
+                    # Missing or unstat-able files are not cached: they are cheap to look at again.
+                    if key is not None and info.reason != "missing":
+                        fresh.append((info.image, key, info.cacheable()))
+                    if len(fresh) >= 500:
+                        cache.put_many(fresh)
+                        fresh = []
+                    advance()
+        cache.put_many(fresh)
+    note = "" if cache.enabled else f"scan cache not used ({cache.disabled_reason})"
+    if own_cache:
+        cache.close()
+    return ScanResult(
+        files=[results[p] for p in paths],
+        seconds=time.perf_counter() - t0,
+        decoded=len(todo),
+        cached=len(cached),
+        cache_note=note,
+    )
+
+
+class _progress:
+    """A Rich progress bar over the files being decoded (or nothing when progress is off)."""
+
+    def __init__(self, enabled: bool, description: str, total: int):
+        self.enabled, self.description, self.total = enabled, description, total
+        self._bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task(self.description, total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

@@ -1,0 +1,282 @@
+"""`train_split`: train a fresh network on one train/val split, for every task.
+
+Used once by a hold-out run, once per fold by cross-validation and tuning, and by `--resume`.
+It owns what every task shares: the seeded, resumable loaders over the one dataset class, the
+callbacks (metrics.csv, best and resumable checkpoints, early stopping, progress), tracking,
+the Trainer, the best epoch, and the bundle. The task (`tasks/base.py`) supplies the targets,
+the LightningModule, the post-processing fitted on the validation data and what model.json holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    RichProgressBar,
+)
+from torch.utils.data import DataLoader
+
+from visionfit.config import RunConfig
+from visionfit.data.datasets import ImageDataset
+from visionfit.data.transforms import create_transforms
+from visionfit.engine.bundle import save_bundle
+from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
+from visionfit.engine.predict import Predictor
+from visionfit.engine.resumable import (
+    EpochSampler,
+    ResumableDataLoader,
+    ResumeCheckpoint,
+    StepSeeder,
+    TestKillSwitch,
+)
+from visionfit.engine.tracking import create_logger
+from visionfit.models.factory import CreatedModel
+from visionfit.models.freezing import create_finetune_policy
+from visionfit.tasks.base import Task, TaskData
+
+
+def default_workers() -> int:
+    """Background decoding pays off from 3 cores up; on 2 cores the main process does it."""
+    n = os.cpu_count() or 1
+    return 0 if n <= 2 else min(8, n - 1)
+
+
+def quiet_lightning() -> None:
+    """Lightning's banners (GPU available..., model summary) are noise in a CLI run."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    # Lightning 2.6 warns about its own use of torch's pytree API on every fit.
+    warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\).*")
+    warnings.filterwarnings("ignore", ".*number of training batches.*")
+    warnings.filterwarnings("ignore", ".*No positive samples in targets.*")
+    warnings.filterwarnings("ignore", ".*No negative samples in targets.*")
+
+
+def create_model(task: Task, cfg: RunConfig, data: TaskData) -> CreatedModel:
+    """The task's network; its initial weights depend on the run's seed only, not on what ran
+    before in the process."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        return task.create_model(cfg, data)
+
+
+@dataclass
+class SplitResult:
+    """What training on one train/val split gives: the best network and its epoch's metrics."""
+
+    module: L.LightningModule
+    best_epoch: int
+    best_metrics: dict[str, float]
+    epochs_run: int
+    preprocessing: object
+    meta: dict  # the bundle's model.json
+    val_probs: np.ndarray | None = None  # per-sample probabilities (tasks that keep them)
+    post: dict = field(default_factory=dict)  # post-processing fitted on val (threshold, ...)
+    val_final: dict = field(default_factory=dict)  # the task's own final validation scores
+    logger: object = None  # the Lightning logger (MLflow/TensorBoard) or None
+    weights_source: str = ""
+
+
+def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoader, DataLoader]:
+    tc, size = cfg.train, cfg.augment.img_size
+    train_tf = create_transforms(cfg.augment.preset, size, pre.mean, pre.std, train=True)
+    eval_tf = create_transforms("none", size, pre.mean, pre.std, train=False)
+    workers = cfg.data.workers or 0
+    loader_kw = {
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "pin_memory": torch.cuda.is_available(),
+    }
+    data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed}
+    # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
+    # cannot train on one). Order and augmentation are seeded per epoch and sample, and the
+    # loader's position is saved in mid-epoch checkpoints (see engine/resumable.py).
+    sampler = task.train_sampler(cfg, data, train_df) or EpochSampler(len(train_df), tc.seed)
+    train_ds = ImageDataset(
+        train_df["image"],
+        task.dataset_targets(cfg, data, train_df),
+        train_tf,
+        cfg.data.in_chans,
+        **data_kw,
+    )
+    train_loader = ResumableDataLoader(
+        train_ds,
+        sampler=sampler,
+        batch_size=tc.batch_size,
+        drop_last=len(train_df) % tc.batch_size == 1,
+        **loader_kw,
+    )
+    val_loader = None
+    if val_df is not None and len(val_df):
+        targets = task.dataset_targets(cfg, data, val_df)
+        val_ds = ImageDataset(val_df["image"], targets, eval_tf, cfg.data.in_chans, **data_kw)
+        val_loader = DataLoader(val_ds, batch_size=tc.batch_size, shuffle=False, **loader_kw)
+    return train_loader, val_loader
+
+
+def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progress):
+    tc, ckpt_dir = cfg.train, out_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor=tc.monitor if has_val else None,
+        mode=tc.monitor_mode,
+        save_top_k=1,
+        save_last=False,  # last.ckpt comes from ResumeCheckpoint, at resumable points
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    callbacks = [
+        checkpoint,
+        EpochMetricsCSV(out_dir / "metrics.csv"),
+        StepSeeder(tc.seed),
+        ResumeCheckpoint(
+            ckpt_dir, every_n_steps=tc.checkpoint_steps, every_minutes=tc.checkpoint_minutes
+        ),
+        *policy.callbacks,
+    ]
+    if tc.patience and has_val:
+        callbacks.append(
+            EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience)
+        )
+    if progress:
+        callbacks.append(RichProgressBar(leave=True))
+    if logger is not None:
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    callbacks.extend(extra or [])
+    if kill_switch := TestKillSwitch.from_env():
+        callbacks.append(kill_switch)  # last: after the metrics row and checkpoints
+    return checkpoint, callbacks
+
+
+def train_split(
+    task: Task,
+    cfg: RunConfig,
+    data: TaskData,
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    created: CreatedModel | None = None,
+    resume_from: str | Path | None = None,
+    finished: bool = False,
+    post: dict | None = None,
+    callbacks: list | None = None,
+) -> SplitResult:
+    """Train a fresh model on `train_df`, validate on `val_df`, write checkpoints/, metrics.csv
+    and the bundle of the best epoch into `out_dir`.
+
+    The task fits its post-processing (decision thresholds, mask threshold and minimum area) on
+    the best model's validation outputs. An empty `val_df` (a refit on all data) trains for
+    `train.epochs`, keeps the last epoch and the given `post`.
+
+    `resume_from`: a checkpoint of this same training to continue from (`visionfit train
+    --resume`); with `finished` training had ended and only the bundle is written."""
+    tc = cfg.train
+    L.seed_everything(tc.seed, workers=True, verbose=False)
+    created = created or create_model(task, cfg, data)
+    pre = created.preprocessing
+    train_loader, val_loader = _loaders(task, cfg, data, train_df, val_df, pre)
+    has_val = val_loader is not None
+    policy = create_finetune_policy(created.model, cfg.finetune, tc.lr, tc.epochs)
+    module = task.create_module(
+        cfg,
+        data,
+        created.model,
+        train_df,
+        steps_per_epoch=len(train_loader),
+        param_groups=policy.param_groups,
+    )
+    logger = create_logger(cfg, out_dir)
+    checkpoint, all_callbacks = _callbacks(
+        cfg, out_dir, has_val, policy, logger, callbacks, progress
+    )
+    trainer = L.Trainer(
+        max_epochs=tc.epochs,
+        accelerator=tc.accelerator,
+        devices=1,
+        precision=tc.precision,
+        deterministic=tc.deterministic,
+        callbacks=all_callbacks,
+        logger=logger if logger is not None else False,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(out_dir),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
+    )
+    ckpt_dir = out_dir / "checkpoints"
+    if not finished:
+        trainer.fit(
+            module,
+            train_loader,
+            val_loader,
+            ckpt_path=str(resume_from) if resume_from else None,
+            weights_only=True,
+        )
+        (ckpt_dir / "previous.ckpt").unlink(missing_ok=True)  # only a fallback while training
+    best_epoch = _load_best(module, checkpoint, ckpt_dir, finished)
+    best_metrics, epochs_run = _best_row(out_dir / "metrics.csv", best_epoch)
+
+    fitted = task.after_training(
+        cfg, data, module, trainer, val_loader, val_df, out_dir, post=post, progress=progress
+    )
+    meta = {
+        **task.bundle_meta(cfg, data, created, fitted.post),
+        "task_family": task.name,
+        "best_epoch": best_epoch,
+        "monitor": tc.monitor,
+        "monitor_value": best_metrics.get(tc.monitor),
+    }
+    save_bundle(out_dir, module.model, meta)
+    predictor = Predictor([module.model], meta, out_dir, task)
+    val_final = task.evaluate(cfg, data, predictor, val_df, out_dir, progress=progress)
+    return SplitResult(
+        module=module,
+        best_epoch=best_epoch,
+        best_metrics={**best_metrics, **fitted.extra_metrics},
+        epochs_run=epochs_run,
+        preprocessing=pre,
+        meta=meta,
+        val_probs=fitted.val_probs,
+        post=fitted.post,
+        val_final=val_final,
+        logger=logger,
+        weights_source=created.weights_source,
+    )
+
+
+def _load_best(module, checkpoint: ModelCheckpoint, ckpt_dir: Path, finished: bool) -> int:
+    """Load the best epoch's weights into `module`; returns that epoch."""
+    best_path = checkpoint.best_model_path or str(ckpt_dir / "last.ckpt")
+    if finished and (ckpt_dir / "best.ckpt").is_file():
+        best_path = str(ckpt_dir / "best.ckpt")
+    ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(ckpt["state_dict"])
+    module.eval()
+    return int(ckpt["epoch"])
+
+
+def _best_row(metrics_path: Path, best_epoch: int) -> tuple[dict[str, float], int]:
+    metrics = pd.read_csv(metrics_path)
+    row = metrics[metrics["epoch"] == best_epoch]
+    best = (
+        {k: float(v) for k, v in row.iloc[0].items() if k.startswith(("val_", "train_"))}
+        if len(row)
+        else {}
+    )
+    return best, int(metrics["epoch"].max()) + 1 if len(metrics) else 0

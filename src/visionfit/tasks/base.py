@@ -1,0 +1,112 @@
+"""The Task protocol: everything the engine needs to know about one kind of problem.
+
+The engine (`visionfit.engine`) trains, cross-validates, resumes and predicts for every task with
+one mechanism each; where tasks differ, it asks the task. A task object is stateless: what it
+learns about a dataset lives in a `TaskData`. A third task is one new package under `tasks/` that
+implements this protocol and is listed in tasks/registry.py; nothing in the engine changes.
+
+Hooks, in the order a run uses them:
+
+- `load_data(cfg, progress)` -> TaskData: read the layouts the task supports into the samples
+  table (columns `image`, `split` and the task's own), scan and drop unusable files;
+- `resolve_config(cfg, data)`: fill every "auto" so that config.yaml states what ran;
+- `stratify_key(df)`: the labels hold-out splits and folds are stratified on;
+- `create_model(cfg, data)`; `dataset_targets(data, df)`: what the one dataset class returns next
+  to each image (class indices, vectors, or a mask reader);
+- `create_module(...)`: the LightningModule (loss, metrics, probabilities);
+- `after_training(...)`: post-processing fitted on the validation data (thresholds, min area) and
+  the task's extra validation outputs; `bundle_meta(...)`: what model.json records;
+- `cv_*`: per-fold out-of-fold records and the CV summary;
+- `model_from_meta(meta)`, `probabilities(outputs, meta)`, `predict_table(...)`: prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class TaskData:
+    """A dataset as one task read it: the samples table and what the task learnt about it."""
+
+    df: pd.DataFrame  # one row per usable sample: image, split ("train"/"val"/""), task columns
+    classes: list[str]
+    layout: str
+    label_mode: str  # binary | multiclass | multilabel | soft | segment
+    skipped: pd.DataFrame  # image, reason, ... of files left out by the scan
+    notes: list[str] = field(default_factory=list)
+    ignored_files: int | None = 0
+    sha1: dict[str, str] = field(default_factory=dict)  # image -> SHA-1 of the file's bytes
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific (mask spec, RLE format)
+
+    @property
+    def has_split(self) -> bool:
+        return bool((self.df["split"] != "").any())
+
+
+@dataclass
+class Fitted:
+    """What a task fitted on the validation data after training."""
+
+    post: dict = field(default_factory=dict)
+    val_probs: np.ndarray | None = None
+    extra_metrics: dict = field(default_factory=dict)
+
+
+@dataclass
+class CheckInput:
+    """What `visionfit check` needs from a task: the samples table for the shared scan, the
+    task's own section of the report, problems that stop training, and whether every class must
+    keep usable images (classification) or not (empty / non-empty masks)."""
+
+    samples: Any  # visionfit.data.sources.Samples
+    section: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    classes_required: bool = True
+
+
+class Task(Protocol):
+    """What a task implements (see the module docstring for when each hook runs)."""
+
+    name: str  # registry key, also model.json's "task_family"
+    spatial_output: bool  # True: outputs are maps, so test-time flips are undone on them
+
+    def handles(self, cfg_task: str) -> bool: ...
+
+    def load_data(self, cfg, *, progress: bool) -> TaskData: ...
+
+    def check_input(self, cfg) -> CheckInput: ...
+
+    def restore_data(self, run_dir, cfg, *, progress: bool) -> TaskData: ...
+
+    def resolve_config(self, cfg, data: TaskData): ...
+
+    def stratify_key(self, df: pd.DataFrame) -> pd.Series: ...
+
+    def split_columns(self, df: pd.DataFrame) -> list[str]: ...
+
+    def run_name(self, cfg) -> str: ...
+
+    def create_model(self, cfg, data: TaskData): ...
+
+    def dataset_targets(self, cfg, data: TaskData, df: pd.DataFrame): ...
+
+    def create_module(self, cfg, data: TaskData, model, train_df, **kw): ...
+
+    def after_training(self, cfg, data, module, trainer, val_loader, val_df, out_dir, **kw): ...
+
+    def bundle_meta(self, cfg, data: TaskData, created, post: dict) -> dict: ...
+
+    def model_from_meta(self, meta: dict): ...
+
+    def probabilities(self, outputs, meta: dict): ...
+
+    def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame: ...
+
+
+TargetReader = Callable[[int, tuple[int, int]], Any]

@@ -1,0 +1,1 @@
+"""Classification: binary, multi-class, multi-label and soft labels (see task.py)."""

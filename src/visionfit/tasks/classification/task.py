@@ -1,0 +1,256 @@
+"""Classification as a Task: binary, multi-class, multi-label and soft labels.
+
+Reads class folders, train/val folders and CSVs (data/sources.py), stratifies on the class (or
+every label, for multi-label data), trains `ClassifierModule`, fits the decision threshold
+(binary / multi-label) on the validation or out-of-fold probabilities, and writes predictions as a
+table of classes and probabilities.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from visionfit.config import RunConfig
+from visionfit.errors import RunError
+from visionfit.tasks.base import CheckInput, Fitted, TaskData
+from visionfit.tasks.classification.targets import split_targets
+
+LABEL_MODES = ("binary", "multiclass", "multilabel", "soft")
+
+
+class Classification:
+    name = "classification"
+    spatial_output = False
+
+    def handles(self, cfg_task: str) -> bool:
+        return cfg_task in ("auto", *LABEL_MODES)
+
+    # ---- data ---------------------------------------------------------------------------------
+
+    def load_data(self, cfg: RunConfig, *, progress: bool) -> TaskData:
+        from visionfit.data.check import drop_unusable
+        from visionfit.data.sources import load_samples, resolve_task
+        from visionfit.models.factory import check_model_name
+
+        # CSV rows whose file is missing are skipped like unreadable files (listed in
+        # skipped.csv); a CSV whose files are all missing, or an empty label, still raises.
+        samples = load_samples(cfg.data, missing_files="skip")
+        label_mode = resolve_task(samples, cfg.data.task)
+        check_model_name(cfg.model.name)  # before the scan: a typo fails at once
+        usable = drop_unusable(samples, cfg.data, progress=progress)
+        s = usable.samples
+        return TaskData(
+            df=s.df,
+            classes=s.classes,
+            layout=s.layout,
+            label_mode=label_mode,
+            skipped=usable.skipped,
+            notes=list(s.notes),
+            ignored_files=s.ignored_files,
+            sha1={f.image: f.sha1 for f in usable.scan.files if f.ok},
+        )
+
+    def check_input(self, cfg: RunConfig):
+        """The samples table `visionfit check` scans; no section of its own, no extra problems."""
+        from visionfit.data.sources import load_samples
+
+        return CheckInput(load_samples(cfg.data, missing_files="skip", empty_labels="skip"))
+
+    def restore_data(self, run_dir: Path, cfg: RunConfig, table: pd.DataFrame, classes):
+        """The run's train/val table (`table`: its splits.csv) as it recorded it."""
+        unknown = sorted(set(table["label"]) - set(classes))
+        if unknown:
+            raise RunError(
+                f"{run_dir / 'splits.csv'} has labels not in classes.json: {unknown[:5]}"
+            )
+        df = table.copy()
+        df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
+        return TaskData(
+            df=df,
+            classes=list(classes),
+            layout="run",
+            label_mode=cfg.data.task,
+            skipped=_read_skipped(run_dir),
+            ignored_files=None,  # files ignored by extension: not recorded by the run
+        )
+
+    def resolve_config(self, cfg: RunConfig, data: TaskData) -> RunConfig:
+        """Fill the "auto" fields so that config.yaml states exactly what ran."""
+        from visionfit.tasks.classification.scoring import check_threshold_option
+
+        label_mode = data.label_mode
+        threshold = check_threshold_option(cfg.train.threshold)
+        if label_mode == "multilabel" and cfg.train.sampler == "balanced":
+            from visionfit.errors import DataError
+
+            raise DataError(
+                "--sampler balanced needs one class per image; for multi-label data use "
+                "--class-weights auto (pos_weight per label) instead"
+            )
+        if threshold == "auto":
+            threshold = "f1" if label_mode == "multilabel" else "0.5"
+        return cfg.with_overrides({"data.task": label_mode, "train.threshold": threshold})
+
+    def default_monitor(self, data: TaskData) -> tuple[str, str]:
+        """Validation loss: a proper score with no ties, unlike accuracy or AUC on a small set."""
+        return ("val_loss", "min")
+
+    def stratify(self, data: TaskData) -> str:
+        return "multilabel" if data.label_mode == "multilabel" else "target"
+
+    def split_columns(self, df: pd.DataFrame) -> list[str]:
+        return ["image", "label", "split"] + (["group"] if "group" in df.columns else [])
+
+    def run_name(self, cfg: RunConfig) -> str:
+        return cfg.model.name
+
+    def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
+        return {}
+
+    # ---- model and training ----------------------------------------------------------------
+
+    def create_model(self, cfg: RunConfig, data: TaskData):
+        from visionfit.models.factory import create_classifier
+
+        return create_classifier(
+            cfg.model.name,
+            num_outputs(data.label_mode, len(data.classes)),
+            in_chans=cfg.data.in_chans,
+            pretrained=cfg.model.pretrained,
+            weights=cfg.model.weights,
+            drop_rate=cfg.model.drop_rate,
+            head=cfg.finetune.head,
+            head_hidden=cfg.finetune.head_hidden,
+            head_dropout=cfg.finetune.head_dropout,
+        )
+
+    def dataset_targets(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
+        return split_targets(df, data.label_mode)
+
+    def train_sampler(self, cfg: RunConfig, data: TaskData, train_df: pd.DataFrame):
+        if cfg.train.sampler != "balanced":
+            return None
+        from visionfit.tasks.classification.imbalance import balanced_sampler
+
+        return balanced_sampler(
+            data.label_mode, split_targets(train_df, data.label_mode), cfg.train.seed
+        )
+
+    def create_module(self, cfg, data, model, train_df, *, steps_per_epoch, param_groups):
+        from visionfit.tasks.classification.imbalance import loss_weight
+        from visionfit.tasks.classification.module import ClassifierModule
+
+        mode, tc = data.label_mode, cfg.train
+        weight = loss_weight(
+            mode, split_targets(train_df, mode), len(data.classes), tc.class_weights
+        )
+        return ClassifierModule(
+            model,
+            mode,
+            len(data.classes),
+            tc,
+            loss_weight=weight,
+            steps_per_epoch=steps_per_epoch,
+            param_groups=param_groups,
+        )
+
+    def after_training(self, cfg, data, module, trainer, val_loader, val_df, out_dir, **kw):
+        """The decision threshold (binary / multi-label), chosen on the best model's
+        validation probabilities; with no validation data, the given one (a refit)."""
+        from visionfit.tasks.classification.scoring import choose_threshold, score
+
+        mode = data.label_mode
+        threshold = (kw.get("post") or {}).get("threshold")
+        if val_loader is None:
+            if mode in ("binary", "multilabel") and threshold is None:
+                threshold = choose_threshold(mode, "0.5", None, np.zeros((0, len(data.classes))))
+            return Fitted(post={"threshold": threshold})
+        batches = trainer.predict(module, val_loader)
+        probs = torch.cat(batches).cpu().numpy().astype(np.float64)
+        y = split_targets(val_df, mode)
+        threshold = choose_threshold(mode, cfg.train.threshold, y, probs)
+        extra = {}
+        if mode == "multilabel":  # per-label AUC (scikit-learn)
+            scores = score(mode, data.classes, y, probs)
+            extra = {k: v for k, v in scores.items() if k.startswith("val_auroc_")}
+        return Fitted(post={"threshold": threshold}, val_probs=probs, extra_metrics=extra)
+
+    def bundle_meta(self, cfg: RunConfig, data: TaskData, created, post: dict) -> dict:
+        pre = created.preprocessing
+        threshold = post.get("threshold")
+        return {
+            "task": data.label_mode,
+            "arch": cfg.model.name,
+            "num_outputs": num_outputs(data.label_mode, len(data.classes)),
+            "classes": data.classes,
+            "in_chans": cfg.data.in_chans,
+            "max_pixels": cfg.data.max_pixels,
+            "img_size": cfg.augment.img_size,
+            "mean": list(pre.mean),
+            "std": list(pre.std),
+            "interpolation": pre.interpolation,
+            "drop_rate": cfg.model.drop_rate,
+            "head": cfg.finetune.head,
+            "head_hidden": cfg.finetune.head_hidden,
+            "head_dropout": cfg.finetune.head_dropout,
+            # arg-max tasks keep the key; predict ignores it for them
+            "threshold": 0.5 if threshold is None else threshold,
+        }
+
+    def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
+        return {}  # the epoch metrics and the threshold say it all for classification
+
+    # ---- cross-validation ------------------------------------------------------------------
+
+    def cv_accumulator(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
+        from visionfit.tasks.classification.cv import ClassificationCV
+
+        return ClassificationCV(cfg, data, df)
+
+    # ---- prediction ------------------------------------------------------------------------
+
+    def model_from_meta(self, meta: dict):
+        from visionfit.models.factory import create_classifier
+
+        return create_classifier(
+            meta["arch"],
+            meta["num_outputs"],
+            in_chans=meta["in_chans"],
+            pretrained=False,
+            drop_rate=meta.get("drop_rate", 0.0),
+            head=meta.get("head", "linear"),
+            head_hidden=meta.get("head_hidden", 512),
+            head_dropout=meta.get("head_dropout", 0.25),
+        ).model
+
+    def probabilities(self, model, x: torch.Tensor, meta: dict) -> torch.Tensor:
+        from visionfit.tasks.classification.module import probabilities
+
+        return probabilities(model(x), meta["task"])
+
+    def head(self, meta: dict):
+        return None  # the threshold in meta is all classification needs
+
+    def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame:
+        from visionfit.tasks.classification.outputs import prediction_table
+
+        return prediction_table(predictor, items, **kw)
+
+    def predict_masks(self, predictor, items, **kw):
+        raise RunError(f"{predictor.run_dir} is a classification run: it predicts classes")
+
+
+def num_outputs(label_mode: str, num_classes: int) -> int:
+    """Binary uses one logit with BCE; multi-class, multi-label and soft one logit per class."""
+    return 1 if label_mode == "binary" else num_classes
+
+
+def _read_skipped(run_dir: Path) -> pd.DataFrame:
+    path = run_dir / "skipped.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=["image", "label", "reason", "detail"])
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")

@@ -1,0 +1,57 @@
+"""Segmentation datasets into the engine's TaskData: the layouts (data/seg_sources.py), the
+shared image scan (cached, as for classification), and the stratification key."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from visionfit.config import RunConfig
+from visionfit.data.seg_sources import SegSamples, load_seg_samples
+from visionfit.errors import DataError
+from visionfit.tasks.base import TaskData
+
+SKIPPED_COLUMNS = ["image", "label", "reason", "detail"]
+
+
+def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
+    """Read image/mask pairs, decode every image once (cached scan) and leave out unusable ones;
+    `label`/`target` (empty / non_empty mask) are what splits and folds stratify on."""
+    from visionfit.data.check import scan_files
+
+    samples = _read_pairs(cfg, progress)
+    df = samples.df.reset_index(drop=True).copy()
+    scan = scan_files(list(df["image"]), max_pixels=cfg.data.max_pixels, progress=progress)
+    bad = {f.image: f for f in scan.files if not f.ok}
+    rows = [(p, "", r, "") for p, r in samples.skipped]
+    rows += [(img, "", bad[img].reason, bad[img].detail) for img in df["image"] if img in bad]
+    df = df[~df["image"].isin(bad.keys())].reset_index(drop=True)
+    if df.empty:
+        raise DataError("no usable image/mask pairs: every image is unreadable (see skipped)")
+    df["target"] = (~df["empty_mask"]).astype(int)
+    df["label"] = np.where(df["empty_mask"], "empty", "non_empty")
+    return TaskData(
+        df=df,
+        classes=samples.classes,
+        layout=samples.layout,
+        label_mode="segment",
+        skipped=pd.DataFrame(rows, columns=SKIPPED_COLUMNS),
+        notes=list(samples.notes),
+        sha1={f.image: f.sha1 for f in scan.files if f.ok},
+        extra={"spec": samples.spec, "rle": samples.rle},
+    )
+
+
+def _read_pairs(cfg: RunConfig, progress: bool) -> SegSamples:
+    """The samples table; reading every mask once shows a progress bar."""
+    if not progress:
+        return load_seg_samples(cfg.data, cfg.segment)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("reading images and masks", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return load_seg_samples(cfg.data, cfg.segment, progress=update)

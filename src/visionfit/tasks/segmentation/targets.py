@@ -1,0 +1,43 @@
+"""Segmentation targets: the class-index mask of each sample, read when its image is loaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from visionfit.data.masks import MaskSpec, read_mask
+from visionfit.data.rle import rle_decode_rows
+from visionfit.data.seg_sources import RleInfo
+from visionfit.errors import DataError
+
+
+def load_target(row, spec: MaskSpec, rle: RleInfo | None, shape: tuple[int, int]) -> np.ndarray:
+    """The class-index mask (uint8, H x W) of one samples-table row, at the image's size."""
+    if row["mask"]:
+        mask = read_mask(row["mask"], spec)
+    else:
+        info = rle or RleInfo()
+        mask = rle_decode_rows(
+            row["rle"], shape, fmt=info.fmt, order=info.order, where=f"RLE of {row['id']}"
+        )
+    if mask.shape != tuple(shape):
+        raise DataError(
+            f"mask of {row['image']} is {mask.shape[1]}x{mask.shape[0]}, the image "
+            f"{shape[1]}x{shape[0]}; `visionfit check DATA --task segment` lists such pairs"
+        )
+    return mask
+
+
+class MaskTargets:
+    """What the one dataset class (data/datasets.py) calls for sample i: its mask, read from a
+    mask file or decoded from RLE at the decoded image's size."""
+
+    def __init__(self, df: pd.DataFrame, spec: MaskSpec, rle: RleInfo | None):
+        self.rows = df[["image", "id", "mask", "rle"]].to_dict("records")
+        self.spec, self.rle = spec, rle
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __call__(self, i: int, shape: tuple[int, int]) -> np.ndarray:
+        return load_target(self.rows[i], self.spec, self.rle, shape)

@@ -1,0 +1,267 @@
+"""Segmentation as a Task: binary and multi-class masks, from mask folders or RLE CSVs.
+
+Reads its layouts with data/seg_sources.py, stratifies splits and folds on empty / non-empty
+masks, trains `SegmenterModule`, tunes the probability threshold and minimum component area on
+the validation (or pooled out-of-fold) probabilities, predicts the validation images exactly as
+`visionfit predict` does (original size, post-processed) and scores them (`val_final`), and writes
+predictions as mask PNGs, overlays and an RLE CSV in the training data's own format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from visionfit.config import RunConfig
+from visionfit.errors import ModelError, RunError
+from visionfit.tasks.base import CheckInput, Fitted, TaskData
+
+DICE_DEFINITION = (
+    "val_final.dice: mean over validation images (then over foreground classes) of "
+    "2|P&T|/(|P|+|T|) at each image's original size after post-processing, an image with "
+    "empty prediction and empty truth scoring 1; dice_global pools all pixels. "
+    "best_metrics are per-epoch scores at the training size, threshold 0.5."
+)
+
+
+class Segmentation:
+    name = "segmentation"
+    spatial_output = True
+
+    def handles(self, cfg_task: str) -> bool:
+        return cfg_task == "segment"
+
+    # ---- data ---------------------------------------------------------------------------------
+
+    def load_data(self, cfg: RunConfig, *, progress: bool) -> TaskData:
+        if cfg.model.name != "simple_cnn" or cfg.model.pretrained or cfg.model.weights:
+            raise ModelError(
+                "--model/--pretrained/--weights choose classifiers; for --task segment choose "
+                "the network with --arch, --encoder and --encoder-weights (imagenet | none | PATH)"
+            )
+        from visionfit.tasks.segmentation.layouts import load_segmentation_data
+
+        return load_segmentation_data(cfg, progress=progress)
+
+    def check_input(self, cfg: RunConfig):
+        """Samples (stratified on empty / non-empty masks), the mask section of the report, and
+        what stops training (size mismatches, mask values outside the convention)."""
+        from visionfit.data.seg_check import check_input
+
+        samples, section, problems = check_input(cfg.data, cfg.segment)
+        return CheckInput(samples, section, problems, classes_required=False)
+
+    def restore_data(self, run_dir: Path, cfg: RunConfig, table: pd.DataFrame, classes):
+        """The dataset read again, with the run's recorded train/val assignment."""
+        data = self.load_data(cfg, progress=False)
+        split = dict(zip(table["image"], table["split"], strict=True))
+        missing = [im for im in table["image"] if im not in set(data.df["image"])]
+        if missing:
+            raise RunError(
+                f"{len(missing)} images of this run are no longer usable, e.g. {missing[0]}: "
+                "it cannot be resumed exactly; start a new run"
+            )
+        df = data.df[data.df["image"].isin(split)].copy()
+        df["split"] = df["image"].map(split)
+        data.df = df.reset_index(drop=True)
+        return data
+
+    def resolve_config(self, cfg: RunConfig, data: TaskData) -> RunConfig:
+        from visionfit.models.segmentation import DEFAULT_ENCODER, is_scratch
+        from visionfit.tasks.segmentation.module import default_loss
+
+        seg, k = cfg.segment, data.extra["spec"].num_classes
+        encoder = seg.encoder
+        if not is_scratch(seg.arch, encoder) and not encoder:
+            encoder = DEFAULT_ENCODER
+        return cfg.with_overrides(
+            {
+                "data.task": "segment",
+                "segment.loss": default_loss(k) if seg.loss == "auto" else seg.loss,
+                "segment.num_classes": k,
+                "segment.encoder": encoder,
+                "segment.class_names": data.classes,
+            }
+        )
+
+    def default_monitor(self, data: TaskData) -> tuple[str, str]:
+        return ("val_dice", "max")
+
+    def stratify(self, data: TaskData) -> str:
+        return "target"  # empty / non-empty mask
+
+    def split_columns(self, df: pd.DataFrame) -> list[str]:
+        cols = ["image", "id", "mask", "empty_mask", "label", "split"]
+        return cols + (["group"] if "group" in df.columns else [])
+
+    def run_name(self, cfg: RunConfig) -> str:
+        from visionfit.models.segmentation import is_scratch
+
+        seg = cfg.segment
+        return seg.arch if is_scratch(seg.arch, seg.encoder) else f"{seg.arch}-{seg.encoder}"
+
+    def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
+        return {
+            "skipped": [
+                {"file": f, "reason": r}
+                for f, r in zip(data.skipped["image"], data.skipped["reason"], strict=True)
+            ],
+            "empty_mask_share": float(df["empty_mask"].mean()),
+            "dice_definition": DICE_DEFINITION,
+        }
+
+    # ---- model and training ----------------------------------------------------------------
+
+    def create_model(self, cfg: RunConfig, data: TaskData):
+        from visionfit.models.segmentation import create_segmenter
+
+        seg = cfg.segment
+        k = seg.num_classes or 2
+        created = create_segmenter(
+            seg.arch,
+            encoder=seg.encoder,
+            encoder_weights=seg.encoder_weights,
+            in_chans=cfg.data.in_chans,
+            num_outputs=1 if k == 2 else k,
+            width=seg.width,
+        )
+        _check_img_size(cfg, created)
+        return created
+
+    def dataset_targets(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
+        from visionfit.tasks.segmentation.targets import MaskTargets
+
+        return MaskTargets(df, data.extra["spec"], data.extra["rle"])
+
+    def train_sampler(self, cfg, data, train_df):
+        return None
+
+    def create_module(self, cfg, data, model, train_df, *, steps_per_epoch, param_groups):
+        from visionfit.tasks.segmentation.module import SegmenterModule
+
+        return SegmenterModule(
+            model,
+            data.extra["spec"].num_classes,
+            cfg.train,
+            loss=cfg.segment.loss,
+            class_names=data.classes,
+            steps_per_epoch=steps_per_epoch,
+            param_groups=param_groups,
+        )
+
+    def after_training(self, cfg, data, module, trainer, val_loader, val_df, out_dir, **kw):
+        """Threshold and minimum component area tuned on the validation set (binary masks)."""
+        from visionfit.tasks.segmentation.postprocess import (
+            foreground_probabilities,
+            tune_postprocess,
+        )
+
+        seg, k = cfg.segment, data.extra["spec"].num_classes
+        given = kw.get("post") or {}
+        post = {
+            "threshold": given.get("threshold", seg.threshold),
+            "min_area": given.get("min_area", seg.min_area),
+        }
+        if k == 2 and seg.tune_postprocess and val_loader is not None:
+            probs, targets = foreground_probabilities(module.model, val_loader)
+            tuned = tune_postprocess(probs, targets)
+            post = {
+                "threshold": tuned.threshold,
+                "min_area": tuned.min_area,
+                "tuned_on": "validation set at the training size",
+                "dice_at_tuned": tuned.dice,
+                "dice_at_0.5": tuned.dice_default,
+            }
+        return Fitted(post=post)
+
+    def bundle_meta(self, cfg: RunConfig, data: TaskData, created, post: dict) -> dict:
+        from visionfit.data.seg_sources import RleInfo
+        from visionfit.models.segmentation import is_scratch
+
+        seg, spec, pre = cfg.segment, data.extra["spec"], created.preprocessing
+        k = spec.num_classes
+        return {
+            "task": "segment",
+            "arch": seg.arch,
+            "encoder": None if is_scratch(seg.arch, seg.encoder) else seg.encoder,
+            "width": seg.width,
+            "num_classes": k,
+            "num_outputs": 1 if k == 2 else k,
+            "classes": data.classes,
+            "in_chans": cfg.data.in_chans,
+            "max_pixels": cfg.data.max_pixels,
+            "img_size": cfg.augment.img_size,
+            "mean": list(pre.mean),
+            "std": list(pre.std),
+            "interpolation": pre.interpolation,
+            "threshold": post["threshold"],
+            "min_area": post["min_area"],
+            "mask_spec": spec.to_json(),
+            "mask_suffix": seg.mask_suffix,
+            "rle": (data.extra["rle"] or RleInfo()).to_json(),
+        }
+
+    def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
+        """The validation images predicted as `visionfit predict` would, scored (val_final)."""
+        from visionfit.tasks.segmentation.outputs import evaluate_predictions
+
+        return evaluate_predictions(
+            predictor, val_df, data, out_dir / "val_predictions", progress=progress
+        )
+
+    # ---- cross-validation ------------------------------------------------------------------
+
+    def cv_accumulator(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
+        from visionfit.tasks.segmentation.cv import SegmentationCV
+
+        return SegmentationCV(cfg, data, df)
+
+    # ---- prediction ------------------------------------------------------------------------
+
+    def model_from_meta(self, meta: dict):
+        from visionfit.models.segmentation import segmenter_from_meta
+
+        return segmenter_from_meta(meta).model
+
+    def probabilities(self, model, x, meta: dict):
+        """(N, K, h, w) class probabilities (the valid-convolution U-Net by overlap-tile)."""
+        from visionfit.models.segmentation import forward_logits
+        from visionfit.tasks.segmentation.module import probabilities
+
+        return probabilities(forward_logits(model, x))
+
+    def head(self, meta: dict):
+        from visionfit.tasks.segmentation.outputs import MaskHead
+
+        return MaskHead.from_meta(meta)
+
+    def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame:
+        from visionfit.tasks.segmentation.outputs import prediction_table
+
+        return prediction_table(predictor, items, **kw)
+
+    def predict_masks(self, predictor, items: list, **kw):
+        from visionfit.tasks.segmentation.outputs import predict_masks
+
+        return predict_masks(predictor, items, **kw)
+
+
+def _check_img_size(cfg: RunConfig, created) -> None:
+    from visionfit.models.segmentation import size_multiple
+
+    seg, size = cfg.segment, cfg.augment.img_size
+    mult = size_multiple(seg.arch, seg.encoder)
+    if size % mult:
+        lo, hi = size - size % mult, size - size % mult + mult
+        raise ModelError(
+            f"--img-size {size} does not fit {seg.arch} with encoder {seg.encoder}: sides must be "
+            f"a multiple of {mult} (e.g. {max(lo, mult)} or {hi})"
+        )
+    valid = getattr(created.model, "is_valid_input", None)
+    if valid is not None and not valid(size):
+        near = created.model.valid_sizes_near(size)
+        raise ModelError(
+            f"--img-size {size} does not fit unet_original (valid convolutions): valid sizes are "
+            f"16k + 124 from 188 on, e.g. {', '.join(map(str, near))} (572 gives a 388 output)"
+        )
