@@ -72,3 +72,12 @@ def test_help_fits_80_columns(command):
     lines = result.output.splitlines()
     assert len(lines) > 5
     assert max(len(line) for line in lines) <= 80
+
+
+def test_check_says_what_it_checks_first(shapes_dir, run_cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("VISIONFIT_CACHE", str(tmp_path / "cache"))
+    code, out, err = run_cli(["check", shapes_dir])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"checking {shapes_dir}: every image is decoded")
+    assert lines[-1].startswith("data usable: 180 images in 3 classes")

@@ -50,6 +50,7 @@ def check(
         raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
     if cfg.data.task == "segment" or (cfg.data.task == "auto" and _looks_like_masks(data)):
         cfg = cfg.with_overrides({"data.task": "segment"})
+    render_check.print_start(cfg.data.path or cfg.data.csv)  # before the engine's slow imports
     from visionfit.engine.check import check as check_data
 
     report = check_data(cfg, progress=True, use_cache=not no_cache, threads=threads)

@@ -35,6 +35,13 @@ def _relative_to(root: str | None):
     return rel
 
 
+def print_start(source: str) -> None:
+    render.console.print(
+        f"checking {escape(printable(source))}: every image is decoded as training decodes it",
+        highlight=False,
+    )
+
+
 def print_check_report(report, *, root: str | None = None) -> None:
     """data.check.CheckReport as tables: summary, classes, sizes/modes, then every bad file."""
     rel = _relative_to(root)
