@@ -35,11 +35,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'visionfit' has no attribute {name!r}")
 
 
-def predict(run_dir, inputs, **kwargs):
-    """Shortcut for `load(run_dir).predict(inputs, **kwargs)`."""
+def predict(run_dir, inputs, *, backend: str = "torch", **kwargs):
+    """Shortcut for `load(run_dir, backend=backend).predict(inputs, **kwargs)`."""
     from visionfit.engine.loading import load
 
-    return load(run_dir).predict(inputs, **kwargs)
+    return load(run_dir, backend=backend).predict(inputs, **kwargs)
 
 
 __all__ = [*_EXPORTS, "predict"]

@@ -54,6 +54,11 @@ class DataConfig(_Section):
     )
     in_chans: int = Field(3, ge=1, le=4, description="Input channels: 3 (RGB) or 1 (grayscale).")
     workers: int | None = Field(None, ge=0, description="DataLoader workers (default: auto).")
+    cache: Literal["auto", "memory", "disk", "none"] = Field(
+        "auto",
+        description="Keep decoded, resized images: memory, disk (a memmap under the visionfit "
+        "cache folder) or none; auto picks by size and says which.",
+    )
     label_cols: list[str] | None = Field(
         None,
         description="CSV label columns a,b,c: 0/1 (multi-label), probabilities (--task soft) or "

@@ -17,3 +17,7 @@ class ModelError(VisionfitError):
 
 class RunError(VisionfitError):
     """A run directory is missing, incomplete or inconsistent."""
+
+
+class ExportError(ModelError):
+    """A model cannot be exported (ONNX / TorchScript), or the export does not match PyTorch."""

@@ -103,6 +103,7 @@ ValFraction = Annotated[
 ]
 InChans = Annotated[int | None, config_option("data.in_chans", "--in-chans", panel=DATA)]
 Workers = Annotated[int | None, config_option("data.workers", "--workers", panel=DATA)]
+Cache = Annotated[str | None, config_option("data.cache", "--cache", panel=DATA)]
 MaxPixels = Annotated[int | None, config_option("data.max_pixels", "--max-pixels", panel=DATA)]
 LabelCols = Annotated[str | None, config_option("data.label_cols", "--label-cols", panel=LABELS)]
 LabelDelim = Annotated[str | None, config_option("data.label_delim", "--label-delim", panel=LABELS)]

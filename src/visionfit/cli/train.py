@@ -29,6 +29,7 @@ def train(
     val_fraction: o.ValFraction = None,
     in_chans: o.InChans = None,
     workers: o.Workers = None,
+    cache: o.Cache = None,
     max_pixels: o.MaxPixels = None,
     model: o.Model = None,
     pretrained: o.Pretrained = None,

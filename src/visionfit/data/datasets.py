@@ -33,6 +33,7 @@ class ImageDataset(Dataset):
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         seed: int = 0,
+        cache=None,
     ):
         if targets is not None and len(targets) != len(images):
             raise ValueError("images and targets differ in length")
@@ -46,6 +47,10 @@ class ImageDataset(Dataset):
         self.in_chans = in_chans
         self.max_pixels = max_pixels
         self.seed = seed
+        # A data.cache view (decoded, resized arrays, row i = image i): nothing decoded per epoch
+        if cache is not None and len(cache) != len(self.images):
+            raise ValueError("cache and images differ in length")
+        self.cache = cache
 
     def __len__(self) -> int:
         return len(self.images)
@@ -61,6 +66,8 @@ class ImageDataset(Dataset):
             self._reseed(int(epoch), int(i))
         else:
             i = key
+        if self.cache is not None:
+            return self._item(self.cache[i], i, cached=True)
         try:
             arr = decode_image(self.images[i], in_chans=self.in_chans, max_pixels=self.max_pixels)
         except ImageDecodeError as e:
@@ -69,8 +76,12 @@ class ImageDataset(Dataset):
                 f"{e}: the file changed after the data scan; run the same command again "
                 "(or resume the run) to rescan and leave it out"
             ) from None
+        return self._item(arr, i, cached=False)
+
+    def _item(self, arr: np.ndarray, i: int, *, cached: bool):
         if self.masks:
-            out = self.transform(image=arr, mask=self.targets(i, arr.shape[:2]))
+            mask = self.cache.mask(i) if cached else self.targets(i, arr.shape[:2])
+            out = self.transform(image=arr, mask=mask)
             return _chw(out["image"]), torch.as_tensor(out["mask"], dtype=torch.long)
         x = _chw(self.transform(image=arr)["image"])
         if self.targets is None:

@@ -89,11 +89,11 @@ def assign_folds(data: TaskData, cfg: RunConfig) -> tuple[pd.DataFrame, str]:
             )
         return folds, "file"
     kind = resolve_fold_kind(cfg.cv.kind, data.label_mode, "group" in df.columns)
-    if kind == "stratified" and data.label_mode == "segment":
-        # Too few empty (or non-empty) masks to stratify on: plain shuffled folds.
+    if kind == "stratified" and cfg.cv.kind == "auto" and data.strata_optional:
+        # Too few of a stratum (e.g. empty masks) to stratify on: plain shuffled folds.
         counts = df["target"].value_counts()
         if len(counts) < 2 or counts.min() < cfg.cv.folds:
-            kind = "kfold" if cfg.cv.kind == "auto" else kind
+            kind = "kfold"
     return make_folds(df, cfg.cv.folds, kind, cfg.train.seed), kind
 
 
@@ -155,26 +155,31 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
         refit_dir=refit_dir,
         notes=data.notes,
     )
+    _write_summary(result, cfg, summary_extra, data)
+    return result
+
+
+def _write_summary(result: CVResult, cfg: RunConfig, extra: dict, data: TaskData) -> None:
+    run_dir = result.run_dir
     summary = {
         "kind": "cv",
         "run_dir": str(run_dir),
-        "task": data.label_mode,
-        "classes": data.classes,
-        "folds": n_folds,
-        "fold_kind": kind,
+        "task": result.task,
+        "classes": result.classes,
+        "folds": result.folds,
+        "fold_kind": result.fold_kind,
         "folds_file": cfg.cv.folds_file,
-        "n_samples": len(data.df),
+        "n_samples": result.n_samples,
         "monitor": cfg.train.monitor,
-        "best_epochs": best_epochs,
-        "weights_source": weights_source,
-        **summary_extra,
-        "refit_dir": str(refit_dir) if refit_dir else None,
-        "seconds": seconds,
+        "best_epochs": result.best_epochs,
+        "weights_source": result.weights_source,
+        **extra,
+        "refit_dir": str(result.refit_dir) if result.refit_dir else None,
+        "seconds": result.seconds,
         "ignored_files": data.ignored_files,
         "notes": data.notes,
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
-    return result
 
 
 def run_folds(

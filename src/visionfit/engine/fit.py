@@ -192,6 +192,7 @@ def train_in_run_dir(
         "ignored_files": data.ignored_files,
         "epochs_run": split.epochs_run,
         "threshold": split.post.get("threshold"),
+        "cache": _cache_line(data),
         **task.summary_extra(data, df),
     }
     if resume_from is not None:
@@ -200,3 +201,8 @@ def train_in_run_dir(
     save_training_curves(run_dir / "metrics.csv", run_dir / "curves.png")
     log_artifacts(split.logger, run_dir)
     return result
+
+
+def _cache_line(data: TaskData) -> str:
+    cache = data.extra.get("decoded_cache", (None, None))[1]
+    return cache.describe() if cache is not None else "none (decoded every epoch)"

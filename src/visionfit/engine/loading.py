@@ -32,10 +32,14 @@ RUN_LOADERS: list[Callable[[], tuple[Callable[[Path], bool], Callable[[Path], ob
 ]
 
 
-def load(run_dir: str | Path):
+def load(run_dir: str | Path, *, backend: str = "torch"):
     """Load a finished run for prediction (model.json + model.safetensors; no pickle). A
-    cross-validation run gives its fold ensemble; other run kinds come from `RUN_LOADERS`."""
-    return load_run(run_dir)
+    cross-validation run gives its fold ensemble; other run kinds come from `RUN_LOADERS`.
+    `backend="onnx"` computes the probabilities with onnxruntime on `RUN/export/onnx/model.onnx`
+    (exported, with its parity check, when missing)."""
+    from visionfit.engine.onnx_backend import use_backend
+
+    return use_backend(load_run(run_dir), backend)
 
 
 def load_run(run_dir: str | Path):

@@ -85,6 +85,10 @@ class Predictor:
         self.task: str = meta["task"]
         self.classes: list[str] = list(meta["classes"])
         self.probability_module = MeanProbabilities(self.models, self.task_impl, meta)
+        # forward + probabilities + fold mean; another backend (engine/onnx_backend.py) swaps it
+        self.forward_probs = self.probability_module
+        self.backend = "torch"
+        self._device = next(self.probability_module.parameters()).device
         # `model`: the network of a single run, the averaging module of an ensemble
         self.model = self.models[0] if len(self.models) == 1 else self.probability_module
         self.transform = create_transforms(
@@ -98,11 +102,10 @@ class Predictor:
 
     def _probs(self, x: torch.Tensor, flips: list[tuple[int, ...]]) -> torch.Tensor:
         """Probabilities averaged over the members and the test-time flips."""
-        device = next(self.probability_module.parameters()).device
-        x = x.to(device)
+        x = x.to(self._device)
         total = None
         for dims in flips:
-            p = self.probability_module(torch.flip(x, dims=dims) if dims else x)
+            p = self.forward_probs(torch.flip(x, dims=dims) if dims else x).to(self._device)
             if dims and self.task_impl.spatial_output:
                 p = torch.flip(p, dims=dims)  # undo the flip on a map
             total = p if total is None else total + p

@@ -89,6 +89,35 @@ class SplitResult:
     weights_source: str = ""
 
 
+def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, *, progress: bool = False):
+    """The decode-once cache of the whole dataset (data/cache.py), built on first use and kept
+    on `data`, so every fold, the refit and a resume reuse it; None with `data.cache: none`."""
+    if cfg.data.cache == "none":
+        return None
+    key = (cfg.augment.img_size, cfg.data.in_chans, cfg.data.max_pixels, cfg.data.cache)
+    kept = data.extra.get("decoded_cache")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    from visionfit.data.cache import DecodedCache
+
+    masks, mask_keys = task.cache_masks(cfg, data)
+    cache = DecodedCache.build(
+        list(data.df["image"]),
+        size=cfg.augment.img_size,
+        in_chans=cfg.data.in_chans,
+        max_pixels=cfg.data.max_pixels,
+        mode=cfg.data.cache,
+        masks=masks,
+        mask_keys=mask_keys,
+    )
+    data.extra["decoded_cache"] = (key, cache)
+    if progress:
+        from rich.console import Console
+
+        Console(stderr=True).print(cache.describe(), highlight=False)
+    return cache
+
+
 def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoader, DataLoader]:
     tc, size = cfg.train, cfg.augment.img_size
     train_tf = create_transforms(cfg.augment.preset, size, pre.mean, pre.std, train=True)
@@ -100,6 +129,7 @@ def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoade
         "pin_memory": torch.cuda.is_available(),
     }
     data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed}
+    cache = data.extra.get("decoded_cache", (None, None))[1]
     # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
     # cannot train on one). Order and augmentation are seeded per epoch and sample, and the
     # loader's position is saved in mid-epoch checkpoints (see engine/resumable.py).
@@ -109,6 +139,7 @@ def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoade
         task.dataset_targets(cfg, data, train_df),
         train_tf,
         cfg.data.in_chans,
+        cache=cache.view(train_df["image"]) if cache is not None else None,
         **data_kw,
     )
     train_loader = ResumableDataLoader(
@@ -121,7 +152,10 @@ def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoade
     val_loader = None
     if val_df is not None and len(val_df):
         targets = task.dataset_targets(cfg, data, val_df)
-        val_ds = ImageDataset(val_df["image"], targets, eval_tf, cfg.data.in_chans, **data_kw)
+        val_cache = cache.view(val_df["image"]) if cache is not None else None
+        val_ds = ImageDataset(
+            val_df["image"], targets, eval_tf, cfg.data.in_chans, cache=val_cache, **data_kw
+        )
         val_loader = DataLoader(val_ds, batch_size=tc.batch_size, shuffle=False, **loader_kw)
     return train_loader, val_loader
 
@@ -189,6 +223,7 @@ def train_split(
     L.seed_everything(tc.seed, workers=True, verbose=False)
     created = created or create_model(task, cfg, data)
     pre = created.preprocessing
+    decoded_cache(task, cfg, data, progress=progress)
     train_loader, val_loader = _loaders(task, cfg, data, train_df, val_df, pre)
     has_val = val_loader is not None
     policy = create_finetune_policy(created.model, cfg.finetune, tc.lr, tc.epochs)
@@ -204,21 +239,7 @@ def train_split(
     checkpoint, all_callbacks = _callbacks(
         cfg, out_dir, has_val, policy, logger, callbacks, progress
     )
-    trainer = L.Trainer(
-        max_epochs=tc.epochs,
-        accelerator=tc.accelerator,
-        devices=1,
-        precision=tc.precision,
-        deterministic=tc.deterministic,
-        callbacks=all_callbacks,
-        logger=logger if logger is not None else False,
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=str(out_dir),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=10,
-    )
+    trainer = _trainer(cfg, out_dir, all_callbacks, logger, progress)
     ckpt_dir = out_dir / "checkpoints"
     if not finished:
         trainer.fit(
@@ -236,6 +257,7 @@ def train_split(
         cfg, data, module, trainer, val_loader, val_df, out_dir, post=post, progress=progress
     )
     meta = {
+        **_preprocessing_meta(cfg, data, pre),
         **task.bundle_meta(cfg, data, created, fitted.post),
         "task_family": task.name,
         "best_epoch": best_epoch,
@@ -257,6 +279,38 @@ def train_split(
         val_final=val_final,
         logger=logger,
         weights_source=created.weights_source,
+    )
+
+
+def _preprocessing_meta(cfg: RunConfig, data: TaskData, pre) -> dict:
+    """What every bundle records to feed its network as in training (model.json)."""
+    return {
+        "classes": data.classes,
+        "in_chans": cfg.data.in_chans,
+        "max_pixels": cfg.data.max_pixels,
+        "img_size": cfg.augment.img_size,
+        "mean": list(pre.mean),
+        "std": list(pre.std),
+        "interpolation": pre.interpolation,
+    }
+
+
+def _trainer(cfg: RunConfig, out_dir: Path, callbacks: list, logger, progress: bool) -> L.Trainer:
+    tc = cfg.train
+    return L.Trainer(
+        max_epochs=tc.epochs,
+        accelerator=tc.accelerator,
+        devices=1,
+        precision=tc.precision,
+        deterministic=tc.deterministic,
+        callbacks=callbacks,
+        logger=logger if logger is not None else False,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(out_dir),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
     )
 
 

@@ -9,10 +9,10 @@ Lightning callback (`optuna_integration.PyTorchLightningPruningCallback`, which 
 
 `trials` is the study's total: workers run trials until the study holds that many finished
 (complete or pruned) trials, counting earlier invocations and other processes. The same command
-therefore resumes an interrupted study; several processes can share one study; a larger `trials`
-adds trials. With an SQLite storage the count is exact: a lock file beside the database makes
-"count, then start a trial" atomic across processes. With a server database (PostgreSQL, MySQL)
-two workers finishing at the same moment may overshoot by one.
+therefore resumes an interrupted study; several processes (and machines) can share one study; a
+larger `trials` adds trials. The count is exact with SQLite, PostgreSQL and a journal file: a lock
+(see `visionfit.engine.tune_storage`) makes "count, then start a trial" atomic across processes.
+With MySQL two workers finishing at the same moment may overshoot by one.
 
 A worker killed mid-trial leaves it RUNNING; Optuna's heartbeat marks it failed after
 `_GRACE_SECONDS`, and a worker still running (or the next invocation) then fills its place.
@@ -31,14 +31,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,8 @@ import yaml
 
 from visionfit.config import RunConfig
 from visionfit.engine.rundir import atomic_write_bytes, atomic_write_csv, atomic_write_text
+from visionfit.engine.tune_storage import Lock as _Lock
+from visionfit.engine.tune_storage import lock_for, open_storage, redact_url
 from visionfit.errors import VisionfitError
 
 # Short names a search space may use for the common config keys.
@@ -265,7 +265,8 @@ def tune(
             )
         except Exception as e:  # bad URL, unreadable database
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise VisionfitError(f"cannot open the Optuna storage {storage_url}: {first}") from None
+            where = redact_url(storage_url)
+            raise VisionfitError(f"cannot open the Optuna storage {where}: {first}") from None
         _check_study(study, monitor, direction, options)
 
     trials_dir = out_dir / "trials"
@@ -279,7 +280,7 @@ def tune(
     ran = _run_worker(study, objective, options.trials, lock, after_trial, on_wait)
     files = _write_tables(study, out_dir, base)
     files.update(_write_plots(study, out_dir))
-    return _result(study, storage_url, out_dir, monitor, direction, ran, files)
+    return _result(study, redact_url(storage_url), out_dir, monitor, direction, ran, files)
 
 
 class _Objective:
@@ -366,25 +367,8 @@ def _safe(name: str) -> str:
 
 
 def _storage(url: str):
-    import optuna
-
-    if "://" not in url:
-        raise VisionfitError(
-            f"--storage {url!r} is not a database URL; use e.g. sqlite:///study.db"
-        )
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=_HEARTBEAT_SECONDS,
-            grace_period=_GRACE_SECONDS,
-        )
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise VisionfitError(f"cannot open the Optuna storage {url}: {first}") from None
+    """The Optuna storage for `--storage` (SQLite, a database server or a journal file)."""
+    return open_storage(url, heartbeat=_HEARTBEAT_SECONDS, grace=_GRACE_SECONDS)
 
 
 def _check_study(study, monitor: str, direction: str, options: TuneOptions) -> None:
@@ -416,45 +400,8 @@ def _finished_and_running(study) -> tuple[int, int]:
     return len(trials) - running, running
 
 
-class _Lock:
-    """An exclusive lock across processes (a file lock beside an SQLite database), or none."""
-
-    def __init__(self, path: Path | None):
-        self.path, self.fd = path, None
-
-    def acquire(self) -> None:
-        if self.path is None:
-            return
-        try:
-            import fcntl
-        except ImportError:  # Windows: no flock; the count may then overshoot by one
-            self.path = None
-            return
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        if self.fd is not None:
-            import fcntl
-
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[_Lock]:
-        self.acquire()
-        try:
-            yield self
-        finally:
-            self.release()
-
-
 def _lock_for(storage_url: str) -> _Lock:
-    if storage_url.startswith("sqlite:///") and ":memory:" not in storage_url:
-        db = Path(storage_url.removeprefix("sqlite:///")).expanduser()
-        return _Lock(db.with_name(db.name + ".lock"))
-    return _Lock(None)
+    return lock_for(storage_url)
 
 
 def _run_worker(study, objective, target: int, lock: _Lock, after_trial, on_wait=None) -> int:

@@ -152,7 +152,9 @@ def overlap_tile_predict(model: UNetOriginal, x: torch.Tensor) -> torch.Tensor:
     The input is mirrored at its borders up to a valid size (the paper's overlap-tile strategy)
     and the output window that lines up with the original pixels is cut out.
     """
-    h, w = x.shape[-2:]
+    # Plain ints: a traced graph (ONNX / TorchScript export, fixed H and W) then holds the
+    # padding as constants instead of the whole size search below.
+    h, w = int(x.shape[-2]), int(x.shape[-1])
     margin = model.margin()
     ih, iw = model.overlap_tile_input(h), model.overlap_tile_input(w)
     top, left = margin + (ih - 2 * margin - h) // 2, margin + (iw - 2 * margin - w) // 2

@@ -49,3 +49,19 @@ def configure_optimization(params, cfg: TrainConfig, total_steps: int | None = N
         "optimizer": opt,
         "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": "val_loss"},
     }
+
+
+def module_optimizers(module):
+    """`configure_optimizers` of a task module that has `param_groups` (None: every trainable
+    parameter), `steps_per_epoch` and `cfg` (its TrainConfig).
+
+    Given by the caller, `steps_per_epoch` spares asking `trainer.estimated_stepping_batches`,
+    which sets up the train loader before a checkpoint is restored and so loses the loader's
+    saved position in the epoch (a mid-epoch resume would restart the epoch's order).
+    """
+    params = module.param_groups or [p for p in module.parameters() if p.requires_grad]
+    if module.steps_per_epoch:
+        total = module.steps_per_epoch * module.cfg.epochs
+    else:  # asked lazily, only by a schedule that needs it
+        total = lambda: module.trainer.estimated_stepping_batches  # noqa: E731
+    return configure_optimization(params, module.cfg, total)

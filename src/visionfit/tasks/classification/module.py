@@ -11,7 +11,7 @@ import torchmetrics as tm
 from torch import nn
 
 from visionfit.config import TrainConfig
-from visionfit.tasks.optim import configure_optimization
+from visionfit.tasks.optim import module_optimizers
 
 
 def probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
@@ -74,9 +74,7 @@ class ClassifierModule(L.LightningModule):
         param_groups: list[dict] | None = None,
     ):
         super().__init__()
-        # Given by the caller, the schedule needs no `trainer.estimated_stepping_batches`, which
-        # sets up the train loader before a checkpoint is restored and so loses the loader's saved
-        # position in the epoch (a mid-epoch resume would restart the epoch's order).
+        # Given by the caller: see tasks/optim.py:module_optimizers.
         self.steps_per_epoch = steps_per_epoch
         # Optimizer parameter groups with their own "lr" (e.g. head / backbone, models/freezing);
         # None: every trainable parameter at train_cfg.lr.
@@ -149,9 +147,4 @@ class ClassifierModule(L.LightningModule):
         self.val_metrics.reset()
 
     def configure_optimizers(self):
-        params = self.param_groups or [p for p in self.parameters() if p.requires_grad]
-        if self.steps_per_epoch:
-            total = self.steps_per_epoch * self.cfg.epochs
-        else:  # asked lazily: it sets up the train loader (see __init__)
-            total = lambda: self.trainer.estimated_stepping_batches  # noqa: E731
-        return configure_optimization(params, self.cfg, total)
+        return module_optimizers(self)

@@ -131,6 +131,9 @@ class Classification:
     def dataset_targets(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
         return split_targets(df, data.label_mode)
 
+    def cache_masks(self, cfg: RunConfig, data: TaskData):
+        return None, None  # images only
+
     def train_sampler(self, cfg: RunConfig, data: TaskData, train_df: pd.DataFrame):
         if cfg.train.sampler != "balanced":
             return None
@@ -180,19 +183,11 @@ class Classification:
         return Fitted(post={"threshold": threshold}, val_probs=probs, extra_metrics=extra)
 
     def bundle_meta(self, cfg: RunConfig, data: TaskData, created, post: dict) -> dict:
-        pre = created.preprocessing
         threshold = post.get("threshold")
         return {
             "task": data.label_mode,
             "arch": cfg.model.name,
             "num_outputs": num_outputs(data.label_mode, len(data.classes)),
-            "classes": data.classes,
-            "in_chans": cfg.data.in_chans,
-            "max_pixels": cfg.data.max_pixels,
-            "img_size": cfg.augment.img_size,
-            "mean": list(pre.mean),
-            "std": list(pre.std),
-            "interpolation": pre.interpolation,
             "drop_rate": cfg.model.drop_rate,
             "head": cfg.finetune.head,
             "head_hidden": cfg.finetune.head_hidden,

@@ -39,6 +39,7 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
         notes=list(samples.notes),
         sha1={f.image: f.sha1 for f in scan.files if f.ok},
         extra={"spec": samples.spec, "rle": samples.rle},
+        strata_optional=True,
     )
 
 

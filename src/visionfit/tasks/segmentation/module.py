@@ -16,7 +16,7 @@ from torch import nn
 from visionfit.config import TrainConfig
 from visionfit.errors import ModelError
 from visionfit.models.unet import centre_crop
-from visionfit.tasks.optim import configure_optimization
+from visionfit.tasks.optim import module_optimizers
 from visionfit.tasks.segmentation.metrics import SegScores, image_stats, per_image_dice
 
 BINARY_LOSSES = ("bce", "dice", "focal", "bce+dice", "lovasz")
@@ -163,9 +163,4 @@ class SegmenterModule(L.LightningModule):
         return probabilities(self(x))
 
     def configure_optimizers(self):
-        params = self.param_groups or [p for p in self.parameters() if p.requires_grad]
-        if self.steps_per_epoch:
-            total = self.steps_per_epoch * self.cfg.epochs
-        else:  # asked lazily: it sets up the train loader (see ClassifierModule)
-            total = lambda: self.trainer.estimated_stepping_batches  # noqa: E731
-        return configure_optimization(params, self.cfg, total)
+        return module_optimizers(self)

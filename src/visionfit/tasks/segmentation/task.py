@@ -134,6 +134,21 @@ class Segmentation:
 
         return MaskTargets(df, data.extra["spec"], data.extra["rle"])
 
+    def cache_masks(self, cfg: RunConfig, data: TaskData):
+        """Masks decoded once with their images, and per mask a key that changes with it (the
+        mask file's identity, or the RLE text, with the mask convention)."""
+        import hashlib
+
+        from visionfit.data.scan_cache import file_key
+        from visionfit.tasks.segmentation.targets import MaskTargets
+
+        spec, rle = data.extra["spec"], data.extra["rle"]
+        keys = [
+            f"{file_key(m)}|{spec!r}" if m else hashlib.sha1(f"{r!r}|{rle!r}".encode()).hexdigest()
+            for m, r in zip(data.df["mask"], data.df["rle"], strict=True)
+        ]
+        return MaskTargets(data.df, spec, rle), keys
+
     def train_sampler(self, cfg, data, train_df):
         return None
 
@@ -179,7 +194,7 @@ class Segmentation:
         from visionfit.data.seg_sources import RleInfo
         from visionfit.models.segmentation import is_scratch
 
-        seg, spec, pre = cfg.segment, data.extra["spec"], created.preprocessing
+        seg, spec = cfg.segment, data.extra["spec"]
         k = spec.num_classes
         return {
             "task": "segment",
@@ -188,13 +203,6 @@ class Segmentation:
             "width": seg.width,
             "num_classes": k,
             "num_outputs": 1 if k == 2 else k,
-            "classes": data.classes,
-            "in_chans": cfg.data.in_chans,
-            "max_pixels": cfg.data.max_pixels,
-            "img_size": cfg.augment.img_size,
-            "mean": list(pre.mean),
-            "std": list(pre.std),
-            "interpolation": pre.interpolation,
             "threshold": post["threshold"],
             "min_area": post["min_area"],
             "mask_spec": spec.to_json(),

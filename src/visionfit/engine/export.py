@@ -1,0 +1,376 @@
+"""Export a finished run to ONNX or TorchScript, with a parity check against eager PyTorch.
+
+The exported graph takes a normalised float batch (N, C, H, W) with a dynamic batch axis and
+returns probabilities: (N, num_classes) for classification, (N, K, H, W) for segmentation; a
+cross-validation run exports one graph holding the mean over its fold models. Everything else a
+user needs to feed it and read it (input size, mean/std, classes, threshold, minimum area) is
+written beside it in `export.json`.
+
+>>> result = export_run(Path("runs/simple_cnn-20260101-120000"), "onnx")
+>>> print(result.summary())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from visionfit.errors import ExportError
+
+FORMATS = ("onnx", "torchscript")
+MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
+EXPORT_META = "export.json"
+DEFAULT_OPSET = 17
+TOLERANCE = 1e-4
+PARITY_BATCHES = (1, 3)
+INPUT_NAME, OUTPUT_NAME = "input", "probabilities"
+
+
+@dataclass
+class ExportResult:
+    """What `export_run` wrote and how close the exported graph is to eager PyTorch."""
+
+    model_path: Path
+    meta_path: Path
+    format: str
+    opset: int | None
+    max_abs_diff: float | None
+    meta: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for the CLI: what was written, its input and output, the parity check."""
+        m = self.meta
+        shape = f"(batch, {m['in_chans']}, {m['img_size']}, {m['img_size']})"
+        out = (
+            f"(batch, {m['num_classes']}, {m['img_size']}, {m['img_size']})"
+            if m["task"] == "segment"
+            else f"(batch, {len(m['classes'])})"
+        )
+        fmt = "ONNX" if self.format == "onnx" else "TorchScript"
+        opset = f" (opset {self.opset})" if self.opset else ""
+        if self.max_abs_diff is None:
+            parity = "parity check: skipped"
+        else:
+            batches = " and ".join(map(str, PARITY_BATCHES))
+            parity = (
+                f"parity vs PyTorch: max abs difference {self.max_abs_diff:.2e} at batch "
+                f"{batches} (tolerance {TOLERANCE:.0e})"
+            )
+        return "\n".join(
+            [
+                f"exported {m['arch']} ({m['task']}) to {fmt}{opset}: {self.model_path}",
+                f"  input: float32 {shape}, resized and normalised as in export.json; "
+                f"output: probabilities {out}",
+                f"  {parity}",
+                f"  preprocessing, classes and post-processing: {self.meta_path}",
+            ]
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# torch module -> probability module (the one place that knows how each predictor gets them)
+
+
+def probability_module(predictor) -> nn.Module:
+    """The loaded run as one module: normalised batch -> probabilities (fold mean inside)."""
+    return predictor.probability_module.float().cpu().eval()
+
+
+# --------------------------------------------------------------------------------------------------
+# The export
+
+
+def export_run(
+    run_dir: Path,
+    fmt: str = "onnx",
+    out: Path | None = None,
+    *,
+    opset: int | None = None,
+    check: bool = True,
+) -> ExportResult:
+    """Export a finished run to `out` (default `RUN/export/<fmt>/`): the model file and
+    `export.json`. Existing files are never overwritten. With `check`, the exported graph is
+    compared with eager PyTorch at batch 1 and 3; a difference above 1e-4 is an ExportError and
+    nothing is written."""
+    import visionfit
+
+    _check_options(fmt, opset)
+    return export_predictor(visionfit.load(run_dir), fmt, out, opset=opset, check=check)
+
+
+def _check_options(fmt: str, opset: int | None) -> None:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if opset is not None and fmt != "onnx":
+        raise ExportError("--opset applies to --format onnx only")
+    if opset is not None and not 7 <= int(opset) <= 20:
+        raise ExportError(f"--opset {opset} is outside what the exporter writes (7..20)")
+
+
+def export_predictor(
+    predictor,
+    fmt: str = "onnx",
+    out: Path | None = None,
+    *,
+    opset: int | None = None,
+    check: bool = True,
+) -> ExportResult:
+    """`export_run` for a predictor already loaded from its run directory."""
+    _check_options(fmt, opset)
+    if predictor.run_dir is None:
+        raise ExportError("only a predictor loaded from a run directory can be exported")
+    run_dir = Path(predictor.run_dir)
+    meta = _export_meta(predictor, run_dir, fmt, opset)
+    out_dir = Path(out) if out is not None else run_dir / "export" / fmt
+    model_path, meta_path = out_dir / MODEL_FILES[fmt], out_dir / EXPORT_META
+    for path in (model_path, meta_path):
+        if path.exists():
+            raise ExportError(f"{path} exists and is never overwritten: remove it or pass --out")
+    module = probability_module(predictor)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{model_path.name}.", suffix=".tmp", dir=out_dir)
+    except OSError as e:  # a read-only run directory, a full disk
+        raise ExportError(f"cannot write the export to {out_dir}: {e.strerror}") from None
+    os.close(fd)
+    sample = _sample_batch(meta, 1, seed=0)
+    tmp = Path(tmp_name)
+    try:
+        if fmt == "onnx":
+            _to_onnx(module, sample, tmp, meta)
+        else:
+            _to_torchscript(module, sample, tmp, meta)
+        diff = _parity(module, tmp, fmt, meta) if check else None
+        meta["parity"] = {
+            "max_abs_diff": diff,
+            "batch_sizes": list(PARITY_BATCHES) if check else [],
+            "tolerance": TOLERANCE,
+        }
+        _link_new(tmp, model_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _write_new_text(meta_path, json.dumps(meta, indent=2))
+    return ExportResult(model_path, meta_path, fmt, meta["opset"], diff, meta)
+
+
+def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
+    m = predictor.meta
+    task = predictor.task
+    info = {
+        "format": fmt,
+        "opset": (opset or DEFAULT_OPSET) if fmt == "onnx" else None,
+        "input": {"name": INPUT_NAME},
+        "output": {"name": OUTPUT_NAME, "kind": "probabilities"},
+        "task": task,
+        "arch": m.get("arch"),
+        "encoder": m.get("encoder"),
+        "kind": m.get("kind", "single"),
+        "members": list(m.get("members") or []),
+        "classes": list(predictor.classes),
+        "img_size": int(m["img_size"]),
+        "in_chans": int(m["in_chans"]),
+        "mean": list(m["mean"]),
+        "std": list(m["std"]),
+        "interpolation": m.get("interpolation", "bilinear"),
+        "max_pixels": m.get("max_pixels"),
+        "threshold": m.get("threshold", 0.5),
+        "torch": torch.__version__,
+        "source": bundle_fingerprint(run_dir, m),
+    }
+    info["input"]["shape"] = ["batch", info["in_chans"], info["img_size"], info["img_size"]]
+    # What predict does before the graph (data/transforms.py, data/seg_datasets.py); the
+    # `interpolation` above is the backbone's pretrained config, kept for reference.
+    resize = "cv2.INTER_AREA"  # data/transforms.py: the one ladder resizes every task alike
+    info["preprocess"] = (
+        f"decode (EXIF orientation applied; {info['in_chans']} channel(s)), resize to "
+        f"img_size x img_size with {resize}, x = (pixel / 255 - mean) / std, channels first"
+    )
+    if task == "segment":
+        info["num_classes"] = int(m["num_classes"])
+        info["min_area"] = float(m.get("min_area", 0.0))
+        info["postprocess"] = (
+            "argmax over classes at the model size, probabilities resized to the image "
+            "(bilinear); binary: foreground >= threshold, components smaller than min_area "
+            "(a share of the image's pixels, 8-connected) removed"
+        )
+    else:
+        info["postprocess"] = {
+            "binary": "class 1 if probabilities[:, 1] >= threshold",
+            "multilabel": "every label whose probability >= its threshold",
+        }.get(task, "argmax over classes")
+    return info
+
+
+def bundle_fingerprint(run_dir: Path, meta: dict) -> dict[str, str]:
+    """SHA-256 of the bundle files an export was made from (every fold's for a CV run)."""
+    members = list(meta.get("members") or [])
+    names = ["model.json"] + [
+        f"{d}/{f}" for d in members for f in ("model.json", "model.safetensors")
+    ]
+    if not members:
+        names.append("model.safetensors")
+    return {name: _sha256(Path(run_dir) / name) for name in names}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sample_batch(meta: dict, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, meta["in_chans"], meta["img_size"], meta["img_size"], generator=g)
+
+
+def _what(meta: dict) -> str:
+    arch = meta.get("arch") or "model"
+    if meta.get("encoder"):
+        arch += f" (encoder {meta['encoder']})"
+    if meta.get("members"):
+        arch += f", an ensemble of {len(meta['members'])} fold models"
+    return arch
+
+
+def _reason(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(e).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporters: warnings, and the IR dump the TorchScript-based ONNX exporter
+    prints from C++ on failure (file descriptors 1 and 2, not only sys.stdout)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def _to_onnx(module: nn.Module, sample: torch.Tensor, path: Path, meta: dict) -> None:
+    # The TorchScript-based exporter (dynamo=False) is the robust path for timm / smp models.
+    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+    try:
+        with _quiet(), torch.no_grad():
+            torch.onnx.export(
+                module,
+                (sample,),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=axes,
+                opset_version=meta["opset"],
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    except Exception as e:  # the exporters raise many types; all mean "cannot export"
+        hint = "try --format torchscript"
+        if isinstance(e, torch.onnx.errors.UnsupportedOperatorError):
+            hint += " or a higher --opset"
+        raise ExportError(
+            f"cannot export {_what(meta)} to ONNX (opset {meta['opset']}): {_reason(e)}; {hint}"
+        ) from None
+
+
+def _to_torchscript(module: nn.Module, sample: torch.Tensor, path: Path, meta: dict) -> None:
+    try:
+        with _quiet(), torch.no_grad():
+            traced = torch.jit.trace(module, sample, check_trace=False)
+            # Freezing inlines the weights as constants and folds BatchNorm into convolutions.
+            torch.jit.save(torch.jit.freeze(traced), str(path))
+    except Exception as e:  # tracing raises many types; all mean "cannot export"
+        raise ExportError(
+            f"cannot export {_what(meta)} to TorchScript (torch.jit.trace): {_reason(e)}; "
+            "try --format onnx"
+        ) from None
+
+
+@torch.no_grad()
+def _parity(module: nn.Module, path: Path, fmt: str, meta: dict) -> float:
+    """Max abs difference of the exported graph and eager PyTorch over batch 1 and 3."""
+    if fmt == "onnx":
+        from visionfit.engine.onnx_backend import OnnxProbabilities
+
+        exported = OnnxProbabilities(path)
+    else:
+        with warnings.catch_warnings():  # torch.jit.load's deprecation notice
+            warnings.simplefilter("ignore")
+            exported = torch.jit.load(str(path), map_location="cpu").eval()
+    worst = 0.0
+    for i, n in enumerate(PARITY_BATCHES):
+        x = _sample_batch(meta, n, seed=i + 1)
+        ref = module(x)
+        try:
+            got = exported(x)
+        except Exception as e:  # a graph that loads but cannot run at this batch size
+            raise ExportError(
+                f"the exported {fmt} graph of {_what(meta)} fails at batch {n}: {_reason(e)}"
+            ) from None
+        if tuple(got.shape) != tuple(ref.shape):
+            raise ExportError(
+                f"the exported {fmt} graph of {_what(meta)} gives shape {tuple(got.shape)} at "
+                f"batch {n}, PyTorch {tuple(ref.shape)} (is the batch axis fixed in the model?)"
+            )
+        diff = float(np.max(np.abs(got.float().numpy() - ref.float().numpy())))
+        worst = max(worst, diff)
+    if not worst <= TOLERANCE:  # NaN fails too
+        raise ExportError(
+            f"parity check failed for {_what(meta)} ({fmt}): max abs difference {worst:.3g} "
+            f"> {TOLERANCE:g} between the exported graph and PyTorch; nothing was written"
+        )
+    return worst
+
+
+def _link_new(src: Path, dest: Path) -> None:
+    """Put `src` at `dest` unless `dest` exists (a hard link never replaces a file)."""
+    exists = f"{dest} exists and is never overwritten: remove it or pass --out"
+    try:
+        try:
+            os.link(src, dest)
+        except FileExistsError:
+            raise
+        except OSError:  # a filesystem without hard links: exclusive create, then copy
+            with open(dest, "xb") as f_out, open(src, "rb") as f_in:
+                shutil.copyfileobj(f_in, f_out)
+    except FileExistsError:
+        raise ExportError(exists) from None
+
+
+def _write_new_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        _link_new(Path(tmp), path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
