@@ -28,36 +28,66 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the images are and how labels are read."""
 
-    path: str | None = Field(None, description="image folder (class folders or train/val split)")
-    csv: str | None = Field(None, description="CSV of image paths and labels")
-    root: str | None = Field(None, description="folder the CSV's image paths are relative to")
-    image_col: str = "image"
-    label_col: str = "label"
-    image_ext: str | None = Field(None, description="extension appended to ids without one")
-    task: TaskName = "auto"
-    val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    in_chans: int = Field(3, ge=1, le=4)
-    workers: int | None = Field(None, ge=0, description="DataLoader workers; None = auto")
+    # Descriptions are written as the command line's help texts (visionfit/cli/options.py).
+    path: str | None = Field(
+        None, description="Image folder: DATA/<class>/* or DATA/train|val/<class>/*."
+    )
+    csv: str | None = Field(None, description="CSV of image paths and labels instead of folders.")
+    root: str | None = Field(
+        None, description="Folder the CSV's paths are relative to (default: the CSV's folder)."
+    )
+    image_col: str = Field("image", description="CSV column with image paths or ids.")
+    label_col: str = Field("label", description="CSV column with labels (strings or integers).")
+    image_ext: str | None = Field(None, description="Extension for ids without one, e.g. .png.")
+    task: TaskName = Field(
+        "auto",
+        description="auto (binary for 2 classes, else multiclass; multilabel with --label-cols) | "
+        "binary | multiclass | multilabel | soft | segment (DATA/images + DATA/masks, or an RLE "
+        "CSV).",
+    )
+    val_fraction: float = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="Stratified hold-out share when no val split is given (check: the split "
+        "whose train/val duplicates it reports).",
+    )
+    in_chans: int = Field(3, ge=1, le=4, description="Input channels: 3 (RGB) or 1 (grayscale).")
+    workers: int | None = Field(None, ge=0, description="DataLoader workers (default: auto).")
     cache: Literal["auto", "memory", "disk", "none"] = Field(
         "auto",
-        description="keep decoded, resized images: memory, disk (a memmap under the visionfit "
-        "cache folder) or none; auto picks by size and says which",
+        description="Keep decoded, resized images: memory, disk (a memmap under the visionfit "
+        "cache folder) or none; auto picks by size and says which.",
     )
     label_cols: list[str] | None = Field(
-        None, description="CSV columns of 0/1 labels (multilabel) or probabilities (soft)"
+        None,
+        description="CSV label columns a,b,c: 0/1 (multi-label), probabilities (--task soft) or "
+        "one-hot (--task multiclass).",
     )
     label_delim: str | None = Field(
-        None, description="labels in label_col are split on this (multilabel), e.g. ' '"
+        None, description="Multi-label: split --label-col on this, e.g. ' '."
     )
     group_col: str | None = Field(
-        None, description="CSV column of group ids (e.g. patient): a group never spans folds"
+        None, description="CSV column of group ids (e.g. patient): a group never spans two folds."
     )
     max_pixels: int = Field(
         DEFAULT_MAX_PIXELS,
         ge=1,
         le=PILLOW_MAX_IMAGE_PIXELS,
-        description="images with more pixels (width * height) are refused as 'too many pixels'",
+        description="Refuse images with more pixels (width*height) as 'too many pixels'; at most "
+        "Pillow's own limit (89,478,485). predict: default the run's own.",
     )
+
+    @field_validator("label_cols", mode="before")
+    @classmethod
+    def _split_label_cols(cls, v: object) -> object:
+        # "a,b,c" from the command line or --set; a YAML list passes through.
+        if not isinstance(v, str):
+            return v
+        names = split_names(v)
+        if not names:
+            raise ValueError("needs column names, e.g. --label-cols a,b,c")
+        return names
 
     @field_validator("in_chans")
     @classmethod
@@ -69,52 +99,90 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    name: str = "simple_cnn"
-    pretrained: bool = False
-    weights: str | None = Field(None, description="local .pth / .safetensors state dict")
-    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    name: str = Field("simple_cnn", description="simple_cnn, alexnet or any timm model name.")
+    pretrained: bool = Field(False, description="Start from pretrained weights (timm models).")
+    weights: str | None = Field(
+        None, description="Local .pth/.safetensors state dict; a head of another shape is skipped."
+    )
+    drop_rate: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout before the classifier.")
 
 
 class AugmentConfig(_Section):
-    preset: Literal["none", "light", "medium", "heavy"] = "light"
-    img_size: int = Field(64, ge=8, le=2048)
+    preset: Literal["none", "light", "medium", "heavy"] = Field(
+        "light", description="Augmentation preset: none | light | medium | heavy."
+    )
+    img_size: int = Field(64, ge=8, le=2048, description="Images are resized to this square size.")
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    opt: Literal["adamw", "adam", "sgd"] = "adamw"
-    sched: Literal["cosine", "step", "plateau", "none"] = "cosine"
-    warmup_epochs: float = Field(1.0, ge=0)
-    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    patience: int | None = Field(
-        5, ge=1, description="early-stopping patience in epochs; None = off"
+    epochs: int = Field(10, ge=1, description="Maximum epochs.")
+    batch_size: int = Field(32, ge=1, description="Batch size.")
+    lr: float = Field(
+        1e-3,
+        gt=0,
+        description="Peak learning rate (tune: the centre of the default range lr/10 .. lr*10).",
     )
-    monitor: str = Field("auto", description="val metric for early stopping / best checkpoint")
+    weight_decay: float = Field(1e-4, ge=0, description="Weight decay.")
+    opt: Literal["adamw", "adam", "sgd"] = Field("adamw", description="adamw | adam | sgd.")
+    sched: Literal["cosine", "step", "plateau", "none"] = Field(
+        "cosine", description="cosine (with warm-up) | step | plateau | none."
+    )
+    warmup_epochs: float = Field(
+        1.0, ge=0, description="Linear warm-up epochs for cosine (at most 10% of the run)."
+    )
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = Field(
+        "32", description="32 | bf16-mixed | 16-mixed."
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Label smoothing for multi-class cross-entropy."
+    )
+    patience: int | None = Field(5, ge=1, description="Early-stopping patience in epochs (0: off).")
+    monitor: str = Field(
+        "auto",
+        description="Metric for early stopping, the best checkpoint and tune's objective "
+        "(auto: val_loss, minimised).",
+    )
     monitor_mode: Literal["auto", "min", "max"] = "auto"
-    seed: int = 42
-    deterministic: bool = False
-    accelerator: str = "auto"
+    seed: int = Field(42, description="Random seed (split, folds, init, shuffling, augmentation).")
+    deterministic: bool = Field(False, description="Use deterministic algorithms.")
+    accelerator: str = Field("auto", description="auto | cpu | gpu | mps.")
     class_weights: Literal["none", "auto"] = Field(
-        "none", description="auto: inverse class frequency in the loss (pos_weight for BCE)"
+        "none",
+        description="none | auto (inverse class frequency in the loss; BCE pos_weight for binary "
+        "and multi-label).",
     )
     sampler: Literal["shuffle", "balanced"] = Field(
-        "shuffle", description="balanced: sample every class equally often (with replacement)"
+        "shuffle", description="shuffle | balanced (each class drawn equally often)."
     )
     threshold: str = Field(
         "auto",
-        description="binary/multilabel decision threshold: a number, youden or f1 (chosen on "
-        "val / out-of-fold predictions); auto = 0.5 for binary, f1 per label for multilabel",
+        description="Decision threshold for binary / multi-label: youden | f1 | a number; chosen "
+        "on val or out-of-fold predictions, stored in the bundle (auto: 0.5 binary, f1 "
+        "multi-label).",
     )
     checkpoint_steps: int | None = Field(
-        None, ge=1, description="also write last.ckpt every N training steps (mid-epoch)"
+        None,
+        ge=1,
+        description="Also write checkpoints/last.ckpt every N training steps (mid-epoch).",
     )
     checkpoint_minutes: float | None = Field(
-        10.0, gt=0, description="also write last.ckpt when this long has passed since the last one"
+        10.0,
+        gt=0,
+        description="Also write checkpoints/last.ckpt when this many minutes passed since the "
+        "last (0: off).",
     )
+
+    @field_validator("patience", "checkpoint_minutes", mode="before")
+    @classmethod
+    def _zero_is_off(cls, v: object) -> object:
+        # 0 is how the command line says "off"; the config spells it None. "0" too: pydantic
+        # would read the text as the number.
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+            try:
+                return None if float(v) == 0 else v
+            except ValueError:
+                return v
+        return v
 
 
 CVKind = Literal["auto", "stratified", "kfold", "group", "multilabel"]
@@ -123,14 +191,25 @@ CVKind = Literal["auto", "stratified", "kfold", "group", "multilabel"]
 class CVConfig(_Section):
     """K-fold cross-validation: an outer loop over folds written to folds.csv first."""
 
-    folds: int = Field(0, ge=0, description="number of folds; 0 = one hold-out run")
+    folds: int = Field(
+        0,
+        ge=0,
+        description="K-fold cross-validation with K folds (0: one hold-out run); with --task "
+        "segment, stratified on empty / non-empty masks.",
+    )
     kind: CVKind = Field(
         "auto",
-        description="auto: group with data.group_col, multilabel for multilabel data, "
-        "else stratified",
+        description="stratified | kfold | group | multilabel (auto: group with --group-col, "
+        "multilabel for multi-label data, else stratified).",
     )
-    folds_file: str | None = Field(None, description="reuse this folds.csv (image, fold)")
-    refit: bool = Field(False, description="then train on all data for the mean best epochs")
+    folds_file: str | None = Field(
+        None,
+        description="Reuse a folds.csv (from an earlier run or baseline) so that models share "
+        "folds.",
+    )
+    refit: bool = Field(
+        False, description="After CV, train one model on all data for the mean best epoch count."
+    )
 
     @field_validator("folds")
     @classmethod
@@ -150,48 +229,105 @@ class SegmentConfig(_Section):
     arch: str = Field(
         "unet",
         description="unet | unetplusplus | fpn | deeplabv3plus | linknet | pspnet | manet "
-        "(segmentation_models_pytorch) or unet_original; unet without an encoder is built "
-        "from scratch",
+        "(segmentation_models_pytorch) | unet_original (2015, valid convs). unet without "
+        "--encoder is the padded U-Net built from scratch.",
     )
     encoder: str | None = Field(
-        None, description="smp encoder or tu-<timm name>; None: from scratch (unet), else resnet18"
+        None,
+        description="smp encoder (resnet18, resnet34, efficientnet-b0, ...) or tu-<timm name>.",
     )
-    encoder_weights: str = Field("none", description="imagenet | none | PATH to a state dict")
-    width: int = Field(64, ge=4, le=512, description="first-level channels, from-scratch nets")
-    loss: str = Field("auto", description="bce | dice | focal | bce+dice | lovasz | ce | ce+dice")
+    encoder_weights: str = Field(
+        "none",
+        description="imagenet | none | PATH to an encoder state dict (offline: HF cache or a "
+        "file).",
+    )
+    width: int = Field(
+        64, ge=4, le=512, description="First-level channels of unet / unet_original."
+    )
+    loss: str = Field(
+        "auto",
+        description="Binary: bce | dice | focal | bce+dice | lovasz; multi-class: ce | ce+dice | "
+        "dice | focal | lovasz (auto: bce+dice / ce+dice).",
+    )
     num_classes: int | None = Field(
-        None, ge=2, le=256, description="classes incl. background; None = binary (0/1, 0/255)"
+        None,
+        ge=2,
+        le=256,
+        description="Classes incl. background for class-index masks (default: binary 0/1 or "
+        "0/255).",
     )
-    class_names: list[str] | None = None
-    mask_suffix: str = Field("", description="mask file = <image stem><suffix>.<ext>")
-    colour_map: dict[str, int] | None = Field(None, description='colour -> class, {"#rrggbb": k}')
-    id_col: str = "ImageId"
-    rle_col: str = "EncodedPixels"
-    rle_format: Literal["kaggle", "siim"] = "kaggle"
-    rle_order: Literal["F", "C"] = "F"
-    tune_postprocess: bool = Field(True, description="tune threshold + min area on validation")
-    threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    min_area: float = Field(0.0, ge=0.0, lt=1.0, description="smallest component, share of image")
+    class_names: list[str] | None = Field(
+        None, description="Comma-separated class names, background first."
+    )
+    mask_suffix: str = Field("", description="Mask file = <image stem><suffix>.*, e.g. _mask.")
+    colour_map: dict[str, int] | None = Field(
+        None,
+        description="Colour masks: 'R,G,B=class;...' or a JSON file ({\"#ff0000\": 1} or a list).",
+    )
+    id_col: str = Field("ImageId", description="RLE CSV: image id column.")
+    rle_col: str = Field("EncodedPixels", description="RLE CSV: run-length column.")
+    rle_format: Literal["kaggle", "siim"] = Field(
+        "kaggle",
+        description="kaggle (1-based start/length) | siim (0-based, starts relative to the "
+        "previous run).",
+    )
+    rle_order: Literal["F", "C"] = Field(
+        "F", description="F: column-major pixel order | C: row-major."
+    )
+    tune_postprocess: bool = Field(
+        True,
+        description="Tune the threshold and minimum component area on validation (binary).",
+    )
+    threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Mask probability threshold when not tuned."
+    )
+    min_area: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Smallest kept component (share of the image) when not tuned.",
+    )
+
+    @field_validator("class_names", mode="before")
+    @classmethod
+    def _split_class_names(cls, v: object) -> object:
+        return split_names(v) if isinstance(v, str) else v
+
+    @field_validator("colour_map", mode="before")
+    @classmethod
+    def _parse_colour_map(cls, v: object) -> object:
+        # 'R,G,B=k;...', '#rrggbb=k', JSON text or a JSON file; a mapping passes through.
+        if not isinstance(v, str):
+            return v
+        from visionfit.data.masks import parse_colour_map  # numpy + PIL: only when needed
+
+        return parse_colour_map(v)
 
 
 class FinetuneConfig(_Section):
     """Transfer learning: the classifier head, what is frozen, and the backbone's learning rate."""
 
     head: Literal["linear", "mlp"] = Field(
-        "linear", description="linear, or mlp: BN-dropout-linear-ReLU-BN-dropout-linear"
+        "linear",
+        description="Classifier head: linear | mlp (BN-dropout-linear-ReLU-BN-dropout-linear).",
     )
     head_hidden: int = Field(512, ge=1, description="width of the mlp head's hidden layer")
-    head_dropout: float = Field(0.25, ge=0.0, lt=1.0, description="dropout in the mlp head")
+    head_dropout: float = Field(0.25, ge=0.0, lt=1.0, description="Dropout in the mlp head.")
     freeze: Literal["none", "backbone"] = Field(
-        "none", description="backbone: train only the head for the whole run"
+        "none",
+        description="none | backbone: train only the head (frozen BatchNorm stays in eval mode; "
+        "lr-find: the head's lr).",
     )
     finetune_epochs: int = Field(
-        0, ge=0, description="train only the head for this many epochs, then everything"
+        0,
+        ge=0,
+        description="Train only the head for N epochs, then everything with a lower backbone lr "
+        "(lr-find runs in the head-only phase).",
     )
     backbone_lr_mult: float | None = Field(
         None,
         gt=0.0,
-        description="backbone lr = lr * this; None: 0.1 with finetune_epochs, else 1",
+        description="Backbone lr = lr x this (default 0.1 with --finetune, else 1).",
     )
 
     @model_validator(mode="after")
@@ -213,11 +349,14 @@ class FinetuneConfig(_Section):
 class TrackingConfig(_Section):
     """Experiment tracking besides the run's own metrics.csv (which is always written)."""
 
-    logger: Literal["csv", "mlflow", "tensorboard"] = "csv"
-    mlflow_uri: str | None = Field(
-        None, description="MLflow tracking URI; None: $MLFLOW_TRACKING_URI, else ./mlruns"
+    logger: Literal["csv", "mlflow", "tensorboard"] = Field(
+        "csv", description="csv (metrics.csv only, always written) | mlflow | tensorboard."
     )
-    experiment: str = Field("visionfit", description="MLflow experiment name")
+    mlflow_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI or folder (default: $MLFLOW_TRACKING_URI, else ./mlruns).",
+    )
+    experiment: str = Field("visionfit", description="MLflow experiment name.")
 
 
 class RunConfig(_Section):
@@ -226,8 +365,10 @@ class RunConfig(_Section):
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
     segment: SegmentConfig = SegmentConfig()
-    name: str | None = Field(None, description="run name prefix; default: the model name")
-    runs_dir: str = "runs"
+    name: str | None = Field(
+        None, description="Run name prefix (default: the model name; baseline: baseline-<model>)."
+    )
+    runs_dir: str = Field("runs", description="Where run directories are created.")
     cv: CVConfig = CVConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     tracking: TrackingConfig = TrackingConfig()
@@ -272,13 +413,17 @@ class BaselineConfig(_Section):
 
     data: DataConfig = DataConfig()
     cv: CVConfig = CVConfig(folds=5)
-    model: Literal["rf", "svm", "logreg", "knn"] = "rf"
-    size: int = Field(32, ge=4, le=512, description="images are resized to size x size")
-    features: Literal["pixels", "hog"] = "pixels"
-    pca: int | None = Field(None, ge=1, description="keep this many principal components")
+    model: Literal["rf", "svm", "logreg", "knn"] = Field(
+        "rf", description="rf (random forest) | svm (RBF, calibrated) | logreg | knn."
+    )
+    size: int = Field(32, ge=4, le=512, description="Images are resized to size x size.")
+    features: Literal["pixels", "hog"] = Field(
+        "pixels", description="pixels (flattened, standardised) | hog."
+    )
+    pca: int | None = Field(None, ge=1, description="Keep this many principal components.")
     class_weights: Literal["none", "auto"] = "none"
     threshold: str = Field("auto", description="as train.threshold")
-    n_jobs: int = Field(-1, description="parallel jobs for features and folds; -1 = all cores")
+    n_jobs: int = Field(-1, description="Parallel jobs (-1: all cores).")
     seed: int = 42
     name: str | None = Field(None, description="run name prefix; default: baseline-<model>")
     runs_dir: str = "runs"
@@ -292,6 +437,11 @@ class BaselineConfig(_Section):
             return cls.model_validate(raw)
         except ValidationError as e:
             raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
+
+
+def split_names(value: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c'] (how the command line lists names)."""
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def _first_error(e: ValidationError) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 from PIL import Image
 
 import visionfit
-from visionfit.cli import main
 from visionfit.config import DataConfig, RunConfig
 from visionfit.data.check import check_dataset, drop_unusable, scan_files
 from visionfit.data.scan_cache import ScanCache
@@ -37,17 +35,6 @@ def _own_cache(tmp_path, monkeypatch):
 
 def _rel(path, root: Path) -> str:
     return Path(path).relative_to(root).as_posix()
-
-
-def run_cli(args, capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["visionfit", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _odd_but_valid(folder: Path, rng: np.random.Generator) -> dict[str, str]:
@@ -95,12 +82,10 @@ def broken_dataset(tmp_path_factory):
     return root, bad, odd
 
 
-def test_check_names_every_bad_file_with_its_reason(broken_dataset, tmp_path, capsys, monkeypatch):
+def test_check_names_every_bad_file_with_its_reason(broken_dataset, tmp_path, run_cli):
     root, bad, odd = broken_dataset
     report_path = tmp_path / "report.json"
-    code, out, err = run_cli(
-        ["check", root, "--out", report_path, "--threads", "2"], capsys, monkeypatch
-    )
+    code, out, err = run_cli(["check", root, "--out", report_path, "--threads", "2"])
     assert code == 0, err
     report = json.loads(report_path.read_text())
     found = {_rel(f["image"], root): f["reason"] for f in report["bad_files"]}
@@ -193,7 +178,7 @@ def test_scan_works_when_the_cache_cannot_be_written(tmp_path, monkeypatch):
     cache.close()
 
 
-def test_leakage_across_given_split_and_broken_link(tmp_path, capsys, monkeypatch):
+def test_leakage_across_given_split_and_broken_link(tmp_path, run_cli):
     root = tmp_path / "data"
     make_shapes_dataset(root / "train", n_per_class=6, size=16, classes=("a", "b"))
     make_shapes_dataset(root / "val", n_per_class=2, size=16, classes=("a", "b"), seed=5)
@@ -208,15 +193,15 @@ def test_leakage_across_given_split_and_broken_link(tmp_path, capsys, monkeypatc
     assert report.class_counts_by_split["val"] == {"a": 3, "b": 2}
     (bad,) = report.bad_files
     assert bad["reason"] == "missing" and bad["detail"] == "broken symbolic link"
-    code, out, err = run_cli(["check", root], capsys, monkeypatch)
+    code, out, err = run_cli(["check", root])
     assert code == 0 and "identical files in train and val" in out and "gone.png" in out
 
 
-def test_check_exit_code_when_a_class_has_no_usable_image(tmp_path, capsys, monkeypatch):
+def test_check_exit_code_when_a_class_has_no_usable_image(tmp_path, run_cli):
     root = make_shapes_dataset(tmp_path / "data", n_per_class=5, size=16, classes=("a", "b"))
     for p in (root / "b").iterdir():
         p.write_bytes(b"")
-    code, out, err = run_cli(["check", root], capsys, monkeypatch)
+    code, out, err = run_cli(["check", root])
     assert code == 1
     assert "data not usable: class(es) without usable images: b" in " ".join(err.split())
     with pytest.raises(DataError, match="class.* left without usable images: b"):
@@ -224,11 +209,11 @@ def test_check_exit_code_when_a_class_has_no_usable_image(tmp_path, capsys, monk
     # An existing --out is never overwritten.
     out_file = tmp_path / "r.json"
     out_file.write_text("{}")
-    code, _, err = run_cli(["check", root, "--out", out_file], capsys, monkeypatch)
+    code, _, err = run_cli(["check", root, "--out", out_file])
     assert code == 2 and "exists" in err and out_file.read_text() == "{}"
 
 
-def test_csv_missing_files_and_empty_labels(tmp_path, capsys, monkeypatch):
+def test_csv_missing_files_and_empty_labels(tmp_path, run_cli):
     root = make_shapes_dataset(tmp_path / "imgs", n_per_class=8, size=16, classes=("a", "b"))
     rows = [{"image": f"{c}/{c}_{i:04d}.png", "label": c} for c in ("a", "b") for i in range(8)]
     rows += [
@@ -237,9 +222,7 @@ def test_csv_missing_files_and_empty_labels(tmp_path, capsys, monkeypatch):
     ]
     csv = tmp_path / "train.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
-    code, out, err = run_cli(
-        ["check", "--csv", csv, "--root", root, "--out", tmp_path / "r.json"], capsys, monkeypatch
-    )
+    code, out, err = run_cli(["check", "--csv", csv, "--root", root, "--out", tmp_path / "r.json"])
     assert code == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["missing_rows"] == [{"line": 18, "image": str(root / "a/gone.png"), "label": "a"}]
@@ -261,7 +244,7 @@ def test_csv_missing_files_and_empty_labels(tmp_path, capsys, monkeypatch):
     assert result.skipped_files == 1 and skipped["reason"].tolist() == ["missing"]
 
 
-def test_pixel_cap_is_configured_and_used_by_train_and_predict(tmp_path, capsys, monkeypatch):
+def test_pixel_cap_is_configured_and_used_by_train_and_predict(tmp_path, run_cli):
     root = make_shapes_dataset(tmp_path / "data", n_per_class=6, size=16, classes=("a", "b"))
     big = root / "a" / "big.png"
     Image.new("RGB", (40, 40), (200, 10, 10)).save(big)
@@ -277,10 +260,7 @@ def test_pixel_cap_is_configured_and_used_by_train_and_predict(tmp_path, capsys,
         [
             "train", root, "--max-pixels", "1000", "--epochs", "1", "--img-size", "16",
             "--workers", "0", "--runs-dir", tmp_path / "runs", "--in-chans", "1",
-        ],
-        capsys,
-        monkeypatch,
-    )  # fmt: skip
+        ])  # fmt: skip
     assert code == 0, err
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert pd.read_csv(run_dir / "skipped.csv")["reason"].tolist() == ["too many pixels"]
@@ -314,18 +294,18 @@ def test_training_and_prediction_decode_odd_files_alike(tmp_path):
     assert (x[0] == rotated[::-1, 0]).all()
 
 
-def test_nothing_in_the_dataset_is_written_by_check(tmp_path, capsys, monkeypatch):
+def test_nothing_in_the_dataset_is_written_by_check(tmp_path, run_cli):
     root = make_shapes_dataset(tmp_path / "data", n_per_class=4, size=16, classes=("a", "b"))
     write_broken_files(root / "a", 3)
     stat_before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")}
-    code, _, _ = run_cli(["check", root, "--no-cache"], capsys, monkeypatch)
+    code, _, _ = run_cli(["check", root, "--no-cache"])
     assert code == 0
     assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")} == stat_before
     assert not (tmp_path / "cache").exists()  # --no-cache
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX pipes and byte file names")
-def test_pipes_devices_and_odd_file_names_are_named_not_hung_on(tmp_path, capsys, monkeypatch):
+def test_pipes_devices_and_odd_file_names_are_named_not_hung_on(tmp_path, run_cli):
     root = make_shapes_dataset(tmp_path / "data", n_per_class=4, size=16, classes=("a", "b"))
     os.mkfifo(root / "b" / "pipe.png")  # reading it would block forever
     (root / "b" / "endless.png").symlink_to("/dev/zero")  # reading it would never end
@@ -333,7 +313,7 @@ def test_pipes_devices_and_odd_file_names_are_named_not_hung_on(tmp_path, capsys
     (root / "a" / "new\nline [x].png").write_bytes((root / "a" / "a_0001.png").read_bytes())
     with open(os.fsencode(root / "a") + b"/latin\xe9.png", "wb"):
         pass  # emptied: listed with its (non-UTF-8) name
-    code, out, err = run_cli(["check", root, "--out", tmp_path / "r.json"], capsys, monkeypatch)
+    code, out, err = run_cli(["check", root, "--out", tmp_path / "r.json"])
     assert code == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert {(Path(f["image"]).name, f["reason"], f["detail"]) for f in report["bad_files"]} == {
@@ -352,14 +332,14 @@ def test_pipes_devices_and_odd_file_names_are_named_not_hung_on(tmp_path, capsys
     assert all(os.path.isfile(p) for p in back["image"])
 
 
-def test_csv_class_whose_files_are_all_missing_is_reported_empty(tmp_path, capsys, monkeypatch):
+def test_csv_class_whose_files_are_all_missing_is_reported_empty(tmp_path, run_cli):
     root = make_shapes_dataset(tmp_path / "imgs", n_per_class=4, size=16, classes=("a", "b"))
     rows = [{"image": f"a/a_{i:04d}.png", "label": "a"} for i in range(4)]
     rows += [{"image": f"b/b_{i:04d}.png", "label": "b"} for i in range(4)]
     rows += [{"image": f"c/gone_{i}.png", "label": "c"} for i in range(2)]
     csv = tmp_path / "t.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
-    code, _, err = run_cli(["check", "--csv", csv, "--root", root], capsys, monkeypatch)
+    code, _, err = run_cli(["check", "--csv", csv, "--root", root])
     assert code == 1 and "class(es) without usable images: c" in " ".join(err.split())
     cfg = {"data": {"csv": str(csv), "root": str(root)}, "runs_dir": str(tmp_path / "runs")}
     with pytest.raises(DataError, match="left without usable images: c"):

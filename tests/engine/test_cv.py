@@ -22,17 +22,6 @@ from visionfit.engine.predict import Predictor, expand_inputs
 from visionfit.errors import VisionfitError
 
 
-def run_cli(args, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["visionfit", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.fixture(scope="module")
 def imbalanced(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("imbalanced") / "data"
@@ -79,11 +68,11 @@ class _Capture:
 
         from rich.console import Console
 
-        import visionfit.cli as cli
+        from visionfit.cli import render
 
         buf = io.StringIO()
-        mp.setattr(cli, "console", Console(file=buf, width=200))
-        mp.setattr(cli, "err_console", Console(file=buf, width=200))
+        mp.setattr(render, "console", Console(file=buf, width=200))
+        mp.setattr(render, "err_console", Console(file=buf, width=200))
         mp.setattr(sys, "argv", ["visionfit", *map(str, args)])
         try:
             main()
@@ -200,12 +189,10 @@ def test_fold_ensemble_equals_mean_of_fold_predictions(checked, imbalanced):
     np.testing.assert_allclose(with_tta, np.mean(folds_tta, axis=0), atol=1e-6)
 
 
-def test_predict_cli_on_a_cv_run_uses_the_tuned_threshold(
-    checked, imbalanced, tmp_path, capsys, monkeypatch
-):
+def test_predict_cli_on_a_cv_run_uses_the_tuned_threshold(checked, imbalanced, tmp_path, run_cli):
     d = checked["cv_dir"]
     out = tmp_path / "preds.csv"
-    code, _, err = run_cli(["predict", d, imbalanced, "--out", out], capsys, monkeypatch)
+    code, _, err = run_cli(["predict", d, imbalanced, "--out", out])
     assert code == 0, err
     df = pd.read_csv(out)
     thr = json.loads((d / "model.json").read_text())["threshold"]
@@ -271,7 +258,7 @@ def test_same_seed_gives_the_same_folds_in_every_command(checked, imbalanced, tm
         visionfit.RunConfig.from_dict({"cv": {"folds": 1}})
 
 
-def test_cli_fold_errors_leave_no_run(checked, imbalanced, tmp_path, capsys, monkeypatch):
+def test_cli_fold_errors_leave_no_run(checked, imbalanced, tmp_path, run_cli):
     folds = checked["baseline_dir"] / "folds.csv"
     runs = tmp_path / "runs"
     for args, message in (
@@ -279,8 +266,6 @@ def test_cli_fold_errors_leave_no_run(checked, imbalanced, tmp_path, capsys, mon
         (["--folds", "5", "--cv", "group"], "--cv group needs a group column"),
         (["--folds", "5", "--threshold", "best"], "--threshold 'best'"),
     ):
-        code, out, err = run_cli(
-            ["train", imbalanced, *args, "--runs-dir", runs], capsys, monkeypatch
-        )
+        code, out, err = run_cli(["train", imbalanced, *args, "--runs-dir", runs])
         assert code == 2 and message in err and "Traceback" not in err + out, err
     assert not runs.exists() or not any(runs.iterdir())

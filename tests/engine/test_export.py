@@ -16,7 +16,6 @@ import pytest
 import torch
 
 import visionfit
-from visionfit.cli_export import export_command, load_for_predict
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
 from visionfit.engine import export as export_mod
@@ -142,10 +141,12 @@ def test_export_parity_and_dynamic_batch(run_name, fmt, request, tmp_path):
         assert got.shape[1] == len(meta["classes"])
 
 
-def test_default_location_and_summary(cls_run, tmp_path):
+def test_default_location_and_summary(cls_run, tmp_path, run_cli):
     run = tmp_path / "run"
     shutil.copytree(cls_run, run)
-    text = export_command(run, "torchscript")
+    code, text, err = run_cli(["export", run, "--format", "torchscript"])
+    assert code == 0, err
+    text = " ".join(text.split())
     path = run / "export" / "torchscript" / "model.torchscript.pt"
     assert path.is_file() and (path.parent / "export.json").is_file()
     assert str(path) in text and "parity vs PyTorch: max abs difference" in text
@@ -195,7 +196,7 @@ def test_predict_with_onnx_backend_gives_the_same_classes(run_name, request, sha
     shutil.copytree(request.getfixturevalue(run_name), run)
     images = sorted(shapes.rglob("*.png"))
     eager = visionfit.load(run).predict(images, batch_size=7)
-    onnx = load_for_predict(run, "onnx").predict(images, batch_size=7)
+    onnx = visionfit.load(run, backend="onnx").predict(images, batch_size=7)
     exported = run / "export" / "onnx" / "model.onnx"
     assert exported.is_file()  # exported on the fly
     assert list(onnx["pred"]) == list(eager["pred"])
@@ -264,9 +265,9 @@ def test_unfinished_or_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(RunError, match="no model bundle.*finished visionfit run"):
         export_run(run, "onnx")
     with pytest.raises(RunError, match="run directory not found"):
-        export_command(tmp_path / "nope", "onnx")
+        export_run(tmp_path / "nope", "onnx")
     with pytest.raises(ExportError, match="unknown export format 'tflite'.*onnx, torchscript"):
-        export_command(run, "tflite")
+        export_run(run, "tflite")
     assert not (run / "export").exists()
 
 

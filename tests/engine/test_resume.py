@@ -16,7 +16,6 @@ import pytest
 import torch
 
 import visionfit
-from visionfit.cli import main
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_shapes_dataset
 from visionfit.engine import resumable
@@ -76,17 +75,6 @@ def cli_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "visionfit.cli"]
 
 
-def run_cli(args, capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["visionfit", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def killed_run(data: Path, tmp_path: Path, kill_at: str, **train) -> Path:
     """Train in a subprocess that SIGKILLs itself at `kill_at` (see resumable.TestKillSwitch)."""
     cfg_file = tmp_path / "config.yaml"
@@ -120,12 +108,12 @@ def killed_run(data: Path, tmp_path: Path, kill_at: str, **train) -> Path:
     ids=["early", "mid-epoch", "between-epochs"],
 )
 def test_resume_after_sigkill_matches_an_uninterrupted_run(
-    data, reference, tmp_path, capsys, monkeypatch, kill_at, train, expect
+    data, reference, tmp_path, monkeypatch, kill_at, train, expect, run_cli
 ):
     run_dir = killed_run(data, tmp_path, kill_at, **train)
     if kill_at.startswith("epoch_end"):
         assert len(pd.read_csv(run_dir / "metrics.csv")) == int(kill_at[-1]) + 1
-    code, out, err = run_cli(["train", "--resume", run_dir], capsys, monkeypatch)
+    code, out, err = run_cli(["train", "--resume", run_dir])
     assert code == 0, err
     assert expect in " ".join(err.split())
     assert (run_dir / "summary.json").is_file() and "best epoch" in out
@@ -203,14 +191,12 @@ def test_killed_after_training_only_writes_the_bundle(reference, tmp_path):
     assert (run_dir / "model.json").read_text() == (reference / "model.json").read_text()
 
 
-def test_resume_refusals(data, reference, tmp_path, capsys, monkeypatch):
+def test_resume_refusals(data, reference, tmp_path, run_cli):
     with pytest.raises(RunError, match="already finished"):
         resume(reference)
     with pytest.raises(RunError, match="has no config.yaml"):
         resume(tmp_path)
-    code, _, err = run_cli(
-        ["train", "--resume", reference, "--epochs", "5", "--lr", "0.1"], capsys, monkeypatch
-    )
+    code, _, err = run_cli(["train", "--resume", reference, "--epochs", "5", "--lr", "0.1"])
     assert code == 2 and "drop --epochs, --lr" in " ".join(err.split())
     (reference / "summary.json").rename(tmp_path / "summary.json")
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,6 @@ import torch
 from PIL import Image
 
 import visionfit
-from visionfit.cli import main
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.engine.cv import assign_folds
@@ -28,17 +26,6 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def run_cli(args, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["visionfit", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def kaggle_f(rle: str, shape) -> np.ndarray:
     """Kaggle RLE (1-based start/length pairs), column-major, decoded by hand."""
     flat = np.zeros(shape[0] * shape[1], bool)
@@ -48,7 +35,7 @@ def kaggle_f(rle: str, shape) -> np.ndarray:
     return flat.reshape(shape[::-1]).T
 
 
-def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, capsys, monkeypatch):
+def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, run_cli):
     csv_path = make_segmentation_dataset(
         tmp_path / "d", 36, size=32, seed=5, layout="rle", empty_prob=0.3
     )
@@ -76,7 +63,7 @@ def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, capsys, monkeypatc
         "--runs-dir",
         runs,
     ]
-    code, out, err = run_cli(train, capsys, monkeypatch)
+    code, out, err = run_cli(train)
     assert code == 0, err
     flat = " ".join(out.split())  # Rich wraps long lines
     assert "mean ± std over 2 folds" in flat and "out-of-fold mean per-image dice" in flat
@@ -125,9 +112,7 @@ def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, capsys, monkeypatc
     out_csv = tmp_path / "pred.csv"
     masks_dir = tmp_path / "masks"
     code, out, err = run_cli(
-        ["predict", run_dir, *images, "--out", out_csv, "--masks-dir", masks_dir, "--tta"],
-        capsys,
-        monkeypatch,
+        ["predict", run_dir, *images, "--out", out_csv, "--masks-dir", masks_dir, "--tta"]
     )
     assert code == 0, err
     table = pd.read_csv(out_csv, keep_default_na=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ import torch
 from PIL import Image
 
 import visionfit
-from visionfit.cli import main
 from visionfit.config import RunConfig
 from visionfit.data.rle import rle_encode
 from visionfit.data.synthetic import make_segmentation_dataset
@@ -209,18 +207,7 @@ def test_masks_at_original_size_and_unreadable_inputs(seg_run, tmp_path):
 # ---- the command line, an smp net, other formats ---------------------------------------------
 
 
-def run_cli(args, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["visionfit", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_cli_train_predict_check_with_smp_and_kaggle_row_major(tmp_path, capsys, monkeypatch):
+def test_cli_train_predict_check_with_smp_and_kaggle_row_major(tmp_path, run_cli):
     csv_path = make_segmentation_dataset(
         tmp_path / "d",
         40,
@@ -232,7 +219,7 @@ def test_cli_train_predict_check_with_smp_and_kaggle_row_major(tmp_path, capsys,
         empty_prob=0.3,
     )
     common = ["--rle-format", "kaggle", "--rle-order", "C"]
-    code, out, err = run_cli(["check", csv_path, *common], capsys, monkeypatch)
+    code, out, err = run_cli(["check", csv_path, *common])
     assert code == 0, err
     assert "empty masks" in out and "rle-csv" in out
     runs = tmp_path / "runs"
@@ -257,7 +244,7 @@ def test_cli_train_predict_check_with_smp_and_kaggle_row_major(tmp_path, capsys,
         "--runs-dir",
         runs,
     ]
-    code, out, err = run_cli(args, capsys, monkeypatch)
+    code, out, err = run_cli(args)
     assert code == 0, err
     assert "val_dice" in out and "original size" in out
     (run_dir,) = list(runs.iterdir())
@@ -273,9 +260,7 @@ def test_cli_train_predict_check_with_smp_and_kaggle_row_major(tmp_path, capsys,
             "--tta",
             "--truth",
             csv_path,
-        ],
-        capsys,
-        monkeypatch,
+        ]
     )
     assert code == 0, err
     table = pd.read_csv(out_csv, keep_default_na=False)
@@ -302,9 +287,7 @@ def test_cli_train_predict_check_with_smp_and_kaggle_row_major(tmp_path, capsys,
     assert scores["dice"].mean() == pytest.approx(mean_dice(preds, truths), abs=1e-12)
     assert f"{mean_dice(preds, truths):.4f}" in out
     # errors are one line with exit code 2
-    code, out, err = run_cli(
-        args[:-2] + ["--runs-dir", runs, "--img-size", "48"], capsys, monkeypatch
-    )
+    code, out, err = run_cli(args[:-2] + ["--runs-dir", runs, "--img-size", "48"])
     assert code == 2 and "multiple of 32" in err
 
 

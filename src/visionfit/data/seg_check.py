@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from visionfit.config import DataConfig, SegmentConfig
 from visionfit.data.seg_sources import load_seg_samples
@@ -145,49 +144,4 @@ def _describe_rule(spec, layout: str) -> str:
     return f"class indices 0..{spec.num_classes - 1}"
 
 
-def print_seg_report(report: SegCheckReport | dict, console, limit: int = 10) -> None:
-    """Print the report (or its JSON section) as Rich tables (used by the CLI)."""
-    if isinstance(report, dict):
-        fields = {k: v for k, v in report.items() if k in SegCheckReport.__dataclass_fields__}
-        report = SegCheckReport(**fields)
-    from rich.table import Table
-
-    t = Table(title="segmentation data", show_header=False, title_justify="left")
-    t.add_row("layout", report.layout)
-    t.add_row("image/mask pairs", str(report.n_images))
-    if report.splits and list(report.splits) != ["(none)"]:
-        t.add_row("splits", ", ".join(f"{k}: {v}" for k, v in report.splits.items()))
-    t.add_row("classes", ", ".join(report.classes))
-    t.add_row("mask values", report.mask_rule)
-    t.add_row("empty masks", f"{report.empty_masks} ({report.empty_share:.1%})")
-    sizes = list(report.image_sizes.items())
-    t.add_row(
-        "image sizes",
-        ", ".join(f"{s} ({n})" for s, n in sizes[:5]) + (" ..." if len(sizes) > 5 else ""),
-    )
-    if report.value_counts:
-        vals = list(report.value_counts.items())
-        t.add_row(
-            "values (masks holding each)",
-            ", ".join(f"{v}: {n}" for v, n in vals[:12]) + (" ..." if len(vals) > 12 else ""),
-        )
-    t.add_row("unreadable files", str(len(report.unreadable)))
-    t.add_row("size mismatches", str(len(report.size_mismatches)))
-    t.add_row("masks with unexpected values", str(len(report.unexpected_values)))
-    console.print(t)
-    for note in report.notes:
-        console.print(f"note: {note}")
-    for path, reason in report.unreadable[:limit]:
-        console.print(f"[yellow]unreadable[/] {path}: {reason}")
-    for image, mask, isz, msz in report.size_mismatches[:limit]:
-        console.print(
-            f"[yellow]size mismatch[/] {Path(image).name} {isz[1]}x{isz[0]} vs "
-            f"{Path(mask).name} {msz[1]}x{msz[0]}"
-        )
-    for mask, bad in report.unexpected_values[:limit]:
-        shown = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
-        console.print(f"[yellow]unexpected values[/] {mask}: {shown}")
-    console.print("[green]no problems found[/]" if report.ok else "[yellow]problems found[/]")
-
-
-__all__ = ["DataError", "SegCheckReport", "check_input", "check_segmentation", "print_seg_report"]
+__all__ = ["DataError", "SegCheckReport", "check_input", "check_segmentation"]

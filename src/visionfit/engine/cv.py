@@ -156,7 +156,7 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
         refit_dir=refit_dir,
         notes=data.notes,
     )
-    _write_summary(result, cfg, summary_extra, data)
+    _write_summary(result, cfg, {"model_name": task.run_name(cfg), **summary_extra}, data)
     run_finished(run_dir, result.notes)
     return result
 

@@ -193,6 +193,8 @@ def train_in_run_dir(
         "ignored_files": data.ignored_files,
         "epochs_run": split.epochs_run,
         "threshold": split.post.get("threshold"),
+        "model_name": task.run_name(cfg),
+        **dict(zip(("main_metric", "score"), task.headline_score(data, split), strict=True)),
         "cache": _cache_line(data),
         **task.summary_extra(data, df),
     }

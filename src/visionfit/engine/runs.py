@@ -10,14 +10,12 @@ folds), oof (pooled out-of-fold), seconds, started.
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from rich.table import Table
 
 from visionfit.errors import RunError
 from visionfit.tasks.classification.scoring import higher_is_better, main_metric
@@ -69,30 +67,6 @@ def list_runs(runs_dir: str | Path = "runs", sort: str | None = None) -> pd.Data
     return df.reset_index(drop=True)
 
 
-def runs_table(df: pd.DataFrame, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    cols = [c for c in df.columns if c not in ("std", "oof")]
-    for c in cols:
-        table.add_column(c, justify="right" if c in _NUMERIC else "left")
-    for _, r in df.iterrows():
-        cells = []
-        for c in cols:
-            v = r[c]
-            if c == "score":
-                cells.append(_score_cell(r))
-            elif c == "seconds":
-                cells.append("" if _missing(v) else f"{v:.0f}")
-            elif isinstance(v, float):
-                cells.append("" if _missing(v) else f"{v:.4g}")
-            else:
-                cells.append("" if _missing(v) else str(v))
-        table.add_row(*cells)
-    table.caption = (
-        "score: best epoch (single) or mean ± std over folds \\[pooled out-of-fold] (cv, baseline)"
-    )
-    return table
-
-
 _NUMERIC = {"img_size", "lr", "epochs", "folds", "score", "seconds"}
 
 
@@ -106,13 +80,13 @@ def _row(d: Path, s: dict, cfg: dict, sort: str | None) -> dict:
             model += f" pca{cfg['pca']}"
         img_size, augment, lr, epochs = cfg.get("size"), "", None, None
     else:
-        model = cfg.get("model", {}).get("name", s.get("model"))
+        model = s.get("model_name") or cfg.get("model", {}).get("name", s.get("model"))
         img_size = cfg.get("augment", {}).get("img_size")
         augment = cfg.get("augment", {}).get("preset")
         lr = cfg.get("train", {}).get("lr")
         epochs = cfg.get("train", {}).get("epochs")
     if kind == "single":
-        value = s.get("best_metrics", {}).get(metric)
+        value = s.get("score", s.get("best_metrics", {}).get(metric))
         std = oof = None
         folds = None
     else:
@@ -182,18 +156,3 @@ def _sorted(df: pd.DataFrame, sort: str) -> pd.DataFrame:
         return df.sort_values(sort, kind="stable")
     ascending = sort == "seconds" or (_is_metric(sort) and not higher_is_better(sort))
     return df.sort_values(sort, ascending=ascending, kind="stable", na_position="last")
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _score_cell(r) -> str:
-    if _missing(r["score"]):
-        return ""
-    text = f"{r['score']:.4f}"
-    if not _missing(r["std"]):
-        text += f" ± {r['std']:.4f}"
-    if not _missing(r["oof"]):
-        text += f" [{r['oof']:.4f}]"
-    return text

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.table import Table
 
 from visionfit.fileio import atomic_write_csv
 from visionfit.tasks.classification.scoring import choose_threshold, main_metric, score
@@ -121,49 +120,6 @@ def summary_frame(s: CVScores) -> pd.DataFrame:
 def write_cv_outputs(run_dir: Path, oof: pd.DataFrame, s: CVScores) -> None:
     atomic_write_csv(run_dir / "oof.csv", oof)
     atomic_write_csv(run_dir / "cv_summary.csv", summary_frame(s))
-
-
-def cv_table(s: CVScores, title: str, max_metrics: int = 8) -> Table:
-    """A Rich table: one row per fold, mean ± std and pooled OOF; the main metric first."""
-    main = s.main_metric
-    names = [k for k in s.mean if k != main]
-    names = [main, *[k for k in names if not k.startswith("val_auroc_")]][:max_metrics]
-    per_label = [k for k in s.mean if k.startswith("val_auroc_")]
-    table = Table(title=title, title_justify="left")
-    table.add_column("fold")
-    table.add_column("n", justify="right")
-    for k in names:
-        table.add_column(k.removeprefix("val_"), justify="right")
-    for f in s.per_fold:
-        table.add_row(str(f["fold"]), str(f["n"]), *[_fmt(f[k]) for k in names])
-    n = str(sum(f["n"] for f in s.per_fold))
-    table.add_section()
-    table.add_row(
-        "mean ± std", n, *[f"{_fmt(s.mean[k])} ± {_fmt(s.std[k])}" for k in names], style="bold"
-    )
-    table.add_row("pooled OOF", n, *[_fmt(s.oof[k]) for k in names])
-    if per_label:
-        table.caption = "per-label AUROC, mean ± std: " + ", ".join(
-            f"{k.removeprefix('val_auroc_')} {_fmt(s.mean[k])} ± {_fmt(s.std[k])}"
-            for k in per_label
-        )
-    return table
-
-
-def threshold_line(s: CVScores) -> str | None:
-    if s.threshold is None:
-        return None
-    if isinstance(s.threshold, list):
-        thr = ", ".join(f"{c} {t:.3f}" for c, t in zip(s.classes, s.threshold, strict=True))
-    else:
-        thr = f"{s.threshold:.3f}"
-    at = s.oof_at_threshold
-    keys = [k for k in ("val_acc", "val_balanced_acc", "val_f1", "val_macro_f1") if k in at]
-    scores = ", ".join(f"{k.removeprefix('val_')} {_fmt(at[k])}" for k in keys)
-    return (
-        f"decision threshold ({s.threshold_method}, on out-of-fold predictions): {thr}; "
-        f"pooled OOF at it: {scores} (optimistic: chosen on the same predictions)"
-    )
 
 
 def _nan_stat(fn, values: list[float]) -> float:

@@ -108,6 +108,14 @@ class Classification:
     def run_name(self, cfg: RunConfig) -> str:
         return cfg.model.name
 
+    def headline_score(self, data: TaskData, split) -> tuple[str, float | None]:
+        """The run's main metric (ROC AUC where one number defines it, else accuracy) at the
+        best epoch, for the runs table."""
+        from visionfit.tasks.classification.scoring import main_metric
+
+        metric = main_metric(data.label_mode)
+        return metric, split.best_metrics.get(metric)
+
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
         return {}
 

@@ -101,6 +101,10 @@ class Segmentation:
         seg = cfg.segment
         return seg.arch if is_scratch(seg.arch, seg.encoder) else f"{seg.arch}-{seg.encoder}"
 
+    def headline_score(self, data: TaskData, split) -> tuple[str, float | None]:
+        """Mean per-image dice of the validation images at their own size, post-processed."""
+        return "dice", split.val_final.get("dice")
+
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
         return {
             "skipped": [

@@ -10,22 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from visionfit.cli import main
 from visionfit.data.synthetic import make_shapes_dataset
 
 
-def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["visionfit", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_train_then_predict_from_the_command_line(shapes_dir, tmp_path, capsys, monkeypatch):
+def test_train_then_predict_from_the_command_line(shapes_dir, tmp_path, run_cli):
     runs = tmp_path / "runs"
     code, out, err = run_cli(
         [
@@ -46,8 +34,6 @@ def test_train_then_predict_from_the_command_line(shapes_dir, tmp_path, capsys, 
             "--workers",
             "0",
         ],
-        capsys,
-        monkeypatch,
     )
     assert code == 0, err
     (run_dir,) = list(runs.iterdir())
@@ -58,9 +44,7 @@ def test_train_then_predict_from_the_command_line(shapes_dir, tmp_path, capsys, 
 
     test_dir = make_shapes_dataset(tmp_path / "test", n_per_class=15, seed=7)
     preds = tmp_path / "preds.csv"
-    code, out, err = run_cli(
-        ["predict", run_dir, test_dir, "--out", preds, "--tta"], capsys, monkeypatch
-    )
+    code, out, err = run_cli(["predict", run_dir, test_dir, "--out", preds, "--tta"])
     assert code == 0, err
     df = pd.read_csv(preds)
     assert list(df.columns) == ["image", "pred", "prob_circle", "prob_square", "prob_triangle"]
@@ -68,13 +52,11 @@ def test_train_then_predict_from_the_command_line(shapes_dir, tmp_path, capsys, 
     assert (df["pred"] == truth).mean() > 0.6
 
     # The predictions file is never overwritten.
-    code, _, err = run_cli(["predict", run_dir, test_dir, "--out", preds], capsys, monkeypatch)
+    code, _, err = run_cli(["predict", run_dir, test_dir, "--out", preds])
     assert code == 2 and "exists" in err
 
     # A run's config.yaml reruns it; options given on the command line override it.
-    code, _, err = run_cli(
-        ["train", "--config", run_dir / "config.yaml", "--epochs", "1"], capsys, monkeypatch
-    )
+    code, _, err = run_cli(["train", "--config", run_dir / "config.yaml", "--epochs", "1"])
     assert code == 0, err
     second = sorted(runs.iterdir())[-1]
     assert second != run_dir
@@ -82,7 +64,7 @@ def test_train_then_predict_from_the_command_line(shapes_dir, tmp_path, capsys, 
     assert cfg2["train"]["epochs"] == 1 and cfg2["train"]["lr"] == 0.003
 
 
-def test_predict_from_a_csv(shapes_dir, tmp_path, capsys, monkeypatch):
+def test_predict_from_a_csv(shapes_dir, tmp_path, run_cli):
     runs = tmp_path / "runs"
     code, _, err = run_cli(
         [
@@ -97,8 +79,6 @@ def test_predict_from_a_csv(shapes_dir, tmp_path, capsys, monkeypatch):
             "--workers",
             "0",
         ],
-        capsys,
-        monkeypatch,
     )
     assert code == 0, err
     (run_dir,) = list(runs.iterdir())
@@ -116,8 +96,6 @@ def test_predict_from_a_csv(shapes_dir, tmp_path, capsys, monkeypatch):
             "--out",
             tmp_path / "p.csv",
         ],
-        capsys,
-        monkeypatch,
     )
     assert code == 0, err
     assert len(pd.read_csv(tmp_path / "p.csv")) == 2
@@ -142,7 +120,7 @@ def test_predict_from_a_csv(shapes_dir, tmp_path, capsys, monkeypatch):
         (["predict", "/no/run", "x.png"], "run directory not found: /no/run"),
     ],
 )
-def test_errors_are_one_line_without_traceback(args, message, tmp_path, capsys, monkeypatch):
+def test_errors_are_one_line_without_traceback(args, message, tmp_path, run_cli, monkeypatch):
     data = make_shapes_dataset(tmp_path / "d", n_per_class=2)
     csv = tmp_path / "t.csv"
     pd.DataFrame({"image": ["circle/circle_0000.png"], "label": ["circle"]}).to_csv(
@@ -152,8 +130,6 @@ def test_errors_are_one_line_without_traceback(args, message, tmp_path, capsys, 
     args = [a.format(data=data, csv=csv) for a in args]
     code, out, err = run_cli(
         [*args, "--runs-dir", tmp_path / "runs"] if args[0] == "train" else args,
-        capsys,
-        monkeypatch,
     )
     assert code == 2
     assert message in err

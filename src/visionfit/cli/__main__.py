@@ -1,0 +1,5 @@
+"""`python -m visionfit.cli ...` runs the command line."""
+
+from visionfit.cli import main
+
+main()

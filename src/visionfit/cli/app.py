@@ -1,0 +1,31 @@
+"""The Typer application and the decorator that registers its commands."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    help="From a folder of images to a validated model, its report and predictions.",
+)
+
+
+def unwrap(doc: str | None) -> str:
+    """A docstring as help text: each paragraph on one line, so Rich wraps it to the terminal."""
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+
+
+def command(name: str | None = None) -> Callable:
+    """@app.command with the docstring unwrapped (docstrings break lines at 100 columns)."""
+
+    def register(fn: Callable) -> Callable:
+        return app.command(name, help=unwrap(fn.__doc__))(fn)
+
+    return register

@@ -1,0 +1,116 @@
+"""`visionfit check` (can this data be trained on?) and `visionfit baseline` (scikit-learn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from visionfit.cli import options as o
+from visionfit.cli import render, render_check
+from visionfit.cli.app import command
+from visionfit.cli.configure import baseline_config, run_config
+from visionfit.errors import VisionfitError
+
+
+@command()
+def check(
+    ctx: typer.Context,
+    data: o.DataArg = None,
+    config: o.ConfigFile = None,
+    sets: o.Sets = None,
+    csv: o.Csv = None,
+    root: o.Root = None,
+    image_col: o.ImageCol = None,
+    label_col: o.LabelCol = None,
+    image_ext: o.ImageExt = None,
+    val_fraction: o.ValFraction = None,
+    seed: o.Seed = None,
+    max_pixels: o.MaxPixels = None,
+    out: o.CheckOut = None,
+    threads: o.Threads = None,
+    no_cache: o.NoCache = False,
+    task: o.Task = None,
+    num_classes: o.NumClasses = None,
+    mask_suffix: o.MaskSuffix = None,
+    colour_map: o.ColourMap = None,
+    id_col: o.IdCol = None,
+    rle_col: o.RleCol = None,
+    rle_format: o.RleFormat = None,
+    rle_order: o.RleOrder = None,
+) -> None:
+    """Decode every image and report unusable files, classes, sizes, modes, duplicates, leakage.
+
+    Exit code 0 when the data can be trained on, 1 when it cannot (no usable image, an empty
+    class), 2 for a wrong option or path. Nothing in DATA is written. With --task segment:
+    unreadable files, image/mask size mismatches, unexpected mask values, share of empty masks.
+    """
+    cfg = run_config(ctx, config, sets)
+    if out is not None and out.exists():
+        raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
+    if cfg.data.task == "segment" or (cfg.data.task == "auto" and _looks_like_masks(data)):
+        cfg = cfg.with_overrides({"data.task": "segment"})
+    render_check.print_start(cfg.data.path or cfg.data.csv)  # before the engine's slow imports
+    from visionfit.engine.check import check as check_data
+
+    report = check_data(cfg, progress=True, use_cache=not no_cache, threads=threads)
+    render_check.print_check_report(report, root=cfg.data.path or cfg.data.root)
+    if "segmentation" in report.sections:
+        render_check.print_seg_report(report.sections["segmentation"])
+    if out is not None:
+        from visionfit.engine.rundir import atomic_write_text
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, report.to_json())
+        render.console.print(f"report written to {out}")
+    render_check.print_verdict(report)
+    if not report.usable:
+        raise typer.Exit(1)
+
+
+def _looks_like_masks(data: Path | None) -> bool:
+    """A segmentation layout: an RLE CSV given as DATA, or DATA/images + DATA/masks."""
+    if data is None:
+        return False
+    if data.is_file() and data.suffix.lower() == ".csv":
+        return True
+    return (data / "images").is_dir() and (data / "masks").is_dir()
+
+
+@command()
+def baseline(
+    ctx: typer.Context,
+    data: o.DataArg = None,
+    sets: o.Sets = None,
+    csv: o.Csv = None,
+    root: o.Root = None,
+    image_col: o.ImageCol = None,
+    label_col: o.LabelCol = None,
+    image_ext: o.ImageExt = None,
+    task: o.Task = None,
+    label_cols: o.LabelCols = None,
+    label_delim: o.LabelDelim = None,
+    in_chans: o.InChans = None,
+    max_pixels: o.MaxPixels = None,
+    folds: o.BaselineFolds = None,
+    cv: o.CvKind = None,
+    group_col: o.GroupCol = None,
+    folds_file: o.FoldsFile = None,
+    seed: o.Seed = None,
+    model: o.BaselineModel = None,
+    size: o.Size = None,
+    features: o.Features = None,
+    pca: o.Pca = None,
+    class_weights: o.ClassWeights = None,
+    threshold: o.Threshold = None,
+    jobs: o.Jobs = None,
+    name: o.Name = None,
+    runs_dir: o.RunsDir = None,
+) -> None:
+    """Cross-validate a scikit-learn classifier on resized pixels or HOG: same folds, metrics,
+    oof.csv and summary table as a network's --folds run.
+    """
+    cfg = baseline_config(ctx, sets)
+    from visionfit.engine.baseline import run_baseline
+
+    render.print_cv_summary(run_baseline(cfg))

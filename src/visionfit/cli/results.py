@@ -1,0 +1,93 @@
+"""`visionfit report` (a static HTML report of a run, or a comparison of runs), `visionfit serve`.
+
+Both call visionfit.reports / visionfit.serve, imported only when the command runs; where those
+modules are not installed the command says so in one line (exit 2).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from visionfit.cli import options as o
+from visionfit.cli import render
+from visionfit.cli.app import command
+from visionfit.errors import VisionfitError
+
+
+def _engine_function(module: str, name: str, what: str):
+    """module.name, or a one-line error saying which part of visionfit is missing."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as e:
+        # Only our own module missing is "not available"; a missing dependency inside it says so.
+        if e.name is None or not module.startswith(e.name):
+            raise VisionfitError(f"{what} needs {e.name}, which is not installed") from None
+        raise VisionfitError(f"{what} is not available in this visionfit ({module})") from None
+    except AttributeError:
+        raise VisionfitError(f"{what} is not available: {module} has no {name}") from None
+
+
+def write_comparison(runs_dir: Path, out: Path | None) -> Path:
+    """The HTML comparison of the runs in RUNS_DIR (visionfit.reports.compare)."""
+    write = _engine_function("visionfit.reports.compare", "write_comparison", "comparing runs")
+    return write(runs_dir, out)
+
+
+@command()
+def report(
+    target: o.ReportTarget,
+    compare: o.Compare = False,
+    out: o.ReportOut = None,
+) -> None:
+    """Write a static HTML report of a run (curves, scores, errors), or with --compare of all runs
+    in a folder; prints the file written.
+    """
+    if not target.exists():
+        raise VisionfitError(f"{'runs folder' if compare else 'run directory'} not found: {target}")
+    if out is not None and out.exists():
+        raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
+    if compare:
+        written = write_comparison(target, out)
+    else:
+        write_report = _engine_function("visionfit.reports.html", "write_report", "the report")
+        written = write_report(target, out)
+    render.console.print(f"wrote {written}", highlight=False)
+
+
+@command()
+def export(
+    run_dir: o.RunDir,
+    fmt: o.ExportFormat = "onnx",
+    out: o.ExportOut = None,
+    opset: o.Opset = None,
+    check: o.ParityCheck = True,
+) -> None:
+    """Export a run to ONNX or TorchScript (dynamic batch axis; probabilities out), with its
+    preprocessing, classes and post-processing in export.json and a parity check against PyTorch.
+    """
+    from visionfit.engine.export import export_run
+
+    result = export_run(run_dir, fmt, out, opset=opset, check=check)
+    render.console.print(result.summary(), highlight=False)
+
+
+@command()
+def serve(
+    run_dir: o.RunDir,
+    host: o.Host = "127.0.0.1",
+    port: o.Port = 8000,
+    max_upload_mb: o.MaxUploadMb = 10.0,
+    max_pixels: o.RunMaxPixels = None,
+    workers_queue: o.WorkersQueue = None,
+) -> None:
+    """Serve a run's model over HTTP: an upload page and a JSON prediction endpoint."""
+    if not run_dir.is_dir():
+        raise VisionfitError(f"run directory not found: {run_dir}")
+    run_server = _engine_function("visionfit.serve.app", "serve", "serving")
+    limits: dict[str, object] = {"max_upload_mb": max_upload_mb}
+    if max_pixels is not None:
+        limits["max_pixels"] = max_pixels
+    if workers_queue is not None:
+        limits["workers_queue"] = workers_queue
+    run_server(run_dir, host=host, port=port, **limits)
