@@ -39,3 +39,21 @@ def test_colour_map_text_and_json_file(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(from_text.to_yaml())
     assert RunConfig.from_yaml(path) == from_text
+
+
+def test_task_and_label_mode_are_one_choice_with_the_old_spelling_kept():
+    from visionfit.config import RunConfig
+
+    def both(data: dict, **overrides) -> tuple[str, str]:
+        cfg = RunConfig.from_dict({"data": data}).with_overrides(overrides)
+        return cfg.data.task, cfg.data.label_mode
+
+    assert both({"task": "binary"}) == ("binary", "binary")  # the older spelling
+    assert both({"task": "classify", "label_mode": "soft"}) == ("soft", "soft")
+    assert both({"label_mode": "multilabel"}) == ("multilabel", "multilabel")
+    assert both({"task": "segment"}) == ("segment", "auto")
+    assert both({}) == ("auto", "auto")
+    # the one overridden last replaces the other (a run's config.yaml, then a flag)
+    assert both({"task": "binary"}, **{"data.label_mode": "soft"}) == ("soft", "soft")
+    assert both({"task": "binary"}, **{"data.task": "multiclass"}) == ("multiclass", "multiclass")
+    assert both({"label_mode": "soft"}, **{"data.task": "segment"}) == ("segment", "auto")

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from visionfit.data.io import DEFAULT_MAX_PIXELS
 from visionfit.errors import VisionfitError
 
-TaskName = Literal["auto", "binary", "multiclass", "multilabel", "soft", "segment"]
+TaskName = Literal["auto", "classify", "binary", "multiclass", "multilabel", "soft", "segment"]
+LabelMode = Literal["auto", "binary", "multiclass", "multilabel", "soft"]
 
 # Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS); our cap must stay below it.
 PILLOW_MAX_IMAGE_PIXELS = 89_478_485
@@ -41,10 +42,32 @@ class DataConfig(_Section):
     image_ext: str | None = Field(None, description="Extension for ids without one, e.g. .png.")
     task: TaskName = Field(
         "auto",
-        description="auto (binary for 2 classes, else multiclass; multilabel with --label-cols) | "
-        "binary | multiclass | multilabel | soft | segment (DATA/images + DATA/masks, or an RLE "
-        "CSV).",
+        description="classify | segment (DATA/images + DATA/masks, or an RLE CSV); auto: "
+        "classify. The label modes binary | multiclass | multilabel | soft are also accepted "
+        "here (the older spelling of --label-mode).",
     )
+    label_mode: LabelMode = Field(
+        "auto",
+        description="Classification labels: auto (binary for 2 classes, else multiclass; "
+        "multilabel with --label-cols) | binary | multiclass | multilabel | soft.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_task_and_label_mode(cls, raw):
+        """`task` names the problem, `label_mode` the labels; `task: binary` (the older spelling)
+        and `task: classify, label_mode: binary` mean the same and are stored alike. A label mode
+        given as `task` wins over `label_mode` (`with_overrides` keeps the one set last)."""
+        if not isinstance(raw, dict):
+            return raw
+        task, mode = raw.get("task", "auto"), raw.get("label_mode", "auto")
+        if task == "classify":
+            task = "auto"
+        if task == "auto" and mode not in (None, "auto"):
+            task = mode
+        label_mode = task if task not in ("auto", "segment") else "auto"
+        return {**raw, "task": task, "label_mode": label_mode}
+
     val_fraction: float = Field(
         0.2,
         gt=0.0,
@@ -405,6 +428,11 @@ class RunConfig(_Section):
             if leaf not in node:
                 raise VisionfitError(f"unknown config key {key!r}")
             node[leaf] = value
+        # data.task and data.label_mode state one choice: the one overridden replaces the other
+        if "data.label_mode" in overrides and "data.task" not in overrides:
+            raw["data"]["task"] = "auto" if raw["data"]["task"] != "segment" else "segment"
+        elif "data.task" in overrides and "data.label_mode" not in overrides:
+            raw["data"]["label_mode"] = "auto"
         return RunConfig.from_dict(raw, origin="options")
 
 

@@ -98,6 +98,7 @@ ImageCol = Annotated[str | None, config_option("data.image_col", "--image-col", 
 LabelCol = Annotated[str | None, config_option("data.label_col", "--label-col", panel=DATA)]
 ImageExt = Annotated[str | None, config_option("data.image_ext", "--image-ext", panel=DATA)]
 Task = Annotated[str | None, config_option("data.task", "--task", panel=DATA)]
+LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
 ValFraction = Annotated[
     float | None, config_option("data.val_fraction", "--val-fraction", panel=DATA)
 ]

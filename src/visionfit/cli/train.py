@@ -26,6 +26,7 @@ def train(
     label_col: o.LabelCol = None,
     image_ext: o.ImageExt = None,
     task: o.Task = None,
+    label_mode: o.LabelMode = None,
     val_fraction: o.ValFraction = None,
     in_chans: o.InChans = None,
     workers: o.Workers = None,
