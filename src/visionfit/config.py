@@ -169,6 +169,15 @@ class TrainConfig(_Section):
     seed: int = Field(42, description="Random seed (split, folds, init, shuffling, augmentation).")
     deterministic: bool = Field(False, description="Use deterministic algorithms.")
     accelerator: str = Field("auto", description="auto | cpu | gpu | mps.")
+    devices: int = Field(
+        1,
+        ge=1,
+        description="Processes (GPUs, or CPU processes) per machine; >1 with --strategy ddp.",
+    )
+    strategy: str = Field(
+        "auto", description="Lightning strategy: auto | ddp | ddp_spawn | fsdp (several devices)."
+    )
+    num_nodes: int = Field(1, ge=1, description="Machines (torchrun / SLURM), each with --devices.")
     class_weights: Literal["none", "auto"] = Field(
         "none",
         description="none | auto (inverse class frequency in the loss; BCE pos_weight for binary "

@@ -143,6 +143,9 @@ Seed = Annotated[int | None, config_option("train.seed", "--seed", panel=TRAININ
 Deterministic = Annotated[
     bool | None, config_option("train.deterministic", "--deterministic", panel=TRAINING)
 ]
+Devices = Annotated[int | None, config_option("train.devices", "--devices", panel=TRAINING)]
+Strategy = Annotated[str | None, config_option("train.strategy", "--strategy", panel=TRAINING)]
+NumNodes = Annotated[int | None, config_option("train.num_nodes", "--num-nodes", panel=TRAINING)]
 Accelerator = Annotated[
     str | None, config_option("train.accelerator", "--accelerator", panel=TRAINING)
 ]

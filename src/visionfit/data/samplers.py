@@ -30,6 +30,7 @@ class EpochSampler(Sampler):
         self.p = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
         self.epoch = 0
         self._start = 0
+        self.rank, self.world = 0, 1  # this process's shard; set by the trainer (DDP)
 
     def set_epoch(self, epoch: int) -> None:
         if int(epoch) != self.epoch:
@@ -40,7 +41,7 @@ class EpochSampler(Sampler):
         self.epoch, self._start = int(epoch), int(samples)
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.world)  # every process the same number (padded), or DDP hangs
 
     def order(self, epoch: int) -> np.ndarray:
         rng = np.random.default_rng(derive_seed(self.seed, 2, epoch))
@@ -53,5 +54,33 @@ class EpochSampler(Sampler):
     def __iter__(self):
         epoch, start = self.epoch, self._start
         self._start = 0
-        for i in self.order(epoch)[start:]:
+        for i in shard(self.order(epoch), self.rank, self.world)[start:]:
             yield (epoch, int(i))
+
+
+def shard(order: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This process's part of an epoch's order: every world-th item from `rank`, the order padded
+    by wrapping so that every process gets as many (as torch's DistributedSampler does)."""
+    if world == 1:
+        return order
+    total = -(-len(order) // world) * world
+    padded = np.concatenate([order, order[: total - len(order)]])
+    return padded[rank::world]
+
+
+class ShardSampler(Sampler):
+    """Validation order: this process's every world-th sample, not padded (so that the metrics,
+    gathered over the processes, cover each validation image exactly once).
+    `rank` and `world` are set when the Trainer has started its processes (engine/trainer.py)."""
+
+    def __init__(self, n: int):
+        self.n, self.rank, self.world = int(n), 0, 1
+
+    def _indices(self) -> range:
+        return range(self.rank, self.n, self.world)
+
+    def __len__(self) -> int:
+        return len(self._indices())
+
+    def __iter__(self):
+        return iter(self._indices())

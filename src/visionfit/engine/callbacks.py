@@ -86,8 +86,9 @@ class EpochMetricsCSV(L.Callback):
         self.timing = [t for t in self.timing if t["epoch"] != epoch] + [
             {"epoch": epoch, "seconds": seconds}
         ]
-        atomic_write_csv(self.path, pd.DataFrame(self.rows))
-        atomic_write_csv(self.timing_path, pd.DataFrame(self.timing))
+        if trainer.is_global_zero:  # one writer when several processes train
+            atomic_write_csv(self.path, pd.DataFrame(self.rows))
+            atomic_write_csv(self.timing_path, pd.DataFrame(self.timing))
 
     def state_dict(self):
         return {

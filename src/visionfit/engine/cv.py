@@ -27,6 +27,7 @@ from rich.console import Console
 
 from visionfit.config import RunConfig
 from visionfit.data.folds import make_folds, read_folds_file, resolve_fold_kind
+from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.fit import prepare
 from visionfit.engine.hooks import run_finished
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
@@ -124,17 +125,23 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
     created = create_model(task, cfg, data)
     weights_source = created.weights_source
 
-    run_dir = create_run_dir(cfg.runs_dir, cfg.name or f"{task.run_name(cfg)}-cv")
-    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-    atomic_write_text(run_dir / "classes.json", json.dumps(data.classes, indent=2))
-    atomic_write_csv(run_dir / "folds.csv", folds)
-    atomic_write_csv(run_dir / "skipped.csv", data.skipped)
+    run_dir = shared_run_dir(
+        lambda: create_run_dir(cfg.runs_dir, cfg.name or f"{task.run_name(cfg)}-cv"),
+        world_size(cfg),
+    )
+    if not is_worker():
+        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        atomic_write_text(run_dir / "classes.json", json.dumps(data.classes, indent=2))
+        atomic_write_csv(run_dir / "folds.csv", folds)
+        atomic_write_csv(run_dir / "skipped.csv", data.skipped)
 
     fold = folds["fold"].to_numpy()
     acc = task.cv_accumulator(cfg, data, data.df)
     best_epochs = run_folds(
         task, cfg, data, fold, run_dir, progress=progress, created=created, on_fold=acc.add
     )
+    if is_worker():  # another process of a distributed run: it has trained every fold
+        raise SystemExit(0)
     scores, ensemble, summary_extra = acc.finish(run_dir, fold)
     write_ensemble_meta(run_dir, [f"fold_{k}" for k in range(n_folds)], ensemble)
 
@@ -205,10 +212,11 @@ def run_folds(
         val_idx = np.flatnonzero(fold == k)
         train_df, val_df = df.iloc[np.flatnonzero(fold != k)], df.iloc[val_idx]
         fold_dir = run_dir / f"fold_{k}"
-        fold_dir.mkdir()
+        fold_dir.mkdir(exist_ok=is_worker())
         console.rule(f"fold {k + 1}/{n_folds}: {len(train_df)} train / {len(val_df)} val")
         fold_cfg = cfg.with_overrides({"train.seed": cfg.train.seed + k})
-        atomic_write_text(fold_dir / "config.yaml", fold_cfg.to_yaml())
+        if not is_worker():
+            atomic_write_text(fold_dir / "config.yaml", fold_cfg.to_yaml())
         split = train_split(
             task,
             fold_cfg,
@@ -220,6 +228,11 @@ def run_folds(
             created=created,  # fold 0 only; then None: each fold builds its own
             callbacks=callbacks,
         )
+        if split.worker:  # another process of a distributed run: on to the next fold
+            best_epochs.append(split.best_epoch)
+            del split
+            created = None
+            continue
         line = on_fold(k, split, val_idx, fold_dir) if on_fold else ""
         best_epochs.append(split.best_epoch)
         console.print(f"fold {k + 1}/{n_folds}: best epoch {split.best_epoch}, {line}")
@@ -235,7 +248,16 @@ def run_folds(
 def _refit(task, cfg, data, run_dir, best_epochs, post, progress) -> Path:
     """One model on every image for the mean best epoch count (epochs, not indices: +1)."""
     epochs = max(1, int(round(float(np.mean(best_epochs)) + 1)))
-    refit_cfg = cfg.with_overrides({"train.epochs": epochs, "train.patience": None})
+    # one process: the other processes of a distributed CV have left after the folds
+    refit_cfg = cfg.with_overrides(
+        {
+            "train.epochs": epochs,
+            "train.patience": None,
+            "train.devices": 1,
+            "train.num_nodes": 1,
+            "train.strategy": "auto",
+        }
+    )
     out = run_dir / "refit"
     out.mkdir()
     n = len(data.df)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.data.splits import holdout_split
+from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.hooks import run_finished
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runlock import RunLock, acquire_run_lock
@@ -88,9 +89,13 @@ def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None)
     # Build the model before the run directory exists, so that a bad model name or
     # unavailable weights fail without leaving an empty run behind.
     created = create_model(task, cfg, data)
-    run_dir = create_run_dir(cfg.runs_dir, cfg.name or task.run_name(cfg))
-    lock = acquire_run_lock(run_dir)
-    write_run_inputs(run_dir, cfg, task, data, df)
+    run_dir = shared_run_dir(
+        lambda: create_run_dir(cfg.runs_dir, cfg.name or task.run_name(cfg)), world_size(cfg)
+    )
+    lock = None
+    if not is_worker():  # the other processes of a distributed run only train
+        lock = acquire_run_lock(run_dir)
+        write_run_inputs(run_dir, cfg, task, data, df)
     return train_in_run_dir(
         task,
         cfg,
@@ -168,6 +173,8 @@ def train_in_run_dir(
     finally:
         if lock is not None:
             lock.release()
+    if split.worker:  # another process of a distributed run: the main one writes the rest
+        raise SystemExit(0)
     result = RunResult(
         run_dir=run_dir,
         task=data.label_mode,

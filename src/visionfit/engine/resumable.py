@@ -191,10 +191,11 @@ class ResumeCheckpoint(L.Callback):
 
     def _save(self, trainer) -> None:
         self._last_step = trainer.global_step
-        self.dirpath.mkdir(parents=True, exist_ok=True)
         last = self.dirpath / LAST
-        if last.exists():
-            os.replace(last, self.dirpath / PREVIOUS)
+        if trainer.is_global_zero:  # every process calls save_checkpoint; the main one writes
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+            if last.exists():
+                os.replace(last, self.dirpath / PREVIOUS)
         trainer.save_checkpoint(last)
         self._last_time = time.monotonic()
 

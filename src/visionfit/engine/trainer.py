@@ -29,9 +29,11 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import ImageDataset
+from visionfit.data.samplers import ShardSampler
 from visionfit.data.transforms import create_transforms
 from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
+from visionfit.engine.dist import world_size
 from visionfit.engine.predict import Predictor
 from visionfit.engine.resumable import (
     EpochSampler,
@@ -62,6 +64,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*number of training batches.*")
     warnings.filterwarnings("ignore", ".*No positive samples in targets.*")
     warnings.filterwarnings("ignore", ".*No negative samples in targets.*")
+    # epoch metrics are torchmetrics objects, already reduced over the processes when computed
+    warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
 
 
 def create_model(task: Task, cfg: RunConfig, data: TaskData) -> CreatedModel:
@@ -87,6 +91,7 @@ class SplitResult:
     val_final: dict = field(default_factory=dict)  # the task's own final validation scores
     logger: object = None  # the Lightning logger (MLflow/TensorBoard) or None
     weights_source: str = ""
+    worker: bool = False  # True in a process other than the main one: nothing more to do
 
 
 def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, *, progress: bool = False):
@@ -134,6 +139,8 @@ def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoade
     # cannot train on one). Order and augmentation are seeded per epoch and sample, and the
     # loader's position is saved in mid-epoch checkpoints (see engine/resumable.py).
     sampler = task.train_sampler(cfg, data, train_df) or EpochSampler(len(train_df), tc.seed)
+    # With several processes each trains on its shard of every epoch's order (data/samplers.py)
+    shard_len = -(-len(train_df) // world_size(cfg))
     train_ds = ImageDataset(
         train_df["image"],
         task.dataset_targets(cfg, data, train_df),
@@ -146,7 +153,7 @@ def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoade
         train_ds,
         sampler=sampler,
         batch_size=tc.batch_size,
-        drop_last=len(train_df) % tc.batch_size == 1,
+        drop_last=shard_len % tc.batch_size == 1,
         **loader_kw,
     )
     val_loader = None
@@ -156,7 +163,9 @@ def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoade
         val_ds = ImageDataset(
             val_df["image"], targets, eval_tf, cfg.data.in_chans, cache=val_cache, **data_kw
         )
-        val_loader = DataLoader(val_ds, batch_size=tc.batch_size, shuffle=False, **loader_kw)
+        val_loader = DataLoader(
+            val_ds, batch_size=tc.batch_size, sampler=ShardSampler(len(val_df)), **loader_kw
+        )
     return train_loader, val_loader
 
 
@@ -193,6 +202,18 @@ def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progres
     if kill_switch := TestKillSwitch.from_env():
         callbacks.append(kill_switch)  # last: after the metrics row and checkpoints
     return checkpoint, callbacks
+
+
+class ShardLoaders(L.Callback):
+    """Give each process its shard of the train and validation samples, once the Trainer has
+    started them (a single process keeps everything)."""
+
+    def __init__(self, *loaders):
+        self.samplers = [loader.sampler for loader in loaders if loader is not None]
+
+    def setup(self, trainer, pl_module, stage):
+        for sampler in self.samplers:
+            sampler.rank, sampler.world = trainer.global_rank, trainer.world_size
 
 
 def train_split(
@@ -232,12 +253,13 @@ def train_split(
         data,
         created.model,
         train_df,
-        steps_per_epoch=len(train_loader),
+        steps_per_epoch=_steps_per_epoch(len(train_df), cfg, train_loader.drop_last),
         param_groups=policy.param_groups,
     )
     logger = create_logger(cfg, out_dir)
+    shards = ShardLoaders(train_loader, val_loader)
     checkpoint, all_callbacks = _callbacks(
-        cfg, out_dir, has_val, policy, logger, callbacks, progress
+        cfg, out_dir, has_val, policy, logger, [shards, *(callbacks or [])], progress
     )
     trainer = _trainer(cfg, out_dir, all_callbacks, logger, progress)
     ckpt_dir = out_dir / "checkpoints"
@@ -249,7 +271,13 @@ def train_split(
             ckpt_path=str(resume_from) if resume_from else None,
             weights_only=True,
         )
+        if not trainer.is_global_zero:  # the main process writes the rest
+            return SplitResult(module, -1, {}, 0, pre, {}, worker=True)
         (ckpt_dir / "previous.ckpt").unlink(missing_ok=True)  # only a fallback while training
+    if trainer.world_size > 1:  # what follows runs in this process alone, on every val image
+        trainer = _single_process_trainer(cfg)
+        if val_loader is not None:
+            val_loader.sampler.rank, val_loader.sampler.world = 0, 1
     best_epoch = _load_best(module, checkpoint, ckpt_dir, finished)
     best_metrics, epochs_run = _best_row(out_dir / "metrics.csv", best_epoch)
 
@@ -295,12 +323,32 @@ def _preprocessing_meta(cfg: RunConfig, data: TaskData, pre) -> dict:
     }
 
 
+def _steps_per_epoch(n_train: int, cfg: RunConfig, drop_last: bool) -> int:
+    """Optimizer steps per epoch in each process (its shard of the training set)."""
+    shard_len, batch = -(-n_train // world_size(cfg)), cfg.train.batch_size
+    return shard_len // batch if drop_last else -(-shard_len // batch)
+
+
+def _single_process_trainer(cfg: RunConfig) -> L.Trainer:
+    return L.Trainer(
+        accelerator=cfg.train.accelerator,
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+
+
 def _trainer(cfg: RunConfig, out_dir: Path, callbacks: list, logger, progress: bool) -> L.Trainer:
     tc = cfg.train
     return L.Trainer(
         max_epochs=tc.epochs,
         accelerator=tc.accelerator,
-        devices=1,
+        devices=tc.devices,
+        num_nodes=tc.num_nodes,
+        strategy=tc.strategy,
+        use_distributed_sampler=False,  # every loader shards itself (data/samplers.py)
         precision=tc.precision,
         deterministic=tc.deterministic,
         callbacks=callbacks,

@@ -96,6 +96,8 @@ class ClassifierModule(L.LightningModule):
         self.train_loss_mean = tm.MeanMetric()
         for metric in (*self.train_metrics.values(), self.train_loss_mean):
             metric.persistent(True)
+        # a metric object: reduced over every process's shard when several train (DDP)
+        self.val_loss_mean = tm.MeanMetric()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -136,7 +138,8 @@ class ClassifierModule(L.LightningModule):
         x, y = batch
         logits = self(x)
         self.val_metrics.update(self._metric_input(logits), self._metric_target(y))
-        self.log("val_loss", self._loss(logits, y), on_epoch=True, batch_size=len(y))
+        self.val_loss_mean.update(self._loss(logits, y), weight=len(y))
+        self.log("val_loss", self.val_loss_mean, on_step=False, on_epoch=True)
 
     def predict_step(self, batch, batch_idx):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch

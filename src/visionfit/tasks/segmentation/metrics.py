@@ -82,6 +82,19 @@ class SegScores:
     def reset(self) -> None:
         self.stats, self.max_prob, self.correct, self.pixels = [], [], 0, 0
 
+    def gather(self) -> None:
+        """Pool the counts of every process of a distributed run (no-op in one process)."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return
+        parts: list = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, (self.stats, self.max_prob, self.correct, self.pixels))
+        self.stats = [s for p in parts for s in p[0]]
+        self.max_prob = [m for p in parts for m in p[1]]
+        self.correct = sum(p[2] for p in parts)
+        self.pixels = sum(p[3] for p in parts)
+
     def compute(self) -> dict[str, float]:
         if not self.stats:
             return {}

@@ -110,6 +110,7 @@ class SegmenterModule(L.LightningModule):
         self.train_loss_mean, self.train_dice_mean = tm.MeanMetric(), tm.MeanMetric()
         for metric in (self.train_loss_mean, self.train_dice_mean):
             metric.persistent(True)
+        self.val_loss_mean = tm.MeanMetric()  # reduced over the processes (DDP)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -151,9 +152,11 @@ class SegmenterModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         logits, y, loss = self._step(batch)
         self._update(self.val_scores, logits, y)
-        self.log("val_loss", loss, on_epoch=True, batch_size=len(y))
+        self.val_loss_mean.update(loss, weight=len(y))
+        self.log("val_loss", self.val_loss_mean, on_step=False, on_epoch=True)
 
     def on_validation_epoch_end(self):
+        self.val_scores.gather()  # every process's images, when several train
         scores = self.val_scores.compute()
         self.val_scores.reset()
         self.log_dict({f"val_{k}": float(v) for k, v in scores.items()})
