@@ -10,6 +10,7 @@ process sets before Lightning starts them (give it yourself for torchrun: a new 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +35,9 @@ def shared_run_dir(create: Callable[[], Path], world: int) -> Path:
     folder VISIONFIT_RUN_DIR names), found by the others in VISIONFIT_RUN_DIR."""
     given = os.environ.get(RUN_DIR_ENV)
     if is_worker():
+        deadline = time.monotonic() + 120  # torchrun starts every process at once
+        while given and not Path(given).is_dir() and time.monotonic() < deadline:
+            time.sleep(0.5)
         if not given or not Path(given).is_dir():
             raise RunError(
                 f"this is process {os.environ.get('RANK', os.environ.get('LOCAL_RANK'))} of a "
