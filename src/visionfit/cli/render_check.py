@@ -8,19 +8,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from visionfit.cli import render
-
-
-def _n(count: int, word: str) -> str:
-    """'1 group', '3 groups', '2 extra copies'."""
-    if count == 1:
-        return f"1 {word}"
-    plural = word[:-1] + "ies" if word.endswith("y") else word + "s"
-    return f"{count} {plural}"
-
-
-def printable(text: str) -> str:
-    """File names that are not valid UTF-8 (kept by Python as surrogates) shown with U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+from visionfit.text import plural as _n
+from visionfit.text import printable
 
 
 def _relative_to(root: str | None):

@@ -29,6 +29,7 @@ from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads 
 from visionfit.data.sources import Samples, load_samples
 from visionfit.data.splits import holdout_split
 from visionfit.errors import DataError
+from visionfit.text import plural as _n
 
 # ------------------------------------------------------------------------------------------------
 # Training: leave the unusable files out
@@ -338,16 +339,3 @@ def build_report(
             "cache": scan.cache_note or "used",
         },
     )
-
-
-def _n(count: int, word: str) -> str:
-    """'1 group', '3 groups', '2 extra copies'."""
-    if count == 1:
-        return f"1 {word}"
-    plural = word[:-1] + "ies" if word.endswith("y") else word + "s"
-    return f"{count} {plural}"
-
-
-def printable(text: str) -> str:
-    """File names that are not valid UTF-8 (kept by Python as surrogates) shown with U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
