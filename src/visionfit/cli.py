@@ -32,6 +32,9 @@ TRAIN_OPTIONS = {
     "image_ext": "data.image_ext",
     "task": "data.task",
     "val_fraction": "data.val_fraction",
+    "test_fraction": "data.test_fraction",
+    "split_col": "data.split_col",
+    "recipe": "train.recipe",
     "in_chans": "data.in_chans",
     "workers": "data.workers",
     "model": "model.name",
@@ -158,11 +161,26 @@ def train(
     val_fraction: float = typer.Option(
         0.2, help="Stratified hold-out share when no val split is given.", rich_help_panel="Data"
     ),
+    test_fraction: float = typer.Option(
+        0.0,
+        help="Share of the images kept out as a test split (unless DATA/test/ or --split-col gives one), scored once at the end.",
+        rich_help_panel="Data",
+    ),
+    split_col: Optional[str] = typer.Option(
+        None,
+        help="CSV column of train / val / test per row.",
+        rich_help_panel="Data",
+    ),
     in_chans: int = typer.Option(
         3, help="Input channels: 3 (RGB) or 1 (grayscale).", rich_help_panel="Data"
     ),
     workers: Optional[int] = typer.Option(
         None, help="DataLoader workers (default: auto).", rich_help_panel="Data"
+    ),
+    recipe: str = typer.Option(
+        "none",
+        help="Training recipe: fast | default | best (optimizer, schedule, EMA, mixup, augmentation, TTA; written out in config.yaml) or none (the options as given).",
+        rich_help_panel="Training",
     ),
     model: str = typer.Option(
         "simple_cnn", help="simple_cnn, alexnet or any timm model name.", rich_help_panel="Model"
@@ -516,13 +534,20 @@ def _print_cv_summary(result) -> None:
 def _print_summary(result) -> None:
     table = Table(title=f"run {result.run_dir}", show_header=False, title_justify="left")
     table.add_row("task", f"{result.task}, {len(result.classes)} classes")
-    table.add_row("images", f"{result.n_train} train / {result.n_val} val")
+    n_test = getattr(result, "n_test", 0)
+    test_part = f" / {n_test} test" if n_test else ""
+    table.add_row("images", f"{result.n_train} train / {result.n_val} val{test_part}")
     table.add_row("weights", result.weights_source)
     table.add_row("monitored", result.monitor)
     table.add_row("best epoch", str(result.best_epoch))
     for key, value in result.best_metrics.items():
         if key.startswith("val_"):
             table.add_row(key, f"{value:.4f}")
+    val_score, test = getattr(result, "val_score", {}), getattr(result, "test", {})
+    if val_score and test:
+        metric = val_score["metric"]
+        table.add_row(f"{metric} (validation)", f"{val_score['value']:.4f}")
+        table.add_row(f"{metric} (test, scored once)", f"{test['score']:.4f}")
     table.add_row("files skipped", str(result.skipped_files))
     table.add_row("time", f"{result.seconds:.1f} s")
     tracking = getattr(result, "tracking", None) or {}

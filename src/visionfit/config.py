@@ -36,6 +36,15 @@ class DataConfig(_Section):
     image_ext: str | None = Field(None, description="extension appended to ids without one")
     task: TaskName = "auto"
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    test_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of the images kept out as a test split, scored once at the end",
+    )
+    split_col: str | None = Field(
+        None, description="CSV column of train / val / test per row (the split is given)"
+    )
     in_chans: int = Field(3, ge=1, le=4)
     workers: int | None = Field(None, ge=0, description="DataLoader workers; None = auto")
     label_cols: list[str] | None = Field(
@@ -53,6 +62,15 @@ class DataConfig(_Section):
         le=PILLOW_MAX_IMAGE_PIXELS,
         description="images with more pixels (width * height) are refused as 'too many pixels'",
     )
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> DataConfig:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"val_fraction {self.val_fraction} + test_fraction {self.test_fraction} leave "
+                "less than 10% of the images for training"
+            )
+        return self
 
     @field_validator("in_chans")
     @classmethod
@@ -76,6 +94,11 @@ class AugmentConfig(_Section):
 
 
 class TrainConfig(_Section):
+    recipe: Literal["none", "fast", "default", "best"] = Field(
+        "none",
+        description="a named recipe (engine/recipes.py) resolved into the options below; "
+        "none: the options as given",
+    )
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0)

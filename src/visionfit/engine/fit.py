@@ -13,6 +13,7 @@ from visionfit.config import RunConfig
 from visionfit.data.splits import holdout_split
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runlock import RunLock, acquire_run_lock
+from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.tracking import log_artifacts, tracking_info
 from visionfit.engine.trainer import create_model, default_workers, quiet_lightning, train_split
 from visionfit.errors import VisionfitError
@@ -40,6 +41,9 @@ class RunResult:
     tracking: dict = field(default_factory=dict)  # where MLflow/TensorBoard logged the run
     val_final: dict[str, float] = field(default_factory=dict)  # the task's final val scores
     postprocess: dict = field(default_factory=dict)  # fitted on val (threshold, min area)
+    val_score: dict = field(default_factory=dict)  # the headline: metric, value
+    test: dict = field(default_factory=dict)  # the test split's scores (test_scores.json)
+    n_test: int = 0
 
 
 def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskData]:
@@ -66,10 +70,18 @@ def resolve_config(task: Task, cfg: RunConfig, data: TaskData) -> RunConfig:
     )
 
 
-def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None) -> RunResult:
+def fit(
+    cfg: RunConfig,
+    *,
+    progress: bool = True,
+    callbacks: list | None = None,
+    score_test: bool = True,
+) -> RunResult:
     """Train one model as described by `cfg` and write its run directory.
 
     `callbacks` are extra Lightning callbacks for the Trainer (e.g. Optuna's pruning callback).
+    A test split (`data.test_fraction`, a test/ folder, a CSV split column) is kept out of
+    training and scored once at the end, unless `score_test` is False (tuning trials).
 
     >>> from visionfit.config import RunConfig
     >>> cfg = RunConfig.from_dict({"data": {"path": "data/"}, "train": {"epochs": 3}})
@@ -83,7 +95,7 @@ def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None)
         )
     t_start = time.perf_counter()
     task, cfg, data = prepare(cfg, progress=progress)
-    df = holdout_split(data.df, cfg.data.val_fraction, cfg.train.seed, task.stratify(data))
+    df = split_run(task, cfg, data)
     # Build the model before the run directory exists, so that a bad model name or
     # unavailable weights fail without leaving an empty run behind.
     created = create_model(task, cfg, data)
@@ -102,6 +114,15 @@ def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None)
         progress=progress,
         lock=lock,
         callbacks=callbacks,
+        score_test=score_test,
+    )
+
+
+def split_run(task: Task, cfg: RunConfig, data: TaskData) -> pd.DataFrame:
+    """The samples table with train / val / test assigned (what splits.csv records)."""
+    dc = cfg.data
+    return holdout_split(
+        data.df, dc.val_fraction, cfg.train.seed, task.stratify(data), dc.test_fraction
     )
 
 
@@ -143,13 +164,17 @@ def train_in_run_dir(
     finished: bool = False,
     lock: RunLock | None = None,
     callbacks: list | None = None,
+    score_test: bool = True,
 ) -> RunResult:
     """Train on the split in `df` inside an existing run directory and write summary.json.
 
     `resume_from` continues from a checkpoint of this run; `finished` (the checkpoint was written
     at the end of training) only writes the bundle and summary. `lock` is released at the end,
-    also when training fails, so that the run can be resumed from this process."""
+    also when training fails, so that the run can be resumed from this process. Rows with
+    `split == "test"` are never trained or validated on; with `score_test` the final model is
+    scored on them once, at the end (test_scores.json)."""
     train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
+    test_df = df[df["split"] == "test"]
     try:
         split = train_split(
             task,
@@ -183,7 +208,12 @@ def train_in_run_dir(
         tracking=tracking_info(split.logger),
         val_final=split.val_final,
         postprocess=split.post,
+        n_test=len(test_df),
     )
+    metric, value = task.headline(data, split.best_metrics, split.val_final)
+    result.val_score = {"metric": metric, "value": value, "on": "validation split"}
+    if score_test:
+        result.test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
     summary = {
         **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
         "run_dir": str(run_dir),

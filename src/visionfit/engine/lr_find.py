@@ -27,9 +27,8 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import ImageDataset
-from visionfit.data.splits import holdout_split
 from visionfit.data.transforms import create_transforms
-from visionfit.engine.fit import prepare
+from visionfit.engine.fit import prepare, split_run
 from visionfit.engine.rundir import (
     atomic_write_bytes,
     atomic_write_csv,
@@ -73,7 +72,7 @@ def find_lr(
             raise VisionfitError(f"{plot_path} exists; choose another --out (never overwritten)")
     t0 = time.perf_counter()
     task, cfg, data = prepare(cfg, progress=progress)
-    df = holdout_split(data.df, cfg.data.val_fraction, cfg.train.seed, task.stratify(data))
+    df = split_run(task, cfg, data)  # the test rows stay out of the range test too
     train_df = df[df["split"] == "train"]
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     created = create_model(task, cfg, data)

@@ -16,6 +16,8 @@ Hooks, in the order a run uses them:
 - `create_module(...)`: the LightningModule (loss, metrics, probabilities);
 - `after_training(...)`: post-processing fitted on the validation data (thresholds, min area) and
   the task's extra validation outputs; `bundle_meta(...)`: what model.json records;
+- `headline(...)`: the validation score runs are ranked by; `score_test(...)`: the finished
+  run's predictions of the test split, scored once;
 - `cv_*`: per-fold out-of-fold records and the CV summary;
 - `model_from_meta(meta)`, `probabilities(outputs, meta)`, `predict_table(...)`: prediction.
 """
@@ -34,7 +36,7 @@ import pandas as pd
 class TaskData:
     """A dataset as one task read it: the samples table and what the task learnt about it."""
 
-    df: pd.DataFrame  # one row per usable sample: image, split ("train"/"val"/""), task columns
+    df: pd.DataFrame  # one row per usable sample: image, split (train/val/test/""), task columns
     classes: list[str]
     layout: str
     label_mode: str  # binary | multiclass | multilabel | soft | segment
@@ -104,6 +106,14 @@ class Task(Protocol):
     def after_training(self, cfg, data, module, trainer, val_loader, val_df, out_dir, **kw): ...
 
     def bundle_meta(self, cfg, data: TaskData, created, post: dict) -> dict: ...
+
+    def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
+        """(metric name, validation value) a leaderboard ranks runs by (higher is better)."""
+        ...
+
+    def score_test(self, cfg, data, predictor, test_df, out_dir, **kw) -> dict:
+        """The loaded run's predictions of the test rows, scored: metric, score, scores."""
+        ...
 
     def model_from_meta(self, meta: dict): ...
 

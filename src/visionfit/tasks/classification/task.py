@@ -196,6 +196,32 @@ class Classification:
     def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
         return {}  # the epoch metrics and the threshold say it all for classification
 
+    def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
+        """The run's headline validation score: ROC AUC (binary, multi-label) or accuracy."""
+        from visionfit.tasks.classification.scoring import main_metric
+
+        key = main_metric(data.label_mode)
+        return key.removeprefix("val_"), best_metrics.get(key, float("nan"))
+
+    def score_test(self, cfg, data, predictor, test_df, out_dir, *, tta="none", progress=False):
+        """The test images predicted by the loaded run (its threshold, `tta`), scored with
+        scikit-learn as the out-of-fold predictions are; the table goes to test_predictions.csv."""
+        from visionfit.engine.rundir import atomic_write_csv
+        from visionfit.tasks.classification.scoring import main_metric, score
+
+        mode = data.label_mode
+        table = predictor.predict(list(test_df["image"]), tta=tta)
+        probs = table[[f"prob_{c}" for c in data.classes]].to_numpy(np.float64)
+        y = split_targets(test_df, mode)
+        scores = score(mode, data.classes, y, probs, predictor.meta.get("threshold"))
+        atomic_write_csv(Path(out_dir) / "test_predictions.csv", table)
+        metric = main_metric(mode).removeprefix("val_")
+        return {
+            "metric": metric,
+            "score": scores[f"val_{metric}"],
+            "scores": {k.removeprefix("val_"): v for k, v in scores.items()},
+        }
+
     # ---- cross-validation ------------------------------------------------------------------
 
     def cv_accumulator(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):

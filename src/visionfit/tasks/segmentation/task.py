@@ -203,6 +203,26 @@ class Segmentation:
             predictor, val_df, data, out_dir / "val_predictions", progress=progress
         )
 
+    def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
+        """Dice of the validation images predicted at their original size, post-processed."""
+        return "dice", val_final.get("dice", best_metrics.get("val_dice", float("nan")))
+
+    def score_test(self, cfg, data, predictor, test_df, out_dir, *, tta="none", progress=False):
+        """The test images predicted by the loaded run with its post-processing, scored as the
+        validation images are (`evaluate_predictions`; masks in test_predictions/). Test-time
+        flips are not applied: prediction of masks has none."""
+        from visionfit.tasks.segmentation.outputs import evaluate_predictions
+
+        scores = evaluate_predictions(
+            predictor,
+            test_df,
+            data,
+            Path(out_dir) / "test_predictions",
+            progress=progress,
+            scores_file="test_scores_per_image.csv",
+        )
+        return {"metric": "dice", "score": scores.get("dice"), "scores": scores}
+
     # ---- cross-validation ------------------------------------------------------------------
 
     def cv_accumulator(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
