@@ -587,7 +587,11 @@ def predict(
     ),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
     batch_size: int = typer.Option(64, help="Batch size."),
-    tta: bool = typer.Option(False, "--tta", help="Average with the horizontally flipped image."),
+    tta: Optional[bool] = typer.Option(
+        None,
+        "--tta/--no-tta",
+        help="Average with the horizontally flipped image (default: as the run was trained, train.tta).",
+    ),
     image_col: str = typer.Option("image", help="Column with image paths in input CSVs."),
     root: Optional[Path] = typer.Option(None, help="Folder the input CSV's paths are relative to."),
     masks_dir: Optional[Path] = typer.Option(

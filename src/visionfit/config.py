@@ -89,7 +89,9 @@ class ModelConfig(_Section):
 
 
 class AugmentConfig(_Section):
-    preset: Literal["none", "light", "medium", "heavy"] = "light"
+    preset: Literal["none", "light", "medium", "heavy", "trivial"] = Field(
+        "light", description="augmentation ladder (data/transforms.py); trivial: TrivialAugment"
+    )
     img_size: int = Field(64, ge=8, le=2048)
 
 
@@ -104,10 +106,22 @@ class TrainConfig(_Section):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     opt: Literal["adamw", "adam", "sgd"] = "adamw"
-    sched: Literal["cosine", "step", "plateau", "none"] = "cosine"
+    sched: Literal["cosine", "onecycle", "step", "plateau", "none"] = "cosine"
     warmup_epochs: float = Field(1.0, ge=0)
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    lr_find: bool = Field(
+        False, description="set lr from the LR range test before training (engine/lr_find.py)"
+    )
+    ema: bool = Field(
+        False, description="keep an EMA of the weights; bundled when it validates better"
+    )
+    ema_decay: float = Field(0.998, gt=0.0, lt=1.0)
+    mixup: float = Field(0.0, ge=0.0, description="mixup alpha (multi-class); 0 = off")
+    cutmix: float = Field(0.0, ge=0.0, description="cutmix alpha (multi-class); 0 = off")
+    tta: Literal["none", "hflip", "hvflip"] = Field(
+        "none", description="test-time flips the bundle predicts with unless told otherwise"
+    )
     patience: int | None = Field(
         5, ge=1, description="early-stopping patience in epochs; None = off"
     )

@@ -44,7 +44,7 @@ from visionfit.engine.baseline_store import (
     save_pipeline,
     write_baseline_meta,
 )
-from visionfit.engine.cv import assign_folds
+from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.errors import DataError
 from visionfit.fileio import json_safe

@@ -26,14 +26,13 @@ import torch
 from rich.console import Console
 
 from visionfit.config import RunConfig
-from visionfit.data.folds import make_folds, read_folds_file, resolve_fold_kind
 from visionfit.data.splits import split_test
 from visionfit.engine.fit import prepare
+from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runmeta import write_ensemble_meta
 from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.trainer import SplitResult, create_model, train_split
-from visionfit.errors import DataError
 from visionfit.fileio import json_safe
 from visionfit.tasks.base import Task, TaskData
 
@@ -77,27 +76,6 @@ class CVResult:
 
     def headline(self) -> str:
         return self.scores.headline()
-
-
-def assign_folds(data: TaskData, cfg: RunConfig) -> tuple[pd.DataFrame, str]:
-    """folds.csv's table (image, label, fold[, group]) and the fold kind it was made with."""
-    df = data.df
-    if cfg.cv.folds_file:
-        folds = read_folds_file(cfg.cv.folds_file, df)
-        n = int(folds["fold"].max()) + 1
-        if cfg.cv.folds > 1 and cfg.cv.folds != n:
-            raise DataError(
-                f"--folds {cfg.cv.folds} but {cfg.cv.folds_file} has {n} folds: "
-                "drop --folds to use the file's"
-            )
-        return folds, "file"
-    kind = resolve_fold_kind(cfg.cv.kind, data.label_mode, "group" in df.columns)
-    if kind == "stratified" and cfg.cv.kind == "auto" and data.strata_optional:
-        # Too few of a stratum (e.g. empty masks) to stratify on: plain shuffled folds.
-        counts = df["target"].value_counts()
-        if len(counts) < 2 or counts.min() < cfg.cv.folds:
-            kind = "kfold"
-    return make_folds(df, cfg.cv.folds, kind, cfg.train.seed), kind
 
 
 def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:

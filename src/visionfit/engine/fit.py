@@ -11,6 +11,8 @@ import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.data.splits import holdout_split
+from visionfit.engine.lr_range import apply_lr_find
+from visionfit.engine.recipes import resolve_recipe
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runlock import RunLock, acquire_run_lock
 from visionfit.engine.testsplit import score_test_split
@@ -57,6 +59,9 @@ def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskDat
 def resolve_config(task: Task, cfg: RunConfig, data: TaskData) -> RunConfig:
     """Fill every "auto" (the task's own, the monitor, the workers) so that config.yaml states
     exactly what ran."""
+    n_train = int(len(data.df) * (1 - cfg.data.val_fraction - cfg.data.test_fraction))
+    cfg, recipe_notes = resolve_recipe(cfg, task.recipe_family(cfg), n_train)
+    data.notes.extend(n for n in recipe_notes if n not in data.notes)
     cfg = task.resolve_config(cfg, data)
     monitor, mode = cfg.train.monitor, cfg.train.monitor_mode
     if monitor == "auto":
@@ -96,6 +101,7 @@ def fit(
     t_start = time.perf_counter()
     task, cfg, data = prepare(cfg, progress=progress)
     df = split_run(task, cfg, data)
+    cfg, lr_notes = apply_lr_find(task, cfg, data, df)
     # Build the model before the run directory exists, so that a bad model name or
     # unavailable weights fail without leaving an empty run behind.
     created = create_model(task, cfg, data)
@@ -110,7 +116,7 @@ def fit(
         run_dir,
         created,
         t_start=t_start,
-        notes=run_notes(data, df),
+        notes=run_notes(data, df) + lr_notes,
         progress=progress,
         lock=lock,
         callbacks=callbacks,

@@ -32,6 +32,7 @@ from visionfit.data.datasets import ImageDataset
 from visionfit.data.transforms import create_transforms
 from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
+from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
 from visionfit.engine.predict import Predictor
 from visionfit.engine.resumable import (
     EpochSampler,
@@ -146,6 +147,7 @@ def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progres
             ckpt_dir, every_n_steps=tc.checkpoint_steps, every_minutes=tc.checkpoint_minutes
         ),
         *policy.callbacks,
+        *ema_callback(tc.ema_decay if tc.ema else None),
     ]
     if tc.patience and has_val:
         callbacks.append(
@@ -217,6 +219,9 @@ def train_split(
         (ckpt_dir / "previous.ckpt").unlink(missing_ok=True)  # only a fallback while training
     best_epoch = _load_best(module, checkpoint, ckpt_dir, finished)
     best_metrics, epochs_run = _best_row(out_dir / "metrics.csv", best_epoch)
+    ema = _choose_ema(cfg, trainer, module, all_callbacks, val_loader, best_metrics, ckpt_dir)
+    if ema.get("used"):
+        best_metrics = {**best_metrics, **ema["metrics"]}
 
     fitted = task.after_training(
         cfg, data, module, trainer, val_loader, val_df, out_dir, post=post, progress=progress
@@ -228,6 +233,8 @@ def train_split(
         "best_epoch": best_epoch,
         "monitor": tc.monitor,
         "monitor_value": best_metrics.get(tc.monitor),
+        "tta": tc.tta,
+        "ema": {k: v for k, v in ema.items() if k != "metrics"} or None,
     }
     save_bundle(out_dir, module.model, meta)
     predictor = Predictor([module.model], meta, out_dir, task)
@@ -245,6 +252,26 @@ def train_split(
         logger=logger,
         weights_source=created.weights_source,
     )
+
+
+def _choose_ema(cfg, trainer, module, callbacks, val_loader, best_metrics, ckpt_dir) -> dict:
+    """With `train.ema`: the EMA weights validated once, and kept when they score better."""
+    ema = find_ema(callbacks)
+    if ema is None:
+        return {}
+    ema.restore_if_unfitted(ckpt_dir / "last.ckpt")
+    tc = cfg.train
+    best = best_metrics.get(tc.monitor)
+    metrics, used = use_ema_if_better(
+        trainer, module, ema, val_loader, tc.monitor, tc.monitor_mode, best
+    )
+    return {
+        "used": used,
+        "decay": tc.ema_decay,
+        f"ema_{tc.monitor}": metrics.get(tc.monitor),
+        f"best_epoch_{tc.monitor}": best,
+        "metrics": metrics,
+    }
 
 
 def _preprocessing_meta(cfg: RunConfig, data: TaskData, pre) -> dict:

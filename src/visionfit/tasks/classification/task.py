@@ -93,7 +93,17 @@ class Classification:
             )
         if threshold == "auto":
             threshold = "f1" if label_mode == "multilabel" else "0.5"
-        return cfg.with_overrides({"data.task": label_mode, "train.threshold": threshold})
+        overrides = {"data.task": label_mode, "train.threshold": threshold}
+        if label_mode != "multiclass" and (cfg.train.mixup or cfg.train.cutmix):
+            overrides.update({"train.mixup": 0.0, "train.cutmix": 0.0})
+            data.notes.append("mixup/cutmix are for multi-class data: turned off")
+        if label_mode in ("binary", "multilabel") and cfg.train.label_smoothing:
+            overrides["train.label_smoothing"] = 0.0  # BCE has none
+        return cfg.with_overrides(overrides)
+
+    def recipe_family(self, cfg: RunConfig) -> str:
+        """Recipes differ for from-scratch and pretrained networks (engine/recipes.py)."""
+        return "pretrained" if cfg.model.pretrained or cfg.model.weights else "scratch"
 
     def default_monitor(self, data: TaskData) -> tuple[str, str]:
         """Validation loss: a proper score with no ties, unlike accuracy or AUC on a small set."""

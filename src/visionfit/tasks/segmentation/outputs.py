@@ -67,7 +67,7 @@ def predict_masks(
     items: list,
     *,
     batch_size: int = 8,
-    tta: bool | str = False,
+    tta: bool | str | None = None,
     workers: int = 0,
     progress: bool = False,
 ) -> tuple[list[np.ndarray | None], list[str], list[float]]:
@@ -100,7 +100,7 @@ def prediction_table(
     masks_dir: str | Path | None = None,
     overlays_dir: str | Path | None = None,
     batch_size: int = 8,
-    tta: bool | str = False,
+    tta: bool | str | None = None,
     workers: int = 0,
     keep_masks: bool = False,
     progress: bool = False,

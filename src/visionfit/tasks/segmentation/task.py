@@ -82,8 +82,15 @@ class Segmentation:
                 "segment.num_classes": k,
                 "segment.encoder": encoder,
                 "segment.class_names": data.classes,
+                # soft targets and mixed images are classification tools
+                "train.label_smoothing": 0.0,
+                "train.mixup": 0.0,
+                "train.cutmix": 0.0,
             }
         )
+
+    def recipe_family(self, cfg: RunConfig) -> str:
+        return "segmentation"
 
     def default_monitor(self, data: TaskData) -> tuple[str, str]:
         return ("val_dice", "max")
