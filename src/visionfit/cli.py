@@ -1246,6 +1246,15 @@ def _fmt(v: object) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
+def _register_auto() -> None:
+    from visionfit.cli_auto import register
+
+    register(app)
+
+
+_register_auto()  # `visionfit auto` lives in cli_auto.py
+
+
 def main() -> None:
     try:
         app()

@@ -326,6 +326,32 @@ class BaselineConfig(_Section):
             raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
 
 
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in "90s", "30m", "2h", "1h30m" or a plain number of seconds.
+
+    >>> parse_duration("1h30m")
+    5400.0
+    """
+    import re
+
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower().replace(" ", "")
+        parts = re.fullmatch(
+            r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", raw
+        )
+        if not raw or parts is None or not any(parts.groups()):
+            raise VisionfitError(
+                f"cannot read the duration {text!r}: use e.g. 90s, 30m, 2h or 1h30m"
+            )
+        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = 3600 * h + 60 * m + s
+    if seconds <= 0:
+        raise VisionfitError(f"the duration must be positive, got {text!r}")
+    return seconds
+
+
 def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])

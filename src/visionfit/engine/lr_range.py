@@ -17,6 +17,8 @@ from visionfit.data.transforms import create_transforms
 from visionfit.engine.trainer import create_model
 from visionfit.models.freezing import create_finetune_policy
 
+LR_FIND_STEPS = 40  # training steps of the range test a recipe runs before training
+
 
 def range_test(task, cfg, data, train_df, created, root_dir, lr_range, progress):
     """Lightning's LR range test on the run's model, loader and freezing policy."""
@@ -70,7 +72,7 @@ def range_test(task, cfg, data, train_df, created, root_dir, lr_range, progress)
 
 
 def suggest_lr(
-    task, cfg: RunConfig, data, train_df: pd.DataFrame, *, num_training: int = 60
+    task, cfg: RunConfig, data, train_df: pd.DataFrame, *, num_training: int = LR_FIND_STEPS
 ) -> float | None:
     """The learning rate for a run about to train on `train_df` (recipes with no learning rate
     given): fastai's rule, a tenth of the rate at the smoothed loss's minimum, clipped to

@@ -35,7 +35,7 @@ def score_test_split(
 
     predictor = load(run_dir)
     tta = predictor.meta.get("tta", "none")
-    scores = task.score_test(cfg, data, predictor, test_df, run_dir, tta=tta, progress=progress)
+    scores = task.score_split(cfg, data, predictor, test_df, run_dir, tta=tta, progress=progress)
     result = {
         **scores,
         "n_test": len(test_df),

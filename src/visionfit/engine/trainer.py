@@ -90,7 +90,10 @@ class SplitResult:
     weights_source: str = ""
 
 
-def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoader, DataLoader]:
+def create_loaders(
+    task, cfg, data, train_df, val_df, pre
+) -> tuple[ResumableDataLoader, DataLoader | None]:
+    """The seeded, resumable train loader and the val loader (None without val rows)."""
     tc, size = cfg.train, cfg.augment.img_size
     train_tf = create_transforms(cfg.augment.preset, size, pre.mean, pre.std, train=True)
     eval_tf = create_transforms("none", size, pre.mean, pre.std, train=False)
@@ -191,7 +194,7 @@ def train_split(
     L.seed_everything(tc.seed, workers=True, verbose=False)
     created = created or create_model(task, cfg, data)
     pre = created.preprocessing
-    train_loader, val_loader = _loaders(task, cfg, data, train_df, val_df, pre)
+    train_loader, val_loader = create_loaders(task, cfg, data, train_df, val_df, pre)
     has_val = val_loader is not None
     policy = create_finetune_policy(created.model, cfg.finetune, tc.lr, tc.epochs)
     module = task.create_module(

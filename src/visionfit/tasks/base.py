@@ -16,7 +16,7 @@ Hooks, in the order a run uses them:
 - `create_module(...)`: the LightningModule (loss, metrics, probabilities);
 - `after_training(...)`: post-processing fitted on the validation data (thresholds, min area) and
   the task's extra validation outputs; `bundle_meta(...)`: what model.json records;
-- `headline(...)`: the validation score runs are ranked by; `score_test(...)`: the finished
+- `headline(...)`: the validation score runs are ranked by; `score_split(...)`: the finished
   run's predictions of the test split, scored once;
 - `cv_*`: per-fold out-of-fold records and the CV summary;
 - `model_from_meta(meta)`, `probabilities(outputs, meta)`, `predict_table(...)`: prediction.
@@ -80,6 +80,7 @@ class Task(Protocol):
 
     name: str  # registry key, also model.json's "task_family"
     spatial_output: bool  # True: outputs are maps, so test-time flips are undone on them
+    baseline_supported: bool  # the scikit-learn baseline handles this task
 
     def handles(self, cfg_task: str) -> bool: ...
 
@@ -90,6 +91,11 @@ class Task(Protocol):
     def restore_data(self, run_dir, cfg, *, progress: bool) -> TaskData: ...
 
     def resolve_config(self, cfg, data: TaskData): ...
+
+    def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list:
+        """Networks for `visionfit auto` to time: dicts of name, config overrides, quality and
+        epochs_scale (see engine/auto_plan.py); `native`: the images' typical side."""
+        ...
 
     def recipe_family(self, cfg) -> str:
         """Which recipes (engine/recipes.py) fit this run's network: scratch, pretrained, ..."""
@@ -115,8 +121,9 @@ class Task(Protocol):
         """(metric name, validation value) a leaderboard ranks runs by (higher is better)."""
         ...
 
-    def score_test(self, cfg, data, predictor, test_df, out_dir, **kw) -> dict:
-        """The loaded run's predictions of the test rows, scored: metric, score, scores."""
+    def score_split(self, cfg, data, predictor, df, out_dir, **kw) -> dict:
+        """The loaded run's predictions of `df` (the test split; an ensemble's validation
+        split), scored: metric, score, scores."""
         ...
 
     def model_from_meta(self, meta: dict): ...

@@ -28,6 +28,7 @@ DICE_DEFINITION = (
 class Segmentation:
     name = "segmentation"
     spatial_output = True
+    baseline_supported = False
 
     def handles(self, cfg_task: str) -> bool:
         return cfg_task == "segment"
@@ -91,6 +92,25 @@ class Segmentation:
 
     def recipe_family(self, cfg: RunConfig) -> str:
         return "segmentation"
+
+    def auto_candidates(self, cfg: RunConfig, data: TaskData, native: int, offline: list[str]):
+        """From-scratch U-Nets `visionfit auto` times, at the images' own size (a multiple of
+        32, at most 128): a narrow and a wider one."""
+        size = max(32, min(128, int(round(native / 32)) * 32))
+        return [
+            {
+                "name": f"unet-w{width}-{size}px",
+                "overrides": {
+                    "segment.arch": "unet",
+                    "segment.encoder": None,
+                    "segment.width": width,
+                    "augment.img_size": size,
+                },
+                "quality": quality,
+                "epochs_scale": scale,
+            }
+            for width, quality, scale in ((16, 1.0, 10.0), (32, 1.04, 12.0))
+        ]
 
     def default_monitor(self, data: TaskData) -> tuple[str, str]:
         return ("val_dice", "max")
@@ -214,19 +234,21 @@ class Segmentation:
         """Dice of the validation images predicted at their original size, post-processed."""
         return "dice", val_final.get("dice", best_metrics.get("val_dice", float("nan")))
 
-    def score_test(self, cfg, data, predictor, test_df, out_dir, *, tta="none", progress=False):
-        """The test images predicted by the loaded run with its post-processing, scored as the
-        validation images are (`evaluate_predictions`; masks in test_predictions/). Test-time
-        flips are not applied: prediction of masks has none."""
+    def score_split(
+        self, cfg, data, predictor, df, out_dir, *, split="test", tta="none", progress=False
+    ):
+        """`df`'s images predicted by the loaded run with its post-processing and test-time
+        flips (`train.tta`), scored as the validation images are (`evaluate_predictions`;
+        masks in <split>_predictions/)."""
         from visionfit.tasks.segmentation.outputs import evaluate_predictions
 
         scores = evaluate_predictions(
             predictor,
-            test_df,
+            df,
             data,
-            Path(out_dir) / "test_predictions",
+            Path(out_dir) / f"{split}_predictions",
             progress=progress,
-            scores_file="test_scores_per_image.csv",
+            scores_file=f"{split}_scores_per_image.csv",
         )
         return {"metric": "dice", "score": scores.get("dice"), "scores": scores}
 
