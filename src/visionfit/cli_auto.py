@@ -82,6 +82,10 @@ def auto(
     seed: int = typer.Option(42, help="Seed of the split and the first training."),
     runs_dir: Path = typer.Option(Path("runs"), help="Where AUTO_DIR is made."),
     name: Optional[str] = typer.Option(None, help="AUTO_DIR name prefix (default: auto)."),
+    candidates: Optional[str] = typer.Option(
+        None,
+        help="Only these candidate networks (name prefixes, comma-separated), e.g. simple_cnn,efficientnet_lite0.",
+    ),
     resume: Optional[Path] = typer.Option(
         None,
         "--resume",
@@ -113,7 +117,8 @@ def auto(
         )
         if not cfg.data.path and not cfg.data.csv:
             raise VisionfitError("no data given: visionfit auto DATA, or --csv FILE --root DIR")
-        result = run_auto(cfg, parse_duration(budget), started_at=started)
+        only = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+        result = run_auto(cfg, parse_duration(budget), started_at=started, candidates=only)
     render_leaderboard(result)
 
 

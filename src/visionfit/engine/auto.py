@@ -43,7 +43,7 @@ from visionfit.engine.auto_stages import (
 from visionfit.engine.fit import prepare, split_run
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.testsplit import score_test_split
-from visionfit.errors import RunError
+from visionfit.errors import RunError, VisionfitError
 from visionfit.fileio import json_safe
 
 STATE_FILE = "auto.json"
@@ -89,11 +89,13 @@ def run_auto(
     resume: str | Path | None = None,
     progress: bool = True,
     started_at: float | None = None,
+    candidates: list[str] | None = None,
 ) -> AutoResult:
     """Spend `budget_s` seconds on the best model for `cfg`'s data (see the module docstring).
 
     `started_at`: when the command started (`time.time()`), so start-up counts; `resume`: an
-    AUTO_DIR to continue, with this call's budget (None: the budget left when it was killed).
+    AUTO_DIR to continue, with this call's budget (0: the budget left when it was killed);
+    `candidates`: only the candidate networks whose names start with one of these.
 
     >>> result = run_auto(RunConfig.from_dict({"data": {"path": "data/"}}), 600)
     >>> result.best_run, result.leaderboard
@@ -101,6 +103,8 @@ def run_auto(
     t0 = started_at or time.time()
     console = Console(stderr=True, quiet=not progress)
     state, auto_dir = _open_state(cfg, budget_s, resume)
+    if candidates is not None and resume is None:
+        state["only"] = list(candidates)
     cfg = RunConfig.from_dict(state["config"])
     budget = budget_s if budget_s else max(0.0, state["budget_s"] - state.get("spent_s", 0.0))
     clock = Clock(t0, budget, console)
@@ -114,16 +118,7 @@ def run_auto(
         run_baseline_stage(state, cfg, data, auto_dir, clock, save)
     cands = _timed_candidates(state, task, cfg, data, df, clock, save)
     _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, save)
-    best = best_stage(state)
-    test = {}
-    if best is not None:
-        best_cfg = RunConfig.from_yaml(Path(best["run_dir"]) / "config.yaml")
-        clock.say(
-            f"best: {best['name']} ({best['metric']} {best['val']:.4f}); scoring the test split"
-        )
-        test = score_test_split(task, best_cfg, data, Path(best["run_dir"]), _test_rows(df))
-        state["best_run"], state["test"] = best["run_dir"], test
-        _link_best(auto_dir, Path(best["run_dir"]))
+    best, test = _keep_best(state, task, data, df, auto_dir, clock)
     board = leaderboard(state)
     atomic_write_csv(auto_dir / LEADERBOARD_FILE, board)
     save("finished")
@@ -137,6 +132,25 @@ def run_auto(
         test=test,
         notes=list(state.get("notes", [])),
     )
+
+
+def _keep_best(state, task, data, df, auto_dir: Path, clock: Clock) -> tuple[dict | None, dict]:
+    """The stage with the best validation score, scored once on the test split."""
+    best = best_stage(state)
+    if best is None:
+        clock.say("no network finished in the budget")
+        return None, {}
+    run_dir = Path(best["run_dir"])
+    label = best.get("label", best["name"])
+    clock.say(f"best: {label} ({best['metric']} {best['val']:.4f} on validation)")
+    test_df = _test_rows(df)
+    if len(test_df):
+        clock.say(f"scoring the test split once ({len(test_df)} images)")
+    best_cfg = RunConfig.from_yaml(run_dir / "config.yaml")
+    test = score_test_split(task, best_cfg, data, run_dir, test_df)
+    state["best_run"], state["test"] = str(run_dir), test
+    _link_best(auto_dir, run_dir)
+    return best, test
 
 
 def _open_state(cfg: RunConfig, budget_s: float, resume) -> tuple[dict, Path]:
@@ -207,6 +221,10 @@ def _timed_candidates(state, task, cfg, data, df, clock: Clock, save) -> list[Ca
     offline = [w["model"] for w in list_offline_weights()]
     native = int(state.get("check", {}).get("native_size") or cfg.augment.img_size)
     specs = task.auto_candidates(cfg, data, native, offline)
+    only = state.get("only")
+    specs = [s for s in specs if not only or any(s["name"].startswith(o) for o in only)]
+    if not specs:
+        raise VisionfitError(f"no candidate network matches {only}")
     train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
     cands = []
     for spec in specs:
@@ -228,7 +246,7 @@ def _timed_candidates(state, task, cfg, data, df, clock: Clock, save) -> list[Ca
 
 def _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, save) -> None:
     """Resume a killed training, then train the best choice for the time left, repeatedly."""
-    reserve = final_reserve(clock.budget_s, len(df))
+    reserve = final_reserve(clock.budget_s, cands, int((df["split"] != "train").sum()))
     for stage in state["stages"]:
         if stage["status"] == "running":
             train_stage(state, stage, task, cfg, data, df, None, auto_dir, clock, save, reserve)
@@ -246,9 +264,12 @@ def _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, s
     make_ensemble(state, task, data, df, auto_dir, clock, save)
 
 
-def final_reserve(budget_s: float, n_images: int) -> float:
-    """Seconds kept after the last training: test scoring, the ensemble, the leaderboard."""
-    return 2.0 + 0.04 * budget_s + min(30.0, n_images * 0.002)
+def final_reserve(budget_s: float, cands: list[Candidate], n_eval: int) -> float:
+    """Seconds kept after the last training: loading the best model and predicting the
+    validation (ensemble) and test images, with flips, and the leaderboard."""
+    batch_s = max([c.val_batch_s for c in cands if c.timed] or [0.05])
+    predict_s = 3 * batch_s * (1 + n_eval / 32)
+    return 1.0 + 0.01 * budget_s + predict_s
 
 
 def leaderboard(state: dict) -> pd.DataFrame:
@@ -261,7 +282,7 @@ def leaderboard(state: dict) -> pd.DataFrame:
         test = state.get("test", {}) if s.get("run_dir") == best else {}
         rows.append(
             {
-                "name": s["name"],
+                "name": s.get("label", s["name"]),
                 "kind": s["kind"],
                 "status": s["status"],
                 "metric": s.get("metric", ""),

@@ -135,6 +135,7 @@ def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, sa
     run_dir = auto_dir / (f"{n:02d}-{cand.name}" + (f"-seed{seed}" if same else ""))
     run_dir.mkdir()
     stage.update(status="running", run_dir=str(run_dir), seed=seed)
+    stage["label"] = f"{cand.name} seed {seed}" if same else cand.name
     save()
     lock = acquire_run_lock(run_dir)
     ccfg, lr_notes = apply_lr_find(task, ccfg, data, df)
@@ -211,7 +212,7 @@ def best_stage(state: dict) -> dict | None:
 
 def make_ensemble(state, task, data, df, auto_dir: Path, clock, save) -> None:
     """Runs of the best network (same preprocessing, other seeds) averaged, scored on the
-    validation split like the test split will be; kept when there is time to score it."""
+    validation split as the test split will be."""
     from visionfit.engine.loading import load
     from visionfit.engine.runmeta import write_ensemble_meta
 
@@ -219,8 +220,13 @@ def make_ensemble(state, task, data, df, auto_dir: Path, clock, save) -> None:
         return
     runs = [s for s in state["stages"] if s["kind"] == "network" and s["status"] == "done"]
     top = max(runs, key=lambda s: s["val"], default=None)
-    members = [s for s in runs if top is not None and s["name"] == top["name"]]
-    if len(members) < 2 or clock.left() < 0.02 * clock.budget_s + 2:
+    # the same network and preprocessing, within 0.02 of the best (a short run is left out)
+    members = [
+        s
+        for s in runs
+        if top is not None and s["name"] == top["name"] and s["val"] >= top["val"] - 0.02
+    ]
+    if len(members) < 2 or clock.left() < 1.0:  # the final reserve pays for this
         return
     t0 = time.time()
     out = auto_dir / f"ensemble-{top['name']}"
