@@ -261,7 +261,23 @@ def _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, s
         stage["epochs"], stage["why"] = choice.epochs, choice.why
         state["stages"].append(stage)
         train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save, reserve)
+        _calibrate(state, cands, stage)
     make_ensemble(state, task, data, df, auto_dir, clock, save)
+
+
+def _calibrate(state: dict, cands: list[Candidate], stage: dict) -> None:
+    """After a run: its candidate's seconds per epoch as measured (timing.csv), for the next
+    plans."""
+    path = Path(stage.get("run_dir", "")) / "timing.csv"
+    if not path.is_file():
+        return
+    seconds = pd.read_csv(path)["seconds"]
+    if len(seconds) < 2:
+        return
+    for cand in cands:
+        if cand.name == stage["name"]:
+            cand.measured_epoch_s = float(seconds.iloc[1:].median())  # not the first epoch
+    state["candidates"] = [c.to_json() for c in cands]
 
 
 def final_reserve(budget_s: float, cands: list[Candidate], n_eval: int) -> float:

@@ -42,6 +42,7 @@ class Candidate:
     steps_per_epoch: int = 0
     val_batches: int = 0
     checkpoint_mb: float = 0.0  # what one training checkpoint holds (weights, optimizer, EMA)
+    measured_epoch_s: float = 0.0  # an epoch of a finished run of it (timing.csv), once known
     lr_find: bool = False
     timed: bool = False
     notes: list[str] = field(default_factory=list)
@@ -50,7 +51,10 @@ class Candidate:
     def epoch_s(self) -> float:
         """Training and validation, and what every epoch adds: its metrics row and the
         checkpoints written at epoch boundaries (about 0.06 s, plus 200 MB/s of fsync'd
-        writes, twice: last.ckpt and, when it improved, best.ckpt)."""
+        writes, twice: last.ckpt and, when it improved, best.ckpt); once a run of it has
+        finished, its median epoch instead."""
+        if self.measured_epoch_s > 0:
+            return self.measured_epoch_s
         overhead = 0.06 + 2 * self.checkpoint_mb / 200.0
         return self.steps_per_epoch * self.step_s + self.val_batches * self.val_batch_s + overhead
 
