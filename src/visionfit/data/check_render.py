@@ -112,7 +112,9 @@ def render_report(report: CheckReport, console, *, root: str | None = None) -> N
         t.add_column("train", overflow="fold")
         t.add_column("val", overflow="fold")
         for g in report.leakage[:50]:
-            t.add_row("\n".join(map(rel, g["train"])), "\n".join(map(rel, g["val"])))
+            t.add_row(
+                "\n".join(map(rel, g["train"])), "\n".join(map(rel, g["val"] + g.get("test", [])))
+            )
         if len(report.leakage) > 50:
             t.add_row(f"... {len(report.leakage) - 50} more groups in the JSON report", "")
         console.print(t)

@@ -246,23 +246,38 @@ def _timed_candidates(state, task, cfg, data, df, clock: Clock, save) -> list[Ca
 
 def _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, save) -> None:
     """Resume a killed training, then train the best choice for the time left, repeatedly."""
-    reserve = final_reserve(clock.budget_s, cands, int((df["split"] != "train").sum()))
+    n_eval = int((df["split"] != "train").sum())
+    trained = {s["name"] for s in state["stages"] if s["kind"] == "network"}
     for stage in state["stages"]:
         if stage["status"] == "running":
+            reserve = final_reserve(clock.budget_s, _named(cands, trained), n_eval)
             train_stage(state, stage, task, cfg, data, df, None, auto_dir, clock, save, reserve)
     while sum(s["kind"] == "network" for s in state["stages"]) < MAX_TRAININGS:
-        seconds = clock.left() - reserve
-        first = not any(s["kind"] == "network" for s in state["stages"])
-        choice = choose([c for c in cands if c.timed], seconds, leave_for_more=first)
-        if choice is None:
-            clock.say(f"{max(0.0, seconds):.0f} s left for training: not enough for another")
+        first = not trained
+        options = []  # each candidate with the reserve its own predictions need
+        for cand in (c for c in cands if c.timed):
+            reserve = final_reserve(clock.budget_s, _named(cands, trained | {cand.name}), n_eval)
+            choice = choose([cand], clock.left() - reserve, leave_for_more=first)
+            if choice is not None:
+                options.append((cand.expected(choice.seconds), reserve, choice))
+        if not options:
+            clock.say(f"{max(0.0, clock.left()):.0f} s left: not enough for another training")
             break
+        options.sort(key=lambda o: o[0], reverse=True)
+        _, reserve, choice = options[0]
+        others = ", ".join(f"{c.candidate.name} {e:.2f}" for e, _, c in options[1:3])
         stage = {"kind": "network", "name": choice.candidate.name, "status": "planned"}
-        stage["epochs"], stage["why"] = choice.epochs, choice.why
+        stage["epochs"] = choice.epochs
+        stage["why"] = choice.why + (f" (others: {others})" if others else "")
         state["stages"].append(stage)
         train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save, reserve)
+        trained.add(choice.candidate.name)
         _calibrate(state, cands, stage)
     make_ensemble(state, task, data, df, auto_dir, clock, save)
+
+
+def _named(cands: list[Candidate], names: set[str]) -> list[Candidate]:
+    return [c for c in cands if c.name in names]
 
 
 def _calibrate(state: dict, cands: list[Candidate], stage: dict) -> None:

@@ -27,7 +27,8 @@ from visionfit.engine.lr_range import LR_FIND_STEPS
 from visionfit.engine.trainer import create_loaders, create_model
 
 MAX_EPOCHS = 300
-TIMED_STEPS = 4  # the first is a warm-up and is not counted
+TIMED_STEPS = 10  # at most; the first two are a warm-up and are not counted
+TIMING_S = 3.0  # timing stops after this long (at least 4 steps)
 
 
 @dataclass
@@ -62,12 +63,14 @@ class Candidate:
         """A run's seconds besides its epochs: setup, the LR range test, the validation passes
         after training (post-processing, the EMA, the final scores) and the bundle."""
         lr_find = LR_FIND_STEPS * self.step_s if self.lr_find else 0.0
-        return 1.5 + 2 * self.setup_s + lr_find + 3 * self.val_batches * self.val_batch_s
+        return 1.0 + 2 * self.setup_s + lr_find + 3 * self.val_batches * self.val_batch_s
 
     def epochs_for(self, seconds: float) -> int:
         if not self.timed or self.epoch_s <= 0:
             return 0
-        return max(0, min(MAX_EPOCHS, int((seconds - self.fixed_s()) / self.epoch_s)))
+        # Rounded, not floored: the Deadline callback cuts a last epoch that does not fit, and
+        # the end of a one-cycle or cosine schedule, where the rate is near 0, matters least.
+        return max(0, min(MAX_EPOCHS, round((seconds - self.fixed_s()) / self.epoch_s)))
 
     def seconds_for(self, epochs: int) -> float:
         return self.fixed_s() + epochs * self.epoch_s
@@ -101,6 +104,8 @@ class _StepClock(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self.starts.append(time.perf_counter())
+        if len(self.starts) >= 5 and self.starts[-1] - self.starts[0] > TIMING_S:
+            trainer.should_stop = True
 
     def on_train_end(self, trainer, pl_module):
         self.starts.append(time.perf_counter())
@@ -143,7 +148,7 @@ def time_candidate(task, cfg, data, train_df, val_df, cand: Candidate) -> Candid
     with warnings.catch_warnings():  # "validation_step but no val_dataloader": on purpose
         warnings.filterwarnings("ignore", ".*val_dataloader.*")
         trainer.fit(module, train_loader)
-    gaps = [b - a for a, b in zip(clock.starts[1:], clock.starts[2:], strict=False)]
+    gaps = [b - a for a, b in zip(clock.starts[2:], clock.starts[3:], strict=False)]
     cand.step_s = sorted(gaps)[len(gaps) // 2] if gaps else clock.starts[-1] - clock.starts[0]
     cand.val_batch_s = _val_batch_seconds(module, val_loader)
     cand.steps_per_epoch = len(train_loader)
@@ -197,8 +202,5 @@ def choose(cands: list[Candidate], seconds: float, *, leave_for_more: bool) -> C
     if leave_for_more and best.expected(0.6 * seconds) >= 0.98 * best.expected(seconds):
         share = 0.6 * seconds
     epochs = best.epochs_for(share)
-    others = ", ".join(f"{c.name} {c.expected(seconds):.2f}" for c in ranked[1:3])
-    why = f"expected {best.expected(share):.2f} with {epochs} epochs of {best.epoch_s:.1f} s" + (
-        f" (then: {others})" if others else ""
-    )
+    why = f"expected {best.expected(share):.2f} with {epochs} epochs of {best.epoch_s:.1f} s"
     return Choice(best, epochs, best.seconds_for(epochs), why)

@@ -131,7 +131,7 @@ def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, sa
     seed = cfg.train.seed + same  # another seed for each run of the same network
     ccfg = candidate_config(cfg, cand, seed=seed, epochs=max(1, choice.epochs))
     ccfg = resolve_config(task, ccfg, data)
-    clock.say(f"training {cand.name} (seed {seed}), {choice.epochs} epochs: {choice.why}")
+    clock.say(f"training {cand.name} (seed {seed}), {choice.epochs} epochs: {stage['why']}")
     run_dir = auto_dir / (f"{n:02d}-{cand.name}" + (f"-seed{seed}" if same else ""))
     run_dir.mkdir()
     stage.update(status="running", run_dir=str(run_dir), seed=seed)

@@ -75,8 +75,7 @@ def suggest_lr(
     task, cfg: RunConfig, data, train_df: pd.DataFrame, *, num_training: int = LR_FIND_STEPS
 ) -> float | None:
     """The learning rate for a run about to train on `train_df` (recipes with no learning rate
-    given): fastai's rule, a tenth of the rate at the smoothed loss's minimum, clipped to
-    1e-5..0.1; None when the loss never fell. The model is built from the run's seed, so the
+    given), by fastai's valley rule (`_valley`). The model is built from the run's seed, so the
     run itself starts from the same weights."""
     import contextlib
     import io
@@ -94,17 +93,36 @@ def suggest_lr(
         finder = range_test(
             task, cfg, data, train_df, created, Path(tmp), (1e-6, 1.0, num_training), False
         )
-    return _tenth_of_minimum(finder.results if finder is not None else {})
+    return _valley(finder.results if finder is not None else {})
 
 
-def _tenth_of_minimum(results: dict) -> float | None:
-    lrs, losses = list(results.get("lr", [])), list(results.get("loss", []))
-    pairs = [(lr, loss) for lr, loss in zip(lrs, losses, strict=False) if math.isfinite(loss)]
-    pairs = pairs[3:]  # the smoothed curve's first points are unreliable
-    if len(pairs) < 5 or min(p[1] for p in pairs) >= max(p[1] for p in pairs[: len(pairs) // 4]):
+def _valley(results: dict) -> float | None:
+    """fastai's "valley" rule: the longest stretch of steadily falling loss, and a rate two
+    thirds of the way down it; clipped to 1e-4..1e-2, where AdamW with a one-cycle or cosine
+    schedule trains the networks visionfit builds. None when the loss never fell."""
+    pairs = [
+        (lr, loss)
+        for lr, loss in zip(results.get("lr", []), results.get("loss", []), strict=False)
+        if math.isfinite(loss)
+    ]
+    n = len(pairs)
+    if n < 5:
         return None
-    lr_at_min = min(pairs, key=lambda p: p[1])[0]
-    return float(min(0.1, max(1e-5, lr_at_min / 10)))
+    losses = [loss for _, loss in pairs]
+    run = [1] * n  # longest decreasing subsequence ending at each point
+    start = end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and run[i] < run[j] + 1:
+                run[i] = run[j] + 1
+        if run[i] > run[end]:
+            end = i
+            start = end - run[end] + 1
+    if end - start < 2:
+        return None
+    third = (end - start) / 3
+    idx = min(n - 1, start + int(third) + int(third / 2))
+    return float(min(1e-2, max(1e-4, pairs[idx][0])))
 
 
 def apply_lr_find(task, cfg: RunConfig, data, df: pd.DataFrame) -> tuple[RunConfig, list[str]]:
