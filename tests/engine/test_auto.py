@@ -134,3 +134,36 @@ def test_killed_auto_resumes_and_keeps_finished_stages(data, tmp_path):
     assert "resumed_from" in summary
     board = pd.read_csv(auto_dir / "leaderboard.csv")
     assert len(board) >= 3 and board["best"].sum() == 1
+
+
+def _timed(name, step_s, quality, scale):
+    from visionfit.engine.auto_plan import Candidate
+
+    return Candidate(
+        name,
+        {},
+        quality,
+        scale,
+        step_s=step_s,
+        steps_per_epoch=10,
+        val_batches=2,
+        val_batch_s=step_s / 3,
+        timed=True,
+    )
+
+
+def test_the_plan_trades_epochs_of_a_small_net_against_fewer_of_a_larger_one():
+    from visionfit.engine.auto_plan import choose
+
+    small, large = _timed("small", 0.05, 1.0, 8.0), _timed("large", 1.0, 1.12, 3.0)
+    short = choose([small, large], 30, leave_for_more=True)
+    assert short.candidate is small  # 30 s: one epoch of the large net is not worth it
+    long = choose([small, large], 600, leave_for_more=True)
+    assert long.candidate is large and long.epochs >= 10
+    assert long.seconds <= 600
+    # saturated: the first run keeps 40 % for a second model
+    sat = choose([small], 300, leave_for_more=True)
+    assert sat.seconds <= 0.6 * 300 + small.epoch_s
+    # a later run too short to help an ensemble is not started
+    assert choose([small], small.fixed_s() + 2 * small.epoch_s, leave_for_more=False) is None
+    assert choose([large], 1.0, leave_for_more=True) is None
