@@ -124,6 +124,22 @@ def fit(
     )
 
 
+def _write_summary(result: RunResult, task: Task, data: TaskData, df, split, resume_from) -> None:
+    summary = {
+        **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
+        "run_dir": str(result.run_dir),
+        "kind": "single",
+        "layout": data.layout,
+        "ignored_files": data.ignored_files,
+        "epochs_run": split.epochs_run,
+        "threshold": split.post.get("threshold"),
+        **task.summary_extra(data, df),
+    }
+    if resume_from is not None:
+        summary["resumed_from"] = str(resume_from)
+    atomic_write_text(result.run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+
+
 def split_run(task: Task, cfg: RunConfig, data: TaskData) -> pd.DataFrame:
     """The samples table with train / val / test assigned (what splits.csv records)."""
     dc = cfg.data
@@ -220,19 +236,7 @@ def train_in_run_dir(
     result.val_score = {"metric": metric, "value": value, "on": "validation split"}
     if score_test:
         result.test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
-    summary = {
-        **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
-        "run_dir": str(run_dir),
-        "kind": "single",
-        "layout": data.layout,
-        "ignored_files": data.ignored_files,
-        "epochs_run": split.epochs_run,
-        "threshold": split.post.get("threshold"),
-        **task.summary_extra(data, df),
-    }
-    if resume_from is not None:
-        summary["resumed_from"] = str(resume_from)
-    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+    _write_summary(result, task, data, df, split, resume_from)
     save_training_curves(run_dir / "metrics.csv", run_dir / "curves.png")
     log_artifacts(split.logger, run_dir)
     return result
