@@ -6,6 +6,7 @@ when it ends, so a killed `auto` knows what finished.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import shutil
@@ -117,6 +118,8 @@ def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save
     )
     clock.say(f"  {stage['name']}: {stage['metric']} {stage['val']:.4f} (validation)")
     save()
+    del result
+    gc.collect()  # one network alive at a time
 
 
 def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, save, reserve):
