@@ -75,6 +75,14 @@ class DataConfig(_Section):
         description="Stratified hold-out share when no val split is given (check: the split "
         "whose train/val duplicates it reports).",
     )
+    test_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the images kept out as a test split (unless DATA/test/ or "
+        "--split-col gives one), scored once at the end.",
+    )
+    split_col: str | None = Field(None, description="CSV column of train / val / test per row.")
     in_chans: int = Field(3, ge=1, le=4, description="Input channels: 3 (RGB) or 1 (grayscale).")
     workers: int | None = Field(None, ge=0, description="DataLoader workers (default: auto).")
     cache: Literal["auto", "memory", "disk", "none"] = Field(
@@ -112,6 +120,15 @@ class DataConfig(_Section):
             raise ValueError("needs column names, e.g. --label-cols a,b,c")
         return names
 
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> DataConfig:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"val_fraction {self.val_fraction} + test_fraction {self.test_fraction} leave "
+                "less than 10% of the images for training"
+            )
+        return self
+
     @field_validator("in_chans")
     @classmethod
     def _one_or_three_channels(cls, v: int) -> int:
@@ -131,13 +148,20 @@ class ModelConfig(_Section):
 
 
 class AugmentConfig(_Section):
-    preset: Literal["none", "light", "medium", "heavy"] = Field(
-        "light", description="Augmentation preset: none | light | medium | heavy."
+    preset: Literal["none", "light", "medium", "heavy", "trivial"] = Field(
+        "light",
+        description="Augmentation preset: none | light | medium | heavy | trivial "
+        "(TrivialAugment).",
     )
     img_size: int = Field(64, ge=8, le=2048, description="Images are resized to this square size.")
 
 
 class TrainConfig(_Section):
+    recipe: Literal["none", "fast", "default", "best"] = Field(
+        "none",
+        description="Training recipe: fast | default | best (optimizer, schedule, EMA, mixup, "
+        "augmentation, TTA; written out in config.yaml) or none (the options as given).",
+    )
     epochs: int = Field(10, ge=1, description="Maximum epochs.")
     batch_size: int = Field(32, ge=1, description="Batch size.")
     lr: float = Field(
@@ -147,8 +171,8 @@ class TrainConfig(_Section):
     )
     weight_decay: float = Field(1e-4, ge=0, description="Weight decay.")
     opt: Literal["adamw", "adam", "sgd"] = Field("adamw", description="adamw | adam | sgd.")
-    sched: Literal["cosine", "step", "plateau", "none"] = Field(
-        "cosine", description="cosine (with warm-up) | step | plateau | none."
+    sched: Literal["cosine", "onecycle", "step", "plateau", "none"] = Field(
+        "cosine", description="cosine (with warm-up) | onecycle | step | plateau | none."
     )
     warmup_epochs: float = Field(
         1.0, ge=0, description="Linear warm-up epochs for cosine (at most 10% of the run)."
@@ -158,6 +182,16 @@ class TrainConfig(_Section):
     )
     label_smoothing: float = Field(
         0.0, ge=0.0, lt=1.0, description="Label smoothing for multi-class cross-entropy."
+    )
+    lr_find: bool = Field(False, description="Set --lr from the LR range test before training.")
+    ema: bool = Field(
+        False, description="Keep an EMA of the weights; bundled when it validates better."
+    )
+    ema_decay: float = Field(0.998, gt=0.0, lt=1.0, description="Decay of the weight EMA.")
+    mixup: float = Field(0.0, ge=0.0, description="Mixup alpha (multi-class; 0: off).")
+    cutmix: float = Field(0.0, ge=0.0, description="CutMix alpha (multi-class; 0: off).")
+    tta: Literal["none", "hflip", "hvflip"] = Field(
+        "none", description="Test-time flips the bundle predicts with unless told otherwise."
     )
     patience: int | None = Field(5, ge=1, description="Early-stopping patience in epochs (0: off).")
     monitor: str = Field(
@@ -479,6 +513,32 @@ class BaselineConfig(_Section):
 def split_names(value: str) -> list[str]:
     """'a, b,c' -> ['a', 'b', 'c'] (how the command line lists names)."""
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in "90s", "30m", "2h", "1h30m" or a plain number of seconds.
+
+    >>> parse_duration("1h30m")
+    5400.0
+    """
+    import re
+
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower().replace(" ", "")
+        parts = re.fullmatch(
+            r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", raw
+        )
+        if not raw or parts is None or not any(parts.groups()):
+            raise VisionfitError(
+                f"cannot read the duration {text!r}: use e.g. 90s, 30m, 2h or 1h30m"
+            )
+        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = 3600 * h + 60 * m + s
+    if seconds <= 0:
+        raise VisionfitError(f"the duration must be positive, got {text!r}")
+    return seconds
 
 
 def _first_error(e: ValidationError) -> str:

@@ -27,6 +27,8 @@ SPELLED_ALIKE = {
     ("--model", "baseline"),  # a scikit-learn model
     ("--folds", "baseline"),  # default 5 rather than 0
     ("--folds", "tune"),  # folds per trial, not cross-validation of one model
+    ("--out", "export"),  # a folder for the model file and export.json
+    ("--resume", "auto"),  # an AUTO_DIR of stages, not one run
 }
 
 

@@ -10,7 +10,7 @@ import sys
 
 from rich.markup import escape
 
-from visionfit.cli import data, explore, predict, results, train  # noqa: F401  (registers commands)
+from visionfit.cli import auto, data, explore, predict, results, train  # noqa: F401 (commands)
 from visionfit.cli.app import app
 from visionfit.cli.render import err_console
 from visionfit.errors import VisionfitError
@@ -18,7 +18,7 @@ from visionfit.errors import VisionfitError
 # --help lists the commands in this order (registration order follows the module names).
 COMMAND_ORDER = [
     "train", "predict", "check", "baseline", "runs", "report", "export", "serve",
-    "models", "weights", "demo", "lr-find", "tune",
+    "auto", "models", "weights", "demo", "lr-find", "tune",
 ]  # fmt: skip
 app.registered_commands.sort(
     key=lambda c: COMMAND_ORDER.index(c.name or c.callback.__name__.replace("_", "-"))

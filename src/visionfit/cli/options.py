@@ -99,6 +99,11 @@ LabelCol = Annotated[str | None, config_option("data.label_col", "--label-col", 
 ImageExt = Annotated[str | None, config_option("data.image_ext", "--image-ext", panel=DATA)]
 Task = Annotated[str | None, config_option("data.task", "--task", panel=DATA)]
 LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
+TestFraction = Annotated[
+    float | None, config_option("data.test_fraction", "--test-fraction", panel=DATA)
+]
+SplitCol = Annotated[str | None, config_option("data.split_col", "--split-col", panel=DATA)]
+Recipe = Annotated[str | None, config_option("train.recipe", "--recipe", panel=TRAINING)]
 ValFraction = Annotated[
     float | None, config_option("data.val_fraction", "--val-fraction", panel=DATA)
 ]
@@ -271,7 +276,33 @@ PredictOut = Annotated[Path, typer.Option("--out", "-o", help="CSV to write.")]
 PredictBatchSize = Annotated[
     int, typer.Option("--batch-size", help=config_field("train.batch_size")[0])
 ]
-Tta = Annotated[bool, typer.Option("--tta", help="Average with the horizontally flipped image.")]
+Tta = Annotated[
+    bool | None,
+    typer.Option(
+        "--tta/--no-tta",
+        help="Average with the horizontally flipped image (default: as the run says, train.tta).",
+        show_default=False,
+    ),
+]
+Budget = Annotated[
+    str, typer.Option("--budget", help="Wall-clock budget of the whole command: 90s, 30m, 2h.")
+]
+Candidates = Annotated[
+    str | None,
+    typer.Option(
+        "--candidates",
+        help="Only these candidate networks (name prefixes, comma-separated), e.g. "
+        "simple_cnn,efficientnet_lite0.",
+    ),
+]
+AutoResume = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume",
+        help="Continue a killed AUTO_DIR: finished stages are kept (--budget: this call's "
+        "budget; default: what was left).",
+    ),
+]
 Backend = Annotated[
     str,
     typer.Option(

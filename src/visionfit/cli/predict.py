@@ -17,7 +17,7 @@ def predict(
     inputs: o.Inputs,
     out: o.PredictOut = Path("predictions.csv"),
     batch_size: o.PredictBatchSize = 64,
-    tta: o.Tta = False,
+    tta: o.Tta = None,
     image_col: o.ImageCol = None,
     root: o.Root = None,
     masks_dir: o.MasksDir = None,

@@ -45,13 +45,20 @@ def print_summary(result) -> None:
     """The table after a single run (engine.fit.RunResult), then its notes."""
     table = Table(title=f"run {result.run_dir}", show_header=False, title_justify="left")
     table.add_row("task", f"{result.task}, {len(result.classes)} classes")
-    table.add_row("images", f"{result.n_train} train / {result.n_val} val")
+    n_test = getattr(result, "n_test", 0)
+    test_part = f" / {n_test} test" if n_test else ""
+    table.add_row("images", f"{result.n_train} train / {result.n_val} val{test_part}")
     table.add_row("weights", result.weights_source)
     table.add_row("monitored", result.monitor)
     table.add_row("best epoch", str(result.best_epoch))
     for key, value in result.best_metrics.items():
         if key.startswith("val_"):
             table.add_row(key, f"{value:.4f}")
+    val_score, test = getattr(result, "val_score", {}), getattr(result, "test", {})
+    if val_score and test:
+        metric = val_score["metric"]
+        table.add_row(f"{metric} (validation)", f"{val_score['value']:.4f}")
+        table.add_row(f"{metric} (test, scored once)", f"{test['score']:.4f}")
     table.add_row("files skipped", str(result.skipped_files))
     table.add_row("time", f"{result.seconds:.1f} s")
     tracking = getattr(result, "tracking", None) or {}

@@ -139,7 +139,8 @@ def _duplicate_tables(report, rel) -> list[Table]:
         t.add_column("train", overflow="fold")
         t.add_column("val", overflow="fold")
         for g in report.leakage[:50]:
-            t.add_row("\n".join(map(rel, g["train"])), "\n".join(map(rel, g["val"])))
+            held_out = g["val"] + g.get("test", [])  # a test split's duplicates too
+            t.add_row("\n".join(map(rel, g["train"])), "\n".join(map(rel, held_out)))
         if len(report.leakage) > 50:
             t.add_row(f"... {len(report.leakage) - 50} more groups in the JSON report", "")
         tables.append(t)

@@ -63,7 +63,8 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
     ]
     skipped = pd.DataFrame(rows, columns=SKIPPED_COLUMNS).drop_duplicates("image")
     kept = df[keep].reset_index(drop=True)
-    _require_usable(kept, samples.classes, len(bad) + len(samples.missing_rows))
+    given = set(samples.df["split"]) - {""}  # the splits the layout gives
+    _require_usable(kept, samples.classes, len(bad) + len(samples.missing_rows), given)
     usable = Samples(
         df=kept,
         classes=samples.classes,
@@ -76,7 +77,7 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
     return UsableSamples(usable, skipped.reset_index(drop=True), scan)
 
 
-def _require_usable(df: pd.DataFrame, classes: list[str], n_bad: int) -> None:
+def _require_usable(df: pd.DataFrame, classes: list[str], n_bad: int, given=frozenset()) -> None:
     hint = " (see `visionfit check` for every file and its reason)"
     if df.empty:
         raise DataError(f"no usable images: all {n_bad} files are unreadable{hint}")
@@ -87,13 +88,13 @@ def _require_usable(df: pd.DataFrame, classes: list[str], n_bad: int) -> None:
             f"their files are all unreadable{hint}"
         )
     if (df["split"] != "").any():
-        for split in ("train", "val"):
+        for split in sorted(set(given) | {"train"}):
             if not (df["split"] == split).any():
                 raise DataError(f"the {split} split has no usable images{hint}")
 
 
 def leakage_groups(df: pd.DataFrame, sha1: dict[str, str]) -> list[dict]:
-    """Groups of identical files (same content hash) that sit in both train and val."""
+    """Groups of identical files (same content hash) that sit in train and in val or test."""
     if "split" not in df.columns:
         return []
     frame = pd.DataFrame(
@@ -102,14 +103,12 @@ def leakage_groups(df: pd.DataFrame, sha1: dict[str, str]) -> list[dict]:
     groups = []
     for digest, g in frame.groupby("sha1", sort=True):
         splits = set(g["split"])
-        if "train" in splits and "val" in splits:
-            groups.append(
-                {
-                    "sha1": digest,
-                    "train": sorted(g.loc[g["split"] == "train", "image"]),
-                    "val": sorted(g.loc[g["split"] == "val", "image"]),
-                }
-            )
+        if "train" in splits and splits & {"val", "test"}:
+            group = {"sha1": digest}
+            for name in ("train", "val", "test"):
+                if name in splits or name != "test":
+                    group[name] = sorted(g.loc[g["split"] == name, "image"])
+            groups.append(group)
     return groups
 
 
@@ -209,7 +208,7 @@ def build_report(
     imbalance = round(max(nonzero) / min(nonzero), 3) if nonzero else None
     by_split: dict[str, dict[str, int]] = {}
     if samples.has_split:
-        for split in ("train", "val"):
+        for split in [p for p in ("train", "val", "test") if (samples.df["split"] == p).any()]:
             part = usable_df[usable_df["split"] == split]
             by_split[split] = {c: int((part["label"] == c).sum()) for c in samples.classes}
 

@@ -44,7 +44,7 @@ from visionfit.data.seg_pairs import (
     _skipped_text,
     scan_pairs,
 )
-from visionfit.data.sources import SPLIT_DIR_NAMES
+from visionfit.data.sources import SPLIT_DIR_NAMES, split_values
 from visionfit.errors import DataError
 
 IMAGES_DIR_NAMES = ("images", "imgs", "image")
@@ -128,7 +128,7 @@ def _from_mask_folders(
     if _find_dir(root, IMAGES_DIR_NAMES) is not None:
         parts.append((root, ""))
         layout = "folders"
-    elif {"train", "val"} <= set(split_dirs.values()):
+    elif "train" in split_dirs.values() and {"val", "test"} & set(split_dirs.values()):
         parts.extend(split_dirs.items())
         layout = "split-folders"
     else:
@@ -232,6 +232,7 @@ def _from_rle_csv(
     raw.columns = [c.strip() for c in raw.columns]
     needed = [(seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")]
     needed += [(data.group_col, "--group-col")] if data.group_col else []
+    needed += [(data.split_col, "--split-col")] if data.split_col else []
     for col, opt in needed:
         if col not in raw.columns:
             raise DataError(
@@ -251,6 +252,12 @@ def _from_rle_csv(
 
     ids = raw[seg.id_col].str.strip()
     rles = raw[seg.rle_col]
+    # an image with several RLE rows takes its first row's split
+    split_of = (
+        dict(zip(ids[::-1], split_values(raw[data.split_col], csv_path.name)[::-1], strict=True))
+        if data.split_col
+        else {}
+    )
     groups: dict[str, list[tuple[int, str]]] = {}
     for line, (image_id, rle) in enumerate(zip(ids, rles, strict=True), start=2):
         if not image_id:
@@ -284,7 +291,7 @@ def _from_rle_csv(
                 "height": h,
                 "width": w,
                 "empty_mask": all(is_empty_rle(r) for r in rle_rows),
-                "split": "",
+                "split": split_of.get(image_id, ""),
             }
         )
     stripped = rles.str.strip()

@@ -4,7 +4,7 @@ Every later step works from `Samples.df`, with columns:
   image  absolute path of the image file
   label  class name (string)
   target integer class index into `Samples.classes`
-  split  "train", "val", or "" when no split was given
+  split  "train", "val", "test", or "" when no split was given
   group  (only with --group-col) the sample's group id, e.g. a patient
   targets (only for multi-label / soft labels, see data/labels.py) a float vector per image
 """
@@ -21,7 +21,13 @@ from visionfit.data.io import is_image_file
 from visionfit.data.labels import parse_vector_labels, sorted_classes
 from visionfit.errors import DataError
 
-SPLIT_DIR_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val"}
+SPLIT_DIR_NAMES = {
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+}
 
 
 @dataclass
@@ -52,9 +58,9 @@ def load_samples(
     """
     if cfg.csv:
         samples = _from_csv(cfg, missing_files=missing_files, empty_labels=empty_labels)
-    elif cfg.label_cols or cfg.label_delim is not None or cfg.group_col:
+    elif cfg.label_cols or cfg.label_delim is not None or cfg.group_col or cfg.split_col:
         raise DataError(
-            "--label-cols, --label-delim and --group-col read CSV columns: "
+            "--label-cols, --label-delim, --group-col and --split-col read CSV columns: "
             "give the labels with --csv FILE --root DIR"
         )
     elif cfg.path:
@@ -117,7 +123,7 @@ def _from_folders(root: Path) -> Samples:
     split_dirs = {
         d: SPLIT_DIR_NAMES[d.name.lower()] for d in subdirs if d.name.lower() in SPLIT_DIR_NAMES
     }
-    if "train" in split_dirs.values() and "val" in split_dirs.values():
+    if "train" in split_dirs.values() and {"val", "test"} & set(split_dirs.values()):
         rows, ignored, classes_per_split = [], 0, {}
         for d, split in split_dirs.items():
             part, n_ignored = _class_folders(d)
@@ -129,7 +135,7 @@ def _from_folders(root: Path) -> Samples:
         train_classes = set(df.loc[df["split"] == "train", "label"])
         unseen = sorted(set(df["label"]) - train_classes)
         if unseen:
-            raise DataError(f"classes in the validation folder but not in train: {unseen}")
+            raise DataError(f"classes in the val/ or test/ folder but not in train/: {unseen}")
         layout = "split-folders"
     else:
         df, ignored = _class_folders(root)
@@ -189,6 +195,7 @@ def _from_csv(
     needed = [(cfg.image_col, "--image-col")]
     needed += [] if cfg.label_cols else [(cfg.label_col, "--label-col")]
     needed += [(cfg.group_col, "--group-col")] if cfg.group_col else []
+    needed += [(cfg.split_col, "--split-col")] if cfg.split_col else []
     for col, opt in needed:
         if col not in raw.columns:
             raise DataError(
@@ -254,6 +261,8 @@ def _from_csv(
         df["split"] = ""
         samples = Samples(df=df, classes=classes, layout="csv")
     samples.missing_rows, samples.empty_label_rows = missing_rows, empty_rows
+    if cfg.split_col:
+        samples.df["split"] = split_values(raw.loc[keep, cfg.split_col], csv_path.name).values
     if cfg.group_col:
         groups = raw.loc[keep, cfg.group_col].str.strip()
         if (groups == "").any():
@@ -263,6 +272,19 @@ def _from_csv(
             )
         samples.df["group"] = groups.values
     return samples
+
+
+def split_values(column: pd.Series, csv_name: str) -> pd.Series:
+    """A CSV split column as train / val / test ("" where empty: drawn like an unsplit row)."""
+    values = column.str.strip().str.lower()
+    names = {**SPLIT_DIR_NAMES, "": ""}
+    bad = sorted(set(values) - set(names))
+    if bad:
+        raise DataError(
+            f"--split-col {column.name!r} of {csv_name} has values {bad[:5]}: use train, val "
+            "(or valid, validation) and test, or leave a cell empty"
+        )
+    return values.map(names)
 
 
 def _vector_samples(raw: pd.DataFrame, images: list[str], cfg: DataConfig, name: str) -> Samples:

@@ -17,34 +17,71 @@ from visionfit.errors import DataError
 
 
 def holdout_split(
-    df: pd.DataFrame, val_fraction: float, seed: int, stratify: str = "target"
+    df: pd.DataFrame,
+    val_fraction: float,
+    seed: int,
+    stratify: str = "target",
+    test_fraction: float = 0.0,
 ) -> pd.DataFrame:
-    """Return a copy of `df` with `split` set to train/val, stratified by `target` when possible
-    (`stratify="multilabel"`: by every label), grouped when `df` has a `group` column.
+    """Return a copy of `df` with `split` set to train/val (and test), stratified by `target`
+    when possible (`stratify="multilabel"`: by every label), grouped when `df` has a `group`
+    column.
 
-    A split given by the data layout (train/ and val/ folders) is kept as it is.
+    A split given by the data layout (train/, val/, test/ folders, a CSV split column) is kept:
+    a test split is drawn (`test_fraction` of all images) only when none is given, a validation
+    split only when none is given, both from the rows not yet in another split.
     """
-    out = df.copy()
-    if (out["split"] != "").any():
+    out = split_test(df, test_fraction, seed, stratify)
+    if (out["split"] == "val").any():
+        out.loc[out["split"] == "", "split"] = "train"
         return out
-    n = len(out)
-    n_val = int(round(n * val_fraction))
-    if n_val < 1 or n - n_val < 1:
-        raise DataError(f"cannot hold out {val_fraction:.0%} of {n} images for validation")
-    if "group" in out.columns:
-        val_idx = _grouped(out, val_fraction, seed)
-    elif stratify == "multilabel":
+    pool = np.flatnonzero(out["split"].isin(["", "train"]).to_numpy())
+    n_val = int(round(len(out) * val_fraction))
+    if n_val < 1 or len(pool) - n_val < 1:
+        raise DataError(f"cannot hold out {val_fraction:.0%} of {len(out)} images for validation")
+    val_idx = pool[_draw(out.iloc[pool], n_val, seed, stratify)]
+    out.iloc[pool, out.columns.get_loc("split")] = "train"
+    out.iloc[val_idx, out.columns.get_loc("split")] = "val"
+    return out
+
+
+def split_test(
+    df: pd.DataFrame, test_fraction: float, seed: int, stratify: str = "target"
+) -> pd.DataFrame:
+    """A copy of `df` with `test_fraction` of its rows marked `split="test"` (stratified and
+    grouped as the validation split), unless the data already gives test rows. The same rows
+    in the same order and seed give the same test split, so every run on a dataset agrees."""
+    out = df.copy()
+    if test_fraction <= 0 or (out["split"] == "test").any():
+        return out
+    pool = np.flatnonzero(out["split"].isin(["", "train"]).to_numpy())
+    n_test = int(round(len(out) * test_fraction))
+    if n_test < 1 or len(pool) - n_test < 2:
+        raise DataError(f"cannot hold out {test_fraction:.0%} of {len(out)} images for testing")
+    # Another seed than the validation draw's, so the two are not the same rows of a stratum.
+    test_idx = pool[_draw(out.iloc[pool], n_test, seed + 7919, stratify)]
+    out.iloc[test_idx, out.columns.get_loc("split")] = "test"
+    return out
+
+
+def without_test(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows that training, model selection and tuning may see."""
+    return df[df["split"] != "test"]
+
+
+def _draw(df: pd.DataFrame, n: int, seed: int, stratify: str) -> np.ndarray:
+    """Positions of `n` rows of `df` drawn stratified (or grouped, or multi-label stratified)."""
+    if "group" in df.columns:
+        return _grouped(df, n / len(df), seed)
+    if stratify == "multilabel":
         from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
         from visionfit.data.labels import stack_targets
 
-        cv = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
-        _, val_idx = next(cv.split(np.zeros((n, 1)), stack_targets(out)))
-    else:
-        val_idx = _stratified(out, n_val, seed)
-    out["split"] = "train"
-    out.iloc[val_idx, out.columns.get_loc("split")] = "val"
-    return out
+        cv = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=n, random_state=seed)
+        _, idx = next(cv.split(np.zeros((len(df), 1)), stack_targets(df)))
+        return idx
+    return _stratified(df, n, seed)
 
 
 def _stratified(df: pd.DataFrame, n_val: int, seed: int) -> np.ndarray:

@@ -6,6 +6,14 @@ geometric transforms with nearest-neighbour interpolation, so class indices stay
   light   + horizontal flip
   medium  + shift-scale-rotate, brightness/contrast
   heavy   + coarse dropout (image only), gamma
+  trivial horizontal flip + TrivialAugment (Müller & Hutter 2021): one operation per image drawn
+          from a wide set, at a uniformly drawn strength
+
+albumentations has no RandAugment / TrivialAugment, and torchvision's `TrivialAugmentWide` draws
+from torch's global generator on tensors: it would escape the per-sample seeding that makes a
+resumed run repeat its augmentation (data/datasets.py) and could not move a mask with its image.
+So TrivialAugment is built here as an albumentations `OneOf` over the same operations, each with
+torchvision's "wide" strength range drawn uniformly, seeded like every other preset.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from albumentations.pytorch import ToTensorV2
 
 from visionfit.errors import DataError
 
-PRESETS = ("none", "light", "medium", "heavy")
+PRESETS = ("none", "light", "medium", "heavy", "trivial")
 
 
 def create_transforms(
@@ -37,7 +45,7 @@ def create_transforms(
         raise DataError(f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}")
     nearest = {"mask_interpolation": cv2.INTER_NEAREST}
     ops: list = [A.Resize(img_size, img_size, interpolation=cv2.INTER_AREA, **nearest)]
-    if train and preset in ("light", "medium", "heavy"):
+    if train and preset in ("light", "medium", "heavy", "trivial"):
         ops.append(A.HorizontalFlip(p=0.5))
     if train and preset in ("medium", "heavy"):
         ops += [
@@ -61,5 +69,31 @@ def create_transforms(
             ),
             A.RandomGamma(gamma_limit=(80, 120), p=0.5),
         ]
+    if train and preset == "trivial":
+        ops.append(_trivial_augment(nearest))
     ops += [A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0), ToTensorV2()]
     return A.Compose(ops)
+
+
+def _trivial_augment(nearest: dict) -> A.OneOf:
+    """TrivialAugmentWide's operations and ranges (torchvision) as one albumentations OneOf."""
+    reflect = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0, **nearest}
+    return A.OneOf(
+        [
+            A.NoOp(),
+            A.Affine(shear={"x": (-31, 31), "y": 0}, p=1.0, **reflect),
+            A.Affine(shear={"x": 0, "y": (-31, 31)}, p=1.0, **reflect),
+            A.Affine(translate_percent={"x": (-0.32, 0.32), "y": 0}, p=1.0, **reflect),
+            A.Affine(translate_percent={"x": 0, "y": (-0.32, 0.32)}, p=1.0, **reflect),
+            A.Affine(rotate=(-135, 135), p=1.0, **reflect),
+            A.ColorJitter(brightness=0.99, contrast=0, saturation=0, hue=0, p=1.0),
+            A.ColorJitter(brightness=0, contrast=0.99, saturation=0, hue=0, p=1.0),
+            A.ColorJitter(brightness=0, contrast=0, saturation=0.99, hue=0, p=1.0),
+            A.Sharpen(alpha=(0.0, 0.99), lightness=(1.0, 1.0), p=1.0),
+            A.Posterize(num_bits=(2, 8), p=1.0),
+            A.Solarize(threshold_range=(0.0, 1.0), p=1.0),
+            A.AutoContrast(p=1.0),
+            A.Equalize(p=1.0),
+        ],
+        p=1.0,
+    )

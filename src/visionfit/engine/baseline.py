@@ -37,13 +37,14 @@ from sklearn.svm import SVC
 
 from visionfit.config import BaselineConfig, RunConfig
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from visionfit.data.splits import split_test, without_test
 from visionfit.engine.baseline_store import (
     MODEL_FILE,
     REFIT_MEMBER,
     save_pipeline,
     write_baseline_meta,
 )
-from visionfit.engine.cv import assign_folds
+from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.hooks import run_finished
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.errors import DataError
@@ -264,7 +265,12 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     # assign_folds reads the fold options and seed from a RunConfig
     run_cfg = RunConfig(data=cfg.data, cv=cfg.cv).with_overrides({"train.seed": cfg.seed})
     # The same reading and scan as the networks: unusable files are listed in skipped.csv.
-    samples = get_task("classification").load_data(run_cfg, progress=progress)
+    classification = get_task("classification")
+    samples = classification.load_data(run_cfg, progress=progress)
+    # The same test split as the networks' (same rows, order and seed): never fitted or scored.
+    samples.df = without_test(
+        split_test(samples.df, cfg.data.test_fraction, cfg.seed, classification.stratify(samples))
+    ).reset_index(drop=True)
     task = samples.label_mode
     threshold = check_threshold_option(cfg.threshold)
     if threshold == "auto":

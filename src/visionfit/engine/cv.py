@@ -26,14 +26,15 @@ import torch
 from rich.console import Console
 
 from visionfit.config import RunConfig
-from visionfit.data.folds import make_folds, read_folds_file, resolve_fold_kind
+from visionfit.data.splits import split_test
 from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.fit import prepare
+from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.hooks import run_finished
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runmeta import write_ensemble_meta
+from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.trainer import SplitResult, create_model, train_split
-from visionfit.errors import DataError
 from visionfit.fileio import json_safe
 from visionfit.tasks.base import Task, TaskData
 
@@ -52,6 +53,7 @@ class CVResult:
     weights_source: str
     refit_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    test: dict = field(default_factory=dict)  # the fold ensemble's test-split scores
 
     # segmentation summaries read these directly
     @property
@@ -78,27 +80,6 @@ class CVResult:
         return self.scores.headline()
 
 
-def assign_folds(data: TaskData, cfg: RunConfig) -> tuple[pd.DataFrame, str]:
-    """folds.csv's table (image, label, fold[, group]) and the fold kind it was made with."""
-    df = data.df
-    if cfg.cv.folds_file:
-        folds = read_folds_file(cfg.cv.folds_file, df)
-        n = int(folds["fold"].max()) + 1
-        if cfg.cv.folds > 1 and cfg.cv.folds != n:
-            raise DataError(
-                f"--folds {cfg.cv.folds} but {cfg.cv.folds_file} has {n} folds: "
-                "drop --folds to use the file's"
-            )
-        return folds, "file"
-    kind = resolve_fold_kind(cfg.cv.kind, data.label_mode, "group" in df.columns)
-    if kind == "stratified" and cfg.cv.kind == "auto" and data.strata_optional:
-        # Too few of a stratum (e.g. empty masks) to stratify on: plain shuffled folds.
-        counts = df["target"].value_counts()
-        if len(counts) < 2 or counts.min() < cfg.cv.folds:
-            kind = "kfold"
-    return make_folds(df, cfg.cv.folds, kind, cfg.train.seed), kind
-
-
 def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
     """Train one model per fold as described by `cfg` (cfg.cv: folds, kind, folds_file, refit).
 
@@ -114,7 +95,7 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
             "[yellow]the data comes split into train/ and val/: cross-validation pools both "
             "and makes its own folds[/]"
         )
-    data.df = data.df.reset_index(drop=True)
+    test_df = set_aside_test(task, cfg, data)
     folds, kind = assign_folds(data, cfg)
     n_folds = int(folds["fold"].max()) + 1
     cfg = cfg.with_overrides(
@@ -134,6 +115,8 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
         atomic_write_text(run_dir / "classes.json", json.dumps(data.classes, indent=2))
         atomic_write_csv(run_dir / "folds.csv", folds)
         atomic_write_csv(run_dir / "skipped.csv", data.skipped)
+        if len(test_df):
+            atomic_write_csv(run_dir / "test.csv", test_df[task.split_columns(test_df)])
 
     fold = folds["fold"].to_numpy()
     acc = task.cv_accumulator(cfg, data, data.df)
@@ -148,6 +131,8 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
     refit_dir = None
     if cfg.cv.refit:
         refit_dir = _refit(task, cfg, data, run_dir, best_epochs, ensemble, progress)
+    # the fold ensemble (what `visionfit predict RUN` uses), scored once on the test split
+    test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
     seconds = time.perf_counter() - t_start
     result = CVResult(
         run_dir=run_dir,
@@ -162,10 +147,20 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
         weights_source=weights_source,
         refit_dir=refit_dir,
         notes=data.notes,
+        test=test,
     )
     _write_summary(result, cfg, {"model_name": task.run_name(cfg), **summary_extra}, data)
     run_finished(run_dir, result.notes)
     return result
+
+
+def set_aside_test(task: Task, cfg: RunConfig, data: TaskData) -> pd.DataFrame:
+    """Take the test split (drawn, or given by the data) out of `data.df`, which folds are then
+    made from; returns the test rows."""
+    df = split_test(data.df, cfg.data.test_fraction, cfg.train.seed, task.stratify(data))
+    is_test = (df["split"] == "test").to_numpy()
+    data.df = df[~is_test].reset_index(drop=True)
+    return df[is_test].reset_index(drop=True)
 
 
 def _write_summary(result: CVResult, cfg: RunConfig, extra: dict, data: TaskData) -> None:
@@ -185,6 +180,7 @@ def _write_summary(result: CVResult, cfg: RunConfig, extra: dict, data: TaskData
         **extra,
         "refit_dir": str(result.refit_dir) if result.refit_dir else None,
         "seconds": result.seconds,
+        "test": result.test,
         "ignored_files": data.ignored_files,
         "notes": data.notes,
     }

@@ -13,8 +13,11 @@ from visionfit.config import RunConfig
 from visionfit.data.splits import holdout_split
 from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.hooks import run_finished
+from visionfit.engine.lr_range import apply_lr_find
+from visionfit.engine.recipes import resolve_recipe
 from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.runlock import RunLock, acquire_run_lock
+from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.tracking import log_artifacts, tracking_info
 from visionfit.engine.trainer import create_model, default_workers, quiet_lightning, train_split
 from visionfit.errors import VisionfitError
@@ -42,6 +45,9 @@ class RunResult:
     tracking: dict = field(default_factory=dict)  # where MLflow/TensorBoard logged the run
     val_final: dict[str, float] = field(default_factory=dict)  # the task's final val scores
     postprocess: dict = field(default_factory=dict)  # fitted on val (threshold, min area)
+    val_score: dict = field(default_factory=dict)  # the headline: metric, value
+    test: dict = field(default_factory=dict)  # the test split's scores (test_scores.json)
+    n_test: int = 0
 
 
 def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskData]:
@@ -55,6 +61,9 @@ def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskDat
 def resolve_config(task: Task, cfg: RunConfig, data: TaskData) -> RunConfig:
     """Fill every "auto" (the task's own, the monitor, the workers) so that config.yaml states
     exactly what ran."""
+    n_train = int(len(data.df) * (1 - cfg.data.val_fraction - cfg.data.test_fraction))
+    cfg, recipe_notes = resolve_recipe(cfg, task.recipe_family(cfg), n_train)
+    data.notes.extend(n for n in recipe_notes if n not in data.notes)
     cfg = task.resolve_config(cfg, data)
     monitor, mode = cfg.train.monitor, cfg.train.monitor_mode
     if monitor == "auto":
@@ -68,10 +77,18 @@ def resolve_config(task: Task, cfg: RunConfig, data: TaskData) -> RunConfig:
     )
 
 
-def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None) -> RunResult:
+def fit(
+    cfg: RunConfig,
+    *,
+    progress: bool = True,
+    callbacks: list | None = None,
+    score_test: bool = True,
+) -> RunResult:
     """Train one model as described by `cfg` and write its run directory.
 
     `callbacks` are extra Lightning callbacks for the Trainer (e.g. Optuna's pruning callback).
+    A test split (`data.test_fraction`, a test/ folder, a CSV split column) is kept out of
+    training and scored once at the end, unless `score_test` is False (tuning trials).
 
     >>> from visionfit.config import RunConfig
     >>> cfg = RunConfig.from_dict({"data": {"path": "data/"}, "train": {"epochs": 3}})
@@ -85,7 +102,8 @@ def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None)
         )
     t_start = time.perf_counter()
     task, cfg, data = prepare(cfg, progress=progress)
-    df = holdout_split(data.df, cfg.data.val_fraction, cfg.train.seed, task.stratify(data))
+    df = split_run(task, cfg, data)
+    cfg, lr_notes = apply_lr_find(task, cfg, data, df)
     # Build the model before the run directory exists, so that a bad model name or
     # unavailable weights fail without leaving an empty run behind.
     created = create_model(task, cfg, data)
@@ -104,10 +122,40 @@ def fit(cfg: RunConfig, *, progress: bool = True, callbacks: list | None = None)
         run_dir,
         created,
         t_start=t_start,
-        notes=run_notes(data, df),
+        notes=run_notes(data, df) + lr_notes,
         progress=progress,
         lock=lock,
         callbacks=callbacks,
+        score_test=score_test,
+    )
+
+
+def _write_summary(result: RunResult, task: Task, data: TaskData, df, split, resume_from, cfg):
+    metric, score = result.val_score["metric"], result.val_score["value"]
+    summary = {
+        **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
+        "run_dir": str(result.run_dir),
+        "kind": "single",
+        "layout": data.layout,
+        "ignored_files": data.ignored_files,
+        "epochs_run": split.epochs_run,
+        "threshold": split.post.get("threshold"),
+        "model_name": task.run_name(cfg),
+        "main_metric": metric,
+        "score": score,
+        "cache": _cache_line(data),
+        **task.summary_extra(data, df),
+    }
+    if resume_from is not None:
+        summary["resumed_from"] = str(resume_from)
+    atomic_write_text(result.run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+
+
+def split_run(task: Task, cfg: RunConfig, data: TaskData) -> pd.DataFrame:
+    """The samples table with train / val / test assigned (what splits.csv records)."""
+    dc = cfg.data
+    return holdout_split(
+        data.df, dc.val_fraction, cfg.train.seed, task.stratify(data), dc.test_fraction
     )
 
 
@@ -149,13 +197,17 @@ def train_in_run_dir(
     finished: bool = False,
     lock: RunLock | None = None,
     callbacks: list | None = None,
+    score_test: bool = True,
 ) -> RunResult:
     """Train on the split in `df` inside an existing run directory and write summary.json.
 
     `resume_from` continues from a checkpoint of this run; `finished` (the checkpoint was written
     at the end of training) only writes the bundle and summary. `lock` is released at the end,
-    also when training fails, so that the run can be resumed from this process."""
+    also when training fails, so that the run can be resumed from this process. Rows with
+    `split == "test"` are never trained or validated on; with `score_test` the final model is
+    scored on them once, at the end (test_scores.json)."""
     train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
+    test_df = df[df["split"] == "test"]
     try:
         split = train_split(
             task,
@@ -191,23 +243,13 @@ def train_in_run_dir(
         tracking=tracking_info(split.logger),
         val_final=split.val_final,
         postprocess=split.post,
+        n_test=len(test_df),
     )
-    summary = {
-        **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
-        "run_dir": str(run_dir),
-        "kind": "single",
-        "layout": data.layout,
-        "ignored_files": data.ignored_files,
-        "epochs_run": split.epochs_run,
-        "threshold": split.post.get("threshold"),
-        "model_name": task.run_name(cfg),
-        **dict(zip(("main_metric", "score"), task.headline_score(data, split), strict=True)),
-        "cache": _cache_line(data),
-        **task.summary_extra(data, df),
-    }
-    if resume_from is not None:
-        summary["resumed_from"] = str(resume_from)
-    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+    metric, value = task.headline(data, split.best_metrics, split.val_final)
+    result.val_score = {"metric": metric, "value": value, "on": "validation split"}
+    if score_test:
+        result.test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
+    _write_summary(result, task, data, df, split, resume_from, cfg)
     save_training_curves(run_dir / "metrics.csv", run_dir / "curves.png")
     run_finished(run_dir, result.notes)
     log_artifacts(split.logger, run_dir)

@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 import pandas as pd
-import torch
-from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
-from visionfit.data.datasets import ImageDataset
-from visionfit.data.splits import holdout_split
-from visionfit.data.transforms import create_transforms
-from visionfit.engine.fit import prepare
+from visionfit.engine.fit import prepare, split_run
+from visionfit.engine.lr_range import range_test
 from visionfit.engine.rundir import (
     atomic_write_bytes,
     atomic_write_csv,
@@ -38,7 +33,6 @@ from visionfit.engine.rundir import (
 )
 from visionfit.engine.trainer import create_model
 from visionfit.errors import VisionfitError
-from visionfit.models.freezing import create_finetune_policy
 
 
 @dataclass
@@ -73,7 +67,7 @@ def find_lr(
             raise VisionfitError(f"{plot_path} exists; choose another --out (never overwritten)")
     t0 = time.perf_counter()
     task, cfg, data = prepare(cfg, progress=progress)
-    df = holdout_split(data.df, cfg.data.val_fraction, cfg.train.seed, task.stratify(data))
+    df = split_run(task, cfg, data)  # the test rows stay out of the range test too
     train_df = df[df["split"] == "train"]
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     created = create_model(task, cfg, data)
@@ -86,49 +80,8 @@ def find_lr(
         out_dir.mkdir(parents=True, exist_ok=True)
     stem = plot_path.with_suffix("")
 
-    pre = created.preprocessing
-    tf = create_transforms(cfg.augment.preset, cfg.augment.img_size, pre.mean, pre.std, train=True)
-    workers = cfg.data.workers or 0
-    loader = DataLoader(
-        ImageDataset(
-            train_df["image"], task.dataset_targets(cfg, data, train_df), tf, cfg.data.in_chans
-        ),
-        batch_size=cfg.train.batch_size,
-        shuffle=True,
-        drop_last=len(train_df) > cfg.train.batch_size,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        pin_memory=torch.cuda.is_available(),
-    )
-    policy = create_finetune_policy(
-        created.model, cfg.finetune, cfg.train.lr, max(cfg.train.epochs, 2)
-    )
-    module = task.create_module(
-        cfg, data, created.model, train_df, steps_per_epoch=None, param_groups=policy.param_groups
-    )
-    epochs = math.ceil(num_training / max(1, len(loader)))
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator=cfg.train.accelerator,
-        devices=1,
-        precision=cfg.train.precision,
-        callbacks=list(policy.callbacks),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=str(out_dir),
-    )
-    from lightning.pytorch.tuner import Tuner
-
-    finder = Tuner(trainer).lr_find(
-        module,
-        train_dataloaders=loader,
-        min_lr=min_lr,
-        max_lr=max_lr,
-        num_training=num_training,
-        update_attr=False,
+    finder = range_test(
+        task, cfg, data, train_df, created, out_dir, (min_lr, max_lr, num_training), progress
     )
     if finder is None or not finder.results.get("lr"):
         raise VisionfitError("the LR finder recorded no steps; is the training set empty?")

@@ -117,13 +117,14 @@ class Predictor:
         inputs: Iterable,
         *,
         batch_size: int = 64,
-        tta: bool | str = False,
+        tta: bool | str | None = None,
         workers: int = 0,
         progress: bool = False,
     ) -> Iterator[tuple[torch.Tensor, list[str], list[tuple[int, int]]]]:
         """Per batch: probabilities, why each input could not be read ("" if fine), and each
-        input's original (height, width). Inputs are decoded batch by batch (streamed)."""
-        flips = _tta_flips(tta)
+        input's original (height, width). Inputs are decoded batch by batch (streamed).
+        `tta`: "none" / False, "hflip" / True, "hvflip"; None: the run's own (`train.tta`)."""
+        flips = _tta_flips(self.meta.get("tta", "none") if tta is None else tta)
         items = as_items(inputs)
         meta = self.meta
         ds = _PredictDataset(
@@ -140,7 +141,12 @@ class Predictor:
             yield self._probs(x, flips), list(errs), sizes
 
     def predict_proba(
-        self, inputs: Iterable, *, batch_size: int = 64, tta: bool | str = False, workers: int = 0
+        self,
+        inputs: Iterable,
+        *,
+        batch_size: int = 64,
+        tta: bool | str | None = None,
+        workers: int = 0,
     ) -> tuple[np.ndarray, list[str]]:
         """Probabilities (N, C) — (N, K, h, w) for masks — and, per input, why it could not be
         read ("" if fine); rows of unreadable inputs are NaN."""

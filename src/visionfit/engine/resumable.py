@@ -219,6 +219,17 @@ class TestKillSwitch(L.Callback):
         spec = os.environ.get("VISIONFIT_TEST_KILL")
         return cls(spec) if spec else None
 
+    @classmethod
+    def for_auto_stage(cls, stage: int) -> TestKillSwitch | None:
+        """``VISIONFIT_TEST_KILL_AUTO=stage:K:batch:N`` kills `visionfit auto` in the K-th
+        training it starts (counted from 1), so that a test can kill it after K-1 finished."""
+        spec = os.environ.get("VISIONFIT_TEST_KILL_AUTO", "")
+        kind, _, rest = spec.partition(":")
+        k, _, inner = rest.partition(":")
+        if kind != "stage" or not k.isdigit():
+            return None
+        return cls(inner) if int(k) == stage else None
+
     def _die(self) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -24,8 +24,7 @@ import torch
 
 from visionfit.config import RunConfig
 from visionfit.data.check import scan_files
-from visionfit.data.splits import holdout_split
-from visionfit.engine.fit import RunResult, prepare, train_in_run_dir, write_run_inputs
+from visionfit.engine.fit import RunResult, prepare, split_run, train_in_run_dir, write_run_inputs
 from visionfit.engine.resumable import LAST, PREVIOUS
 from visionfit.engine.runlock import acquire_run_lock
 from visionfit.engine.trainer import create_model, quiet_lightning
@@ -80,11 +79,17 @@ def find_resume_checkpoint(run_dir: str | Path) -> CheckpointChoice:
 
 
 def resume(
-    run_dir: str | Path, *, progress: bool = True, say: Callable[[str], None] | None = None
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    say: Callable[[str], None] | None = None,
+    callbacks: list | None = None,
+    score_test: bool = True,
 ) -> RunResult:
     """Continue the run in `run_dir` from its newest valid checkpoint and finish it there.
 
     `say` receives one line per decision (which checkpoint, which fallback); default: silent.
+    `callbacks` and `score_test` as in `fit`.
     """
     t_start = time.perf_counter()
     say = say or (lambda _line: None)
@@ -103,20 +108,27 @@ def resume(
     warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # it is the same run
     lock = acquire_run_lock(run_dir)
     try:
-        return _resume_locked(run_dir, lock, t_start=t_start, progress=progress, say=say)
+        return _resume_locked(
+            run_dir,
+            lock,
+            t_start=t_start,
+            progress=progress,
+            say=say,
+            extra={"callbacks": callbacks, "score_test": score_test},
+        )
     finally:
         lock.release()  # released by train_in_run_dir already when training ran
 
 
 def _resume_locked(
-    run_dir: Path, lock, *, t_start: float, progress: bool, say: Callable[[str], None]
+    run_dir: Path, lock, *, t_start: float, progress: bool, say: Callable[[str], None], extra: dict
 ) -> RunResult:
     cfg = RunConfig.from_yaml(run_dir / "config.yaml")
     task = task_for_config(cfg)
     if not (run_dir / "classes.json").is_file() or not (run_dir / "splits.csv").is_file():
         # Killed between creating the run and writing its split: draw it again, as fit does.
         _, cfg, data = prepare(cfg, progress=progress)
-        df = holdout_split(data.df, cfg.data.val_fraction, cfg.train.seed, task.stratify(data))
+        df = split_run(task, cfg, data)
         write_run_inputs(run_dir, cfg, task, data, df)
     else:
         classes, table = _read_run_table(run_dir, cfg, progress)
@@ -152,6 +164,7 @@ def _resume_locked(
         resume_from=choice.path,
         finished=choice.finished,
         lock=lock,
+        **extra,
     )
 
 

@@ -34,6 +34,7 @@ from visionfit.data.transforms import create_transforms
 from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
 from visionfit.engine.dist import world_size
+from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
 from visionfit.engine.predict import Predictor
 from visionfit.engine.resumable import (
     EpochSampler,
@@ -123,7 +124,10 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, *, progress: bool 
     return cache
 
 
-def _loaders(task, cfg, data, train_df, val_df, pre) -> tuple[ResumableDataLoader, DataLoader]:
+def create_loaders(
+    task, cfg, data, train_df, val_df, pre
+) -> tuple[ResumableDataLoader, DataLoader | None]:
+    """The seeded, resumable train loader and the val loader (None without val rows)."""
     tc, size = cfg.train, cfg.augment.img_size
     train_tf = create_transforms(cfg.augment.preset, size, pre.mean, pre.std, train=True)
     eval_tf = create_transforms("none", size, pre.mean, pre.std, train=False)
@@ -189,6 +193,7 @@ def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progres
             ckpt_dir, every_n_steps=tc.checkpoint_steps, every_minutes=tc.checkpoint_minutes
         ),
         *policy.callbacks,
+        *ema_callback(tc.ema_decay if tc.ema else None),
     ]
     if tc.patience and has_val:
         callbacks.append(
@@ -245,7 +250,7 @@ def train_split(
     created = created or create_model(task, cfg, data)
     pre = created.preprocessing
     decoded_cache(task, cfg, data, progress=progress)
-    train_loader, val_loader = _loaders(task, cfg, data, train_df, val_df, pre)
+    train_loader, val_loader = create_loaders(task, cfg, data, train_df, val_df, pre)
     has_val = val_loader is not None
     policy = create_finetune_policy(created.model, cfg.finetune, tc.lr, tc.epochs)
     module = task.create_module(
@@ -280,6 +285,9 @@ def train_split(
             val_loader.sampler.rank, val_loader.sampler.world = 0, 1
     best_epoch = _load_best(module, checkpoint, ckpt_dir, finished)
     best_metrics, epochs_run = _best_row(out_dir / "metrics.csv", best_epoch)
+    ema = _choose_ema(cfg, trainer, module, all_callbacks, val_loader, best_metrics, ckpt_dir)
+    if ema.get("used"):
+        best_metrics = {**best_metrics, **ema["metrics"]}
 
     fitted = task.after_training(
         cfg, data, module, trainer, val_loader, val_df, out_dir, post=post, progress=progress
@@ -291,6 +299,8 @@ def train_split(
         "best_epoch": best_epoch,
         "monitor": tc.monitor,
         "monitor_value": best_metrics.get(tc.monitor),
+        "tta": tc.tta,
+        "ema": {k: v for k, v in ema.items() if k != "metrics"} or None,
     }
     save_bundle(out_dir, module.model, meta)
     predictor = Predictor([module.model], meta, out_dir, task)
@@ -308,6 +318,26 @@ def train_split(
         logger=logger,
         weights_source=created.weights_source,
     )
+
+
+def _choose_ema(cfg, trainer, module, callbacks, val_loader, best_metrics, ckpt_dir) -> dict:
+    """With `train.ema`: the EMA weights validated once, and kept when they score better."""
+    ema = find_ema(callbacks)
+    if ema is None:
+        return {}
+    ema.restore_if_unfitted(ckpt_dir / "last.ckpt")
+    tc = cfg.train
+    best = best_metrics.get(tc.monitor)
+    metrics, used = use_ema_if_better(
+        trainer, module, ema, val_loader, tc.monitor, tc.monitor_mode, best
+    )
+    return {
+        "used": used,
+        "decay": tc.ema_decay,
+        f"ema_{tc.monitor}": metrics.get(tc.monitor),
+        f"best_epoch_{tc.monitor}": best,
+        "metrics": metrics,
+    }
 
 
 def _preprocessing_meta(cfg: RunConfig, data: TaskData, pre) -> dict:

@@ -306,7 +306,7 @@ class _Objective:
                 from optuna_integration import PyTorchLightningPruningCallback
 
                 callbacks.append(PyTorchLightningPruningCallback(trial, monitor=self.monitor))
-            result = fit(cfg, progress=False, callbacks=callbacks)
+            result = fit(cfg, progress=False, callbacks=callbacks, score_test=False)
             run_dir = result.run_dir
             trial.set_user_attr("run_dir", str(run_dir))
             trial.set_user_attr("best_epoch", result.best_epoch)
@@ -327,12 +327,12 @@ def cross_val_score(cfg: RunConfig, folds: int, monitor: str, trial=None) -> tup
     """
     import optuna
 
-    from visionfit.engine.cv import assign_folds, run_folds
+    from visionfit.engine.cv import assign_folds, run_folds, set_aside_test
     from visionfit.engine.fit import prepare
     from visionfit.engine.rundir import atomic_write_csv, create_run_dir
 
     task, cfg, data = prepare(cfg.with_overrides({"cv.folds": folds}), progress=False)
-    data.df = data.df.reset_index(drop=True)
+    set_aside_test(task, cfg, data)  # tuning never sees the test split
     table, _ = assign_folds(data, cfg)
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or task.run_name(cfg))
     atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())

@@ -16,6 +16,8 @@ Hooks, in the order a run uses them:
 - `create_module(...)`: the LightningModule (loss, metrics, probabilities);
 - `after_training(...)`: post-processing fitted on the validation data (thresholds, min area) and
   the task's extra validation outputs; `bundle_meta(...)`: what model.json records;
+- `headline(...)`: the validation score runs are ranked by; `score_split(...)`: the finished
+  run's predictions of the test split, scored once;
 - `cv_*`: per-fold out-of-fold records and the CV summary;
 - `model_from_meta(meta)`, `probabilities(outputs, meta)`, `predict_table(...)`: prediction.
 """
@@ -34,7 +36,7 @@ import pandas as pd
 class TaskData:
     """A dataset as one task read it: the samples table and what the task learnt about it."""
 
-    df: pd.DataFrame  # one row per usable sample: image, split ("train"/"val"/""), task columns
+    df: pd.DataFrame  # one row per usable sample: image, split (train/val/test/""), task columns
     classes: list[str]
     layout: str
     label_mode: str  # binary | multiclass | multilabel | soft | segment
@@ -78,6 +80,7 @@ class Task(Protocol):
 
     name: str  # registry key, also model.json's "task_family"
     spatial_output: bool  # True: outputs are maps, so test-time flips are undone on them
+    baseline_supported: bool  # the scikit-learn baseline handles this task
 
     # reading data
     def handles(self, cfg_task: str) -> bool: ...  # this task trains `--task cfg_task`
@@ -88,6 +91,15 @@ class Task(Protocol):
     def default_monitor(self, data: TaskData) -> tuple[str, str]: ...  # (metric, min|max)
     def stratify(self, data: TaskData) -> str: ...  # "target" or "multilabel"
     def split_columns(self, df: pd.DataFrame) -> list[str]: ...  # of splits.csv
+    def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list:
+        """Networks for `visionfit auto` to time: dicts of name, config overrides, quality and
+        epochs_scale (see engine/auto_plan.py); `native`: the images' typical side."""
+        ...
+
+    def recipe_family(self, cfg) -> str:
+        """Which recipes (engine/recipes.py) fit this run's network: scratch, pretrained, ..."""
+        ...
+
     def run_name(self, cfg) -> str: ...
 
     # training
@@ -101,9 +113,17 @@ class Task(Protocol):
     ) -> Fitted: ...
     def bundle_meta(self, cfg, data: TaskData, created, post: dict) -> dict: ...
     def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict: ...
-    def headline_score(self, data: TaskData, split) -> tuple[str, float | None]: ...
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict: ...
     def cv_accumulator(self, cfg, data: TaskData, df: pd.DataFrame): ...  # add(), finish()
+
+    def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
+        """(metric name, validation value) a leaderboard ranks runs by (higher is better)."""
+        ...
+
+    def score_split(self, cfg, data, predictor, df, out_dir, **kw) -> dict:
+        """The loaded run's predictions of `df` (the test split; an ensemble's validation
+        split), scored: metric, score, scores."""
+        ...
 
     # prediction
     def model_from_meta(self, meta: dict): ...  # the network, weights not loaded

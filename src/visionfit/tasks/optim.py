@@ -40,6 +40,14 @@ def configure_optimization(params, cfg: TrainConfig, total_steps: int | None = N
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    if cfg.sched == "onecycle":
+        # fastai's fit_one_cycle: a quarter warming up to lr, then cosine annealing to ~0.
+        total = max(2, int(total_steps() if callable(total_steps) else total_steps or 2))
+        groups = opt.param_groups
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=[g["lr"] for g in groups], total_steps=total, pct_start=0.25
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
     if cfg.sched == "step":
         step = max(1, cfg.epochs // 3)
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=step, gamma=0.1)

@@ -11,6 +11,7 @@ import torchmetrics as tm
 from torch import nn
 
 from visionfit.config import TrainConfig
+from visionfit.tasks.classification.mixup import create_mixup, mix_batch
 from visionfit.tasks.optim import module_optimizers
 
 
@@ -89,6 +90,12 @@ class ClassifierModule(L.LightningModule):
             self.loss_fn = nn.CrossEntropyLoss(
                 weight=loss_weight, label_smoothing=train_cfg.label_smoothing
             )
+        # Mixup / CutMix: multi-class only (resolve_config turns them off for other tasks)
+        self.mixer = (
+            create_mixup(train_cfg.mixup, train_cfg.cutmix, train_cfg.label_smoothing, num_classes)
+            if task == "multiclass"
+            else None
+        )
         self.train_metrics = _metrics(task, num_classes, "train_")
         self.val_metrics = _metrics(task, num_classes, "val_")
         # The epoch's running train metrics are saved in checkpoints (persistent states), so a
@@ -124,8 +131,14 @@ class ClassifierModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
+        x, soft = mix_batch(self.mixer, x, y)
         logits = self(x)
-        loss = self._loss(logits, y)
+        if soft is None:
+            loss = self._loss(logits, y)
+        else:  # soft targets of the mixed pairs; metrics still against each image's own class
+            loss = nn.functional.cross_entropy(
+                logits.float(), soft.float(), weight=self.loss_fn.weight
+            )
         self.train_metrics(self._metric_input(logits).detach(), self._metric_target(y))
         # Metric objects logged on_epoch are computed and reset by Lightning at the epoch's end,
         # before any callback's on_train_epoch_end reads them.

@@ -26,7 +26,7 @@ def decide(probs: np.ndarray, label_mode: str, classes: list[str], threshold) ->
 
 
 def prediction_table(
-    predictor, items: list, *, batch_size: int = 64, tta=False, workers: int = 0, **_
+    predictor, items: list, *, batch_size: int = 64, tta=None, workers: int = 0, **_
 ) -> pd.DataFrame:
     """A table with `image`, `pred` and `prob_<class>` columns (and `error` for bad files)."""
     probs, errors = predictor.predict_proba(items, batch_size=batch_size, tta=tta, workers=workers)

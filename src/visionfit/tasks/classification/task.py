@@ -25,6 +25,7 @@ LABEL_MODES = ("binary", "multiclass", "multilabel", "soft")
 class Classification:
     name = "classification"
     spatial_output = False
+    baseline_supported = True  # the scikit-learn baseline (engine/baseline.py) classifies
 
     def handles(self, cfg_task: str) -> bool:
         return cfg_task in ("auto", *LABEL_MODES)
@@ -93,7 +94,34 @@ class Classification:
             )
         if threshold == "auto":
             threshold = "f1" if label_mode == "multilabel" else "0.5"
-        return cfg.with_overrides({"data.task": label_mode, "train.threshold": threshold})
+        overrides = {"data.task": label_mode, "train.threshold": threshold}
+        if label_mode != "multiclass" and (cfg.train.mixup or cfg.train.cutmix):
+            overrides.update({"train.mixup": 0.0, "train.cutmix": 0.0})
+            data.notes.append("mixup/cutmix are for multi-class data: turned off")
+        if label_mode in ("binary", "multilabel") and cfg.train.label_smoothing:
+            overrides["train.label_smoothing"] = 0.0  # BCE has none
+        return cfg.with_overrides(overrides)
+
+    def auto_candidates(self, cfg: RunConfig, data: TaskData, native: int, offline: list[str]):
+        """Networks `visionfit auto` times (engine/auto_plan.py): the small CNN at the images'
+        own size (larger too, for larger data), and ImageNet-pretrained networks whose weights
+        are on this machine, at 64 px or more (what their first layers were trained at)."""
+        small = _multiple_of_8(min(max(native, 16), 64))
+        nets = [_candidate("simple_cnn", small, False, 1.0, 8.0)]
+        if native >= 64 and len(data.df) >= 2000:
+            nets.append(
+                _candidate("simple_cnn", _multiple_of_8(min(native, 96)), False, 1.03, 10.0)
+            )
+        size = _multiple_of_8(min(max(native, 64), 128))
+        for family in ("efficientnet_lite0", "resnet18"):
+            name = next((m for m in offline if m.split(".")[0] == family), None)
+            if name:
+                nets.append(_candidate(name, size, True, 1.12, 3.0))
+        return nets
+
+    def recipe_family(self, cfg: RunConfig) -> str:
+        """Recipes differ for from-scratch and pretrained networks (engine/recipes.py)."""
+        return "pretrained" if cfg.model.pretrained or cfg.model.weights else "scratch"
 
     def default_monitor(self, data: TaskData) -> tuple[str, str]:
         """Validation loss: a proper score with no ties, unlike accuracy or AUC on a small set."""
@@ -107,14 +135,6 @@ class Classification:
 
     def run_name(self, cfg: RunConfig) -> str:
         return cfg.model.name
-
-    def headline_score(self, data: TaskData, split) -> tuple[str, float | None]:
-        """The run's main metric (ROC AUC where one number defines it, else accuracy) at the
-        best epoch, for the runs table."""
-        from visionfit.tasks.classification.scoring import main_metric
-
-        metric = main_metric(data.label_mode)
-        return metric, split.best_metrics.get(metric)
 
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
         return {}
@@ -207,6 +227,34 @@ class Classification:
     def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
         return {}  # the epoch metrics and the threshold say it all for classification
 
+    def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
+        """The run's headline validation score: ROC AUC (binary, multi-label) or accuracy."""
+        from visionfit.tasks.classification.scoring import main_metric
+
+        key = main_metric(data.label_mode)
+        return key.removeprefix("val_"), best_metrics.get(key, float("nan"))
+
+    def score_split(
+        self, cfg, data, predictor, df, out_dir, *, split="test", tta="none", progress=False
+    ):
+        """`df`'s images predicted by the loaded run (its threshold, `tta`), scored with
+        scikit-learn as out-of-fold predictions are; the table goes to <split>_predictions.csv."""
+        from visionfit.engine.rundir import atomic_write_csv
+        from visionfit.tasks.classification.scoring import main_metric, score
+
+        mode = data.label_mode
+        table = predictor.predict(list(df["image"]), tta=tta)
+        probs = table[[f"prob_{c}" for c in data.classes]].to_numpy(np.float64)
+        y = split_targets(df, mode)
+        scores = score(mode, data.classes, y, probs, predictor.meta.get("threshold"))
+        atomic_write_csv(Path(out_dir) / f"{split}_predictions.csv", table)
+        metric = main_metric(mode).removeprefix("val_")
+        return {
+            "metric": metric,
+            "score": scores[f"val_{metric}"],
+            "scores": {k.removeprefix("val_"): v for k, v in scores.items()},
+        }
+
     # ---- cross-validation ------------------------------------------------------------------
 
     def cv_accumulator(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
@@ -250,6 +298,16 @@ class Classification:
 def num_outputs(label_mode: str, num_classes: int) -> int:
     """Binary uses one logit with BCE; multi-class, multi-label and soft one logit per class."""
     return 1 if label_mode == "binary" else num_classes
+
+
+def _multiple_of_8(n: int) -> int:
+    return max(8, int(round(n / 8)) * 8)
+
+
+def _candidate(model: str, size: int, pretrained: bool, quality: float, epochs_scale: float):
+    overrides = {"model.name": model, "model.pretrained": pretrained, "augment.img_size": size}
+    name = f"{model.split('.')[0]}-{size}px" + ("-pretrained" if pretrained else "")
+    return {"name": name, "overrides": overrides, "quality": quality, "epochs_scale": epochs_scale}
 
 
 def _read_skipped(run_dir: Path) -> pd.DataFrame:

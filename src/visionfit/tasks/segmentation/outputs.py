@@ -67,7 +67,7 @@ def predict_masks(
     items: list,
     *,
     batch_size: int = 8,
-    tta: bool | str = False,
+    tta: bool | str | None = None,
     workers: int = 0,
     progress: bool = False,
 ) -> tuple[list[np.ndarray | None], list[str], list[float]]:
@@ -100,7 +100,7 @@ def prediction_table(
     masks_dir: str | Path | None = None,
     overlays_dir: str | Path | None = None,
     batch_size: int = 8,
-    tta: bool | str = False,
+    tta: bool | str | None = None,
     workers: int = 0,
     keep_masks: bool = False,
     progress: bool = False,
@@ -156,9 +156,11 @@ def evaluate_predictions(
     out_dir: Path,
     *,
     progress: bool = False,
+    scores_file: str = "val_scores.csv",
 ) -> dict[str, float]:
     """Predict `df`'s images as `visionfit predict` would, write the masks, the RLE CSV and
-    per-image scores into `out_dir`, and return the scores against the true masks."""
+    per-image scores (`scores_file`, next to `out_dir`), and return the scores against the true
+    masks."""
     if df.empty:
         return {}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +203,7 @@ def evaluate_predictions(
         predictor.classes,
         np.asarray(max_probs) if k == 2 else None,
     )
-    atomic_write_csv(out_dir.parent / "val_scores.csv", pd.DataFrame(rows))
+    atomic_write_csv(out_dir.parent / scores_file, pd.DataFrame(rows))
     return scores
 
 

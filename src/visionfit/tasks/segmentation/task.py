@@ -28,6 +28,7 @@ DICE_DEFINITION = (
 class Segmentation:
     name = "segmentation"
     spatial_output = True
+    baseline_supported = False
 
     def handles(self, cfg_task: str) -> bool:
         return cfg_task == "segment"
@@ -82,8 +83,34 @@ class Segmentation:
                 "segment.num_classes": k,
                 "segment.encoder": encoder,
                 "segment.class_names": data.classes,
+                # soft targets and mixed images are classification tools
+                "train.label_smoothing": 0.0,
+                "train.mixup": 0.0,
+                "train.cutmix": 0.0,
             }
         )
+
+    def recipe_family(self, cfg: RunConfig) -> str:
+        return "segmentation"
+
+    def auto_candidates(self, cfg: RunConfig, data: TaskData, native: int, offline: list[str]):
+        """From-scratch U-Nets `visionfit auto` times, at the images' own size (a multiple of
+        32, at most 128): a narrow and a wider one."""
+        size = max(32, min(128, int(round(native / 32)) * 32))
+        return [
+            {
+                "name": f"unet-w{width}-{size}px",
+                "overrides": {
+                    "segment.arch": "unet",
+                    "segment.encoder": None,
+                    "segment.width": width,
+                    "augment.img_size": size,
+                },
+                "quality": quality,
+                "epochs_scale": scale,
+            }
+            for width, quality, scale in ((16, 1.0, 10.0), (32, 1.04, 12.0))
+        ]
 
     def default_monitor(self, data: TaskData) -> tuple[str, str]:
         return ("val_dice", "max")
@@ -100,10 +127,6 @@ class Segmentation:
 
         seg = cfg.segment
         return seg.arch if is_scratch(seg.arch, seg.encoder) else f"{seg.arch}-{seg.encoder}"
-
-    def headline_score(self, data: TaskData, split) -> tuple[str, float | None]:
-        """Mean per-image dice of the validation images at their own size, post-processed."""
-        return "dice", split.val_final.get("dice")
 
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
         return {
@@ -224,6 +247,28 @@ class Segmentation:
         return evaluate_predictions(
             predictor, val_df, data, out_dir / "val_predictions", progress=progress
         )
+
+    def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
+        """Dice of the validation images predicted at their original size, post-processed."""
+        return "dice", val_final.get("dice", best_metrics.get("val_dice", float("nan")))
+
+    def score_split(
+        self, cfg, data, predictor, df, out_dir, *, split="test", tta="none", progress=False
+    ):
+        """`df`'s images predicted by the loaded run with its post-processing and test-time
+        flips (`train.tta`), scored as the validation images are (`evaluate_predictions`;
+        masks in <split>_predictions/)."""
+        from visionfit.tasks.segmentation.outputs import evaluate_predictions
+
+        scores = evaluate_predictions(
+            predictor,
+            df,
+            data,
+            Path(out_dir) / f"{split}_predictions",
+            progress=progress,
+            scores_file=f"{split}_scores_per_image.csv",
+        )
+        return {"metric": "dice", "score": scores.get("dice"), "scores": scores}
 
     # ---- cross-validation ------------------------------------------------------------------
 

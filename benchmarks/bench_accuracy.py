@@ -1,0 +1,108 @@
+"""Accuracy against wall-clock time: the training recipes, and `visionfit auto` at two budgets.
+
+On the bundled digits (1,797 8x8 images: DATA/train and a held-out DATA/test, written by
+`visionfit.engine.demo.write_digits_dataset`) or on any folder given. Every row is validated on
+the same hold-out split of the training images and scored once on the same test split, which
+no row trained, tuned or selected on. Prints one table headed with the command that made it.
+
+    python benchmarks/bench_accuracy.py [--data DIR] [--epochs 20] [--budgets 60,300]
+        [--recipes none,fast,default,best] [--model simple_cnn] [--img-size 32]
+
+Timings depend on the machine and on what else runs on it; on a shared machine they are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from visionfit.config import RunConfig, parse_duration
+from visionfit.engine.auto import run_auto
+from visionfit.engine.fit import fit
+
+
+def base_config(data: Path, runs: Path, args) -> RunConfig:
+    return RunConfig.from_dict(
+        {
+            "runs_dir": str(runs),
+            "data": {"path": str(data), "in_chans": args.in_chans, "test_fraction": 0.1},
+            "model": {"name": args.model},
+            "augment": {"img_size": args.img_size},
+            "train": {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed},
+        }
+    )
+
+
+def recipe_row(cfg: RunConfig, recipe: str) -> dict:
+    t0 = time.time()
+    result = fit(cfg.with_overrides({"train.recipe": recipe}), progress=False)
+    return {
+        "what": f"recipe {recipe}, {cfg.train.epochs} epochs",
+        "model": cfg.model.name,
+        "metric": result.val_score["metric"],
+        "validation": result.val_score["value"],
+        "test": result.test.get("score"),
+        "seconds": time.time() - t0,
+        "run": str(result.run_dir),
+    }
+
+
+def auto_row(cfg: RunConfig, budget_s: float, recipe: str) -> dict:
+    t0 = time.time()
+    result = run_auto(
+        cfg.with_overrides({"train.recipe": recipe}), budget_s, progress=False, started_at=t0
+    )
+    board = result.leaderboard
+    best = board[board["best"]].iloc[0] if len(board) and board["best"].any() else None
+    return {
+        "what": f"auto --budget {budget_s:.0f}s ({recipe})",
+        "model": best["name"] if best is not None else "",
+        "metric": best["metric"] if best is not None else "",
+        "validation": best["val_score"] if best is not None else float("nan"),
+        "test": result.test.get("score"),
+        "seconds": time.time() - t0,
+        "run": str(result.best_run),
+    }
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, help="image folder (default: the bundled digits)")
+    p.add_argument("--recipes", default="none,fast,default,best")
+    p.add_argument("--budgets", default="60,300", help="auto budgets, e.g. 60,300 or 10m,1h")
+    p.add_argument("--auto-recipe", default="default")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--model", default="simple_cnn")
+    p.add_argument("--img-size", type=int, default=32)
+    p.add_argument("--in-chans", type=int, default=None, help="default: 1 for digits, else 3")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=42)
+    args = p.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="visionfit-bench-"))
+    data = args.data
+    if data is None:
+        from visionfit.engine.demo import write_digits_dataset
+
+        write_digits_dataset(work / "digits")  # DATA/train + DATA/test: the test split
+        data = work / "digits"
+        args.in_chans = args.in_chans or 1
+    args.in_chans = args.in_chans or 3
+    cfg = base_config(data, work / "runs", args)
+    rows = [recipe_row(cfg, r.strip()) for r in args.recipes.split(",") if r.strip()]
+    for budget in (b.strip() for b in args.budgets.split(",") if b.strip()):
+        rows.append(auto_row(cfg, parse_duration(budget), args.auto_recipe))
+    table = pd.DataFrame(rows)
+    print("$ python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]))
+    print(f"data: {data} (validation: hold-out of the training images; test: scored once)")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""`visionfit auto DATA --budget 30m`: builds the config, calls `engine.auto.run_auto`, renders
+the leaderboard."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+
+from visionfit.cli import options as o
+from visionfit.cli.app import command
+from visionfit.cli.configure import typed_overrides
+from visionfit.cli.render import console
+from visionfit.errors import VisionfitError
+
+
+@command()
+def auto(
+    ctx: typer.Context,
+    data: o.DataArg = None,
+    budget: o.Budget = "30m",
+    csv: o.Csv = None,
+    root: o.Root = None,
+    image_col: o.ImageCol = None,
+    label_col: o.LabelCol = None,
+    image_ext: o.ImageExt = None,
+    task: o.Task = None,
+    label_mode: o.LabelMode = None,
+    in_chans: o.InChans = None,
+    val_fraction: o.ValFraction = None,
+    test_fraction: o.TestFraction = None,
+    split_col: o.SplitCol = None,
+    workers: o.Workers = None,
+    recipe: o.Recipe = None,
+    batch_size: o.BatchSize = None,
+    seed: o.Seed = None,
+    runs_dir: o.RunsDir = None,
+    name: o.Name = None,
+    candidates: o.Candidates = None,
+    resume: o.AutoResume = None,
+) -> None:
+    """The best model a time budget allows: check, baseline, timed candidates, training with a
+    recipe, an ensemble if time remains; a leaderboard and a test split (default 10 %) scored
+    once at the end.
+    """
+    from visionfit.config import RunConfig, parse_duration
+    from visionfit.engine.auto import run_auto
+
+    started = process_started_at()
+    given = typed_overrides(ctx)
+    if resume is not None:
+        budget_typed = getattr(ctx.get_parameter_source("budget"), "name", "") == "COMMANDLINE"
+        if set(given) - {"data.workers"}:
+            raise VisionfitError(
+                "--resume continues AUTO_DIR with its own options; drop the others"
+            )
+        result = run_auto(
+            RunConfig(),
+            parse_duration(budget) if budget_typed else 0.0,
+            resume=resume,
+            started_at=started,
+        )
+    else:
+        # auto's own defaults: a test split and the default recipe, unless typed
+        cfg = RunConfig().with_overrides(
+            {"data.test_fraction": 0.1, "train.recipe": "default", **given}
+        )
+        if not cfg.data.path and not cfg.data.csv:
+            raise VisionfitError("no data given: visionfit auto DATA, or --csv FILE --root DIR")
+        only = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+        result = run_auto(cfg, parse_duration(budget), started_at=started, candidates=only)
+    render_leaderboard(result)
+
+
+def process_started_at() -> float:
+    """When this process started (`time.time()` scale), so that the budget counts start-up."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
+        started = boot + start_ticks / ticks
+        return started if 0 <= time.time() - started < 3600 else time.time()
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
+
+def render_leaderboard(result) -> None:
+    """The leaderboard as a Rich table, the best run and its test score."""
+    board = result.leaderboard
+    from rich.table import Table
+
+    table = Table(title=f"leaderboard: {result.auto_dir / 'leaderboard.csv'}", title_justify="left")
+    for col in ("", "name", "metric", "validation", "validated on", "test", "epochs", "seconds"):
+        table.add_column(
+            col, justify="right" if col in ("validation", "test", "seconds") else "left"
+        )
+    for _, row in board.iterrows():
+        table.add_row(
+            "*" if row["best"] else "",
+            str(row["name"]) + ("" if row["status"] == "done" else f" ({row['status']})"),
+            str(row["metric"]),
+            _fmt(row["val_score"]),
+            str(row["validated_on"]),
+            _fmt(row["test_score"]),
+            str(row["epochs"]),
+            f"{row['seconds']:.0f}",
+        )
+    console.print(table)
+    if result.best_run is not None:
+        console.print(f"best run: {result.best_run} (also {result.auto_dir / 'best'})")
+    if result.test:
+        console.print(
+            f"[bold]test {result.test['metric']}: {result.test['score']:.4f}[/] on "
+            f"{result.test['n_test']} held-out images, scored once (test_scores.json)"
+        )
+    console.print(f"{result.seconds:.0f} s of a {result.budget_s:.0f} s budget")
+
+
+def _fmt(v) -> str:
+    try:
+        return "" if v != v else f"{float(v):.4f}"  # NaN: not scored
+    except (TypeError, ValueError):
+        return str(v)
