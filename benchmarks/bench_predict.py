@@ -35,8 +35,8 @@ import torch
 import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
-from visionfit.engine.export import export_run, probability_module
 from visionfit.engine.backends import OnnxProbabilities
+from visionfit.engine.export import export_run, probability_module
 
 
 def train_tiny(root: Path, kind: str, model: str, size: int, device: str) -> Path:
