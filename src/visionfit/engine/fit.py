@@ -132,6 +132,8 @@ def fit(
 
 def _write_summary(result: RunResult, task: Task, data: TaskData, df, split, resume_from, cfg):
     metric, score = result.val_score["metric"], result.val_score["value"]
+    if split.best_metrics.get(f"val_{metric}") == score:  # an epoch metric: its own name
+        metric = f"val_{metric}"
     summary = {
         **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
         "run_dir": str(result.run_dir),
