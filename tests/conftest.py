@@ -66,3 +66,29 @@ def run_cli(capsys, monkeypatch):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture
+def killed_train():
+    """killed_train(cfg, runs_dir, kill_at) -> the run directory of `visionfit train --config`
+    run in a subprocess that SIGKILLs itself at `kill_at` (engine/resumable.py:TestKillSwitch)."""
+    import subprocess
+
+    def run(cfg: RunConfig, runs_dir: Path, kill_at: str) -> Path:
+        cfg_file = runs_dir.parent / f"{runs_dir.name}-config.yaml"
+        cfg_file.write_text(cfg.with_overrides({"runs_dir": str(runs_dir)}).to_yaml())
+        exe = Path(sys.executable).with_name("visionfit")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "visionfit.cli"]
+        proc = subprocess.run(
+            [*cmd, "train", "--config", str(cfg_file)],
+            env=dict(os.environ, VISIONFIT_TEST_KILL=kill_at),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == -9, proc.stderr[-3000:]  # killed by SIGKILL, not an error
+        (run_dir,) = runs_dir.iterdir()
+        assert not (run_dir / "model.safetensors").exists()
+        return run_dir
+
+    return run

@@ -4,11 +4,8 @@ checkpoint; identical results for the same seed; a read-only dataset stays untou
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -70,29 +67,6 @@ def reference(data, tmp_path_factory):
         return visionfit.fit(config(data, runs), progress=False).run_dir
 
 
-def cli_command() -> list[str]:
-    exe = Path(sys.executable).with_name("visionfit")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "visionfit.cli"]
-
-
-def killed_run(data: Path, tmp_path: Path, kill_at: str, **train) -> Path:
-    """Train in a subprocess that SIGKILLs itself at `kill_at` (see resumable.TestKillSwitch)."""
-    cfg_file = tmp_path / "config.yaml"
-    cfg_file.write_text(config(data, tmp_path / "runs", **train).to_yaml())
-    env = dict(os.environ, VISIONFIT_TEST_KILL=kill_at)
-    proc = subprocess.run(
-        [*cli_command(), "train", "--config", str(cfg_file)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -9, proc.stderr[-3000:]  # killed by SIGKILL, not an error
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    assert not (run_dir / "model.safetensors").exists()
-    return run_dir
-
-
 @pytest.mark.parametrize(
     ("kill_at", "train", "expect"),
     [
@@ -108,9 +82,9 @@ def killed_run(data: Path, tmp_path: Path, kill_at: str, **train) -> Path:
     ids=["early", "mid-epoch", "between-epochs"],
 )
 def test_resume_after_sigkill_matches_an_uninterrupted_run(
-    data, reference, tmp_path, monkeypatch, kill_at, train, expect, run_cli
+    data, reference, tmp_path, monkeypatch, kill_at, train, expect, run_cli, killed_train
 ):
-    run_dir = killed_run(data, tmp_path, kill_at, **train)
+    run_dir = killed_train(config(data, tmp_path / "runs", **train), tmp_path / "runs", kill_at)
     if kill_at.startswith("epoch_end"):
         assert len(pd.read_csv(run_dir / "metrics.csv")) == int(kill_at[-1]) + 1
     code, out, err = run_cli(["train", "--resume", run_dir])

@@ -4,9 +4,6 @@ weights as an uninterrupted run, at three kill points, in deterministic mode."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -56,25 +53,6 @@ def reference(data, tmp_path_factory):
         return visionfit.fit(config(data, runs), progress=False).run_dir
 
 
-def killed_run(data: Path, tmp_path: Path, kill_at: str, **train) -> Path:
-    cfg_file = tmp_path / "config.yaml"
-    cfg_file.write_text(config(data, tmp_path / "runs", **train).to_yaml())
-    env = dict(os.environ, VISIONFIT_TEST_KILL=kill_at)
-    exe = Path(sys.executable).with_name("visionfit")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "visionfit.cli"]
-    proc = subprocess.run(
-        [*cmd, "train", "--config", str(cfg_file)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -9, proc.stderr[-3000:]  # killed by SIGKILL, not an error
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    assert not (run_dir / "model.safetensors").exists()
-    return run_dir
-
-
 @pytest.mark.parametrize(
     ("kill_at", "train", "expect"),
     [
@@ -85,9 +63,9 @@ def killed_run(data: Path, tmp_path: Path, kill_at: str, **train) -> Path:
     ids=["early", "mid-epoch", "between-epochs"],
 )
 def test_segmentation_resume_after_sigkill_matches_an_uninterrupted_run(
-    data, reference, tmp_path, run_cli, kill_at, train, expect
+    data, reference, tmp_path, run_cli, killed_train, kill_at, train, expect
 ):
-    run_dir = killed_run(data, tmp_path, kill_at, **train)
+    run_dir = killed_train(config(data, tmp_path / "runs", **train), tmp_path / "runs", kill_at)
     assert {"image", "label", "split"} <= set(pd.read_csv(run_dir / "splits.csv").columns)
     code, out, err = run_cli(["train", "--resume", run_dir])
     assert code == 0, err
