@@ -56,7 +56,11 @@ from visionfit.tasks.classification.cvreport import (
     write_cv_outputs,
 )
 from visionfit.tasks.classification.scoring import check_threshold_option
-from visionfit.tasks.classification.targets import split_targets
+from visionfit.tasks.classification.targets import (
+    default_threshold,
+    hard_targets,
+    split_targets,
+)
 from visionfit.tasks.registry import get_task
 
 BASELINE_MODELS = ("rf", "svm", "logreg", "knn")
@@ -274,7 +278,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     task = samples.label_mode
     threshold = check_threshold_option(cfg.threshold)
     if threshold == "auto":
-        threshold = "f1" if task == "multilabel" else "0.5"
+        threshold = default_threshold(task)
     folds, kind = assign_folds(samples, run_cfg)
     n_folds = int(folds["fold"].max()) + 1
     cfg = cfg.model_copy(deep=True)  # config.yaml states what ran: no "auto" left
@@ -292,7 +296,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     atomic_write_csv(run_dir / "folds.csv", folds)
     atomic_write_csv(run_dir / "skipped.csv", samples.skipped)
     targets = split_targets(df, task)
-    y_fit = _fit_targets(targets, task)
+    y_fit = hard_targets(targets, task)
     fold = folds["fold"].to_numpy()
     n_classes = len(samples.classes)
     console.print(
@@ -322,14 +326,6 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
         seconds=seconds,
         notes=samples.notes,
     )
-
-
-def _fit_targets(targets: np.ndarray, task: str) -> np.ndarray:
-    """Soft labels are fitted on their arg-max class (scikit-learn classifiers take hard labels)
-    and scored against the soft targets like the networks; multi-label on 0/1 columns."""
-    if task == "soft":
-        return targets.argmax(axis=1)
-    return targets.round().astype(int) if task == "multilabel" else targets
 
 
 def _write_summary(run_dir: Path, cfg: BaselineConfig, samples, kind, n_features, scores, seconds):

@@ -53,11 +53,7 @@ class ExportResult:
         """A few lines for the CLI: what was written, its input and output, the parity check."""
         m = self.meta
         shape = f"(batch, {m['in_chans']}, {m['img_size']}, {m['img_size']})"
-        out = (
-            f"(batch, {m['num_classes']}, {m['img_size']}, {m['img_size']})"
-            if m["task"] == "segment"
-            else f"(batch, {len(m['classes'])})"
-        )
+        out = "(" + ", ".join(map(str, m["output"]["shape"])) + ")"
         fmt = "ONNX" if self.format == "onnx" else "TorchScript"
         opset = f" (opset {self.opset})" if self.opset else ""
         if self.max_abs_diff is None:
@@ -197,19 +193,10 @@ def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
         f"decode (EXIF orientation applied; {info['in_chans']} channel(s)), resize to "
         f"img_size x img_size with {resize}, x = (pixel / 255 - mean) / std, channels first"
     )
-    if task == "segment":
-        info["num_classes"] = int(m["num_classes"])
-        info["min_area"] = float(m.get("min_area", 0.0))
-        info["postprocess"] = (
-            "argmax over classes at the model size, probabilities resized to the image "
-            "(bilinear); binary: foreground >= threshold, components smaller than min_area "
-            "(a share of the image's pixels, 8-connected) removed"
-        )
-    else:
-        info["postprocess"] = {
-            "binary": "class 1 if probabilities[:, 1] >= threshold",
-            "multilabel": "every label whose probability >= its threshold",
-        }.get(task, "argmax over classes")
+    # the output's shape and how to read it are the task's (tasks/*/task.py:export_info)
+    task_info = predictor.task_impl.export_info(m)
+    info["output"]["shape"] = task_info.pop("output_shape")
+    info.update(task_info)
     return info
 
 

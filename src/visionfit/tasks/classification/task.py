@@ -17,7 +17,7 @@ import torch
 from visionfit.config import RunConfig
 from visionfit.errors import RunError
 from visionfit.tasks.base import CheckInput, Fitted, TaskData
-from visionfit.tasks.classification.targets import split_targets
+from visionfit.tasks.classification.targets import default_threshold, split_targets
 
 LABEL_MODES = ("binary", "multiclass", "multilabel", "soft")
 
@@ -93,7 +93,7 @@ class Classification:
                 "--class-weights auto (pos_weight per label) instead"
             )
         if threshold == "auto":
-            threshold = "f1" if label_mode == "multilabel" else "0.5"
+            threshold = default_threshold(label_mode)
         overrides = {"data.task": label_mode, "train.threshold": threshold}
         if label_mode != "multiclass" and (cfg.train.mixup or cfg.train.cutmix):
             overrides.update({"train.mixup": 0.0, "train.cutmix": 0.0})
@@ -290,6 +290,14 @@ class Classification:
         from visionfit.tasks.classification.outputs import prediction_table
 
         return prediction_table(predictor, items, **kw)
+
+    def export_info(self, meta: dict) -> dict:
+        """The shape of an exported graph's probabilities and how to read them (export.json)."""
+        rule = {
+            "binary": "class 1 if probabilities[:, 1] >= threshold",
+            "multilabel": "every label whose probability >= its threshold",
+        }.get(meta["task"], "argmax over classes")
+        return {"output_shape": ["batch", len(meta["classes"])], "postprocess": rule}
 
     def predict_masks(self, predictor, items, **kw):
         raise RunError(f"{predictor.run_dir} is a classification run: it predicts classes")

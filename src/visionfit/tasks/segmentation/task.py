@@ -296,6 +296,20 @@ class Segmentation:
 
         return MaskHead.from_meta(meta)
 
+    def export_info(self, meta: dict) -> dict:
+        """The shape of an exported graph's probabilities and how to read them (export.json)."""
+        size, k = int(meta["img_size"]), int(meta["num_classes"])
+        return {
+            "output_shape": ["batch", k, size, size],
+            "num_classes": k,
+            "min_area": float(meta.get("min_area", 0.0)),
+            "postprocess": (
+                "argmax over classes at the model size, probabilities resized to the image "
+                "(bilinear); binary: foreground >= threshold, components smaller than min_area "
+                "(a share of the image's pixels, 8-connected) removed"
+            ),
+        }
+
     def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame:
         from visionfit.tasks.segmentation.outputs import prediction_table
 
