@@ -70,7 +70,9 @@ def auto(
         if not cfg.data.path and not cfg.data.csv:
             raise VisionfitError("no data given: visionfit auto DATA, or --csv FILE --root DIR")
         only = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
-        result = run_auto(cfg, parse_duration(budget), started_at=started, candidates=only)
+        result = run_auto(
+            cfg, parse_duration(budget), started_at=started, candidates=only, typed=set(given)
+        )
     render_leaderboard(result)
 
 

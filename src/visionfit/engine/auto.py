@@ -32,7 +32,20 @@ import pandas as pd
 from rich.console import Console
 
 from visionfit.config import RunConfig
-from visionfit.engine.auto_plan import Candidate, candidate_config, choose, time_candidate
+from visionfit.engine.auto_inputs import (
+    batch_for_size,
+    bf16_worth_timing,
+    input_overrides,
+    split_overrides,
+    was_typed,
+)
+from visionfit.engine.auto_plan import (
+    Candidate,
+    candidate_config,
+    choose,
+    epochs_scale_factor,
+    time_candidate,
+)
 from visionfit.engine.auto_stages import (
     best_stage,
     make_ensemble,
@@ -90,12 +103,15 @@ def run_auto(
     progress: bool = True,
     started_at: float | None = None,
     candidates: list[str] | None = None,
+    typed: set[str] | None = None,
 ) -> AutoResult:
     """Spend `budget_s` seconds on the best model for `cfg`'s data (see the module docstring).
 
     `started_at`: when the command started (`time.time()`), so start-up counts; `resume`: an
     AUTO_DIR to continue, with this call's budget (0: the budget left when it was killed);
-    `candidates`: only the candidate networks whose names start with one of these.
+    `candidates`: only the candidate networks whose names start with one of these; `typed`: the
+    config keys the user set (the CLI knows; None: those that differ from the defaults), which
+    `auto` leaves as they are (engine/auto_inputs.py decides the others).
 
     >>> result = run_auto(RunConfig.from_dict({"data": {"path": "data/"}}), 600)
     >>> result.best_run, result.leaderboard
@@ -105,6 +121,8 @@ def run_auto(
     state, auto_dir = _open_state(cfg, budget_s, resume)
     if candidates is not None and resume is None:
         state["only"] = list(candidates)
+    if typed is not None and resume is None:
+        state["typed"] = sorted(typed)
     cfg = RunConfig.from_dict(state["config"])
     budget = budget_s if budget_s else max(0.0, state["budget_s"] - state.get("spent_s", 0.0))
     clock = Clock(t0, budget, console)
@@ -112,8 +130,17 @@ def run_auto(
     clock.say(f"auto in {auto_dir}, budget {budget:.0f} s")
 
     task, rcfg, data = prepare(cfg, progress=False)
+    given = set(state["typed"]) if "typed" in state else None
+    chosen = split_overrides(cfg, len(data.df), given)
+    cfg, rcfg = cfg.with_overrides(chosen), rcfg.with_overrides(chosen)
     df = _shared_split(auto_dir, task, rcfg, data)
     run_check_stage(state, cfg, clock, save)
+    chosen.update(input_overrides(cfg, state["check"].get("modes", {}), given))
+    cfg = cfg.with_overrides(chosen)
+    if chosen:
+        state["config"], state["inputs"] = cfg.model_dump(mode="json"), chosen
+        clock.say("inputs: " + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in chosen.items()))
+        save()
     if task.baseline_supported:
         run_baseline_stage(state, cfg, data, auto_dir, clock, save)
     cands = _timed_candidates(state, task, cfg, data, df, clock, save)
@@ -215,7 +242,6 @@ def _timed_candidates(state, task, cfg, data, df, clock: Clock, save) -> list[Ca
     """Every candidate timed on this machine (once; a resumed run reuses the timings)."""
     if "candidates" in state:
         return [Candidate.from_json(c) for c in state["candidates"]]
-    from visionfit.engine.fit import resolve_config
     from visionfit.models.weights import list_offline_weights
 
     offline = [w["model"] for w in list_offline_weights()]
@@ -226,22 +252,48 @@ def _timed_candidates(state, task, cfg, data, df, clock: Clock, save) -> list[Ca
     if not specs:
         raise VisionfitError(f"no candidate network matches {only}")
     train_df, val_df = df[df["split"] == "train"], df[df["split"] == "val"]
+    given = set(state["typed"]) if "typed" in state else None
+    batch_typed = was_typed("train.batch_size", given, cfg, RunConfig())
+    try_bf16 = bf16_worth_timing(cfg, given)
     cands = []
     for spec in specs:
         cand = Candidate(**spec)
+        cand.epochs_scale *= epochs_scale_factor(len(train_df))
+        if not batch_typed:
+            size = int(cand.overrides.get("augment.img_size", cfg.augment.img_size))
+            cand.overrides["train.batch_size"] = batch_for_size(size)
         if clock.left() < 0.5 * clock.budget_s and cands:
             cand.notes.append("not timed: the budget was half spent")
         else:
             clock.say(f"timing {cand.name}")
-            ccfg = resolve_config(task, candidate_config(cfg, cand, seed=cfg.train.seed), data)
-            time_candidate(task, ccfg, data, train_df, val_df, cand)
+            _time(task, cfg, data, train_df, val_df, cand, try_bf16)
             clock.say(
                 f"  {cand.name}: {cand.step_s * 1000:.0f} ms/step, {cand.epoch_s:.1f} s/epoch"
+                + (" (bfloat16)" if cand.overrides.get("train.precision") else "")
             )
         cands.append(cand)
     state["candidates"] = [c.to_json() for c in cands]
     save()
     return cands
+
+
+def _time(task, cfg, data, train_df, val_df, cand: Candidate, try_bf16: bool) -> None:
+    """Time `cand` in float32 and, where it may pay, in bfloat16; keep the faster (by 10 %)."""
+    from visionfit.engine.fit import resolve_config
+
+    ccfg = resolve_config(task, candidate_config(cfg, cand, seed=cfg.train.seed), data)
+    time_candidate(task, ccfg, data, train_df, val_df, cand)
+    if not try_bf16:
+        return
+    fp32 = Candidate.from_json(cand.to_json())
+    bf16 = Candidate.from_json(cand.to_json())
+    bf16.overrides["train.precision"] = "bf16-mixed"
+    time_candidate(
+        task, ccfg.with_overrides({"train.precision": "bf16-mixed"}), data, train_df, val_df, bf16
+    )
+    faster = bf16 if bf16.epoch_s < fp32.epoch_s / 1.1 else fp32
+    cand.__dict__.update(Candidate.from_json(faster.to_json()).__dict__)
+    cand.notes.append(f"bfloat16 {fp32.epoch_s / max(bf16.epoch_s, 1e-9):.2f}x float32's speed")
 
 
 def _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, save) -> None:
@@ -298,8 +350,9 @@ def _calibrate(state: dict, cands: list[Candidate], stage: dict) -> None:
 def final_reserve(budget_s: float, cands: list[Candidate], n_eval: int) -> float:
     """Seconds kept after the last training: loading the best model and predicting the
     validation (ensemble) and test images, with flips, and the leaderboard."""
-    batch_s = max([c.val_batch_s for c in cands if c.timed] or [0.05])
-    predict_s = 3 * batch_s * (1 + n_eval / 32)
+    # seconds per image of the slowest candidate's validation batches
+    image_s = max([c.val_batch_s / c.batch_size for c in cands if c.timed] or [0.05 / 32])
+    predict_s = 3 * image_s * (64 + n_eval)
     return 1.0 + 0.01 * budget_s + predict_s
 
 

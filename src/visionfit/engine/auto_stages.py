@@ -41,6 +41,7 @@ def run_check_stage(state: dict, cfg: RunConfig, clock, save) -> None:
         "native_size": native,
         "usable_images": report.counts.get("usable") if isinstance(report.counts, dict) else None,
         "warnings": list(report.warnings)[:10],
+        "modes": dict(report.modes),
         "duplicates": len(report.duplicates),
         "seconds": time.time() - t0,
     }

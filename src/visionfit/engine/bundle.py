@@ -64,4 +64,5 @@ def load_bundle_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
             f"{len(missing)} missing, {len(unexpected)} unexpected tensors"
         )
     model.eval()
-    return model, meta
+    # oneDNN / cuDNN convolutions are faster channels-last; outputs do not depend on it
+    return model.to(memory_format=torch.channels_last), meta

@@ -74,7 +74,10 @@ def create_model(task: Task, cfg: RunConfig, data: TaskData) -> CreatedModel:
     before in the process."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
-        return task.create_model(cfg, data)
+        created = task.create_model(cfg, data)
+    if cfg.train.channels_last:  # the first convolution then hands on channels-last tensors
+        created.model.to(memory_format=torch.channels_last)
+    return created
 
 
 @dataclass

@@ -25,10 +25,15 @@ def register_builtin(name: str, builder: Callable[..., nn.Module]) -> None:
 
 
 def _register_defaults() -> None:
-    from visionfit.models.simple import AlexNet, SimpleCNN
+    from functools import partial
+
+    from visionfit.models.simple import AlexNet, ResNet9, SimpleCNN
 
     register_builtin("simple_cnn", SimpleCNN)
     register_builtin("alexnet", AlexNet)
+    register_builtin("resnet9", ResNet9)  # width 64, as in the speed runs
+    register_builtin("resnet9_32", partial(ResNet9, width=32))
+    register_builtin("resnet9_16", partial(ResNet9, width=16))
 
 
 _register_defaults()

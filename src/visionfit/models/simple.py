@@ -77,3 +77,47 @@ class AlexNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(x)))
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn(channels, channels), _conv_bn(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResNet9(nn.Module):
+    """The nine-layer residual network of the CIFAR-10 speed runs (Page, "How to train your
+    ResNet", 2018; the DAWNBench winner): prep, three conv-BN-ReLU-pool stages with a residual
+    pair after the first and the last, global max pooling and a linear head scaled by 1/8.
+
+    `width` is the prep layer's channels (64 in the paper; the stages have 2x, 4x and 8x). Made
+    for small images (28-64 px): three 2x poolings, no strided stem.
+    """
+
+    def __init__(
+        self, num_classes: int, in_chans: int = 3, width: int = 64, drop_rate: float = 0.0
+    ):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            _conv_bn(in_chans, w),
+            _conv_bn(w, 2 * w),
+            nn.MaxPool2d(2),
+            _Residual(2 * w),
+            _conv_bn(2 * w, 4 * w),
+            nn.MaxPool2d(2),
+            _conv_bn(4 * w, 8 * w),
+            nn.MaxPool2d(2),
+            _Residual(8 * w),
+        )
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(drop_rate), nn.Linear(8 * w, num_classes)
+        )
+        self.scale = 0.125  # keeps the initial logits small, as in the paper
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x))) * self.scale
