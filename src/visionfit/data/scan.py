@@ -6,6 +6,7 @@ One scan serves `visionfit check`, `train` (every task) and `--resume`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import time
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 from PIL import Image
 
-from visionfit.data.io import ImageDecodeError, file_sha1, open_image, to_array
+from visionfit.data.io import ImageDecodeError, open_image_bytes, read_file, to_array
 from visionfit.data.scan_cache import ScanCache, file_key
 
 _EXIF_ORIENTATION = 0x0112
@@ -79,14 +80,18 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
         if not stat.S_ISREG(st.st_mode):  # a pipe or a device would block or never end
             raise ImageDecodeError(path, "unreadable", "not a regular file")
         info.bytes = st.st_size
-        info.sha1 = file_sha1(path)
-        img = open_image(path, max_pixels=max_pixels)
+        data = read_file(path)  # read once: hashed, then decoded from memory
+        info.sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+        def header(im: Image.Image) -> None:
+            info.format, info.mode, info.exif_orientation = _header(im)
+
+        img = open_image_bytes(data, path, max_pixels=max_pixels, on_open=header)
         try:
             info.width, info.height = img.size
             to_array(img, in_chans=3)  # the same conversion training applies
         finally:
             img.close()
-        info.format, info.mode, info.exif_orientation = _header(path)
         info.ok = True
     except ImageDecodeError as e:
         info.reason, info.detail = e.reason, str(e.detail or "")
@@ -97,16 +102,15 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
     return info
 
 
-def _header(path: str) -> tuple[str, str, int]:
-    """Format, stored mode and EXIF orientation, read from the header only."""
+def _header(im: Image.Image) -> tuple[str, str, int]:
+    """Format, stored mode and EXIF orientation of an opened image, before it is decoded."""
+    fmt, mode = str(im.format or ""), str(im.mode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Image.open(path) as im:
-            fmt, mode = str(im.format or ""), str(im.mode)
-            try:
-                orientation = int(im.getexif().get(_EXIF_ORIENTATION) or 0)
-            except Exception:  # corrupt EXIF: the decoder keeps the stored orientation too
-                orientation = 0
+        try:
+            orientation = int(im.getexif().get(_EXIF_ORIENTATION) or 0)
+        except Exception:  # corrupt EXIF: the decoder keeps the stored orientation too
+            orientation = 0
     return fmt, mode, orientation if 0 <= orientation <= 8 else 0
 
 

@@ -103,10 +103,10 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, *, progress: bool 
     on `data`, so every fold, the refit and a resume reuse it; None with `data.cache: none`."""
     if cfg.data.cache == "none":
         return None
-    key = (cfg.augment.img_size, cfg.data.in_chans, cfg.data.max_pixels, cfg.data.cache)
-    kept = data.extra.get("decoded_cache")
-    if kept is not None and kept[0] == key:
-        return kept[1]
+    kept = kept_cache(cfg, data)
+    if kept is not None:
+        return kept
+    key = _cache_key(cfg)
     from visionfit.data.cache import DecodedCache
 
     masks, mask_keys = task.cache_masks(cfg, data)
@@ -127,6 +127,16 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, *, progress: bool 
     return cache
 
 
+def _cache_key(cfg: RunConfig) -> tuple:
+    return (cfg.augment.img_size, cfg.data.in_chans, cfg.data.max_pixels, cfg.data.cache)
+
+
+def kept_cache(cfg: RunConfig, data: TaskData):
+    """The decode-once cache kept on `data` if it was built for `cfg`'s size and channels."""
+    kept = data.extra.get("decoded_cache")
+    return kept[1] if kept is not None and kept[0] == _cache_key(cfg) else None
+
+
 def create_loaders(
     task, cfg, data, train_df, val_df, pre
 ) -> tuple[ResumableDataLoader, DataLoader | None]:
@@ -141,7 +151,7 @@ def create_loaders(
         "pin_memory": torch.cuda.is_available(),
     }
     data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed}
-    cache = data.extra.get("decoded_cache", (None, None))[1]
+    cache = kept_cache(cfg, data)  # one of another size would feed the network wrong pixels
     # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
     # cannot train on one). Order and augmentation are seeded per epoch and sample, and the
     # loader's position is saved in mid-epoch checkpoints (see engine/resumable.py).
