@@ -64,3 +64,16 @@ def test_a_first_run_takes_the_whole_time_when_the_rest_could_not_hold_another()
     fast = _timed(epoch_s=1.0, scale=4.0)
     part = choose([fast], 200.0, leave_for_more=True)
     assert part.epochs == fast.epochs_for(120.0)
+
+
+def test_a_cache_of_another_size_is_not_handed_to_a_loader():
+    from types import SimpleNamespace
+
+    from visionfit.engine.trainer import _cache_key, kept_cache
+
+    cfg28 = RunConfig().with_overrides({"augment.img_size": 28})
+    cfg64 = RunConfig().with_overrides({"augment.img_size": 64})
+    data = SimpleNamespace(extra={"decoded_cache": (_cache_key(cfg28), "the 28 px cache")})
+    assert kept_cache(cfg28, data) == "the 28 px cache"
+    assert kept_cache(cfg64, data) is None
+    assert kept_cache(cfg28, SimpleNamespace(extra={})) is None
