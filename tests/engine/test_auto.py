@@ -108,7 +108,8 @@ def test_killed_auto_resumes_and_keeps_finished_stages(data, tmp_path):
         "COLUMNS": "200",
         "VISIONFIT_TEST_KILL_AUTO": "stage:2:batch:8",  # in the 3rd epoch of the second training
     }
-    args = [str(data), "--budget", "30s", "--runs-dir", str(tmp_path), "--recipe", "fast"]
+    # 45 s: enough for the first run to saturate and keep 40 % for a second (the one killed)
+    args = [str(data), "--budget", "45s", "--runs-dir", str(tmp_path), "--recipe", "fast"]
     args += ["--candidates", "simple_cnn", "--workers", "0", "--batch-size", "16"]
     killed = _cli(args, env)
     assert killed.returncode == -9, killed.stderr[-2000:]
