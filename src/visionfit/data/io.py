@@ -102,27 +102,53 @@ def file_sha1(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def read_file(path: str | os.PathLike[str]) -> bytes:
-    """A file's bytes, with the reasons `file_sha1` gives when it cannot be read."""
-    name = os.fsdecode(path)
+def _open_binary(path: str) -> IO[bytes]:
+    """`open(path, "rb")` with a file that cannot be read reported as an ImageDecodeError."""
     try:
-        with open(name, "rb") as f:
-            return f.read()
+        return open(path, "rb")
     except FileNotFoundError:
-        raise ImageDecodeError(name, "missing") from None
+        raise ImageDecodeError(path, "missing") from None
     except IsADirectoryError:
-        raise ImageDecodeError(name, "unreadable", "is a directory") from None
+        raise ImageDecodeError(path, "unreadable", "is a directory") from None
     except OSError as exc:
-        raise ImageDecodeError(name, "unreadable", exc.strerror or str(exc)) from exc
+        raise ImageDecodeError(path, "unreadable", exc.strerror or str(exc)) from exc
+
+
+def read_small_file(path: str | os.PathLike[str]) -> bytes | None:
+    """A file's bytes when it is at most `_READ_WHOLE_BYTES` (else None: stream it instead)."""
+    name = os.fsdecode(path)
+    with _open_binary(name) as f:
+        try:
+            if os.fstat(f.fileno()).st_size > _READ_WHOLE_BYTES:
+                return None
+            return f.read()
+        except OSError as exc:
+            raise ImageDecodeError(name, "unreadable", exc.strerror or str(exc)) from exc
+
+
+class _decoding_warnings(warnings.catch_warnings):
+    """Pillow's bomb warning becomes an error; its UserWarnings (corrupt EXIF, short reads) are
+    dropped because failures are reported through ImageDecodeError instead."""
+
+    def __enter__(self):
+        out = super().__enter__()
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
+        return out
+
+
+def open_image_path(path: str, *, max_pixels: int, on_open=None) -> Image.Image:
+    """`open_image` on a path, with `on_open` as in `open_image_bytes`."""
+    _guard_truncated_flag()
+    with _decoding_warnings():
+        return _open_path(path, max_pixels, on_open)
 
 
 def open_image_bytes(data: bytes, path: str | None, *, max_pixels: int, on_open=None):
     """`open_image` on a file's bytes already read (the scan hashes the same bytes);
     `on_open(img)` sees the image after its header is read and before its pixels are."""
     _guard_truncated_flag()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
+    with _decoding_warnings():
         return _open_stream(io.BytesIO(data), path, max_pixels, on_open)
 
 
@@ -138,11 +164,7 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     code; images with more than ``max_pixels`` pixels are refused before their pixels are decoded.
     """
     _guard_truncated_flag()
-    # Pillow's bomb warning becomes an error for this call; its UserWarnings (corrupt EXIF, short
-    # reads) are dropped because failures are reported through ImageDecodeError instead.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
+    with _decoding_warnings():
         return _open_any(source, max_pixels)
 
 
@@ -181,29 +203,13 @@ def _guard_truncated_flag() -> None:
 _READ_WHOLE_BYTES = 64 << 20  # larger files are decoded from the file, not from memory
 
 
-def _open_path(path: str, max_pixels: int) -> Image.Image:
-    try:
-        f = open(path, "rb")  # closed by the with-block below
-    except FileNotFoundError:
-        raise ImageDecodeError(path, "missing") from None
-    except IsADirectoryError:
-        raise ImageDecodeError(path, "unreadable", "is a directory") from None
-    except OSError as exc:
-        raise ImageDecodeError(path, "unreadable", exc.strerror or str(exc)) from exc
-    with f:
-        try:
-            size = os.fstat(f.fileno()).st_size
-        except OSError:
-            size = -1
-        if 0 <= size <= _READ_WHOLE_BYTES:
-            # one read instead of Pillow's many small reads and seeks: twice as fast on small
-            # files (the PNG checks below seek to the end too)
-            try:
-                data = f.read()
-            except OSError as exc:
-                raise ImageDecodeError(path, "unreadable", exc.strerror or str(exc)) from exc
-            return _open_stream(io.BytesIO(data), path, max_pixels)
-        return _open_stream(f, path, max_pixels)
+def _open_path(path: str, max_pixels: int, on_open=None) -> Image.Image:
+    # one read instead of Pillow's many small reads and seeks: twice as fast on small files
+    data = read_small_file(path)
+    if data is not None:
+        return _open_stream(io.BytesIO(data), path, max_pixels, on_open)
+    with _open_binary(path) as f:
+        return _open_stream(f, path, max_pixels, on_open)
 
 
 def _open_stream(fp: IO[bytes], path: str | None, max_pixels: int, on_open=None) -> Image.Image:

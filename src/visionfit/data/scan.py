@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass
 
 from PIL import Image
 
-from visionfit.data.io import ImageDecodeError, open_image_bytes, read_file, to_array
+from visionfit.data.io import (
+    ImageDecodeError,
+    file_sha1,
+    open_image_bytes,
+    open_image_path,
+    read_small_file,
+    to_array,
+)
 from visionfit.data.scan_cache import ScanCache, file_key
 
 _EXIF_ORIENTATION = 0x0112
@@ -80,13 +87,17 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
         if not stat.S_ISREG(st.st_mode):  # a pipe or a device would block or never end
             raise ImageDecodeError(path, "unreadable", "not a regular file")
         info.bytes = st.st_size
-        data = read_file(path)  # read once: hashed, then decoded from memory
-        info.sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
         def header(im: Image.Image) -> None:
             info.format, info.mode, info.exif_orientation = _header(im)
 
-        img = open_image_bytes(data, path, max_pixels=max_pixels, on_open=header)
+        data = read_small_file(path)  # read once: hashed, then decoded from memory
+        if data is None:  # a large file is streamed twice rather than held in memory
+            info.sha1 = file_sha1(path)
+            img = open_image_path(path, max_pixels=max_pixels, on_open=header)
+        else:
+            info.sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+            img = open_image_bytes(data, path, max_pixels=max_pixels, on_open=header)
         try:
             info.width, info.height = img.size
             to_array(img, in_chans=3)  # the same conversion training applies
