@@ -1,7 +1,7 @@
 """Accuracy against wall-clock time: the training recipes, and `visionfit auto` at two budgets.
 
 On the bundled digits (1,797 8x8 images: DATA/train and a held-out DATA/test, written by
-`visionfit.engine.demo.write_digits_dataset`) or on any folder given. Every row is validated on
+`visionfit.cli.demo.write_digits_dataset`) or on any folder given. Every row is validated on
 the same hold-out split of the training images and scored once on the same test split, which
 no row trained, tuned or selected on. Prints one table headed with the command that made it.
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from visionfit.automl.auto import run_auto
 from visionfit.config import RunConfig, parse_duration
-from visionfit.engine.auto import run_auto
 from visionfit.engine.fit import fit
 
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     work = Path(tempfile.mkdtemp(prefix="visionfit-bench-"))
     data = args.data
     if data is None:
-        from visionfit.engine.demo import write_digits_dataset
+        from visionfit.cli.demo import write_digits_dataset
 
         write_digits_dataset(work / "digits")  # DATA/train + DATA/test: the test split
         data = work / "digits"

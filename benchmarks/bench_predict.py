@@ -35,8 +35,8 @@ import torch
 import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
-from visionfit.engine.backends import OnnxProbabilities
-from visionfit.engine.export import export_run, probability_module
+from visionfit.inference.backends import OnnxProbabilities
+from visionfit.inference.export import export_run, probability_module
 
 
 def train_tiny(root: Path, kind: str, model: str, size: int, device: str) -> Path:
@@ -106,7 +106,7 @@ try:
         main()
     else:
         import visionfit
-        from visionfit.engine.predict import expand_inputs
+        from visionfit.inference.predict import expand_inputs
         run, folder, backend, out = args
         p = visionfit.load(run, backend=backend)
         p.predict(expand_inputs([folder]), batch_size=64).to_csv(out, index=False)
@@ -200,7 +200,7 @@ def loader_rows(tmp: Path, pred, model, args, gpu_best: float) -> list[list[str]
     """Decode + resize of 480 px JPEGs alone, then feeding the GPU: which one is the limit."""
     from torch.utils.data import DataLoader
 
-    from visionfit.engine.predict import _PredictDataset
+    from visionfit.inference.predict import _PredictDataset
 
     jpegs = make_shapes_dataset(tmp / "jpg", n_per_class=max(1, args.n // 3), size=480, ext=".jpg")
     items = sorted(jpegs.rglob("*.jpg"))

@@ -22,8 +22,8 @@ _EXPORTS = {
     "cross_validate": "visionfit.engine.cv",
     "RunResult": "visionfit.engine.fit",
     "fit": "visionfit.engine.fit",
-    "Predictor": "visionfit.engine.predict",
-    "load": "visionfit.engine.backends",
+    "Predictor": "visionfit.inference.predict",
+    "load": "visionfit.inference.backends",
 }
 
 
@@ -37,7 +37,7 @@ def __getattr__(name: str):
 
 def predict(run_dir, inputs, *, backend: str = "torch", **kwargs):
     """Shortcut for `load(run_dir, backend=backend).predict(inputs, **kwargs)`."""
-    from visionfit.engine.backends import load
+    from visionfit.inference.backends import load
 
     return load(run_dir, backend=backend).predict(inputs, **kwargs)
 

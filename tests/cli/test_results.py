@@ -1,4 +1,4 @@
-"""runs, report and serve: thin commands over visionfit.engine.runs, reports and serve."""
+"""runs, report and serve: thin commands over visionfit.runs.table, reports and serve."""
 
 from __future__ import annotations
 

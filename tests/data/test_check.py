@@ -273,7 +273,7 @@ def test_training_and_prediction_decode_odd_files_alike(tmp_path):
     """The one decoder: the training dataset and the predictor see the same pixels."""
     from visionfit.data.datasets import ImageDataset
     from visionfit.data.transforms import create_transforms
-    from visionfit.engine.predict import _PredictDataset
+    from visionfit.inference.predict import _PredictDataset
 
     odd = _odd_but_valid(tmp_path, np.random.default_rng(1))
     paths = [tmp_path / name for name in odd]
@@ -323,7 +323,7 @@ def test_pipes_devices_and_odd_file_names_are_named_not_hung_on(tmp_path, run_cl
     }
     assert report["counts"]["usable"] == 8 and "a/latin\ufffd.png" in out  # shown, no crash
     # The run's CSVs keep such names byte for byte.
-    from visionfit.engine.rundir import atomic_write_csv
+    from visionfit.runs.rundir import atomic_write_csv
 
     usable = drop_unusable(load_samples(DataConfig(path=str(root))), DataConfig(path=str(root)))
     atomic_write_csv(tmp_path / "splits.csv", usable.samples.df)

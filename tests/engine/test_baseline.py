@@ -24,11 +24,11 @@ from visionfit.data.io import decode_image
 from visionfit.data.synthetic import make_multilabel_dataset, make_shapes_dataset
 from visionfit.engine import baseline
 from visionfit.engine.baseline import image_features, run_baseline
-from visionfit.engine.baseline_predict import BaselinePredictor
-from visionfit.engine.baseline_store import save_pipeline
-from visionfit.engine.predict import expand_inputs
-from visionfit.engine.runs import list_runs
 from visionfit.errors import RunError
+from visionfit.inference.baseline import BaselinePredictor
+from visionfit.inference.baseline_store import save_pipeline
+from visionfit.inference.predict import expand_inputs
+from visionfit.runs.table import list_runs
 
 
 def test_features_pixels_and_hog(shapes_dir):

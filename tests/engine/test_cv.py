@@ -18,8 +18,8 @@ from sklearn.metrics import roc_auc_score
 import visionfit
 from visionfit.cli import main
 from visionfit.data.synthetic import make_imbalanced_binary_dataset
-from visionfit.engine.predict import Predictor, expand_inputs
 from visionfit.errors import VisionfitError
+from visionfit.inference.predict import Predictor, expand_inputs
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +237,7 @@ def test_imbalance_options_train_and_are_recorded(imbalanced, tmp_path, fast_con
     meta = json.loads((r.run_dir / "model.json").read_text())
     summary = json.loads((r.run_dir / "summary.json").read_text())
     assert meta["threshold"] == summary["threshold"] and 0 <= meta["threshold"] <= 1
-    from visionfit.engine.runs import list_runs
+    from visionfit.runs.table import list_runs
 
     (row,) = list_runs(tmp_path).to_dict("records")
     assert row["kind"] == "single" and row["metric"] == "val_auroc" and row["epochs"] == 1

@@ -10,7 +10,7 @@ import pandas as pd
 import visionfit
 from visionfit.config import RunConfig
 from visionfit.engine.cv import cross_validate
-from visionfit.engine.predict import expand_inputs
+from visionfit.inference.predict import expand_inputs
 
 
 def test_group_cv_keeps_groups_whole_and_multiclass_ensemble_predicts(shapes_dir, tmp_path):

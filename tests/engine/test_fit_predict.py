@@ -14,7 +14,7 @@ import yaml
 import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_shapes_dataset
-from visionfit.engine.predict import expand_inputs
+from visionfit.inference.predict import expand_inputs
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_shapes_dataset
 from visionfit.engine import resumable
 from visionfit.engine.resume import find_resume_checkpoint, resume
-from visionfit.engine.runlock import RunLock
 from visionfit.errors import RunError
+from visionfit.runs.lock import RunLock
 
 # 3 classes x 20 images: 48 train (6 steps of 8 per epoch), 12 val, 3 epochs. Dropout and the
 # "medium" augmentation make every random draw count: a resumed run matches only if all repeat.

@@ -14,7 +14,7 @@ import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.engine.cv import assign_folds
-from visionfit.engine.predict import Predictor, _tta_flips
+from visionfit.inference.predict import Predictor, _tta_flips
 from visionfit.tasks.base import TaskData
 
 

@@ -79,8 +79,8 @@ def test_segmentation_resume_after_sigkill_matches_an_uninterrupted_run(
 
 def test_a_running_segmentation_run_is_locked(data, tmp_path):
     from visionfit.engine.resume import resume
-    from visionfit.engine.runlock import acquire_run_lock
     from visionfit.errors import RunError
+    from visionfit.runs.lock import acquire_run_lock
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -21,8 +21,8 @@ import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.rle import rle_encode
 from visionfit.data.synthetic import make_segmentation_dataset
-from visionfit.engine.predict import Predictor, expand_inputs
 from visionfit.errors import DataError, ModelError
+from visionfit.inference.predict import Predictor, expand_inputs
 from visionfit.tasks.segmentation.outputs import score_predictions
 
 

@@ -45,8 +45,8 @@ def auto(
     recipe, an ensemble if time remains; a leaderboard and a test split (default 10 %) scored
     once at the end.
     """
+    from visionfit.automl.auto import run_auto
     from visionfit.config import RunConfig, parse_duration
-    from visionfit.engine.auto import run_auto
 
     started = process_started_at()
     given = typed_overrides(ctx)

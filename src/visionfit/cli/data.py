@@ -52,14 +52,14 @@ def check(
     if cfg.data.task == "segment" or (cfg.data.task == "auto" and _looks_like_masks(data)):
         cfg = cfg.with_overrides({"data.task": "segment"})
     render_check.print_start(cfg.data.path or cfg.data.csv)  # before the engine's slow imports
-    from visionfit.engine.check import check as check_data
+    from visionfit.tasks.check import check as check_data
 
     report = check_data(cfg, progress=True, use_cache=not no_cache, threads=threads)
     render_check.print_check_report(report, root=cfg.data.path or cfg.data.root)
     if "segmentation" in report.sections:
         render_check.print_seg_report(report.sections["segmentation"])
     if out is not None:
-        from visionfit.engine.rundir import atomic_write_text
+        from visionfit.runs.rundir import atomic_write_text
 
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, report.to_json())

@@ -21,7 +21,7 @@ def runs(
     html: o.TableHtml = None,
 ) -> None:
     """A table of runs: kind, model, size, augmentation, lr, epochs, folds, main metric, time."""
-    from visionfit.engine.runs import list_runs
+    from visionfit.runs.table import list_runs
 
     for path, flag in ((csv, "--csv"), (html, "--html")):
         if path is not None and path.exists():
@@ -34,7 +34,7 @@ def runs(
         return
     render.print_wide(render.runs_table(df, f"{len(df)} runs in {runs_dir}"))
     if csv:
-        from visionfit.engine.rundir import atomic_write_csv
+        from visionfit.runs.rundir import atomic_write_csv
 
         csv.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_csv(csv, df)
@@ -84,11 +84,11 @@ def demo(
 
     folder = str(runs_dir) if runs_dir is not None else RunConfig().runs_dir
     if task == "segment":
-        from visionfit.engine.seg_demo import run_seg_demo
+        from visionfit.cli.seg_demo import run_seg_demo
 
         render.print_demo(run_seg_demo(folder, epochs=epochs), segment=True)
     elif task == "classify":
-        from visionfit.engine.demo import run_demo
+        from visionfit.cli.demo import run_demo
 
         render.print_demo(run_demo(folder, epochs=epochs), segment=False)
     else:
@@ -174,8 +174,8 @@ def tune(
 ) -> None:
     """Search hyperparameters with Optuna; writes best.yaml, trials.csv and plots."""
     cfg = run_config(ctx, config, sets)
-    from visionfit.engine.tune import TuneOptions
-    from visionfit.engine.tune import tune as run_tune
+    from visionfit.automl.tune import TuneOptions
+    from visionfit.automl.tune import tune as run_tune
 
     options = TuneOptions(
         trials=trials,

@@ -29,8 +29,8 @@ def predict(
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
     segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format.
     """
-    from visionfit.engine.backends import load
-    from visionfit.engine.predict import expand_inputs
+    from visionfit.inference.backends import load
+    from visionfit.inference.predict import expand_inputs
 
     predictor = load(run_dir, backend=backend)
     if max_pixels is not None:
@@ -78,7 +78,7 @@ def _predict_masks(predictor, paths, out, masks_dir, overlays_dir, batch_size, t
 
 
 def _write_csv(path: Path, df) -> None:
-    from visionfit.engine.rundir import atomic_write_csv
+    from visionfit.runs.rundir import atomic_write_csv
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(path, df)

@@ -66,7 +66,7 @@ def export(
     """Export a run to ONNX or TorchScript (dynamic batch axis; probabilities out), with its
     preprocessing, classes and post-processing in export.json and a parity check against PyTorch.
     """
-    from visionfit.engine.export import export_run
+    from visionfit.inference.export import export_run
 
     result = export_run(run_dir, fmt, out, opset=opset, check=check)
     render.console.print(result.summary(), highlight=False)
@@ -85,9 +85,11 @@ def serve(
     if not run_dir.is_dir():
         raise VisionfitError(f"run directory not found: {run_dir}")
     run_server = _engine_function("visionfit.serve.app", "serve", "serving")
-    limits: dict[str, object] = {"max_upload_mb": max_upload_mb}
-    if max_pixels is not None:
-        limits["max_pixels"] = max_pixels
-    if workers_queue is not None:
-        limits["workers_queue"] = workers_queue
-    run_server(run_dir, host=host, port=port, **limits)
+    run_server(
+        run_dir,
+        host=host,
+        port=port,
+        max_upload_mb=max_upload_mb,
+        max_pixels=max_pixels,
+        max_queue=8 if workers_queue is None else workers_queue,
+    )

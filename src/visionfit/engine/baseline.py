@@ -38,17 +38,17 @@ from sklearn.svm import SVC
 from visionfit.config import BaselineConfig, RunConfig
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
 from visionfit.data.splits import split_test, without_test
-from visionfit.engine.baseline_store import (
+from visionfit.engine.foldplan import assign_folds
+from visionfit.engine.hooks import run_finished
+from visionfit.errors import DataError
+from visionfit.fileio import json_safe
+from visionfit.inference.baseline_store import (
     MODEL_FILE,
     REFIT_MEMBER,
     save_pipeline,
     write_baseline_meta,
 )
-from visionfit.engine.foldplan import assign_folds
-from visionfit.engine.hooks import run_finished
-from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
-from visionfit.errors import DataError
-from visionfit.fileio import json_safe
+from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.tasks.classification.cvreport import (
     CVScores,
     oof_frame,

@@ -10,7 +10,7 @@ import lightning as L
 import pandas as pd
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from visionfit.engine.rundir import atomic_write_csv
+from visionfit.runs.rundir import atomic_write_csv
 
 
 class EpochMetricsCSV(L.Callback):

@@ -31,11 +31,11 @@ from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.fit import prepare
 from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.hooks import run_finished
-from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
-from visionfit.engine.runmeta import write_ensemble_meta
 from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.trainer import SplitResult, create_model, train_split
 from visionfit.fileio import json_safe
+from visionfit.runs.meta import write_ensemble_meta
+from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.tasks.base import Task, TaskData
 
 

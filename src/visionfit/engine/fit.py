@@ -15,8 +15,6 @@ from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.hooks import run_finished
 from visionfit.engine.lr_range import apply_lr_find
 from visionfit.engine.recipes import resolve_recipe
-from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
-from visionfit.engine.runlock import RunLock, acquire_run_lock
 from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.tracking import log_artifacts, tracking_info
 from visionfit.engine.trainer import create_model, default_workers, quiet_lightning, train_split
@@ -24,6 +22,8 @@ from visionfit.errors import VisionfitError
 from visionfit.fileio import json_safe
 from visionfit.models.factory import CreatedModel
 from visionfit.reports.curves import save_training_curves
+from visionfit.runs.lock import RunLock, acquire_run_lock
+from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.tasks.base import Task, TaskData
 from visionfit.tasks.registry import task_for_config
 

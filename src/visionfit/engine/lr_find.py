@@ -25,14 +25,14 @@ import pandas as pd
 from visionfit.config import RunConfig
 from visionfit.engine.fit import prepare, split_run
 from visionfit.engine.lr_range import range_test
-from visionfit.engine.rundir import (
+from visionfit.engine.trainer import create_model
+from visionfit.errors import VisionfitError
+from visionfit.runs.rundir import (
     atomic_write_bytes,
     atomic_write_csv,
     atomic_write_text,
     create_run_dir,
 )
-from visionfit.engine.trainer import create_model
-from visionfit.errors import VisionfitError
 
 
 @dataclass

@@ -26,9 +26,9 @@ from visionfit.config import RunConfig
 from visionfit.data.check import scan_files
 from visionfit.engine.fit import RunResult, prepare, split_run, train_in_run_dir, write_run_inputs
 from visionfit.engine.resumable import LAST, PREVIOUS
-from visionfit.engine.runlock import acquire_run_lock
 from visionfit.engine.trainer import create_model, quiet_lightning
 from visionfit.errors import RunError
+from visionfit.runs.lock import acquire_run_lock
 from visionfit.tasks.registry import task_for_config
 
 _REQUIRED_KEYS = ("state_dict", "loops", "optimizer_states", "epoch", "global_step", "callbacks")

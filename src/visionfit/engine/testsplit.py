@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from visionfit.config import RunConfig
-from visionfit.engine.rundir import atomic_write_text
 from visionfit.fileio import json_safe
+from visionfit.runs.rundir import atomic_write_text
 from visionfit.tasks.base import Task, TaskData
 
 TEST_SCORES_FILE = "test_scores.json"
@@ -31,7 +31,7 @@ def score_test_split(
     rows. The result: metric, score, every score, n_test and how it was predicted."""
     if test_df is None or test_df.empty:
         return {}
-    from visionfit.engine.loading import load_run as load
+    from visionfit.inference.loading import load_run as load
 
     predictor = load(run_dir)
     tta = predictor.meta.get("tta", "none")

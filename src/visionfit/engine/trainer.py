@@ -31,11 +31,9 @@ from visionfit.config import RunConfig
 from visionfit.data.datasets import ImageDataset
 from visionfit.data.samplers import ShardSampler
 from visionfit.data.transforms import create_transforms
-from visionfit.engine.bundle import save_bundle
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
 from visionfit.engine.dist import world_size
 from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
-from visionfit.engine.predict import Predictor
 from visionfit.engine.resumable import (
     EpochSampler,
     ResumableDataLoader,
@@ -44,6 +42,8 @@ from visionfit.engine.resumable import (
     TestKillSwitch,
 )
 from visionfit.engine.tracking import create_logger
+from visionfit.inference.bundle import save_bundle
+from visionfit.inference.predict import Predictor
 from visionfit.models.factory import CreatedModel
 from visionfit.models.freezing import create_finetune_policy
 from visionfit.tasks.base import Task, TaskData

@@ -162,7 +162,7 @@ def _fold_no(name: str) -> int:
 def load_predictor(run_dir: str | Path):
     """The run's predictor through the public interface: .task, .classes, .meta, .model,
     .predict / .predict_proba (classification), .predict_masks (segmentation)."""
-    from visionfit.engine.backends import load
+    from visionfit.inference.backends import load
 
     return load(run_dir)
 
@@ -227,6 +227,6 @@ def encode_rle(mask: np.ndarray, rle_info: dict | None) -> str:
 
 
 def list_runs_table(runs_dir: str | Path) -> pd.DataFrame:
-    from visionfit.engine.runs import list_runs
+    from visionfit.runs.table import list_runs
 
     return list_runs(runs_dir)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from visionfit.engine.rundir import atomic_write_bytes
+from visionfit.runs.rundir import atomic_write_bytes
 
 
 def save_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path | None:

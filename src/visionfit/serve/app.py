@@ -149,9 +149,23 @@ def _decode_and_infer(service: Service, data: bytes) -> dict:
     return service.infer(service.decode(data))
 
 
-def serve(run_dir: Path, host: str = "127.0.0.1", port: int = 8000, **limits) -> None:
-    """Serve the run with uvicorn (127.0.0.1 unless told otherwise); blocks until stopped."""
+def serve(
+    run_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    max_upload_mb: float = 10.0,
+    max_pixels: int | None = None,
+    max_queue: int = 8,
+) -> None:
+    """Serve the run with uvicorn (127.0.0.1 unless told otherwise); blocks until stopped.
+    The limits are the CLI's own units (MB); `create_app` takes bytes."""
     import uvicorn
 
-    app = create_app(run_dir, **limits)
+    app = create_app(
+        run_dir,
+        max_upload_bytes=int(max_upload_mb * (1 << 20)),
+        max_pixels=max_pixels,
+        max_queue=max_queue,
+    )
     uvicorn.run(app, host=host, port=port, log_level="info")

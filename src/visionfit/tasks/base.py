@@ -93,7 +93,7 @@ class Task(Protocol):
     def split_columns(self, df: pd.DataFrame) -> list[str]: ...  # of splits.csv
     def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list:
         """Networks for `visionfit auto` to time: dicts of name, config overrides, quality and
-        epochs_scale (see engine/auto_plan.py); `native`: the images' typical side."""
+        epochs_scale (see automl/auto_plan.py); `native`: the images' typical side."""
         ...
 
     def recipe_family(self, cfg) -> str:

@@ -103,7 +103,7 @@ class Classification:
         return cfg.with_overrides(overrides)
 
     def auto_candidates(self, cfg: RunConfig, data: TaskData, native: int, offline: list[str]):
-        """Networks `visionfit auto` times (engine/auto_plan.py): the small CNN at the images'
+        """Networks `visionfit auto` times (automl/auto_plan.py): the small CNN at the images'
         own size (larger too, for larger data), and ImageNet-pretrained networks whose weights
         are on this machine, at 64 px or more (what their first layers were trained at)."""
         small = _multiple_of_4(min(max(native, 16), 64))  # 28 px stays 28 (three 2x pools)
@@ -247,7 +247,7 @@ class Classification:
     ):
         """`df`'s images predicted by the loaded run (its threshold, `tta`), scored with
         scikit-learn as out-of-fold predictions are; the table goes to <split>_predictions.csv."""
-        from visionfit.engine.rundir import atomic_write_csv
+        from visionfit.runs.rundir import atomic_write_csv
         from visionfit.tasks.classification.scoring import main_metric, score
 
         mode = data.label_mode

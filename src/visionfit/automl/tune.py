@@ -11,7 +11,7 @@ Lightning callback (`optuna_integration.PyTorchLightningPruningCallback`, which 
 (complete or pruned) trials, counting earlier invocations and other processes. The same command
 therefore resumes an interrupted study; several processes (and machines) can share one study; a
 larger `trials` adds trials. The count is exact with SQLite, PostgreSQL and a journal file: a lock
-(see `visionfit.engine.tune_storage`) makes "count, then start a trial" atomic across processes.
+(see `visionfit.automl.tune_storage`) makes "count, then start a trial" atomic across processes.
 With MySQL two workers finishing at the same moment may overshoot by one.
 
 A worker killed mid-trial leaves it RUNNING; Optuna's heartbeat marks it failed after
@@ -43,11 +43,11 @@ from typing import Any
 
 import yaml
 
+from visionfit.automl.tune_storage import Lock as _Lock
+from visionfit.automl.tune_storage import lock_for, open_storage, redact_url
 from visionfit.config import RunConfig
-from visionfit.engine.rundir import atomic_write_bytes, atomic_write_csv, atomic_write_text
-from visionfit.engine.tune_storage import Lock as _Lock
-from visionfit.engine.tune_storage import lock_for, open_storage, redact_url
 from visionfit.errors import VisionfitError
+from visionfit.runs.rundir import atomic_write_bytes, atomic_write_csv, atomic_write_text
 
 # Short names a search space may use for the common config keys.
 ALIASES = {
@@ -329,7 +329,7 @@ def cross_val_score(cfg: RunConfig, folds: int, monitor: str, trial=None) -> tup
 
     from visionfit.engine.cv import assign_folds, run_folds, set_aside_test
     from visionfit.engine.fit import prepare
-    from visionfit.engine.rundir import atomic_write_csv, create_run_dir
+    from visionfit.runs.rundir import atomic_write_csv, create_run_dir
 
     task, cfg, data = prepare(cfg.with_overrides({"cv.folds": folds}), progress=False)
     set_aside_test(task, cfg, data)  # tuning never sees the test split

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 import visionfit
+from visionfit.automl.auto import run_auto
 from visionfit.config import RunConfig, parse_duration
 from visionfit.data.synthetic import make_shapes_dataset
-from visionfit.engine.auto import run_auto
 from visionfit.errors import VisionfitError
 
 BUDGET = 60.0
@@ -138,7 +138,7 @@ def test_killed_auto_resumes_and_keeps_finished_stages(data, tmp_path):
 
 
 def _timed(name, step_s, quality, scale):
-    from visionfit.engine.auto_plan import Candidate
+    from visionfit.automl.auto_plan import Candidate
 
     return Candidate(
         name,
@@ -154,7 +154,7 @@ def _timed(name, step_s, quality, scale):
 
 
 def test_the_plan_trades_epochs_of_a_small_net_against_fewer_of_a_larger_one():
-    from visionfit.engine.auto_plan import choose
+    from visionfit.automl.auto_plan import choose
 
     small, large = _timed("small", 0.05, 1.0, 8.0), _timed("large", 1.0, 1.12, 3.0)
     short = choose([small, large], 30, leave_for_more=True)

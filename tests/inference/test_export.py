@@ -19,8 +19,8 @@ import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
 from visionfit.engine import export as export_mod
-from visionfit.engine.export import export_run
 from visionfit.errors import ExportError, RunError
+from visionfit.inference.export import export_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 

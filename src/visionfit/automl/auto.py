@@ -4,11 +4,11 @@ In one directory `AUTO_DIR` (runs_dir/auto-<time>), within the budget (the wall 
 whole command, start-up included):
 
 1. read and scan the data once; draw the train / val / test split once (`splits.csv`), shared
-   by every stage; run `check` (engine/check.py) and stop on data that cannot be trained on;
+   by every stage; run `check` (tasks/check.py) and stop on data that cannot be trained on;
 2. the scikit-learn baseline (3-fold CV on the non-test images) when the task has one and the
    data is small enough for the budget;
 3. time each candidate network (`Task.auto_candidates`) for a few steps on this machine;
-4. train the candidate with the best expected score in the time left (engine/auto_plan.py), with
+4. train the candidate with the best expected score in the time left (automl/auto_plan.py), with
    the recipe (`--recipe`, default `default`), its epochs sized to its share and a `Deadline`
    callback as the safety net; while time remains, train more (the next best, or the same
    network with another seed) — runs of one network with one preprocessing are also scored as
@@ -31,33 +31,33 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from visionfit.config import RunConfig
-from visionfit.engine.auto_inputs import (
+from visionfit.automl.auto_inputs import (
     batch_for_size,
     bf16_worth_timing,
     input_overrides,
     split_overrides,
     was_typed,
 )
-from visionfit.engine.auto_plan import (
+from visionfit.automl.auto_plan import (
     Candidate,
     candidate_config,
     choose,
     epochs_scale_factor,
     time_candidate,
 )
-from visionfit.engine.auto_stages import (
+from visionfit.automl.auto_stages import (
     best_stage,
     make_ensemble,
     run_baseline_stage,
     run_check_stage,
     train_stage,
 )
+from visionfit.config import RunConfig
 from visionfit.engine.fit import prepare, split_run
-from visionfit.engine.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 from visionfit.engine.testsplit import score_test_split
 from visionfit.errors import RunError, VisionfitError
 from visionfit.fileio import json_safe
+from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 
 STATE_FILE = "auto.json"
 LEADERBOARD_FILE = "leaderboard.csv"
@@ -111,7 +111,7 @@ def run_auto(
     AUTO_DIR to continue, with this call's budget (0: the budget left when it was killed);
     `candidates`: only the candidate networks whose names start with one of these; `typed`: the
     config keys the user set (the CLI knows; None: those that differ from the defaults), which
-    `auto` leaves as they are (engine/auto_inputs.py decides the others).
+    `auto` leaves as they are (automl/auto_inputs.py decides the others).
 
     >>> result = run_auto(RunConfig.from_dict({"data": {"path": "data/"}}), 600)
     >>> result.best_run, result.leaderboard

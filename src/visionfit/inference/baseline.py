@@ -19,14 +19,14 @@ from sklearn.pipeline import Pipeline
 
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError
 from visionfit.engine.baseline import array_features, pipeline_proba, resized_image
-from visionfit.engine.baseline_store import (
+from visionfit.errors import RunError
+from visionfit.inference.baseline_store import (
     MODEL_FILE,
     REFIT_MEMBER,
     load_pipeline,
     read_baseline_meta,
 )
-from visionfit.engine.predict import as_items
-from visionfit.errors import RunError
+from visionfit.inference.predict import as_items
 
 
 def is_baseline_run(run_dir: str | Path) -> bool:

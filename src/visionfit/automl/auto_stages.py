@@ -1,4 +1,4 @@
-"""The stages of `visionfit auto` (engine/auto.py): check, baseline, one training, the ensemble.
+"""The stages of `visionfit auto` (automl/auto.py): check, baseline, one training, the ensemble.
 
 Every stage appends (or updates) one record in the state's `stages` list and saves the state
 when it ends, so a killed `auto` knows what finished.
@@ -13,8 +13,8 @@ import shutil
 import time
 from pathlib import Path
 
+from visionfit.automl.auto_plan import Candidate
 from visionfit.config import BaselineConfig, RunConfig
-from visionfit.engine.auto_plan import Candidate
 from visionfit.engine.deadline import Deadline
 from visionfit.engine.resumable import TestKillSwitch
 from visionfit.errors import DataError, VisionfitError
@@ -31,7 +31,7 @@ def run_check_stage(state: dict, cfg: RunConfig, clock, save) -> None:
     """`visionfit check` on the data; data that cannot be trained on stops here."""
     if "check" in state:
         return
-    from visionfit.engine.check import check
+    from visionfit.tasks.check import check
 
     t0 = time.time()
     clock.say("checking the data")
@@ -127,11 +127,11 @@ def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save
 
 
 def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, save, reserve):
-    from visionfit.engine.auto_plan import candidate_config
+    from visionfit.automl.auto_plan import candidate_config
     from visionfit.engine.fit import resolve_config, train_in_run_dir, write_run_inputs
     from visionfit.engine.lr_range import apply_lr_find
-    from visionfit.engine.runlock import acquire_run_lock
     from visionfit.engine.trainer import create_model
+    from visionfit.runs.lock import acquire_run_lock
 
     cand, n = choice.candidate, len(state["stages"])
     same = sum(s["name"] == cand.name for s in state["stages"][:-1])
@@ -220,8 +220,8 @@ def best_stage(state: dict) -> dict | None:
 def make_ensemble(state, task, data, df, auto_dir: Path, clock, save) -> None:
     """Runs of the best network (same preprocessing, other seeds) averaged, scored on the
     validation split as the test split will be."""
-    from visionfit.engine.loading import load_run as load
-    from visionfit.engine.runmeta import write_ensemble_meta
+    from visionfit.inference.loading import load_run as load
+    from visionfit.runs.meta import write_ensemble_meta
 
     if any(s["kind"] == "ensemble" for s in state["stages"]):
         return

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from visionfit.automl.tune import TuneOptions, load_space, tune
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_shapes_dataset
-from visionfit.engine.tune import TuneOptions, load_space, tune
 from visionfit.errors import VisionfitError
 
 

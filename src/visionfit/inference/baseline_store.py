@@ -17,8 +17,8 @@ import sklearn
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
-from visionfit.engine.rundir import atomic_write_bytes, atomic_write_text
 from visionfit.errors import RunError
+from visionfit.runs.rundir import atomic_write_bytes, atomic_write_text
 
 BASELINE_FORMAT = "visionfit-baseline"
 MODEL_FILE = "model.skops"

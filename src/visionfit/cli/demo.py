@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image
 
 from visionfit.config import RunConfig
-from visionfit.engine.backends import load
 from visionfit.engine.fit import RunResult, fit
-from visionfit.engine.predict import expand_inputs
+from visionfit.inference.backends import load
+from visionfit.inference.predict import expand_inputs
 
 
 def cache_dir() -> Path:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from visionfit.engine.onnx_runtime import OnnxProbabilities
 from visionfit.errors import RunError
+from visionfit.inference.onnx_runtime import OnnxProbabilities
 
 BACKENDS = ("torch", "onnx")
 
@@ -25,7 +25,7 @@ def onnx_path(run_dir: Path) -> Path:
 def ensure_onnx(predictor) -> Path:
     """The run's ONNX graph: exported now (with the parity check) when missing, reused when its
     export.json says it was made from the bundle files as they are now."""
-    from visionfit.engine.export import EXPORT_META, bundle_fingerprint, export_predictor
+    from visionfit.inference.export import EXPORT_META, bundle_fingerprint, export_predictor
 
     run_dir, meta = Path(predictor.run_dir), predictor.meta
     path = onnx_path(run_dir)
@@ -69,6 +69,6 @@ def load(run_dir: str | Path, *, backend: str = "torch"):
     cross-validation run gives its fold ensemble; other run kinds come from `RUN_LOADERS`.
     `backend="onnx"` computes the probabilities with onnxruntime on `RUN/export/onnx/model.onnx`
     (exported, with its parity check, when missing)."""
-    from visionfit.engine.loading import load_run
+    from visionfit.inference.loading import load_run
 
     return use_backend(load_run(run_dir), backend)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from visionfit.engine.bundle import load_bundle_model
-from visionfit.engine.predict import Predictor
-from visionfit.engine.runmeta import is_ensemble_dir, read_run_meta
 from visionfit.errors import RunError
+from visionfit.inference.bundle import load_bundle_model
+from visionfit.inference.predict import Predictor
+from visionfit.runs.meta import is_ensemble_dir, read_run_meta
 from visionfit.tasks.registry import task_for_meta
 
 # Every member must be fed the same way for one decoded batch to serve them all.
@@ -21,7 +21,7 @@ SHARED_KEYS = ("task", "classes", "in_chans", "img_size", "mean", "std")
 
 
 def _baseline_loader() -> tuple[Callable[[Path], bool], Callable[[Path], object]]:
-    from visionfit.engine.baseline_predict import BaselinePredictor, is_baseline_run
+    from visionfit.inference.baseline import BaselinePredictor, is_baseline_run
 
     return is_baseline_run, BaselinePredictor.from_run_dir
 

@@ -1,16 +1,16 @@
-"""What `visionfit auto` decides about its inputs (engine/auto_inputs.py) and how its plan
-spends the budget of a first run (engine/auto_plan.py)."""
+"""What `visionfit auto` decides about its inputs (automl/auto_inputs.py) and how its plan
+spends the budget of a first run (automl/auto_plan.py)."""
 
 from __future__ import annotations
 
-from visionfit.config import RunConfig
-from visionfit.engine.auto_inputs import (
+from visionfit.automl.auto_inputs import (
     batch_for_size,
     input_overrides,
     split_overrides,
     was_typed,
 )
-from visionfit.engine.auto_plan import Candidate, choose, epochs_scale_factor
+from visionfit.automl.auto_plan import Candidate, choose, epochs_scale_factor
+from visionfit.config import RunConfig
 
 
 def test_large_data_validates_on_5000_images_unless_a_fraction_was_typed():

@@ -100,7 +100,7 @@ def export_run(
     `export.json`. Existing files are never overwritten. With `check`, the exported graph is
     compared with eager PyTorch at batch 1 and 3; a difference above 1e-4 is an ExportError and
     nothing is written."""
-    from visionfit.engine.loading import load_run
+    from visionfit.inference.loading import load_run
 
     _check_options(fmt, opset)
     return export_predictor(load_run(run_dir), fmt, out, opset=opset, check=check)
@@ -304,7 +304,7 @@ def _to_torchscript(module: nn.Module, sample: torch.Tensor, path: Path, meta: d
 def _parity(module: nn.Module, path: Path, fmt: str, meta: dict) -> float:
     """Max abs difference of the exported graph and eager PyTorch over batch 1 and 3."""
     if fmt == "onnx":
-        from visionfit.engine.onnx_runtime import OnnxProbabilities
+        from visionfit.inference.onnx_runtime import OnnxProbabilities
 
         exported = OnnxProbabilities(path)
     else:

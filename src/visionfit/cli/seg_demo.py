@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from visionfit.cli.demo import cache_dir
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset
-from visionfit.engine.backends import load
-from visionfit.engine.demo import cache_dir
 from visionfit.engine.fit import RunResult, fit
-from visionfit.engine.predict import expand_inputs
+from visionfit.inference.backends import load
+from visionfit.inference.predict import expand_inputs
 from visionfit.tasks.segmentation.metrics import image_stats, per_image_dice
 
 
