@@ -69,10 +69,16 @@ def test_report_one_run_and_a_comparison(runs_dir, tmp_path, run_cli, fake):
 
 
 def test_serve_passes_host_port_and_limits(runs_dir, run_cli, fake):
+    """What the CLI passes must bind to the real `serve` (a fake accepting anything hid a
+    TypeError once: tests/acceptance starts the real server)."""
+    import inspect
+
+    from visionfit.serve.app import serve as real_serve
+
     calls = fake("visionfit.serve.app", "serve")
     run = runs_dir / "a-1"
     assert run_cli(["serve", run])[0] == 0
-    assert calls[-1] == ((run,), {"host": "127.0.0.1", "port": 8000, "max_upload_mb": 10.0})
+    assert calls[-1][1]["max_upload_mb"] == 10.0 and calls[-1][1]["port"] == 8000
     args = ["serve", run, "--port", "9000", "--max-pixels", "1000", "--workers-queue", "4"]
     assert run_cli(args)[0] == 0
     assert calls[-1][1] == {
@@ -80,8 +86,10 @@ def test_serve_passes_host_port_and_limits(runs_dir, run_cli, fake):
         "port": 9000,
         "max_upload_mb": 10.0,
         "max_pixels": 1000,
-        "workers_queue": 4,
+        "max_queue": 4,
     }
+    for positional, keywords in calls:
+        inspect.signature(real_serve).bind(*positional, **keywords)
 
 
 @pytest.mark.parametrize(
