@@ -168,10 +168,7 @@ def _read_regular_file(p: Path, label: str, max_bytes: int) -> bytes:
     if not stat.S_ISREG(st.st_mode):
         raise DataError(f"{label} {p} is not a regular file ({_kind(st.st_mode)}): give a CSV file")
     if st.st_size > max_bytes:
-        raise DataError(
-            f"{label} {p} is {st.st_size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB "
-            "limit for a CSV of image names and labels: is it the right file?"
-        )
+        raise _too_big(p, label, st.st_size, max_bytes)
     # O_NONBLOCK: had the path been swapped for a FIFO since the stat, open still returns at once
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -180,7 +177,17 @@ def _read_regular_file(p: Path, label: str, max_bytes: int) -> bytes:
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise DataError(f"{label} {p} is not a regular file: give a CSV file")
-        return f.read(max_bytes + 1)[:max_bytes]
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:  # it grew since the stat
+        raise _too_big(p, label, len(data), max_bytes)
+    return data
+
+
+def _too_big(p: Path, label: str, size: int, max_bytes: int) -> DataError:
+    return DataError(
+        f"{label} {p} is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.1f} MiB limit for a "
+        "CSV of image names and labels: is it the right file?"
+    )
 
 
 def _kind(mode: int) -> str:
