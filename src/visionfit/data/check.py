@@ -190,110 +190,24 @@ def build_report(
     seed: int,
     classes_required: bool = True,
 ) -> CheckReport:
-    """The report of one scan (long, but one straight pass over the sections of the report)."""
+    """The report of one scan: one pass over the report's sections, each a named step."""
     info = scan.by_image()
     df = samples.df
-    ok_mask = df["image"].map(lambda p: info[p].ok)
-    usable_df = df[ok_mask].reset_index(drop=True)
+    usable_df = df[df["image"].map(lambda p: info[p].ok)].reset_index(drop=True)
     bad = [f for f in scan.files if not f.ok]
     labels = dict(zip(df["image"], df["label"], strict=True))
-    bad_files = [
-        {"image": f.image, "label": labels.get(f.image, ""), "reason": f.reason, "detail": f.detail}
-        for f in sorted(bad, key=lambda f: f.image)
-    ]
     good = [info[p] for p in usable_df["image"]]
-
-    classes = {c: int((usable_df["label"] == c).sum()) for c in samples.classes}
+    classes, by_split = _class_counts(samples, usable_df)
     nonzero = [n for n in classes.values() if n > 0]
     imbalance = round(max(nonzero) / min(nonzero), 3) if nonzero else None
-    by_split: dict[str, dict[str, int]] = {}
-    if samples.has_split:
-        for split in [p for p in ("train", "val", "test") if (samples.df["split"] == p).any()]:
-            part = usable_df[usable_df["split"] == split]
-            by_split[split] = {c: int((part["label"] == c).sum()) for c in samples.classes}
-
-    problems, notes = [], []
-    if usable_df.empty:
-        problems.append(f"no usable images ({len(bad)} unreadable files)")
-    elif classes_required:
-        empty = [c for c, n in classes.items() if n == 0]
-        if empty:
-            problems.append(f"class(es) without usable images: {', '.join(empty)}")
-        if len(nonzero) < 2:
-            problems.append("fewer than two classes have usable images")
-    for split, counts in by_split.items():
-        if not usable_df.empty and sum(counts.values()) == 0:
-            problems.append(f"the {split} split has no usable images")
-
-    # Duplicates (usable files only: every empty file has the same hash).
-    sha1 = {f.image: f.sha1 for f in good}
-    groups: dict[str, set[str]] = {}
-    for f in good:
-        groups.setdefault(f.sha1, set()).add(f.image)
-    duplicates = [
-        {
-            "sha1": digest,
-            "images": sorted(images),
-            "labels": sorted({labels[i] for i in images}),
-        }
-        for digest, images in sorted(groups.items())
-        if len(images) > 1
-    ]
+    problems = _problems(usable_df, len(bad), classes, by_split, classes_required)
+    duplicates = _duplicates(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
-
-    # Leakage: the given split, or the hold-out split `train` would draw with the same seed.
-    leakage: list[dict] = []
-    leakage_split = "none"
-    if not usable_df.empty and not problems:
-        if samples.has_split:
-            split_df, leakage_split = usable_df, "given (train/val folders)"
-        else:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    split_df = holdout_split(usable_df, cfg.val_fraction, seed)
-                leakage_split = (
-                    f"hold-out drawn by train (val_fraction={cfg.val_fraction}, seed={seed})"
-                )
-            except DataError as e:
-                split_df, leakage_split = None, f"not computed: {e}"
-        if split_df is not None:
-            leakage = leakage_groups(split_df, sha1)
-
-    sizes = Counter(f"{f.width}x{f.height}" for f in good)
-    widths = np.array([f.width for f in good]) if good else np.zeros(0)
-    heights = np.array([f.height for f in good]) if good else np.zeros(0)
-    size_stats = {
-        name: (
-            {"min": int(v.min()), "median": float(np.median(v)), "max": int(v.max())}
-            if len(v)
-            else {}
-        )
-        for name, v in (("width", widths), ("height", heights))
-    }
+    leakage, leakage_split = _leakage(samples, usable_df, good, cfg, seed, blocked=bool(problems))
     rotations = Counter(str(f.exif_orientation) for f in good if f.exif_rotated)
-    n_rotated = sum(rotations.values())
-
-    if bad:
-        notes.append(f"{_n(len(bad), 'file')} cannot be used; `train` leaves them out")
-    if samples.missing_rows:
-        notes.append(f"CSV rows whose file is missing: {len(samples.missing_rows)}")
-    if samples.empty_label_rows:
-        notes.append(f"CSV rows with an empty label: {len(samples.empty_label_rows)}")
-    if duplicates:
-        extra = sum(len(d["images"]) - 1 for d in duplicates)
-        notes.append(
-            f"{_n(len(duplicates), 'group')} of identical files ({_n(extra, 'extra copy')})"
-        )
-    if conflicts:
-        notes.append(f"{_n(conflicts, 'group')} of identical files with different labels")
-    if leakage:
-        notes.append(
-            f"{_n(len(leakage), 'group')} of identical files in both train and val (leakage)"
-        )
-    if imbalance is not None and imbalance >= 10:
-        notes.append(f"classes are imbalanced: the largest is {imbalance:g}x the smallest")
-
+    notes = list(samples.notes) + _warnings(
+        samples, len(bad), duplicates, conflicts, len(leakage), imbalance
+    )
     counts = {
         "listed": len(df) + len(samples.missing_rows) + len(samples.empty_label_rows),
         "scanned": len(df),
@@ -302,7 +216,7 @@ def build_report(
         "ignored_by_extension": samples.ignored_files,
         "missing_rows": len(samples.missing_rows),
         "empty_label_rows": len(samples.empty_label_rows),
-        "exif_rotated": n_rotated,
+        "exif_rotated": sum(rotations.values()),
         "duplicate_groups": len(duplicates),
         "duplicate_label_conflicts": conflicts,
         "leakage_groups": len(leakage),
@@ -314,7 +228,15 @@ def build_report(
         problems=problems,
         warnings=notes,
         counts=counts,
-        bad_files=bad_files,
+        bad_files=[
+            {
+                "image": f.image,
+                "label": labels.get(f.image, ""),
+                "reason": f.reason,
+                "detail": f.detail,
+            }
+            for f in sorted(bad, key=lambda f: f.image)
+        ],
         bad_by_reason=dict(Counter(f.reason for f in bad).most_common()),
         missing_rows=[
             {"line": line, "image": img, "label": lab} for line, img, lab in samples.missing_rows
@@ -323,8 +245,8 @@ def build_report(
         classes=classes,
         class_counts_by_split=by_split,
         imbalance_ratio=imbalance,
-        sizes=dict(sizes.most_common()),
-        size_stats=size_stats,
+        sizes=dict(Counter(f"{f.width}x{f.height}" for f in good).most_common()),
+        size_stats=_size_stats(good),
         modes=dict(Counter(f.mode for f in good).most_common()),
         formats=dict(Counter(f.format for f in good).most_common()),
         exif_rotations=dict(sorted(rotations.items())),
@@ -338,3 +260,124 @@ def build_report(
             "cache": scan.cache_note or "used",
         },
     )
+
+
+def _class_counts(
+    samples: Samples, usable_df: pd.DataFrame
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Usable images per class, overall and per given split."""
+    classes = {c: int((usable_df["label"] == c).sum()) for c in samples.classes}
+    by_split: dict[str, dict[str, int]] = {}
+    if samples.has_split:
+        for split in [p for p in ("train", "val", "test") if (samples.df["split"] == p).any()]:
+            part = usable_df[usable_df["split"] == split]
+            by_split[split] = {c: int((part["label"] == c).sum()) for c in samples.classes}
+    return classes, by_split
+
+
+def _problems(
+    usable_df: pd.DataFrame,
+    n_bad: int,
+    classes: dict[str, int],
+    by_split: dict[str, dict[str, int]],
+    classes_required: bool,
+) -> list[str]:
+    """What makes the data unusable for training."""
+    problems = []
+    if usable_df.empty:
+        problems.append(f"no usable images ({n_bad} unreadable files)")
+    elif classes_required:
+        empty = [c for c, n in classes.items() if n == 0]
+        if empty:
+            problems.append(f"class(es) without usable images: {', '.join(empty)}")
+        if sum(n > 0 for n in classes.values()) < 2:
+            problems.append("fewer than two classes have usable images")
+    for split, counts in by_split.items():
+        if not usable_df.empty and sum(counts.values()) == 0:
+            problems.append(f"the {split} split has no usable images")
+    return problems
+
+
+def _duplicates(good: list[FileScan], labels: dict[str, str]) -> list[dict]:
+    """Groups of identical files (usable files only: every empty file has the same hash)."""
+    groups: dict[str, set[str]] = {}
+    for f in good:
+        groups.setdefault(f.sha1, set()).add(f.image)
+    return [
+        {
+            "sha1": digest,
+            "images": sorted(images),
+            "labels": sorted({labels[i] for i in images}),
+        }
+        for digest, images in sorted(groups.items())
+        if len(images) > 1
+    ]
+
+
+def _leakage(
+    samples: Samples,
+    usable_df: pd.DataFrame,
+    good: list[FileScan],
+    cfg: DataConfig,
+    seed: int,
+    *,
+    blocked: bool,
+) -> tuple[list[dict], str]:
+    """Identical files across the given split, or across the hold-out split `train` would draw
+    with the same seed; "none" when the data has problems already."""
+    if usable_df.empty or blocked:
+        return [], "none"
+    if samples.has_split:
+        split_df, leakage_split = usable_df, "given (train/val folders)"
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                split_df = holdout_split(usable_df, cfg.val_fraction, seed)
+        except DataError as e:
+            return [], f"not computed: {e}"
+        leakage_split = f"hold-out drawn by train (val_fraction={cfg.val_fraction}, seed={seed})"
+    return leakage_groups(split_df, {f.image: f.sha1 for f in good}), leakage_split
+
+
+def _size_stats(good: list[FileScan]) -> dict[str, dict]:
+    widths = np.array([f.width for f in good]) if good else np.zeros(0)
+    heights = np.array([f.height for f in good]) if good else np.zeros(0)
+    return {
+        name: (
+            {"min": int(v.min()), "median": float(np.median(v)), "max": int(v.max())}
+            if len(v)
+            else {}
+        )
+        for name, v in (("width", widths), ("height", heights))
+    }
+
+
+def _warnings(
+    samples: Samples,
+    n_bad: int,
+    duplicates: list[dict],
+    conflicts: int,
+    n_leakage: int,
+    imbalance: float | None,
+) -> list[str]:
+    """The report's warnings: usable data, but something to look at."""
+    notes = []
+    if n_bad:
+        notes.append(f"{_n(n_bad, 'file')} cannot be used; `train` leaves them out")
+    if samples.missing_rows:
+        notes.append(f"CSV rows whose file is missing: {len(samples.missing_rows)}")
+    if samples.empty_label_rows:
+        notes.append(f"CSV rows with an empty label: {len(samples.empty_label_rows)}")
+    if duplicates:
+        extra = sum(len(d["images"]) - 1 for d in duplicates)
+        notes.append(
+            f"{_n(len(duplicates), 'group')} of identical files ({_n(extra, 'extra copy')})"
+        )
+    if conflicts:
+        notes.append(f"{_n(conflicts, 'group')} of identical files with different labels")
+    if n_leakage:
+        notes.append(f"{_n(n_leakage, 'group')} of identical files in both train and val (leakage)")
+    if imbalance is not None and imbalance >= 10:
+        notes.append(f"classes are imbalanced: the largest is {imbalance:g}x the smallest")
+    return notes

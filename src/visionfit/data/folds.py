@@ -22,6 +22,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 
 from visionfit.data.labels import stack_targets
 from visionfit.errors import DataError
+from visionfit.usercsv import read_user_csv
 
 FOLD_KINDS = ("stratified", "kfold", "group", "multilabel")
 
@@ -106,19 +107,13 @@ def make_folds(df: pd.DataFrame, n_folds: int, kind: str, seed: int) -> pd.DataF
 def read_folds_file(path: str | Path, df: pd.DataFrame) -> pd.DataFrame:
     """Read a folds.csv and align it with the samples table `df` (same images, one fold each)."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"folds file not found: {p}")
-    try:
-        raw = pd.read_csv(p, dtype={"image": str}, keep_default_na=False)
-    except Exception as e:
-        raise DataError(f"cannot read folds file {p}: {e}") from None
-    for col in ("image", "fold"):
-        if col not in raw.columns:
-            raise DataError(
-                f"column {col!r} not in folds file {p}; columns are: {', '.join(raw.columns)} "
-                "(a folds.csv from a visionfit run has image, label, fold)"
-            )
-    fold = pd.to_numeric(raw["fold"], errors="coerce")
+    raw = read_user_csv(
+        p,
+        required=["image", "fold"],
+        what="folds file",
+        hint="a folds.csv from a visionfit run has image, label, fold",
+    ).df
+    fold = pd.to_numeric(raw["fold"].str.strip(), errors="coerce")
     if fold.isna().any() or (fold < 0).any() or (fold != fold.round()).any():
         raise DataError(f"folds file {p}: the fold column must hold integers 0..K-1")
     raw["fold"] = fold.astype(np.int64)

@@ -46,6 +46,7 @@ from visionfit.data.seg_pairs import (
 )
 from visionfit.data.sources import SPLIT_DIR_NAMES, split_values
 from visionfit.errors import DataError
+from visionfit.usercsv import UserCsv, read_user_csv
 
 IMAGES_DIR_NAMES = ("images", "imgs", "image")
 MASKS_DIR_NAMES = ("masks", "mask", "labels", "annotations")
@@ -115,27 +116,7 @@ def _from_mask_folders(
     *,
     strict: bool,
 ) -> SegSamples:
-    if not root.exists():
-        raise DataError(f"data folder not found: {root}")
-    if not root.is_dir():
-        raise DataError(f"expected a folder with images/ and masks/, got a file: {root}")
-    parts: list[tuple[Path, str]] = []
-    split_dirs = {
-        d: SPLIT_DIR_NAMES[d.name.lower()]
-        for d in sorted(root.iterdir())
-        if d.is_dir() and d.name.lower() in SPLIT_DIR_NAMES
-    }
-    if _find_dir(root, IMAGES_DIR_NAMES) is not None:
-        parts.append((root, ""))
-        layout = "folders"
-    elif "train" in split_dirs.values() and {"val", "test"} & set(split_dirs.values()):
-        parts.extend(split_dirs.items())
-        layout = "split-folders"
-    else:
-        raise DataError(
-            f"{root} has no images/ and masks/ folders: expected {root}/images/* with masks in "
-            f"{root}/masks/* (or {root}/train/images, {root}/train/masks, {root}/val/...)"
-        )
+    parts, layout = _mask_folder_parts(root)
     rows = []
     for folder, split in parts:
         images_dir = _find_dir(folder, IMAGES_DIR_NAMES)
@@ -150,44 +131,9 @@ def _from_mask_folders(
     skipped = [(s.bad_file, s.error) for s in scans if s.error]
     good = [(r, s) for r, s in zip(rows, scans, strict=True) if not s.error]
     mismatched = [(r, s) for r, s in good if s.mask_size != s.image_size]
-    if mismatched and strict:
-        eg = "; ".join(
-            f"{Path(r[0]).name} is {s.image_size[1]}x{s.image_size[0]}, "
-            f"{Path(r[2]).name} is {s.mask_size[1]}x{s.mask_size[0]}"
-            for r, s in mismatched[:3]
-        )
-        raise DataError(
-            f"{len(mismatched)} masks differ in size from their image (e.g. {eg}); "
-            "`visionfit check DATA --task segment` lists them all"
-        )
-    colour = any(s.colour for _, s in good)
-    if colour and not seg.colour_map and strict:
-        first = next(r[2] for r, s in good if s.colour)
-        raise DataError(
-            f"colour (RGB) masks, e.g. {first}: give a colour -> class map with --colour-map "
-            "('0,0,0=0;255,0,0=1' or a JSON file)"
-        )
-    k = seg.num_classes
-    if strict and k and k > 2 and not seg.colour_map:
-        bad = [(r[2], sorted(v for v in s.values if v >= k)) for r, s in good if not s.colour]
-        bad = [(m, v) for m, v in bad if v]
-        if bad:
-            eg = "; ".join(f"{m} has {', '.join(map(str, v[:5]))}" for m, v in bad[:3])
-            raise DataError(
-                f"{len(bad)} masks hold values outside the classes 0..{k - 1} (--num-classes {k}), "
-                f"e.g. {eg}"
-            )
-    try:
-        spec = detect_mask_spec(
-            [s.values for _, s in good if not s.colour],
-            num_classes=seg.num_classes,
-            colour_map=seg.colour_map,
-        )
-    except DataError as e:
-        if strict:
-            raise
-        # `visionfit check` goes on and reports the masks whose values do not fit
-        spec = MaskSpec(seg.num_classes or 2, notes=(str(e),))
+    if strict:
+        _check_masks_fit(good, mismatched, seg)
+    spec = _mask_spec(good, seg, strict=strict)
     df = pd.DataFrame(
         {
             "image": [r[0] for r, _ in good],
@@ -214,6 +160,71 @@ def _from_mask_folders(
     )
 
 
+def _mask_folder_parts(root: Path) -> tuple[list[tuple[Path, str]], str]:
+    """The (folder, split) pairs holding images/ + masks/, and the layout's name."""
+    if not root.exists():
+        raise DataError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"expected a folder with images/ and masks/, got a file: {root}")
+    split_dirs = {
+        d: SPLIT_DIR_NAMES[d.name.lower()]
+        for d in sorted(root.iterdir())
+        if d.is_dir() and d.name.lower() in SPLIT_DIR_NAMES
+    }
+    if _find_dir(root, IMAGES_DIR_NAMES) is not None:
+        return [(root, "")], "folders"
+    if "train" in split_dirs.values() and {"val", "test"} & set(split_dirs.values()):
+        return list(split_dirs.items()), "split-folders"
+    raise DataError(
+        f"{root} has no images/ and masks/ folders: expected {root}/images/* with masks in "
+        f"{root}/masks/* (or {root}/train/images, {root}/train/masks, {root}/val/...)"
+    )
+
+
+def _check_masks_fit(good: list, mismatched: list, seg: SegmentConfig) -> None:
+    """Strict mode: masks the size of their image, class-index (or mapped colour) values."""
+    if mismatched:
+        eg = "; ".join(
+            f"{Path(r[0]).name} is {s.image_size[1]}x{s.image_size[0]}, "
+            f"{Path(r[2]).name} is {s.mask_size[1]}x{s.mask_size[0]}"
+            for r, s in mismatched[:3]
+        )
+        raise DataError(
+            f"{len(mismatched)} masks differ in size from their image (e.g. {eg}); "
+            "`visionfit check DATA --task segment` lists them all"
+        )
+    if any(s.colour for _, s in good) and not seg.colour_map:
+        first = next(r[2] for r, s in good if s.colour)
+        raise DataError(
+            f"colour (RGB) masks, e.g. {first}: give a colour -> class map with --colour-map "
+            "('0,0,0=0;255,0,0=1' or a JSON file)"
+        )
+    k = seg.num_classes
+    if k and k > 2 and not seg.colour_map:
+        bad = [(r[2], sorted(v for v in s.values if v >= k)) for r, s in good if not s.colour]
+        bad = [(m, v) for m, v in bad if v]
+        if bad:
+            eg = "; ".join(f"{m} has {', '.join(map(str, v[:5]))}" for m, v in bad[:3])
+            raise DataError(
+                f"{len(bad)} masks hold values outside the classes 0..{k - 1} (--num-classes {k}), "
+                f"e.g. {eg}"
+            )
+
+
+def _mask_spec(good: list, seg: SegmentConfig, *, strict: bool) -> MaskSpec:
+    try:
+        return detect_mask_spec(
+            [s.values for _, s in good if not s.colour],
+            num_classes=seg.num_classes,
+            colour_map=seg.colour_map,
+        )
+    except DataError as e:
+        if strict:
+            raise
+        # `visionfit check` goes on and reports the masks whose values do not fit
+        return MaskSpec(seg.num_classes or 2, notes=(str(e),))
+
+
 # --------------------------------------------------------------------------------------------------
 
 
@@ -223,48 +234,24 @@ def _from_rle_csv(
     seg: SegmentConfig,
     progress: Callable[[int, int], None] | None,
 ) -> SegSamples:
-    if not csv_path.is_file():
-        raise DataError(f"CSV file not found: {csv_path}")
-    try:
-        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except Exception as e:  # pandas raises many parser error types
-        raise DataError(f"cannot read CSV {csv_path}: {e}") from None
-    raw.columns = [c.strip() for c in raw.columns]
-    needed = [(seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")]
-    needed += [(data.group_col, "--group-col")] if data.group_col else []
-    needed += [(data.split_col, "--split-col")] if data.split_col else []
-    for col, opt in needed:
-        if col not in raw.columns:
-            raise DataError(
-                f"column {col!r} not in {csv_path.name}; columns are: {', '.join(raw.columns)} "
-                f"(choose one with {opt})"
-            )
-    if raw.empty:
-        raise DataError(f"CSV {csv_path} has no rows")
-    if seg.num_classes not in (None, 2):
-        raise DataError(
-            "RLE CSVs are read as binary masks (one RLE column); --num-classes "
-            f"{seg.num_classes} needs class-index mask files (DATA/images + DATA/masks)"
-        )
+    table = _read_rle_csv(csv_path, data, seg)
+    raw = table.df
     root = Path(data.root) if data.root else csv_path.parent
     if not root.is_dir():
         raise DataError(f"image root folder not found: {root} (set it with --root)")
-
-    ids = raw[seg.id_col].str.strip()
-    rles = raw[seg.rle_col]
+    groups = _rle_rows_per_image(raw, seg, csv_path.name)
     # an image with several RLE rows takes its first row's split
     split_of = (
-        dict(zip(ids[::-1], split_values(raw[data.split_col], csv_path.name)[::-1], strict=True))
+        dict(
+            zip(
+                raw[seg.id_col].str.strip()[::-1],
+                split_values(raw[data.split_col], csv_path.name)[::-1],
+                strict=True,
+            )
+        )
         if data.split_col
         else {}
     )
-    groups: dict[str, list[tuple[int, str]]] = {}
-    for line, (image_id, rle) in enumerate(zip(ids, rles, strict=True), start=2):
-        if not image_id:
-            raise DataError(f"{csv_path.name} line {line}: empty {seg.id_col!r}")
-        groups.setdefault(image_id, []).append((line, rle))
-        parse_rle(rle, fmt=seg.rle_format, where=f"{csv_path.name} line {line} ({image_id})")
-
     paths = _resolve_ids(list(groups), root, data.image_ext, csv_path)
     scans = scan_pairs([(str(p), None) for p in paths], progress)
     rows, skipped = [], []
@@ -272,15 +259,7 @@ def _from_rle_csv(
         if scan.error:
             skipped.append((scan.bad_file, scan.error))
             continue
-        h, w = scan.image_size
-        for line, rle in entries:
-            starts, lengths = parse_rle(rle, fmt=seg.rle_format)
-            if len(starts) and int((starts + lengths).max()) > h * w:
-                raise DataError(
-                    f"{csv_path.name} line {line} ({image_id}): RLE runs past the last pixel of "
-                    f"{path.name} ({w}x{h} = {h * w} pixels); wrong --rle-format "
-                    f"({seg.rle_format}) or image?"
-                )
+        _check_rle_fits(entries, scan.image_size, path, image_id, seg, csv_path.name)
         rle_rows = tuple(r for _, r in entries)
         rows.append(
             {
@@ -288,12 +267,78 @@ def _from_rle_csv(
                 "id": image_id,
                 "mask": "",
                 "rle": rle_rows,
-                "height": h,
-                "width": w,
+                "height": scan.image_size[0],
+                "width": scan.image_size[1],
                 "empty_mask": all(is_empty_rle(r) for r in rle_rows),
                 "split": split_of.get(image_id, ""),
             }
         )
+    df = pd.DataFrame(
+        rows, columns=["image", "id", "mask", "rle", "height", "width", "empty_mask", "split"]
+    )
+    if data.group_col:
+        df["group"] = _image_groups(raw, seg.id_col, data.group_col, csv_path)[df["id"]].values
+    n_multi = sum(len(v) > 1 for v in groups.values())
+    notes = table.notes + ([f"{n_multi} images have several RLE rows (merged)"] if n_multi else [])
+    return SegSamples(
+        df=df,
+        spec=MaskSpec(2),
+        classes=[],
+        layout="rle-csv",
+        rle=_rle_info(raw[seg.rle_col], seg, groups),
+        skipped=skipped,
+        notes=notes,
+    )
+
+
+def _read_rle_csv(csv_path: Path, data: DataConfig, seg: SegmentConfig) -> UserCsv:
+    needed = [(seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")]
+    needed += [(data.group_col, "--group-col")] if data.group_col else []
+    needed += [(data.split_col, "--split-col")] if data.split_col else []
+    table = read_user_csv(csv_path, required=needed)
+    if seg.num_classes not in (None, 2):
+        raise DataError(
+            "RLE CSVs are read as binary masks (one RLE column); --num-classes "
+            f"{seg.num_classes} needs class-index mask files (DATA/images + DATA/masks)"
+        )
+    return table
+
+
+def _rle_rows_per_image(
+    raw: pd.DataFrame, seg: SegmentConfig, name: str
+) -> dict[str, list[tuple[int, str]]]:
+    """image id -> [(CSV line, RLE string)], every RLE string parsed once to check it."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    ids = raw[seg.id_col].str.strip()
+    for line, (image_id, rle) in enumerate(zip(ids, raw[seg.rle_col], strict=True), start=2):
+        if not image_id:
+            raise DataError(f"{name} line {line}: empty {seg.id_col!r}")
+        groups.setdefault(image_id, []).append((line, rle))
+        parse_rle(rle, fmt=seg.rle_format, where=f"{name} line {line} ({image_id})")
+    return groups
+
+
+def _check_rle_fits(
+    entries: list[tuple[int, str]],
+    size: tuple[int, int],
+    path: Path,
+    image_id: str,
+    seg: SegmentConfig,
+    name: str,
+) -> None:
+    h, w = size
+    for line, rle in entries:
+        starts, lengths = parse_rle(rle, fmt=seg.rle_format)
+        if len(starts) and int((starts + lengths).max()) > h * w:
+            raise DataError(
+                f"{name} line {line} ({image_id}): RLE runs past the last pixel of "
+                f"{path.name} ({w}x{h} = {h * w} pixels); wrong --rle-format "
+                f"({seg.rle_format}) or image?"
+            )
+
+
+def _rle_info(rles: pd.Series, seg: SegmentConfig, groups: dict) -> RleInfo:
+    """How the CSV writes its masks, so that predictions are written back the same way."""
     stripped = rles.str.strip()
     if (stripped == "-1").any():
         empty_token = "-1"
@@ -301,31 +346,13 @@ def _from_rle_csv(
         empty_token = ""
     else:
         empty_token = EMPTY_TOKENS[seg.rle_format]
-    info = RleInfo(
+    return RleInfo(
         fmt=seg.rle_format,
         order=seg.rle_order,
         id_col=seg.id_col,
         rle_col=seg.rle_col,
         empty=empty_token,
         id_with_ext=all(is_image_file(i) for i in groups),
-    )
-    notes = []
-    n_multi = sum(len(v) > 1 for v in groups.values())
-    if n_multi:
-        notes.append(f"{n_multi} images have several RLE rows (merged)")
-    df = pd.DataFrame(
-        rows, columns=["image", "id", "mask", "rle", "height", "width", "empty_mask", "split"]
-    )
-    if data.group_col:
-        df["group"] = _image_groups(raw, seg.id_col, data.group_col, csv_path)[df["id"]].values
-    return SegSamples(
-        df=df,
-        spec=MaskSpec(2),
-        classes=[],
-        layout="rle-csv",
-        rle=info,
-        skipped=skipped,
-        notes=notes,
     )
 
 

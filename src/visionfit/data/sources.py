@@ -20,6 +20,7 @@ from visionfit.config import DataConfig
 from visionfit.data.io import is_image_file
 from visionfit.data.labels import parse_vector_labels, sorted_classes
 from visionfit.errors import DataError
+from visionfit.usercsv import UserCsv, read_user_csv
 
 SPLIT_DIR_NAMES = {
     "train": "train",
@@ -183,30 +184,12 @@ def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
 def _from_csv(
     cfg: DataConfig, *, missing_files: str = "error", empty_labels: str = "error"
 ) -> Samples:
-    csv_path = Path(cfg.csv)
-    if not csv_path.is_file():
-        raise DataError(f"CSV file not found: {csv_path}")
-    try:
-        # utf-8-sig: a CSV saved by Excel starts with a byte-order mark before the header
-        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except Exception as e:  # pandas raises many parser error types
-        raise DataError(f"cannot read CSV {csv_path}: {e}") from None
-    vector = bool(cfg.label_cols) or cfg.label_delim is not None
-    needed = [(cfg.image_col, "--image-col")]
-    needed += [] if cfg.label_cols else [(cfg.label_col, "--label-col")]
-    needed += [(cfg.group_col, "--group-col")] if cfg.group_col else []
-    needed += [(cfg.split_col, "--split-col")] if cfg.split_col else []
-    for col, opt in needed:
-        if col not in raw.columns:
-            raise DataError(
-                f"column {col!r} not in {csv_path.name}; columns are: {', '.join(raw.columns)} "
-                f"(choose one with {opt})"
-            )
-    if raw.empty:
-        raise DataError(f"CSV {csv_path} has no rows")
+    table = _read_labels_csv(cfg)
+    raw, csv_path = table.df, table.path
     root = Path(cfg.root) if cfg.root else csv_path.parent
     if not root.is_dir():
         raise DataError(f"image root folder not found: {root} (set it with --root)")
+    vector = bool(cfg.label_cols) or cfg.label_delim is not None
     labels = None if cfg.label_cols else raw[cfg.label_col].str.strip()
     no_label = (labels == "") if labels is not None and not vector else pd.Series(False, raw.index)
     if no_label.any() and empty_labels != "skip":
@@ -215,28 +198,68 @@ def _from_csv(
             f"{int(no_label.sum())} CSV rows have an empty {cfg.label_col!r} "
             f"(lines {', '.join(rows)}{', ...' if no_label.sum() > 5 else ''})"
         )
-    ext = cfg.image_ext
+    paths = _csv_image_paths(raw[cfg.image_col], root, cfg.image_ext)
+    exists = [p.is_file() for p in paths]
+    _check_missing_files(paths, exists, cfg.image_ext, refuse=missing_files != "skip")
+    keep = pd.Series(exists, index=raw.index) & ~no_label
+    if not keep.any():
+        raise DataError(f"no CSV row of {csv_path} has both a label and an existing file")
+    images = [str(p.resolve()) for p in paths]
+    if vector:
+        kept_images = [im for im, k in zip(images, keep, strict=True) if k]
+        samples = _vector_samples(raw[keep].reset_index(drop=True), kept_images, cfg, csv_path.name)
+    else:
+        samples = _single_label_samples(images, labels, no_label, keep)
+    samples.notes = table.notes + samples.notes
+    samples.missing_rows, samples.empty_label_rows = _left_out_rows(paths, exists, labels, no_label)
+    _add_split_and_group(samples, raw[keep], cfg, csv_path.name)
+    return samples
+
+
+def _read_labels_csv(cfg: DataConfig) -> UserCsv:
+    """The --csv file, with the columns the options name (each error names its option)."""
+    needed = [(cfg.image_col, "--image-col")]
+    needed += [] if cfg.label_cols else [(cfg.label_col, "--label-col")]
+    needed += [(cfg.group_col, "--group-col")] if cfg.group_col else []
+    needed += [(cfg.split_col, "--split-col")] if cfg.split_col else []
+    return read_user_csv(cfg.csv, required=needed)
+
+
+def _csv_image_paths(names: pd.Series, root: Path, image_ext: str | None) -> list[Path]:
+    """Each row's image file: relative names under `root`, `image_ext` added to bare ids."""
+    ext = image_ext
     if ext and not ext.startswith("."):
         ext = "." + ext
     paths = []
-    for name in raw[cfg.image_col].str.strip():
+    for name in names.str.strip():
         p = Path(name)
         if ext and p.suffix.lower() != ext.lower():
             p = p.with_name(p.name + ext)
         paths.append(p if p.is_absolute() else root / p)
-    exists = [p.is_file() for p in paths]
+    return paths
+
+
+def _check_missing_files(
+    paths: list[Path], exists: list[bool], image_ext: str | None, *, refuse: bool
+) -> None:
+    """Raise for rows whose file is missing (always when every file is)."""
     missing = [str(p) for p, ok in zip(paths, exists, strict=True) if not ok]
-    if missing and (missing_files != "skip" or len(missing) == len(paths)):
+    if missing and (refuse or len(missing) == len(paths)):
         hint = ""
-        if not ext and all(Path(m).suffix == "" for m in missing[:5]):
+        if not image_ext and all(Path(m).suffix == "" for m in missing[:5]):
             hint = " (ids without extension? add --image-ext .png)"
         raise DataError(
             f"{len(missing)} of {len(paths)} CSV rows point to missing files, e.g. "
             f"{', '.join(missing[:3])}{hint}"
         )
-    images = [str(p.resolve()) for p in paths]
-    label_values = labels if labels is not None else pd.Series("", index=raw.index)
-    # Rows left out in "skip" mode; line numbers count the header as line 1.
+
+
+def _left_out_rows(
+    paths: list[Path], exists: list[bool], labels: pd.Series | None, no_label: pd.Series
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
+    """Rows left out in "skip" mode: (line, image, label) with a missing file, (line, image) with
+    no label. Line numbers count the header as line 1."""
+    label_values = labels if labels is not None else pd.Series("", index=no_label.index)
     missing_rows = [
         (i + 2, str(p), lab)
         for i, (p, ok, lab, empty) in enumerate(
@@ -245,33 +268,34 @@ def _from_csv(
         if not ok and not empty
     ]
     empty_rows = [(i + 2, str(p)) for i, p in enumerate(paths) if no_label.iloc[i]]
-    keep = pd.Series(exists, index=raw.index) & ~no_label
-    if not keep.any():
-        raise DataError(f"no CSV row of {csv_path} has both a label and an existing file")
-    kept_images = [im for im, k in zip(images, keep, strict=True) if k]
-    if vector:
-        samples = _vector_samples(raw[keep].reset_index(drop=True), kept_images, cfg, csv_path.name)
-    else:
-        df = pd.DataFrame({"image": images, "label": labels.values})
-        # Classes come from every labelled row, so that a class whose files are all missing is
-        # reported as empty instead of vanishing.
-        classes = sorted_classes(df.loc[~no_label.values, "label"])
-        df = df[keep.values].reset_index(drop=True)
-        df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
-        df["split"] = ""
-        samples = Samples(df=df, classes=classes, layout="csv")
-    samples.missing_rows, samples.empty_label_rows = missing_rows, empty_rows
+    return missing_rows, empty_rows
+
+
+def _single_label_samples(
+    images: list[str], labels: pd.Series, no_label: pd.Series, keep: pd.Series
+) -> Samples:
+    df = pd.DataFrame({"image": images, "label": labels.values})
+    # Classes come from every labelled row, so that a class whose files are all missing is
+    # reported as empty instead of vanishing.
+    classes = sorted_classes(df.loc[~no_label.values, "label"])
+    df = df[keep.values].reset_index(drop=True)
+    df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
+    df["split"] = ""
+    return Samples(df=df, classes=classes, layout="csv")
+
+
+def _add_split_and_group(samples: Samples, kept: pd.DataFrame, cfg: DataConfig, name: str) -> None:
+    """The --split-col and --group-col values of the kept rows."""
     if cfg.split_col:
-        samples.df["split"] = split_values(raw.loc[keep, cfg.split_col], csv_path.name).values
+        samples.df["split"] = split_values(kept[cfg.split_col], name).values
     if cfg.group_col:
-        groups = raw.loc[keep, cfg.group_col].str.strip()
+        groups = kept[cfg.group_col].str.strip()
         if (groups == "").any():
             raise DataError(
                 f"{int((groups == '').sum())} CSV rows have an empty {cfg.group_col!r} "
                 "(every image needs a group id for group folds)"
             )
         samples.df["group"] = groups.values
-    return samples
 
 
 def split_values(column: pd.Series, csv_name: str) -> pd.Series:

@@ -18,6 +18,7 @@ from visionfit.data.transforms import create_transforms
 from visionfit.errors import DataError
 from visionfit.tasks.base import Task
 from visionfit.tasks.registry import task_for_meta
+from visionfit.usercsv import read_user_csv
 
 TTA_MODES = ("none", "hflip", "hvflip")
 
@@ -200,14 +201,10 @@ def expand_inputs(
                 raise DataError(f"no images found in folder {p}")
             paths.extend(found)
         elif p.suffix.lower() == ".csv":
-            df = pd.read_csv(p, dtype=str, keep_default_na=False)
-            if image_col not in df.columns:
-                raise DataError(
-                    f"column {image_col!r} not in {p.name}; columns are: {', '.join(df.columns)} "
-                    "(choose one with --image-col)"
-                )
+            names = read_user_csv(p, required=[(image_col, "--image-col")]).df[image_col]
+            names = [n for n in names.str.strip() if n]  # an empty cell names no image
             base = Path(root) if root else p.parent
-            paths.extend(q if q.is_absolute() else base / q for q in map(Path, df[image_col]))
+            paths.extend(q if q.is_absolute() else base / q for q in map(Path, names))
         else:
             paths.append(p)
     if not paths:

