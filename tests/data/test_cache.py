@@ -17,9 +17,9 @@ from PIL import Image
 import visionfit.data.cache as cache_mod
 from visionfit.data.cache import DecodedCache, choose_mode, clear_memory_cache
 from visionfit.data.datasets import ImageDataset
-from visionfit.data.io import decode_image
+from visionfit.data.io import ImageDecodeError, decode_image
 from visionfit.data.transforms import create_transforms
-from visionfit.errors import DataError, VisionfitError
+from visionfit.errors import VisionfitError
 
 SIZE = 24
 
@@ -342,11 +342,14 @@ def test_auto_chooses_by_size_and_says_why(data, cache_dir):
         DecodedCache.build(data, size=SIZE, mode="ram")
 
 
-def test_a_file_broken_after_the_scan_is_a_clear_error(data, cache_dir):
+def test_a_file_broken_after_the_scan_is_refused_not_fatal(data, cache_dir):
     with open(data[1], "wb") as f:
         f.write(b"not an image")
-    with pytest.raises(DataError, match="img01.png: not an image.*changed after the data scan"):
-        DecodedCache.build(data, size=SIZE, mode="disk", cache_dir=cache_dir)
+    cache = DecodedCache.build(data, size=SIZE, mode="disk", cache_dir=cache_dir)
+    ((item, err),) = cache.refused_items().items()
+    assert item.endswith("img01.png") and err.reason == "not an image"
+    with pytest.raises(ImageDecodeError):
+        cache[1]
     assert list((cache_dir / "decoded").glob("*.tmp")) == []
 
 

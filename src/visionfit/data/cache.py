@@ -55,7 +55,7 @@ import numpy as np
 from visionfit.data import _decoded_file as dfile
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
 from visionfit.data.scan_cache import default_cache_dir, file_key
-from visionfit.errors import DataError, VisionfitError
+from visionfit.errors import VisionfitError
 
 __all__ = ["CACHE_MODES", "CacheView", "DecodedCache", "choose_mode", "clear_memory_cache"]
 
@@ -158,14 +158,9 @@ class _Decoder:
         return op
 
     def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Item i's resized arrays; raises ImageDecodeError (with the decoder's own reason)."""
         s, item = self.settings, self.items[i]
-        try:
-            img = decode_image(item, in_chans=s["in_chans"], max_pixels=s["max_pixels"])
-        except ImageDecodeError as e:
-            raise DataError(
-                f"{e}: the file changed after the data scan; run the same command again "
-                "(or resume the run) to rescan and leave it out"
-            ) from None
+        img = decode_image(item, in_chans=s["in_chans"], max_pixels=s["max_pixels"])
         if self.masks is None:
             out = self._resize()(image=img)["image"]
             mask = None
@@ -188,6 +183,9 @@ class DecodedCache:
         self._masks: np.ndarray | None = None
         self._layout: dfile.Layout | None = None
         self._index: dict | None = None
+        # rows the decoder refused while building (the scan had accepted them): never served,
+        # zeros in the arrays; see `refused_items`
+        self.refused: dict[int, ImageDecodeError] = {}
 
     @classmethod
     def build(
@@ -258,7 +256,8 @@ class DecodedCache:
 
         global _LAST_MEMORY
         if key is not None and _LAST_MEMORY is not None and _LAST_MEMORY[0] == key:
-            self._images, self._masks = _LAST_MEMORY[1]
+            self._images, self._masks, refused = _LAST_MEMORY[1]
+            self.refused = dict(refused)
             self.reason += "; the arrays of the previous build in this process, files unchanged"
             return
         _LAST_MEMORY = None  # let the previous arrays go before allocating new ones
@@ -268,10 +267,15 @@ class DecodedCache:
             self._masks = np.empty((self._n, s["size"], s["size"]), np.uint8)
 
         def one(i: int) -> None:
-            img, mask = self._decoder(i)
-            self._images[i] = img
+            out = self._decode_or_refuse(i)
+            if out is None:
+                self._images[i] = 0
+                if self._masks is not None:
+                    self._masks[i] = 0
+                return
+            self._images[i] = out[0]
             if self._masks is not None:
-                self._masks[i] = mask
+                self._masks[i] = out[1]
 
         with ThreadPoolExecutor(threads) as pool:
             for done, _ in enumerate(pool.map(one, range(self._n)), 1):
@@ -279,7 +283,16 @@ class DecodedCache:
                     progress(done, self._n)
         self.decoded = self._n
         if key is not None:
-            _LAST_MEMORY = (key, (self._images, self._masks))
+            _LAST_MEMORY = (key, (self._images, self._masks, dict(self.refused)))
+
+    def _decode_or_refuse(self, i: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Item i decoded, or None (and recorded in `refused`) when the decoder refuses it: one
+        file the scan accepted and a later decode does not must not end the build."""
+        try:
+            return self._decoder(i)
+        except ImageDecodeError as e:
+            self.refused[i] = e  # dict item assignment: safe from the pool's threads
+            return None
 
     def _open_disk(self, folder: Path, mask_keys, threads: int, progress) -> None:
         items = self._decoder.items
@@ -296,7 +309,7 @@ class DecodedCache:
         }
         try:
             self._layout, self.decoded = dfile.open_or_build(
-                path, header, self._decoder, threads=threads, progress=progress
+                path, header, self._decode_or_refuse, threads=threads, progress=progress
             )
         except OSError as e:
             raise VisionfitError(
@@ -316,7 +329,14 @@ class DecodedCache:
             self._images, self._masks = self._layout.arrays(self.path, "r")
         return self._images, self._masks
 
+    def refused_items(self) -> dict:
+        """{item: ImageDecodeError} for the items the decoder refused while building."""
+        return {self._decoder.items[i]: e for i, e in sorted(self.refused.items())}
+
     def __getitem__(self, i: int) -> np.ndarray:
+        """Row i (a copy); raises ImageDecodeError for a refused item, never its zeros."""
+        if i in self.refused:
+            raise self.refused[i]
         images, _ = self._arrays()
         if images is None:
             return self._decoder(i)[0]
@@ -325,6 +345,8 @@ class DecodedCache:
     def mask(self, i: int) -> np.ndarray:
         if not self._decoder.settings["masks"]:
             raise ValueError("this cache was built without masks")
+        if i in self.refused:
+            raise self.refused[i]
         _, masks = self._arrays()
         if masks is None:
             return self._decoder(i)[1]

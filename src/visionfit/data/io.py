@@ -35,6 +35,7 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Callable
 from typing import IO
 
 import numpy as np
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "ImageDecodeError",
+    "decode_file",
     "decode_image",
     "file_sha1",
     "is_image_file",
@@ -137,19 +139,39 @@ class _decoding_warnings(warnings.catch_warnings):
         return out
 
 
-def open_image_path(path: str, *, max_pixels: int, on_open=None) -> Image.Image:
-    """`open_image` on a path, with `on_open` as in `open_image_bytes`."""
+def decode_file(
+    path: str,
+    *,
+    in_chans: int = 3,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    background: Background = (255, 255, 255),
+    data: bytes | None = None,
+    on_decoded: Callable[[Image.Image], None] | None = None,
+) -> np.ndarray:
+    """Decode the file at `path` to a uint8 HxWxC array: the one function that decides whether a
+    file is usable, for the data scan (`visionfit check`, the scan before training) and for every
+    decode in training (the decode-once cache, the loaders).
+
+    `data`: the file's bytes when the caller has already read them (the scan hashes the same
+    bytes); else the file is read here. `on_decoded(img)` sees the image once its pixels are
+    fully and successfully decoded, before the EXIF rotation (to read its format, stored mode
+    and EXIF tags without ever touching pixels early). Raises :class:`ImageDecodeError`.
+    """
+    _check_in_chans(in_chans)
+    bg = _background_rgb(background)
     _guard_truncated_flag()
     with _decoding_warnings():
-        return _open_path(path, max_pixels, on_open)
-
-
-def open_image_bytes(data: bytes, path: str | None, *, max_pixels: int, on_open=None):
-    """`open_image` on a file's bytes already read (the scan hashes the same bytes);
-    `on_open(img)` sees the image after its header is read and before its pixels are."""
-    _guard_truncated_flag()
-    with _decoding_warnings():
-        return _open_stream(io.BytesIO(data), path, max_pixels, on_open)
+        if data is None:
+            data = read_small_file(path)
+        if data is not None:
+            img = _open_stream(io.BytesIO(data), path, max_pixels, on_decoded)
+        else:  # a large file is decoded from the file rather than held in memory
+            with _open_binary(path) as f:
+                img = _open_stream(f, path, max_pixels, on_decoded)
+    try:
+        return to_array(img, in_chans=in_chans, background=bg)
+    finally:
+        img.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,35 +225,50 @@ def _guard_truncated_flag() -> None:
 _READ_WHOLE_BYTES = 64 << 20  # larger files are decoded from the file, not from memory
 
 
-def _open_path(path: str, max_pixels: int, on_open=None) -> Image.Image:
+def _open_path(path: str, max_pixels: int) -> Image.Image:
     # one read instead of Pillow's many small reads and seeks: twice as fast on small files
     data = read_small_file(path)
     if data is not None:
-        return _open_stream(io.BytesIO(data), path, max_pixels, on_open)
+        return _open_stream(io.BytesIO(data), path, max_pixels)
     with _open_binary(path) as f:
-        return _open_stream(f, path, max_pixels, on_open)
+        return _open_stream(f, path, max_pixels)
 
 
-def _open_stream(fp: IO[bytes], path: str | None, max_pixels: int, on_open=None) -> Image.Image:
+def _open_stream(fp: IO[bytes], path: str | None, max_pixels: int, on_decoded=None) -> Image.Image:
     """Decode from a seekable binary stream positioned at 0; ``fp`` is not closed here."""
     if _stream_size(fp) == 0:
         raise ImageDecodeError(path, "zero bytes")
+    with _pil_open(fp, path) as img:
+        return _decode_pil(img, path, max_pixels, fp, on_decoded)
+
+
+def _pil_open(fp: IO[bytes], path: str | None) -> Image.Image:
+    """`Image.open` (header only) with its failures turned into ImageDecodeError."""
     try:
-        img = Image.open(fp, formats=_PIL_FORMATS)
+        fp.seek(0)
+        return Image.open(fp, formats=_PIL_FORMATS)
     except UnidentifiedImageError:
         raise _unidentified(fp, path) from None
     except ImageDecodeError:
         raise
     except Exception as exc:
         raise _classify(exc, fp, path) from exc
-    with img:
-        if on_open is not None:
-            on_open(img)
-        return _decode_pil(img, path, max_pixels, fp)
+
+
+def _pixels_touched(img: Image.Image) -> bool:
+    """True when a pixel buffer exists already: a load ran (maybe failed half-way) since open."""
+    state = vars(img)
+    return state.get("_im", state.get("im")) is not None
 
 
 def _decode_pil(
-    img: Image.Image, path: str | None, max_pixels: int, fp: IO[bytes] | None
+    img: Image.Image,
+    path: str | None,
+    max_pixels: int,
+    fp: IO[bytes] | None,
+    on_decoded=None,
+    *,
+    reopened: bool = False,
 ) -> Image.Image:
     width, height = img.size
     pixels = width * height
@@ -246,6 +283,12 @@ def _decode_pil(
         raise ImageDecodeError(
             path, "too many pixels", f"{width}x{height} = {pixels} > {max_pixels}"
         )
+    if fp is not None and _pixels_touched(img) and not reopened:
+        # Something loaded this image's pixels before us (Pillow's PNG getexif() does when the
+        # eXIf chunk follows IDAT): a failed load leaves a half-filled image whose next load()
+        # returns without error. Decide on a fresh open of the same bytes, never on that state.
+        with _pil_open(fp, path) as fresh:
+            return _decode_pil(fresh, path, max_pixels, fp, on_decoded, reopened=True)
     try:
         if getattr(img, "n_frames", 1) > 1 and img.tell() != 0:
             img.seek(0)
@@ -257,6 +300,8 @@ def _decode_pil(
     if fp is not None and img.format == "PNG" and _png_truncated(fp):
         # Pillow accepts a PNG whose end (IEND, checksums) is cut off once the pixels are decoded.
         raise ImageDecodeError(path, "truncated", "PNG ends before its IEND chunk")
+    if on_decoded is not None:
+        on_decoded(img)
     try:
         out = ImageOps.exif_transpose(img)
     except Exception:  # corrupt EXIF: keep the stored orientation, the same way everywhere
@@ -298,6 +343,10 @@ def decode_image(
                 None, "too many pixels", f"{source.shape[1]}x{source.shape[0]} > {max_pixels}"
             )
         return _finish(_array_to_u8(source), in_chans, bg)
+    if isinstance(source, (str, os.PathLike)):  # the path every training decode takes
+        return decode_file(
+            os.fsdecode(source), in_chans=in_chans, max_pixels=max_pixels, background=bg
+        )
     img = open_image(source, max_pixels=max_pixels)
     try:
         return to_array(img, in_chans=in_chans, background=bg)

@@ -17,14 +17,7 @@ from dataclasses import asdict, dataclass
 
 from PIL import Image
 
-from visionfit.data.io import (
-    ImageDecodeError,
-    file_sha1,
-    open_image_bytes,
-    open_image_path,
-    read_small_file,
-    to_array,
-)
+from visionfit.data.io import ImageDecodeError, decode_file, file_sha1, read_small_file
 from visionfit.data.scan_cache import ScanCache, file_key
 
 _EXIF_ORIENTATION = 0x0112
@@ -91,18 +84,16 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
         def header(im: Image.Image) -> None:
             info.format, info.mode, info.exif_orientation = _header(im)
 
-        data = read_small_file(path)  # read once: hashed, then decoded from memory
-        if data is None:  # a large file is streamed twice rather than held in memory
+        # read once: hashed, then decoded from memory (a large file is streamed twice instead)
+        data = read_small_file(path)
+        if data is None:
             info.sha1 = file_sha1(path)
-            img = open_image_path(path, max_pixels=max_pixels, on_open=header)
         else:
             info.sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
-            img = open_image_bytes(data, path, max_pixels=max_pixels, on_open=header)
-        try:
-            info.width, info.height = img.size
-            to_array(img, in_chans=3)  # the same conversion training applies
-        finally:
-            img.close()
+        # The very function training decodes with decides: the scan cannot accept what
+        # training refuses (same open, same load, same conversion).
+        arr = decode_file(path, in_chans=3, max_pixels=max_pixels, data=data, on_decoded=header)
+        info.height, info.width = arr.shape[:2]  # after the EXIF rotation
         info.ok = True
     except ImageDecodeError as e:
         info.reason, info.detail = e.reason, str(e.detail or "")
@@ -114,7 +105,11 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
 
 
 def _header(im: Image.Image) -> tuple[str, str, int]:
-    """Format, stored mode and EXIF orientation of an opened image, before it is decoded."""
+    """Format, stored mode and EXIF orientation of an image whose pixels are already decoded.
+
+    Read after the decode, never before: Pillow's PNG ``getexif()`` loads the pixels when the
+    eXIf chunk comes after IDAT, and its failure, swallowed here as "corrupt EXIF", used to let
+    the scan accept a file that training then refused."""
     fmt, mode = str(im.format or ""), str(im.mode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

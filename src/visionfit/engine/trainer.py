@@ -28,12 +28,18 @@ from lightning.pytorch.callbacks import (
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
-from visionfit.data.datasets import ImageDataset
+from visionfit.data.datasets import DecodeRefusals, ImageDataset, collate_decoded
 from visionfit.data.samplers import ShardSampler
 from visionfit.data.transforms import create_transforms
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
 from visionfit.engine.dist import world_size
 from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
+from visionfit.engine.refusals import (
+    cache_refusals,
+    leave_out_refused,
+    merge_refusals,
+    refusals_log,
+)
 from visionfit.engine.resumable import (
     EpochSampler,
     ResumableDataLoader,
@@ -63,6 +69,8 @@ def quiet_lightning() -> None:
     # Lightning 2.6 warns about its own use of torch's pytree API on every fit.
     warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\).*")
     warnings.filterwarnings("ignore", ".*number of training batches.*")
+    # a batch whose every image the decoder refused (recorded in skipped.csv) is skipped
+    warnings.filterwarnings("ignore", ".*train_dataloader yielded None.*")
     warnings.filterwarnings("ignore", ".*No positive samples in targets.*")
     warnings.filterwarnings("ignore", ".*No negative samples in targets.*")
     # epoch metrics are torchmetrics objects, already reduced over the processes when computed
@@ -138,9 +146,12 @@ def kept_cache(cfg: RunConfig, data: TaskData):
 
 
 def create_loaders(
-    task, cfg, data, train_df, val_df, pre
+    task, cfg, data, train_df, val_df, pre, *, refusals: DecodeRefusals | None = None
 ) -> tuple[ResumableDataLoader, DataLoader | None]:
-    """The seeded, resumable train loader and the val loader (None without val rows)."""
+    """The seeded, resumable train loader and the val loader (None without val rows).
+
+    With `refusals`, an image the decoder refuses in a loader (the scan accepted it) is recorded
+    there and left out of its batch (`collate_decoded`); without, it raises DataError."""
     tc, size = cfg.train, cfg.augment.img_size
     train_tf = create_transforms(cfg.augment.preset, size, pre.mean, pre.std, train=True)
     eval_tf = create_transforms("none", size, pre.mean, pre.std, train=False)
@@ -149,8 +160,9 @@ def create_loaders(
         "num_workers": workers,
         "persistent_workers": workers > 0,
         "pin_memory": torch.cuda.is_available(),
+        "collate_fn": collate_decoded,
     }
-    data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed}
+    data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed, "refusals": refusals}
     cache = kept_cache(cfg, data)  # one of another size would feed the network wrong pixels
     # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
     # cannot train on one). Order and augmentation are seeded per epoch and sample, and the
@@ -262,8 +274,9 @@ def train_split(
     L.seed_everything(tc.seed, workers=True, verbose=False)
     created = created or create_model(task, cfg, data)
     pre = created.preprocessing
-    decoded_cache(task, cfg, data, progress=progress)
-    train_loader, val_loader = create_loaders(task, cfg, data, train_df, val_df, pre)
+    train_df, val_df, refusals = _usable(task, cfg, data, train_df, val_df, out_dir, progress)
+    loaders = create_loaders(task, cfg, data, train_df, val_df, pre, refusals=refusals)
+    train_loader, val_loader = loaders
     has_val = val_loader is not None
     policy = create_finetune_policy(created.model, cfg.finetune, tc.lr, tc.epochs)
     module = task.create_module(
@@ -282,16 +295,15 @@ def train_split(
     trainer = _trainer(cfg, out_dir, all_callbacks, logger, progress)
     ckpt_dir = out_dir / "checkpoints"
     if not finished:
-        trainer.fit(
-            module,
-            train_loader,
-            val_loader,
-            ckpt_path=str(resume_from) if resume_from else None,
-            weights_only=True,
-        )
+        ckpt = str(resume_from) if resume_from else None
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
         if not trainer.is_global_zero:  # the main process writes the rest
             return SplitResult(module, -1, {}, 0, pre, {}, worker=True)
         (ckpt_dir / "previous.ckpt").unlink(missing_ok=True)  # only a fallback while training
+        # images the loaders refused while training: recorded, and out of the final val pass
+        val_df, refused = merge_refusals(data, out_dir, refusals, val_df)
+        if refused and val_loader is not None:
+            val_loader = create_loaders(task, cfg, data, train_df, val_df, pre)[1]
     if trainer.world_size > 1:  # what follows runs in this process alone, on every val image
         trainer = _single_process_trainer(cfg)
         if val_loader is not None:
@@ -331,6 +343,14 @@ def train_split(
         logger=logger,
         weights_source=created.weights_source,
     )
+
+
+def _usable(task, cfg, data, train_df, val_df, out_dir: Path, progress: bool):
+    """Build the decode-once cache; leave out what it refused (the scan accepted it) before the
+    loaders exist; and the side file the loaders record their own refusals in."""
+    cache = decoded_cache(task, cfg, data, progress=progress)
+    train_df, val_df = leave_out_refused(data, out_dir, cache_refusals(cache), train_df, val_df)
+    return train_df, val_df, refusals_log(out_dir)
 
 
 def _choose_ema(cfg, trainer, module, callbacks, val_loader, best_metrics, ckpt_dir) -> dict:
