@@ -1,9 +1,9 @@
 """The one adapter between reports/serve and the rest of visionfit.
 
 Everything the reports and the server need from a run comes through here: the run directory's
-files (`RunView`, owned by runs/view.py and re-exported here), and the handful of library calls (`visionfit.load`, the
-image decoder, the transform builders, mask reading, RLE encoding). After a refactor of engine/,
-tasks/ or data/, this is the only module to re-point.
+files (`RunView`, owned by runs/view.py and re-exported here), and the handful of library calls
+(`visionfit.load`, the image decoder, the transform builders, mask reading, RLE encoding). After
+a refactor of engine/, tasks/ or data/, this is the only module to re-point.
 """
 
 from __future__ import annotations

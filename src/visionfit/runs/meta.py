@@ -6,18 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from visionfit.runs.files import read_model_meta, write_model_meta
-from visionfit.runs.kind import model_kind
 
 ENSEMBLE_FORMAT = "visionfit-ensemble"
-
-
-def read_run_meta(run_dir: str | Path) -> dict | None:
-    """The top-level model.json of a run, or None when there is none."""
-    return read_model_meta(run_dir)
-
-
-def is_ensemble_dir(run_dir: str | Path) -> bool:
-    return model_kind(run_dir) == "ensemble"
 
 
 def write_ensemble_meta(run_dir: Path, members: list[str], extra: dict) -> None:
