@@ -17,8 +17,13 @@ import pandas as pd
 
 from visionfit.errors import RunError
 from visionfit.runs.files import read_config_dict
-from visionfit.runs.kind import FINISHED_KINDS, summary_kind
-from visionfit.runs.summary import RunSummary, metric_higher_is_better, try_read_summary
+from visionfit.runs.kind import summary_kind
+from visionfit.runs.summary import (
+    FINISHED_KINDS,
+    RunSummary,
+    metric_higher_is_better,
+    try_read_summary,
+)
 
 COLUMNS = [
     "run",
