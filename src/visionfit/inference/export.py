@@ -28,6 +28,7 @@ from torch import nn
 
 from visionfit.errors import ExportError, OutputExistsError
 from visionfit.fileio import link_exclusive
+from visionfit.runs.files import MODEL_META, WEIGHTS
 
 FORMATS = ("onnx", "torchscript")
 MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
@@ -203,11 +204,9 @@ def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
 def bundle_fingerprint(run_dir: Path, meta: dict) -> dict[str, str]:
     """SHA-256 of the bundle files an export was made from (every fold's for a CV run)."""
     members = list(meta.get("members") or [])
-    names = ["model.json"] + [
-        f"{d}/{f}" for d in members for f in ("model.json", "model.safetensors")
-    ]
+    names = [MODEL_META] + [f"{d}/{f}" for d in members for f in (MODEL_META, WEIGHTS)]
     if not members:
-        names.append("model.safetensors")
+        names.append(WEIGHTS)
     return {name: _sha256(Path(run_dir) / name) for name in names}
 
 
