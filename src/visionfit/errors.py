@@ -21,3 +21,7 @@ class RunError(VisionfitError):
 
 class ExportError(ModelError):
     """A model cannot be exported (ONNX / TorchScript), or the export does not match PyTorch."""
+
+
+class OutputExistsError(VisionfitError):
+    """An output file exists already: visionfit never overwrites one; choose another name."""

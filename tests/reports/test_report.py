@@ -11,7 +11,7 @@ from PIL import Image
 from visionfit.config import BaselineConfig
 from visionfit.data.synthetic import make_shapes_dataset
 from visionfit.engine.baseline import run_baseline
-from visionfit.errors import RunError
+from visionfit.errors import OutputExistsError, RunError
 from visionfit.reports._run import RunView
 from visionfit.reports.compare import write_comparison
 from visionfit.reports.html import write_report
@@ -102,7 +102,7 @@ def test_report_elsewhere_embeds_images_and_never_overwrites(tiny_run, tmp_path)
     srcs = re.findall(r'<img src="([^"]+)"', text)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert base64.b64decode(srcs[0].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(RunError, match="not overwriting"):
+    with pytest.raises(OutputExistsError, match="files are never overwritten"):
         write_report(tiny_run("binary"), out)
 
 
@@ -128,7 +128,7 @@ def test_comparison_page_lists_every_run_and_overlays_curves(tiny_run, report, t
     assert tiny_run("cv").name in text
     assert f'href="{tiny_run("cv").name}/report.html"' in text
     assert len(re.findall(r'src="data:image/png;base64,', text)) == 2  # scores + curves
-    with pytest.raises(RunError, match="not overwriting"):
+    with pytest.raises(OutputExistsError, match="files are never overwritten"):
         write_comparison(runs_dir, out=out)
     with pytest.raises(RunError, match="no finished run named"):
         write_comparison(runs_dir, tmp_path / "c.html", runs=["nope"])

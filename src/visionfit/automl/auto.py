@@ -57,9 +57,11 @@ from visionfit.engine.fit import prepare, split_run
 from visionfit.engine.testsplit import score_test_split
 from visionfit.errors import RunError, VisionfitError
 from visionfit.fileio import json_safe
+from visionfit.runs import files as run_files
+from visionfit.runs.kind import AUTO_STATE
 from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
 
-STATE_FILE = "auto.json"
+STATE_FILE = AUTO_STATE
 LEADERBOARD_FILE = "leaderboard.csv"
 MAX_TRAININGS = 6
 
@@ -173,7 +175,7 @@ def _keep_best(state, task, data, df, auto_dir: Path, clock: Clock) -> tuple[dic
     test_df = _test_rows(df)
     if len(test_df):
         clock.say(f"scoring the test split once ({len(test_df)} images)")
-    best_cfg = RunConfig.from_yaml(run_dir / "config.yaml")
+    best_cfg = run_files.read_config(run_dir)
     test = score_test_split(task, best_cfg, data, run_dir, test_df)
     state["best_run"], state["test"] = str(run_dir), test
     _link_best(auto_dir, run_dir)
@@ -218,9 +220,8 @@ def _saver(auto_dir: Path, state: dict, clock: Clock):
 def _shared_split(auto_dir: Path, task, cfg: RunConfig, data) -> pd.DataFrame:
     """One train / val / test split for every stage; a resumed run checks it drew the same."""
     df = split_run(task, cfg, data).reset_index(drop=True)
-    path = auto_dir / "splits.csv"
-    if path.is_file():
-        before = pd.read_csv(path, dtype=str, keep_default_na=False)
+    before = run_files.read_splits(auto_dir)
+    if before is not None:
         if (
             before["image"].tolist() != df["image"].astype(str).tolist()
             or before["split"].tolist() != df["split"].tolist()
@@ -230,7 +231,7 @@ def _shared_split(auto_dir: Path, task, cfg: RunConfig, data) -> pd.DataFrame:
                 "start a new `visionfit auto`"
             )
     else:
-        atomic_write_csv(path, df[task.split_columns(df)])
+        run_files.write_splits(auto_dir, df[task.split_columns(df)])
     return df
 
 

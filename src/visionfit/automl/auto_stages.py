@@ -7,9 +7,7 @@ when it ends, so a killed `auto` knows what finished.
 from __future__ import annotations
 
 import gc
-import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -18,6 +16,9 @@ from visionfit.config import BaselineConfig, RunConfig
 from visionfit.engine.deadline import Deadline
 from visionfit.engine.resumable import TestKillSwitch
 from visionfit.errors import DataError, VisionfitError
+from visionfit.runs import files as run_files
+from visionfit.runs.kind import is_finished
+from visionfit.runs.summary import RunSummary, read_summary, try_read_summary
 
 # The baseline runs when the data is at most this many images per second of budget (pixel
 # features of 32 x 32 images and a random forest on 2 cores take about 10-30 ms per image).
@@ -174,9 +175,9 @@ def _resume_training(stage, clock, reserve, run_reserve):
 
     run_dir = Path(stage["run_dir"])
     clock.say(f"resuming {stage['name']} in {run_dir.name}")
-    if (run_dir / "summary.json").is_file() and (run_dir / "model.safetensors").is_file():
+    if is_finished(run_dir):
         # killed after the run ended but before the stage was recorded
-        return _FinishedRun(run_dir, json.loads((run_dir / "summary.json").read_text()))
+        return _FinishedRun(run_dir, read_summary(run_dir))
     deadline = clock.deadline - reserve
     return resume(
         run_dir, progress=False, callbacks=[Deadline(deadline, run_reserve)], score_test=False
@@ -186,15 +187,18 @@ def _resume_training(stage, clock, reserve, run_reserve):
 class _FinishedRun:
     """What train_stage reads of a RunResult, from a finished run's summary.json."""
 
-    def __init__(self, run_dir: Path, summary: dict):
+    def __init__(self, run_dir: Path, summary: RunSummary):
         self.run_dir = run_dir
-        self.val_score = summary["val_score"]
-        self.n_val = summary["n_val"]
+        self.val_score = summary.get("val_score") or {
+            "metric": summary.main_metric,
+            "value": summary.score,
+        }
+        self.n_val = summary.n_val
 
 
 def _epochs_run(run_dir: Path) -> int | None:
-    path = run_dir / "summary.json"
-    return json.loads(path.read_text()).get("epochs_run") if path.is_file() else None
+    summary = try_read_summary(run_dir)
+    return summary.get("epochs_run") if summary is not None else None
 
 
 def _candidate_of(state: dict, name: str) -> Candidate:
@@ -239,12 +243,12 @@ def make_ensemble(state, task, data, df, auto_dir: Path, clock, save) -> None:
     out = auto_dir / f"ensemble-{top['name']}"
     out.mkdir()
     first = Path(members[0]["run_dir"])
-    for name in ("config.yaml", "classes.json"):
-        shutil.copy2(first / name, out / name)
+    cfg = run_files.read_config(first)
+    run_files.write_config(out, cfg)
+    run_files.write_classes(out, run_files.read_classes(first) or [])
     write_ensemble_meta(out, [f"../{Path(s['run_dir']).name}" for s in members], {})
     clock.say(f"scoring the ensemble of {len(members)} {top['name']} runs on validation")
     val_df = df[df["split"] == "val"]
-    cfg = RunConfig.from_yaml(out / "config.yaml")
     scores = task.score_split(cfg, data, load(out), val_df, out, split="val")
     state["stages"].append(
         {

@@ -47,6 +47,7 @@ from visionfit.automl.tune_storage import Lock as _Lock
 from visionfit.automl.tune_storage import lock_for, open_storage, redact_url
 from visionfit.config import RunConfig
 from visionfit.errors import VisionfitError
+from visionfit.runs.kind import TRIAL_SCORES, TUNE_STORAGE, TUNE_TRIALS
 from visionfit.runs.rundir import atomic_write_bytes, atomic_write_csv, atomic_write_text
 
 # Short names a search space may use for the common config keys.
@@ -243,7 +244,7 @@ def tune(
 
     out_dir = Path(options.out_dir or Path(base.runs_dir) / f"tune-{_safe(options.study)}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    storage_url = options.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    storage_url = options.storage or f"sqlite:///{(out_dir / TUNE_STORAGE).resolve()}"
     lock = _lock_for(storage_url)
     sampler = optuna.samplers.TPESampler(seed=options.sampler_seed)
     pruner = (
@@ -329,20 +330,21 @@ def cross_val_score(cfg: RunConfig, folds: int, monitor: str, trial=None) -> tup
 
     from visionfit.engine.cv import assign_folds, run_folds, set_aside_test
     from visionfit.engine.fit import prepare
-    from visionfit.runs.rundir import atomic_write_csv, create_run_dir
+    from visionfit.runs import files as run_files
+    from visionfit.runs.rundir import create_run_dir
 
     task, cfg, data = prepare(cfg.with_overrides({"cv.folds": folds}), progress=False)
     set_aside_test(task, cfg, data)  # tuning never sees the test split
     table, _ = assign_folds(data, cfg)
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or task.run_name(cfg))
-    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-    atomic_write_csv(run_dir / "folds.csv", table)
+    run_files.write_config(run_dir, cfg)
+    run_files.write_folds(run_dir, table)
     scores: list[dict] = []
 
     def on_fold(k, split, val_idx, fold_dir) -> str:
         value = split.best_metrics.get(monitor, float("nan"))
         scores.append({"fold": k, "best_epoch": split.best_epoch, monitor: value})
-        atomic_write_csv(run_dir / "cv.csv", _frame(scores))
+        atomic_write_csv(run_dir / TRIAL_SCORES, _frame(scores))
         mean = sum(s[monitor] for s in scores) / len(scores)
         if trial is not None:
             trial.report(mean, step=k)
@@ -475,8 +477,8 @@ def _write_tables(study, out_dir: Path, base: RunConfig) -> dict[str, str]:
     if "duration" in df:
         df["seconds"] = df.pop("duration").dt.total_seconds().round(1)
     df = df.rename(columns={c: c.removeprefix("params_") for c in df.columns})
-    atomic_write_csv(out_dir / "trials.csv", df)
-    files["trials"] = str(out_dir / "trials.csv")
+    atomic_write_csv(out_dir / TUNE_TRIALS, df)
+    files["trials"] = str(out_dir / TUNE_TRIALS)
     try:
         best = study.best_trial
     except ValueError:  # no complete trial yet

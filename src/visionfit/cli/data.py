@@ -10,7 +10,7 @@ from visionfit.cli import options as o
 from visionfit.cli import render, render_check
 from visionfit.cli.app import command
 from visionfit.cli.configure import baseline_config, run_config
-from visionfit.errors import VisionfitError
+from visionfit.fileio import check_new_path, create_exclusive
 
 
 @command()
@@ -47,8 +47,8 @@ def check(
     unreadable files, image/mask size mismatches, unexpected mask values, share of empty masks.
     """
     cfg = run_config(ctx, config, sets)
-    if out is not None and out.exists():
-        raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
+    if out is not None:
+        check_new_path(out)
     if cfg.data.task == "segment" or (cfg.data.task == "auto" and _looks_like_masks(data)):
         cfg = cfg.with_overrides({"data.task": "segment"})
     render_check.print_start(cfg.data.path or cfg.data.csv)  # before the engine's slow imports
@@ -59,10 +59,8 @@ def check(
     if "segmentation" in report.sections:
         render_check.print_seg_report(report.sections["segmentation"])
     if out is not None:
-        from visionfit.runs.rundir import atomic_write_text
-
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out, report.to_json())
+        create_exclusive(out, report.to_json())
         render.console.print(f"report written to {out}")
     render_check.print_verdict(report)
     if not report.usable:

@@ -11,6 +11,7 @@ from visionfit.cli import render
 from visionfit.cli.app import command
 from visionfit.cli.configure import run_config
 from visionfit.errors import VisionfitError
+from visionfit.fileio import check_new_path, create_exclusive_csv
 
 
 @command()
@@ -24,20 +25,16 @@ def runs(
     from visionfit.runs.table import list_runs
 
     for path, flag in ((csv, "--csv"), (html, "--html")):
-        if path is not None and path.exists():
-            raise VisionfitError(
-                f"{path} exists; choose another {flag} (files are never overwritten)"
-            )
+        if path is not None:
+            check_new_path(path, flag)
     df = list_runs(runs_dir, sort=sort)
     if df.empty:
         render.console.print(f"no finished runs in {runs_dir}")
         return
     render.print_wide(render.runs_table(df, f"{len(df)} runs in {runs_dir}"))
     if csv:
-        from visionfit.runs.rundir import atomic_write_csv
-
         csv.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_csv(csv, df)
+        create_exclusive_csv(csv, df, flag="--csv")
         render.console.print(f"wrote {csv}")
     if html:
         from visionfit.cli.results import write_comparison

@@ -9,6 +9,7 @@ from visionfit.cli import render
 from visionfit.cli.app import command
 from visionfit.config import DataConfig
 from visionfit.errors import VisionfitError
+from visionfit.fileio import check_new_path, create_exclusive_csv
 
 
 @command()
@@ -37,8 +38,7 @@ def predict(
         predictor.max_pixels = max_pixels
     column = image_col if image_col is not None else DataConfig().image_col
     paths = expand_inputs(inputs, image_col=column, root=root)
-    if out.exists():
-        raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
+    check_new_path(out)
     if predictor.task == "segment":
         _predict_masks(predictor, paths, out, masks_dir, overlays_dir, batch_size, tta, truth)
         return
@@ -56,8 +56,8 @@ def _predict_masks(predictor, paths, out, masks_dir, overlays_dir, batch_size, t
     """Mask PNGs, an RLE CSV and, with --truth, dice against the true masks."""
     masks_dir = masks_dir or out.with_name(out.stem + "_masks")
     scores_csv = out.with_name(out.stem + "_scores.csv")
-    if truth is not None and scores_csv.exists():
-        raise VisionfitError(f"{scores_csv} exists; choose another --out")
+    if truth is not None:
+        check_new_path(scores_csv)
     df = predictor.predict(
         paths,
         masks_dir=masks_dir,
@@ -78,7 +78,6 @@ def _predict_masks(predictor, paths, out, masks_dir, overlays_dir, batch_size, t
 
 
 def _write_csv(path: Path, df) -> None:
-    from visionfit.runs.rundir import atomic_write_csv
-
+    """A new file (never overwritten: of two commands writing one --out, one fails)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_csv(path, df)
+    create_exclusive_csv(path, df)

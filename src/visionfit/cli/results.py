@@ -13,6 +13,7 @@ from visionfit.cli import options as o
 from visionfit.cli import render
 from visionfit.cli.app import command
 from visionfit.errors import VisionfitError
+from visionfit.fileio import check_new_path
 
 
 def _engine_function(module: str, name: str, what: str):
@@ -45,8 +46,8 @@ def report(
     """
     if not target.exists():
         raise VisionfitError(f"{'runs folder' if compare else 'run directory'} not found: {target}")
-    if out is not None and out.exists():
-        raise VisionfitError(f"{out} exists; choose another --out (files are never overwritten)")
+    if out is not None:
+        check_new_path(out)
     if compare:
         written = write_comparison(target, out)
     else:

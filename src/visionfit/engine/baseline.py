@@ -15,7 +15,6 @@ its fitted pipelines as skops files with a model.json (see baseline_store), so t
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,9 @@ from visionfit.inference.baseline_store import (
     save_pipeline,
     write_baseline_meta,
 )
-from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.runs import files as run_files
+from visionfit.runs.rundir import create_run_dir
+from visionfit.runs.summary import RunSummary, write_summary
 from visionfit.tasks.classification.cvreport import (
     CVScores,
     oof_frame,
@@ -291,10 +292,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     # Features first: an unreadable image stops the run before its directory exists.
     x = extract_features(df["image"].tolist(), cfg, progress)
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or f"baseline-{cfg.model}")
-    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-    atomic_write_text(run_dir / "classes.json", json.dumps(samples.classes, indent=2))
-    atomic_write_csv(run_dir / "folds.csv", folds)
-    atomic_write_csv(run_dir / "skipped.csv", samples.skipped)
+    run_files.write_run_inputs(run_dir, cfg, samples.classes, samples.skipped, folds=folds)
     targets = split_targets(df, task)
     y_fit = hard_targets(targets, task)
     fold = folds["fold"].to_numpy()
@@ -329,27 +327,29 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
 
 
 def _write_summary(run_dir: Path, cfg: BaselineConfig, samples, kind, n_features, scores, seconds):
-    summary = {
-        "kind": "baseline",
-        "run_dir": str(run_dir),
-        "task": cfg.data.task,
-        "classes": samples.classes,
-        "model": cfg.model,
-        "features": cfg.features,
-        "size": cfg.size,
-        "pca": cfg.pca,
-        "n_features": n_features,
-        "folds": cfg.cv.folds,
-        "fold_kind": kind,
-        "folds_file": cfg.cv.folds_file,
-        "refit": cfg.cv.refit,
-        "n_samples": len(samples.df),
+    summary = RunSummary.of(
+        "baseline",
+        run_dir=str(run_dir),
+        task=cfg.data.task,
+        classes=samples.classes,
+        model_name=str(cfg.model),
+        model=cfg.model,
+        features=cfg.features,
+        size=cfg.size,
+        pca=cfg.pca,
+        n_features=n_features,
+        folds=cfg.cv.folds,
+        fold_kind=kind,
+        folds_file=cfg.cv.folds_file,
+        refit=cfg.cv.refit,
+        n_samples=len(samples.df),
         **scores.to_json(),
-        "seconds": seconds,
-        "ignored_files": samples.ignored_files,
-        "notes": samples.notes,
-    }
-    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+        seconds=seconds,
+        skipped_files=len(samples.skipped),
+        ignored_files=samples.ignored_files,
+        notes=samples.notes,
+    )
+    write_summary(run_dir, summary)
 
 
 def _calibration_folds(y: np.ndarray) -> int:

@@ -13,7 +13,6 @@ that the ensemble's members differ. `tune --folds` runs the same loop (`run_fold
 from __future__ import annotations
 
 import gc
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -33,9 +32,10 @@ from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.hooks import run_finished
 from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.trainer import SplitResult, create_model, train_split
-from visionfit.fileio import json_safe
+from visionfit.runs import files as run_files
 from visionfit.runs.meta import write_ensemble_meta
-from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.runs.rundir import create_run_dir
+from visionfit.runs.summary import RunSummary, write_summary
 from visionfit.tasks.base import Task, TaskData
 
 
@@ -111,12 +111,14 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
         world_size(cfg),
     )
     if not is_worker():
-        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-        atomic_write_text(run_dir / "classes.json", json.dumps(data.classes, indent=2))
-        atomic_write_csv(run_dir / "folds.csv", folds)
-        atomic_write_csv(run_dir / "skipped.csv", data.skipped)
-        if len(test_df):
-            atomic_write_csv(run_dir / "test.csv", test_df[task.split_columns(test_df)])
+        run_files.write_run_inputs(
+            run_dir,
+            cfg,
+            data.classes,
+            data.skipped,
+            folds=folds,
+            test=test_df[task.split_columns(test_df)] if len(test_df) else None,
+        )
 
     fold = folds["fold"].to_numpy()
     acc = task.cv_accumulator(cfg, data, data.df)
@@ -149,7 +151,8 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
         notes=data.notes,
         test=test,
     )
-    _write_summary(result, cfg, {"model_name": task.run_name(cfg), **summary_extra}, data)
+    extra = {"model_name": task.run_name(cfg), **summary_extra}
+    _write_summary(result, cfg, extra, data, test_df)
     run_finished(run_dir, result.notes)
     return result
 
@@ -163,28 +166,32 @@ def set_aside_test(task: Task, cfg: RunConfig, data: TaskData) -> pd.DataFrame:
     return df[is_test].reset_index(drop=True)
 
 
-def _write_summary(result: CVResult, cfg: RunConfig, extra: dict, data: TaskData) -> None:
+def _write_summary(
+    result: CVResult, cfg: RunConfig, extra: dict, data: TaskData, test_df: pd.DataFrame
+) -> None:
     run_dir = result.run_dir
-    summary = {
-        "kind": "cv",
-        "run_dir": str(run_dir),
-        "task": result.task,
-        "classes": result.classes,
-        "folds": result.folds,
-        "fold_kind": result.fold_kind,
-        "folds_file": cfg.cv.folds_file,
-        "n_samples": result.n_samples,
-        "monitor": cfg.train.monitor,
-        "best_epochs": result.best_epochs,
-        "weights_source": result.weights_source,
+    summary = RunSummary.of(
+        "cv",
+        run_dir=str(run_dir),
+        task=result.task,
+        classes=result.classes,
+        folds=result.folds,
+        fold_kind=result.fold_kind,
+        folds_file=cfg.cv.folds_file,
+        n_samples=result.n_samples,
+        n_test=len(test_df),
+        monitor=cfg.train.monitor,
+        best_epochs=result.best_epochs,
+        weights_source=result.weights_source,
         **extra,
-        "refit_dir": str(result.refit_dir) if result.refit_dir else None,
-        "seconds": result.seconds,
-        "test": result.test,
-        "ignored_files": data.ignored_files,
-        "notes": data.notes,
-    }
-    atomic_write_text(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+        refit_dir=str(result.refit_dir) if result.refit_dir else None,
+        seconds=result.seconds,
+        test=result.test or {},
+        skipped_files=len(data.skipped),
+        ignored_files=data.ignored_files,
+        notes=data.notes,
+    )
+    write_summary(run_dir, summary)
 
 
 def run_folds(
@@ -212,7 +219,7 @@ def run_folds(
         console.rule(f"fold {k + 1}/{n_folds}: {len(train_df)} train / {len(val_df)} val")
         fold_cfg = cfg.with_overrides({"train.seed": cfg.train.seed + k})
         if not is_worker():
-            atomic_write_text(fold_dir / "config.yaml", fold_cfg.to_yaml())
+            run_files.write_config(fold_dir, fold_cfg)
         split = train_split(
             task,
             fold_cfg,
@@ -265,5 +272,5 @@ def _refit(task, cfg, data, run_dir, best_epochs, post, progress) -> Path:
         )
     del split
     gc.collect()
-    atomic_write_text(out / "config.yaml", refit_cfg.to_yaml())
+    run_files.write_config(out, refit_cfg)
     return out

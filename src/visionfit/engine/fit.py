@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +18,12 @@ from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.tracking import log_artifacts, tracking_info
 from visionfit.engine.trainer import create_model, default_workers, quiet_lightning, train_split
 from visionfit.errors import VisionfitError
-from visionfit.fileio import json_safe
 from visionfit.models.factory import CreatedModel
 from visionfit.reports.curves import save_training_curves
+from visionfit.runs import files as run_files
 from visionfit.runs.lock import RunLock, acquire_run_lock
-from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
+from visionfit.runs.rundir import create_run_dir
+from visionfit.runs.summary import RunSummary, write_summary
 from visionfit.tasks.base import Task, TaskData
 from visionfit.tasks.registry import task_for_config
 
@@ -134,23 +134,44 @@ def _write_summary(result: RunResult, task: Task, data: TaskData, df, split, res
     metric, score = result.val_score["metric"], result.val_score["value"]
     if split.best_metrics.get(f"val_{metric}") == score:  # an epoch metric: its own name
         metric = f"val_{metric}"
-    summary = {
-        **{k: v for k, v in result.__dict__.items() if k != "run_dir"},
-        "run_dir": str(result.run_dir),
-        "kind": "single",
-        "layout": data.layout,
-        "ignored_files": data.ignored_files,
-        "epochs_run": split.epochs_run,
-        "threshold": split.post.get("threshold"),
-        "model_name": task.run_name(cfg),
-        "main_metric": metric,
-        "score": score,
-        "cache": _cache_line(data),
+    shared = {f: getattr(result, f) for f in _SHARED if hasattr(result, f)}
+    extra = {k: v for k, v in result.__dict__.items() if k not in _SHARED and k != "run_dir"}
+    extra.update(
+        layout=data.layout,
+        epochs_run=split.epochs_run,
+        threshold=split.post.get("threshold"),
+        cache=_cache_line(data),
         **task.summary_extra(data, df),
-    }
+    )
     if resume_from is not None:
-        summary["resumed_from"] = str(resume_from)
-    atomic_write_text(result.run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+        extra["resumed_from"] = str(resume_from)
+    summary = RunSummary(
+        kind="single",
+        **shared,
+        run_dir=str(result.run_dir),
+        ignored_files=data.ignored_files,
+        model_name=task.run_name(cfg),
+        main_metric=metric,
+        score=score,
+        higher_is_better=True,  # the task's headline (Task.headline) is a score, higher better
+        extra=extra,
+    )
+    write_summary(result.run_dir, summary)
+
+
+# RunResult's fields that are RunSummary's shared ones; the others are the single run's own part
+_SHARED = (
+    "task",
+    "classes",
+    "monitor",
+    "seconds",
+    "n_train",
+    "n_val",
+    "n_test",
+    "skipped_files",
+    "notes",
+    "test",
+)
 
 
 def split_run(task: Task, cfg: RunConfig, data: TaskData) -> pd.DataFrame:
@@ -163,10 +184,9 @@ def split_run(task: Task, cfg: RunConfig, data: TaskData) -> pd.DataFrame:
 
 def write_run_inputs(run_dir: Path, cfg: RunConfig, task: Task, data: TaskData, df) -> None:
     """config.yaml, classes.json, skipped.csv and splits.csv: what `--resume` trains on."""
-    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-    atomic_write_text(run_dir / "classes.json", json.dumps(data.classes, indent=2))
-    atomic_write_csv(run_dir / "skipped.csv", data.skipped)
-    atomic_write_csv(run_dir / "splits.csv", df[task.split_columns(df)])
+    run_files.write_run_inputs(
+        run_dir, cfg, data.classes, data.skipped, splits=df[task.split_columns(df)]
+    )
 
 
 def run_notes(data: TaskData, df: pd.DataFrame) -> list[str]:

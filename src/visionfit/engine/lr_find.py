@@ -27,6 +27,8 @@ from visionfit.engine.fit import prepare, split_run
 from visionfit.engine.lr_range import range_test
 from visionfit.engine.trainer import create_model
 from visionfit.errors import VisionfitError
+from visionfit.fileio import check_new_path, create_exclusive
+from visionfit.runs.files import write_config
 from visionfit.runs.rundir import (
     atomic_write_bytes,
     atomic_write_csv,
@@ -63,8 +65,7 @@ def find_lr(
     if plot_path is not None:
         if plot_path.suffix.lower() != ".png":
             raise VisionfitError(f"--out {plot_path} must be a .png file")
-        if plot_path.exists():
-            raise VisionfitError(f"{plot_path} exists; choose another --out (never overwritten)")
+        check_new_path(plot_path)  # before the work; the exclusive write below decides
     t0 = time.perf_counter()
     task, cfg, data = prepare(cfg, progress=progress)
     df = split_run(task, cfg, data)  # the test rows stay out of the range test too
@@ -92,7 +93,10 @@ def find_lr(
     curve = pd.DataFrame({"lr": finder.results["lr"], "loss": finder.results["loss"]})
     table_path = stem.with_suffix(".csv")
     atomic_write_csv(table_path, curve)
-    atomic_write_bytes(plot_path, _plot(finder, suggestion))
+    if out is not None:  # the user's file: never overwritten, even by a run started meanwhile
+        create_exclusive(plot_path, _plot(finder, suggestion))
+    else:
+        atomic_write_bytes(plot_path, _plot(finder, suggestion))
     atomic_write_text(
         stem.with_suffix(".json"),
         json.dumps(
@@ -110,7 +114,7 @@ def find_lr(
         ),
     )
     if out is None:
-        atomic_write_text(out_dir / "config.yaml", cfg.to_yaml())
+        write_config(out_dir, cfg)
     return LRFindResult(
         suggestion=suggestion,
         plot=plot_path,

@@ -12,7 +12,6 @@ result as a run that was never interrupted.
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -28,6 +27,8 @@ from visionfit.engine.fit import RunResult, prepare, split_run, train_in_run_dir
 from visionfit.engine.resumable import LAST, PREVIOUS
 from visionfit.engine.trainer import create_model, quiet_lightning
 from visionfit.errors import RunError
+from visionfit.runs import files as run_files
+from visionfit.runs.kind import is_finished
 from visionfit.runs.lock import acquire_run_lock
 from visionfit.tasks.registry import task_for_config
 
@@ -96,13 +97,12 @@ def resume(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"run directory not found: {run_dir}")
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.is_file():
+    if not run_files.has_config(run_dir):
         raise RunError(
             f"{run_dir} has no config.yaml: it is not a visionfit run, or it was killed before "
             "it started; start a new run"
         )
-    if (run_dir / "summary.json").is_file() and (run_dir / "model.safetensors").is_file():
+    if is_finished(run_dir):
         raise RunError(f"{run_dir} is already finished (summary.json and the bundle exist)")
     quiet_lightning()
     warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # it is the same run
@@ -123,9 +123,9 @@ def resume(
 def _resume_locked(
     run_dir: Path, lock, *, t_start: float, progress: bool, say: Callable[[str], None], extra: dict
 ) -> RunResult:
-    cfg = RunConfig.from_yaml(run_dir / "config.yaml")
+    cfg = run_files.read_config(run_dir)
     task = task_for_config(cfg)
-    if not (run_dir / "classes.json").is_file() or not (run_dir / "splits.csv").is_file():
+    if not run_files.has_inputs(run_dir):
         # Killed between creating the run and writing its split: draw it again, as fit does.
         _, cfg, data = prepare(cfg, progress=progress)
         df = split_run(task, cfg, data)
@@ -173,15 +173,13 @@ def _read_run_table(
 ) -> tuple[list[str], pd.DataFrame]:
     """classes.json and splits.csv as the run recorded them; every image must still decode
     (the checkpoint's position in the epoch counts on them)."""
-    splits_path = run_dir / "splits.csv"
+    splits_path = run_files.path(run_dir, run_files.SPLITS)
     try:
-        classes = list(json.loads((run_dir / "classes.json").read_text()))
-        df = pd.read_csv(
-            splits_path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape"
-        )
-    except (json.JSONDecodeError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        classes = run_files.read_classes(run_dir) or []
+        df = run_files.read_splits(run_dir)
+    except RunError as e:
         raise RunError(f"{run_dir}: classes.json or splits.csv is damaged ({e})") from None
-    if not {"image", "label", "split"} <= set(df.columns):
+    if df is None or not {"image", "label", "split"} <= set(df.columns):
         raise RunError(f"{splits_path} lacks the image, label and split columns")
     scan = scan_files(
         list(df["image"]),

@@ -10,7 +10,6 @@ the ones chosen on the out-of-fold predictions. The files are described in basel
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,19 +26,12 @@ from visionfit.inference.baseline_store import (
     read_baseline_meta,
 )
 from visionfit.inference.predict import as_items
+from visionfit.runs.kind import model_kind
 
 
 def is_baseline_run(run_dir: str | Path) -> bool:
     """True for a `visionfit baseline` run (or its refit/), including ones too old to predict."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return False
-    if read_baseline_meta(run_dir) is not None:
-        return True
-    try:
-        return json.loads((run_dir / "summary.json").read_text()).get("kind") == "baseline"
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return False
+    return model_kind(run_dir) == "baseline"
 
 
 class BaselinePredictor:

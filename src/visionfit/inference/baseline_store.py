@@ -10,7 +10,6 @@ from it, so a changed or foreign file is refused rather than executed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import sklearn
@@ -18,7 +17,8 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 from visionfit.errors import RunError
-from visionfit.runs.rundir import atomic_write_bytes, atomic_write_text
+from visionfit.runs.files import read_model_meta, write_model_meta
+from visionfit.runs.rundir import atomic_write_bytes
 
 BASELINE_FORMAT = "visionfit-baseline"
 MODEL_FILE = "model.skops"
@@ -95,14 +95,8 @@ def _saved_sklearn(path: Path) -> str:
 
 def read_baseline_meta(run_dir: str | Path) -> dict | None:
     """A run's model.json when it describes a baseline, else None."""
-    path = Path(run_dir) / "model.json"
-    if not path.is_file():
-        return None
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{path} is not valid JSON: {e}") from None
-    return meta if isinstance(meta, dict) and meta.get("kind") == "baseline" else None
+    meta = read_model_meta(run_dir)
+    return meta if meta is not None and meta.get("kind") == "baseline" else None
 
 
 def write_baseline_meta(run_dir: Path, members: list[str], info: dict) -> None:
@@ -116,4 +110,4 @@ def write_baseline_meta(run_dir: Path, members: list[str], info: dict) -> None:
         "model_file": MODEL_FILE,
         "sklearn_version": sklearn.__version__,
     }
-    atomic_write_text(run_dir / "model.json", json.dumps(meta, indent=2))
+    write_model_meta(run_dir, meta)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from visionfit.errors import RunError
-from visionfit.fileio import atomic_write_text
+from visionfit.runs.files import MODEL_META, WEIGHTS, has_bundle, read_model_meta, write_model_meta
+from visionfit.runs.kind import model_kind
 from visionfit.tasks.registry import task_for_meta
 
 BUNDLE_FORMAT = "visionfit-bundle"
@@ -23,29 +23,25 @@ def save_bundle(run_dir: str | Path, model: torch.nn.Module, meta: dict) -> None
     tmp = run_dir / ".model.safetensors.tmp"
     save_file(state, str(tmp))
     tmp.replace(run_dir / "model.safetensors")
-    info = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, **meta}
-    atomic_write_text(run_dir / "model.json", json.dumps(info, indent=2))
+    write_model_meta(run_dir, {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, **meta})
 
 
 def read_bundle_meta(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"run directory not found: {run_dir}")
-    meta_path = run_dir / "model.json"
-    if meta_path.is_file() and '"kind": "cv"' in meta_path.read_text():
+    meta_path = run_dir / MODEL_META
+    if model_kind(run_dir) == "ensemble":
         raise RunError(
             f"{run_dir} is a cross-validation run (an ensemble): visionfit.load() / predict "
             f"use all its folds; a single fold model is in {run_dir}/fold_0 etc."
         )
-    if not meta_path.is_file() or not (run_dir / "model.safetensors").is_file():
+    if not has_bundle(run_dir):
         raise RunError(
             f"{run_dir} has no model bundle (model.json + model.safetensors): "
             "is it a finished visionfit run? An interrupted run can be continued with --resume"
         )
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise RunError(f"{meta_path} is not valid JSON: {e}") from None
+    meta = read_model_meta(run_dir) or {}
     if meta.get("format") != BUNDLE_FORMAT:
         raise RunError(f"{meta_path} is not a visionfit bundle")
     return meta
@@ -55,8 +51,8 @@ def load_bundle_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     """Rebuild the network from model.json and load model.safetensors (strict)."""
     run_dir = Path(run_dir)
     meta = read_bundle_meta(run_dir)
-    model = task_for_meta(meta, str(run_dir / "model.json")).model_from_meta(meta)
-    state = load_file(str(run_dir / "model.safetensors"))
+    model = task_for_meta(meta, str(run_dir / MODEL_META)).model_from_meta(meta)
+    state = load_file(str(run_dir / WEIGHTS))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise RunError(

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import warnings
@@ -27,7 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from visionfit.errors import ExportError
+from visionfit.errors import ExportError, OutputExistsError
+from visionfit.fileio import link_exclusive
+from visionfit.runs.files import MODEL_META, WEIGHTS
 
 FORMATS = ("onnx", "torchscript")
 MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
@@ -203,11 +204,9 @@ def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
 def bundle_fingerprint(run_dir: Path, meta: dict) -> dict[str, str]:
     """SHA-256 of the bundle files an export was made from (every fold's for a CV run)."""
     members = list(meta.get("members") or [])
-    names = ["model.json"] + [
-        f"{d}/{f}" for d in members for f in ("model.json", "model.safetensors")
-    ]
+    names = [MODEL_META] + [f"{d}/{f}" for d in members for f in (MODEL_META, WEIGHTS)]
     if not members:
-        names.append("model.safetensors")
+        names.append(WEIGHTS)
     return {name: _sha256(Path(run_dir) / name) for name in names}
 
 
@@ -338,17 +337,12 @@ def _parity(module: nn.Module, path: Path, fmt: str, meta: dict) -> float:
 
 def _link_new(src: Path, dest: Path) -> None:
     """Put `src` at `dest` unless `dest` exists (a hard link never replaces a file)."""
-    exists = f"{dest} exists and is never overwritten: remove it or pass --out"
     try:
-        try:
-            os.link(src, dest)
-        except FileExistsError:
-            raise
-        except OSError:  # a filesystem without hard links: exclusive create, then copy
-            with open(dest, "xb") as f_out, open(src, "rb") as f_in:
-                shutil.copyfileobj(f_in, f_out)
-    except FileExistsError:
-        raise ExportError(exists) from None
+        link_exclusive(src, dest)
+    except OutputExistsError:
+        raise ExportError(
+            f"{dest} exists and is never overwritten: remove it or pass --out"
+        ) from None
 
 
 def _write_new_text(path: Path, text: str) -> None:

@@ -1,7 +1,8 @@
 """`visionfit.load(run_dir)`: any finished run, rebuilt for prediction through the registries.
 
-A run directory says what it is in its top-level model.json: a single bundle (the task that
-trained it, `task_family`), or ``"kind": "cv"`` with its fold members (each an ordinary bundle).
+A run directory says what it is in its top-level model.json (`runs.kind.model_kind`): a single
+bundle (the task that trained it, `task_family`), or ``"kind": "cv"`` with its fold members (each
+an ordinary bundle).
 Other kinds of runs (e.g. the scikit-learn baseline) register a loader in `RUN_LOADERS`.
 """
 
@@ -13,7 +14,8 @@ from pathlib import Path
 from visionfit.errors import RunError
 from visionfit.inference.bundle import load_bundle_model
 from visionfit.inference.predict import Predictor
-from visionfit.runs.meta import is_ensemble_dir, read_run_meta
+from visionfit.runs.files import read_model_meta
+from visionfit.runs.kind import model_kind
 from visionfit.tasks.registry import task_for_meta
 
 # Every member must be fed the same way for one decoded batch to serve them all.
@@ -41,10 +43,10 @@ def load_run(run_dir: str | Path):
         is_kind, loader = entry()
         if is_kind(run_dir):
             return loader(run_dir)
-    if not is_ensemble_dir(run_dir):
+    if model_kind(run_dir) != "ensemble":
         model, meta = load_bundle_model(run_dir)
         return Predictor([model], meta, run_dir, task_for_meta(meta))
-    meta = read_run_meta(run_dir)
+    meta = read_model_meta(run_dir) or {}
     members = list(meta.get("members") or [])
     if not members:
         raise RunError(f"{run_dir / 'model.json'} lists no fold models")

@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from visionfit.errors import RunError
+from visionfit.fileio import check_new_path
 from visionfit.reports import _html as h
 from visionfit.reports import _plot
 from visionfit.reports._run import RunView, list_runs_table
@@ -42,8 +43,8 @@ def write_comparison(
         raise RunError(f"no finished runs in {runs_dir} (runs are made by visionfit train)")
     given = out is not None
     out = Path(out) if given else runs_dir / "compare.html"
-    if given and out.exists():
-        raise RunError(f"{out} exists; not overwriting it (choose another --out)")
+    if given:
+        check_new_path(out)  # before the work; the exclusive write decides a race
     out.parent.mkdir(parents=True, exist_ok=True)
     views = [RunView.open(runs_dir / name) for name in table["run"]]
     parts = [_table_html(table, runs_dir, out.parent)]

@@ -66,7 +66,7 @@ def _choose(df, n_right: int, n_wrong: int):
 
 def plot_gradcam(run: RunView, out_dir: Path) -> Path | None:
     df = validation_predictions(run)
-    if df is None or df.empty or not (run.path / "model.json").is_file():
+    if df is None or df.empty or not run.has_model():
         return None
     if run.meta.get("kind") == "baseline":  # a scikit-learn pipeline: no network to look into
         return None

@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
-from visionfit.errors import RunError
+from visionfit.fileio import atomic_write_text, check_new_path, create_exclusive
 
 # The section modules register themselves on import (order on the page comes from `order`).
 from visionfit.reports import sections_classify, sections_common, sections_segment  # noqa: F401
@@ -53,8 +51,8 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     run_dir = run.path
     given = out is not None
     out = Path(out) if given else run_dir / "report.html"
-    if given and out.exists():
-        raise RunError(f"{out} exists; not overwriting it (choose another --out)")
+    if given:
+        check_new_path(out)  # before the work; the exclusive write decides a race
     out.parent.mkdir(parents=True, exist_ok=True)
     inside = out.parent.resolve() == run_dir.resolve()
     ctx = ReportContext(run, run_dir / "plots", run_dir, embed=not inside)
@@ -92,18 +90,9 @@ def render(run: RunView, sections: list[Section], notes: list[str], seconds: flo
 
 
 def _atomic_write(path: Path, text: str, *, exclusive: bool) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        if exclusive:
-            os.link(tmp, path)  # fails if `path` appeared meanwhile: never overwrite
-            os.unlink(tmp)
-        else:
-            os.replace(tmp, path)
-    except FileExistsError:
-        Path(tmp).unlink(missing_ok=True)
-        raise RunError(f"{path} exists; not overwriting it (choose another --out)") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A given --out is created exclusively (never overwritten); the run's own report.html is
+    replaced atomically."""
+    if exclusive:
+        create_exclusive(path, text)
+    else:
+        atomic_write_text(path, text)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from visionfit.reports._run import RunView, load_predictor
+from visionfit.runs.files import SPLITS
 
 # Tasks whose label column is one class name per image (confusion matrix, ROC, ... apply).
 SINGLE_LABEL = ("binary", "multiclass")
@@ -54,8 +55,8 @@ def _load(run: RunView) -> pd.DataFrame | None:
 
 
 def _predict_val_split(run: RunView) -> pd.DataFrame | None:
-    splits = run.read_csv("splits.csv")
-    if splits is None or "split" not in splits or not (run.path / "model.json").is_file():
+    splits = run.read_csv(SPLITS)
+    if splits is None or "split" not in splits or not run.has_model():
         return None
     val = splits[splits["split"] != "train"].reset_index(drop=True)
     if val.empty:

@@ -13,6 +13,7 @@ from visionfit.reports.augment import plot_augment
 from visionfit.reports.curves import plot_curves
 from visionfit.reports.folds import fold_table, plot_folds
 from visionfit.reports.registry import ReportContext, Section, register
+from visionfit.runs.files import CONFIG, FOLDS, SKIPPED
 
 
 def headline(run) -> dict:
@@ -98,7 +99,7 @@ def data(ctx: ReportContext) -> Section:
         if s.get(k) is not None
     }
     parts.append(h.kv(facts))
-    skipped = run.read_csv("skipped.csv")
+    skipped = run.read_csv(SKIPPED)
     if skipped is not None and len(skipped):
         reasons = skipped["reason"].value_counts().rename("files").reset_index()
         parts.append(f"<h3>Skipped files ({len(skipped)})</h3>" + h.table(reasons))
@@ -200,7 +201,7 @@ def config(ctx: ReportContext) -> Section:
 
 
 def reproduce_command(run) -> str:
-    cfg = run.path / "config.yaml"
+    cfg = run.file(CONFIG)
     if run.kind != "baseline":
         return f"visionfit train --config {shlex.quote(str(cfg))}"
     c = run.config
@@ -216,7 +217,7 @@ def reproduce_command(run) -> str:
             args += [flag, str(c[key])]
     if c.get("pca"):
         args += ["--pca", str(c["pca"])]
-    folds = run.path / "folds.csv"
+    folds = run.file(FOLDS)
     args += ["--folds-file", str(folds)] if folds.is_file() else []
     return shlex.join(args)
 

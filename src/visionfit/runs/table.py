@@ -9,16 +9,21 @@ folds), oof (pooled out-of-fold), seconds, started.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from visionfit.errors import RunError
-from visionfit.tasks.classification.scoring import higher_is_better, main_metric
+from visionfit.runs.files import read_config_dict
+from visionfit.runs.kind import summary_kind
+from visionfit.runs.summary import (
+    FINISHED_KINDS,
+    RunSummary,
+    metric_higher_is_better,
+    try_read_summary,
+)
 
 COLUMNS = [
     "run",
@@ -53,47 +58,46 @@ def list_runs(runs_dir: str | Path = "runs", sort: str | None = None) -> pd.Data
         raise RunError(f"runs folder not found: {root} (runs are made by visionfit train)")
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        summary_path = d / "summary.json"
-        if not summary_path.is_file():
+        if summary_kind(d) not in FINISHED_KINDS:
             continue
-        try:
-            summary = json.loads(summary_path.read_text())
-        except (OSError, json.JSONDecodeError):
+        summary = try_read_summary(d)
+        if summary is None:
             continue
-        rows.append(_row(d, summary, _read_config(d), sort))
-    df = pd.DataFrame(rows, columns=[*COLUMNS, *([sort] if _is_metric(sort) else [])])
+        rows.append(_row(d, summary, read_config_dict(d), sort))
+    df = pd.DataFrame(rows, columns=[*COLUMNS, *([sort] if _is_metric(sort) else []), _HIB])
     if sort:
         df = _sorted(df, sort)
-    return df.reset_index(drop=True)
+    return df.drop(columns=_HIB).reset_index(drop=True)
+
+
+_HIB = "_higher_is_better"  # the row's own direction (its summary says): sorting by score
 
 
 _NUMERIC = {"img_size", "lr", "epochs", "folds", "score", "seconds"}
 
 
-def _row(d: Path, s: dict, cfg: dict, sort: str | None) -> dict:
-    kind = s.get("kind", "single")
-    task = s.get("task") or cfg.get("data", {}).get("task")
-    metric = s.get("main_metric") or main_metric(task or "multiclass")
+def _row(d: Path, s: RunSummary, cfg: dict, sort: str | None) -> dict:
+    kind = s.kind
+    task = s.task or cfg.get("data", {}).get("task")
+    metric = s.main_metric
     if kind == "baseline":
         model = f"{cfg.get('model', s.get('model'))} ({cfg.get('features', 'pixels')})"
         if cfg.get("pca"):
             model += f" pca{cfg['pca']}"
         img_size, augment, lr, epochs = cfg.get("size"), "", None, None
     else:
-        model = s.get("model_name") or cfg.get("model", {}).get("name", s.get("model"))
+        model = s.model_name or cfg.get("model", {}).get("name", s.get("model"))
         img_size = cfg.get("augment", {}).get("img_size")
         augment = cfg.get("augment", {}).get("preset")
         lr = cfg.get("train", {}).get("lr")
         epochs = cfg.get("train", {}).get("epochs")
+    value = s.score
     if kind == "single":
-        value = s.get("score", s.get("best_metrics", {}).get(metric))
-        std = oof = None
-        folds = None
+        std = oof = folds = None
     else:
-        value = (s.get("cv_mean") or {}).get(metric)
         std = (s.get("cv_std") or {}).get(metric)
         oof = (s.get("oof") or {}).get(metric)
-        folds = s.get("folds")
+        folds = s.folds
     row = {
         "run": d.name,
         "kind": kind,
@@ -108,7 +112,8 @@ def _row(d: Path, s: dict, cfg: dict, sort: str | None) -> dict:
         "score": value,
         "std": std,
         "oof": oof,
-        "seconds": s.get("seconds"),
+        "seconds": s.seconds,
+        _HIB: s.higher_is_better is not False,
         "started": _started(d),
     }
     if _is_metric(sort):
@@ -117,13 +122,6 @@ def _row(d: Path, s: dict, cfg: dict, sort: str | None) -> dict:
         else:
             row[sort] = (s.get("cv_mean") or {}).get(sort)
     return row
-
-
-def _read_config(d: Path) -> dict:
-    try:
-        return yaml.safe_load((d / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
 
 
 def _started(d: Path) -> str:
@@ -154,5 +152,10 @@ def _sorted(df: pd.DataFrame, sort: str) -> pd.DataFrame:
         )
     if sort in ("run", "kind", "task", "model", "augment", "metric", "started"):
         return df.sort_values(sort, kind="stable")
-    ascending = sort == "seconds" or (_is_metric(sort) and not higher_is_better(sort))
+    if sort == "score":  # best first, whichever way each run's own metric goes
+        score = pd.to_numeric(df["score"], errors="coerce")
+        signed = score.where(df[_HIB].astype(bool), -score)
+        order = signed.sort_values(ascending=False, kind="stable", na_position="last").index
+        return df.loc[order]
+    ascending = sort == "seconds" or (_is_metric(sort) and not metric_higher_is_better(sort))
     return df.sort_values(sort, ascending=ascending, kind="stable", na_position="last")

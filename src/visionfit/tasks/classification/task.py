@@ -331,7 +331,6 @@ def _candidate(model: str, size: int, pretrained: bool, quality: float, epochs_s
 
 
 def _read_skipped(run_dir: Path) -> pd.DataFrame:
-    path = run_dir / "skipped.csv"
-    if not path.is_file():
-        return pd.DataFrame(columns=["image", "label", "reason", "detail"])
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
+    from visionfit.runs.files import read_skipped
+
+    return read_skipped(run_dir)

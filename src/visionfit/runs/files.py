@@ -1,0 +1,199 @@
+"""The files of a run directory: their names, and the one reader and writer of each.
+
+A run directory is self-sufficient: `config.yaml` (the resolved config), `classes.json`,
+`splits.csv` (a hold-out run: image, label, split) or `folds.csv` (a CV run: image, label,
+fold[, group]), `skipped.csv` (files left out, with the reason), `test.csv` (a CV run's test
+rows), `summary.json` (see runs/summary.py) and `model.json` (the bundle's metadata; the weights
+beside it are inference/bundle.py's). Everything else asks this module for them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from visionfit.errors import RunError
+from visionfit.fileio import atomic_write_csv, atomic_write_text, json_safe
+
+CONFIG = "config.yaml"
+CLASSES = "classes.json"
+SPLITS = "splits.csv"
+FOLDS = "folds.csv"
+SKIPPED = "skipped.csv"
+TEST = "test.csv"
+SUMMARY = "summary.json"
+MODEL_META = "model.json"
+WEIGHTS = "model.safetensors"
+
+SKIPPED_COLUMNS = ["image", "label", "reason", "detail"]
+
+
+def path(run_dir: str | Path, name: str) -> Path:
+    return Path(run_dir) / name
+
+
+# ---- config.yaml ---------------------------------------------------------------------------
+
+
+def write_config(run_dir: str | Path, cfg) -> None:
+    """`cfg`: a RunConfig / BaselineConfig (anything with `to_yaml()`), or the YAML text."""
+    text = cfg if isinstance(cfg, str) else cfg.to_yaml()
+    atomic_write_text(path(run_dir, CONFIG), text)
+
+
+def has_config(run_dir: str | Path) -> bool:
+    return path(run_dir, CONFIG).is_file()
+
+
+def read_config(run_dir: str | Path):
+    """The run's config.yaml as a RunConfig (validated)."""
+    from visionfit.config import RunConfig
+
+    p = path(run_dir, CONFIG)
+    if not p.is_file():
+        raise RunError(f"{Path(run_dir)} has no {CONFIG}: it is not a visionfit run")
+    return RunConfig.from_yaml(p)
+
+
+def read_config_dict(run_dir: str | Path) -> dict:
+    """config.yaml as plain data ({} when missing or unreadable): for tables and reports, which
+    show any run, a baseline's config included."""
+    try:
+        found = yaml.safe_load(path(run_dir, CONFIG).read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+# ---- classes.json --------------------------------------------------------------------------
+
+
+def write_classes(run_dir: str | Path, classes: list) -> None:
+    atomic_write_text(path(run_dir, CLASSES), json.dumps(list(classes), indent=2))
+
+
+def read_classes(run_dir: str | Path) -> list[str] | None:
+    """classes.json, or None when the run has none; RunError when it is damaged."""
+    p = path(run_dir, CLASSES)
+    if not p.is_file():
+        return None
+    try:
+        found = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunError(f"{p} is damaged ({e})") from None
+    if not isinstance(found, list):
+        raise RunError(f"{p} is damaged (not a list of class names)")
+    return list(found)
+
+
+# ---- the tables: splits.csv, folds.csv, skipped.csv, test.csv --------------------------------
+
+
+def _write_table(run_dir: str | Path, name: str, df: pd.DataFrame) -> None:
+    atomic_write_csv(path(run_dir, name), df)
+
+
+def read_table(run_dir: str | Path, name: str, *, as_text: bool = True) -> pd.DataFrame | None:
+    """One of the run's CSV tables, or None when it is missing or empty. `as_text` keeps every
+    cell a string (paths and labels exactly as written); else pandas infers the types (reports)."""
+    p = path(run_dir, name)
+    if not p.is_file() or p.stat().st_size == 0:
+        return None
+    kw = (
+        {"dtype": str, "keep_default_na": False}
+        if as_text
+        else {"keep_default_na": False, "na_values": [""]}
+    )
+    try:
+        return pd.read_csv(p, encoding_errors="surrogateescape", **kw)
+    except pd.errors.EmptyDataError:
+        return None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise RunError(f"{p} is damaged ({e})") from None
+
+
+def write_splits(run_dir: str | Path, df: pd.DataFrame) -> None:
+    _write_table(run_dir, SPLITS, df)
+
+
+def read_splits(run_dir: str | Path) -> pd.DataFrame | None:
+    return read_table(run_dir, SPLITS)
+
+
+def write_folds(run_dir: str | Path, df: pd.DataFrame) -> None:
+    _write_table(run_dir, FOLDS, df)
+
+
+def read_folds(run_dir: str | Path) -> pd.DataFrame | None:
+    return read_table(run_dir, FOLDS)
+
+
+def write_skipped(run_dir: str | Path, df: pd.DataFrame) -> None:
+    _write_table(run_dir, SKIPPED, df)
+
+
+def read_skipped(run_dir: str | Path) -> pd.DataFrame:
+    """skipped.csv (an empty table with its columns when the run skipped nothing)."""
+    found = read_table(run_dir, SKIPPED)
+    return pd.DataFrame(columns=SKIPPED_COLUMNS) if found is None else found
+
+
+def write_test_table(run_dir: str | Path, df: pd.DataFrame) -> None:
+    _write_table(run_dir, TEST, df)
+
+
+def write_run_inputs(
+    run_dir: str | Path,
+    cfg,
+    classes: list,
+    skipped: pd.DataFrame,
+    *,
+    splits: pd.DataFrame | None = None,
+    folds: pd.DataFrame | None = None,
+    test: pd.DataFrame | None = None,
+) -> None:
+    """What a run trains on, written before it trains: config.yaml, classes.json, skipped.csv and
+    splits.csv (hold-out) or folds.csv (CV; `test`: the rows set aside, when there are any)."""
+    write_config(run_dir, cfg)
+    write_classes(run_dir, classes)
+    if folds is not None:
+        write_folds(run_dir, folds)
+    write_skipped(run_dir, skipped)
+    if splits is not None:
+        write_splits(run_dir, splits)
+    if test is not None and len(test):
+        write_test_table(run_dir, test)
+
+
+def has_inputs(run_dir: str | Path) -> bool:
+    """classes.json and splits.csv exist: a killed hold-out run can resume on them."""
+    return path(run_dir, CLASSES).is_file() and path(run_dir, SPLITS).is_file()
+
+
+# ---- model.json ----------------------------------------------------------------------------
+
+
+def write_model_meta(run_dir: str | Path, info: dict) -> None:
+    """model.json: the JSON part of a bundle, an ensemble or a baseline (written last)."""
+    atomic_write_text(path(run_dir, MODEL_META), json.dumps(json_safe(info), indent=2))
+
+
+def read_model_meta(run_dir: str | Path) -> dict | None:
+    """The run's top-level model.json, or None when there is none; RunError when damaged."""
+    p = path(run_dir, MODEL_META)
+    if not p.is_file():
+        return None
+    try:
+        found = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunError(f"{p} is not valid JSON: {e}") from None
+    if not isinstance(found, dict):
+        raise RunError(f"{p} is not a visionfit model description")
+    return found
+
+
+def has_bundle(run_dir: str | Path) -> bool:
+    return path(run_dir, MODEL_META).is_file() and path(run_dir, WEIGHTS).is_file()
