@@ -18,6 +18,7 @@ from visionfit.config import BaselineConfig, RunConfig
 from visionfit.engine.deadline import Deadline
 from visionfit.engine.resumable import TestKillSwitch
 from visionfit.errors import DataError, VisionfitError
+from visionfit.tasks.base import ScoreSplit
 
 # The baseline runs when the data is at most this many images per second of budget (pixel
 # features of 32 x 32 images and a random forest on 2 cores take about 10-30 ms per image).
@@ -245,7 +246,7 @@ def make_ensemble(state, task, data, df, auto_dir: Path, clock, save) -> None:
     clock.say(f"scoring the ensemble of {len(members)} {top['name']} runs on validation")
     val_df = df[df["split"] == "val"]
     cfg = RunConfig.from_yaml(out / "config.yaml")
-    scores = task.score_split(cfg, data, load(out), val_df, out, split="val")
+    scores = task.score_split(ScoreSplit(cfg, data, load(out), val_df, out, split="val"))
     state["stages"].append(
         {
             "kind": "ensemble",

@@ -18,7 +18,6 @@ import pandas as pd
 import yaml
 
 from visionfit.errors import RunError
-from visionfit.tasks.classification.scoring import higher_is_better, main_metric
 
 COLUMNS = [
     "run",
@@ -70,10 +69,20 @@ def list_runs(runs_dir: str | Path = "runs", sort: str | None = None) -> pd.Data
 _NUMERIC = {"img_size", "lr", "epochs", "folds", "score", "seconds"}
 
 
+def _older_main_metric(s: dict) -> str:
+    """Summaries written before they named their metric: ROC AUC where they have it."""
+    scores = {**(s.get("best_metrics") or {}), **(s.get("cv_mean") or {})}
+    return "val_auroc" if "val_auroc" in scores else "val_acc"
+
+
+def _higher_is_better(metric: str) -> bool:
+    return not metric.endswith("loss")
+
+
 def _row(d: Path, s: dict, cfg: dict, sort: str | None) -> dict:
     kind = s.get("kind", "single")
     task = s.get("task") or cfg.get("data", {}).get("task")
-    metric = s.get("main_metric") or main_metric(task or "multiclass")
+    metric = s.get("main_metric") or _older_main_metric(s)
     if kind == "baseline":
         model = f"{cfg.get('model', s.get('model'))} ({cfg.get('features', 'pixels')})"
         if cfg.get("pca"):
@@ -154,5 +163,5 @@ def _sorted(df: pd.DataFrame, sort: str) -> pd.DataFrame:
         )
     if sort in ("run", "kind", "task", "model", "augment", "metric", "started"):
         return df.sort_values(sort, kind="stable")
-    ascending = sort == "seconds" or (_is_metric(sort) and not higher_is_better(sort))
+    ascending = sort == "seconds" or (_is_metric(sort) and not _higher_is_better(sort))
     return df.sort_values(sort, ascending=ascending, kind="stable", na_position="last")
