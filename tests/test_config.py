@@ -42,18 +42,27 @@ def test_colour_map_text_and_json_file(tmp_path):
 
 
 def test_task_and_label_mode_are_one_choice_with_the_old_spelling_kept():
-    from visionfit.config import RunConfig
+    """The config holds plain names; the registry says which task and label mode they mean."""
+    from visionfit.tasks.registry import task_for_config
 
     def both(data: dict, **overrides) -> tuple[str, str]:
         cfg = RunConfig.from_dict({"data": data}).with_overrides(overrides)
-        return cfg.data.task, cfg.data.label_mode
+        task = task_for_config(cfg)
+        return task.name, task.label_mode_for(cfg.data.task, cfg.data.label_mode)
 
-    assert both({"task": "binary"}) == ("binary", "binary")  # the older spelling
-    assert both({"task": "classify", "label_mode": "soft"}) == ("soft", "soft")
-    assert both({"label_mode": "multilabel"}) == ("multilabel", "multilabel")
-    assert both({"task": "segment"}) == ("segment", "auto")
-    assert both({}) == ("auto", "auto")
+    assert both({"task": "binary"}) == ("classification", "binary")  # the older spelling
+    assert both({"task": "classify", "label_mode": "soft"}) == ("classification", "soft")
+    assert both({"label_mode": "multilabel"}) == ("classification", "multilabel")
+    assert both({"task": "segment"}) == ("segmentation", "auto")
+    assert both({}) == ("classification", "auto")
     # the one overridden last replaces the other (a run's config.yaml, then a flag)
-    assert both({"task": "binary"}, **{"data.label_mode": "soft"}) == ("soft", "soft")
-    assert both({"task": "binary"}, **{"data.task": "multiclass"}) == ("multiclass", "multiclass")
-    assert both({"label_mode": "soft"}, **{"data.task": "segment"}) == ("segment", "auto")
+    assert both({"task": "binary"}, **{"data.label_mode": "soft"}) == ("classification", "soft")
+    assert both({"task": "binary"}, **{"data.task": "multiclass"}) == (
+        "classification",
+        "multiclass",
+    )
+    assert both({"label_mode": "soft"}, **{"data.task": "segment"}) == ("segmentation", "auto")
+    with pytest.raises(VisionfitError, match="unknown --task 'segmnet'; choose from classify"):
+        both({"task": "segmnet"})
+    with pytest.raises(VisionfitError, match="unknown --label-mode 'sfot'"):
+        both({"label_mode": "sfot"})

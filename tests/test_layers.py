@@ -33,6 +33,8 @@ LAYERS: dict[str, int] = {
     "fileio": 0,
     "text": 0,
     "usercsv": 0,
+    "limits": 0,
+    "colour_map": 0,
 }
 CORE_RANK = 0
 

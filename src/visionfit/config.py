@@ -12,14 +12,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from visionfit.data.io import DEFAULT_MAX_PIXELS
 from visionfit.errors import VisionfitError
-
-TaskName = Literal["auto", "classify", "binary", "multiclass", "multilabel", "soft", "segment"]
-LabelMode = Literal["auto", "binary", "multiclass", "multilabel", "soft"]
-
-# Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS); our cap must stay below it.
-PILLOW_MAX_IMAGE_PIXELS = 89_478_485
+from visionfit.limits import DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS
 
 
 class _Section(BaseModel):
@@ -40,33 +34,20 @@ class DataConfig(_Section):
     image_col: str = Field("image", description="CSV column with image paths or ids.")
     label_col: str = Field("label", description="CSV column with labels (strings or integers).")
     image_ext: str | None = Field(None, description="Extension for ids without one, e.g. .png.")
-    task: TaskName = Field(
+    # Plain names: the task registry (tasks/registry.py) knows which task answers to which name
+    # and checks them; the config knows no task.
+    task: str = Field(
         "auto",
-        description="classify | segment (DATA/images + DATA/masks, or an RLE CSV); auto: "
-        "classify. The label modes binary | multiclass | multilabel | soft are also accepted "
-        "here (the older spelling of --label-mode).",
+        description="The task: classify | segment (DATA/images + DATA/masks, or an RLE CSV) | "
+        "any other registered task's name; auto: the task whose layout DATA has, else classify. "
+        "Classification's label modes (binary, multiclass, ...) are also accepted here (the "
+        "older spelling of --label-mode).",
     )
-    label_mode: LabelMode = Field(
+    label_mode: str = Field(
         "auto",
         description="Classification labels: auto (binary for 2 classes, else multiclass; "
         "multilabel with --label-cols) | binary | multiclass | multilabel | soft.",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_task_and_label_mode(cls, raw):
-        """`task` names the problem, `label_mode` the labels; `task: binary` (the older spelling)
-        and `task: classify, label_mode: binary` mean the same and are stored alike. A label mode
-        given as `task` wins over `label_mode` (`with_overrides` keeps the one set last)."""
-        if not isinstance(raw, dict):
-            return raw
-        task, mode = raw.get("task", "auto"), raw.get("label_mode", "auto")
-        if task == "classify":
-            task = "auto"
-        if task == "auto" and mode not in (None, "auto"):
-            task = mode
-        label_mode = task if task not in ("auto", "segment") else "auto"
-        return {**raw, "task": task, "label_mode": label_mode}
 
     val_fraction: float = Field(
         0.2,
@@ -370,7 +351,7 @@ class SegmentConfig(_Section):
         # 'R,G,B=k;...', '#rrggbb=k', JSON text or a JSON file; a mapping passes through.
         if not isinstance(v, str):
             return v
-        from visionfit.data.masks import parse_colour_map  # numpy + PIL: only when needed
+        from visionfit.colour_map import parse_colour_map
 
         return parse_colour_map(v)
 
@@ -476,10 +457,9 @@ class RunConfig(_Section):
             if leaf not in node:
                 raise VisionfitError(f"unknown config key {key!r}")
             node[leaf] = value
-        # data.task and data.label_mode state one choice: the one overridden replaces the other
-        if "data.label_mode" in overrides and "data.task" not in overrides:
-            raw["data"]["task"] = "auto" if raw["data"]["task"] != "segment" else "segment"
-        elif "data.task" in overrides and "data.label_mode" not in overrides:
+        # a new task drops the old one's label mode (a label mode given wins over a label mode
+        # spelt as the task: tasks/registry.py)
+        if "data.task" in overrides and "data.label_mode" not in overrides:
             raw["data"]["label_mode"] = "auto"
         return RunConfig.from_dict(raw, origin="options")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from visionfit.automl import tune_storage as ts
 from visionfit.automl.tune import TuneOptions, tune
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_shapes_dataset
-from visionfit.automl import tune_storage as ts
 from visionfit.errors import VisionfitError
 
 MOUNTS = r"""/dev/sda1 / ext4 rw,relatime 0 0

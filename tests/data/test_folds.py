@@ -6,13 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from visionfit.data.folds import (
-    make_folds,
-    read_folds_file,
-    resolve_fold_kind,
-)
+from visionfit.data.folds import make_folds, read_folds_file
 from visionfit.data.splits import holdout_split
 from visionfit.errors import DataError
+from visionfit.tasks.base import TaskData
+from visionfit.tasks.registry import get_task
+
+
+def resolve_fold_kind(kind: str, label_mode: str, has_groups: bool) -> str:
+    """The fold kind classification picks for `kind` on data of `label_mode` (the task owns it)."""
+    data = TaskData(pd.DataFrame(), [], "", label_mode, pd.DataFrame())
+    return get_task("classification").fold_kind(kind, data, has_groups)
 
 
 def _samples(counts: dict[str, int], groups_per_class: int | None = None) -> pd.DataFrame:
@@ -70,7 +74,7 @@ def test_kfold_and_multilabel_folds_partition():
         per_fold = pd.Series(y[:, j]).groupby(folds["fold"]).sum()
         assert per_fold.max() - per_fold.min() <= 2, (j, per_fold.tolist())
     ml["split"] = ""
-    hold = holdout_split(ml, 0.2, seed=0, stratify="multilabel")
+    hold = holdout_split(ml, 0.2, seed=0, stratify="targets")
     assert (hold["split"] == "val").sum() == 18
 
 
@@ -83,6 +87,11 @@ def test_fold_errors_say_what_to_do():
     assert resolve_fold_kind("auto", "binary", has_groups=True) == "group"
     assert resolve_fold_kind("auto", "multilabel", has_groups=False) == "multilabel"
     assert resolve_fold_kind("auto", "multiclass", has_groups=False) == "stratified"
+    assert resolve_fold_kind("auto", "multilabel", has_groups=True) == "group"
+    with pytest.raises(DataError, match="--cv multilabel is for multi-label data"):
+        resolve_fold_kind("multilabel", "binary", has_groups=False)
+    with pytest.raises(DataError, match="--cv stratified needs one class per image"):
+        resolve_fold_kind("stratified", "multilabel", has_groups=False)
 
 
 def test_folds_file_round_trip_and_mismatch(tmp_path):

@@ -8,8 +8,9 @@ import pytest
 
 from visionfit.config import DataConfig
 from visionfit.data.labels import stack_targets
-from visionfit.data.sources import load_samples, resolve_task
+from visionfit.data.sources import load_samples
 from visionfit.errors import DataError
+from visionfit.tasks.classification.labels import resolve_label_mode as resolve_task
 
 
 @pytest.fixture

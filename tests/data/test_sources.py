@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from visionfit.config import DataConfig
-from visionfit.data.sources import load_samples, resolve_task, sorted_classes
+from visionfit.data.sources import load_samples, sorted_classes
 from visionfit.data.splits import holdout_split
 from visionfit.data.synthetic import make_shapes_dataset
 from visionfit.errors import DataError
+from visionfit.tasks.classification.labels import resolve_label_mode as resolve_task
 
 
 def test_class_folders_any_extension_case_and_ignored_files(tmp_path):

@@ -22,13 +22,13 @@ from visionfit.cli import main
 from visionfit.config import BaselineConfig
 from visionfit.data.io import decode_image
 from visionfit.data.synthetic import make_multilabel_dataset, make_shapes_dataset
-from visionfit.engine import baseline
 from visionfit.engine.baseline import image_features, run_baseline
 from visionfit.errors import RunError
 from visionfit.inference.baseline import BaselinePredictor
 from visionfit.inference.baseline_store import save_pipeline
 from visionfit.inference.predict import expand_inputs
 from visionfit.runs.table import list_runs
+from visionfit.tasks.classification import baseline as classification_baseline
 
 
 def test_features_pixels_and_hog(shapes_dir):
@@ -73,7 +73,7 @@ def binary_run(binary_dir, tmp_path_factory) -> Path:
         }
     )
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(baseline, "RandomForestClassifier", _few_trees)
+        mp.setattr(classification_baseline, "RandomForestClassifier", _few_trees)
         return run_baseline(cfg, progress=False).run_dir
 
 

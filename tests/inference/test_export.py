@@ -18,8 +18,8 @@ import torch
 import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
-from visionfit.inference import export as export_mod
 from visionfit.errors import ExportError, RunError
+from visionfit.inference import export as export_mod
 from visionfit.inference.export import export_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")

@@ -143,7 +143,7 @@ def run_auto(
         state["config"], state["inputs"] = cfg.model_dump(mode="json"), chosen
         clock.say("inputs: " + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in chosen.items()))
         save()
-    if task.baseline_supported:
+    if task.baseline() is not None:
         run_baseline_stage(state, cfg, data, auto_dir, clock, save)
     cands = _timed_candidates(state, task, cfg, data, df, clock, save)
     _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, save)

@@ -19,6 +19,7 @@ from visionfit.errors import DataError, VisionfitError
 from visionfit.runs import files as run_files
 from visionfit.runs.kind import is_finished
 from visionfit.runs.summary import RunSummary, read_summary, try_read_summary
+from visionfit.tasks.base import ScoreSplit
 
 # The baseline runs when the data is at most this many images per second of budget (pixel
 # features of 32 x 32 images and a random forest on 2 cores take about 10-30 ms per image).
@@ -249,7 +250,7 @@ def make_ensemble(state, task, data, df, auto_dir: Path, clock, save) -> None:
     write_ensemble_meta(out, [f"../{Path(s['run_dir']).name}" for s in members], {})
     clock.say(f"scoring the ensemble of {len(members)} {top['name']} runs on validation")
     val_df = df[df["split"] == "val"]
-    scores = task.score_split(cfg, data, load(out), val_df, out, split="val")
+    scores = task.score_split(ScoreSplit(cfg, data, load(out), val_df, out, split="val"))
     state["stages"].append(
         {
             "kind": "ensemble",

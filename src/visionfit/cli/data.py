@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from visionfit.cli import options as o
@@ -49,8 +47,12 @@ def check(
     cfg = run_config(ctx, config, sets)
     if out is not None:
         check_new_path(out)
-    if cfg.data.task == "segment" or (cfg.data.task == "auto" and _looks_like_masks(data)):
-        cfg = cfg.with_overrides({"data.task": "segment"})
+    if cfg.data.task == "auto":  # the task whose layout DATA has (an RLE CSV, images + masks)
+        from visionfit.tasks.registry import task_claiming
+
+        claimed = task_claiming(data)
+        if claimed is not None:
+            cfg = cfg.with_overrides({"data.task": claimed.names[0]})
     render_check.print_start(cfg.data.path or cfg.data.csv)  # before the engine's slow imports
     from visionfit.tasks.check import check as check_data
 
@@ -65,15 +67,6 @@ def check(
     render_check.print_verdict(report)
     if not report.usable:
         raise typer.Exit(1)
-
-
-def _looks_like_masks(data: Path | None) -> bool:
-    """A segmentation layout: an RLE CSV given as DATA, or DATA/images + DATA/masks."""
-    if data is None:
-        return False
-    if data.is_file() and data.suffix.lower() == ".csv":
-        return True
-    return (data / "images").is_dir() and (data / "masks").is_dir()
 
 
 @command()

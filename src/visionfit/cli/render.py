@@ -72,23 +72,13 @@ def print_summary(result) -> None:
 
 
 def print_segment_summary(result) -> None:
-    """A segmentation run's post-processed validation scores at the original image size."""
-    table = Table(
-        title="validation, original size, post-processed", show_header=False, title_justify="left"
-    )
-    pp = result.postprocess
-    table.add_row("threshold", f"{pp.get('threshold', 0.5):.2f}")
-    table.add_row("min area", f"{pp.get('min_area', 0.0):g} of the image")
-    for key, value in result.val_final.items():
-        table.add_row(key, f"{value:.4f}")
-    console.print(table)
-    console.print(
-        "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per-image scores in "
-        f"{result.run_dir / 'val_scores.csv'}"
-    )
+    """A segmentation run's post-processed validation scores (tasks/segmentation/console.py)."""
+    from visionfit.tasks.segmentation.console import segment_summary
+
+    for item in segment_summary(result):
+        console.print(item)
 
 
-# ---- cross-validation --------------------------------------------------------------------------
 def cv_table(s, title: str, max_metrics: int = 8) -> Table:
     """One row per fold, mean ± std and pooled OOF; the main metric first (engine CVScores)."""
     main = s.main_metric
@@ -143,36 +133,6 @@ def print_cv_summary(result) -> None:
     if line:
         console.print(line)
     console.print(f"run directory: {result.run_dir} (oof.csv, cv_summary.csv, folds.csv)")
-    if getattr(result, "refit_dir", None):
-        console.print(f"refit on all data: {result.refit_dir}")
-
-
-def print_seg_cv_summary(result) -> None:
-    """After `train --task segment --folds K` (engine.cv.cross_validate's segmentation result)."""
-    keys = [k for k in ("dice", "iou", "pixel_acc", "auc", "empty_correct") if k in result.mean]
-    table = Table(
-        title=f"{result.run_dir}: {result.folds} folds ({result.fold_kind}), segment; "
-        "original size, post-processed",
-        title_justify="left",
-    )
-    table.add_column("fold")
-    for k in keys:
-        table.add_column(k, justify="right")
-    for row in result.per_fold:
-        table.add_row(str(row["fold"]), *(f"{row.get(k, math.nan):.4f}" for k in keys))
-    table.add_row("mean", *(f"{result.mean[k]:.4f}" for k in keys))
-    table.add_row("std", *(f"{result.std[k]:.4f}" for k in keys))
-    console.print(table)
-    console.print(f"[bold]{result.headline()}[/]")
-    pp = result.postprocess
-    console.print(
-        f"ensemble post-processing: threshold {pp['threshold']:.2f}, min area "
-        f"{pp['min_area']:g} ({pp['method']})"
-    )
-    console.print(
-        f"run directory: {result.run_dir} (folds.csv, cv_summary.csv, oof_scores.csv); "
-        f"visionfit predict {result.run_dir} ... averages the {result.folds} fold models"
-    )
     if getattr(result, "refit_dir", None):
         console.print(f"refit on all data: {result.refit_dir}")
 

@@ -107,21 +107,24 @@ def train(
         _resume(ctx, resume)
         return
     cfg = run_config(ctx, config, sets)
+    from visionfit.tasks.registry import task_for_config
+
     if cfg.cv.enabled:
         from visionfit.engine.cv import cross_validate
 
         result = cross_validate(cfg)
-        if result.task == "segment":
-            render.print_seg_cv_summary(result)
-        else:
+        shown = task_for_config(cfg).render_summary(result)  # a task's own table, or none
+        for item in shown:
+            render.console.print(item)
+        if not shown:
             render.print_cv_summary(result)
     else:
         from visionfit.engine.fit import fit
 
         result = fit(cfg)
         render.print_summary(result)
-        if result.task == "segment":
-            render.print_segment_summary(result)
+        for item in task_for_config(cfg).render_summary(result):
+            render.console.print(item)
 
 
 def _resume(ctx: typer.Context, run_dir: Path) -> None:

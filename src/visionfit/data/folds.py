@@ -27,23 +27,6 @@ from visionfit.usercsv import read_user_csv
 FOLD_KINDS = ("stratified", "kfold", "group", "multilabel")
 
 
-def resolve_fold_kind(kind: str, task: str, has_groups: bool) -> str:
-    """The concrete kind for "auto", and a clear error for a kind the data cannot have."""
-    if kind == "auto":
-        if has_groups:
-            return "group"
-        return "multilabel" if task == "multilabel" else "stratified"
-    if kind == "group" and not has_groups:
-        raise DataError("--cv group needs a group column: add --group-col COLUMN (with --csv)")
-    if kind == "multilabel" and task != "multilabel":
-        raise DataError(
-            f"--cv multilabel is for multi-label data; this is {task}: use --cv stratified"
-        )
-    if kind == "stratified" and task == "multilabel":
-        raise DataError("--cv stratified needs one class per image: use --cv multilabel")
-    return kind
-
-
 def make_folds(df: pd.DataFrame, n_folds: int, kind: str, seed: int) -> pd.DataFrame:
     """Assign each row of a samples table to one of `n_folds` folds.
 

@@ -57,6 +57,7 @@ from visionfit.data.modes import (
     _finish,
     to_array,
 )
+from visionfit.limits import DEFAULT_MAX_PIXELS
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -69,9 +70,6 @@ __all__ = [
     "open_image",
     "to_array",
 ]
-
-DEFAULT_MAX_PIXELS: int = 64_000_000
-"""Largest accepted width * height; below Pillow's own ``MAX_IMAGE_PIXELS`` (about 89.5M)."""
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}

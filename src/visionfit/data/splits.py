@@ -24,8 +24,8 @@ def holdout_split(
     test_fraction: float = 0.0,
 ) -> pd.DataFrame:
     """Return a copy of `df` with `split` set to train/val (and test), stratified by `target`
-    when possible (`stratify="multilabel"`: by every label), grouped when `df` has a `group`
-    column.
+    when possible (`stratify="targets"`: by every label of the `targets` column), grouped when
+    `df` has a `group` column.
 
     A split given by the data layout (train/, val/, test/ folders, a CSV split column) is kept:
     a test split is drawn (`test_fraction` of all images) only when none is given, a validation
@@ -73,7 +73,7 @@ def _draw(df: pd.DataFrame, n: int, seed: int, stratify: str) -> np.ndarray:
     """Positions of `n` rows of `df` drawn stratified (or grouped, or multi-label stratified)."""
     if "group" in df.columns:
         return _grouped(df, n / len(df), seed)
-    if stratify == "multilabel":
+    if stratify == "targets":  # every label of the `targets` vectors
         from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
         from visionfit.data.labels import stack_targets

@@ -18,24 +18,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 from joblib import Parallel, delayed
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.multioutput import MultiOutputClassifier
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from visionfit.config import BaselineConfig, RunConfig
-from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from visionfit.data.io import ImageDecodeError
+from visionfit.data.pixel_features import image_features
 from visionfit.data.splits import split_test, without_test
 from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.hooks import run_finished
@@ -50,21 +45,7 @@ from visionfit.inference.baseline_store import (
 from visionfit.runs import files as run_files
 from visionfit.runs.rundir import create_run_dir
 from visionfit.runs.summary import RunSummary, write_summary
-from visionfit.tasks.classification.cvreport import (
-    CVScores,
-    oof_frame,
-    score_folds,
-    write_cv_outputs,
-)
-from visionfit.tasks.classification.scoring import check_threshold_option
-from visionfit.tasks.classification.targets import (
-    default_threshold,
-    hard_targets,
-    split_targets,
-)
-from visionfit.tasks.registry import get_task
-
-BASELINE_MODELS = ("rf", "svm", "logreg", "knn")
+from visionfit.tasks.registry import task_for_config
 
 
 @dataclass
@@ -74,74 +55,19 @@ class BaselineResult:
     classes: list[str]
     folds: int
     fold_kind: str
-    scores: CVScores
+    scores: Any  # the task's CV scores (headline(), to_json())
     n_samples: int
     n_features: int
     seconds: float
     notes: list[str] = field(default_factory=list)
 
 
-def create_estimator(
-    cfg: BaselineConfig, task: str, n_features: int, n_samples: int, calibration_folds: int = 5
-):
-    """StandardScaler -> optional PCA -> the classifier, as one scikit-learn pipeline."""
-    weights = "balanced" if cfg.class_weights == "auto" else None
-    if cfg.model == "rf":
-        clf = RandomForestClassifier(
-            n_estimators=300, n_jobs=1, random_state=cfg.seed, class_weight=weights
-        )
-    elif cfg.model == "svm":  # Platt-scaled probabilities from an internal cross-validation
-        clf = CalibratedClassifierCV(
-            SVC(random_state=cfg.seed, class_weight=weights),
-            method="sigmoid",
-            cv=calibration_folds,
-            ensemble=False,
-        )
-    elif cfg.model == "logreg":
-        clf = LogisticRegression(max_iter=2000, C=0.1, class_weight=weights)
-    elif cfg.model == "knn":
-        clf = KNeighborsClassifier(n_neighbors=min(10, max(1, n_samples // 10)), weights="distance")
-    else:
-        raise DataError(f"unknown baseline --model {cfg.model!r}; choose from {BASELINE_MODELS}")
-    if task == "multilabel":
-        clf = MultiOutputClassifier(clf)
+def create_estimator(cfg: BaselineConfig, estimator, n_features: int, n_samples: int):
+    """StandardScaler -> optional PCA -> the task's estimator, as one scikit-learn pipeline."""
     steps = [StandardScaler()]
     if cfg.pca:
         steps.append(PCA(n_components=min(cfg.pca, n_features, n_samples), random_state=cfg.seed))
-    return make_pipeline(*steps, clf)
-
-
-def resized_image(
-    source, size: int, in_chans: int, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> np.ndarray:
-    """Decode with the shared decoder and resize to size x size (HxWxC uint8)."""
-    arr = decode_image(source, in_chans=in_chans, max_pixels=max_pixels)
-    arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA)
-    return arr[:, :, None] if arr.ndim == 2 else arr
-
-
-def array_features(arr: np.ndarray, features: str) -> np.ndarray:
-    """A resized image's feature vector: flattened pixels in 0..1, or HOG."""
-    if features == "pixels":
-        return (arr.astype(np.float32) / 255.0).reshape(-1)
-    from skimage.feature import hog
-
-    cell = max(4, arr.shape[0] // 8)
-    return hog(
-        arr,
-        orientations=9,
-        pixels_per_cell=(cell, cell),
-        cells_per_block=(2, 2),
-        channel_axis=-1,
-        feature_vector=True,
-    ).astype(np.float32)
-
-
-def image_features(
-    path, size: int, features: str, in_chans: int, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> np.ndarray:
-    """One image's feature vector: flattened resized pixels in 0..1, or HOG."""
-    return array_features(resized_image(path, size, in_chans, max_pixels), features)
+    return make_pipeline(*steps, estimator)
 
 
 def extract_features(paths: list[str], cfg: BaselineConfig, progress: bool = True) -> np.ndarray:
@@ -179,47 +105,34 @@ def extract_features(paths: list[str], cfg: BaselineConfig, progress: bool = Tru
     return np.stack(out)
 
 
-def pipeline_proba(pipeline, x: np.ndarray, task: str, n_classes: int) -> np.ndarray:
-    """(N, n_classes) probabilities from a fitted pipeline, in the run's class order."""
-    raw = pipeline.predict_proba(x)
-    clf = pipeline[-1]
-    probs = np.zeros((len(x), n_classes))
-    if task == "multilabel":
-        for j, (est, p) in enumerate(zip(clf.estimators_, raw, strict=True)):
-            cls = list(est.classes_)
-            probs[:, j] = p[:, cls.index(1)] if 1 in cls else 0.0
-        return probs
-    # A class missing from this fold's training part has no column: give it probability 0.
-    probs[:, clf.classes_.astype(int)] = raw
-    return probs
-
-
-def _fit_fold(cfg: BaselineConfig, x, y, train_idx, val_idx, task: str, n_classes: int, path):
-    """Fit on the other folds, save the pipeline to `path`, return (val_idx, its probabilities).
+def _fit_fold(cfg: BaselineConfig, hooks, data, x, y, train_idx, val_idx, n_outputs, path):
+    """Fit on the other folds, save the pipeline to `path`, return (val_idx, its predictions).
 
     The estimator is built here, so that once saved no fitted forest outlives its job."""
-    calibration = _calibration_folds(y[train_idx])
-    estimator = create_estimator(cfg, task, x.shape[1], len(train_idx), calibration)
+    clf = hooks.estimator(cfg, data, y[train_idx], len(train_idx))
+    estimator = create_estimator(cfg, clf, x.shape[1], len(train_idx))
     estimator.fit(x[train_idx], y[train_idx])
     save_pipeline(path, estimator, cfg.model)
     if not len(val_idx):  # the refit pipeline holds nothing out
-        return val_idx, np.zeros((0, n_classes))
-    return val_idx, pipeline_proba(estimator, x[val_idx], task, n_classes)
+        return val_idx, np.zeros((0, n_outputs))
+    meta = {"task": data.label_mode, "classes": data.classes}
+    return val_idx, hooks.proba(estimator, x[val_idx], meta)
 
 
-def _fit_folds(cfg: BaselineConfig, x, y_fit, fold, task, n_classes, run_dir, progress):
-    """Every fold's out-of-fold probabilities; fold_<k>/model.skops; refit/ when asked."""
+def _fit_folds(cfg: BaselineConfig, hooks, data, x, y_fit, fold, n_outputs, run_dir, progress):
+    """Every fold's out-of-fold predictions; fold_<k>/model.skops; refit/ when asked."""
     n_folds = int(fold.max()) + 1
     fit = delayed(_fit_fold)
     jobs = [
         fit(
             cfg,
+            hooks,
+            data,
             x,
             y_fit,
             np.flatnonzero(fold != k),
             np.flatnonzero(fold == k),
-            task,
-            n_classes,
+            n_outputs,
             run_dir / f"fold_{k}" / MODEL_FILE,
         )
         for k in range(n_folds)
@@ -227,8 +140,8 @@ def _fit_folds(cfg: BaselineConfig, x, y_fit, fold, task, n_classes, run_dir, pr
     if cfg.cv.refit:  # one pipeline on every image
         everything = np.arange(len(x))
         path = run_dir / REFIT_MEMBER / MODEL_FILE
-        jobs.append(fit(cfg, x, y_fit, everything, everything[:0], task, n_classes, path))
-    oof_probs = np.full((len(x), n_classes), np.nan)
+        jobs.append(fit(cfg, hooks, data, x, y_fit, everything, everything[:0], n_outputs, path))
+    oof_probs = np.full((len(x), n_outputs), np.nan)
     n_jobs = min(cfg.n_jobs, len(jobs)) if cfg.n_jobs > 0 else cfg.n_jobs
     # Threads: scikit-learn's fitting code releases the GIL, and x is shared, not copied.
     parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
@@ -241,7 +154,7 @@ def _fit_folds(cfg: BaselineConfig, x, y_fit, fold, task, n_classes, run_dir, pr
     return oof_probs
 
 
-def _write_model_meta(run_dir: Path, cfg: BaselineConfig, classes, n_features, n_folds, scores):
+def _write_model_meta(run_dir: Path, cfg: BaselineConfig, classes, n_features, n_folds, extra):
     """model.json: what visionfit.load needs to predict (and refit/model.json with cv.refit)."""
     info = {
         "task": cfg.data.task,
@@ -253,9 +166,7 @@ def _write_model_meta(run_dir: Path, cfg: BaselineConfig, classes, n_features, n
         "in_chans": cfg.data.in_chans,
         "max_pixels": cfg.data.max_pixels,
         "n_features": n_features,
-        # arg-max tasks keep the key (as network runs do); predict ignores it for them
-        "threshold": 0.5 if scores.threshold is None else scores.threshold,
-        "threshold_method": cfg.threshold,
+        **extra,  # the task's own: the threshold chosen on the OOF predictions
         "refit": REFIT_MEMBER if cfg.cv.refit else None,
     }
     write_baseline_meta(run_dir, [f"fold_{k}" for k in range(n_folds)], json_safe(info))
@@ -270,51 +181,48 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
     # assign_folds reads the fold options and seed from a RunConfig
     run_cfg = RunConfig(data=cfg.data, cv=cfg.cv).with_overrides({"train.seed": cfg.seed})
     # The same reading and scan as the networks: unusable files are listed in skipped.csv.
-    classification = get_task("classification")
-    samples = classification.load_data(run_cfg, progress=progress)
+    task = task_for_config(run_cfg)
+    hooks = task.baseline()
+    if hooks is None:
+        raise DataError(f"visionfit baseline has no scikit-learn model for {task.name} data")
+    samples = task.load_data(run_cfg, progress=progress)
     # The same test split as the networks' (same rows, order and seed): never fitted or scored.
     samples.df = without_test(
-        split_test(samples.df, cfg.data.test_fraction, cfg.seed, classification.stratify(samples))
+        split_test(samples.df, cfg.data.test_fraction, cfg.seed, task.stratify(samples))
     ).reset_index(drop=True)
-    task = samples.label_mode
-    threshold = check_threshold_option(cfg.threshold)
-    if threshold == "auto":
-        threshold = default_threshold(task)
     folds, kind = assign_folds(samples, run_cfg)
     n_folds = int(folds["fold"].max()) + 1
-    cfg = cfg.model_copy(deep=True)  # config.yaml states what ran: no "auto" left
-    cfg.data.task = task
+    cfg = hooks.resolve(cfg.model_copy(deep=True), samples)  # config.yaml states what ran
+    cfg.data.task = samples.label_mode
+    cfg.data.label_mode = samples.label_mode
     cfg.cv.folds = n_folds
     cfg.cv.kind = kind if kind != "file" else cfg.cv.kind
-    cfg.threshold = threshold
     df = samples.df.reset_index(drop=True)
 
     # Features first: an unreadable image stops the run before its directory exists.
     x = extract_features(df["image"].tolist(), cfg, progress)
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or f"baseline-{cfg.model}")
     run_files.write_run_inputs(run_dir, cfg, samples.classes, samples.skipped, folds=folds)
-    targets = split_targets(df, task)
-    y_fit = hard_targets(targets, task)
+    fit = hooks.targets(samples, df)
     fold = folds["fold"].to_numpy()
-    n_classes = len(samples.classes)
     console.print(
         f"{cfg.model} on {x.shape[1]} {cfg.features} features"
         + (f" -> PCA {cfg.pca}" if cfg.pca else "")
         + f", {len(df)} images, {n_folds} folds"
     )
-    oof_probs = _fit_folds(cfg, x, y_fit, fold, task, n_classes, run_dir, progress)
-    scores = score_folds(task, samples.classes, targets, oof_probs, fold, threshold)
-    oof = oof_frame(
-        df["image"], df["label"], fold, samples.classes, task, oof_probs, scores.threshold
+    oof_probs = _fit_folds(
+        cfg, hooks, samples, x, fit.y_fit, fold, fit.n_outputs, run_dir, progress
     )
-    write_cv_outputs(run_dir, oof, scores)
-    _write_model_meta(run_dir, cfg, samples.classes, int(x.shape[1]), n_folds, scores)
+    scores = hooks.score(run_dir, cfg, samples, df, fit, oof_probs, fold)
+    _write_model_meta(
+        run_dir, cfg, samples.classes, int(x.shape[1]), n_folds, hooks.meta(cfg, scores)
+    )
     seconds = time.perf_counter() - t_start
     _write_summary(run_dir, cfg, samples, kind, int(x.shape[1]), scores, seconds)
     run_finished(run_dir, samples.notes)
     return BaselineResult(
         run_dir=run_dir,
-        task=task,
+        task=samples.label_mode,
         classes=samples.classes,
         folds=n_folds,
         fold_kind=kind,
@@ -350,13 +258,6 @@ def _write_summary(run_dir: Path, cfg: BaselineConfig, samples, kind, n_features
         notes=samples.notes,
     )
     write_summary(run_dir, summary)
-
-
-def _calibration_folds(y: np.ndarray) -> int:
-    """SVM calibration folds: 5, fewer when the rarest class (or label value) has fewer images."""
-    y = y.reshape(len(y), -1)
-    smallest = min(int(np.bincount(y[:, j]).min()) for j in range(y.shape[1]))
-    return max(2, min(5, smallest))
 
 
 def _progress(enabled: bool) -> Progress:

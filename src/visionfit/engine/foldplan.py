@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from visionfit.config import RunConfig
-from visionfit.data.folds import make_folds, read_folds_file, resolve_fold_kind
+from visionfit.data.folds import make_folds, read_folds_file
 from visionfit.errors import DataError
 from visionfit.tasks.base import TaskData
+from visionfit.tasks.registry import task_for_config
 
 
 def assign_folds(data: TaskData, cfg: RunConfig) -> tuple[pd.DataFrame, str]:
@@ -23,7 +24,7 @@ def assign_folds(data: TaskData, cfg: RunConfig) -> tuple[pd.DataFrame, str]:
                 "drop --folds to use the file's"
             )
         return folds, "file"
-    kind = resolve_fold_kind(cfg.cv.kind, data.label_mode, "group" in df.columns)
+    kind = task_for_config(cfg).fold_kind(cfg.cv.kind, data, "group" in df.columns)
     if kind == "stratified" and cfg.cv.kind == "auto" and data.strata_optional:
         # Too few of a stratum (e.g. empty masks) to stratify on: plain shuffled folds.
         counts = df["target"].value_counts()

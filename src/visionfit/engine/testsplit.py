@@ -13,7 +13,7 @@ import pandas as pd
 from visionfit.config import RunConfig
 from visionfit.fileio import json_safe
 from visionfit.runs.rundir import atomic_write_text
-from visionfit.tasks.base import Task, TaskData
+from visionfit.tasks.base import ScoreSplit, Task, TaskData
 
 TEST_SCORES_FILE = "test_scores.json"
 
@@ -35,7 +35,9 @@ def score_test_split(
 
     predictor = load(run_dir)
     tta = predictor.meta.get("tta", "none")
-    scores = task.score_split(cfg, data, predictor, test_df, run_dir, tta=tta, progress=progress)
+    scores = task.score_split(
+        ScoreSplit(cfg, data, predictor, test_df, run_dir, tta=tta, progress=progress)
+    )
     result = {
         **scores,
         "n_test": len(test_df),

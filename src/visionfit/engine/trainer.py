@@ -52,7 +52,7 @@ from visionfit.inference.bundle import save_bundle
 from visionfit.inference.predict import Predictor
 from visionfit.models.factory import CreatedModel
 from visionfit.models.freezing import create_finetune_policy
-from visionfit.tasks.base import Task, TaskData
+from visionfit.tasks.base import AfterTraining, Task, TaskData
 
 
 def default_workers() -> int:
@@ -315,7 +315,7 @@ def train_split(
         best_metrics = {**best_metrics, **ema["metrics"]}
 
     fitted = task.after_training(
-        cfg, data, module, trainer, val_loader, val_df, out_dir, post=post, progress=progress
+        AfterTraining(cfg, data, module, trainer, val_loader, val_df, out_dir, post, progress)
     )
     meta = {
         **_preprocessing_meta(cfg, data, pre),

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError
-from visionfit.engine.baseline import array_features, pipeline_proba, resized_image
+from visionfit.data.pixel_features import array_features, resized_image
 from visionfit.errors import RunError
 from visionfit.inference.baseline_store import (
     MODEL_FILE,
@@ -27,6 +27,7 @@ from visionfit.inference.baseline_store import (
 )
 from visionfit.inference.predict import as_items
 from visionfit.runs.kind import model_kind
+from visionfit.tasks.registry import task_for_meta
 
 
 def is_baseline_run(run_dir: str | Path) -> bool:
@@ -133,5 +134,5 @@ class BaselinePredictor:
         return views, [r[1] for r in rows]
 
     def _mean_proba(self, x: np.ndarray) -> np.ndarray:
-        n = len(self.classes)
-        return np.mean([pipeline_proba(p, x, self.task, n) for p in self.pipelines], axis=0)
+        hooks = task_for_meta(self.meta).baseline()
+        return np.mean([hooks.proba(p, x, self.meta) for p in self.pipelines], axis=0)

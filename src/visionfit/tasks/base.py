@@ -1,35 +1,38 @@
-"""The Task protocol: everything the engine needs to know about one kind of problem.
+"""The Task protocol: everything the layers above need to know about one kind of problem.
 
-The engine (`visionfit.engine`) trains, cross-validates, resumes and predicts for every task with
-one mechanism each; where tasks differ, it asks the task. A task object is stateless: what it
-learns about a dataset lives in a `TaskData`. A third task is one new package under `tasks/` that
-implements this protocol and is listed in tasks/registry.py; nothing in the engine changes.
+The engine trains, cross-validates, resumes and predicts for every task with one mechanism
+each; where tasks differ, it asks the task. A task object is stateless: what it learns about a
+dataset lives in a `TaskData`. A new task is one package under `tasks/` with a class deriving
+from `TaskBase` (overriding what differs) and one line in tasks/registry.py; nothing else changes.
 
-Hooks, in the order a run uses them:
+The hooks, by phase (`TaskBase` gives a default where most tasks share one):
 
-- `load_data(cfg, progress)` -> TaskData: read the layouts the task supports into the samples
-  table (columns `image`, `split` and the task's own), scan and drop unusable files;
-- `resolve_config(cfg, data)`: fill every "auto" so that config.yaml states what ran;
-- `stratify_key(df)`: the labels hold-out splits and folds are stratified on;
-- `create_model(cfg, data)`; `dataset_targets(data, df)`: what the one dataset class returns next
-  to each image (class indices, vectors, or a mask reader);
-- `create_module(...)`: the LightningModule (loss, metrics, probabilities);
-- `after_training(...)`: post-processing fitted on the validation data (thresholds, min area) and
-  the task's extra validation outputs; `bundle_meta(...)`: what model.json records;
-- `headline(...)`: the validation score runs are ranked by; `score_split(...)`: the finished
-  run's predictions of the test split, scored once;
-- `cv_*`: per-fold out-of-fold records and the CV summary;
-- `model_from_meta(meta)`, `probabilities(outputs, meta)`, `predict_table(...)`: prediction.
+- names: `names` (what `--task` values it answers to), `claims_layout(path)` (a folder or file
+  this task recognises when `--task auto`), `label_mode_for(name)`;
+- data: `load_data`, `restore_data`, `check_input`, `resolve_config` (fill every "auto", so that
+  config.yaml states what ran), `stratify` / `fold_kind` (what splits and folds stratify on),
+  `split_columns`, `summary_extra`;
+- training: `create_model`, `dataset_targets`, `cache_masks`, `train_sampler`, `create_module`,
+  `after_training(AfterTraining)`, `bundle_meta`, `recipes()` / `recipe_family`, `run_name`,
+  `default_monitor`, `auto_candidates`;
+- evaluation: `evaluate`, `headline`, `score_split(ScoreSplit)`, `cv_accumulator`;
+- prediction: `model_from_meta`, `probabilities`, `head`, `predict_table`, `predict_masks`,
+  `export_info`;
+- the scikit-learn baseline: `baseline()` -> a `Baseline`, or None;
+- the console: `render_summary(result)`, `demo()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+
+from visionfit.errors import DataError, RunError
 
 
 @dataclass
@@ -39,7 +42,7 @@ class TaskData:
     df: pd.DataFrame  # one row per usable sample: image, split (train/val/test/""), task columns
     classes: list[str]
     layout: str
-    label_mode: str  # binary | multiclass | multilabel | soft | segment
+    label_mode: str  # the task's own sub-kind (binary | multiclass | ... for classification)
     skipped: pd.DataFrame  # image, reason, ... of files left out by the scan
     notes: list[str] = field(default_factory=list)
     ignored_files: int | None = 0
@@ -64,6 +67,37 @@ class Fitted:
 
 
 @dataclass
+class AfterTraining:
+    """What `after_training` gets: the best model, its trainer and the validation data.
+
+    `post`: post-processing given rather than fitted (a refit reuses the CV's threshold)."""
+
+    cfg: Any  # visionfit.config.RunConfig
+    data: TaskData
+    module: Any  # the LightningModule, best weights loaded
+    trainer: Any  # lightning.Trainer
+    val_loader: Any  # None when nothing is held out (a refit)
+    val_df: pd.DataFrame | None
+    out_dir: Path
+    post: dict | None = None
+    progress: bool = False
+
+
+@dataclass
+class ScoreSplit:
+    """What `score_split` gets: a loaded run's predictor and the rows it scores."""
+
+    cfg: Any  # visionfit.config.RunConfig
+    data: TaskData
+    predictor: Any  # visionfit.inference.predict.Predictor
+    df: pd.DataFrame
+    out_dir: Path
+    split: str = "test"  # names the files written: <split>_predictions...
+    tta: str = "none"
+    progress: bool = False
+
+
+@dataclass
 class CheckInput:
     """What `visionfit check` needs from a task: the samples table for the shared scan, the
     task's own section of the report, problems that stop training, and whether every class must
@@ -75,31 +109,55 @@ class CheckInput:
     classes_required: bool = True
 
 
+@dataclass
+class BaselineFit:
+    """The scikit-learn baseline's targets: what is scored, what the estimator fits, and the
+    number of output columns its predictions have."""
+
+    targets: np.ndarray
+    y_fit: np.ndarray
+    n_outputs: int
+
+
+class Baseline(Protocol):
+    """A task's part of the scikit-learn baseline (engine/baseline.py runs folds, features, run
+    directory and summary; the task picks the estimator, its targets, outputs and scores)."""
+
+    models: tuple[str, ...]  # the `--model` names it knows
+
+    def resolve(self, cfg, data: TaskData): ...  # the BaselineConfig with its "auto" filled
+    def targets(self, data: TaskData, df: pd.DataFrame) -> BaselineFit: ...
+    def estimator(self, cfg, data: TaskData, y_train: np.ndarray, n_samples: int): ...
+    def proba(self, pipeline, x: np.ndarray, meta: dict) -> np.ndarray: ...  # (N, n_outputs)
+    def score(self, run_dir: Path, cfg, data: TaskData, df, fit: BaselineFit, oof, fold): ...
+    def meta(self, cfg, scores) -> dict: ...  # what model.json adds for prediction
+
+
 class Task(Protocol):
-    """What a task implements (see the module docstring for when each hook runs)."""
+    """What a task implements (see the module docstring for the phases)."""
 
     name: str  # registry key, also model.json's "task_family"
+    names: tuple[str, ...]  # the `--task` values it answers to (the first is its own)
     spatial_output: bool  # True: outputs are maps, so test-time flips are undone on them
-    baseline_supported: bool  # the scikit-learn baseline handles this task
 
-    # reading data
-    def handles(self, cfg_task: str) -> bool: ...  # this task trains `--task cfg_task`
+    # names and layouts
+    def handles(self, cfg_task: str) -> bool: ...
+    def claims_layout(self, path: Path) -> bool: ...
+    def label_mode_for(self, cfg_task: str, cfg_label_mode: str) -> str: ...
+
+    # data
     def load_data(self, cfg, *, progress: bool) -> TaskData: ...
     def restore_data(self, run_dir, cfg, table: pd.DataFrame, classes) -> TaskData: ...
     def check_input(self, cfg) -> CheckInput: ...
-    def resolve_config(self, cfg, data: TaskData): ...  # the task's own "auto" values
+    def resolve_config(self, cfg, data: TaskData): ...
     def default_monitor(self, data: TaskData) -> tuple[str, str]: ...  # (metric, min|max)
     def stratify(self, data: TaskData) -> str: ...  # "target" or "multilabel"
-    def split_columns(self, df: pd.DataFrame) -> list[str]: ...  # of splits.csv
-    def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list:
-        """Networks for `visionfit auto` to time: dicts of name, config overrides, quality and
-        epochs_scale (see automl/auto_plan.py); `native`: the images' typical side."""
-        ...
-
-    def recipe_family(self, cfg) -> str:
-        """Which recipes (engine/recipes.py) fit this run's network: scratch, pretrained, ..."""
-        ...
-
+    def fold_kind(self, kind: str, data: TaskData, has_groups: bool) -> str: ...
+    def split_columns(self, df: pd.DataFrame) -> list[str]: ...
+    def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict: ...
+    def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list: ...
+    def recipes(self) -> list: ...  # engine.recipes.Recipe values for its families
+    def recipe_family(self, cfg) -> str: ...
     def run_name(self, cfg) -> str: ...
 
     # training
@@ -108,29 +166,129 @@ class Task(Protocol):
     def cache_masks(self, cfg, data: TaskData): ...  # (mask reader, keys) or (None, None)
     def train_sampler(self, cfg, data: TaskData, train_df: pd.DataFrame): ...  # or None
     def create_module(self, cfg, data, model, train_df, *, steps_per_epoch, param_groups): ...
-    def after_training(
-        self, cfg, data, module, trainer, val_loader, val_df, out_dir, **kw
-    ) -> Fitted: ...
+    def after_training(self, args: AfterTraining) -> Fitted: ...
     def bundle_meta(self, cfg, data: TaskData, created, post: dict) -> dict: ...
-    def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict: ...
-    def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict: ...
-    def cv_accumulator(self, cfg, data: TaskData, df: pd.DataFrame): ...  # add(), finish()
 
+    # evaluation
+    def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict: ...
     def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
         """(metric name, validation value) a leaderboard ranks runs by (higher is better)."""
         ...
 
-    def score_split(self, cfg, data, predictor, df, out_dir, **kw) -> dict:
-        """The loaded run's predictions of `df` (the test split; an ensemble's validation
-        split), scored: metric, score, scores."""
+    def score_split(self, args: ScoreSplit) -> dict:
+        """The loaded run's predictions of `args.df`, scored: metric, score, scores."""
         ...
+
+    def cv_accumulator(self, cfg, data: TaskData, df: pd.DataFrame): ...  # add(), finish()
 
     # prediction
     def model_from_meta(self, meta: dict): ...  # the network, weights not loaded
     def probabilities(self, model, x, meta: dict): ...  # forward + probabilities
     def head(self, meta: dict): ...  # post-processing state kept on the Predictor, or None
-    def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame: ...
-    def predict_masks(self, predictor, items: list, **kw): ...
+    def predict_table(self, predictor, items: list, **options) -> pd.DataFrame: ...
+    def predict_masks(self, predictor, items: list, **options): ...
+    def export_info(self, meta: dict) -> dict: ...  # export.json: output shape, how to read it
+
+    # the scikit-learn baseline, the console
+    def baseline(self) -> Baseline | None: ...
+    def render_summary(self, result) -> list: ...  # Rich renderables / lines after `train`
+    def demo(self) -> Callable[..., Any] | None: ...  # run_demo(runs_dir, *, epochs)
+
+
+class TaskBase:
+    """Defaults most tasks share; a task overrides what differs (see `Task` for the hooks)."""
+
+    name: str = ""
+    names: tuple[str, ...] = ()
+    spatial_output: bool = False
+
+    # ---- names and layouts -------------------------------------------------------------------
+
+    def handles(self, cfg_task: str) -> bool:
+        return cfg_task in self.names
+
+    def claims_layout(self, path: Path) -> bool:
+        """True when `path` (DATA) is laid out for this task alone (`--task auto` picks it)."""
+        return False
+
+    def label_mode_for(self, cfg_task: str, cfg_label_mode: str) -> str:
+        """The label mode a `--task` name and `--label-mode` state together ("auto": the data
+        decides). Tasks without label modes answer "auto"."""
+        return "auto"
+
+    # ---- data ----------------------------------------------------------------------------------
+
+    def stratify(self, data: TaskData) -> str:
+        return "target"
+
+    def fold_kind(self, kind: str, data: TaskData, has_groups: bool) -> str:
+        """The concrete `--cv` kind for "auto", and a clear error for one the data cannot have."""
+        if kind == "auto":
+            return "group" if has_groups else "stratified"
+        if kind == "group" and not has_groups:
+            raise DataError("--cv group needs a group column: add --group-col COLUMN (with --csv)")
+        if kind == "multilabel":
+            raise DataError(
+                f"--cv multilabel is for multi-label data; this is {data.label_mode}: "
+                "use --cv stratified"
+            )
+        return kind
+
+    def split_columns(self, df: pd.DataFrame) -> list[str]:
+        return ["image", "label", "split"] + (["group"] if "group" in df.columns else [])
+
+    def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
+        return {}
+
+    def default_monitor(self, data: TaskData) -> tuple[str, str]:
+        return ("val_loss", "min")
+
+    def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list:
+        return []
+
+    def recipes(self) -> list:
+        return []
+
+    def recipe_family(self, cfg) -> str:
+        return self.name
+
+    # ---- training --------------------------------------------------------------------------------
+
+    def cache_masks(self, cfg, data: TaskData):
+        return None, None  # images only
+
+    def train_sampler(self, cfg, data: TaskData, train_df: pd.DataFrame):
+        return None
+
+    def after_training(self, args: AfterTraining) -> Fitted:
+        return Fitted(post=dict(args.post or {}))
+
+    # ---- evaluation ------------------------------------------------------------------------------
+
+    def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
+        return {}  # the epoch metrics say it all
+
+    # ---- prediction ------------------------------------------------------------------------------
+
+    def head(self, meta: dict):
+        return None
+
+    def predict_masks(self, predictor, items: list, **options):
+        raise RunError(f"{predictor.run_dir} is a {self.name} run: it predicts no masks")
+
+    def export_info(self, meta: dict) -> dict:
+        return {}
+
+    # ---- the baseline, the console ------------------------------------------------------------
+
+    def baseline(self) -> Baseline | None:
+        return None
+
+    def render_summary(self, result) -> list:
+        return []
+
+    def demo(self):
+        return None
 
 
 TargetReader = Callable[[int, tuple[int, int]], Any]

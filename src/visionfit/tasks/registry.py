@@ -1,9 +1,14 @@
-"""The task registry: the engine finds a run's task here, by config (`--task`) or by bundle.
+"""The task registry: the layers above find a run's task here, by config (`--task`), by the
+data's layout (`--task auto`) or by bundle.
 
-The built-in tasks are listed below; `register_task` adds another (a name twice is refused).
+Each task declares the `--task` names it answers to (`Task.names`); the config holds the name as
+a plain string and this module checks it. The built-in tasks are listed at the end, one line
+each; `register_task` adds another (a name or `--task` name twice is refused).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from visionfit.errors import RunError, VisionfitError
 from visionfit.tasks.base import Task
@@ -17,6 +22,9 @@ def register_task(task: Task) -> Task:
     """Add a task to the registry; a second task with the same name is refused."""
     if task.name in _REGISTRY:
         raise ValueError(f"task {task.name!r} is already registered")
+    taken = sorted(set(task.names) & set(task_names()))
+    if taken:
+        raise ValueError(f"task {task.name!r}: --task {', '.join(taken)} already names a task")
     _REGISTRY[task.name] = task
     return task
 
@@ -31,12 +39,32 @@ def get_task(name: str) -> Task:
     return _REGISTRY[name]
 
 
-def task_for_config(cfg) -> Task:
-    """The task that handles `cfg.data.task` (auto/binary/... -> classification, segment)."""
+def task_names() -> list[str]:
+    """Every `--task` name some task answers to, in registration order."""
+    return [n for task in _REGISTRY.values() for n in task.names]
+
+
+def task_for_name(name: str) -> Task:
+    """The task `--task name` means; a name no task answers to is refused with the choices."""
     for task in _REGISTRY.values():
-        if task.handles(cfg.data.task):
+        if task.handles(name):
             return task
-    raise VisionfitError(f"no task handles --task {cfg.data.task!r}")
+    raise VisionfitError(f"unknown --task {name!r}; choose from {', '.join(task_names())}")
+
+
+def task_for_config(cfg) -> Task:
+    """The task that handles `cfg.data.task`; its label mode (`--label-mode`) checked too."""
+    task = task_for_name(cfg.data.task)
+    task.label_mode_for(cfg.data.task, cfg.data.label_mode)
+    return task
+
+
+def task_claiming(path: str | Path | None) -> Task | None:
+    """The task whose layout `path` (DATA) has (`--task auto`), or None: no task claims it."""
+    if path is None:
+        return None
+    claims = [t for t in _REGISTRY.values() if t.claims_layout(Path(path))]
+    return claims[0] if claims else None
 
 
 def task_for_meta(meta: dict, where: str = "model.json") -> Task:

@@ -15,32 +15,44 @@ import pandas as pd
 import torch
 
 from visionfit.config import RunConfig
-from visionfit.errors import RunError
-from visionfit.tasks.base import CheckInput, Fitted, TaskData
+from visionfit.errors import DataError, RunError
+from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, TaskBase, TaskData
+from visionfit.tasks.classification.labels import resolve_label_mode
 from visionfit.tasks.classification.targets import default_threshold, split_targets
 
 LABEL_MODES = ("binary", "multiclass", "multilabel", "soft")
 
 
-class Classification:
+class Classification(TaskBase):
     name = "classification"
+    # "auto": classification unless another task claims the data's layout (tasks/registry.py)
+    names = ("classify", "auto", *LABEL_MODES)
     spatial_output = False
-    baseline_supported = True  # the scikit-learn baseline (engine/baseline.py) classifies
 
-    def handles(self, cfg_task: str) -> bool:
-        return cfg_task in ("auto", *LABEL_MODES)
+    def label_mode_for(self, cfg_task: str, cfg_label_mode: str) -> str:
+        """`--label-mode` when given, else a label mode spelt as `--task` (the older spelling),
+        else "auto" (the data decides: resolve_label_mode)."""
+        if cfg_label_mode not in ("auto", *LABEL_MODES):
+            raise DataError(
+                f"unknown --label-mode {cfg_label_mode!r}; "
+                f"choose from auto, {', '.join(LABEL_MODES)}"
+            )
+        if cfg_label_mode != "auto":
+            return cfg_label_mode
+        return cfg_task if cfg_task in LABEL_MODES else "auto"
 
     # ---- data ---------------------------------------------------------------------------------
 
     def load_data(self, cfg: RunConfig, *, progress: bool) -> TaskData:
         from visionfit.data.check import drop_unusable
-        from visionfit.data.sources import load_samples, resolve_task
+        from visionfit.data.sources import load_samples
         from visionfit.models.factory import check_model_name
 
         # CSV rows whose file is missing are skipped like unreadable files (listed in
         # skipped.csv); a CSV whose files are all missing, or an empty label, still raises.
-        samples = load_samples(cfg.data, missing_files="skip")
-        label_mode = resolve_task(samples, cfg.data.task)
+        data_cfg = self._data_config(cfg)
+        samples = load_samples(data_cfg, missing_files="skip")
+        label_mode = resolve_label_mode(samples, data_cfg.task)
         check_model_name(cfg.model.name)  # before the scan: a typo fails at once
         usable = drop_unusable(samples, cfg.data, progress=progress)
         s = usable.samples
@@ -59,7 +71,15 @@ class Classification:
         """The samples table `visionfit check` scans; no section of its own, no extra problems."""
         from visionfit.data.sources import load_samples
 
-        return CheckInput(load_samples(cfg.data, missing_files="skip", empty_labels="skip"))
+        samples = load_samples(self._data_config(cfg), missing_files="skip", empty_labels="skip")
+        return CheckInput(samples)
+
+    def _data_config(self, cfg: RunConfig):
+        """`cfg.data` with the label mode asked for in `task`, where the CSV label reader
+        (data/labels.py) looks for it."""
+        return cfg.data.model_copy(
+            update={"task": self.label_mode_for(cfg.data.task, cfg.data.label_mode)}
+        )
 
     def restore_data(self, run_dir: Path, cfg: RunConfig, table: pd.DataFrame, classes):
         """The run's train/val table (`table`: its splits.csv) as it recorded it."""
@@ -74,7 +94,7 @@ class Classification:
             df=df,
             classes=list(classes),
             layout="run",
-            label_mode=cfg.data.task,
+            label_mode=self.label_mode_for(cfg.data.task, cfg.data.label_mode),
             skipped=_read_skipped(run_dir),
             ignored_files=None,  # files ignored by extension: not recorded by the run
         )
@@ -86,15 +106,17 @@ class Classification:
         label_mode = data.label_mode
         threshold = check_threshold_option(cfg.train.threshold)
         if label_mode == "multilabel" and cfg.train.sampler == "balanced":
-            from visionfit.errors import DataError
-
             raise DataError(
                 "--sampler balanced needs one class per image; for multi-label data use "
                 "--class-weights auto (pos_weight per label) instead"
             )
         if threshold == "auto":
             threshold = default_threshold(label_mode)
-        overrides = {"data.task": label_mode, "train.threshold": threshold}
+        overrides = {
+            "data.task": label_mode,
+            "data.label_mode": label_mode,
+            "train.threshold": threshold,
+        }
         if label_mode != "multiclass" and (cfg.train.mixup or cfg.train.cutmix):
             overrides.update({"train.mixup": 0.0, "train.cutmix": 0.0})
             data.notes.append("mixup/cutmix are for multi-class data: turned off")
@@ -136,16 +158,22 @@ class Classification:
         return ("val_loss", "min")
 
     def stratify(self, data: TaskData) -> str:
-        return "multilabel" if data.label_mode == "multilabel" else "target"
+        """Hold-out splits keep the class ratios; multi-label ones every label's (`targets`)."""
+        return "targets" if data.label_mode == "multilabel" else "target"
 
-    def split_columns(self, df: pd.DataFrame) -> list[str]:
-        return ["image", "label", "split"] + (["group"] if "group" in df.columns else [])
+    def fold_kind(self, kind: str, data: TaskData, has_groups: bool) -> str:
+        """Multi-label data: MultilabelStratifiedKFold for "auto" (without groups); a kind
+        that needs one class per image is refused."""
+        if data.label_mode != "multilabel":
+            return super().fold_kind(kind, data, has_groups)
+        if kind == "stratified":
+            raise DataError("--cv stratified needs one class per image: use --cv multilabel")
+        if kind == "multilabel" or (kind == "auto" and not has_groups):
+            return "multilabel"
+        return super().fold_kind(kind, data, has_groups)
 
     def run_name(self, cfg: RunConfig) -> str:
         return cfg.model.name
-
-    def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
-        return {}
 
     # ---- model and training ----------------------------------------------------------------
 
@@ -166,9 +194,6 @@ class Classification:
 
     def dataset_targets(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
         return split_targets(df, data.label_mode)
-
-    def cache_masks(self, cfg: RunConfig, data: TaskData):
-        return None, None  # images only
 
     def train_sampler(self, cfg: RunConfig, data: TaskData, train_df: pd.DataFrame):
         if cfg.train.sampler != "balanced":
@@ -197,18 +222,19 @@ class Classification:
             param_groups=param_groups,
         )
 
-    def after_training(self, cfg, data, module, trainer, val_loader, val_df, out_dir, **kw):
+    def after_training(self, args: AfterTraining) -> Fitted:
         """The decision threshold (binary / multi-label), chosen on the best model's
         validation probabilities; with no validation data, the given one (a refit)."""
         from visionfit.tasks.classification.scoring import choose_threshold, score
 
+        cfg, data, val_loader, val_df = args.cfg, args.data, args.val_loader, args.val_df
         mode = data.label_mode
-        threshold = (kw.get("post") or {}).get("threshold")
+        threshold = (args.post or {}).get("threshold")
         if val_loader is None:
             if mode in ("binary", "multilabel") and threshold is None:
                 threshold = choose_threshold(mode, "0.5", None, np.zeros((0, len(data.classes))))
             return Fitted(post={"threshold": threshold})
-        batches = trainer.predict(module, val_loader)
+        batches = args.trainer.predict(args.module, val_loader)
         probs = torch.cat(batches).cpu().numpy().astype(np.float64)
         y = split_targets(val_df, mode)
         threshold = choose_threshold(mode, cfg.train.threshold, y, probs)
@@ -232,9 +258,6 @@ class Classification:
             "threshold": 0.5 if threshold is None else threshold,
         }
 
-    def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
-        return {}  # the epoch metrics and the threshold say it all for classification
-
     def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
         """The run's headline validation score: ROC AUC (binary, multi-label) or accuracy."""
         from visionfit.tasks.classification.scoring import main_metric
@@ -242,26 +265,31 @@ class Classification:
         key = main_metric(data.label_mode)
         return key.removeprefix("val_"), best_metrics.get(key, float("nan"))
 
-    def score_split(
-        self, cfg, data, predictor, df, out_dir, *, split="test", tta="none", progress=False
-    ):
+    def score_split(self, args: ScoreSplit) -> dict:
         """`df`'s images predicted by the loaded run (its threshold, `tta`), scored with
         scikit-learn as out-of-fold predictions are; the table goes to <split>_predictions.csv."""
         from visionfit.runs.rundir import atomic_write_csv
         from visionfit.tasks.classification.scoring import main_metric, score
 
+        data, predictor, df = args.data, args.predictor, args.df
         mode = data.label_mode
-        table = predictor.predict(list(df["image"]), tta=tta)
+        table = predictor.predict(list(df["image"]), tta=args.tta)
         probs = table[[f"prob_{c}" for c in data.classes]].to_numpy(np.float64)
         y = split_targets(df, mode)
         scores = score(mode, data.classes, y, probs, predictor.meta.get("threshold"))
-        atomic_write_csv(Path(out_dir) / f"{split}_predictions.csv", table)
+        atomic_write_csv(Path(args.out_dir) / f"{args.split}_predictions.csv", table)
         metric = main_metric(mode).removeprefix("val_")
         return {
             "metric": metric,
             "score": scores[f"val_{metric}"],
             "scores": {k.removeprefix("val_"): v for k, v in scores.items()},
         }
+
+    def baseline(self):
+        """The scikit-learn baseline on image features (tasks/classification/baseline.py)."""
+        from visionfit.tasks.classification.baseline import ClassificationBaseline
+
+        return ClassificationBaseline()
 
     # ---- cross-validation ------------------------------------------------------------------
 
@@ -291,9 +319,6 @@ class Classification:
 
         return probabilities(model(x), meta["task"])
 
-    def head(self, meta: dict):
-        return None  # the threshold in meta is all classification needs
-
     def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame:
         from visionfit.tasks.classification.outputs import prediction_table
 
@@ -306,9 +331,6 @@ class Classification:
             "multilabel": "every label whose probability >= its threshold",
         }.get(meta["task"], "argmax over classes")
         return {"output_shape": ["batch", len(meta["classes"])], "postprocess": rule}
-
-    def predict_masks(self, predictor, items, **kw):
-        raise RunError(f"{predictor.run_dir} is a classification run: it predicts classes")
 
 
 def num_outputs(label_mode: str, num_classes: int) -> int:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.errors import ModelError, RunError
-from visionfit.tasks.base import CheckInput, Fitted, TaskData
+from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, TaskBase, TaskData
 
 DICE_DEFINITION = (
     "val_final.dice: mean over validation images (then over foreground classes) of "
@@ -25,13 +25,16 @@ DICE_DEFINITION = (
 )
 
 
-class Segmentation:
+class Segmentation(TaskBase):
     name = "segmentation"
+    names = ("segment", "segmentation")
     spatial_output = True
-    baseline_supported = False
 
-    def handles(self, cfg_task: str) -> bool:
-        return cfg_task == "segment"
+    def claims_layout(self, path: Path) -> bool:
+        """An RLE CSV given as DATA, or DATA/images + DATA/masks."""
+        if path.is_file():
+            return path.suffix.lower() == ".csv"
+        return (path / "images").is_dir() and (path / "masks").is_dir()
 
     # ---- data ---------------------------------------------------------------------------------
 
@@ -176,9 +179,6 @@ class Segmentation:
         ]
         return MaskTargets(data.df, spec, rle), keys
 
-    def train_sampler(self, cfg, data, train_df):
-        return None
-
     def create_module(self, cfg, data, model, train_df, *, steps_per_epoch, param_groups):
         from visionfit.tasks.segmentation.module import SegmenterModule
 
@@ -192,21 +192,22 @@ class Segmentation:
             param_groups=param_groups,
         )
 
-    def after_training(self, cfg, data, module, trainer, val_loader, val_df, out_dir, **kw):
+    def after_training(self, args: AfterTraining) -> Fitted:
         """Threshold and minimum component area tuned on the validation set (binary masks)."""
         from visionfit.tasks.segmentation.postprocess import (
             foreground_probabilities,
             tune_postprocess,
         )
 
-        seg, k = cfg.segment, data.extra["spec"].num_classes
-        given = kw.get("post") or {}
+        seg, k = args.cfg.segment, args.data.extra["spec"].num_classes
+        val_loader, out_dir = args.val_loader, args.out_dir
+        given = args.post or {}
         post = {
             "threshold": given.get("threshold", seg.threshold),
             "min_area": given.get("min_area", seg.min_area),
         }
         if k == 2 and seg.tune_postprocess and val_loader is not None:
-            probs, targets = foreground_probabilities(module.model, val_loader)
+            probs, targets = foreground_probabilities(args.module.model, val_loader)
             tuned = tune_postprocess(probs, targets)
             from visionfit.fileio import atomic_write_csv
 
@@ -252,21 +253,19 @@ class Segmentation:
         """Dice of the validation images predicted at their original size, post-processed."""
         return "dice", val_final.get("dice", best_metrics.get("val_dice", float("nan")))
 
-    def score_split(
-        self, cfg, data, predictor, df, out_dir, *, split="test", tta="none", progress=False
-    ):
+    def score_split(self, args: ScoreSplit) -> dict:
         """`df`'s images predicted by the loaded run with its post-processing and test-time
         flips (`train.tta`), scored as the validation images are (`evaluate_predictions`;
         masks in <split>_predictions/)."""
         from visionfit.tasks.segmentation.outputs import evaluate_predictions
 
         scores = evaluate_predictions(
-            predictor,
-            df,
-            data,
-            Path(out_dir) / f"{split}_predictions",
-            progress=progress,
-            scores_file=f"{split}_scores_per_image.csv",
+            args.predictor,
+            args.df,
+            args.data,
+            Path(args.out_dir) / f"{args.split}_predictions",
+            progress=args.progress,
+            scores_file=f"{args.split}_scores_per_image.csv",
         )
         return {"metric": "dice", "score": scores.get("dice"), "scores": scores}
 
@@ -319,6 +318,12 @@ class Segmentation:
         from visionfit.tasks.segmentation.outputs import predict_masks
 
         return predict_masks(predictor, items, **kw)
+
+    def render_summary(self, result) -> list:
+        """Post-processed validation scores (one run) or the per-fold dice table (--folds)."""
+        from visionfit.tasks.segmentation.console import render_summary
+
+        return render_summary(result)
 
 
 def _check_img_size(cfg: RunConfig, created) -> None:

@@ -1,0 +1,9 @@
+"""Limits every layer shares (the config's defaults and the decoder's), one copy each."""
+
+from __future__ import annotations
+
+# Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS); our cap must stay below it.
+PILLOW_MAX_IMAGE_PIXELS = 89_478_485
+
+DEFAULT_MAX_PIXELS: int = 64_000_000
+"""Largest accepted width * height; below Pillow's own ``MAX_IMAGE_PIXELS`` (about 89.5M)."""
