@@ -29,7 +29,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the images are and how labels are read."""
 
-    # Descriptions are written as the command line's help texts (visionfit/cli/options.py).
+    # Descriptions are written as the command line's help texts (visionfit/cli/options/).
     path: str | None = Field(
         None, description="Image folder: DATA/<class>/* or DATA/train|val/<class>/*."
     )
@@ -449,14 +449,7 @@ class RunConfig(_Section):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
-        p = Path(path)
-        if not p.is_file():
-            raise VisionfitError(f"config file not found: {p}")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise VisionfitError(f"config file {p} is not valid YAML: {e}") from None
-        return cls.from_dict(raw, origin=str(p))
+        return cls.from_dict(read_yaml(path), origin=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict, origin: str = "config") -> RunConfig:
@@ -508,11 +501,34 @@ class BaselineConfig(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
     @classmethod
+    def from_yaml(cls, path: str | Path) -> BaselineConfig:
+        return cls.from_dict(read_yaml(path), origin=str(path))
+
+    @classmethod
     def from_dict(cls, raw: dict, origin: str = "options") -> BaselineConfig:
         try:
             return cls.model_validate(raw)
         except ValidationError as e:
             raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
+
+
+# `visionfit auto` starts from these instead of the model's defaults (a test split scored once at
+# the end, the default recipe); --config, typed options and --set override them.
+AUTO_DEFAULTS: dict[str, object] = {"data.test_fraction": 0.1, "train.recipe": "default"}
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A config file's mapping, or a one-line error."""
+    p = Path(path)
+    if not p.is_file():
+        raise VisionfitError(f"config file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise VisionfitError(f"config file {p} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise VisionfitError(f"config file {p} is not a mapping of config keys")
+    return raw
 
 
 def split_names(value: str) -> list[str]:
