@@ -7,13 +7,16 @@ A run's `config.yaml` is the fully resolved config;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from visionfit.data.io import DEFAULT_MAX_PIXELS
 from visionfit.errors import VisionfitError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 TaskName = Literal["auto", "classify", "binary", "multiclass", "multilabel", "soft", "segment"]
 LabelMode = Literal["auto", "binary", "multiclass", "multilabel", "soft"]
@@ -430,7 +433,25 @@ class TrackingConfig(_Section):
     experiment: str = Field("visionfit", description="MLflow experiment name.")
 
 
-class RunConfig(_Section):
+class _Document(_Section):
+    """A whole config (a run's, a baseline's): read from and written to YAML."""
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Self:
+        return cls.from_dict(read_yaml(path), origin=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, origin: str = "config") -> Self:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as e:
+            raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
+
+
+class RunConfig(_Document):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     augment: AugmentConfig = AugmentConfig()
@@ -443,20 +464,6 @@ class RunConfig(_Section):
     cv: CVConfig = CVConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     tracking: TrackingConfig = TrackingConfig()
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> RunConfig:
-        return cls.from_dict(read_yaml(path), origin=str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict, origin: str = "config") -> RunConfig:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as e:
-            raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
 
     def with_overrides(self, overrides: dict[str, object]) -> RunConfig:
         """Apply dotted-key overrides such as {"train.lr": 0.01} and validate the result."""
@@ -477,7 +484,7 @@ class RunConfig(_Section):
         return RunConfig.from_dict(raw, origin="options")
 
 
-class BaselineConfig(_Section):
+class BaselineConfig(_Document):
     """The classical baseline: scikit-learn on resized pixels or HOG features, same folds."""
 
     data: DataConfig = DataConfig()
@@ -496,20 +503,6 @@ class BaselineConfig(_Section):
     seed: int = 42
     name: str | None = Field(None, description="run name prefix; default: baseline-<model>")
     runs_dir: str = "runs"
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> BaselineConfig:
-        return cls.from_dict(read_yaml(path), origin=str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict, origin: str = "options") -> BaselineConfig:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as e:
-            raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
 
 
 # `visionfit auto` starts from these instead of the model's defaults (a test split scored once at
