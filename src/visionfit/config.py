@@ -7,13 +7,16 @@ A run's `config.yaml` is the fully resolved config;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from visionfit.errors import VisionfitError
 from visionfit.limits import DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class _Section(BaseModel):
@@ -23,7 +26,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the images are and how labels are read."""
 
-    # Descriptions are written as the command line's help texts (visionfit/cli/options.py).
+    # Descriptions are written as the command line's help texts (visionfit/cli/options/).
     path: str | None = Field(
         None, description="Image folder: DATA/<class>/* or DATA/train|val/<class>/*."
     )
@@ -411,7 +414,25 @@ class TrackingConfig(_Section):
     experiment: str = Field("visionfit", description="MLflow experiment name.")
 
 
-class RunConfig(_Section):
+class _Document(_Section):
+    """A whole config (a run's, a baseline's): read from and written to YAML."""
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Self:
+        return cls.from_dict(read_yaml(path), origin=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, origin: str = "config") -> Self:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as e:
+            raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
+
+
+class RunConfig(_Document):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     augment: AugmentConfig = AugmentConfig()
@@ -424,27 +445,6 @@ class RunConfig(_Section):
     cv: CVConfig = CVConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     tracking: TrackingConfig = TrackingConfig()
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> RunConfig:
-        p = Path(path)
-        if not p.is_file():
-            raise VisionfitError(f"config file not found: {p}")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise VisionfitError(f"config file {p} is not valid YAML: {e}") from None
-        return cls.from_dict(raw, origin=str(p))
-
-    @classmethod
-    def from_dict(cls, raw: dict, origin: str = "config") -> RunConfig:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as e:
-            raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
 
     def with_overrides(self, overrides: dict[str, object]) -> RunConfig:
         """Apply dotted-key overrides such as {"train.lr": 0.01} and validate the result."""
@@ -464,7 +464,7 @@ class RunConfig(_Section):
         return RunConfig.from_dict(raw, origin="options")
 
 
-class BaselineConfig(_Section):
+class BaselineConfig(_Document):
     """The classical baseline: scikit-learn on resized pixels or HOG features, same folds."""
 
     data: DataConfig = DataConfig()
@@ -484,15 +484,24 @@ class BaselineConfig(_Section):
     name: str | None = Field(None, description="run name prefix; default: baseline-<model>")
     runs_dir: str = "runs"
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
-    @classmethod
-    def from_dict(cls, raw: dict, origin: str = "options") -> BaselineConfig:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as e:
-            raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
+# `visionfit auto` starts from these instead of the model's defaults (a test split scored once at
+# the end, the default recipe); --config, typed options and --set override them.
+AUTO_DEFAULTS: dict[str, object] = {"data.test_fraction": 0.1, "train.recipe": "default"}
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A config file's mapping, or a one-line error."""
+    p = Path(path)
+    if not p.is_file():
+        raise VisionfitError(f"config file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise VisionfitError(f"config file {p} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise VisionfitError(f"config file {p} is not a mapping of config keys")
+    return raw
 
 
 def split_names(value: str) -> list[str]:

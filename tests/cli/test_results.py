@@ -90,19 +90,3 @@ def test_serve_passes_host_port_and_limits(runs_dir, run_cli, fake):
     }
     for positional, keywords in calls:
         inspect.signature(real_serve).bind(*positional, **keywords)
-
-
-@pytest.mark.parametrize(
-    "module, args",
-    [
-        ("visionfit.reports.html", ["report", "{run}"]),
-        ("visionfit.reports.compare", ["report", "{runs}", "--compare"]),
-        ("visionfit.serve.app", ["serve", "{run}"]),
-    ],
-)
-def test_a_missing_module_is_a_one_line_error(module, args, runs_dir, run_cli, monkeypatch):
-    monkeypatch.setitem(sys.modules, module, None)  # import fails as if the file were absent
-    args = [a.format(run=runs_dir / "a-1", runs=runs_dir) for a in args]
-    code, out, err = run_cli(args)
-    assert code == 2 and "not available" in err and module in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in out + err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 import typer
 
@@ -22,10 +22,19 @@ def unwrap(doc: str | None) -> str:
     return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
 
 
-def command(name: str | None = None) -> Callable:
-    """@app.command with the docstring unwrapped (docstrings break lines at 100 columns)."""
+def command(
+    name: str | None = None,
+    *,
+    groups: Iterable = (),
+    defaults: Mapping[str, object] | None = None,
+) -> Callable:
+    """@app.command with the docstring unwrapped (docstrings break lines at 100 columns), its
+    signature composed from the function's own parameters and the option GROUPS
+    (cli/options/base.py `compose`); DEFAULTS: the config values the command starts from."""
 
     def register(fn: Callable) -> Callable:
-        return app.command(name, help=unwrap(fn.__doc__))(fn)
+        from visionfit.cli.options import compose
+
+        return app.command(name, help=unwrap(fn.__doc__))(compose(fn, groups, defaults))
 
     return register

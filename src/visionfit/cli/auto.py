@@ -11,33 +11,16 @@ import typer
 
 from visionfit.cli import options as o
 from visionfit.cli.app import command
-from visionfit.cli.configure import typed_overrides
+from visionfit.cli.configure import resolve, typed_overrides
 from visionfit.cli.render import console
+from visionfit.config import AUTO_DEFAULTS
 from visionfit.errors import VisionfitError
 
 
-@command()
+@command(groups=o.TRAINING_GROUPS, defaults=AUTO_DEFAULTS)
 def auto(
     ctx: typer.Context,
-    data: o.DataArg = None,
     budget: o.Budget = "30m",
-    csv: o.Csv = None,
-    root: o.Root = None,
-    image_col: o.ImageCol = None,
-    label_col: o.LabelCol = None,
-    image_ext: o.ImageExt = None,
-    task: o.Task = None,
-    label_mode: o.LabelMode = None,
-    in_chans: o.InChans = None,
-    val_fraction: o.ValFraction = None,
-    test_fraction: o.TestFraction = None,
-    split_col: o.SplitCol = None,
-    workers: o.Workers = None,
-    recipe: o.Recipe = None,
-    batch_size: o.BatchSize = None,
-    seed: o.Seed = None,
-    runs_dir: o.RunsDir = None,
-    name: o.Name = None,
     candidates: o.Candidates = None,
     resume: o.AutoResume = None,
 ) -> None:
@@ -49,10 +32,13 @@ def auto(
     from visionfit.config import RunConfig, parse_duration
 
     started = process_started_at()
-    given = typed_overrides(ctx)
     if resume is not None:
         budget_typed = getattr(ctx.get_parameter_source("budget"), "name", "") == "COMMANDLINE"
-        if set(given) - {"data.workers"}:
+        if (
+            set(typed_overrides(ctx)) - {"data.workers"}
+            or ctx.params.get("config")
+            or ctx.params.get("sets")
+        ):
             raise VisionfitError(
                 "--resume continues AUTO_DIR with its own options; drop the others"
             )
@@ -63,17 +49,27 @@ def auto(
             started_at=started,
         )
     else:
-        # auto's own defaults: a test split and the default recipe, unless typed
-        cfg = RunConfig().with_overrides(
-            {"data.test_fraction": 0.1, "train.recipe": "default", **given}
-        )
-        if not cfg.data.path and not cfg.data.csv:
-            raise VisionfitError("no data given: visionfit auto DATA, or --csv FILE --root DIR")
+        resolved = resolve(ctx, AUTO_DEFAULTS)
+        _refuse_what_auto_decides(typed_overrides(ctx))
         only = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
         result = run_auto(
-            cfg, parse_duration(budget), started_at=started, candidates=only, typed=set(given)
+            resolved.cfg,
+            parse_duration(budget),
+            started_at=started,
+            candidates=only,
+            typed=resolved.given,
         )
     render_leaderboard(result)
+
+
+# Options auto sets for each candidate run itself, and what to type instead.
+AUTO_DECIDES = {"model.name": "--candidates", "train.epochs": "--budget"}
+
+
+def _refuse_what_auto_decides(typed: dict[str, object]) -> None:
+    for key, instead in AUTO_DECIDES.items():
+        if key in typed:
+            raise VisionfitError(f"auto chooses {key} for each candidate; use {instead} instead")
 
 
 def process_started_at() -> float:

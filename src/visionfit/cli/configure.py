@@ -5,10 +5,12 @@ config's own validators, so all three spellings behave the same."""
 from __future__ import annotations
 
 import functools
-import typing
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from pydantic import BaseModel
 
 from visionfit.errors import VisionfitError
 
@@ -23,11 +25,11 @@ BASELINE_KEYS = {
 
 @functools.cache
 def option_keys(callback) -> dict[str, str]:
-    """Parameter name -> config key, read from the Annotated aliases in a command's signature."""
-    hints = typing.get_type_hints(callback, include_extras=True)
+    """Parameter name -> config key, read from the Annotated aliases in a command's signature
+    (the composed one: cli/options/base.py `compose`)."""
     keys = {}
-    for name, hint in hints.items():
-        for meta in getattr(hint, "__metadata__", ()):
+    for name, param in inspect.signature(callback, eval_str=True).parameters.items():
+        for meta in getattr(param.annotation, "__metadata__", ()):
             key = getattr(meta, "config_key", None)
             if key:
                 keys[name] = key
@@ -72,32 +74,77 @@ def parse_sets(sets: list[str] | None) -> dict[str, object]:
     return out
 
 
-def run_config(ctx: typer.Context, config_file: Path | None, sets: list[str] | None = None):
-    """A RunConfig from --config, the typed options, then --set; it must name some data."""
+@dataclass(frozen=True)
+class Resolved:
+    """A command's config and the keys the user set (in --config, typed, or with --set)."""
+
+    cfg: object
+    given: set[str]
+
+
+def resolve(ctx: typer.Context, defaults: dict[str, object] | None = None) -> Resolved:
+    """--config (or the config model), the command's DEFAULTS for keys the file does not set,
+    the typed options, then --set; it must name some data."""
     from visionfit.config import RunConfig
 
+    config_file = ctx.params.get("config")
     base = RunConfig.from_yaml(config_file) if config_file else RunConfig()
-    cfg = base.with_overrides({**typed_overrides(ctx), **parse_sets(sets)})
-    if not cfg.data.path and not cfg.data.csv:
-        raise VisionfitError(
-            f"no data given: visionfit {ctx.info_name} DATA, or --csv train.csv --root DIR"
-        )
-    return cfg
+    in_file = set(_keys_set(base)) if config_file else set()
+    start = {k: v for k, v in (defaults or {}).items() if k not in in_file}
+    user = {**typed_overrides(ctx), **parse_sets(ctx.params.get("sets"))}
+    cfg = base.with_overrides({**start, **user})
+    _needs_data(ctx, cfg)
+    return Resolved(cfg, in_file | set(user))
 
 
-def baseline_config(ctx: typer.Context, sets: list[str] | None = None):
-    """A BaselineConfig from its defaults, the typed options, then --set."""
-    from visionfit.config import BaselineConfig
+def run_config(ctx: typer.Context, defaults: dict[str, object] | None = None):
+    """A RunConfig from --config, the typed options, then --set (see `resolve`)."""
+    return resolve(ctx, defaults).cfg
+
+
+def baseline_config(ctx: typer.Context):
+    """A BaselineConfig from --config (a baseline run's config.yaml) or its defaults, the typed
+    options, then --set."""
+    from visionfit.config import BaselineConfig, read_yaml
 
     overrides = {BASELINE_KEYS.get(k, k): v for k, v in typed_overrides(ctx).items()}
     if "cv.folds_file" in overrides and "cv.folds" not in overrides:
         overrides["cv.folds"] = 0  # the folds file says how many
-    overrides.update(parse_sets(sets))
-    if not overrides.get("data.path") and not overrides.get("data.csv"):
+    overrides.update(parse_sets(ctx.params.get("sets")))
+    config_file = ctx.params.get("config")
+    raw = read_yaml(config_file) if config_file else {}
+    origin = f"{config_file} with the options" if config_file else "options"
+    cfg = BaselineConfig.from_dict(_merge(raw, _nest(overrides)), origin=origin)
+    _needs_data(ctx, cfg)
+    return cfg
+
+
+def _needs_data(ctx: typer.Context, cfg) -> None:
+    if not cfg.data.path and not cfg.data.csv:
         raise VisionfitError(
-            "no data given: visionfit baseline DATA, or --csv train.csv --root DIR"
+            f"no data given: visionfit {ctx.info_name} DATA, or --csv train.csv --root DIR"
         )
-    return BaselineConfig.from_dict(_nest(overrides), origin="options")
+
+
+def _keys_set(node, prefix: str = ""):
+    """The dotted keys a config file set (pydantic records which fields were given)."""
+    for name in node.model_fields_set:
+        value = getattr(node, name)
+        if isinstance(value, BaseModel):  # a section
+            yield from _keys_set(value, f"{prefix}{name}.")
+        else:
+            yield prefix + name
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """BASE with OVER's leaves written into it (nested dicts merged, not replaced)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _nest(flat: dict[str, object]) -> dict:

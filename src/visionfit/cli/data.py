@@ -11,32 +11,14 @@ from visionfit.cli.configure import baseline_config, run_config
 from visionfit.fileio import check_new_path, create_exclusive
 
 
-@command()
+@command(groups=o.CHECK_GROUPS)
 def check(
     ctx: typer.Context,
     data: o.DataArg = None,
-    config: o.ConfigFile = None,
-    sets: o.Sets = None,
-    csv: o.Csv = None,
-    root: o.Root = None,
-    image_col: o.ImageCol = None,
-    label_col: o.LabelCol = None,
-    image_ext: o.ImageExt = None,
-    val_fraction: o.ValFraction = None,
-    seed: o.Seed = None,
-    max_pixels: o.MaxPixels = None,
     out: o.CheckOut = None,
     threads: o.Threads = None,
     no_cache: o.NoCache = False,
-    task: o.Task = None,
-    label_mode: o.LabelMode = None,
-    num_classes: o.NumClasses = None,
-    mask_suffix: o.MaskSuffix = None,
-    colour_map: o.ColourMap = None,
-    id_col: o.IdCol = None,
-    rle_col: o.RleCol = None,
-    rle_format: o.RleFormat = None,
-    rle_order: o.RleOrder = None,
+    seed: o.Seed = None,
 ) -> None:
     """Decode every image and report unusable files, classes, sizes, modes, duplicates, leakage.
 
@@ -44,7 +26,7 @@ def check(
     class), 2 for a wrong option or path. Nothing in DATA is written. With --task segment:
     unreadable files, image/mask size mismatches, unexpected mask values, share of empty masks.
     """
-    cfg = run_config(ctx, config, sets)
+    cfg = run_config(ctx)
     if out is not None:
         check_new_path(out)
     if cfg.data.task == "auto":  # the task whose layout DATA has (an RLE CSV, images + masks)
@@ -69,41 +51,12 @@ def check(
         raise typer.Exit(1)
 
 
-@command()
-def baseline(
-    ctx: typer.Context,
-    data: o.DataArg = None,
-    sets: o.Sets = None,
-    csv: o.Csv = None,
-    root: o.Root = None,
-    image_col: o.ImageCol = None,
-    label_col: o.LabelCol = None,
-    image_ext: o.ImageExt = None,
-    task: o.Task = None,
-    label_mode: o.LabelMode = None,
-    label_cols: o.LabelCols = None,
-    label_delim: o.LabelDelim = None,
-    in_chans: o.InChans = None,
-    max_pixels: o.MaxPixels = None,
-    folds: o.BaselineFolds = None,
-    cv: o.CvKind = None,
-    group_col: o.GroupCol = None,
-    folds_file: o.FoldsFile = None,
-    seed: o.Seed = None,
-    model: o.BaselineModel = None,
-    size: o.Size = None,
-    features: o.Features = None,
-    pca: o.Pca = None,
-    class_weights: o.ClassWeights = None,
-    threshold: o.Threshold = None,
-    jobs: o.Jobs = None,
-    name: o.Name = None,
-    runs_dir: o.RunsDir = None,
-) -> None:
+@command(groups=o.BASELINE_GROUPS)
+def baseline(ctx: typer.Context) -> None:
     """Cross-validate a scikit-learn classifier on resized pixels or HOG: same folds, metrics,
     oof.csv and summary table as a network's --folds run.
     """
-    cfg = baseline_config(ctx, sets)
+    cfg = baseline_config(ctx)
     from visionfit.engine.baseline import run_baseline
 
     render.print_cv_summary(run_baseline(cfg))

@@ -92,49 +92,24 @@ def demo(
         raise VisionfitError(f"unknown demo task {task!r}; choose classify or segment")
 
 
-@command("lr-find")
+@command("lr-find", groups=o.TRAINING_GROUPS)
 def lr_find(
     ctx: typer.Context,
-    data: o.DataArg = None,
-    config: o.ConfigFile = None,
-    sets: o.Sets = None,
-    csv: o.Csv = None,
-    root: o.Root = None,
-    image_col: o.ImageCol = None,
-    label_col: o.LabelCol = None,
-    in_chans: o.InChans = None,
-    workers: o.Workers = None,
-    model: o.Model = None,
-    pretrained: o.Pretrained = None,
-    weights: o.Weights = None,
-    augment: o.Augment = None,
-    img_size: o.ImgSize = None,
-    batch_size: o.BatchSize = None,
-    opt: o.Opt = None,
-    weight_decay: o.WeightDecay = None,
-    head: o.Head = None,
-    freeze: o.Freeze = None,
-    finetune: o.Finetune = None,
-    seed: o.Seed = None,
-    accelerator: o.Accelerator = None,
-    runs_dir: o.RunsDir = None,
-    name: o.Name = None,
     out: o.PlotOut = None,
     min_lr: o.MinLr = 1e-7,
     max_lr: o.MaxLr = 1.0,
     num_training: o.NumTraining = 100,
 ) -> None:
     """Run Lightning's learning-rate finder; print the suggested lr and save the loss-vs-lr plot."""
-    cfg = run_config(ctx, config, sets)
+    cfg = run_config(ctx)
     from visionfit.engine.lr_find import find_lr
 
     render.print_lr_find(find_lr(cfg, out, min_lr=min_lr, max_lr=max_lr, num_training=num_training))
 
 
-@command()
+@command(groups=o.TRAINING_GROUPS)
 def tune(
     ctx: typer.Context,
-    data: o.DataArg = None,
     trials: o.Trials = 20,
     storage: o.Storage = None,
     study: o.Study = "visionfit",
@@ -143,34 +118,9 @@ def tune(
     pruning: o.Pruning = True,
     sampler_seed: o.SamplerSeed = None,
     out: o.StudyOut = None,
-    config: o.ConfigFile = None,
-    sets: o.Sets = None,
-    csv: o.Csv = None,
-    root: o.Root = None,
-    image_col: o.ImageCol = None,
-    label_col: o.LabelCol = None,
-    val_fraction: o.ValFraction = None,
-    in_chans: o.InChans = None,
-    workers: o.Workers = None,
-    model: o.Model = None,
-    pretrained: o.Pretrained = None,
-    weights: o.Weights = None,
-    augment: o.Augment = None,
-    img_size: o.ImgSize = None,
-    epochs: o.Epochs = None,
-    batch_size: o.BatchSize = None,
-    lr: o.Lr = None,
-    head: o.Head = None,
-    freeze: o.Freeze = None,
-    finetune: o.Finetune = None,
-    patience: o.Patience = None,
-    monitor: o.Monitor = None,
-    seed: o.Seed = None,
-    accelerator: o.Accelerator = None,
-    runs_dir: o.RunsDir = None,
 ) -> None:
     """Search hyperparameters with Optuna; writes best.yaml, trials.csv and plots."""
-    cfg = run_config(ctx, config, sets)
+    cfg = run_config(ctx)
     from visionfit.automl.tune import TuneOptions
     from visionfit.automl.tune import tune as run_tune
 

@@ -1,12 +1,10 @@
 """`visionfit report` (a static HTML report of a run, or a comparison of runs), `visionfit serve`.
 
-Both call visionfit.reports / visionfit.serve, imported only when the command runs; where those
-modules are not installed the command says so in one line (exit 2).
+Both call visionfit.reports / visionfit.serve, imported only when the command runs (start-up).
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from visionfit.cli import options as o
@@ -16,22 +14,10 @@ from visionfit.errors import VisionfitError
 from visionfit.fileio import check_new_path
 
 
-def _engine_function(module: str, name: str, what: str):
-    """module.name, or a one-line error saying which part of visionfit is missing."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as e:
-        # Only our own module missing is "not available"; a missing dependency inside it says so.
-        if e.name is None or not module.startswith(e.name):
-            raise VisionfitError(f"{what} needs {e.name}, which is not installed") from None
-        raise VisionfitError(f"{what} is not available in this visionfit ({module})") from None
-    except AttributeError:
-        raise VisionfitError(f"{what} is not available: {module} has no {name}") from None
-
-
 def write_comparison(runs_dir: Path, out: Path | None) -> Path:
     """The HTML comparison of the runs in RUNS_DIR (visionfit.reports.compare)."""
-    write = _engine_function("visionfit.reports.compare", "write_comparison", "comparing runs")
+    from visionfit.reports.compare import write_comparison as write
+
     return write(runs_dir, out)
 
 
@@ -51,7 +37,8 @@ def report(
     if compare:
         written = write_comparison(target, out)
     else:
-        write_report = _engine_function("visionfit.reports.html", "write_report", "the report")
+        from visionfit.reports.html import write_report
+
         written = write_report(target, out)
     render.console.print(f"wrote {written}", highlight=False)
 
@@ -85,7 +72,8 @@ def serve(
     """Serve a run's model over HTTP: an upload page and a JSON prediction endpoint."""
     if not run_dir.is_dir():
         raise VisionfitError(f"run directory not found: {run_dir}")
-    run_server = _engine_function("visionfit.serve.app", "serve", "serving")
+    from visionfit.serve.app import serve as run_server
+
     run_server(
         run_dir,
         host=host,

@@ -13,91 +13,8 @@ from visionfit.cli.configure import run_config, typed_flags
 from visionfit.errors import VisionfitError
 
 
-# The signature is long because it lists every option of train; the body is short.
-@command()
-def train(
-    ctx: typer.Context,
-    data: o.DataArg = None,
-    config: o.ConfigFile = None,
-    sets: o.Sets = None,
-    csv: o.Csv = None,
-    root: o.Root = None,
-    image_col: o.ImageCol = None,
-    label_col: o.LabelCol = None,
-    image_ext: o.ImageExt = None,
-    task: o.Task = None,
-    label_mode: o.LabelMode = None,
-    val_fraction: o.ValFraction = None,
-    test_fraction: o.TestFraction = None,
-    split_col: o.SplitCol = None,
-    in_chans: o.InChans = None,
-    workers: o.Workers = None,
-    cache: o.Cache = None,
-    max_pixels: o.MaxPixels = None,
-    model: o.Model = None,
-    pretrained: o.Pretrained = None,
-    weights: o.Weights = None,
-    drop_rate: o.DropRate = None,
-    augment: o.Augment = None,
-    img_size: o.ImgSize = None,
-    recipe: o.Recipe = None,
-    epochs: o.Epochs = None,
-    batch_size: o.BatchSize = None,
-    lr: o.Lr = None,
-    weight_decay: o.WeightDecay = None,
-    opt: o.Opt = None,
-    sched: o.Sched = None,
-    warmup_epochs: o.WarmupEpochs = None,
-    precision: o.Precision = None,
-    label_smoothing: o.LabelSmoothing = None,
-    patience: o.Patience = None,
-    monitor: o.Monitor = None,
-    seed: o.Seed = None,
-    deterministic: o.Deterministic = None,
-    accelerator: o.Accelerator = None,
-    devices: o.Devices = None,
-    strategy: o.Strategy = None,
-    num_nodes: o.NumNodes = None,
-    name: o.Name = None,
-    runs_dir: o.RunsDir = None,
-    checkpoint_steps: o.CheckpointSteps = None,
-    checkpoint_minutes: o.CheckpointMinutes = None,
-    resume: o.Resume = None,
-    arch: o.Arch = None,
-    encoder: o.Encoder = None,
-    encoder_weights: o.EncoderWeights = None,
-    width: o.Width = None,
-    loss: o.Loss = None,
-    num_classes: o.NumClasses = None,
-    class_names: o.ClassNames = None,
-    mask_suffix: o.MaskSuffix = None,
-    colour_map: o.ColourMap = None,
-    id_col: o.IdCol = None,
-    rle_col: o.RleCol = None,
-    rle_format: o.RleFormat = None,
-    rle_order: o.RleOrder = None,
-    tune_postprocess: o.TunePostprocess = None,
-    mask_threshold: o.MaskThreshold = None,
-    min_area: o.MinArea = None,
-    label_cols: o.LabelCols = None,
-    label_delim: o.LabelDelim = None,
-    class_weights: o.ClassWeights = None,
-    sampler: o.Sampler = None,
-    threshold: o.Threshold = None,
-    folds: o.Folds = None,
-    cv: o.CvKind = None,
-    group_col: o.GroupCol = None,
-    folds_file: o.FoldsFile = None,
-    refit: o.Refit = None,
-    head: o.Head = None,
-    head_dropout: o.HeadDropout = None,
-    freeze: o.Freeze = None,
-    finetune: o.Finetune = None,
-    backbone_lr_mult: o.BackboneLrMult = None,
-    logger: o.Logger = None,
-    mlflow_uri: o.MlflowUri = None,
-    experiment: o.Experiment = None,
-) -> None:
+@command(groups=(*o.TRAINING_GROUPS, o.CV_GROUP))
+def train(ctx: typer.Context, resume: o.Resume = None) -> None:
     """Train one model and write a run directory (config, splits, metrics, checkpoints, bundle).
 
     With --folds K (or --folds-file): K-fold cross-validation, out-of-fold predictions and a fold
@@ -106,7 +23,7 @@ def train(
     if resume is not None:
         _resume(ctx, resume)
         return
-    cfg = run_config(ctx, config, sets)
+    cfg = run_config(ctx)
     from visionfit.tasks.registry import task_for_config
 
     if cfg.cv.enabled:
