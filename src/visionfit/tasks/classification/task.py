@@ -294,10 +294,20 @@ class Classification:
     def head(self, meta: dict):
         return None  # the threshold in meta is all classification needs
 
-    def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame:
-        from visionfit.tasks.classification.outputs import prediction_table
+    @property
+    def prediction_type(self):
+        from visionfit.tasks.classification.outputs import ClassPredictions
 
-        return prediction_table(predictor, items, **kw)
+        return ClassPredictions
+
+    def predictions(self, predictor, batch):
+        """Classes decided with the run's threshold, and the probabilities (ClassPredictions)."""
+        return self.prediction_type.from_batch(predictor, batch)
+
+    def report_sections(self) -> list:
+        from visionfit.tasks.classification.report import SECTIONS
+
+        return list(SECTIONS)
 
     def export_info(self, meta: dict) -> dict:
         """The shape of an exported graph's probabilities and how to read them (export.json)."""
@@ -306,9 +316,6 @@ class Classification:
             "multilabel": "every label whose probability >= its threshold",
         }.get(meta["task"], "argmax over classes")
         return {"output_shape": ["batch", len(meta["classes"])], "postprocess": rule}
-
-    def predict_masks(self, predictor, items, **kw):
-        raise RunError(f"{predictor.run_dir} is a classification run: it predicts classes")
 
 
 def num_outputs(label_mode: str, num_classes: int) -> int:
