@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     "runs": 3,
     "data": 2,
     "models": 2,
-    "plots": 2,
+    "plots": 3,  # figures, tiles, html helpers: below tasks, above the decoder
     "config": 1,
     # core: the helpers everyone uses
     "errors": 0,

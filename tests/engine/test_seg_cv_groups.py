@@ -61,7 +61,8 @@ def test_group_folds_and_refit_for_segmentation(grouped_csv, tmp_path):
     epochs = len(pd.read_csv(refit / "metrics.csv"))
     assert epochs == max(1, round(np.mean(result.best_epochs) + 1))
     images = sorted((grouped_csv.parent / "images").iterdir())[:3]
-    masks, errors, _ = visionfit.load(refit).predict_masks(images)
+    preds = visionfit.load(refit).predictions(images)
+    masks, errors = preds.masks, preds.errors
     assert errors == ["", "", ""] and masks[0].shape == (32, 32)
 
 

@@ -23,7 +23,7 @@ from visionfit.data.rle import rle_encode
 from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.errors import DataError, ModelError
 from visionfit.inference.predict import Predictor, expand_inputs
-from visionfit.tasks.segmentation.outputs import score_predictions
+from visionfit.tasks.base import PredictOutputs
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -183,8 +183,8 @@ def test_bundle_and_predict_held_out_images(seg_run, tmp_path):
     assert mean_dice(preds, truths) >= 0.9
 
     # TTA (flips undone) keeps masks aligned: still a good dice
-    predictor.predict(paths, keep_masks=True, tta="hvflip")
-    assert mean_dice([m > 0 for m in predictor.last_masks], truths) >= 0.88
+    flipped = predictor.predictions(paths, tta="hvflip")
+    assert mean_dice([m > 0 for m in flipped.masks], truths) >= 0.88
     # never into a folder that has files
     with pytest.raises(DataError, match="is not empty"):
         predictor.predict(paths[:1], masks_dir=tmp_path / "m")
@@ -311,14 +311,15 @@ def test_multiclass_masks_and_class_index_predictions(tmp_path):
     assert min(r.val_final["dice_class_1"], r.val_final["dice_class_2"]) > 0.5, r.val_final
     predictor = visionfit.load(r.run_dir)
     images = sorted((data / "images").glob("*.png"))[:5]
-    table = predictor.predict(images, masks_dir=tmp_path / "m", keep_masks=True)
+    preds = predictor.predictions(images, PredictOutputs(masks_dir=tmp_path / "m"))
+    table = preds.to_frame()
     assert list(table.columns) == ["ImageId", "ClassId", "EncodedPixels"] and len(table) == 10
     values = set()
     for p in (tmp_path / "m").glob("*.png"):
         values |= set(np.unique(np.asarray(Image.open(p))).tolist())
     assert values <= {0, 1, 2} and len(values) > 1
     # scoring against a masks folder: per class, mean over images, empty/empty = 1
-    scores, per_image = score_predictions(predictor, images, predictor.last_masks, data / "masks")
+    scores, per_image = preds.score(data / "masks")
     assert scores["scored"] == 5 and scores["unmatched"] == 0
     for c in (1, 2):
         preds = [np.asarray(Image.open(tmp_path / "m" / p.name)) == c for p in images]

@@ -175,8 +175,8 @@ def test_segmentation_cv_ensemble_exports_the_fold_mean(seg_cv_run, tmp_path):
     run = tmp_path / "run"  # predict --backend onnx on the fold ensemble: the same masks
     shutil.copytree(seg_cv_run, run)
     images = sorted((seg_cv_run.parent.parent / "data" / "images").glob("*.png"))[:6]
-    eager, _, _ = visionfit.load(run).predict_masks(images, tta="hflip")
-    onnx, _, _ = visionfit.load(run, backend="onnx").predict_masks(images, tta="hflip")
+    eager = visionfit.load(run).predictions(images, tta="hflip").masks
+    onnx = visionfit.load(run, backend="onnx").predictions(images, tta="hflip").masks
     assert all(np.array_equal(a, b) for a, b in zip(eager, onnx, strict=True))
 
 
@@ -214,10 +214,10 @@ def test_segmentation_predict_with_onnx_backend_gives_the_same_masks(seg_run, tm
     shutil.copytree(seg_run, run)
     images = sorted((seg_run.parent.parent / "data" / "images").glob("*.png"))
     for tta in (False, "hvflip"):
-        eager_masks, _, eager_max = visionfit.load(run).predict_masks(images, tta=tta)
-        onnx_masks, errors, onnx_max = visionfit.load(run, backend="onnx").predict_masks(
-            images, tta=tta
-        )
+        eager = visionfit.load(run).predictions(images, tta=tta)
+        onnx = visionfit.load(run, backend="onnx").predictions(images, tta=tta)
+        eager_masks, eager_max = eager.masks, eager.max_prob
+        onnx_masks, errors, onnx_max = onnx.masks, onnx.errors, onnx.max_prob
         assert not any(errors)
         # identical masks (a pixel sitting exactly on the threshold could differ; none here)
         assert all(np.array_equal(a, b) for a, b in zip(eager_masks, onnx_masks, strict=True))

@@ -52,7 +52,7 @@ def test_predict_matches_the_library(client, tiny_run, image_path):
     for c, p in body["probs"].items():
         assert p == pytest.approx(expected[f"prob_{c}"], abs=1e-6)
     assert [t["class"] for t in body["top"]][0] == body["pred"]
-    assert body["size"] == [32, 32]
+    assert body["size"] == [32, 32] and body["view"] == "classes"
 
 
 def test_413_on_declared_and_on_streamed_size(client):
@@ -146,11 +146,12 @@ def test_segmentation_run_returns_mask_and_rle(tiny_run):
         r = upload(c, image.read_bytes())
     assert r.status_code == 200, r.text
     body = r.json()
-    masks, _, _ = visionfit.load(run).predict_masks([str(image)])
+    masks = visionfit.load(run).predictions([str(image)]).masks
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["mask_png"])))) > 0
     assert (mask == (masks[0] > 0)).all()
     assert body["foreground_share"] == pytest.approx(float((masks[0] > 0).mean()))
     assert isinstance(body["rle"], str) and body["size"] == list(mask.shape[::-1])
+    assert body["view"] == "mask" and body["task"] == "segment"
 
 
 def test_cv_run_serves_its_fold_ensemble(tiny_run):

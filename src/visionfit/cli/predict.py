@@ -1,4 +1,5 @@
-"""`visionfit predict`: classes and probabilities, or masks for a segmentation run."""
+"""`visionfit predict`: the run's task predicts, writes its files and says what it wrote; the
+command is the same for every task (classes, masks, ...)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from visionfit.cli import options as o
 from visionfit.cli import render
 from visionfit.cli.app import command
 from visionfit.config import DataConfig
-from visionfit.errors import VisionfitError
 from visionfit.fileio import check_new_path, create_exclusive_csv
 
 
@@ -32,6 +32,7 @@ def predict(
     """
     from visionfit.inference.backends import load
     from visionfit.inference.predict import expand_inputs
+    from visionfit.tasks.base import PredictOutputs
 
     predictor = load(run_dir, backend=backend)
     if max_pixels is not None:
@@ -39,42 +40,18 @@ def predict(
     column = image_col if image_col is not None else DataConfig().image_col
     paths = expand_inputs(inputs, image_col=column, root=root)
     check_new_path(out)
-    if predictor.task == "segment":
-        _predict_masks(predictor, paths, out, masks_dir, overlays_dir, batch_size, tta, truth)
-        return
-    if masks_dir or overlays_dir or truth:
-        raise VisionfitError(
-            f"--masks-dir, --overlays-dir and --truth are for segmentation runs; {run_dir} "
-            f"is a {predictor.task} classifier"
-        )
-    df = predictor.predict(paths, batch_size=batch_size, tta=tta)
-    _write_csv(out, df)
-    render.print_predictions(df, out)
-
-
-def _predict_masks(predictor, paths, out, masks_dir, overlays_dir, batch_size, tta, truth):
-    """Mask PNGs, an RLE CSV and, with --truth, dice against the true masks."""
-    masks_dir = masks_dir or out.with_name(out.stem + "_masks")
-    scores_csv = out.with_name(out.stem + "_scores.csv")
-    if truth is not None:
-        check_new_path(scores_csv)
-    df = predictor.predict(
-        paths,
-        masks_dir=masks_dir,
-        overlays_dir=overlays_dir,
-        batch_size=batch_size,
-        tta=tta,
-        keep_masks=truth is not None,
-        progress=True,
+    kind = predictor.task_impl.prediction_type
+    outputs = kind.prepare(PredictOutputs(out, masks_dir, overlays_dir, truth), paths, str(run_dir))
+    preds = predictor.predictions(
+        paths, outputs, keep=truth is not None, batch_size=batch_size, tta=tta, progress=True
     )
-    _write_csv(out, df)
-    render.print_mask_predictions(df, len(paths), out, masks_dir, overlays_dir, predictor.head.rle)
-    if truth is not None:
-        from visionfit.tasks.segmentation.outputs import score_predictions
-
-        scores, per_image = score_predictions(predictor, paths, predictor.last_masks, truth)
-        _write_csv(scores_csv, per_image)
-        render.print_mask_scores(scores, truth, scores_csv)
+    _write_csv(out, preds.to_frame())
+    render.print_lines(preds.console_lines(outputs))
+    render.warn_unreadable(preds.n_failed)
+    if outputs.truth is not None:
+        scores, per_image = preds.score(outputs.truth)
+        _write_csv(outputs.scores_csv, per_image)
+        render.print_scores(scores, outputs.truth, outputs.scores_csv, preds.score_note)
 
 
 def _write_csv(path: Path, df) -> None:

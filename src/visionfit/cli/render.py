@@ -181,32 +181,18 @@ def runs_table(df, title: str) -> Table:
 
 
 # ---- predict -----------------------------------------------------------------------------------
-def print_predictions(df, out: Path) -> None:
-    # "" is also a multi-label prediction (no label above its threshold): count errors by reason
-    bad = (df["error"] != "") if "error" in df.columns else df["pred"].isna()
-    counts = df.loc[~bad, "pred"].value_counts().to_dict()
-    console.print(f"wrote {len(df)} predictions to {out}; per class: {counts}")
-    warn_unreadable(int(bad.sum()))
+def print_lines(lines: list[str]) -> None:
+    """What a task's predictions say about themselves (their console_lines)."""
+    for line in lines:
+        console.print(line, highlight=False)
 
 
-def print_mask_predictions(df, n_paths: int, out: Path, masks_dir, overlays_dir, rle) -> None:
-    n_bad = int((df["error"] != "").sum()) if "error" in df.columns else 0
-    n_empty = int((df[rle.rle_col].astype(str) == rle.empty).sum())
-    console.print(
-        f"wrote {n_paths - n_bad} masks to {masks_dir} and {len(df)} RLE rows to {out} "
-        f"({n_empty} empty)" + (f"; overlays in {overlays_dir}" if overlays_dir else "")
-    )
-    warn_unreadable(n_bad)
-
-
-def print_mask_scores(scores: dict, truth: Path, scores_csv: Path) -> None:
+def print_scores(scores: dict, truth: Path, scores_csv: Path, note: str = "") -> None:
     table = Table(title=f"scores against {truth}", show_header=False, title_justify="left")
     for key, value in scores.items():
         table.add_row(key, f"{value:.0f}" if key in ("scored", "unmatched") else f"{value:.4f}")
     console.print(table)
-    console.print(
-        f"dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per image in {scores_csv}"
-    )
+    console.print((f"{note}; " if note else "") + f"per image in {scores_csv}", highlight=False)
 
 
 # ---- demo, weights, lr-find --------------------------------------------------------------------

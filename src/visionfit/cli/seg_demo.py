@@ -19,6 +19,7 @@ from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.engine.fit import RunResult, fit
 from visionfit.inference.backends import load
 from visionfit.inference.predict import expand_inputs
+from visionfit.tasks.base import PredictOutputs
 from visionfit.tasks.segmentation.metrics import image_stats, per_image_dice
 
 
@@ -60,11 +61,11 @@ def run_seg_demo(
     predictor = load(result.run_dir)
     paths = expand_inputs([test_dir / "images"])
     masks_dir = result.run_dir / "demo_test_masks"
-    predictor.predict(paths, masks_dir=masks_dir, keep_masks=True)
+    preds = predictor.predictions(paths, PredictOutputs(masks_dir=masks_dir))
     from PIL import Image
 
     dices = []
-    for path, pred in zip(paths, predictor.last_masks, strict=True):
+    for path, pred in zip(paths, preds.masks, strict=True):
         truth = (np.asarray(Image.open(test_dir / "masks" / f"{path.stem}.png")) > 0).astype(
             np.uint8
         )

@@ -10,7 +10,7 @@ the ones chosen on the out-of-fold predictions. The files are described in basel
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +25,9 @@ from visionfit.inference.baseline_store import (
     load_pipeline,
     read_baseline_meta,
 )
-from visionfit.inference.predict import as_items
+from visionfit.inference.predict import Predicting, as_items
 from visionfit.runs.kind import model_kind
+from visionfit.tasks.base import ProbBatch
 from visionfit.tasks.registry import task_for_meta
 
 
@@ -35,13 +36,13 @@ def is_baseline_run(run_dir: str | Path) -> bool:
     return model_kind(run_dir) == "baseline"
 
 
-class BaselinePredictor:
+class BaselinePredictor(Predicting):
     """The mean of a baseline run's fold pipelines' probabilities, with the same `predict()` /
     `predict_proba()` as a network's Predictor. Images are decoded and turned into features by
     the code the run was trained with.
 
-    Rows, thresholds and the error column come from classification's prediction table, which
-    calls this class's `predict_proba()`.
+    Rows, thresholds and the error column come from classification's typed predictions
+    (`predictions()`, `predict()` from `Predicting`), made from this class's `predict_proba()`.
 
     >>> p = BaselinePredictor.from_run_dir("runs/baseline-rf-20260101-120000", member="fold_2")
     """
@@ -52,6 +53,7 @@ class BaselinePredictor:
         self.run_dir = run_dir
         self.classes: list[str] = list(meta["classes"])
         self.task: str = meta["task"]
+        self.task_impl = task_for_meta(meta)
         self.max_pixels = int(meta.get("max_pixels", DEFAULT_MAX_PIXELS))
 
     @classmethod
@@ -105,11 +107,14 @@ class BaselinePredictor:
                 out[start + ok] = np.mean(probs, axis=0)
         return out, errors
 
-    def predict(self, inputs: Iterable, **kwargs):
-        """A table with `image`, `pred` and `prob_<class>` columns (and `error` for bad files)."""
-        from visionfit.tasks.classification.outputs import prediction_table
-
-        return prediction_table(self, as_items(inputs), **kwargs)
+    def _prob_batches(
+        self, items: list, *, batch_size: int, tta, workers: int, progress: bool
+    ) -> Iterator[ProbBatch]:
+        step = max(1, batch_size)
+        for start in range(0, len(items), step):
+            chunk = items[start : start + step]
+            probs, errors = self.predict_proba(chunk, batch_size=step, tta=tta, workers=workers)
+            yield ProbBatch(chunk, start, probs, errors)
 
     def _features(self, chunk: list, tta: bool, workers: int) -> tuple[list[list], list[str]]:
         """Per view (the image, then its mirror with tta), each input's features or None."""

@@ -1,5 +1,6 @@
 """The one Predictor: decode -> batch -> test-time flips -> mean over fold models -> the task
-turns probabilities into rows (classes) or masks. `visionfit.load(run_dir)` builds it."""
+turns each batch of probabilities into its typed predictions (tasks/<task>/outputs.py), which
+render themselves as CSV rows, JSON and console lines. `visionfit.load(run_dir)` builds it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, is_image_file
 from visionfit.data.transforms import create_transforms
 from visionfit.errors import DataError
-from visionfit.tasks.base import Task
+from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch, Task
 from visionfit.tasks.registry import task_for_meta
 from visionfit.usercsv import read_user_csv
 
@@ -64,12 +65,99 @@ class MeanProbabilities(nn.Module):
         return torch.stack(probs).mean(dim=0)
 
 
-class Predictor:
+class Predicting:
+    """What every predictor (a network's, the scikit-learn baseline's) offers on top of its
+    `_prob_batches`: the task's typed predictions, streamed or whole, and the CSV table."""
+
+    task_impl: Task
+    run_dir: Path | None
+    classes: list[str]
+
+    def _prob_batches(
+        self, items: list, *, batch_size: int, tta, workers: int, progress: bool
+    ) -> Iterator[ProbBatch]:
+        raise NotImplementedError
+
+    def iter_predictions(
+        self,
+        inputs: Iterable,
+        *,
+        batch_size: int | None = None,
+        tta: bool | str | None = None,
+        workers: int = 0,
+        progress: bool = False,
+    ) -> Iterator[Predictions]:
+        """The task's predictions, one object per batch (inputs are decoded batch by batch)."""
+        kind = self.task_impl.prediction_type
+        for batch in self._prob_batches(
+            as_items(inputs),
+            batch_size=batch_size or kind.batch_size,
+            tta=tta,
+            workers=workers,
+            progress=progress,
+        ):
+            yield self.task_impl.predictions(self, batch)
+
+    def predictions(
+        self,
+        inputs: Iterable,
+        outputs: PredictOutputs | None = None,
+        *,
+        keep: bool = True,
+        batch_size: int | None = None,
+        tta: bool | str | None = None,
+        workers: int = 0,
+        progress: bool = False,
+    ) -> Predictions:
+        """The task's predictions of every input (ClassPredictions, MaskPredictions, ...).
+
+        `outputs`: files the task writes batch by batch as it predicts (mask PNGs, overlays);
+        checked first (never overwritten). `keep=False` drops what a long prediction should not
+        hold in memory (full-size masks) once written; the rows stay.
+
+        >>> p = visionfit.load("runs/unet-20260101-120000").predictions(["a.png"])
+        >>> p.masks[0].shape, p.to_frame(), p.to_json(0)["rle"]
+        """
+        items = as_items(inputs)
+        kind = self.task_impl.prediction_type
+        where = str(self.run_dir) if self.run_dir is not None else "this model"
+        outputs = kind.prepare(outputs or PredictOutputs(), items, where)
+        parts = []
+        for part in self.iter_predictions(
+            items, batch_size=batch_size, tta=tta, workers=workers, progress=progress
+        ):
+            part.write_files(outputs)
+            parts.append(part if keep else part.light())
+        if not parts:
+            empty = np.zeros((0, len(self.classes)), np.float32)
+            parts = [self.task_impl.predictions(self, ProbBatch([], 0, empty, [], []))]
+        return kind.concat(parts)
+
+    def predict(
+        self,
+        inputs: Iterable,
+        *,
+        masks_dir: str | Path | None = None,
+        overlays_dir: str | Path | None = None,
+        **kwargs,
+    ) -> pd.DataFrame:
+        """The task's prediction table: classes and probabilities (with `error` for unreadable
+        files), or for segmentation the RLE table (options masks_dir=, overlays_dir= write the
+        mask PNGs and overlays). kwargs: batch_size, tta, workers, progress."""
+        outputs = PredictOutputs(
+            masks_dir=Path(masks_dir) if masks_dir is not None else None,
+            overlays_dir=Path(overlays_dir) if overlays_dir is not None else None,
+        )
+        return self.predictions(inputs, outputs, keep=False, **kwargs).to_frame()
+
+
+class Predictor(Predicting):
     """A trained model (or a fold ensemble) rebuilt from its bundle, with the preprocessing and
     post-processing it was trained with.
 
     >>> p = visionfit.load("runs/simple_cnn-20260101-120000")
     >>> p.predict(["a.png", "b.png"])  # classes: image, pred, prob_<class>...; masks: RLE table
+    >>> p.predictions(["a.png"]).to_json(0)  # the task's typed predictions
     """
 
     def __init__(
@@ -98,8 +186,6 @@ class Predictor:
         # The pixel cap the run was trained with (`--max-pixels`); images above it are refused.
         self.max_pixels = int(meta.get("max_pixels", DEFAULT_MAX_PIXELS))
         self.head = self.task_impl.head(meta)
-        self.last_masks: list = []  # filled by segmentation predictions (keep_masks=True)
-        self.last_max_prob: list[float] = []
 
     def _probs(self, x: torch.Tensor, flips: list[tuple[int, ...]]) -> torch.Tensor:
         """Probabilities averaged over the members and the test-time flips."""
@@ -163,14 +249,16 @@ class Predictor:
         out[[bool(e) for e in errors]] = np.nan
         return out, errors
 
-    def predict(self, inputs: Iterable, **kwargs) -> pd.DataFrame:
-        """The task's prediction table: classes and probabilities (with `error` for unreadable
-        files), or for segmentation the RLE table (options masks_dir=, overlays_dir=)."""
-        return self.task_impl.predict_table(self, as_items(inputs), **kwargs)
-
-    def predict_masks(self, inputs: Iterable, **kwargs):
-        """Segmentation runs: (masks at each image's size, errors, max foreground probability)."""
-        return self.task_impl.predict_masks(self, as_items(inputs), **kwargs)
+    def _prob_batches(
+        self, items: list, *, batch_size: int, tta, workers: int, progress: bool
+    ) -> Iterator[ProbBatch]:
+        start = 0
+        for probs, errs, sizes in self.iter_batches(
+            items, batch_size=batch_size, tta=tta, workers=workers, progress=progress
+        ):
+            n = len(errs)
+            yield ProbBatch(items[start : start + n], start, probs, errs, sizes)
+            start += n
 
 
 def _tta_flips(tta: bool | str | None) -> list[tuple[int, ...]]:

@@ -23,7 +23,7 @@ __all__ = ["RunView"]  # re-exported: reports and serve import it from here
 
 def load_predictor(run_dir: str | Path):
     """The run's predictor through the public interface: .task, .classes, .meta, .model,
-    .predict / .predict_proba (classification), .predict_masks (segmentation)."""
+    .predictions / .predict (the task's typed predictions / their table)."""
     from visionfit.inference.backends import load
 
     return load(run_dir)
@@ -48,13 +48,6 @@ def default_max_pixels() -> int:
     return DEFAULT_MAX_PIXELS
 
 
-def eval_transform(meta: dict):
-    """Resize + normalise exactly as prediction does; call it as t(image=uint8 HxWxC)."""
-    from visionfit.data.transforms import create_transforms
-
-    return create_transforms("none", int(meta["img_size"]), meta["mean"], meta["std"], train=False)
-
-
 def train_transform(run: RunView):
     """The run's training augmentation, applied as t(image=...) (image only, also for masks)."""
     aug = run.config.get("augment", {})
@@ -63,29 +56,6 @@ def train_transform(run: RunView):
     from visionfit.data.transforms import create_transforms
 
     return create_transforms(preset, size, mean, std, train=True)
-
-
-def read_true_mask(run: RunView, path: str | Path) -> np.ndarray | None:
-    """The class-index mask of a training/validation mask file, or None if unreadable."""
-    from visionfit.data.masks import MaskSpec, read_mask
-
-    spec = run.meta.get("mask_spec")
-    try:
-        return read_mask(path, MaskSpec.from_json(spec) if spec else MaskSpec())
-    except Exception:  # noqa: BLE001 - a report shows what it can; a bad mask is not fatal
-        return None
-
-
-def encode_rle(mask: np.ndarray, rle_info: dict | None) -> str:
-    from visionfit.data.rle import rle_encode
-
-    info = rle_info or {}
-    return rle_encode(
-        mask,
-        fmt=info.get("fmt", "kaggle"),
-        order=info.get("order", "F"),
-        empty=info.get("empty", ""),
-    )
 
 
 def list_runs_table(runs_dir: str | Path) -> pd.DataFrame:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from visionfit.reports import _plot
+from visionfit.plots import figure as _plot
+from visionfit.plots.tiles import grid, load_image
 from visionfit.reports._run import RunView, train_transform
-from visionfit.reports._tiles import grid, load_image
 
 N_IMAGES = 4
 N_DRAWS = 5

@@ -18,8 +18,8 @@ from matplotlib.ticker import MaxNLocator
 
 from visionfit.errors import RunError
 from visionfit.fileio import check_new_path
-from visionfit.reports import _html as h
-from visionfit.reports import _plot
+from visionfit.plots import figure as _plot
+from visionfit.plots import html as h
 from visionfit.reports._run import RunView, list_runs_table
 from visionfit.reports.curves import score_metric
 from visionfit.reports.html import CSS, _atomic_write

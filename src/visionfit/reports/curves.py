@@ -67,7 +67,7 @@ def plot_curves(run, out_dir: Path) -> Path | None:
     A CV run overlays its folds (one colour per fold, dashed = train)."""
     from matplotlib.ticker import MaxNLocator
 
-    from visionfit.reports import _plot
+    from visionfit.plots import figure as _plot
 
     series = _curve_series(run)
     if not series:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from visionfit.reports import _plot
+from visionfit.plots import figure as _plot
 from visionfit.reports._run import RunView
 
 _PREFERRED = ("val_auroc", "val_acc", "val_macro_f1", "val_f1", "dice", "iou", "val_dice")

@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 from visionfit.fileio import atomic_write_text, check_new_path, create_exclusive
+from visionfit.plots.html import esc
 
-# The section modules register themselves on import (order on the page comes from `order`).
-from visionfit.reports import sections_classify, sections_common, sections_segment  # noqa: F401
-from visionfit.reports._html import esc
-from visionfit.reports._run import RunView
+# The common sections register themselves on import (order on the page comes from `order`);
+# a task's own sections come from its `report_sections()` hook.
+from visionfit.reports import sections_common  # noqa: F401
+from visionfit.reports._run import RunView, load_predictor
 from visionfit.reports.registry import ReportContext, Section, builders_for
 
 CSS = """
@@ -55,7 +56,13 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         check_new_path(out)  # before the work; the exclusive write decides a race
     out.parent.mkdir(parents=True, exist_ok=True)
     inside = out.parent.resolve() == run_dir.resolve()
-    ctx = ReportContext(run, run_dir / "plots", run_dir, embed=not inside)
+    ctx = ReportContext(
+        run,
+        run_dir / "plots",
+        run_dir,
+        embed=not inside,
+        load_predictor=lambda: load_predictor(run_dir),
+    )
     started = time.perf_counter()
     sections = [s for e in builders_for(run) if (s := _build(e, ctx)) is not None]
     page = render(run, sections, ctx.notes, time.perf_counter() - started)

@@ -1,102 +1,62 @@
-"""The report's sections: a small registry that each task and run kind adds to.
+"""The report's sections: the common ones registered here, and the task's own from its
+`report_sections()` hook (tasks/<task>/report.py).
 
 A section builder takes the report context and returns a `Section` (or None when it has nothing
-to show for this run). It is registered for the run kinds (single / cv / baseline) and task
-families (classify / segment) it applies to, with an `order` that places it on the page:
+to show for this run). It is registered for the run kinds (single / cv / baseline) it applies to,
+with an `order` that places it on the page:
 
->>> @register("dice", order=40, families={"segment"})
-... def dice_section(ctx): ...
+>>> @register("timings", order=90)
+... def timings(ctx): ...
 """
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 
+from visionfit.plots.sections import KINDS, Builder, ReportContext, Section, SectionSpec
 from visionfit.reports._run import RunView
 
-KINDS = frozenset({"single", "cv", "baseline"})
-FAMILIES = frozenset({"classify", "segment"})
+__all__ = ["KINDS", "ReportContext", "Section", "SectionSpec", "builders_for", "register"]
 
-
-@dataclass
-class Section:
-    id: str
-    title: str
-    body: str  # HTML
-    images: list[Path] = field(default_factory=list)
-
-
-@dataclass
-class ReportContext:
-    """What a section builder works with: the run, where plots go, how images are referenced."""
-
-    run: RunView
-    plots_dir: Path
-    out_dir: Path  # the folder report.html is written to
-    embed: bool  # base64 data URIs (a report written outside the run) or relative paths
-    notes: list[str] = field(default_factory=list)
-
-    def img(self, path: Path | None, alt: str) -> str:
-        if path is None:
-            return ""
-        if self.embed:
-            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-            src = f"data:image/png;base64,{data}"
-        else:
-            src = Path(path).relative_to(self.out_dir).as_posix()
-        alt = html.escape(alt)
-        return f'<figure><img src="{html.escape(src)}" alt="{alt}" loading="lazy"></figure>'
-
-    def plot(self, fn: Callable, alt: str) -> tuple[str, Path | None]:
-        """Run one plot function; a failure becomes a note on the page, not a failed report."""
-        try:
-            path = fn(self.run, self.plots_dir)
-        except Exception as e:  # noqa: BLE001 - one broken plot must not cost the whole report
-            self.notes.append(f"{alt}: could not be drawn ({type(e).__name__}: {e})")
-            return "", None
-        return self.img(path, alt), path
-
-
-Builder = Callable[[ReportContext], "Section | None"]
-
-
-@dataclass(frozen=True)
-class _Entry:
-    id: str
-    order: int
-    kinds: frozenset
-    families: frozenset
-    build: Builder
-
-
-_REGISTRY: dict[str, _Entry] = {}
+_REGISTRY: dict[str, SectionSpec] = {}
 
 
 def register(
-    section_id: str,
-    *,
-    order: int,
-    kinds: Iterable[str] = KINDS,
-    families: Iterable[str] = FAMILIES,
+    section_id: str, *, order: int, kinds: Iterable[str] = KINDS
 ) -> Callable[[Builder], Builder]:
-    kinds, families = frozenset(kinds), frozenset(families)
-    if not kinds <= KINDS or not families <= FAMILIES:
-        raise ValueError(f"section {section_id!r}: unknown kind or family in {kinds | families}")
+    kinds = frozenset(kinds)
+    if not kinds <= KINDS:
+        raise ValueError(f"section {section_id!r}: unknown kind in {set(kinds)}")
 
     def deco(fn: Builder) -> Builder:
         if section_id in _REGISTRY:
             raise ValueError(f"report section {section_id!r} is registered twice")
-        _REGISTRY[section_id] = _Entry(section_id, order, kinds, families, fn)
+        _REGISTRY[section_id] = SectionSpec(section_id, order, fn, kinds)
         return fn
 
     return deco
 
 
-def builders_for(run: RunView) -> list[_Entry]:
-    """The sections that apply to this run, in page order."""
-    found = [e for e in _REGISTRY.values() if run.kind in e.kinds and run.family in e.families]
+def task_of(run: RunView):
+    """The task that trained the run (model.json's task_family, else its label mode), or None
+    for a run this version's tasks do not know."""
+    from visionfit.errors import RunError
+    from visionfit.tasks.registry import task_for_meta
+
+    meta = {"task_family": run.meta.get("task_family"), "task": run.task}
+    try:
+        return task_for_meta(meta, where=str(run.path))
+    except RunError:
+        return None
+
+
+def builders_for(run: RunView) -> list[SectionSpec]:
+    """The sections that apply to this run, in page order: the common ones and the task's."""
+    task = task_of(run)
+    own = list(task.report_sections()) if task is not None else []
+    taken = set(_REGISTRY)
+    clash = [s.id for s in own if s.id in taken]
+    if clash:
+        raise ValueError(f"task sections {clash} clash with the report's common sections")
+    found = [e for e in [*_REGISTRY.values(), *own] if run.kind in e.kinds]
     return sorted(found, key=lambda e: (e.order, e.id))

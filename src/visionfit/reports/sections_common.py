@@ -8,12 +8,17 @@ import shlex
 import pandas as pd
 import yaml
 
-from visionfit.reports import _html as h
+from visionfit.plots import html as h
 from visionfit.reports.augment import plot_augment
 from visionfit.reports.curves import plot_curves
 from visionfit.reports.folds import fold_table, plot_folds
 from visionfit.reports.registry import ReportContext, Section, register
 from visionfit.runs.files import CONFIG, FOLDS, SKIPPED
+
+
+def _of_run(fn):
+    """A plot of the run alone, `fn(run, plots_dir)`, as a section's plot function."""
+    return lambda ctx: fn(ctx.run, ctx.plots_dir)
 
 
 def headline(run) -> dict:
@@ -68,7 +73,8 @@ def _counts(run) -> pd.DataFrame | None:
     else:
         col = df[by].astype(str) if by == "split" else "fold " + df[by].astype(str)
         table = pd.crosstab(label, col, margins=True, margins_name="total")
-    table.index.name = "class" if run.family == "classify" else "mask"
+    # a segmentation run's split table counts empty / non-empty masks, not classes
+    table.index.name = "mask" if "empty_mask" in df else "class"
     return table.reset_index()
 
 
@@ -79,7 +85,7 @@ def data(ctx: ReportContext) -> Section:
     counts = _counts(run)
     if counts is not None:
         parts.append(h.table(counts))
-        if run.family == "classify" and len(run.classes) > 1:
+        if counts.columns[0] == "class" and len(run.classes) > 1:
             per = counts.set_index(counts.columns[0]).drop(index="total", errors="ignore")
             total = per["total"] if "total" in per else per.iloc[:, 0]
             if total.min() > 0:
@@ -129,7 +135,7 @@ def metrics(ctx: ReportContext) -> Section | None:
 
 @register("curves", order=30, kinds={"single", "cv"})
 def curves(ctx: ReportContext) -> Section | None:
-    tag, path = ctx.plot(plot_curves, "training curves")
+    tag, path = ctx.plot(_of_run(plot_curves), "training curves")
     if path is None:
         return None
     text = "Dashed: training, solid: validation."
@@ -143,7 +149,7 @@ def folds(ctx: ReportContext) -> Section | None:
     df = fold_table(ctx.run)
     if df is None:
         return None
-    tag, path = ctx.plot(plot_folds, "score per fold")
+    tag, path = ctx.plot(_of_run(plot_folds), "score per fold")
     text = (
         "Each fold's model is scored on the images it did not train on; 'mean' and 'std' "
         "are over "
@@ -159,7 +165,7 @@ def folds(ctx: ReportContext) -> Section | None:
 
 @register("augment", order=35, kinds={"single", "cv"})
 def augment(ctx: ReportContext) -> Section | None:
-    tag, path = ctx.plot(plot_augment, "augmentation preview")
+    tag, path = ctx.plot(_of_run(plot_augment), "augmentation preview")
     if path is None:
         return None
     return Section("augment", "Augmentation preview", tag, [path])

@@ -44,11 +44,6 @@ class RunView:
     def task(self) -> str:
         return str(self.summary.get("task") or self.config.get("data", {}).get("task", ""))
 
-    @property
-    def family(self) -> str:
-        """segment or classify: what decides which report sections apply."""
-        return "segment" if self.task == "segment" else "classify"
-
     @cached_property
     def classes(self) -> list[str]:
         try:
@@ -72,13 +67,10 @@ class RunView:
     @property
     def model_name(self) -> str:
         model = self.config.get("model")
-        if isinstance(model, dict):
-            name = model.get("name", "")
-            if self.family == "segment":
-                seg = self.config.get("segment", {})
-                enc = seg.get("encoder")
-                return f"{seg.get('arch', 'unet')}" + (f" / {enc}" if enc else "")
-            return str(name)
+        if isinstance(model, dict):  # a network: what its bundle says it is
+            arch = self.meta.get("arch") or model.get("name", "")
+            enc = self.meta.get("encoder")
+            return f"{arch}" + (f" / {enc}" if enc else "")
         return f"baseline {model}" if model else str(self.meta.get("arch", ""))
 
     @property

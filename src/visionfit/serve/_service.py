@@ -8,27 +8,21 @@ at most `max_queue` wait; any further request is refused at once (503), so memor
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from visionfit.reports import _plot
 from visionfit.reports._run import (
     decode,
     decode_error_type,
     default_max_pixels,
-    encode_rle,
     load_predictor,
 )
 
 # decode_image reasons that mean "this is not an image we read" (415) rather than "a broken or
 # refused image" (422).
 _UNSUPPORTED = ("not an image", "unsupported format")
-TOP_K = 5
 
 
 class Busy(Exception):
@@ -120,52 +114,10 @@ class Service:
             raise BadImage(status, f"{message}{hint}") from None
 
     def infer(self, image: np.ndarray) -> dict:
-        """JSON for one decoded image (called in a worker thread, inside the gate)."""
-        if self.task == "segment":
-            return self._segment(image)
-        return self._classify(image)
-
-    def _classify(self, image: np.ndarray) -> dict:
-        df = self.predictor.predict([image])
-        row = df.iloc[0]
-        if "error" in df and str(row.get("error") or ""):
-            raise BadImage(422, f"could not predict: {row['error']}")
-        probs = {c: float(row[f"prob_{c}"]) for c in self.classes}
-        top = sorted(probs.items(), key=lambda kv: -kv[1])[:TOP_K]
-        return {
-            "task": self.task,
-            "pred": str(row["pred"]),
-            "top": [{"class": c, "prob": p} for c, p in top],
-            "probs": probs,
-            "size": [int(image.shape[1]), int(image.shape[0])],
-        }
-
-    def _segment(self, image: np.ndarray) -> dict:
-        masks, errors, max_prob = self.predictor.predict_masks([image])
-        if errors[0] or masks[0] is None:
-            raise BadImage(422, f"could not predict: {errors[0]}")
-        mask = np.asarray(masks[0]).astype(np.uint8)
-        binary = len(self.classes) <= 2
-        counts = np.bincount(mask.reshape(-1), minlength=len(self.classes))
-        return {
-            "task": self.task,
-            "size": [int(mask.shape[1]), int(mask.shape[0])],
-            "rle": encode_rle(mask, self.meta.get("rle")),
-            "foreground_share": float((mask > 0).mean()),
-            "pixels_per_class": {c: int(n) for c, n in zip(self.classes, counts, strict=False)},
-            "max_prob": None if not np.isfinite(max_prob[0]) else float(max_prob[0]),
-            "mask_png": _png_b64(mask * 255 if binary else mask),
-            "overlay_png": _png_b64(_overlay_rgba(mask)),
-        }
-
-
-def _overlay_rgba(mask: np.ndarray) -> np.ndarray:
-    colours = _plot.PALETTE[np.clip(mask, 0, len(_plot.PALETTE) - 1)]
-    alpha = np.where(mask > 0, 150, 0).astype(np.uint8)[..., None]
-    return np.concatenate([colours, alpha], axis=2)
-
-
-def _png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr.astype(np.uint8)).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+        """JSON for one decoded image (called in a worker thread, inside the gate): the task's
+        own rendering of its prediction, whose `view` tells the page what to draw."""
+        preds = self.predictor.predictions([image])
+        if preds.errors[0]:
+            raise BadImage(422, f"could not predict: {preds.errors[0]}")
+        size = [int(image.shape[1]), int(image.shape[0])]
+        return {"task": self.task, "size": size, **preds.to_json(0)}

@@ -64,7 +64,8 @@ async function send(file) {
       ? data.detail : JSON.stringify(data.detail)), true); return; }
   status(file.name + ' (' + data.size[0] + ' x ' + data.size[1] + ' px)', false);
   $('result').hidden = false;
-  if (data.task === 'segment') showMask(data); else showClasses(data);
+  // the task's JSON says what it is: a mask to draw over the image, or classes to list
+  if (data.view === 'mask') showMask(data); else showClasses(data);
 }
 
 function showClasses(data) {

@@ -1,9 +1,19 @@
-"""Classification predictions as a table: image, pred, prob_<class>... (and error)."""
+"""Classification predictions: per input the decided class (or labels) and the probabilities;
+rendered as the CSV table (image, pred, prob_<class>..., error), the server's JSON and the CLI's
+summary line."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
+
+TOP_K = 5  # classes the server lists in `top`
 
 
 def decide(probs: np.ndarray, label_mode: str, classes: list[str], threshold) -> list[str]:
@@ -25,22 +35,92 @@ def decide(probs: np.ndarray, label_mode: str, classes: list[str], threshold) ->
     return preds
 
 
-def prediction_table(
-    predictor, items: list, *, batch_size: int = 64, tta=None, workers: int = 0, **_
-) -> pd.DataFrame:
-    """A table with `image`, `pred` and `prob_<class>` columns (and `error` for bad files)."""
-    probs, errors = predictor.predict_proba(items, batch_size=batch_size, tta=tta, workers=workers)
-    meta = predictor.meta
-    preds = decide(probs, meta["task"], predictor.classes, meta.get("threshold", 0.5))
-    df = pd.DataFrame({"image": [_name(x, i) for i, x in enumerate(items)], "pred": preds})
-    for j, c in enumerate(predictor.classes):
-        df[f"prob_{c}"] = probs[:, j]
-    if any(errors):
-        df["error"] = errors
-    return df
+@dataclass
+class ClassPredictions(Predictions):
+    """Probabilities (N, C), NaN rows for unreadable inputs, and the decided classes."""
+
+    view = "classes"
+
+    items: list
+    names: list[str]  # the CSV's `image` column
+    classes: list[str]
+    probs: np.ndarray
+    preds: list[str]
+    errors: list[str]
+    sizes: list[tuple[int, int]] | None = None  # (height, width) of each input
+
+    @classmethod
+    def from_batch(cls, predictor, batch: ProbBatch) -> ClassPredictions:
+        probs = np.array(batch.probs)  # a copy, in the predictor's own precision
+        if not np.issubdtype(probs.dtype, np.floating):
+            probs = probs.astype(np.float64)
+        probs[[bool(e) for e in batch.errors]] = np.nan
+        meta = predictor.meta
+        classes = list(predictor.classes)
+        return cls(
+            items=list(batch.items),
+            names=[_name(x, batch.start + i) for i, x in enumerate(batch.items)],
+            classes=classes,
+            probs=probs,
+            preds=decide(probs, meta["task"], classes, meta.get("threshold", 0.5)),
+            errors=list(batch.errors),
+            sizes=list(batch.sizes) if batch.sizes is not None else None,
+        )
+
+    @classmethod
+    def empty(cls, classes: list[str]) -> ClassPredictions:
+        return cls([], [], list(classes), np.zeros((0, len(classes))), [], [], [])
+
+    @classmethod
+    def concat(cls, parts: Sequence[ClassPredictions]) -> ClassPredictions:
+        if len(parts) == 1:
+            return parts[0]
+        sizes = [s for p in parts for s in (p.sizes or [])]
+        return cls(
+            items=[x for p in parts for x in p.items],
+            names=[x for p in parts for x in p.names],
+            classes=parts[0].classes,
+            probs=np.concatenate([p.probs for p in parts]),
+            preds=[x for p in parts for x in p.preds],
+            errors=[x for p in parts for x in p.errors],
+            sizes=sizes if all(p.sizes is not None for p in parts) else None,
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """`image`, `pred`, `prob_<class>`... and, when an input could not be read, `error`."""
+        df = pd.DataFrame({"image": self.names, "pred": self.preds})
+        probs = self.probs.reshape(len(self.names), len(self.classes))
+        for j, c in enumerate(self.classes):
+            df[f"prob_{c}"] = probs[:, j]
+        if any(self.errors):
+            df["error"] = self.errors
+        return df
+
+    def to_json(self, i: int, top_k: int = TOP_K) -> dict:
+        """/predict's answer: the decision, the `top_k` classes and every probability."""
+        probs = {c: float(p) for c, p in zip(self.classes, self.probs[i], strict=True)}
+        top = sorted(probs.items(), key=lambda kv: -kv[1])[:top_k]
+        out: dict = {
+            "view": self.view,
+            "pred": self.preds[i],
+            "top": [{"class": c, "prob": p} for c, p in top],
+            "probs": probs,
+        }
+        if self.sizes is not None:
+            h, w = self.sizes[i]
+            out["size"] = [int(w), int(h)]
+        return out
+
+    def console_lines(self, outputs: PredictOutputs) -> list[str]:
+        # "" is also a multi-label prediction (no label above its threshold): count errors by
+        # reason, not by an empty prediction
+        counts: dict[str, int] = {}
+        for pred, err in zip(self.preds, self.errors, strict=True):
+            if not err:
+                counts[pred] = counts.get(pred, 0) + 1
+        ordered = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+        return [f"wrote {len(self)} predictions to {outputs.out}; per class: {ordered}"]
 
 
 def _name(item, i: int) -> str:
-    from pathlib import Path
-
     return str(item) if isinstance(item, (str, Path)) else f"<input {i}>"

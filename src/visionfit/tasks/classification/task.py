@@ -319,10 +319,20 @@ class Classification(TaskBase):
 
         return probabilities(model(x), meta["task"])
 
-    def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame:
-        from visionfit.tasks.classification.outputs import prediction_table
+    @property
+    def prediction_type(self):
+        from visionfit.tasks.classification.outputs import ClassPredictions
 
-        return prediction_table(predictor, items, **kw)
+        return ClassPredictions
+
+    def predictions(self, predictor, batch):
+        """Classes decided with the run's threshold, and the probabilities (ClassPredictions)."""
+        return self.prediction_type.from_batch(predictor, batch)
+
+    def report_sections(self) -> list:
+        from visionfit.tasks.classification.report import SECTIONS
+
+        return list(SECTIONS)
 
     def export_info(self, meta: dict) -> dict:
         """The shape of an exported graph's probabilities and how to read them (export.json)."""

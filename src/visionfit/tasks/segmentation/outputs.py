@@ -1,11 +1,13 @@
-"""Segmentation predictions: masks at each image's original size, mask PNGs, overlays, the RLE
-CSV in the training data's own format, and scores against true masks."""
+"""Segmentation predictions (`MaskPredictions`): masks at each image's original size, mask PNGs,
+overlays, the RLE CSV in the training data's own format, the server's JSON, and scores against
+true masks."""
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +18,15 @@ from PIL import Image
 
 from visionfit.data.io import decode_image
 from visionfit.data.masks import MaskSpec
-from visionfit.data.rle import rle_decode_rows, rle_encode
+from visionfit.data.rle import rle_encode
 from visionfit.data.seg_sources import RleInfo
 from visionfit.errors import DataError
-from visionfit.fileio import atomic_write_bytes, atomic_write_csv
-from visionfit.tasks.segmentation.metrics import (
-    image_stats,
-    per_image_dice,
-    per_image_iou,
-    summarise,
-)
+from visionfit.fileio import atomic_write_bytes
+from visionfit.plots.palette import PALETTE
+from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
+from visionfit.tasks.segmentation.metrics import image_stats, summarise
 from visionfit.tasks.segmentation.postprocess import postprocess_binary
-from visionfit.tasks.segmentation.targets import load_target
-from visionfit.usercsv import read_user_csv
+from visionfit.tasks.segmentation.scoring import image_scores, truth_reader
 
 
 @dataclass
@@ -63,248 +61,213 @@ class MaskHead:
         return up.argmax(0).numpy().astype(np.uint8), float("nan")
 
 
-def predict_masks(
-    predictor,
-    items: list,
-    *,
-    batch_size: int = 8,
-    tta: bool | str | None = None,
-    workers: int = 0,
-    progress: bool = False,
-) -> tuple[list[np.ndarray | None], list[str], list[float]]:
-    """Class-index masks (uint8, each image's original size), errors ("" if fine), and per
-    image the largest foreground probability (binary; NaN otherwise)."""
-    head: MaskHead = predictor.head
-    masks: list[np.ndarray | None] = []
-    errors: list[str] = []
-    max_prob: list[float] = []
-    for probs, errs, sizes in predictor.iter_batches(
-        items, batch_size=batch_size, tta=tta, workers=workers, progress=progress
-    ):
-        for j, err in enumerate(errs):
+@dataclass
+class MaskPredictions(Predictions):
+    """Class-index masks at each image's original size (uint8; None for an unreadable input),
+    their largest foreground probability (binary; NaN otherwise) and the RLE of every
+    foreground class in the training data's format. `light()` drops the masks once their files
+    are written; the RLE rows stay."""
+
+    view = "mask"
+    batch_size = 8
+    score_note = "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1"
+
+    items: list
+    names: list[str]  # file stems: mask and overlay file names
+    ids: list[str]  # the RLE CSV's image ids
+    errors: list[str]
+    max_prob: list[float]
+    rles: list[list[str]]  # per input, one RLE per foreground class (class 1 for binary)
+    head: MaskHead
+    classes: list[str]
+    masks: list[np.ndarray | None] | None = None  # None once `light()`
+
+    @classmethod
+    def from_batch(cls, predictor, batch: ProbBatch) -> MaskPredictions:
+        head: MaskHead = predictor.head
+        info = head.rle
+        masks: list[np.ndarray | None] = []
+        max_prob: list[float] = []
+        for j, err in enumerate(batch.errors):
             if err:
                 masks.append(None)
-                errors.append(err)
                 max_prob.append(float("nan"))
                 continue
-            m, mp = head.to_mask(probs[j], *sizes[j])
+            m, mp = head.to_mask(batch.probs[j], *batch.sizes[j])
             masks.append(m)
-            errors.append("")
             max_prob.append(mp)
-    return masks, errors, max_prob
-
-
-def prediction_table(
-    predictor,
-    items: list,
-    *,
-    masks_dir: str | Path | None = None,
-    overlays_dir: str | Path | None = None,
-    batch_size: int = 8,
-    tta: bool | str | None = None,
-    workers: int = 0,
-    keep_masks: bool = False,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Predict masks and return the RLE table in the training data's format.
-
-    Binary: columns `<id_col>, <rle_col>` (ImageId, EncodedPixels by default), one row per
-    image, the id being the file name without extension (with it when the training CSV's
-    ids had one). Multi-class: `<id_col>, ClassId, <rle_col>`, one row per image and
-    foreground class. An unreadable input gets an empty mask and its reason in an `error`
-    column. With `masks_dir`, writes `<stem>.png` per image (0/255 for binary, class indices
-    otherwise); with `overlays_dir`, the image with its mask drawn over it.
-    """
-    head: MaskHead = predictor.head
-    names = [_stem(x, i) for i, x in enumerate(items)]
-    for folder in (masks_dir, overlays_dir):
-        if folder is not None:
-            _prepare_out_dir(Path(folder), names)
-    masks, errors, max_prob = predict_masks(
-        predictor, items, batch_size=batch_size, tta=tta, workers=workers, progress=progress
-    )
-    info, k = head.rle, head.num_classes
-    rows = []
-    for i, (item, mask, err) in enumerate(zip(items, masks, errors, strict=True)):
-        image_id = _image_id(item, i, info.id_with_ext)
-        if mask is not None and masks_dir is not None:
-            out = mask * 255 if k == 2 else mask
-            _write_png(Path(masks_dir) / f"{names[i]}.png", out.astype(np.uint8))
-        if mask is not None and overlays_dir is not None:
-            _write_png(Path(overlays_dir) / f"{names[i]}.png", overlay(item, mask))
-        for c in [1] if k == 2 else list(range(1, k)):
-            rle = (
+        fg = [1] if head.num_classes == 2 else list(range(1, head.num_classes))
+        rles = [
+            [
                 info.empty
-                if mask is None
-                else rle_encode(mask == c, fmt=info.fmt, order=info.order, empty=info.empty)
-            )
-            row = {info.id_col: image_id}
-            if k > 2:
-                row["ClassId"] = c
-            row[info.rle_col] = rle
-            if any(errors):
-                row["error"] = err
-            rows.append(row)
-    predictor.last_masks = masks if keep_masks else []
-    predictor.last_max_prob = max_prob
-    return pd.DataFrame(rows)
-
-
-def evaluate_predictions(
-    predictor,
-    df: pd.DataFrame,
-    data,
-    out_dir: Path,
-    *,
-    progress: bool = False,
-    scores_file: str = "val_scores.csv",
-) -> dict[str, float]:
-    """Predict `df`'s images as `visionfit predict` would, write the masks, the RLE CSV and
-    per-image scores (`scores_file`, next to `out_dir`), and return the scores against the true
-    masks."""
-    if df.empty:
-        return {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    masks_dir = out_dir / "masks"
-    k = predictor.head.num_classes
-    stats, rows, correct, pixels, max_probs = [], [], 0, 0, []
-    pred_table = predictor.predict(
-        list(df["image"]), masks_dir=masks_dir, keep_masks=True, progress=progress
-    )
-    for (_, row), mask, mp in zip(
-        df.iterrows(), predictor.last_masks, predictor.last_max_prob, strict=True
-    ):
-        truth = load_target(
-            row, data.extra["spec"], data.extra["rle"], (int(row["height"]), int(row["width"]))
+                if m is None
+                else rle_encode(m == c, fmt=info.fmt, order=info.order, empty=info.empty)
+                for c in fg
+            ]
+            for m in masks
+        ]
+        idx = range(batch.start, batch.start + len(batch.items))
+        return cls(
+            items=list(batch.items),
+            names=[_stem(x, i) for x, i in zip(batch.items, idx, strict=True)],
+            ids=[_image_id(x, i, info.id_with_ext) for x, i in zip(batch.items, idx, strict=True)],
+            errors=list(batch.errors),
+            max_prob=max_prob,
+            rles=rles,
+            head=head,
+            classes=list(predictor.classes),
+            masks=masks,
         )
-        if mask is None:
-            raise DataError(f"validation image {row['image']} could not be read for scoring")
-        s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(truth)[None], k)
-        stats.append(s)
-        correct += int((mask == truth).sum())
-        pixels += truth.size
-        max_probs.append(mp)
-        d, j = per_image_dice(s)[0], per_image_iou(s)[0]
-        rows.append(
-            {
-                "id": row["id"],
-                "image": row["image"],
-                "mask_file": str(masks_dir / f"{Path(row['image']).stem}.png"),
-                "dice": float(d.mean()),
-                "iou": float(j.mean()),
-                "pred_pixels": int(s[0, :, 1].sum()),
-                "true_pixels": int(s[0, :, 2].sum()),
-            }
+
+    @classmethod
+    def prepare(cls, outputs: PredictOutputs, items: Sequence, where: str) -> PredictOutputs:
+        """The CLI writes mask PNGs by default (next to the CSV); folders must be new or empty
+        and input names distinct; the scores file is never overwritten."""
+        if outputs.masks_dir is None and outputs.out is not None:
+            outputs = replace(outputs, masks_dir=outputs.out.with_name(outputs.out.stem + "_masks"))
+        scores = outputs.scores_csv
+        if scores is not None and scores.exists():
+            raise DataError(f"{scores} exists; choose another --out")
+        if outputs.truth is not None and not Path(outputs.truth).exists():
+            raise DataError(f"truth not found: {outputs.truth} (an RLE CSV or a folder of masks)")
+        names = [_stem(x, i) for i, x in enumerate(items)]
+        for folder in (outputs.masks_dir, outputs.overlays_dir):
+            if folder is not None:
+                _prepare_out_dir(Path(folder), names)
+        return outputs
+
+    @classmethod
+    def concat(cls, parts: Sequence[MaskPredictions]) -> MaskPredictions:
+        if len(parts) == 1:
+            return parts[0]
+        keep = all(p.masks is not None for p in parts)
+        return cls(
+            items=[x for p in parts for x in p.items],
+            names=[x for p in parts for x in p.names],
+            ids=[x for p in parts for x in p.ids],
+            errors=[x for p in parts for x in p.errors],
+            max_prob=[x for p in parts for x in p.max_prob],
+            rles=[x for p in parts for x in p.rles],
+            head=parts[0].head,
+            classes=parts[0].classes,
+            masks=[m for p in parts for m in p.masks] if keep else None,
         )
-    atomic_write_csv(out_dir / "predictions.csv", pred_table)
-    scores = summarise(
-        np.concatenate(stats),
-        correct,
-        pixels,
-        predictor.classes,
-        np.asarray(max_probs) if k == 2 else None,
-    )
-    atomic_write_csv(out_dir.parent / scores_file, pd.DataFrame(rows))
-    return scores
 
+    def light(self) -> MaskPredictions:
+        return replace(self, masks=None)
 
-def score_predictions(
-    predictor,
-    items: Sequence,
-    masks: Sequence[np.ndarray | None],
-    truth: str | Path,
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """Score predicted masks against true ones: an RLE CSV in the run's format (its id and RLE
-    columns; ids matched by file name without extension) or a folder of mask files
-    (`<stem><mask suffix>.*`, read with the run's mask convention).
+    def write_files(self, outputs: PredictOutputs) -> None:
+        """Mask PNGs (0/255 for binary, class indices otherwise) and overlays of this batch."""
+        if outputs.masks_dir is not None:
+            self.write_masks(outputs.masks_dir)
+        if outputs.overlays_dir is not None:
+            self.write_overlays(outputs.overlays_dir)
 
-    Returns the metrics of tasks/seg_metrics.py and one row per scored image. Inputs without a
-    true mask are left out and counted in `unmatched`.
-    """
-    truth = Path(truth)
-    info, k = predictor.head.rle, predictor.head.num_classes
-    if truth.is_file():
-        raw = read_user_csv(
-            truth,
-            required=[info.id_col, info.rle_col],
-            what="truth CSV",
-            hint="the truth CSV must use the training data's columns",
-        ).df
-        if k != 2:
-            raise DataError("--truth CSV scoring is for binary runs; give a folder of masks")
-        rows: dict[str, list[str]] = {}
-        for image_id, rle in zip(raw[info.id_col].str.strip(), raw[info.rle_col], strict=True):
-            rows.setdefault(_strip_ext(image_id), []).append(rle)
+    def write_masks(self, folder: str | Path) -> None:
+        k = self.head.num_classes
+        for name, mask in zip(self.names, self._masks(), strict=True):
+            if mask is not None:
+                out = mask * 255 if k == 2 else mask
+                _write_png(Path(folder) / f"{name}.png", out.astype(np.uint8))
 
-        def true_mask(stem: str, shape) -> np.ndarray | None:
-            if stem not in rows:
-                return None
-            return rle_decode_rows(
-                rows[stem], shape, fmt=info.fmt, order=info.order, where=f"{truth.name} {stem}"
-            )
+    def write_overlays(self, folder: str | Path) -> None:
+        for item, name, mask in zip(self.items, self.names, self._masks(), strict=True):
+            if mask is not None:
+                _write_png(Path(folder) / f"{name}.png", overlay(item, mask))
 
-    elif truth.is_dir():
-        from visionfit.data.io import is_image_file
-        from visionfit.data.masks import read_mask
+    def to_frame(self) -> pd.DataFrame:
+        """The RLE table in the training data's format.
 
-        suffix = predictor.head.mask_suffix
-        files = {
-            p.stem.removesuffix(suffix) if suffix else p.stem: p
-            for p in sorted(truth.rglob("*"))
-            if p.is_file() and is_image_file(p)
+        Binary: columns `<id_col>, <rle_col>` (ImageId, EncodedPixels by default), one row per
+        image, the id being the file name without extension (with it when the training CSV's
+        ids had one). Multi-class: `<id_col>, ClassId, <rle_col>`, one row per image and
+        foreground class. An unreadable input gets an empty mask and its reason in an `error`
+        column."""
+        info, k = self.head.rle, self.head.num_classes
+        with_errors = any(self.errors)
+        rows = []
+        for image_id, rles, err in zip(self.ids, self.rles, self.errors, strict=True):
+            for c, rle in enumerate(rles, start=1):
+                row: dict = {info.id_col: image_id}
+                if k > 2:
+                    row["ClassId"] = c
+                row[info.rle_col] = rle
+                if with_errors:
+                    row["error"] = err
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_json(self, i: int) -> dict:
+        """/predict's answer: the mask as RLE, PNG and tinted overlay, and its pixel counts."""
+        mask = np.asarray(self._masks()[i]).astype(np.uint8)
+        info = self.head.rle
+        counts = np.bincount(mask.reshape(-1), minlength=len(self.classes))
+        mp = self.max_prob[i]
+        return {
+            "view": self.view,
+            "size": [int(mask.shape[1]), int(mask.shape[0])],
+            "rle": rle_encode(mask, fmt=info.fmt, order=info.order, empty=info.empty),
+            "foreground_share": float((mask > 0).mean()),
+            "pixels_per_class": {c: int(n) for c, n in zip(self.classes, counts, strict=False)},
+            "max_prob": None if not np.isfinite(mp) else float(mp),
+            "mask_png": _png_b64(mask * 255 if len(self.classes) <= 2 else mask),
+            "overlay_png": _png_b64(_overlay_rgba(mask)),
         }
-        spec = predictor.head.spec or MaskSpec(k)
 
-        def true_mask(stem: str, shape) -> np.ndarray | None:
-            return read_mask(files[stem], spec) if stem in files else None
+    def console_lines(self, outputs: PredictOutputs) -> list[str]:
+        frame = self.to_frame()
+        info = self.head.rle
+        n_empty = int((frame[info.rle_col].astype(str) == info.empty).sum()) if len(frame) else 0
+        where = f"{len(self) - self.n_failed} masks to {outputs.masks_dir} and "
+        return [
+            f"wrote {where if outputs.masks_dir else ''}{len(frame)} RLE rows to {outputs.out} "
+            f"({n_empty} empty)"
+            + (f"; overlays in {outputs.overlays_dir}" if outputs.overlays_dir else "")
+        ]
 
-    else:
-        raise DataError(f"truth not found: {truth} (an RLE CSV or a folder of masks)")
+    def score(self, truth: str | Path) -> tuple[dict[str, float], pd.DataFrame]:
+        """Score the masks against true ones: an RLE CSV in the run's format (its id and RLE
+        columns; ids matched by file name without extension) or a folder of mask files
+        (`<stem><mask suffix>.*`, read with the run's mask convention).
 
-    stats, table, correct, pixels, max_prob = [], [], 0, 0, []
-    probs = predictor.last_max_prob if len(predictor.last_max_prob) == len(masks) else None
-    for i, (item, mask) in enumerate(zip(items, masks, strict=True)):
-        stem = _stem(item, i)
-        if mask is None:
-            continue
-        t = true_mask(stem, mask.shape)
-        if t is None:
-            continue
-        if t.shape != mask.shape:
-            raise DataError(f"true mask of {stem} is {t.shape[::-1]}, the image {mask.shape[::-1]}")
-        s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(t)[None], k)
-        stats.append(s)
-        correct += int((mask == t).sum())
-        pixels += t.size
-        if probs is not None:
-            max_prob.append(probs[i])
-        table.append(
-            {
-                "image": str(item),
-                "dice": float(per_image_dice(s)[0].mean()),
-                "iou": float(per_image_iou(s)[0].mean()),
-                "pred_pixels": int(s[0, :, 1].sum()),
-                "true_pixels": int(s[0, :, 2].sum()),
-            }
+        Returns the metrics of tasks/segmentation/metrics.py and one row per scored image.
+        Inputs without a true mask are left out and counted in `unmatched`."""
+        truth = Path(truth)
+        true_mask = truth_reader(truth, self.head)
+        k = self.head.num_classes
+        masks = self._masks()
+        stats, table, correct, pixels, max_prob = [], [], 0, 0, []
+        for item, stem, mask, mp in zip(self.items, self.names, masks, self.max_prob, strict=True):
+            t = None if mask is None else true_mask(stem, mask.shape)
+            if t is None:
+                continue
+            if t.shape != mask.shape:
+                raise DataError(
+                    f"true mask of {stem} is {t.shape[::-1]}, the image {mask.shape[::-1]}"
+                )
+            s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(t)[None], k)
+            stats.append(s)
+            correct += int((mask == t).sum())
+            pixels += t.size
+            max_prob.append(mp)
+            table.append({"image": str(item), **image_scores(s)})
+        if not stats:
+            raise DataError(f"no predicted image has a true mask in {truth} (matched by file stem)")
+        scores = summarise(
+            np.concatenate(stats),
+            correct,
+            pixels,
+            self.classes,
+            np.asarray(max_prob) if k == 2 else None,
         )
-    if not stats:
-        raise DataError(f"no predicted image has a true mask in {truth} (matched by file stem)")
-    scores = summarise(
-        np.concatenate(stats),
-        correct,
-        pixels,
-        predictor.classes,
-        np.asarray(max_prob) if (k == 2 and probs is not None) else None,
-    )
-    scores["scored"] = float(len(stats))
-    scores["unmatched"] = float(sum(m is not None for m in masks) - len(stats))
-    return scores, pd.DataFrame(table)
+        scores["scored"] = float(len(stats))
+        scores["unmatched"] = float(sum(m is not None for m in masks) - len(stats))
+        return scores, pd.DataFrame(table)
 
-
-def _strip_ext(name: str) -> str:
-    from visionfit.data.io import is_image_file
-
-    return Path(name).stem if is_image_file(name) else Path(name).name
+    def _masks(self) -> list[np.ndarray | None]:
+        if self.masks is None:
+            raise DataError("these predictions kept no masks (predict with keep=True)")
+        return self.masks
 
 
 def _stem(item, i: int) -> str:
@@ -362,3 +325,16 @@ def overlay(item, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     fg = (mask > 0)[:, :, None]
     out = np.where(fg, (1 - alpha) * img + alpha * colours, img)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _overlay_rgba(mask: np.ndarray) -> np.ndarray:
+    """The mask as an RGBA layer: each class in its report colour, background transparent."""
+    colours = PALETTE[np.clip(mask, 0, len(PALETTE) - 1)]
+    alpha = np.where(mask > 0, 150, 0).astype(np.uint8)[..., None]
+    return np.concatenate([colours, alpha], axis=2)
+
+
+def _png_b64(arr: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(arr.astype(np.uint8)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")

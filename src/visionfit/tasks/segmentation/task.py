@@ -243,7 +243,7 @@ class Segmentation(TaskBase):
 
     def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
         """The validation images predicted as `visionfit predict` would, scored (val_final)."""
-        from visionfit.tasks.segmentation.outputs import evaluate_predictions
+        from visionfit.tasks.segmentation.scoring import evaluate_predictions
 
         return evaluate_predictions(
             predictor, val_df, data, out_dir / "val_predictions", progress=progress
@@ -257,7 +257,7 @@ class Segmentation(TaskBase):
         """`df`'s images predicted by the loaded run with its post-processing and test-time
         flips (`train.tta`), scored as the validation images are (`evaluate_predictions`;
         masks in <split>_predictions/)."""
-        from visionfit.tasks.segmentation.outputs import evaluate_predictions
+        from visionfit.tasks.segmentation.scoring import evaluate_predictions
 
         scores = evaluate_predictions(
             args.predictor,
@@ -309,15 +309,20 @@ class Segmentation(TaskBase):
             ),
         }
 
-    def predict_table(self, predictor, items: list, **kw) -> pd.DataFrame:
-        from visionfit.tasks.segmentation.outputs import prediction_table
+    @property
+    def prediction_type(self):
+        from visionfit.tasks.segmentation.outputs import MaskPredictions
 
-        return prediction_table(predictor, items, **kw)
+        return MaskPredictions
 
-    def predict_masks(self, predictor, items: list, **kw):
-        from visionfit.tasks.segmentation.outputs import predict_masks
+    def predictions(self, predictor, batch):
+        """Masks at each image's size, post-processed, with their RLE (MaskPredictions)."""
+        return self.prediction_type.from_batch(predictor, batch)
 
-        return predict_masks(predictor, items, **kw)
+    def report_sections(self) -> list:
+        from visionfit.tasks.segmentation.report import SECTIONS
+
+        return list(SECTIONS)
 
     def render_summary(self, result) -> list:
         """Post-processed validation scores (one run) or the per-fold dice table (--folds)."""

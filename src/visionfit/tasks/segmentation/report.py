@@ -1,16 +1,18 @@
-"""Report sections of segmentation runs: final validation scores and post-processing, the best
-and worst images by dice, the dice histogram."""
+"""Segmentation's sections of report.html: final validation scores and post-processing, the
+best and worst images by dice, the dice histogram, the post-processing grid.
+`Segmentation.report_sections()` hands `SECTIONS` to the report (reports/registry.py)."""
 
 from __future__ import annotations
 
-from visionfit.reports import _html as h
-from visionfit.reports.registry import ReportContext, Section, register
-from visionfit.reports.segmentation import plot_dice_hist, plot_postprocess, plot_seg_best_worst
+from visionfit.plots import html as h
+from visionfit.plots.sections import ReportContext, Section, SectionSpec
+from visionfit.tasks.segmentation.plots import (
+    plot_dice_hist,
+    plot_postprocess,
+    plot_seg_best_worst,
+)
 
-SEGMENT = {"segment"}
 
-
-@register("seg_scores", order=38, families=SEGMENT)
 def seg_scores(ctx: ReportContext) -> Section | None:
     s = ctx.run.summary
     parts = []
@@ -32,7 +34,6 @@ def seg_scores(ctx: ReportContext) -> Section | None:
     return Section("seg_scores", "Segmentation scores", "".join(parts))
 
 
-@register("seg_best_worst", order=40, families=SEGMENT)
 def seg_best_worst(ctx: ReportContext) -> Section | None:
     tag, path = ctx.plot(plot_seg_best_worst, "best and worst images by dice")
     if path is None:
@@ -43,7 +44,6 @@ def seg_best_worst(ctx: ReportContext) -> Section | None:
     return Section("seg_best_worst", "Best and worst images", h.para(text) + tag, [path])
 
 
-@register("dice_hist", order=45, families=SEGMENT)
 def dice_hist(ctx: ReportContext) -> Section | None:
     tag, path = ctx.plot(plot_dice_hist, "dice histogram")
     if path is None:
@@ -51,7 +51,6 @@ def dice_hist(ctx: ReportContext) -> Section | None:
     return Section("dice_hist", "Dice per image", tag, [path])
 
 
-@register("postprocess", order=47, families=SEGMENT)
 def postprocess(ctx: ReportContext) -> Section | None:
     tag, path = ctx.plot(plot_postprocess, "post-processing tuning")
     if path is None:
@@ -61,3 +60,11 @@ def postprocess(ctx: ReportContext) -> Section | None:
         "validation predictions (so that score is slightly optimistic)."
     )
     return Section("postprocess", "Threshold and minimum area", h.para(text) + tag, [path])
+
+
+SECTIONS = [
+    SectionSpec("seg_scores", 38, seg_scores),
+    SectionSpec("seg_best_worst", 40, seg_best_worst),
+    SectionSpec("dice_hist", 45, dice_hist),
+    SectionSpec("postprocess", 47, postprocess),
+]

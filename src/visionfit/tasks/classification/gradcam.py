@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from visionfit.reports import _plot
-from visionfit.reports._run import RunView, eval_transform, load_predictor
-from visionfit.reports._tiles import grid, load_image
-from visionfit.reports.predictions import validation_predictions
+from visionfit.data.transforms import create_transforms
+from visionfit.plots import figure as _plot
+from visionfit.plots.sections import ReportContext
+from visionfit.plots.tiles import grid, load_image
+from visionfit.tasks.classification.report_data import validation_predictions
 
 N_RIGHT = 4
 N_WRONG = 4
@@ -64,8 +65,9 @@ def _choose(df, n_right: int, n_wrong: int):
     return list(right.head(n_right).itertuples()) + list(wrong.head(n_wrong).itertuples())
 
 
-def plot_gradcam(run: RunView, out_dir: Path) -> Path | None:
-    df = validation_predictions(run)
+def plot_gradcam(ctx: ReportContext) -> Path | None:
+    run = ctx.run
+    df = validation_predictions(ctx)
     if df is None or df.empty or not run.has_model():
         return None
     if run.meta.get("kind") == "baseline":  # a scikit-learn pipeline: no network to look into
@@ -73,9 +75,12 @@ def plot_gradcam(run: RunView, out_dir: Path) -> Path | None:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
-    predictor = load_predictor(run.path)
+    predictor = ctx.predictor()
     meta = predictor.meta
-    transform = eval_transform(meta)
+    # resize + normalise exactly as prediction does
+    transform = create_transforms(
+        "none", int(meta["img_size"]), meta["mean"], meta["std"], train=False
+    )
     in_chans = int(meta.get("in_chans", 3))
     model = predictor.model.eval()
     index = {c: i for i, c in enumerate(predictor.classes)}
@@ -94,7 +99,7 @@ def plot_gradcam(run: RunView, out_dir: Path) -> Path | None:
             tiles += [(shown, f"true {r.label}"), (overlay, f"{mark}: pred {r.pred}")]
     rows = [tiles[i : i + 8] for i in range(0, len(tiles), 8)]
     title = "Grad-CAM for the predicted class (left: input, right: heat map; red = most evidence)"
-    return grid(rows, out_dir, "gradcam.png", tile=1.8, title=title, caption_lines=1)
+    return grid(rows, ctx.plots_dir, "gradcam.png", tile=1.8, title=title, caption_lines=1)
 
 
 def _target(model: nn.Module, meta: dict) -> nn.Module:

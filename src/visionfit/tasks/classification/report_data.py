@@ -2,7 +2,7 @@
 
 CV and baseline runs have them on disk (`oof.csv`: each image predicted by the fold that did not
 train on it). A single run keeps no validation predictions, so its validation split (from
-`splits.csv`) is predicted once with the run's own model, through `visionfit.load`.
+`splits.csv`) is predicted once with the run's own model (the report context's predictor).
 """
 
 from __future__ import annotations
@@ -10,18 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from visionfit.reports._run import RunView, load_predictor
+from visionfit.plots.sections import ReportContext
 from visionfit.runs.files import SPLITS
 
 # Tasks whose label column is one class name per image (confusion matrix, ROC, ... apply).
 SINGLE_LABEL = ("binary", "multiclass")
 
 
-def validation_predictions(run: RunView) -> pd.DataFrame | None:
+def validation_predictions(ctx: ReportContext) -> pd.DataFrame | None:
     """image, label, pred, prob_<class>... for every validation (or out-of-fold) image, or None
-    when the run has none to offer (segmentation, multi-label / soft labels, no val split)."""
+    when the run has none to offer (multi-label / soft labels, no val split)."""
+    run = ctx.run
     if "predictions" not in run.cache:
-        run.cache["predictions"] = _load(run)
+        run.cache["predictions"] = _load(ctx)
     return run.cache["predictions"]
 
 
@@ -34,14 +35,15 @@ def label_indices(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
     return np.array([index.get(str(v), -1) for v in df["label"]], dtype=int)
 
 
-def _load(run: RunView) -> pd.DataFrame | None:
-    if run.family != "classify" or run.task not in SINGLE_LABEL or not run.classes:
+def _load(ctx: ReportContext) -> pd.DataFrame | None:
+    run = ctx.run
+    if run.task not in SINGLE_LABEL or not run.classes:
         return None
     oof = run.read_csv("oof.csv")
     if oof is not None:
         df = oof
     else:
-        df = _predict_val_split(run)
+        df = _predict_val_split(ctx)
         if df is None:
             return None
     needed = ["image", "label", "pred", *(f"prob_{c}" for c in run.classes)]
@@ -54,15 +56,15 @@ def _load(run: RunView) -> pd.DataFrame | None:
     return df.dropna(subset=needed[3:]).reset_index(drop=True)
 
 
-def _predict_val_split(run: RunView) -> pd.DataFrame | None:
+def _predict_val_split(ctx: ReportContext) -> pd.DataFrame | None:
+    run = ctx.run
     splits = run.read_csv(SPLITS)
     if splits is None or "split" not in splits or not run.has_model():
         return None
     val = splits[splits["split"] != "train"].reset_index(drop=True)
     if val.empty:
         return None
-    predictor = load_predictor(run.path)
-    pred = predictor.predict(list(val["image"]))
+    pred = ctx.predictor().predict(list(val["image"]))
     if "error" in pred:
         keep = pred["error"].fillna("") == ""
         pred, val = pred[keep].reset_index(drop=True), val[keep].reset_index(drop=True)

@@ -12,17 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from visionfit.reports import _plot
-from visionfit.reports._run import RunView, read_true_mask
-from visionfit.reports._tiles import grid, load_image
+from visionfit.plots import figure as _plot
+from visionfit.plots.sections import ReportContext
+from visionfit.plots.tiles import grid, load_image
 
 N_EACH = 4
 
 
-def val_scores(run: RunView) -> pd.DataFrame | None:
+def val_scores(run) -> pd.DataFrame | None:
     """Per-image scores with the true mask's path added when the run's split table has it."""
-    if run.family != "segment":
-        return None
     df = run.read_csv("oof_scores.csv")
     if df is None:
         df = run.read_csv("val_scores.csv")
@@ -46,7 +44,18 @@ def _pred_mask(path) -> np.ndarray | None:
     return (m > 0).astype(np.uint8) if m.max() == 255 else m.astype(np.uint8)
 
 
-def _triple(run: RunView, row, with_truth: bool) -> list[tuple[np.ndarray | str | None, str]]:
+def read_true_mask(run, path) -> np.ndarray | None:
+    """The class-index mask of a training/validation mask file, or None if unreadable."""
+    from visionfit.data.masks import MaskSpec, read_mask
+
+    spec = run.meta.get("mask_spec")
+    try:
+        return read_mask(path, MaskSpec.from_json(spec) if spec else MaskSpec())
+    except Exception:  # noqa: BLE001 - a report shows what it can; a bad mask is not fatal
+        return None
+
+
+def _triple(run, row, with_truth: bool) -> list[tuple[np.ndarray | str | None, str]]:
     img = load_image(row["image"], int(run.meta.get("in_chans", 3)), max_side=None)
     has_truth = isinstance(row.get("true_mask"), str)
     truth = read_true_mask(run, row["true_mask"]) if has_truth else None
@@ -64,7 +73,8 @@ def _triple(run: RunView, row, with_truth: bool) -> list[tuple[np.ndarray | str 
     )
 
 
-def plot_seg_best_worst(run: RunView, out_dir: Path) -> Path | None:
+def plot_seg_best_worst(ctx: ReportContext) -> Path | None:
+    run, out_dir = ctx.run, ctx.plots_dir
     df = val_scores(run)
     if df is None or df.empty:
         return None
@@ -91,7 +101,8 @@ def plot_seg_best_worst(run: RunView, out_dir: Path) -> Path | None:
     )
 
 
-def plot_dice_hist(run: RunView, out_dir: Path) -> Path | None:
+def plot_dice_hist(ctx: ReportContext) -> Path | None:
+    run, out_dir = ctx.run, ctx.plots_dir
     df = val_scores(run)
     if df is None or df.empty:
         return None
@@ -110,11 +121,12 @@ def plot_dice_hist(run: RunView, out_dir: Path) -> Path | None:
     return _plot.save(fig, out_dir, "dice_hist.png")
 
 
-def plot_postprocess(run: RunView, out_dir: Path) -> Path | None:
+def plot_postprocess(ctx: ReportContext) -> Path | None:
     """plots/postprocess.png: validation dice against the probability threshold and against the
     minimum component area, from the tuning grid in `postprocess.csv` (threshold, min_area,
     dice: one row per grid point), the tuned values marked. None when the run has no grid."""
-    grid_df = run.read_csv("postprocess.csv") if run.family == "segment" else None
+    run, out_dir = ctx.run, ctx.plots_dir
+    grid_df = run.read_csv("postprocess.csv")
     if grid_df is None or not {"threshold", "min_area", "dice"} <= set(grid_df.columns):
         return None
     t_best = float(run.meta.get("threshold", grid_df.loc[grid_df["dice"].idxmax(), "threshold"]))

@@ -14,12 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from visionfit.plots.palette import PALETTE  # noqa: E402
+
 DPI = 100
-PALETTE = np.array(
-    [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60]],
-    dtype=np.uint8,
-)  # fmt: skip
 
 
 def figure(width: float, height: float, *, constrained: bool = True):

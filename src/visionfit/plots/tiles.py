@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from visionfit.reports import _plot
-from visionfit.reports._run import decode, decode_error_type
+from visionfit.data.io import ImageDecodeError, decode_image
+from visionfit.plots import figure as _plot
 
 
 def load_image(path, in_chans: int = 3, max_side: int | None = 256) -> np.ndarray | None:
     """The image as uint8 RGB for display (shrunk to `max_side` for speed), or None when it
     cannot be decoded."""
     try:
-        arr = _plot.to_rgb(decode(str(path), in_chans=in_chans))
-    except decode_error_type():
+        arr = _plot.to_rgb(decode_image(str(path), in_chans=in_chans))
+    except ImageDecodeError:
         return None
     if max_side and max(arr.shape[:2]) > max_side:
         from PIL import Image

@@ -1,0 +1,134 @@
+"""Segmentation scores: validation / test images predicted as `visionfit predict` does and
+scored against their true masks, and the reader of `visionfit predict --truth` (an RLE CSV or a
+folder of masks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from visionfit.data.masks import MaskSpec
+from visionfit.data.rle import rle_decode_rows
+from visionfit.errors import DataError
+from visionfit.fileio import atomic_write_csv
+from visionfit.tasks.base import PredictOutputs
+from visionfit.tasks.segmentation.metrics import (
+    image_stats,
+    per_image_dice,
+    per_image_iou,
+    summarise,
+)
+from visionfit.tasks.segmentation.targets import load_target
+from visionfit.usercsv import read_user_csv
+
+
+def image_scores(s) -> dict:
+    return {
+        "dice": float(per_image_dice(s)[0].mean()),
+        "iou": float(per_image_iou(s)[0].mean()),
+        "pred_pixels": int(s[0, :, 1].sum()),
+        "true_pixels": int(s[0, :, 2].sum()),
+    }
+
+
+def evaluate_predictions(
+    predictor,
+    df: pd.DataFrame,
+    data,
+    out_dir: Path,
+    *,
+    progress: bool = False,
+    scores_file: str = "val_scores.csv",
+) -> dict[str, float]:
+    """Predict `df`'s images as `visionfit predict` would, write the masks, the RLE CSV and
+    per-image scores (`scores_file`, next to `out_dir`), and return the scores against the true
+    masks."""
+    if df.empty:
+        return {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    masks_dir = out_dir / "masks"
+    k = predictor.head.num_classes
+    stats, rows, correct, pixels = [], [], 0, 0
+    preds = predictor.predictions(
+        list(df["image"]), PredictOutputs(masks_dir=masks_dir), progress=progress
+    )
+    for (_, row), mask in zip(df.iterrows(), preds.masks, strict=True):
+        truth = load_target(
+            row, data.extra["spec"], data.extra["rle"], (int(row["height"]), int(row["width"]))
+        )
+        if mask is None:
+            raise DataError(f"validation image {row['image']} could not be read for scoring")
+        s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(truth)[None], k)
+        stats.append(s)
+        correct += int((mask == truth).sum())
+        pixels += truth.size
+        rows.append(
+            {
+                "id": row["id"],
+                "image": row["image"],
+                "mask_file": str(masks_dir / f"{Path(row['image']).stem}.png"),
+                **image_scores(s),
+            }
+        )
+    atomic_write_csv(out_dir / "predictions.csv", preds.to_frame())
+    scores = summarise(
+        np.concatenate(stats),
+        correct,
+        pixels,
+        predictor.classes,
+        np.asarray(preds.max_prob) if k == 2 else None,
+    )
+    atomic_write_csv(out_dir.parent / scores_file, pd.DataFrame(rows))
+    return scores
+
+
+def truth_reader(truth: Path, head):
+    """stem, shape -> the true class-index mask of that image, or None when it has none."""
+    info, k = head.rle, head.num_classes
+    if truth.is_file():
+        raw = read_user_csv(
+            truth,
+            required=[info.id_col, info.rle_col],
+            what="truth CSV",
+            hint="the truth CSV must use the training data's columns",
+        ).df
+        if k != 2:
+            raise DataError("--truth CSV scoring is for binary runs; give a folder of masks")
+        rows: dict[str, list[str]] = {}
+        for image_id, rle in zip(raw[info.id_col].str.strip(), raw[info.rle_col], strict=True):
+            rows.setdefault(_strip_ext(image_id), []).append(rle)
+
+        def from_csv(stem: str, shape) -> np.ndarray | None:
+            if stem not in rows:
+                return None
+            return rle_decode_rows(
+                rows[stem], shape, fmt=info.fmt, order=info.order, where=f"{truth.name} {stem}"
+            )
+
+        return from_csv
+    if truth.is_dir():
+        from visionfit.data.io import is_image_file
+        from visionfit.data.masks import read_mask
+
+        suffix = head.mask_suffix
+        files = {
+            p.stem.removesuffix(suffix) if suffix else p.stem: p
+            for p in sorted(truth.rglob("*"))
+            if p.is_file() and is_image_file(p)
+        }
+        spec = head.spec or MaskSpec(k)
+
+        def from_folder(stem: str, shape) -> np.ndarray | None:
+            return read_mask(files[stem], spec) if stem in files else None
+
+        return from_folder
+    raise DataError(f"truth not found: {truth} (an RLE CSV or a folder of masks)")
+
+
+def _strip_ext(name: str) -> str:
+    from visionfit.data.io import is_image_file
+
+    return Path(name).stem if is_image_file(name) else Path(name).name
