@@ -119,6 +119,31 @@ class BaselineFit:
     n_outputs: int
 
 
+@dataclass(frozen=True)
+class DemoScore:
+    """A demo's held-out score, as `visionfit demo` prints it."""
+
+    metric: str  # e.g. "accuracy", "dice"
+    value: float
+    n: int  # held-out images scored
+    where: str = ""  # what else the demo wrote, e.g. "predicted masks in RUN/demo_test_masks"
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A task's `visionfit demo --task NAME`: generated data, a small run, a held-out score.
+
+    cli/demo.py runs every demo alike: `write(root)` once into the cache folder `folder`, then
+    `visionfit.fit` on `config(train, runs_dir, epochs)` (a RunConfig mapping), then
+    `score(predictor, held_out, run_dir)` with the run's loaded bundle. The task writes no run
+    itself (tasks sit below the engine)."""
+
+    folder: str  # under the visionfit cache folder
+    write: Callable[[Path], tuple[Path, Path]]  # root -> (training data, held-out data)
+    config: Callable[[Path, str, int], dict]  # (training data, runs_dir, epochs) -> config
+    score: Callable[[Any, Path, Path], DemoScore]  # (predictor, held-out data, run_dir)
+
+
 class Baseline(Protocol):
     """A task's part of the scikit-learn baseline (engine/baseline.py runs folds, features, run
     directory and summary; the task picks the estimator, its targets, outputs and scores)."""
@@ -192,7 +217,7 @@ class Task(Protocol):
     # the scikit-learn baseline, the console
     def baseline(self) -> Baseline | None: ...
     def render_summary(self, result) -> list: ...  # Rich renderables / lines after `train`
-    def demo(self) -> Callable[..., Any] | None: ...  # run_demo(runs_dir, *, epochs)
+    def demo(self) -> Demo | None: ...  # `visionfit demo --task NAME`, or None: no demo
 
 
 class TaskBase:
@@ -287,7 +312,7 @@ class TaskBase:
     def render_summary(self, result) -> list:
         return []
 
-    def demo(self):
+    def demo(self) -> Demo | None:
         return None
 
 

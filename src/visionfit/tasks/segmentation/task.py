@@ -325,6 +325,11 @@ class Segmentation(TaskBase):
 
         return render_summary(result)
 
+    def demo(self):
+        from visionfit.tasks.segmentation.demo import SHAPES_DEMO
+
+        return SHAPES_DEMO
+
 
 def _check_img_size(cfg: RunConfig, created) -> None:
     from visionfit.models.segmentation import size_multiple
