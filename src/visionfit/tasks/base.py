@@ -7,6 +7,7 @@ from `TaskBase` (overriding what differs) and one line in tasks/registry.py; not
 
 The hooks, by phase (`TaskBase` gives a default where most tasks share one):
 
+- config: `config_section` (its own section of the run config: below);
 - names: `names` (what `--task` values it answers to), `claims_layout(path)` (a folder or file
   this task recognises when `--task auto`), `label_mode_for(name)`;
 - data: `load_data`, `restore_data`, `check_input`, `resolve_config` (fill every "auto", so that
@@ -19,7 +20,16 @@ The hooks, by phase (`TaskBase` gives a default where most tasks share one):
 - prediction: `model_from_meta`, `probabilities`, `head`, `predict_table`, `predict_masks`,
   `export_info`;
 - the scikit-learn baseline: `baseline()` -> a `Baseline`, or None;
-- the console: `render_summary(result)`, `demo()`.
+- the console: `render_summary(result)`, `demo()` (a `Demo`: data, config, held-out score).
+
+A task's own config section: a pydantic model deriving from `visionfit.config.TaskSection`, in
+tasks/<task>/config.py (importable without torch; calling `register_section(KEY, Model)` there
+lets the CLI declare options for it at start-up), named by `config_section = (KEY, Model)`.
+The registry registers it; config.yaml holds it as a top-level `KEY:` mapping, `--set KEY.FIELD=`
+and `cfg.with_overrides({"KEY.FIELD": ...})` set it, `cfg.KEY` reads it (validated; its defaults
+when not given), and the engine writes it out resolved into the run's config.yaml. Recipes: a
+list of `visionfit.config.Recipe` in tasks/<task>/recipes.py, returned by `recipes()` (the
+building blocks FAST / DEFAULT / BEST are in config/recipes.py).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from visionfit.config.recipes import Recipe
 from visionfit.errors import DataError, RunError
 
 
@@ -181,7 +192,10 @@ class Task(Protocol):
     def split_columns(self, df: pd.DataFrame) -> list[str]: ...
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict: ...
     def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list: ...
-    def recipes(self) -> list: ...  # engine.recipes.Recipe values for its families
+
+    config_section: tuple[str, type] | None  # (top-level key, TaskSection model) or None
+
+    def recipes(self) -> list[Recipe]: ...  # its families' tables (tasks/<task>/recipes.py)
     def recipe_family(self, cfg) -> str: ...
     def run_name(self, cfg) -> str: ...
 
@@ -226,6 +240,7 @@ class TaskBase:
     name: str = ""
     names: tuple[str, ...] = ()
     spatial_output: bool = False
+    config_section: tuple[str, type] | None = None
 
     # ---- names and layouts -------------------------------------------------------------------
 
@@ -271,7 +286,7 @@ class TaskBase:
     def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list:
         return []
 
-    def recipes(self) -> list:
+    def recipes(self) -> list[Recipe]:
         return []
 
     def recipe_family(self, cfg) -> str:

@@ -157,6 +157,11 @@ class Classification(TaskBase):
                 nets.append(_candidate(name, size, True, quality, 3.0))
         return nets
 
+    def recipes(self):
+        from visionfit.tasks.classification.recipes import RECIPES
+
+        return RECIPES
+
     def recipe_family(self, cfg: RunConfig) -> str:
         """Recipes differ for from-scratch and pretrained networks (engine/recipes.py)."""
         return "pretrained" if cfg.model.pretrained or cfg.model.weights else "scratch"
