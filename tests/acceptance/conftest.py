@@ -30,7 +30,6 @@ from PIL import Image
 
 from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
 
-
 _EXE = Path(sys.executable).with_name("visionfit")
 VF = [str(_EXE)] if _EXE.exists() else [sys.executable, "-m", "visionfit.cli"]
 TIMEOUT = 420
@@ -65,7 +64,7 @@ class Result:
 
     def run_dir(self, pattern: str = "*") -> Path:
         """The run directory the command printed (`run runs/...`), else the one it created."""
-        m = re.search(r"^(?:run|cv run|baseline run|run dir(?:ectory)?)\s*:?\s+(\S+)$", self.out, re.M)
+        m = re.search(r"^(?:run|cv run|baseline run)\s*:?\s+(\S+)$", self.out, re.M)
         if m and (self.cwd / m.group(1)).is_dir():
             return (self.cwd / m.group(1)).resolve()
         found = sorted((self.cwd / "runs").glob(pattern))
@@ -202,7 +201,8 @@ def shapes(data) -> Path:
 @pytest.fixture(scope="session")
 def binary(data) -> Path:
     """Two classes (circle, square), 16 each: the cross-validation and baseline data."""
-    return make_shapes_dataset(data / "binary", n_per_class=16, classes=("circle", "square"), seed=1)
+    two = ("circle", "square")
+    return make_shapes_dataset(data / "binary", n_per_class=16, classes=two, seed=1)
 
 
 @pytest.fixture(scope="session")
@@ -299,9 +299,7 @@ def shared_runs(jobs, vf, proj, ws, shapes, binary, seg_data):
     def baseline_and_cv():
         base = vf("baseline", binary, "--folds", "2", "--features", "hog", "--jobs", "1", cwd=proj)
         base_dir = base.ok().run_dir("baseline-rf-*")
-        cv = vf(
-            "train", binary, "--folds-file", base_dir / "folds.csv", *TINY, "--refit", cwd=proj
-        )
+        cv = vf("train", binary, "--folds-file", base_dir / "folds.csv", *TINY, "--refit", cwd=proj)
         return base_dir, cv.ok().run_dir("simple_cnn-cv-*"), cv
 
     def segment():

@@ -130,5 +130,5 @@ def test_predict_with_the_onnx_backend(vf, cv_run, new_images, h):
     vf("predict", cv_run, "new_images/", "--out", "torch-preds.csv", cwd=new_images).ok()
     torch_rows = h.read_csv(new_images / "torch-preds.csv")
     assert [r["pred"] for r in onnx_rows] == [r["pred"] for r in torch_rows]
-    for a, b in zip(onnx_rows, torch_rows):
+    for a, b in zip(onnx_rows, torch_rows, strict=True):
         assert abs(float(a["prob_circle"]) - float(b["prob_circle"])) < 1e-4

@@ -38,8 +38,8 @@ def served(vf_popen, ws, single_run):
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while True:
-        assert proc.poll() is None, f"serve exited {proc.returncode}:\n" + (
-            (cwd / "serve.err").read_text()[-3000:]
+        assert proc.poll() is None, (
+            f"serve exited {proc.returncode}:\n" + ((cwd / "serve.err").read_text()[-3000:])
         )
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:

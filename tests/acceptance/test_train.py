@@ -167,10 +167,9 @@ def test_resume_a_killed_run_continues_in_the_same_directory(vf, vf_popen, ws, s
     args = ("train", shapes, "--model", "simple_cnn", "--img-size", "32", "--batch-size", "8")
     proc = vf_popen(*args, "--epochs", "4", "--patience", "0", "--checkpoint-steps", "2", cwd=cwd)
     deadline = time.monotonic() + 300
-    rows = []
     while proc.poll() is None and time.monotonic() < deadline:
         metrics = list((cwd / "runs").glob("*/metrics.csv"))
-        if metrics and len(rows := h.read_csv(metrics[0])) >= 1:
+        if metrics and len(h.read_csv(metrics[0])) >= 1:
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.05)

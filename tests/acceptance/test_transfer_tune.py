@@ -25,8 +25,9 @@ def tune_jobs(jobs, vf, ws, h, binary, shapes, resnet18_weights):
     def tune_then_train():
         tune = vf("tune", binary, "--trials", "2", "--storage", "sqlite:///study.db", "--study",
                   "shapes", "--space", "space.yaml", *T, cwd=cwd)  # fmt: skip
-        train = vf("train", "--config", "runs/tune-shapes/best.yaml", cwd=cwd) if tune.rc == 0 else None
-        return tune, train
+        if tune.rc != 0:
+            return tune, None
+        return tune, vf("train", "--config", "runs/tune-shapes/best.yaml", cwd=cwd)
 
     jobs.submit("tune", tune_then_train)
     jobs.submit(
@@ -111,4 +112,3 @@ def test_createdb_on_the_server():
 def test_tune_postgresql_storage():
     """README: visionfit tune DATA --trials 60 --study shapes --storage
     postgresql://me:PASSWORD@db.example.org/visionfit"""
-
