@@ -4,26 +4,35 @@ and "Two commands" (`make demo` is `visionfit demo`): the shell examples as subp
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import pytest
 
 
 @pytest.fixture(scope="module")
-def auto_jobs(jobs, vf, ws, h, binary, shapes):
+def auto_jobs(jobs, vf, vf_popen, ws, h, binary, shapes):
     cwd = ws / "auto"
 
-    def auto_then_resume():
-        first = vf("auto", binary, "--budget", "40s", "--candidates", "simple_cnn", cwd=cwd)
-        if first.rc != 0:
-            return first, None
+    def killed_then_resumed():
+        """`auto DATA --budget 90s`, SIGKILLed once auto.json records a finished stage, then
+        `auto --resume AUTO_DIR --budget 60s`."""
+        proc = vf_popen("auto", binary, "--budget", "90s", "--candidates", "simple_cnn", cwd=cwd)
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            if list((cwd / "runs").glob("auto-*/auto.json")):
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        killed = proc.wait(60) == -signal.SIGKILL
         (auto_dir,) = (cwd / "runs").glob("auto-*")
-        again = vf("auto", "--resume", auto_dir.relative_to(cwd), "--budget", "20s", cwd=cwd)
-        return first, again
+        again = vf("auto", "--resume", auto_dir.relative_to(cwd), "--budget", "60s", cwd=cwd)
+        return killed, auto_dir, again
 
-    jobs.submit("auto", auto_then_resume)
+    jobs.submit("auto", killed_then_resumed)
     jobs.submit(
         "auto-best",
-        lambda: vf("auto", shapes, "--budget", "40s", "--recipe", "best", "--test-fraction",
+        lambda: vf("auto", shapes, "--budget", "90s", "--recipe", "best", "--test-fraction",
                    "0.1", "--candidates", "simple_cnn", cwd=ws / "auto-best"),
     )  # fmt: skip
     jobs.submit(
@@ -39,7 +48,8 @@ def test_demo(auto_jobs, ws):
     """README: make demo   -> `visionfit demo` (make demo only adds creating .venv and pip
     install, which need the network; `make test` is CI itself and is not run here)"""
     res = auto_jobs.get("demo").ok()
-    assert (ws / "vf-cache" / "digits").is_dir()  # $VISIONFIT_CACHE/digits
+    # the digits are written as PNGs under $VISIONFIT_CACHE, never into the working folder
+    assert len(list((ws / "vf-cache").rglob("digit_*.png"))) == 1797
     assert "test" in res.out.lower() and "runs/" in res.out
 
 
@@ -63,15 +73,15 @@ def test_torchrun_several_machines():
 
 
 def test_auto_budget(auto_jobs, h):
-    """README: visionfit auto DATA --budget 30m   (40 s here, one candidate)"""
-    first, _ = auto_jobs.get("auto")
-    first.ok()
-    auto_dir = next((first.cwd / "runs").glob("auto-*"))
+    """README: visionfit auto DATA --budget 30m   (90 s here, one candidate; this run is killed
+    and resumed below, so what it promises is checked on the finished directory)"""
+    _, auto_dir, again = auto_jobs.get("auto")
+    again.ok()
     info = json.loads((auto_dir / "auto.json").read_text())
-    assert info["best_run"]
+    assert info.get("best_run"), info
     assert (auto_dir / "leaderboard.csv").is_file() and (auto_dir / "splits.csv").is_file()
-    assert (auto_dir / "best").exists()
-    assert "leaderboard" in first.out and "budget" in first.out
+    assert (auto_dir / "best" / "model.json").is_file()  # AUTO_DIR/best links to the best run
+    assert "leaderboard" in again.out
 
 
 def test_auto_recipe_best_with_a_test_split(auto_jobs, h):
@@ -84,20 +94,17 @@ def test_auto_recipe_best_with_a_test_split(auto_jobs, h):
 
 
 def test_auto_resume_keeps_finished_stages(auto_jobs):
-    """README: visionfit auto --resume runs/auto-20260101-120000"""
-    first, again = auto_jobs.get("auto")
-    assert again is not None, first.tail()
+    """README: visionfit auto --resume runs/auto-20260101-120000   (after a kill)"""
+    killed, auto_dir, again = auto_jobs.get("auto")
+    assert killed, "the auto run finished before it could be killed"
     again.ok()
-    auto_dir = next((first.cwd / "runs").glob("auto-*"))
-    assert sorted(p.name for p in (first.cwd / "runs").iterdir() if p.name.startswith("auto-")) == [
-        auto_dir.name
-    ]
+    runs = auto_dir.parent
+    assert [p.name for p in runs.iterdir() if p.name.startswith("auto-")] == [auto_dir.name]
 
 
 def test_predict_with_the_best_auto_run(auto_jobs, vf, new_images, h):
     """README: visionfit predict runs/auto-20260101-120000/best new_images/"""
-    first, _ = auto_jobs.get("auto")
-    auto_dir = next((first.cwd / "runs").glob("auto-*"))
+    _, auto_dir, again = auto_jobs.get("auto")
     vf("predict", auto_dir / "best", "new_images/", "--out", "auto-preds.csv", cwd=new_images).ok()
     rows = h.read_csv(new_images / "auto-preds.csv")
     assert len(rows) == 4 and {"prob_circle", "prob_square"} <= set(rows[0])

@@ -10,7 +10,7 @@ lr: {low: 1.0e-4, high: 1.0e-2, log: true}
 weight_decay: {low: 1.0e-6, high: 1.0e-2, log: true}
 augment: [light, medium]
 batch_size: [8, 16]
-epochs: {low: 1, high: 1}
+epochs: {low: 1, high: 2}              # integers give an integer range
 train.label_smoothing: [0.0, 0.1]
 """
 
@@ -45,7 +45,7 @@ def tune_jobs(jobs, vf, ws, h, binary, shapes, resnet18_weights):
         "lr-find",
         lambda: vf("lr-find", shapes, "--model", "resnet18", "--pretrained", "--weights",
                    resnet18_weights, "--img-size", "32", "--freeze", "backbone",
-                   "--num-training", "8", "--out", "lr.png", cwd=ws / "lr-find"),
+                   "--num-training", "10", "--out", "lr.png", cwd=ws / "lr-find"),
     )  # fmt: skip
     return jobs
 
