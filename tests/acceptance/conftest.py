@@ -64,7 +64,7 @@ class Result:
 
     def run_dir(self, pattern: str = "*") -> Path:
         """The run directory the command printed (`run runs/...`), else the one it created."""
-        m = re.search(r"^(?:run|cv run|baseline run)\s*:?\s+(\S+)$", self.out, re.M)
+        m = re.search(r"^(?:run|cv run|baseline run)\s*:?\s+(\S+)\s*$", self.out, re.M)
         if m and (self.cwd / m.group(1)).is_dir():
             return (self.cwd / m.group(1)).resolve()
         found = sorted((self.cwd / "runs").glob(pattern))
