@@ -274,7 +274,7 @@ def train_in_run_dir(
     if score_test:
         result.test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
     _write_summary(result, task, data, df, split, resume_from, cfg)
-    save_training_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+    save_training_curves(run_dir / run_files.METRICS, run_dir / run_files.CURVES)
     run_finished(run_dir, result.notes)
     log_artifacts(split.logger, run_dir)
     return result

@@ -18,6 +18,7 @@ import pandas as pd
 from visionfit.data.check import SKIPPED_COLUMNS
 from visionfit.data.datasets import DecodeRefusals, skipped_rows
 from visionfit.engine.dist import is_worker
+from visionfit.runs import files as run_files
 from visionfit.runs.rundir import atomic_write_csv
 from visionfit.tasks.base import TaskData
 
@@ -75,6 +76,6 @@ def merge_refusals(
 def _skipped_csv(out_dir: Path) -> Path:
     """The run's skipped.csv: in `out_dir` (a hold-out run), or its parent (a fold, the refit)."""
     for folder in (out_dir, out_dir.parent):
-        if (folder / "skipped.csv").is_file():
-            return folder / "skipped.csv"
-    return out_dir / "skipped.csv"
+        if (folder / run_files.SKIPPED).is_file():
+            return folder / run_files.SKIPPED
+    return out_dir / run_files.SKIPPED

@@ -12,10 +12,11 @@ import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.fileio import json_safe
+from visionfit.runs import files as run_files
 from visionfit.runs.rundir import atomic_write_text
 from visionfit.tasks.base import ScoreSplit, Task, TaskData
 
-TEST_SCORES_FILE = "test_scores.json"
+TEST_SCORES_FILE = run_files.TEST_SCORES
 
 
 def score_test_split(

@@ -20,21 +20,12 @@ from urllib.parse import urlsplit
 
 from visionfit.config import RunConfig
 from visionfit.errors import VisionfitError
+from visionfit.runs import files as run_files
 
 DEFAULT_MLFLOW_DIR = "mlruns"
 # files of a run directory logged as MLflow artifacts (checkpoints are left out: the bundle is the
 # model; they can be large)
-_ARTIFACT_GLOBS = (
-    "model.safetensors",
-    "model.json",
-    "config.yaml",
-    "classes.json",
-    "splits.csv",
-    "metrics.csv",
-    "summary.json",
-    "*.png",
-    "*.html",
-)
+_ARTIFACT_GLOBS = (*run_files.ARTIFACTS, "*.png", "*.html")
 
 
 def resolve_mlflow_uri(uri: str | None) -> tuple[str, str | None]:

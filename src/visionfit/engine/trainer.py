@@ -53,6 +53,7 @@ from visionfit.inference.bundle import save_bundle
 from visionfit.inference.predict import Predictor
 from visionfit.models.factory import CreatedModel
 from visionfit.models.freezing import create_finetune_policy
+from visionfit.runs import files as run_files
 from visionfit.tasks.base import AfterTraining, Task, TaskData
 
 
@@ -115,7 +116,7 @@ def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progres
     )
     callbacks = [
         checkpoint,
-        EpochMetricsCSV(out_dir / "metrics.csv"),
+        EpochMetricsCSV(out_dir / run_files.METRICS),
         StepSeeder(tc.seed),
         ResumeCheckpoint(
             ckpt_dir, every_n_steps=tc.checkpoint_steps, every_minutes=tc.checkpoint_minutes
@@ -273,7 +274,7 @@ def _best_epoch(cfg: RunConfig, split: _Split, out_dir: Path, finished: bool) ->
     """Load the best epoch's weights; its metrics, and the EMA weights' when they score better."""
     ckpt_dir = out_dir / "checkpoints"
     best_epoch = _load_best(split.module, split.checkpoint, ckpt_dir, finished)
-    best_metrics, epochs_run = _best_row(out_dir / "metrics.csv", best_epoch)
+    best_metrics, epochs_run = _best_row(out_dir / run_files.METRICS, best_epoch)
     ema = _choose_ema(
         cfg, split.trainer, split.module, split.callbacks, split.val_loader, best_metrics, ckpt_dir
     )

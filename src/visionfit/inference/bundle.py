@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from visionfit.errors import RunError
+from visionfit.runs import files as run_files
 from visionfit.runs.files import MODEL_META, WEIGHTS, has_bundle, read_model_meta, write_model_meta
 from visionfit.runs.kind import model_kind
 from visionfit.tasks.registry import task_for_meta
@@ -22,7 +23,7 @@ def save_bundle(run_dir: str | Path, model: torch.nn.Module, meta: dict) -> None
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = run_dir / ".model.safetensors.tmp"
     save_file(state, str(tmp))
-    tmp.replace(run_dir / "model.safetensors")
+    tmp.replace(run_dir / run_files.WEIGHTS)
     write_model_meta(run_dir, {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, **meta})
 
 

@@ -23,6 +23,7 @@ from visionfit.plots import html as h
 from visionfit.reports._run import RunView, list_runs_table
 from visionfit.reports.curves import score_metric
 from visionfit.reports.html import CSS, _atomic_write
+from visionfit.runs import files as run_files
 
 MAX_CURVES = 12
 
@@ -69,7 +70,7 @@ def _table_html(table: pd.DataFrame, runs_dir: Path, out_dir: Path) -> str:
     df = df.drop(columns=[c for c in ("std", "oof") if c in df])
     html_table = h.table(df)
     for name in table["run"]:  # link each run to its report when it has one
-        report = runs_dir / name / "report.html"
+        report = runs_dir / name / run_files.REPORT
         if report.is_file():
             href = _relative(report, out_dir)
             html_table = html_table.replace(
@@ -124,7 +125,9 @@ def _epoch_curves(view: RunView) -> pd.DataFrame | None:
     if df is not None:
         return df
     folds = [
-        pd.read_csv(d / "metrics.csv") for d in view.fold_dirs() if (d / "metrics.csv").is_file()
+        pd.read_csv(d / run_files.METRICS)
+        for d in view.fold_dirs()
+        if (d / run_files.METRICS).is_file()
     ]
     if not folds:
         return None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from visionfit.runs import files as run_files
 from visionfit.runs.rundir import atomic_write_bytes
 
 
@@ -111,7 +112,7 @@ def _curve_series(run) -> list[tuple[str, pd.DataFrame]]:
         return [("run", df)]
     out = []
     for d in run.fold_dirs():
-        p = d / "metrics.csv"
+        p = d / run_files.METRICS
         if p.is_file():
             m = pd.read_csv(p)
             if len(m) and "epoch" in m:

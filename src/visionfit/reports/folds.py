@@ -10,12 +10,13 @@ import pandas as pd
 
 from visionfit.plots import figure as _plot
 from visionfit.reports._run import RunView
+from visionfit.runs import files as run_files
 
 _PREFERRED = ("val_auroc", "val_acc", "val_macro_f1", "val_f1", "dice", "iou", "val_dice")
 
 
 def fold_table(run: RunView) -> pd.DataFrame | None:
-    df = run.read_csv("cv_summary.csv")
+    df = run.read_csv(run_files.CV_SUMMARY)
     if df is None or "fold" not in df:
         return None
     return df.assign(fold=df["fold"].astype(str))

@@ -17,6 +17,7 @@ from visionfit.plots.html import esc
 from visionfit.reports import sections_common  # noqa: F401
 from visionfit.reports._run import RunView, load_predictor
 from visionfit.reports.registry import ReportContext, Section, builders_for
+from visionfit.runs import files as run_files
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
@@ -51,7 +52,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     run = RunView.open(run_dir)
     run_dir = run.path
     given = out is not None
-    out = Path(out) if given else run_dir / "report.html"
+    out = Path(out) if given else run_dir / run_files.REPORT
     if given:
         check_new_path(out)  # before the work; the exclusive write decides a race
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,16 @@ TEST = "test.csv"
 SUMMARY = "summary.json"
 MODEL_META = "model.json"
 WEIGHTS = "model.safetensors"
+# what training writes beside them (their writers: the engine's epoch logger, a task's CV and
+# test scoring, the report); named here so that every reader asks for the same file
+METRICS = "metrics.csv"
+CURVES = "curves.png"
+OOF = "oof.csv"
+CV_SUMMARY = "cv_summary.csv"
+TEST_SCORES = "test_scores.json"
+REPORT = "report.html"
+# the files a tracking server (MLflow) receives as the run's artifacts
+ARTIFACTS = (WEIGHTS, MODEL_META, CONFIG, CLASSES, SPLITS, METRICS, SUMMARY)
 
 SKIPPED_COLUMNS = ["image", "label", "reason", "detail"]
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from visionfit.fileio import atomic_write_csv
+from visionfit.runs import files as run_files
 from visionfit.tasks.classification.scoring import choose_threshold, main_metric, score
 
 
@@ -118,8 +119,8 @@ def summary_frame(s: CVScores) -> pd.DataFrame:
 
 
 def write_cv_outputs(run_dir: Path, oof: pd.DataFrame, s: CVScores) -> None:
-    atomic_write_csv(run_dir / "oof.csv", oof)
-    atomic_write_csv(run_dir / "cv_summary.csv", summary_frame(s))
+    atomic_write_csv(run_dir / run_files.OOF, oof)
+    atomic_write_csv(run_dir / run_files.CV_SUMMARY, summary_frame(s))
 
 
 def _nan_stat(fn, values: list[float]) -> float:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from visionfit.plots.sections import ReportContext
+from visionfit.runs import files as run_files
 from visionfit.runs.files import SPLITS
 
 # Tasks whose label column is one class name per image (confusion matrix, ROC, ... apply).
@@ -39,7 +40,7 @@ def _load(ctx: ReportContext) -> pd.DataFrame | None:
     run = ctx.run
     if run.task not in SINGLE_LABEL or not run.classes:
         return None
-    oof = run.read_csv("oof.csv")
+    oof = run.read_csv(run_files.OOF)
     if oof is not None:
         df = oof
     else:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from visionfit.fileio import atomic_write_csv
+from visionfit.runs import files as run_files
 
 # Pooled out-of-fold probabilities (uint8, one byte per pixel at the training size) above this
 # size are not kept: the ensemble then uses the mean of the folds' tuned post-processing.
@@ -108,7 +109,7 @@ class SegmentationCV:
         ]
         summary_table = pd.DataFrame(rows)
         summary_table["n_val"] = summary_table["n_val"].astype("Int64")  # empty on the std row
-        atomic_write_csv(run_dir / "cv_summary.csv", summary_table)
+        atomic_write_csv(run_dir / run_files.CV_SUMMARY, summary_table)
         post = self._ensemble_postprocess()
         self.pooled_probs, self.pooled_targets = [], []
         scores = SegCVScores(len(self.per_fold), self.per_fold, mean, std, oof_scores, post)
