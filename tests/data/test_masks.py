@@ -16,11 +16,11 @@ from visionfit.data.masks import (
     parse_colour_map,
     read_mask,
 )
-from visionfit.data.seg_check import check_segmentation
-from visionfit.data.seg_sources import load_seg_samples
 from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.errors import DataError
+from visionfit.tasks.segmentation.check import check_segmentation
 from visionfit.tasks.segmentation.config import SegmentConfig
+from visionfit.tasks.segmentation.sources import load_seg_samples
 
 
 def _img(path, size=(8, 6), value=100):

@@ -40,8 +40,10 @@ def check(
 
     report = check_data(cfg, progress=True, use_cache=not no_cache, threads=threads)
     render_check.print_check_report(report, root=cfg.data.path or cfg.data.root)
-    if "segmentation" in report.sections:
-        render_check.print_seg_report(report.sections["segmentation"])
+    from visionfit.tasks.registry import get_task
+
+    for name, section in report.sections.items():  # a task's own part of the report
+        render.print_lines(get_task(name).render_check_section(section))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         create_exclusive(out, report.to_json())

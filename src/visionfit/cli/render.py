@@ -182,7 +182,7 @@ def runs_table(df, title: str) -> Table:
 
 # ---- predict -----------------------------------------------------------------------------------
 def print_lines(lines: list[str]) -> None:
-    """What a task's predictions say about themselves (their console_lines)."""
+    """Lines or Rich renderables a task gives: its predictions' console_lines, its check section."""
     for line in lines:
         console.print(line, highlight=False)
 

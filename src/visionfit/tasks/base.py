@@ -235,6 +235,7 @@ class Task(Protocol):
     # the scikit-learn baseline, the console
     def baseline(self) -> Baseline | None: ...
     def render_summary(self, result) -> list: ...  # Rich renderables / lines after `train`
+    def render_check_section(self, section: dict) -> list: ...  # its part of `check`'s output
     def demo(self) -> Demo | None: ...  # `visionfit demo --task NAME`, or None: no demo
 
 
@@ -332,6 +333,10 @@ class TaskBase:
         return None
 
     def render_summary(self, result) -> list:
+        return []
+
+    def render_check_section(self, section: dict) -> list:
+        """Rich renderables for the task's own section of `visionfit check` (CheckInput)."""
         return []
 
     def demo(self) -> Demo | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from rich.table import Table
 
@@ -60,4 +61,52 @@ def segment_cv_summary(result) -> list:
     )
     if getattr(result, "refit_dir", None):
         out.append(f"refit on all data: {result.refit_dir}")
+    return out
+
+
+def render_check_section(report, limit: int = 10) -> list:
+    """`visionfit check`'s segmentation section (a SegCheckReport, or its JSON in a
+    CheckReport) as a table, then the first problems of each kind."""
+    if isinstance(report, dict):
+        from visionfit.tasks.segmentation.check import SegCheckReport
+
+        fields = {k: v for k, v in report.items() if k in SegCheckReport.__dataclass_fields__}
+        report = SegCheckReport(**fields)
+    out: list = []
+    t = Table(title="segmentation data", show_header=False, title_justify="left")
+    t.add_row("layout", report.layout)
+    t.add_row("image/mask pairs", str(report.n_images))
+    if report.splits and list(report.splits) != ["(none)"]:
+        t.add_row("splits", ", ".join(f"{k}: {v}" for k, v in report.splits.items()))
+    t.add_row("classes", ", ".join(report.classes))
+    t.add_row("mask values", report.mask_rule)
+    t.add_row("empty masks", f"{report.empty_masks} ({report.empty_share:.1%})")
+    sizes = list(report.image_sizes.items())
+    t.add_row(
+        "image sizes",
+        ", ".join(f"{s} ({n})" for s, n in sizes[:5]) + (" ..." if len(sizes) > 5 else ""),
+    )
+    if report.value_counts:
+        vals = list(report.value_counts.items())
+        t.add_row(
+            "values (masks holding each)",
+            ", ".join(f"{v}: {n}" for v, n in vals[:12]) + (" ..." if len(vals) > 12 else ""),
+        )
+    t.add_row("unreadable files", str(len(report.unreadable)))
+    t.add_row("size mismatches", str(len(report.size_mismatches)))
+    t.add_row("masks with unexpected values", str(len(report.unexpected_values)))
+    out.append(t)
+    for text in report.notes:
+        out.append(f"note: {text}")
+    for path, reason in report.unreadable[:limit]:
+        out.append(f"[yellow]unreadable[/] {path}: {reason}")
+    for image, mask, isz, msz in report.size_mismatches[:limit]:
+        out.append(
+            f"[yellow]size mismatch[/] {Path(image).name} {isz[1]}x{isz[0]} vs "
+            f"{Path(mask).name} {msz[1]}x{msz[0]}"
+        )
+    for mask, bad in report.unexpected_values[:limit]:
+        shown = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
+        out.append(f"[yellow]unexpected values[/] {mask}: {shown}")
+    out.append("[green]no problems found[/]" if report.ok else "[yellow]problems found[/]")
     return out

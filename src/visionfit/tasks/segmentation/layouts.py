@@ -1,5 +1,5 @@
-"""Segmentation datasets into the engine's TaskData: the layouts (data/seg_sources.py), the
-shared image scan (cached, as for classification), and the stratification key."""
+"""Segmentation datasets into the engine's TaskData: the layouts (tasks/segmentation/sources.py),
+the shared image scan (cached, as for classification), and the stratification key."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from visionfit.config import RunConfig
-from visionfit.data.seg_sources import SegSamples, load_seg_samples
 from visionfit.errors import DataError
 from visionfit.tasks.base import TaskData
+from visionfit.tasks.segmentation.sources import SegSamples, load_seg_samples
 
 SKIPPED_COLUMNS = ["image", "label", "reason", "detail"]
 

@@ -19,7 +19,6 @@ from PIL import Image
 from visionfit.data.io import decode_image
 from visionfit.data.masks import MaskSpec
 from visionfit.data.rle import rle_encode
-from visionfit.data.seg_sources import RleInfo
 from visionfit.errors import DataError
 from visionfit.fileio import atomic_write_bytes
 from visionfit.plots.palette import PALETTE
@@ -27,6 +26,7 @@ from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
 from visionfit.tasks.segmentation.metrics import image_stats, summarise
 from visionfit.tasks.segmentation.postprocess import postprocess_binary
 from visionfit.tasks.segmentation.scoring import image_scores, truth_reader
+from visionfit.tasks.segmentation.sources import RleInfo
 
 
 @dataclass

@@ -7,8 +7,8 @@ import pandas as pd
 
 from visionfit.data.masks import MaskSpec, read_mask
 from visionfit.data.rle import rle_decode_rows
-from visionfit.data.seg_sources import RleInfo
 from visionfit.errors import DataError
+from visionfit.tasks.segmentation.sources import RleInfo
 
 
 def load_target(row, spec: MaskSpec, rle: RleInfo | None, shape: tuple[int, int]) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Segmentation as a Task: binary and multi-class masks, from mask folders or RLE CSVs.
 
-Reads its layouts with data/seg_sources.py, stratifies splits and folds on empty / non-empty
+Reads its layouts with tasks/segmentation/sources.py, stratifies splits and folds on empty /
+non-empty
 masks, trains `SegmenterModule`, tunes the probability threshold and minimum component area on
 the validation (or pooled out-of-fold) probabilities, predicts the validation images exactly as
 `visionfit predict` does (original size, post-processed) and scores them (`val_final`), and writes
@@ -53,7 +54,7 @@ class Segmentation(TaskBase):
     def check_input(self, cfg: RunConfig):
         """Samples (stratified on empty / non-empty masks), the mask section of the report, and
         what stops training (size mismatches, mask values outside the convention)."""
-        from visionfit.data.seg_check import check_input
+        from visionfit.tasks.segmentation.check import check_input
 
         samples, section, problems = check_input(cfg.data, cfg.segment)
         return CheckInput(samples, section, problems, classes_required=False)
@@ -224,8 +225,8 @@ class Segmentation(TaskBase):
         return Fitted(post=post)
 
     def bundle_meta(self, cfg: RunConfig, data: TaskData, created, post: dict) -> dict:
-        from visionfit.data.seg_sources import RleInfo
         from visionfit.models.segmentation import is_scratch
+        from visionfit.tasks.segmentation.sources import RleInfo
 
         seg, spec = cfg.segment, data.extra["spec"]
         k = spec.num_classes
@@ -325,6 +326,12 @@ class Segmentation(TaskBase):
         from visionfit.tasks.segmentation.report import SECTIONS
 
         return list(SECTIONS)
+
+    def render_check_section(self, section: dict) -> list:
+        """The table of `visionfit check`'s segmentation section, then its first problems."""
+        from visionfit.tasks.segmentation.console import render_check_section
+
+        return render_check_section(section)
 
     def render_summary(self, result) -> list:
         """Post-processed validation scores (one run) or the per-fold dice table (--folds)."""

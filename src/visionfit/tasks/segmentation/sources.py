@@ -38,7 +38,9 @@ from visionfit.data.masks import (
     pair_images_masks,
 )
 from visionfit.data.rle import EMPTY_TOKENS, is_empty_rle, parse_rle
-from visionfit.data.seg_pairs import (
+from visionfit.data.sources import SPLIT_DIR_NAMES, split_values
+from visionfit.errors import DataError
+from visionfit.tasks.segmentation.pairs import (
     RleInfo,
     SegSamples,
     _find_dir,
@@ -46,8 +48,6 @@ from visionfit.data.seg_pairs import (
     _skipped_text,
     scan_pairs,
 )
-from visionfit.data.sources import SPLIT_DIR_NAMES, split_values
-from visionfit.errors import DataError
 from visionfit.usercsv import UserCsv, read_user_csv
 
 IMAGES_DIR_NAMES = ("images", "imgs", "image")

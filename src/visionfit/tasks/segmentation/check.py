@@ -11,10 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from visionfit.config import DataConfig, TaskSection
+from visionfit.errors import DataError
 
 # `seg`: the segment section (tasks/segmentation/config.py SegmentConfig; data/ sits below tasks)
-from visionfit.data.seg_sources import load_seg_samples
-from visionfit.errors import DataError
+from visionfit.tasks.segmentation.sources import load_seg_samples
 
 
 @dataclass
