@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from visionfit.engine.cv import cross_validate
+from visionfit.errors import VisionfitError
 from visionfit.engine.fit import fit
 from visionfit.inference.loading import load_run
 
@@ -85,6 +87,52 @@ def test_two_folds_write_oof_and_cv_scores(disc_dir, regress_cfg, tmp_path):
     # the fold ensemble predicts values on the original scale, each fold with its own scaling
     ens = load_run(res.run_dir).predict(list(oof["image"][:4]))
     assert 3 < ens["prediction"].mean() < 13
+    # the report draws predicted-vs-true and the residuals from the out-of-fold predictions
+    from visionfit.reports.html import write_report
+
+    html = write_report(res.run_dir).read_text()
+    assert "Out-of-fold predictions (oof.csv)" in html
+    assert "pred_vs_true.png" in html and "residuals.png" in html
+
+
+def test_typed_predictions_render_csv_json_and_console(holdout_run, disc_dir):
+    from visionfit.tasks.base import PredictOutputs
+    from visionfit.tasks.regression.outputs import RegressionPredictions
+
+    images = [disc_dir / "images" / "img_000.png", disc_dir / "images" / "img_001.png"]
+    preds = load_run(holdout_run.run_dir).predictions(images)
+    assert isinstance(preds, RegressionPredictions) and len(preds) == 2
+    body = preds.to_json(0)
+    assert body["view"] == "value" and body["target"] == "y"
+    assert body["prediction"] == pytest.approx(float(preds.values[0]))
+    assert body["size"] == [32, 32]
+    assert preds.rows()[1]["prediction"] == pytest.approx(float(preds.values[1]))
+    line = preds.console_lines(PredictOutputs(out=Path("p.csv")))[0]
+    assert "2 predictions of 'y'" in line
+    with pytest.raises(VisionfitError, match="--masks-dir"):
+        RegressionPredictions.prepare(PredictOutputs(masks_dir=Path("m")), images, "run")
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber", "l1"])
+def test_each_loss_trains_on_the_standardised_target(loss):
+    import torch
+
+    from visionfit.config import TrainConfig
+    from visionfit.tasks.regression.config import RegressConfig, regress_section
+    from visionfit.tasks.regression.module import RegressorModule, ScaledRegressor
+    from visionfit.tasks.regression.targets import TargetScaling
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 1))
+    module = RegressorModule(
+        ScaledRegressor(net, TargetScaling(50.0, 10.0)), TrainConfig(), loss=loss
+    )
+    x, y = torch.randn(6, 3, 4, 4), torch.full((6, 1), 50.0)
+    loss_value, pred, _ = module._step((x, y))
+    assert torch.isfinite(loss_value) and pred.shape == (6,)
+    assert regress_section(type("Cfg", (), {"regress": {"loss": loss}})()).loss == loss
+    assert regress_section(object()) == RegressConfig()  # no section yet: the defaults
+    with pytest.raises(VisionfitError, match="regress.loss"):
+        regress_section(type("Cfg", (), {"regress": {"loss": "hinge"}})())
 
 
 def test_rf_baseline_learns_the_target(disc_dir, tmp_path):
