@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from visionfit.engine.cv import cross_validate
-from visionfit.errors import VisionfitError
 from visionfit.engine.fit import fit
+from visionfit.errors import VisionfitError
 from visionfit.inference.loading import load_run
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from visionfit.errors import DataError
 from visionfit.tasks.base import CheckInput, TaskData
-from visionfit.tasks.regression.targets import parse_targets, quantile_bins
+from visionfit.tasks.regression.targets import parse_targets, quantile_bins, target_stats
 
 SKIPPED_COLUMNS = ["image", "label", "reason", "detail"]
 
@@ -97,7 +97,6 @@ def check_samples(cfg) -> CheckInput:
     """What `visionfit check` scans, the target's summary as the task's section, and the
     target's problems (they stop training) as problems."""
     from visionfit.data.sources import load_samples
-    from visionfit.tasks.regression.task import target_stats
 
     dc = cfg.data
     problems, section = [], {}

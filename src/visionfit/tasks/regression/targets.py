@@ -75,3 +75,15 @@ class TargetScaling:
 def value_targets(df: pd.DataFrame) -> np.ndarray:
     """(N, 1) float32 targets on the original scale, as the dataset class takes them."""
     return df["value"].to_numpy(np.float32).reshape(-1, 1)
+
+
+def target_stats(values) -> dict:
+    """n, mean, std, min, max of the target (summary.json, `visionfit check`)."""
+    v = np.asarray(values, np.float64)
+    return {
+        "n": int(len(v)),
+        "mean": float(v.mean()) if len(v) else None,
+        "std": float(v.std()) if len(v) else None,
+        "min": float(v.min()) if len(v) else None,
+        "max": float(v.max()) if len(v) else None,
+    }

@@ -21,6 +21,7 @@ from visionfit.config import RunConfig
 from visionfit.errors import DataError, RunError
 from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, TaskBase, TaskData
 from visionfit.tasks.regression.config import regress_section
+from visionfit.tasks.regression.targets import target_stats
 
 LABEL_MODE = "regress"  # model.json's "task", config.yaml's data.task
 VAL_FINAL_DEFINITION = (
@@ -200,9 +201,7 @@ class Regression(TaskBase):
     def score_split(self, args: ScoreSplit) -> dict:
         from visionfit.tasks.regression.outputs import scored_predictions
 
-        scores = scored_predictions(
-            args.predictor, args.df, args.out_dir, args.split, tta=args.tta
-        )
+        scores = scored_predictions(args.predictor, args.df, args.out_dir, args.split, tta=args.tta)
         return {"metric": "r2", "score": scores.get("r2"), "scores": scores}
 
     def cv_accumulator(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
@@ -270,14 +269,3 @@ class Regression(TaskBase):
         from visionfit.tasks.regression.console import render_summary
 
         return render_summary(result)
-
-
-def target_stats(values) -> dict:
-    v = np.asarray(values, np.float64)
-    return {
-        "n": int(len(v)),
-        "mean": float(v.mean()) if len(v) else None,
-        "std": float(v.std()) if len(v) else None,
-        "min": float(v.min()) if len(v) else None,
-        "max": float(v.max()) if len(v) else None,
-    }
