@@ -152,3 +152,15 @@ def test_tune_two_tiny_trials(disc_dir, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "tune" / "best.yaml").is_file()
     assert "val_rmse" in res.stdout + res.stderr
+
+
+def test_check_reports_the_target_and_refuses_bad_targets(disc_dir, tmp_path):
+    ok = _run(["check", *_data(disc_dir)], tmp_path)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    bad_csv = tmp_path / "bad.csv"
+    rows = (disc_dir / "t.csv").read_text().splitlines()
+    rows[3] = rows[3].split(",")[0] + ",n/a"
+    bad_csv.write_text("\n".join(rows) + "\n")
+    bad = _run(["check", "--csv", str(bad_csv), "--root", str(disc_dir), "--task", "regress",
+                "--label-col", "y"], tmp_path)  # fmt: skip
+    assert bad.returncode != 0 and "line 4" in bad.stdout + bad.stderr
