@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visionfit.config import DataConfig, SegmentConfig
+from visionfit.config import DataConfig
 from visionfit.data.masks import (
     MaskSpec,
     decode_mask,
@@ -20,6 +20,7 @@ from visionfit.data.seg_check import check_segmentation
 from visionfit.data.seg_sources import load_seg_samples
 from visionfit.data.synthetic import make_segmentation_dataset
 from visionfit.errors import DataError
+from visionfit.tasks.segmentation.config import SegmentConfig
 
 
 def _img(path, size=(8, 6), value=100):

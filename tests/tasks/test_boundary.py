@@ -23,9 +23,7 @@ BRANCH = (
 # Files other changes of issue 16 are still moving into their tasks (reports, serve, predict
 # output, the demo command, the CSV label reader). Shrink this set; never grow it.
 PENDING = {
-    "cli/explore.py",
     "cli/predict.py",
-    "data/labels.py",
     "reports/_run.py",
     "reports/calibration.py",
     "reports/predictions.py",
@@ -61,7 +59,7 @@ def test_no_task_name_branches_outside_tasks():
 def test_the_engine_and_config_know_no_task_names():
     found = _branches()
     owned = [f for f in found if f.startswith(("engine/", "automl/", "runs/", "inference/"))]
-    assert not owned and "config.py" not in found, found
+    assert not owned and not any(f.startswith("config/") for f in found), found
 
 
 def test_the_check_sees_a_branch():
@@ -96,7 +94,7 @@ def _imports(rel: str) -> set[str]:
 def test_lower_layers_do_not_import_upper_ones():
     """The cycles issue 16 named: config -> data, runs -> tasks, inference -> engine."""
     for lower, upper in (
-        ("config.py", "visionfit.data"),
+        ("config", "visionfit.data"),
         ("runs", "visionfit.tasks"),
         ("inference", "visionfit.engine"),
         ("reports", "visionfit.engine"),

@@ -10,7 +10,6 @@ from visionfit.cli import options as o
 from visionfit.cli import render
 from visionfit.cli.app import command
 from visionfit.cli.configure import run_config
-from visionfit.errors import VisionfitError
 from visionfit.fileio import check_new_path, create_exclusive_csv
 
 
@@ -77,19 +76,12 @@ def demo(
     """Train simple_cnn on scikit-learn's handwritten digits and score a held-out test set;
     with --task segment, a U-Net on generated shapes, scored by dice on held-out images.
     """
+    from visionfit.cli.demo import demo_for, run_demo
     from visionfit.config import RunConfig
 
+    demo_for(task)  # a task without a demo is refused before anything is written
     folder = str(runs_dir) if runs_dir is not None else RunConfig().runs_dir
-    if task == "segment":
-        from visionfit.cli.seg_demo import run_seg_demo
-
-        render.print_demo(run_seg_demo(folder, epochs=epochs), segment=True)
-    elif task == "classify":
-        from visionfit.cli.demo import run_demo
-
-        render.print_demo(run_demo(folder, epochs=epochs), segment=False)
-    else:
-        raise VisionfitError(f"unknown demo task {task!r}; choose classify or segment")
+    render.print_demo(run_demo(folder, task=task, epochs=epochs))
 
 
 @command("lr-find", groups=o.TRAINING_GROUPS)

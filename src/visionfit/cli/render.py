@@ -196,19 +196,16 @@ def print_scores(scores: dict, truth: Path, scores_csv: Path, note: str = "") ->
 
 
 # ---- demo, weights, lr-find --------------------------------------------------------------------
-def print_demo(res, segment: bool) -> None:
+def print_demo(res) -> None:
+    """After `visionfit demo` (cli/demo.py DemoResult): the run, the task's own table, the score."""
     print_summary(res.run)
-    if segment:
-        print_segment_summary(res.run)
-        console.print(
-            f"[bold]held-out test dice: {res.test_dice:.4f}[/] on {res.n_test} images "
-            f"(data in {res.data_dir}; predicted masks in {res.masks_dir})\n"
-            f"run directory: {res.run.run_dir}"
-        )
-        return
+    for item in res.task.render_summary(res.run):
+        console.print(item)
+    score = res.score
+    where = f"; {score.where}" if score.where else ""
     console.print(
-        f"[bold]held-out test accuracy: {res.test_accuracy:.4f}[/] on {res.n_test} images "
-        f"(data in {res.data_dir})\nrun directory: {res.run.run_dir}"
+        f"[bold]held-out test {score.metric}: {score.value:.4f}[/] on {score.n} images "
+        f"(data in {res.data_dir}{where})\nrun directory: {res.run.run_dir}"
     )
 
 

@@ -12,6 +12,7 @@ The samples table keeps its single-label columns and adds one:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,11 @@ class VectorLabels:
     notes: list[str] = field(default_factory=list)
 
 
+ColumnReader = Callable[[list[str], np.ndarray, pd.Index, str], VectorLabels]
+"""What numeric label columns mean: (column names, values (N, C), the CSV rows' index, the CSV's
+name) -> labels. A task's label mode picks one (tasks/classification/labels.py)."""
+
+
 def stack_targets(df: pd.DataFrame) -> np.ndarray:
     """The (N, C) float32 target matrix of a multi-label / soft samples table (or a slice)."""
     if len(df) == 0:
@@ -56,13 +62,18 @@ def stack_targets(df: pd.DataFrame) -> np.ndarray:
     return np.stack([np.asarray(t, np.float32) for t in df["targets"]])
 
 
-def parse_vector_labels(raw: pd.DataFrame, cfg: DataConfig, csv_name: str) -> VectorLabels:
-    """Read `cfg.label_cols` / `cfg.label_delim` labels from the CSV rows in `raw` (all str)."""
+def parse_vector_labels(
+    raw: pd.DataFrame, cfg: DataConfig, csv_name: str, read_columns: ColumnReader | None = None
+) -> VectorLabels:
+    """Read `cfg.label_cols` / `cfg.label_delim` labels from the CSV rows in `raw` (all str).
+
+    `read_columns` says what numeric label columns mean (the task's label mode decides:
+    tasks/classification/labels.py); by default they are 0/1 indicators (multi-label)."""
     if cfg.label_cols and cfg.label_delim is not None:
         raise DataError("give either --label-cols or --label-delim, not both")
     if cfg.label_delim is not None:
         return _from_delimited(raw, cfg, csv_name)
-    return _from_columns(raw, cfg, csv_name)
+    return _from_columns(raw, cfg, csv_name, read_columns)
 
 
 def _from_delimited(raw: pd.DataFrame, cfg: DataConfig, csv_name: str) -> VectorLabels:
@@ -82,10 +93,12 @@ def _from_delimited(raw: pd.DataFrame, cfg: DataConfig, csv_name: str) -> Vector
     targets = np.zeros((len(raw), len(classes)), np.float32)
     for i, row in enumerate(tokens):
         targets[i, [index[t] for t in row]] = 1.0
-    return _multilabel(classes, targets)
+    return multilabel_labels(classes, targets)
 
 
-def _from_columns(raw: pd.DataFrame, cfg: DataConfig, csv_name: str) -> VectorLabels:
+def _from_columns(
+    raw: pd.DataFrame, cfg: DataConfig, csv_name: str, read_columns: ColumnReader | None
+) -> VectorLabels:
     cols = list(cfg.label_cols or [])
     missing = [c for c in cols if c not in raw.columns]
     if missing:
@@ -104,44 +117,22 @@ def _from_columns(raw: pd.DataFrame, cfg: DataConfig, csv_name: str) -> VectorLa
             f"--label-cols {','.join(cols)} (lines {lines})"
         )
     m = values.to_numpy(np.float64)
-    binary = bool(np.isin(m, (0.0, 1.0)).all())
-    task = cfg.task
-    if task in ("auto", "multilabel"):
-        if not binary:
-            raise DataError(
-                f"--label-cols {','.join(cols)} hold values other than 0 and 1: for "
-                "probabilities (soft labels) add --task soft"
-            )
-        return _multilabel(cols, m.astype(np.float32))
-    if (m < 0).any():
-        raise DataError(f"--label-cols {','.join(cols)} hold negative values")
-    sums = m.sum(axis=1)
-    if (sums <= 0).any():
-        lines = ", ".join(str(i + 2) for i in raw.index[sums <= 0][:5])
-        raise DataError(f"CSV rows of {csv_name} with all label columns 0 (lines {lines})")
-    if task == "soft":
-        notes = []
-        if not np.allclose(sums, 1.0, atol=1e-3):
-            notes.append(
-                "soft labels did not sum to 1 on every row (votes or counts?): "
-                "each row was divided by its sum"
-            )
-        p = (m / sums[:, None]).astype(np.float32)
-        target = p.argmax(axis=1)
-        return VectorLabels(
-            "soft", cols, [cols[j] for j in target], target.astype(np.int64), p, notes
-        )
-    # binary / multiclass from one-hot columns
-    if not binary or not np.allclose(sums, 1.0):
+    return (read_columns or read_indicator_columns)(cols, m, raw.index, csv_name)
+
+
+def read_indicator_columns(
+    cols: list[str], m: np.ndarray, index: pd.Index, csv_name: str
+) -> VectorLabels:
+    """The task-neutral reading of label columns: 0/1 indicators per label (multi-label)."""
+    if not np.isin(m, (0.0, 1.0)).all():
         raise DataError(
-            f"--task {task} with --label-cols needs one-hot rows (exactly one 1 per row); "
-            "for several labels per image use --task multilabel, for probabilities --task soft"
+            f"--label-cols {','.join(cols)} hold values other than 0 and 1: for "
+            "probabilities (soft labels) add --task soft"
         )
-    target = m.argmax(axis=1)
-    return VectorLabels("single", cols, [cols[j] for j in target], target.astype(np.int64), None)
+    return multilabel_labels(cols, m.astype(np.float32))
 
 
-def _multilabel(classes: list[str], targets: np.ndarray) -> VectorLabels:
+def multilabel_labels(classes: list[str], targets: np.ndarray) -> VectorLabels:
     label = [" ".join(c for c, t in zip(classes, row, strict=True) if t) for row in targets]
     return VectorLabels(
         "multilabel", list(classes), label, np.full(len(targets), -1, np.int64), targets

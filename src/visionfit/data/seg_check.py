@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from visionfit.config import DataConfig, SegmentConfig
+from visionfit.config import DataConfig, TaskSection
+
+# `seg`: the segment section (tasks/segmentation/config.py SegmentConfig; data/ sits below tasks)
 from visionfit.data.seg_sources import load_seg_samples
 from visionfit.errors import DataError
 
@@ -48,7 +50,7 @@ class SegCheckReport:
 
 
 def check_segmentation(
-    data: DataConfig, seg: SegmentConfig, *, progress=None, samples=None
+    data: DataConfig, seg: TaskSection, *, progress=None, samples=None
 ) -> SegCheckReport:
     """Scan a segmentation dataset (folders or RLE CSV) and report what would trouble training."""
     if samples is None:
@@ -88,7 +90,7 @@ def check_segmentation(
     return report
 
 
-def check_input(data: DataConfig, seg: SegmentConfig):
+def check_input(data: DataConfig, seg: TaskSection):
     """What `visionfit check` needs from a segmentation dataset: a samples table for the shared
     scan and report (stratification label: empty / non_empty mask), this task's section of the
     report, and the problems that stop training (size mismatches, unexpected mask values)."""

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from visionfit.config import DataConfig, SegmentConfig
+from visionfit.config import DataConfig, TaskSection
+
+# `seg`: the segment section (tasks/segmentation/config.py SegmentConfig; data/ sits below tasks)
 from visionfit.data.io import is_image_file
 from visionfit.data.masks import (
     MaskSpec,
@@ -71,7 +73,7 @@ def resolve_seg_data(cfg: DataConfig) -> tuple[Path | None, Path | None]:
 
 def load_seg_samples(
     data: DataConfig,
-    seg: SegmentConfig,
+    seg: TaskSection,
     *,
     progress: Callable[[int, int], None] | None = None,
     strict: bool = True,
@@ -97,7 +99,7 @@ def load_seg_samples(
     return samples
 
 
-def _class_names(seg: SegmentConfig, k: int) -> list[str]:
+def _class_names(seg: TaskSection, k: int) -> list[str]:
     if seg.class_names:
         if len(seg.class_names) != k:
             raise DataError(
@@ -111,7 +113,7 @@ def _class_names(seg: SegmentConfig, k: int) -> list[str]:
 
 def _from_mask_folders(
     root: Path,
-    seg: SegmentConfig,
+    seg: TaskSection,
     progress: Callable[[int, int], None] | None,
     *,
     strict: bool,
@@ -181,7 +183,7 @@ def _mask_folder_parts(root: Path) -> tuple[list[tuple[Path, str]], str]:
     )
 
 
-def _check_masks_fit(good: list, mismatched: list, seg: SegmentConfig) -> None:
+def _check_masks_fit(good: list, mismatched: list, seg: TaskSection) -> None:
     """Strict mode: masks the size of their image, class-index (or mapped colour) values."""
     if mismatched:
         eg = "; ".join(
@@ -211,7 +213,7 @@ def _check_masks_fit(good: list, mismatched: list, seg: SegmentConfig) -> None:
             )
 
 
-def _mask_spec(good: list, seg: SegmentConfig, *, strict: bool) -> MaskSpec:
+def _mask_spec(good: list, seg: TaskSection, *, strict: bool) -> MaskSpec:
     try:
         return detect_mask_spec(
             [s.values for _, s in good if not s.colour],
@@ -231,7 +233,7 @@ def _mask_spec(good: list, seg: SegmentConfig, *, strict: bool) -> MaskSpec:
 def _from_rle_csv(
     csv_path: Path,
     data: DataConfig,
-    seg: SegmentConfig,
+    seg: TaskSection,
     progress: Callable[[int, int], None] | None,
 ) -> SegSamples:
     table = _read_rle_csv(csv_path, data, seg)
@@ -291,7 +293,7 @@ def _from_rle_csv(
     )
 
 
-def _read_rle_csv(csv_path: Path, data: DataConfig, seg: SegmentConfig) -> UserCsv:
+def _read_rle_csv(csv_path: Path, data: DataConfig, seg: TaskSection) -> UserCsv:
     needed = [(seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")]
     needed += [(data.group_col, "--group-col")] if data.group_col else []
     needed += [(data.split_col, "--split-col")] if data.split_col else []
@@ -305,7 +307,7 @@ def _read_rle_csv(csv_path: Path, data: DataConfig, seg: SegmentConfig) -> UserC
 
 
 def _rle_rows_per_image(
-    raw: pd.DataFrame, seg: SegmentConfig, name: str
+    raw: pd.DataFrame, seg: TaskSection, name: str
 ) -> dict[str, list[tuple[int, str]]]:
     """image id -> [(CSV line, RLE string)], every RLE string parsed once to check it."""
     groups: dict[str, list[tuple[int, str]]] = {}
@@ -323,7 +325,7 @@ def _check_rle_fits(
     size: tuple[int, int],
     path: Path,
     image_id: str,
-    seg: SegmentConfig,
+    seg: TaskSection,
     name: str,
 ) -> None:
     h, w = size
@@ -337,7 +339,7 @@ def _check_rle_fits(
             )
 
 
-def _rle_info(rles: pd.Series, seg: SegmentConfig, groups: dict) -> RleInfo:
+def _rle_info(rles: pd.Series, seg: TaskSection, groups: dict) -> RleInfo:
     """How the CSV writes its masks, so that predictions are written back the same way."""
     stripped = rles.str.strip()
     if (stripped == "-1").any():

@@ -18,7 +18,7 @@ import pandas as pd
 
 from visionfit.config import DataConfig
 from visionfit.data.io import is_image_file
-from visionfit.data.labels import parse_vector_labels, sorted_classes
+from visionfit.data.labels import ColumnReader, parse_vector_labels, sorted_classes
 from visionfit.errors import DataError
 from visionfit.usercsv import UserCsv, read_user_csv
 
@@ -49,16 +49,24 @@ class Samples:
 
 
 def load_samples(
-    cfg: DataConfig, *, missing_files: str = "error", empty_labels: str = "error"
+    cfg: DataConfig,
+    *,
+    missing_files: str = "error",
+    empty_labels: str = "error",
+    label_columns: ColumnReader | None = None,
 ) -> Samples:
     """Read the dataset described by `cfg` into a samples table (nothing is written).
 
     CSV rows whose file is missing (`missing_files`) or whose label is empty (`empty_labels`)
     raise a DataError ("error") or are left out and listed in `Samples.missing_rows` /
     `Samples.empty_label_rows` ("skip"). A CSV whose files are all missing always raises.
+    `label_columns`: what numeric `--label-cols` mean (the task's label mode says; default 0/1
+    per label).
     """
     if cfg.csv:
-        samples = _from_csv(cfg, missing_files=missing_files, empty_labels=empty_labels)
+        samples = _from_csv(
+            cfg, missing_files=missing_files, empty_labels=empty_labels, read_columns=label_columns
+        )
     elif cfg.label_cols or cfg.label_delim is not None or cfg.group_col or cfg.split_col:
         raise DataError(
             "--label-cols, --label-delim, --group-col and --split-col read CSV columns: "
@@ -165,7 +173,11 @@ def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
 
 
 def _from_csv(
-    cfg: DataConfig, *, missing_files: str = "error", empty_labels: str = "error"
+    cfg: DataConfig,
+    *,
+    missing_files: str = "error",
+    empty_labels: str = "error",
+    read_columns: ColumnReader | None = None,
 ) -> Samples:
     table = _read_labels_csv(cfg)
     raw, csv_path = table.df, table.path
@@ -190,7 +202,8 @@ def _from_csv(
     images = [str(p.resolve()) for p in paths]
     if vector:
         kept_images = [im for im, k in zip(images, keep, strict=True) if k]
-        samples = _vector_samples(raw[keep].reset_index(drop=True), kept_images, cfg, csv_path.name)
+        rows = raw[keep].reset_index(drop=True)
+        samples = _vector_samples(rows, kept_images, cfg, csv_path.name, read_columns)
     else:
         samples = _single_label_samples(images, labels, no_label, keep)
     samples.notes = table.notes + samples.notes
@@ -294,8 +307,14 @@ def split_values(column: pd.Series, csv_name: str) -> pd.Series:
     return values.map(names)
 
 
-def _vector_samples(raw: pd.DataFrame, images: list[str], cfg: DataConfig, name: str) -> Samples:
-    v = parse_vector_labels(raw, cfg, name)
+def _vector_samples(
+    raw: pd.DataFrame,
+    images: list[str],
+    cfg: DataConfig,
+    name: str,
+    read_columns: ColumnReader | None,
+) -> Samples:
+    v = parse_vector_labels(raw, cfg, name, read_columns)
     df = pd.DataFrame({"image": images, "label": v.label, "target": v.target, "split": ""})
     if v.targets is not None:
         df["targets"] = list(v.targets)

@@ -65,6 +65,8 @@ def resolve_config(task: Task, cfg: RunConfig, data: TaskData) -> RunConfig:
     cfg, recipe_notes = resolve_recipe(cfg, task.recipe_family(cfg), n_train)
     data.notes.extend(n for n in recipe_notes if n not in data.notes)
     cfg = task.resolve_config(cfg, data)
+    if task.config_section is not None:  # config.yaml states the task's own section
+        cfg = cfg.with_section(task.config_section[0])
     monitor, mode = cfg.train.monitor, cfg.train.monitor_mode
     if monitor == "auto":
         monitor, auto_mode = task.default_monitor(data)

@@ -14,35 +14,39 @@ augmentation) and TrivialAugment (Müller & Hutter 2021). Mixup and cutmix are t
 `MIN_MIX_IMAGES` training images: on tiny data they slow learning more than they regularise.
 `benchmarks/bench_accuracy.py` measures them against each other.
 
-The network family comes from the task (`Task.recipe_family`): "scratch" (from-scratch
-classifiers), "pretrained" (classifiers with pretrained or given weights), "segmentation".
+The tables live with their task (tasks/<task>/recipes.py, `Task.recipes()`); this module keeps
+the mechanism. The network family comes from the task (`Task.recipe_family`): "scratch"
+(from-scratch classifiers), "pretrained" (classifiers with pretrained or given weights),
+"segmentation". A task registered later has its recipes added on first use.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from visionfit.config import RunConfig
+from visionfit.config.recipes import RECIPE_NAMES, Recipe
 from visionfit.errors import VisionfitError
+from visionfit.tasks.registry import get_task, list_tasks
 
-RECIPE_NAMES = ("fast", "default", "best")
+__all__ = ["RECIPE_NAMES", "Recipe", "get_recipe", "list_recipes", "register_recipe"]
+
 MIN_MIX_IMAGES = 1000
 
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    family: str
-    overrides: dict[str, object]
-    about: str = ""
-    notes: tuple[str, ...] = field(default=())
-
-
 _RECIPES: dict[tuple[str, str], Recipe] = {}
+_TASKS_SEEN: set[str] = set()
+
+
+def _add_task_recipes() -> None:
+    """Register the recipe tables of every task not seen yet (`Task.recipes()`)."""
+    for name in list_tasks():
+        if name not in _TASKS_SEEN:
+            _TASKS_SEEN.add(name)
+            for recipe in get_task(name).recipes():
+                register_recipe(recipe)
 
 
 def register_recipe(recipe: Recipe) -> Recipe:
     """Add a recipe; a second one with the same name and family is refused."""
+    _add_task_recipes()
     key = (recipe.name, recipe.family)
     if key in _RECIPES:
         raise VisionfitError(f"recipe {recipe.name!r} for {recipe.family} is already registered")
@@ -52,10 +56,12 @@ def register_recipe(recipe: Recipe) -> Recipe:
 
 
 def list_recipes(family: str | None = None) -> list[Recipe]:
+    _add_task_recipes()
     return [r for (_, fam), r in _RECIPES.items() if family in (None, fam)]
 
 
 def get_recipe(name: str, family: str) -> Recipe:
+    _add_task_recipes()
     if (name, family) not in _RECIPES:
         names = sorted({n for n, fam in _RECIPES if fam == family})
         raise VisionfitError(
@@ -90,44 +96,3 @@ def _get(tree: dict, key: str):
     for part in key.split("."):
         tree = tree[part]
     return tree
-
-
-_COMMON = {"train.opt": "adamw", "train.patience": None, "train.lr_find": True}
-_FAST = {**_COMMON, "train.sched": "onecycle", "augment.preset": "light"}
-_DEFAULT = {**_FAST, "augment.preset": "medium", "train.ema": True}
-_BEST = {
-    **_DEFAULT,
-    "train.sched": "cosine",
-    "train.warmup_epochs": 1.0,
-    "augment.preset": "trivial",
-    "train.tta": "hflip",
-}
-_SMOOTH = {"train.label_smoothing": 0.1}
-_MIX = {"train.mixup": 0.2, "train.cutmix": 1.0}
-
-for _family, _wd in (("scratch", 1e-4), ("pretrained", 0.01)):
-    _wdk = {"train.weight_decay": _wd}
-    register_recipe(
-        Recipe("fast", _family, {**_FAST, **_SMOOTH, **_wdk}, "one-cycle AdamW, light aug")
-    )
-    register_recipe(
-        Recipe("default", _family, {**_DEFAULT, **_SMOOTH, **_wdk}, "+ medium aug, weight EMA")
-    )
-    register_recipe(
-        Recipe(
-            "best",
-            _family,
-            {**_BEST, **_SMOOTH, **_MIX, **_wdk},
-            "cosine + warm-up, TrivialAugment, EMA, mixup/cutmix, hflip TTA",
-        )
-    )
-register_recipe(Recipe("fast", "segmentation", _FAST, "one-cycle AdamW, light aug"))
-register_recipe(Recipe("default", "segmentation", _DEFAULT, "+ medium aug, weight EMA"))
-register_recipe(
-    Recipe(
-        "best",
-        "segmentation",
-        {**_BEST, "augment.preset": "medium"},
-        "cosine + warm-up, medium aug, EMA, hflip TTA",
-    )
-)

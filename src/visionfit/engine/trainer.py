@@ -1,16 +1,16 @@
 """`train_split`: train a fresh network on one train/val split, for every task.
 
 Used once by a hold-out run, once per fold by cross-validation and tuning, and by `--resume`.
-It owns what every task shares: the seeded, resumable loaders over the one dataset class, the
-callbacks (metrics.csv, best and resumable checkpoints, early stopping, progress), tracking,
-the Trainer, the best epoch, and the bundle. The task (`tasks/base.py`) supplies the targets,
-the LightningModule, the post-processing fitted on the validation data and what model.json holds.
+It owns what every task shares: the seeded, resumable loaders over the one dataset class (built
+in engine/loaders.py), the callbacks (metrics.csv, best and resumable checkpoints, early
+stopping, progress), tracking, the Trainer, the best epoch, and the bundle. The task
+(`tasks/base.py`) supplies the targets, the LightningModule, the post-processing fitted on the
+validation data and what model.json holds.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,20 +28,21 @@ from lightning.pytorch.callbacks import (
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
-from visionfit.data.datasets import DecodeRefusals, ImageDataset, collate_decoded
-from visionfit.data.samplers import ShardSampler
-from visionfit.data.transforms import create_transforms
+from visionfit.data.datasets import DecodeRefusals
 from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
 from visionfit.engine.dist import world_size
 from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
-from visionfit.engine.refusals import (
-    cache_refusals,
-    leave_out_refused,
-    merge_refusals,
-    refusals_log,
+from visionfit.engine.loaders import (  # noqa: F401 (re-exported: importable from here too)
+    ShardLoaders,
+    _cache_key,
+    create_loaders,
+    decoded_cache,
+    default_workers,
+    kept_cache,
+    usable_rows,
 )
+from visionfit.engine.refusals import merge_refusals
 from visionfit.engine.resumable import (
-    EpochSampler,
     ResumableDataLoader,
     ResumeCheckpoint,
     StepSeeder,
@@ -53,12 +54,6 @@ from visionfit.inference.predict import Predictor
 from visionfit.models.factory import CreatedModel
 from visionfit.models.freezing import create_finetune_policy
 from visionfit.tasks.base import AfterTraining, Task, TaskData
-
-
-def default_workers() -> int:
-    """Background decoding pays off from 3 cores up; on 2 cores the main process does it."""
-    n = os.cpu_count() or 1
-    return 0 if n <= 2 else min(8, n - 1)
 
 
 def quiet_lightning() -> None:
@@ -106,98 +101,6 @@ class SplitResult:
     worker: bool = False  # True in a process other than the main one: nothing more to do
 
 
-def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, *, progress: bool = False):
-    """The decode-once cache of the whole dataset (data/cache.py), built on first use and kept
-    on `data`, so every fold, the refit and a resume reuse it; None with `data.cache: none`."""
-    if cfg.data.cache == "none":
-        return None
-    kept = kept_cache(cfg, data)
-    if kept is not None:
-        return kept
-    key = _cache_key(cfg)
-    from visionfit.data.cache import DecodedCache
-
-    masks, mask_keys = task.cache_masks(cfg, data)
-    cache = DecodedCache.build(
-        list(data.df["image"]),
-        size=cfg.augment.img_size,
-        in_chans=cfg.data.in_chans,
-        max_pixels=cfg.data.max_pixels,
-        mode=cfg.data.cache,
-        masks=masks,
-        mask_keys=mask_keys,
-    )
-    data.extra["decoded_cache"] = (key, cache)
-    if progress:
-        from rich.console import Console
-
-        Console(stderr=True).print(cache.describe(), highlight=False)
-    return cache
-
-
-def _cache_key(cfg: RunConfig) -> tuple:
-    return (cfg.augment.img_size, cfg.data.in_chans, cfg.data.max_pixels, cfg.data.cache)
-
-
-def kept_cache(cfg: RunConfig, data: TaskData):
-    """The decode-once cache kept on `data` if it was built for `cfg`'s size and channels."""
-    kept = data.extra.get("decoded_cache")
-    return kept[1] if kept is not None and kept[0] == _cache_key(cfg) else None
-
-
-def create_loaders(
-    task, cfg, data, train_df, val_df, pre, *, refusals: DecodeRefusals | None = None
-) -> tuple[ResumableDataLoader, DataLoader | None]:
-    """The seeded, resumable train loader and the val loader (None without val rows).
-
-    With `refusals`, an image the decoder refuses in a loader (the scan accepted it) is recorded
-    there and left out of its batch (`collate_decoded`); without, it raises DataError."""
-    tc, size = cfg.train, cfg.augment.img_size
-    train_tf = create_transforms(cfg.augment.preset, size, pre.mean, pre.std, train=True)
-    eval_tf = create_transforms("none", size, pre.mean, pre.std, train=False)
-    workers = cfg.data.workers or 0
-    loader_kw = {
-        "num_workers": workers,
-        "persistent_workers": workers > 0,
-        "pin_memory": torch.cuda.is_available(),
-        "collate_fn": collate_decoded,
-    }
-    data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed, "refusals": refusals}
-    cache = kept_cache(cfg, data)  # one of another size would feed the network wrong pixels
-    # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
-    # cannot train on one). Order and augmentation are seeded per epoch and sample, and the
-    # loader's position is saved in mid-epoch checkpoints (see engine/resumable.py).
-    sampler = task.train_sampler(cfg, data, train_df) or EpochSampler(len(train_df), tc.seed)
-    # With several processes each trains on its shard of every epoch's order (data/samplers.py)
-    shard_len = -(-len(train_df) // world_size(cfg))
-    train_ds = ImageDataset(
-        train_df["image"],
-        task.dataset_targets(cfg, data, train_df),
-        train_tf,
-        cfg.data.in_chans,
-        cache=cache.view(train_df["image"]) if cache is not None else None,
-        **data_kw,
-    )
-    train_loader = ResumableDataLoader(
-        train_ds,
-        sampler=sampler,
-        batch_size=tc.batch_size,
-        drop_last=shard_len % tc.batch_size == 1,
-        **loader_kw,
-    )
-    val_loader = None
-    if val_df is not None and len(val_df):
-        targets = task.dataset_targets(cfg, data, val_df)
-        val_cache = cache.view(val_df["image"]) if cache is not None else None
-        val_ds = ImageDataset(
-            val_df["image"], targets, eval_tf, cfg.data.in_chans, cache=val_cache, **data_kw
-        )
-        val_loader = DataLoader(
-            val_ds, batch_size=tc.batch_size, sampler=ShardSampler(len(val_df)), **loader_kw
-        )
-    return train_loader, val_loader
-
-
 def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progress):
     tc, ckpt_dir = cfg.train, out_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
@@ -234,18 +137,6 @@ def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progres
     return checkpoint, callbacks
 
 
-class ShardLoaders(L.Callback):
-    """Give each process its shard of the train and validation samples, once the Trainer has
-    started them (a single process keeps everything)."""
-
-    def __init__(self, *loaders):
-        self.samplers = [loader.sampler for loader in loaders if loader is not None]
-
-    def setup(self, trainer, pl_module, stage):
-        for sampler in self.samplers:
-            sampler.rank, sampler.world = trainer.global_rank, trainer.world_size
-
-
 def train_split(
     task: Task,
     cfg: RunConfig,
@@ -270,11 +161,54 @@ def train_split(
 
     `resume_from`: a checkpoint of this same training to continue from (`visionfit train
     --resume`); with `finished` training had ended and only the bundle is written."""
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    split = _setup(task, cfg, data, train_df, val_df, out_dir, created, callbacks, progress)
+    if not finished and not _fit(task, cfg, data, split, out_dir, resume_from):
+        return SplitResult(split.module, -1, {}, 0, split.pre, {}, worker=True)
+    _one_process(cfg, split)
+    best = _best_epoch(cfg, split, out_dir, finished)
+    return _finish(task, cfg, data, split, best, out_dir, post, progress)
+
+
+@dataclass
+class _Split:
+    """What `_setup` builds for one split, carried through the steps of `train_split`."""
+
+    created: CreatedModel
+    train_df: pd.DataFrame
+    val_df: pd.DataFrame
+    refusals: DecodeRefusals | None
+    train_loader: ResumableDataLoader
+    val_loader: DataLoader | None
+    module: L.LightningModule
+    logger: object
+    checkpoint: ModelCheckpoint
+    callbacks: list
+    trainer: L.Trainer
+
+    @property
+    def pre(self):
+        return self.created.preprocessing
+
+
+@dataclass
+class _Best:
+    """The best epoch, its metrics.csv row (EMA scores merged in when used), the EMA summary."""
+
+    epoch: int
+    metrics: dict[str, float]
+    epochs_run: int
+    ema: dict
+
+
+def _setup(
+    task, cfg, data, train_df, val_df, out_dir: Path, created, callbacks, progress
+) -> _Split:
+    """The network, the usable rows and their loaders, the module, the callbacks, the Trainer."""
     tc = cfg.train
-    L.seed_everything(tc.seed, workers=True, verbose=False)
     created = created or create_model(task, cfg, data)
     pre = created.preprocessing
-    train_df, val_df, refusals = _usable(task, cfg, data, train_df, val_df, out_dir, progress)
+    train_df, val_df, refusals = usable_rows(task, cfg, data, train_df, val_df, out_dir, progress)
     loaders = create_loaders(task, cfg, data, train_df, val_df, pre, refusals=refusals)
     train_loader, val_loader = loaders
     has_val = val_loader is not None
@@ -293,64 +227,103 @@ def train_split(
         cfg, out_dir, has_val, policy, logger, [shards, *(callbacks or [])], progress
     )
     trainer = _trainer(cfg, out_dir, all_callbacks, logger, progress)
+    return _Split(
+        created,
+        train_df,
+        val_df,
+        refusals,
+        train_loader,
+        val_loader,
+        module,
+        logger,
+        checkpoint,
+        all_callbacks,
+        trainer,
+    )
+
+
+def _fit(task, cfg, data, split: _Split, out_dir: Path, resume_from) -> bool:
+    """Train (or continue from `resume_from`); False in a process other than the main one."""
     ckpt_dir = out_dir / "checkpoints"
-    if not finished:
-        ckpt = str(resume_from) if resume_from else None
-        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
-        if not trainer.is_global_zero:  # the main process writes the rest
-            return SplitResult(module, -1, {}, 0, pre, {}, worker=True)
-        (ckpt_dir / "previous.ckpt").unlink(missing_ok=True)  # only a fallback while training
-        # images the loaders refused while training: recorded, and out of the final val pass
-        val_df, refused = merge_refusals(data, out_dir, refusals, val_df)
-        if refused and val_loader is not None:
-            val_loader = create_loaders(task, cfg, data, train_df, val_df, pre)[1]
-    if trainer.world_size > 1:  # what follows runs in this process alone, on every val image
-        trainer = _single_process_trainer(cfg)
-        if val_loader is not None:
-            val_loader.sampler.rank, val_loader.sampler.world = 0, 1
-    best_epoch = _load_best(module, checkpoint, ckpt_dir, finished)
+    ckpt = str(resume_from) if resume_from else None
+    split.trainer.fit(
+        split.module, split.train_loader, split.val_loader, ckpt_path=ckpt, weights_only=True
+    )
+    if not split.trainer.is_global_zero:  # the main process writes the rest
+        return False
+    (ckpt_dir / "previous.ckpt").unlink(missing_ok=True)  # only a fallback while training
+    # images the loaders refused while training: recorded, and out of the final val pass
+    split.val_df, refused = merge_refusals(data, out_dir, split.refusals, split.val_df)
+    if refused and split.val_loader is not None:
+        split.val_loader = create_loaders(task, cfg, data, split.train_df, split.val_df, split.pre)[
+            1
+        ]
+    return True
+
+
+def _one_process(cfg: RunConfig, split: _Split) -> None:
+    """What follows training runs in this process alone, on every val image."""
+    if split.trainer.world_size > 1:
+        split.trainer = _single_process_trainer(cfg)
+        if split.val_loader is not None:
+            split.val_loader.sampler.rank, split.val_loader.sampler.world = 0, 1
+
+
+def _best_epoch(cfg: RunConfig, split: _Split, out_dir: Path, finished: bool) -> _Best:
+    """Load the best epoch's weights; its metrics, and the EMA weights' when they score better."""
+    ckpt_dir = out_dir / "checkpoints"
+    best_epoch = _load_best(split.module, split.checkpoint, ckpt_dir, finished)
     best_metrics, epochs_run = _best_row(out_dir / "metrics.csv", best_epoch)
-    ema = _choose_ema(cfg, trainer, module, all_callbacks, val_loader, best_metrics, ckpt_dir)
+    ema = _choose_ema(
+        cfg, split.trainer, split.module, split.callbacks, split.val_loader, best_metrics, ckpt_dir
+    )
     if ema.get("used"):
         best_metrics = {**best_metrics, **ema["metrics"]}
+    return _Best(best_epoch, best_metrics, epochs_run, ema)
 
+
+def _finish(task, cfg, data, split: _Split, best: _Best, out_dir, post, progress) -> SplitResult:
+    """The task's post-processing fitted on val, the bundle, the task's final val scores."""
+    tc, module, created = cfg.train, split.module, split.created
     fitted = task.after_training(
-        AfterTraining(cfg, data, module, trainer, val_loader, val_df, out_dir, post, progress)
+        AfterTraining(
+            cfg,
+            data,
+            module,
+            split.trainer,
+            split.val_loader,
+            split.val_df,
+            out_dir,
+            post,
+            progress,
+        )
     )
     meta = {
-        **_preprocessing_meta(cfg, data, pre),
+        **_preprocessing_meta(cfg, data, split.pre),
         **task.bundle_meta(cfg, data, created, fitted.post),
         "task_family": task.name,
-        "best_epoch": best_epoch,
+        "best_epoch": best.epoch,
         "monitor": tc.monitor,
-        "monitor_value": best_metrics.get(tc.monitor),
+        "monitor_value": best.metrics.get(tc.monitor),
         "tta": tc.tta,
-        "ema": {k: v for k, v in ema.items() if k != "metrics"} or None,
+        "ema": {k: v for k, v in best.ema.items() if k != "metrics"} or None,
     }
     save_bundle(out_dir, module.model, meta)
     predictor = Predictor([module.model], meta, out_dir, task)
-    val_final = task.evaluate(cfg, data, predictor, val_df, out_dir, progress=progress)
+    val_final = task.evaluate(cfg, data, predictor, split.val_df, out_dir, progress=progress)
     return SplitResult(
         module=module,
-        best_epoch=best_epoch,
-        best_metrics={**best_metrics, **fitted.extra_metrics},
-        epochs_run=epochs_run,
-        preprocessing=pre,
+        best_epoch=best.epoch,
+        best_metrics={**best.metrics, **fitted.extra_metrics},
+        epochs_run=best.epochs_run,
+        preprocessing=split.pre,
         meta=meta,
         val_probs=fitted.val_probs,
         post=fitted.post,
         val_final=val_final,
-        logger=logger,
+        logger=split.logger,
         weights_source=created.weights_source,
     )
-
-
-def _usable(task, cfg, data, train_df, val_df, out_dir: Path, progress: bool):
-    """Build the decode-once cache; leave out what it refused (the scan accepted it) before the
-    loaders exist; and the side file the loaders record their own refusals in."""
-    cache = decoded_cache(task, cfg, data, progress=progress)
-    train_df, val_df = leave_out_refused(data, out_dir, cache_refusals(cache), train_df, val_df)
-    return train_df, val_df, refusals_log(out_dir)
 
 
 def _choose_ema(cfg, trainer, module, callbacks, val_loader, best_metrics, ckpt_dir) -> dict:

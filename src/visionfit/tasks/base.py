@@ -7,6 +7,7 @@ from `TaskBase` (overriding what differs) and one line in tasks/registry.py; not
 
 The hooks, by phase (`TaskBase` gives a default where most tasks share one):
 
+- config: `config_section` (its own section of the run config: below);
 - names: `names` (what `--task` values it answers to), `claims_layout(path)` (a folder or file
   this task recognises when `--task auto`), `label_mode_for(name)`;
 - data: `load_data`, `restore_data`, `check_input`, `resolve_config` (fill every "auto", so that
@@ -20,7 +21,16 @@ The hooks, by phase (`TaskBase` gives a default where most tasks share one):
   (the task's typed `Predictions`: CSV rows, JSON, console lines, files), `export_info`;
 - the report: `report_sections()` (the task's own sections of report.html);
 - the scikit-learn baseline: `baseline()` -> a `Baseline`, or None;
-- the console: `render_summary(result)`, `demo()`.
+- the console: `render_summary(result)`, `demo()` (a `Demo`: data, config, held-out score).
+
+A task's own config section: a pydantic model deriving from `visionfit.config.TaskSection`, in
+tasks/<task>/config.py (importable without torch; calling `register_section(KEY, Model)` there
+lets the CLI declare options for it at start-up), named by `config_section = (KEY, Model)`.
+The registry registers it; config.yaml holds it as a top-level `KEY:` mapping, `--set KEY.FIELD=`
+and `cfg.with_overrides({"KEY.FIELD": ...})` set it, `cfg.KEY` reads it (validated; its defaults
+when not given), and the engine writes it out resolved into the run's config.yaml. Recipes: a
+list of `visionfit.config.Recipe` in tasks/<task>/recipes.py, returned by `recipes()` (the
+building blocks FAST / DEFAULT / BEST are in config/recipes.py).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
+from visionfit.config.recipes import Recipe
 from visionfit.errors import DataError
 
 
@@ -120,6 +131,31 @@ class BaselineFit:
     n_outputs: int
 
 
+@dataclass(frozen=True)
+class DemoScore:
+    """A demo's held-out score, as `visionfit demo` prints it."""
+
+    metric: str  # e.g. "accuracy", "dice"
+    value: float
+    n: int  # held-out images scored
+    where: str = ""  # what else the demo wrote, e.g. "predicted masks in RUN/demo_test_masks"
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A task's `visionfit demo --task NAME`: generated data, a small run, a held-out score.
+
+    cli/demo.py runs every demo alike: `write(root)` once into the cache folder `folder`, then
+    `visionfit.fit` on `config(train, runs_dir, epochs)` (a RunConfig mapping), then
+    `score(predictor, held_out, run_dir)` with the run's loaded bundle. The task writes no run
+    itself (tasks sit below the engine)."""
+
+    folder: str  # under the visionfit cache folder
+    write: Callable[[Path], tuple[Path, Path]]  # root -> (training data, held-out data)
+    config: Callable[[Path, str, int], dict]  # (training data, runs_dir, epochs) -> config
+    score: Callable[[Any, Path, Path], DemoScore]  # (predictor, held-out data, run_dir)
+
+
 class Baseline(Protocol):
     """A task's part of the scikit-learn baseline (engine/baseline.py runs folds, features, run
     directory and summary; the task picks the estimator, its targets, outputs and scores)."""
@@ -157,7 +193,10 @@ class Task(Protocol):
     def split_columns(self, df: pd.DataFrame) -> list[str]: ...
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict: ...
     def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list: ...
-    def recipes(self) -> list: ...  # engine.recipes.Recipe values for its families
+
+    config_section: tuple[str, type] | None  # (top-level key, TaskSection model) or None
+
+    def recipes(self) -> list[Recipe]: ...  # its families' tables (tasks/<task>/recipes.py)
     def recipe_family(self, cfg) -> str: ...
     def run_name(self, cfg) -> str: ...
 
@@ -196,7 +235,7 @@ class Task(Protocol):
     # the scikit-learn baseline, the console
     def baseline(self) -> Baseline | None: ...
     def render_summary(self, result) -> list: ...  # Rich renderables / lines after `train`
-    def demo(self) -> Callable[..., Any] | None: ...  # run_demo(runs_dir, *, epochs)
+    def demo(self) -> Demo | None: ...  # `visionfit demo --task NAME`, or None: no demo
 
 
 class TaskBase:
@@ -205,6 +244,7 @@ class TaskBase:
     name: str = ""
     names: tuple[str, ...] = ()
     spatial_output: bool = False
+    config_section: tuple[str, type] | None = None
 
     # ---- names and layouts -------------------------------------------------------------------
 
@@ -250,7 +290,7 @@ class TaskBase:
     def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list:
         return []
 
-    def recipes(self) -> list:
+    def recipes(self) -> list[Recipe]:
         return []
 
     def recipe_family(self, cfg) -> str:
@@ -294,7 +334,7 @@ class TaskBase:
     def render_summary(self, result) -> list:
         return []
 
-    def demo(self):
+    def demo(self) -> Demo | None:
         return None
 
 

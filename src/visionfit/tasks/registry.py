@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from visionfit.config import check_sections, register_section
 from visionfit.errors import RunError, VisionfitError
 from visionfit.tasks.base import Task
 from visionfit.tasks.classification.task import Classification
@@ -26,6 +27,8 @@ def register_task(task: Task) -> Task:
     taken = sorted(set(task.names) & set(task_names()))
     if taken:
         raise ValueError(f"task {task.name!r}: --task {', '.join(taken)} already names a task")
+    if task.config_section is not None:
+        register_section(*task.config_section)
     _REGISTRY[task.name] = task
     return task
 
@@ -57,6 +60,7 @@ def task_for_config(cfg) -> Task:
     """The task that handles `cfg.data.task`; its label mode (`--label-mode`) checked too."""
     task = task_for_name(cfg.data.task)
     task.label_mode_for(cfg.data.task, cfg.data.label_mode)
+    check_sections(cfg)  # every task section known and valid
     return task
 
 

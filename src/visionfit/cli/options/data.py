@@ -9,6 +9,7 @@ import typer
 
 from visionfit.cli.options.base import DATA, LABELS, SEGMENT, config_field, config_option, group
 from visionfit.cli.options.base import keyed as _keyed
+from visionfit.tasks.segmentation import config as _segment_section  # noqa: F401 (registers it)
 
 DataArg = Annotated[
     Path | None,

@@ -17,7 +17,7 @@ import torch
 from visionfit.config import RunConfig
 from visionfit.errors import DataError, RunError
 from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, TaskBase, TaskData
-from visionfit.tasks.classification.labels import resolve_label_mode
+from visionfit.tasks.classification.labels import label_column_reader, resolve_label_mode
 from visionfit.tasks.classification.targets import default_threshold, split_targets
 
 LABEL_MODES = ("binary", "multiclass", "multilabel", "soft")
@@ -51,7 +51,9 @@ class Classification(TaskBase):
         # CSV rows whose file is missing are skipped like unreadable files (listed in
         # skipped.csv); a CSV whose files are all missing, or an empty label, still raises.
         data_cfg = self._data_config(cfg)
-        samples = load_samples(data_cfg, missing_files="skip")
+        samples = load_samples(
+            data_cfg, missing_files="skip", label_columns=label_column_reader(data_cfg.task)
+        )
         label_mode = resolve_label_mode(samples, data_cfg.task)
         check_model_name(cfg.model.name)  # before the scan: a typo fails at once
         usable = drop_unusable(samples, cfg.data, progress=progress)
@@ -71,7 +73,13 @@ class Classification(TaskBase):
         """The samples table `visionfit check` scans; no section of its own, no extra problems."""
         from visionfit.data.sources import load_samples
 
-        samples = load_samples(self._data_config(cfg), missing_files="skip", empty_labels="skip")
+        data_cfg = self._data_config(cfg)
+        samples = load_samples(
+            data_cfg,
+            missing_files="skip",
+            empty_labels="skip",
+            label_columns=label_column_reader(data_cfg.task),
+        )
         return CheckInput(samples)
 
     def _data_config(self, cfg: RunConfig):
@@ -148,6 +156,11 @@ class Classification(TaskBase):
             if name:
                 nets.append(_candidate(name, size, True, quality, 3.0))
         return nets
+
+    def recipes(self):
+        from visionfit.tasks.classification.recipes import RECIPES
+
+        return RECIPES
 
     def recipe_family(self, cfg: RunConfig) -> str:
         """Recipes differ for from-scratch and pretrained networks (engine/recipes.py)."""
@@ -333,6 +346,11 @@ class Classification(TaskBase):
         from visionfit.tasks.classification.report import SECTIONS
 
         return list(SECTIONS)
+
+    def demo(self):
+        from visionfit.tasks.classification.demo import DIGITS_DEMO
+
+        return DIGITS_DEMO
 
     def export_info(self, meta: dict) -> dict:
         """The shape of an exported graph's probabilities and how to read them (export.json)."""

@@ -16,6 +16,7 @@ import pandas as pd
 from visionfit.config import RunConfig
 from visionfit.errors import ModelError, RunError
 from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, TaskBase, TaskData
+from visionfit.tasks.segmentation.config import SegmentConfig
 
 DICE_DEFINITION = (
     "val_final.dice: mean over validation images (then over foreground classes) of "
@@ -28,6 +29,7 @@ DICE_DEFINITION = (
 class Segmentation(TaskBase):
     name = "segmentation"
     names = ("segment", "segmentation")
+    config_section = ("segment", SegmentConfig)
     spatial_output = True
 
     def claims_layout(self, path: Path) -> bool:
@@ -329,6 +331,16 @@ class Segmentation(TaskBase):
         from visionfit.tasks.segmentation.console import render_summary
 
         return render_summary(result)
+
+    def recipes(self):
+        from visionfit.tasks.segmentation.recipes import RECIPES
+
+        return RECIPES
+
+    def demo(self):
+        from visionfit.tasks.segmentation.demo import SHAPES_DEMO
+
+        return SHAPES_DEMO
 
 
 def _check_img_size(cfg: RunConfig, created) -> None:

@@ -1,22 +1,14 @@
-"""Typed run configuration: data, model, augmentation and training options, YAML in and out.
-
-A run's `config.yaml` is the fully resolved config;
-`visionfit train --config config.yaml` reruns it.
-"""
+"""The shared sections of a run's config: data, model, augmentation, training, cross-validation,
+transfer learning, tracking. A task's own section lives with the task (`config/tasks.py`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from visionfit.errors import VisionfitError
+from visionfit.config.values import split_names
 from visionfit.limits import DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
 
 class _Section(BaseModel):
@@ -278,87 +270,6 @@ class CVConfig(_Section):
         return self.folds > 1 or bool(self.folds_file)
 
 
-class SegmentConfig(_Section):
-    """Segmentation (`data.task: segment`): masks, architecture, loss and post-processing."""
-
-    arch: str = Field(
-        "unet",
-        description="unet | unetplusplus | fpn | deeplabv3plus | linknet | pspnet | manet "
-        "(segmentation_models_pytorch) | unet_original (2015, valid convs). unet without "
-        "--encoder is the padded U-Net built from scratch.",
-    )
-    encoder: str | None = Field(
-        None,
-        description="smp encoder (resnet18, resnet34, efficientnet-b0, ...) or tu-<timm name>.",
-    )
-    encoder_weights: str = Field(
-        "none",
-        description="imagenet | none | PATH to an encoder state dict (offline: HF cache or a "
-        "file).",
-    )
-    width: int = Field(
-        64, ge=4, le=512, description="First-level channels of unet / unet_original."
-    )
-    loss: str = Field(
-        "auto",
-        description="Binary: bce | dice | focal | bce+dice | lovasz; multi-class: ce | ce+dice | "
-        "dice | focal | lovasz (auto: bce+dice / ce+dice).",
-    )
-    num_classes: int | None = Field(
-        None,
-        ge=2,
-        le=256,
-        description="Classes incl. background for class-index masks (default: binary 0/1 or "
-        "0/255).",
-    )
-    class_names: list[str] | None = Field(
-        None, description="Comma-separated class names, background first."
-    )
-    mask_suffix: str = Field("", description="Mask file = <image stem><suffix>.*, e.g. _mask.")
-    colour_map: dict[str, int] | None = Field(
-        None,
-        description="Colour masks: 'R,G,B=class;...' or a JSON file ({\"#ff0000\": 1} or a list).",
-    )
-    id_col: str = Field("ImageId", description="RLE CSV: image id column.")
-    rle_col: str = Field("EncodedPixels", description="RLE CSV: run-length column.")
-    rle_format: Literal["kaggle", "siim"] = Field(
-        "kaggle",
-        description="kaggle (1-based start/length) | siim (0-based, starts relative to the "
-        "previous run).",
-    )
-    rle_order: Literal["F", "C"] = Field(
-        "F", description="F: column-major pixel order | C: row-major."
-    )
-    tune_postprocess: bool = Field(
-        True,
-        description="Tune the threshold and minimum component area on validation (binary).",
-    )
-    threshold: float = Field(
-        0.5, gt=0.0, lt=1.0, description="Mask probability threshold when not tuned."
-    )
-    min_area: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="Smallest kept component (share of the image) when not tuned.",
-    )
-
-    @field_validator("class_names", mode="before")
-    @classmethod
-    def _split_class_names(cls, v: object) -> object:
-        return split_names(v) if isinstance(v, str) else v
-
-    @field_validator("colour_map", mode="before")
-    @classmethod
-    def _parse_colour_map(cls, v: object) -> object:
-        # 'R,G,B=k;...', '#rrggbb=k', JSON text or a JSON file; a mapping passes through.
-        if not isinstance(v, str):
-            return v
-        from visionfit.colour_map import parse_colour_map
-
-        return parse_colour_map(v)
-
-
 class FinetuneConfig(_Section):
     """Transfer learning: the classifier head, what is frozen, and the backbone's learning rate."""
 
@@ -412,130 +323,3 @@ class TrackingConfig(_Section):
         description="MLflow tracking URI or folder (default: $MLFLOW_TRACKING_URI, else ./mlruns).",
     )
     experiment: str = Field("visionfit", description="MLflow experiment name.")
-
-
-class _Document(_Section):
-    """A whole config (a run's, a baseline's): read from and written to YAML."""
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> Self:
-        return cls.from_dict(read_yaml(path), origin=str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict, origin: str = "config") -> Self:
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as e:
-            raise VisionfitError(f"invalid {origin}: {_first_error(e)}") from None
-
-
-class RunConfig(_Document):
-    data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
-    augment: AugmentConfig = AugmentConfig()
-    train: TrainConfig = TrainConfig()
-    segment: SegmentConfig = SegmentConfig()
-    name: str | None = Field(
-        None, description="Run name prefix (default: the model name; baseline: baseline-<model>)."
-    )
-    runs_dir: str = Field("runs", description="Where run directories are created.")
-    cv: CVConfig = CVConfig()
-    finetune: FinetuneConfig = FinetuneConfig()
-    tracking: TrackingConfig = TrackingConfig()
-
-    def with_overrides(self, overrides: dict[str, object]) -> RunConfig:
-        """Apply dotted-key overrides such as {"train.lr": 0.01} and validate the result."""
-        raw = self.model_dump(mode="json")
-        for key, value in overrides.items():
-            node = raw
-            *parents, leaf = key.split(".")
-            for part in parents:
-                node = node[part]
-            if leaf not in node:
-                raise VisionfitError(f"unknown config key {key!r}")
-            node[leaf] = value
-        # a new task drops the old one's label mode (a label mode given wins over a label mode
-        # spelt as the task: tasks/registry.py)
-        if "data.task" in overrides and "data.label_mode" not in overrides:
-            raw["data"]["label_mode"] = "auto"
-        return RunConfig.from_dict(raw, origin="options")
-
-
-class BaselineConfig(_Document):
-    """The classical baseline: scikit-learn on resized pixels or HOG features, same folds."""
-
-    data: DataConfig = DataConfig()
-    cv: CVConfig = CVConfig(folds=5)
-    model: Literal["rf", "svm", "logreg", "knn"] = Field(
-        "rf", description="rf (random forest) | svm (RBF, calibrated) | logreg | knn."
-    )
-    size: int = Field(32, ge=4, le=512, description="Images are resized to size x size.")
-    features: Literal["pixels", "hog"] = Field(
-        "pixels", description="pixels (flattened, standardised) | hog."
-    )
-    pca: int | None = Field(None, ge=1, description="Keep this many principal components.")
-    class_weights: Literal["none", "auto"] = "none"
-    threshold: str = Field("auto", description="as train.threshold")
-    n_jobs: int = Field(-1, description="Parallel jobs (-1: all cores).")
-    seed: int = 42
-    name: str | None = Field(None, description="run name prefix; default: baseline-<model>")
-    runs_dir: str = "runs"
-
-
-# `visionfit auto` starts from these instead of the model's defaults (a test split scored once at
-# the end, the default recipe); --config, typed options and --set override them.
-AUTO_DEFAULTS: dict[str, object] = {"data.test_fraction": 0.1, "train.recipe": "default"}
-
-
-def read_yaml(path: str | Path) -> dict:
-    """A config file's mapping, or a one-line error."""
-    p = Path(path)
-    if not p.is_file():
-        raise VisionfitError(f"config file not found: {p}")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise VisionfitError(f"config file {p} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise VisionfitError(f"config file {p} is not a mapping of config keys")
-    return raw
-
-
-def split_names(value: str) -> list[str]:
-    """'a, b,c' -> ['a', 'b', 'c'] (how the command line lists names)."""
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def parse_duration(text: str | float | int) -> float:
-    """Seconds in "90s", "30m", "2h", "1h30m" or a plain number of seconds.
-
-    >>> parse_duration("1h30m")
-    5400.0
-    """
-    import re
-
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        raw = str(text).strip().lower().replace(" ", "")
-        parts = re.fullmatch(
-            r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", raw
-        )
-        if not raw or parts is None or not any(parts.groups()):
-            raise VisionfitError(
-                f"cannot read the duration {text!r}: use e.g. 90s, 30m, 2h or 1h30m"
-            )
-        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
-        seconds = 3600 * h + 60 * m + s
-    if seconds <= 0:
-        raise VisionfitError(f"the duration must be positive, got {text!r}")
-    return seconds
-
-
-def _first_error(e: ValidationError) -> str:
-    err = e.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    return f"{loc}: {err['msg']} (got {err.get('input')!r})"
