@@ -44,7 +44,10 @@ def _fmt4(v) -> str:
 def print_summary(result) -> None:
     """The table after a single run (engine.fit.RunResult), then its notes."""
     table = Table(title=f"run {result.run_dir}", show_header=False, title_justify="left")
-    table.add_row("task", f"{result.task}, {len(result.classes)} classes")
+    # a task with classes counts them; one with a target (regression) names it
+    n = len(result.classes)
+    kind = f"{n} classes" if n > 1 else f"target {result.classes[0]!r}" if n else ""
+    table.add_row("task", f"{result.task}, {kind}" if kind else result.task)
     n_test = getattr(result, "n_test", 0)
     test_part = f" / {n_test} test" if n_test else ""
     table.add_row("images", f"{result.n_train} train / {result.n_val} val{test_part}")

@@ -119,6 +119,13 @@ class RunConfig(_Document):
                 raw[parents[0]] = sections.validate_section(parents[0], None).model_dump(
                     mode="json"
                 )
+            elif len(parents) == 1 and parents[0] not in self.model_fields:
+                # a section whose task is not imported yet (the CLI imports no task): kept as
+                # given, validated by its task or refused by check_sections when the run starts
+                section = raw.setdefault(parents[0], {})
+                if isinstance(section, dict) and sections.section_model(parents[0]) is None:
+                    section[leaf] = value
+                    continue
             for part in parents:
                 if not isinstance(node.get(part), dict):
                     raise VisionfitError(f"unknown config key {key!r}")

@@ -197,6 +197,7 @@ def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
     # the output's shape and how to read it are the task's (tasks/*/task.py:export_info)
     task_info = predictor.task_impl.export_info(m)
     info["output"]["shape"] = task_info.pop("output_shape")
+    info["output"]["kind"] = task_info.pop("output_kind", "probabilities")  # or "value", ...
     info.update(task_info)
     return info
 

@@ -1,7 +1,7 @@
 """The page at `/`: one self-contained HTML document (inline CSS and JS, no external resources).
 
 Choose or drop an image; it is posted to /predict and the answer drawn: the top classes with
-probability bars, or the predicted mask over the image with its RLE.
+probability bars, the predicted mask over the image with its RLE, or a predicted value.
 """
 
 from __future__ import annotations
@@ -65,7 +65,14 @@ async function send(file) {
   status(file.name + ' (' + data.size[0] + ' x ' + data.size[1] + ' px)', false);
   $('result').hidden = false;
   // the task's JSON says what it is: a mask to draw over the image, or classes to list
-  if (data.view === 'mask') showMask(data); else showClasses(data);
+  if (data.view === 'mask') showMask(data);
+  else if (data.view === 'value') showValue(data);
+  else showClasses(data);
+}
+
+function showValue(data) {  // a number (regression): the target's name and the prediction
+  $('pred').textContent = data.target + ' = ' + Number(data.prediction).toPrecision(4);
+  $('seg').hidden = true;
 }
 
 function showClasses(data) {

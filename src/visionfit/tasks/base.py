@@ -319,8 +319,9 @@ class TaskBase:
         return None
 
     def export_info(self, meta: dict) -> dict:
-        """export.json's description of the graph's output: `output_shape` (popped into
-        output.shape by inference/export.py), `postprocess` and the task's own keys."""
+        """export.json's description of the graph's output: `output_shape` and `output_kind`
+        (popped into output.shape / output.kind by inference/export.py; the kind defaults to
+        "probabilities"), `postprocess` and the task's own keys."""
         return {}
 
     def report_sections(self) -> list:

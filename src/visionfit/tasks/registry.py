@@ -14,6 +14,7 @@ from visionfit.config import check_sections, register_section
 from visionfit.errors import RunError, VisionfitError
 from visionfit.tasks.base import Task
 from visionfit.tasks.classification.task import Classification
+from visionfit.tasks.regression.task import Regression
 from visionfit.tasks.segmentation.task import Segmentation
 
 _REGISTRY: dict[str, Task] = {}
@@ -84,5 +85,5 @@ def task_for_meta(meta: dict, where: str = "model.json") -> Task:
     raise RunError(f"{where} has no task this version knows ({meta.get('task')!r})")
 
 
-for _builtin in (Classification(), Segmentation()):
+for _builtin in (Classification(), Segmentation(), Regression()):
     register_task(_builtin)

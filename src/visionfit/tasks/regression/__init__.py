@@ -1,0 +1,1 @@
+"""Image regression: a numeric target per image, read from a CSV column (`--task regress`)."""

@@ -1,0 +1,37 @@
+"""What `visionfit train` prints after a regression run (Rich renderables, printed by cli/)."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+
+
+def render_summary(result) -> list:
+    """After one run: the bundle's validation (and test) scores on the target's scale. After
+    --folds K: nothing of its own (cli/render.py's CV table reads RegressionCVScores)."""
+    if hasattr(result, "scores") and hasattr(result.scores, "per_fold"):
+        return []
+    val = getattr(result, "val_final", None) or {}
+    if not val:
+        return []
+    table = Table(
+        title="regression, the bundle's predictions on the target's scale",
+        title_justify="left",
+    )
+    table.add_column("images")
+    for key in ("r2", "mae", "rmse"):
+        table.add_column(key, justify="right")
+    table.add_row("validation", *[_fmt(val.get(k)) for k in ("r2", "mae", "rmse")])
+    test = (getattr(result, "test", None) or {}).get("scores") or {}
+    if test:
+        table.add_row("test (scored once)", *[_fmt(test.get(k)) for k in ("r2", "mae", "rmse")])
+    return [
+        table,
+        f"predictions: {result.run_dir / 'val_predictions.csv'} (image, target, prediction, "
+        "residual)",
+    ]
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
