@@ -35,16 +35,17 @@ building blocks FAST / DEFAULT / BEST are in config/recipes.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from visionfit.config.recipes import Recipe
 from visionfit.errors import DataError
+from visionfit.tasks.predictions import Predictions, PredictOutputs, ProbBatch  # noqa: F401
 
 
 @dataclass
@@ -345,111 +346,3 @@ class TaskBase:
 
 
 TargetReader = Callable[[int, tuple[int, int]], Any]
-
-
-# ==== Outputs: typed predictions (a separate block: the prediction side of issue 16) ===========
-
-
-@dataclass
-class PredictOutputs:
-    """Where predictions go besides the returned object: the CSV `visionfit predict` writes and
-    the files a task may add. A task refuses (in `Predictions.prepare`) what it cannot write."""
-
-    out: Path | None = None  # the CSV (None from the Python API)
-    masks_dir: Path | None = None  # segmentation: one mask PNG per image
-    overlays_dir: Path | None = None  # segmentation: the image with its mask drawn over it
-    truth: Path | None = None  # true targets to score the predictions against
-
-    @property
-    def scores_csv(self) -> Path | None:
-        """Per-input scores against `truth`, next to the CSV."""
-        if self.out is None or self.truth is None:
-            return None
-        return self.out.with_name(self.out.stem + "_scores.csv")
-
-
-@dataclass
-class ProbBatch:
-    """One batch from the Predictor: its inputs (from position `start` of the whole input list),
-    probabilities (N, ...), why each input could not be read ("" if fine), and each input's
-    original (height, width) (None where a predictor does not know it)."""
-
-    items: Sequence
-    start: int
-    probs: Any  # torch.Tensor or np.ndarray; rows of unreadable inputs are meaningless
-    errors: list[str]
-    sizes: list[tuple[int, int]] | None = None
-
-
-class Predictions:
-    """A task's predictions for a list of inputs, rendering itself for every consumer:
-    `to_frame()` / `rows()` (the CSV `visionfit predict` writes), `to_json(i)` (what the
-    server's /predict answers for input i; its `view` tells the page what to draw),
-    `console_lines(outputs)` (the CLI's summary), `write_files(outputs)` (the task's own
-    files), `score(truth)` (scores against true targets, where the task supports it).
-
-    Predictors stream: they make one object per batch and `concat` them; `light()` drops what
-    a long prediction must not keep in memory (e.g. full-size masks) once files are written."""
-
-    view: ClassVar[str] = "table"  # what a client draws: "classes", "mask", ...
-    batch_size: ClassVar[int] = 64  # the default batch of `Predictor.predictions`
-    score_note: ClassVar[str] = ""  # how `score` defines its numbers (printed under them)
-
-    items: list
-    errors: list[str]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    @property
-    def n_failed(self) -> int:
-        return sum(1 for e in self.errors if e)
-
-    @classmethod
-    def prepare(cls, outputs: PredictOutputs, items: Sequence, where: str) -> PredictOutputs:
-        """Check the output options before predicting (refuse what this task cannot write,
-        refuse to overwrite) and resolve their defaults; `where` names the run in messages."""
-        from visionfit.errors import VisionfitError
-
-        extra = [
-            flag
-            for flag, value in (
-                ("--masks-dir", outputs.masks_dir),
-                ("--overlays-dir", outputs.overlays_dir),
-                ("--truth", outputs.truth),
-            )
-            if value is not None
-        ]
-        if extra:
-            raise VisionfitError(
-                f"{', '.join(extra)}: {where} predicts {cls.view}, it does not write or score "
-                "these (they are for segmentation runs)"
-            )
-        return outputs
-
-    @classmethod
-    def concat(cls, parts: Sequence[Predictions]) -> Predictions:
-        raise NotImplementedError
-
-    def light(self) -> Predictions:
-        return self
-
-    def write_files(self, outputs: PredictOutputs) -> None:
-        """The task's files of this batch (nothing by default: the CSV is the caller's)."""
-
-    def to_frame(self) -> pd.DataFrame:
-        raise NotImplementedError
-
-    def rows(self) -> list[dict]:
-        return self.to_frame().to_dict("records")
-
-    def to_json(self, i: int) -> dict:
-        raise NotImplementedError
-
-    def console_lines(self, outputs: PredictOutputs) -> list[str]:
-        return [f"wrote {len(self)} predictions to {outputs.out}"]
-
-    def score(self, truth: Path) -> tuple[dict[str, float], pd.DataFrame]:
-        from visionfit.errors import VisionfitError
-
-        raise VisionfitError(f"scoring against {truth} is not supported for {self.view}")
