@@ -70,16 +70,9 @@ class ClassifierModule(TaskModule):
         train_cfg: TrainConfig,
         *,
         loss_weight: torch.Tensor | None = None,
-        steps_per_epoch: int | None = None,
-        param_groups: list[dict] | None = None,
+        **common,  # steps_per_epoch, param_groups: see TaskModule
     ):
-        super().__init__(
-            model,
-            num_classes,
-            train_cfg,
-            steps_per_epoch=steps_per_epoch,
-            param_groups=param_groups,
-        )
+        super().__init__(model, num_classes, train_cfg, **common)
         self.task = task
         if task in ("binary", "multilabel"):
             self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=loss_weight)

@@ -92,16 +92,9 @@ class SegmenterModule(TaskModule):
         *,
         loss: str = "auto",
         class_names: list[str] | None = None,
-        steps_per_epoch: int | None = None,
-        param_groups: list[dict] | None = None,
+        **common,  # steps_per_epoch, param_groups: see TaskModule
     ):
-        super().__init__(
-            model,
-            num_classes,
-            train_cfg,
-            steps_per_epoch=steps_per_epoch,
-            param_groups=param_groups,
-        )
+        super().__init__(model, num_classes, train_cfg, **common)
         self.loss_fn = create_loss(loss, num_classes)
         self.class_names = class_names
         self.val_scores = SegScores(num_classes, class_names)
