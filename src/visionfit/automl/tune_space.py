@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from visionfit.config import RunConfig
+from visionfit.config import RunConfig, read_yaml
 from visionfit.errors import VisionfitError
 
 # Short names a search space may use for the common config keys.
@@ -82,16 +80,13 @@ def load_space(space: str | Path | dict | None, base: RunConfig) -> list[Param]:
         return default_space(base)
     origin = "search space"
     if not isinstance(space, dict):
-        path = Path(space)
-        origin = str(path)
-        if not path.is_file():
-            raise VisionfitError(f"search space file not found: {path}")
-        try:
-            space = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise VisionfitError(f"search space {path} is not valid YAML: {e}") from None
-        if not isinstance(space, dict):
-            raise VisionfitError(f"search space {path} must be a mapping of key: spec")
+        origin = str(Path(space))
+        space = read_yaml(
+            space,
+            what="search space",
+            missing="search space file not found",
+            not_mapping="must be a mapping of key: spec",
+        )
     params = []
     for raw_key, spec in space.items():
         key = ALIASES.get(str(raw_key), str(raw_key))

@@ -10,17 +10,25 @@ from pydantic import ValidationError
 from visionfit.errors import VisionfitError
 
 
-def read_yaml(path: str | Path) -> dict:
-    """A config file's mapping, or a one-line error."""
+def read_yaml(
+    path: str | Path,
+    *,
+    what: str = "config file",
+    missing: str = "config file not found",
+    not_mapping: str = "is not a mapping of config keys",
+) -> dict:
+    """A YAML file's mapping, or a one-line error: `{missing}: PATH` when there is no such file,
+    `{what} PATH is not valid YAML: ...`, `{what} PATH {not_mapping}` (a config file by default;
+    the search space of tune says its own words)."""
     p = Path(path)
     if not p.is_file():
-        raise VisionfitError(f"config file not found: {p}")
+        raise VisionfitError(f"{missing}: {p}")
     try:
         raw = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise VisionfitError(f"config file {p} is not valid YAML: {e}") from None
+        raise VisionfitError(f"{what} {p} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
-        raise VisionfitError(f"config file {p} is not a mapping of config keys")
+        raise VisionfitError(f"{what} {p} {not_mapping}")
     return raw
 
 

@@ -115,12 +115,7 @@ class ScanCache:
 
     def _disable(self, err: BaseException) -> None:
         self.disabled_reason = f"{self.db_path}: {err}"
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-        self._conn = None
+        self.close()
         warnings.warn(
             f"scan cache unavailable ({self.disabled_reason}); scanning without it",
             RuntimeWarning,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import lightning as L
 import torch
+from torch import nn
 
 from visionfit.config import TrainConfig
 
@@ -73,3 +75,30 @@ def module_optimizers(module):
     else:  # asked lazily, only by a schedule that needs it
         total = lambda: module.trainer.estimated_stepping_batches  # noqa: E731
     return configure_optimization(params, module.cfg, total)
+
+
+class TaskModule(L.LightningModule):
+    """What every task's LightningModule shares: the network, the class count, the TrainConfig
+    (`cfg`) and the optimizer / schedule built from it (`module_optimizers`)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        num_classes: int,
+        train_cfg: TrainConfig,
+        *,
+        steps_per_epoch: int | None = None,
+        param_groups: list[dict] | None = None,
+    ):
+        super().__init__()
+        # Given by the caller: see module_optimizers.
+        self.steps_per_epoch = steps_per_epoch
+        # Optimizer parameter groups with their own "lr" (e.g. head / backbone, models/freezing);
+        # None: every trainable parameter at train_cfg.lr.
+        self.param_groups = param_groups
+        self.model = model
+        self.num_classes = num_classes
+        self.cfg = train_cfg
+
+    def configure_optimizers(self):
+        return module_optimizers(self)

@@ -18,7 +18,7 @@ from visionfit.data.transforms import create_transforms
 from visionfit.plots import figure as _plot
 from visionfit.plots.sections import ReportContext
 from visionfit.plots.tiles import grid, load_image
-from visionfit.tasks.classification.report_data import validation_predictions
+from visionfit.tasks.classification.report_data import shown_predictions
 
 N_RIGHT = 4
 N_WRONG = 4
@@ -67,8 +67,8 @@ def _choose(df, n_right: int, n_wrong: int):
 
 def plot_gradcam(ctx: ReportContext) -> Path | None:
     run = ctx.run
-    df = validation_predictions(ctx)
-    if df is None or df.empty or not run.has_model():
+    df = shown_predictions(ctx)
+    if df is None or not run.has_model():
         return None
     if run.meta.get("kind") == "baseline":  # a scikit-learn pipeline: no network to look into
         return None

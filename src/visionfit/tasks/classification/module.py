@@ -5,14 +5,13 @@ The network is passed in (composition): this module owns only how it is trained.
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torchmetrics as tm
 from torch import nn
 
 from visionfit.config import TrainConfig
 from visionfit.tasks.classification.mixup import create_mixup, mix_batch
-from visionfit.tasks.optim import module_optimizers
+from visionfit.tasks.optim import TaskModule
 
 
 def probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
@@ -55,7 +54,7 @@ def _metrics(task: str, num_classes: int, prefix: str) -> tm.MetricCollection:
     return tm.MetricCollection(metrics, prefix=prefix)
 
 
-class ClassifierModule(L.LightningModule):
+class ClassifierModule(TaskModule):
     """Binary (one logit, BCE), multi-class (cross-entropy), multi-label (BCE per label) and
     soft labels (cross-entropy against class probabilities; metrics against the arg-max class).
 
@@ -71,19 +70,10 @@ class ClassifierModule(L.LightningModule):
         train_cfg: TrainConfig,
         *,
         loss_weight: torch.Tensor | None = None,
-        steps_per_epoch: int | None = None,
-        param_groups: list[dict] | None = None,
+        **common,  # steps_per_epoch, param_groups: see TaskModule
     ):
-        super().__init__()
-        # Given by the caller: see tasks/optim.py:module_optimizers.
-        self.steps_per_epoch = steps_per_epoch
-        # Optimizer parameter groups with their own "lr" (e.g. head / backbone, models/freezing);
-        # None: every trainable parameter at train_cfg.lr.
-        self.param_groups = param_groups
-        self.model = model
+        super().__init__(model, num_classes, train_cfg, **common)
         self.task = task
-        self.num_classes = num_classes
-        self.cfg = train_cfg
         if task in ("binary", "multilabel"):
             self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=loss_weight)
         else:
@@ -161,6 +151,3 @@ class ClassifierModule(L.LightningModule):
     def on_validation_epoch_end(self):
         self.log_dict({k: v.float() for k, v in self.val_metrics.compute().items()})
         self.val_metrics.reset()
-
-    def configure_optimizers(self):
-        return module_optimizers(self)

@@ -32,7 +32,7 @@ from visionfit.plots.tiles import grid, load_image
 from visionfit.tasks.classification.report_data import (
     label_indices,
     probability_matrix,
-    validation_predictions,
+    shown_predictions,
 )
 
 PER_CLASS = 6
@@ -81,8 +81,8 @@ def most_confused(df: pd.DataFrame, classes: list[str], n: int = 10) -> list[tup
 
 def plot_confusion(ctx: ReportContext) -> Path | None:
     run, out_dir = ctx.run, ctx.plots_dir
-    df = validation_predictions(ctx)
-    if df is None or df.empty:
+    df = shown_predictions(ctx)
+    if df is None:
         return None
     classes = run.classes
     cm = confusion_counts(df, classes)
@@ -135,8 +135,8 @@ MAX_CURVES = 12  # one-vs-rest beyond this becomes unreadable: the most frequent
 
 def plot_roc_pr(ctx: ReportContext) -> Path | None:
     run, out_dir = ctx.run, ctx.plots_dir
-    df = validation_predictions(ctx)
-    if df is None or df.empty:
+    df = shown_predictions(ctx)
+    if df is None:
         return None
     classes = run.classes
     y = label_indices(df, classes)
@@ -175,8 +175,8 @@ def plot_roc_pr(ctx: ReportContext) -> Path | None:
 
 def plot_calibration(ctx: ReportContext) -> Path | None:
     run, out_dir = ctx.run, ctx.plots_dir
-    df = validation_predictions(ctx)
-    if run.task != "binary" or df is None or df.empty:
+    df = shown_predictions(ctx)
+    if run.task != "binary" or df is None:
         return None
     y = label_indices(df, run.classes) == 1
     p = df[f"prob_{run.classes[1]}"].to_numpy(np.float64)
@@ -225,8 +225,8 @@ def top_losses(df: pd.DataFrame, classes: list[str], n: int = N_WORST) -> pd.Dat
 
 def plot_mistakes(ctx: ReportContext) -> Path | None:
     run, out_dir = ctx.run, ctx.plots_dir
-    df = validation_predictions(ctx)
-    if df is None or df.empty:
+    df = shown_predictions(ctx)
+    if df is None:
         return None
     worst = top_losses(df, run.classes)
     in_chans = int(run.meta.get("in_chans", 3))

@@ -36,8 +36,17 @@ def _plot_section(ctx: ReportContext, sid: str, title: str, fn, text: str = "") 
     return Section(sid, title, h.para(text or _source(ctx)) + tag, [path])
 
 
-def samples(ctx: ReportContext) -> Section | None:
-    return _plot_section(ctx, "samples", "Training images per class", plot_samples, " ")
+def _plotted(sid: str, title: str, fn, text: str = ""):
+    """The section that is one plot (`fn`) under `title` with `text` above it."""
+
+    def build(ctx: ReportContext) -> Section | None:
+        return _plot_section(ctx, sid, title, fn, text)
+
+    build.__name__ = build.__qualname__ = sid
+    return build
+
+
+samples = _plotted("samples", "Training images per class", plot_samples, " ")
 
 
 def confusion(ctx: ReportContext) -> Section | None:
@@ -54,28 +63,22 @@ def confusion(ctx: ReportContext) -> Section | None:
     return section
 
 
-def roc(ctx: ReportContext) -> Section | None:
-    return _plot_section(ctx, "roc", "ROC and precision-recall curves", plot_roc_pr)
-
-
-def calibration(ctx: ReportContext) -> Section | None:
-    text = (
-        "Do predicted probabilities match observed frequencies? Points on the diagonal are "
-        "calibrated; right: the scores of each true class."
-    )
-    return _plot_section(ctx, "calibration", "Calibration", plot_calibration, text)
-
-
-def mistakes(ctx: ReportContext) -> Section | None:
-    return _plot_section(ctx, "mistakes", "Worst mistakes (highest loss)", plot_mistakes)
-
-
-def gradcam(ctx: ReportContext) -> Section | None:
-    text = (
-        "Grad-CAM on the last convolutional feature map: which regions raised the score of the "
-        "predicted class, for images the model gets right and wrong."
-    )
-    return _plot_section(ctx, "gradcam", "Where the model looks (Grad-CAM)", plot_gradcam, text)
+roc = _plotted("roc", "ROC and precision-recall curves", plot_roc_pr)
+calibration = _plotted(
+    "calibration",
+    "Calibration",
+    plot_calibration,
+    "Do predicted probabilities match observed frequencies? Points on the diagonal are "
+    "calibrated; right: the scores of each true class.",
+)
+mistakes = _plotted("mistakes", "Worst mistakes (highest loss)", plot_mistakes)
+gradcam = _plotted(
+    "gradcam",
+    "Where the model looks (Grad-CAM)",
+    plot_gradcam,
+    "Grad-CAM on the last convolutional feature map: which regions raised the score of the "
+    "predicted class, for images the model gets right and wrong.",
+)
 
 
 SECTIONS = [

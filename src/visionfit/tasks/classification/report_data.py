@@ -27,6 +27,12 @@ def validation_predictions(ctx: ReportContext) -> pd.DataFrame | None:
     return run.cache["predictions"]
 
 
+def shown_predictions(ctx: ReportContext) -> pd.DataFrame | None:
+    """`validation_predictions`, or None when there are none or no rows (nothing to plot)."""
+    df = validation_predictions(ctx)
+    return None if df is None or df.empty else df
+
+
 def probability_matrix(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
     return df[[f"prob_{c}" for c in classes]].to_numpy(np.float64)
 

@@ -8,7 +8,6 @@ centre crop of the target.
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torchmetrics as tm
 from torch import nn
@@ -16,7 +15,7 @@ from torch import nn
 from visionfit.config import TrainConfig
 from visionfit.errors import ModelError
 from visionfit.models.unet import centre_crop
-from visionfit.tasks.optim import module_optimizers
+from visionfit.tasks.optim import TaskModule
 from visionfit.tasks.segmentation.metrics import SegScores, image_stats, per_image_dice
 
 BINARY_LOSSES = ("bce", "dice", "focal", "bce+dice", "lovasz")
@@ -81,7 +80,7 @@ def probabilities(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=1)
 
 
-class SegmenterModule(L.LightningModule):
+class SegmenterModule(TaskModule):
     """Trains a segmenter: the loss on logit maps, per-image dice while training, dice / IoU /
     pixel accuracy on validation. `steps_per_epoch` and `param_groups` as in ClassifierModule."""
 
@@ -93,15 +92,9 @@ class SegmenterModule(L.LightningModule):
         *,
         loss: str = "auto",
         class_names: list[str] | None = None,
-        steps_per_epoch: int | None = None,
-        param_groups: list[dict] | None = None,
+        **common,  # steps_per_epoch, param_groups: see TaskModule
     ):
-        super().__init__()
-        self.steps_per_epoch = steps_per_epoch
-        self.param_groups = param_groups
-        self.model = model
-        self.num_classes = num_classes
-        self.cfg = train_cfg
+        super().__init__(model, num_classes, train_cfg, **common)
         self.loss_fn = create_loss(loss, num_classes)
         self.class_names = class_names
         self.val_scores = SegScores(num_classes, class_names)
@@ -164,6 +157,3 @@ class SegmenterModule(L.LightningModule):
     def predict_step(self, batch, batch_idx):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         return probabilities(self(x))
-
-    def configure_optimizers(self):
-        return module_optimizers(self)
