@@ -6,6 +6,7 @@ import pytest
 
 from visionfit.config import RunConfig
 from visionfit.errors import VisionfitError
+from visionfit.tasks.segmentation import config as _segment_section  # noqa: F401 - registers segment:
 
 
 def test_zero_means_off_for_patience_and_checkpoint_minutes():
