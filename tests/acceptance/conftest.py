@@ -9,7 +9,7 @@ Start-up dominates (importing torch + Lightning takes several seconds per comman
 training commands go through `jobs`: a pool of two background workers that a module fills with
 all its commands when its first test starts, while the tests take the results in order. The
 shared runs (one single run, one baseline + 2-fold CV run on the baseline's folds, one
-segmentation run) are queued first, at the start of the session.
+segmentation run) are queued first, at the start of the session, those the collected tests use.
 """
 
 from __future__ import annotations
@@ -289,9 +289,20 @@ def proj(ws) -> Path:
     return ws / "proj"
 
 
+# the shared runs' job keys and the fixtures that hand them to tests
+SHARED = {
+    "single": {"single_run"},
+    "baseline+cv": {"baseline_run", "cv_run"},
+    "segment": {"seg_run"},
+}
+
+
 @pytest.fixture(scope="session", autouse=True)
-def shared_runs(jobs, vf, proj, ws, shapes, binary, seg_data):
-    """Queue the shared runs at session start: they train while the first tests run."""
+def shared_runs(request, jobs, vf, proj, ws, shapes, binary, seg_data):
+    """Queue the shared runs at session start: they train while the first tests run. Only the
+    runs a collected test asks for (its fixtures) are queued, so a subset of the suite (one
+    module, `-k`) trains nothing it does not use."""
+    wanted = {name for item in request.session.items for name in item.fixturenames}
 
     def single():
         return vf("train", shapes, *TINY, cwd=proj).ok().run_dir("simple_cnn-2*")
@@ -305,9 +316,9 @@ def shared_runs(jobs, vf, proj, ws, shapes, binary, seg_data):
     def segment():
         return vf("train", seg_data, "--task", "segment", *SEG_TINY, cwd=ws / "seg").ok().run_dir()
 
-    jobs.submit("single", single)
-    jobs.submit("baseline+cv", baseline_and_cv)
-    jobs.submit("segment", segment)
+    for key, fn in (("single", single), ("baseline+cv", baseline_and_cv), ("segment", segment)):
+        if SHARED[key] & wanted:
+            jobs.submit(key, fn)
 
 
 @pytest.fixture(scope="session")
