@@ -98,6 +98,17 @@ def test_tune_journal_storage(tune_jobs, ws, h):
     assert len(h.read_csv(ws / "tune" / "journal" / "runs" / "tune-shapes" / "trials.csv")) == 1
 
 
+def test_tune_journal_storage_as_a_log_path(vf, binary, tmp_path, h):
+    """README: (a path ending in .log works too: --storage /shared/tune/shapes.log)"""
+    journal = tmp_path / "shared" / "tune" / "shapes.log"
+    journal.parent.mkdir(parents=True)
+    vf("tune", binary, "--trials", "1", "--study", "shapes", "--storage", journal,
+       "--img-size", "32", "--epochs", "1", cwd=tmp_path / "work").ok()  # fmt: skip
+    assert journal.is_file() and journal.stat().st_size > 0
+    assert len(h.read_csv(tmp_path / "work" / "runs" / "tune-shapes" / "trials.csv")) == 1
+    assert not list(tmp_path.rglob("*.db")), "a .log path is a journal, not a SQLite file"
+
+
 @pytest.mark.skip(reason="pip install needs PyPI (the network); psycopg2-binary is a dev extra")
 def test_pip_install_tune_server():
     """README: pip install 'visionfit[tune-server]'"""
