@@ -40,7 +40,7 @@ def check(
 
     report = check_data(cfg, progress=True, use_cache=not no_cache, threads=threads)
     render_check.print_check_report(report, root=cfg.data.path or cfg.data.root)
-    from visionfit.tasks.registry import get_task
+    from visionfit.tasks.registry import get_task, task_for_config
 
     for name, section in report.sections.items():  # a task's own part of the report
         render.print_lines(get_task(name).render_check_section(section))
@@ -48,7 +48,7 @@ def check(
         out.parent.mkdir(parents=True, exist_ok=True)
         create_exclusive(out, report.to_json())
         render.console.print(f"report written to {out}")
-    render_check.print_verdict(report)
+    render_check.print_verdict(report, task_for_config(cfg).check_verdict(report))
     if not report.usable:
         raise typer.Exit(1)
 

@@ -158,18 +158,17 @@ def _duplicate_tables(report, rel) -> list[Table]:
     return tables
 
 
-def print_verdict(report) -> None:
-    """The last line: usable (stdout) or not, with the problems (stderr)."""
+def print_verdict(report, usable: str) -> None:
+    """The last line: usable (stdout; `usable` is the task's words for the data) or not, with
+    the problems (stderr)."""
     if not report.usable:
         render.err_console.print(
             f"[bold red]data not usable:[/] {'; '.join(report.problems)}", highlight=False
         )
         return
-    n_classes = sum(1 for n in report.classes.values() if n)
-    kinds = "kinds of mask" if report.sections else "classes"
     left_out = report.counts["bad"]
     render.console.print(
-        f"[green]data usable:[/] {report.counts['usable']} images in {n_classes} {kinds}"
+        f"[green]data usable:[/] {usable}"
         + (f", {left_out} unusable files left out by train" if left_out else ""),
         highlight=False,
     )

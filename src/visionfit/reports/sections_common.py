@@ -25,15 +25,17 @@ def headline(run) -> dict:
     """The numbers a reader wants first, per run kind."""
     s = run.summary
     out: dict = {"run": run.name, "kind": run.kind, "task": run.task, "model": run.model_name}
-    if run.classes:
+    if len(run.classes) > 1:
         out["classes"] = ", ".join(run.classes)
+    elif run.classes:  # one named column: a target (regression), not classes
+        out["target"] = run.classes[0]
     if run.img_size:
         out["input size"] = f"{run.img_size} px"
     if run.kind == "single":
         out["best epoch"] = f"{s.get('best_epoch')} of {s.get('epochs_run', '?')}"
         out[f"{run.monitor} (best epoch)"] = s.get("best_metrics", {}).get(run.monitor)
         for k, v in (s.get("val_final") or {}).items():
-            out[f"val {k} (original size, post-processed)"] = v
+            out[f"val {k} (the final model)"] = v
     else:
         main = s.get("main_metric")
         mean, std, oof = (s.get(k, {}) or {} for k in ("cv_mean", "cv_std", "oof"))
@@ -62,6 +64,8 @@ def _counts(run) -> pd.DataFrame | None:
     df = run.samples()
     if df is None or "label" not in df:
         return None
+    if "empty_mask" not in df and len(run.classes) < 2:  # a target, not classes: images per split
+        df = df.assign(label="images")
     by = "split" if "split" in df else ("fold" if "fold" in df else None)
     label = (
         df["empty_mask"].map({True: "empty mask", False: "non-empty mask"})

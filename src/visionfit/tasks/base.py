@@ -237,6 +237,7 @@ class Task(Protocol):
     def baseline(self) -> Baseline | None: ...
     def render_summary(self, result) -> list: ...  # Rich renderables / lines after `train`
     def render_check_section(self, section: dict) -> list: ...  # its part of `check`'s output
+    def check_verdict(self, report) -> str: ...  # `check`'s last line: what is usable
     def demo(self) -> Demo | None: ...  # `visionfit demo --task NAME`, or None: no demo
 
 
@@ -340,6 +341,12 @@ class TaskBase:
     def render_check_section(self, section: dict) -> list:
         """Rich renderables for the task's own section of `visionfit check` (CheckInput)."""
         return []
+
+    def check_verdict(self, report) -> str:
+        """What `visionfit check`'s last line says the usable data is ("40 images in 2
+        classes")."""
+        n = sum(1 for count in report.classes.values() if count)
+        return f"{report.counts['usable']} images in {n} class{'' if n == 1 else 'es'}"
 
     def demo(self) -> Demo | None:
         return None

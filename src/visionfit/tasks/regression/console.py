@@ -35,3 +35,13 @@ def render_summary(result) -> list:
 
 def _fmt(v) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+def render_check_section(section: dict) -> list:
+    """`visionfit check`'s regression section: the target column's n / mean / std / min / max."""
+    table = Table(title=f"target {section.get('target', '')!r}", show_header=False,
+                  title_justify="left")  # fmt: skip
+    for key in ("n", "mean", "std", "min", "max"):
+        if section.get(key) is not None:
+            table.add_row(key, _fmt(section[key]) if key != "n" else str(section[key]))
+    return [table]

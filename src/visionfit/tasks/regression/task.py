@@ -53,6 +53,14 @@ class Regression(TaskBase):
         check_model_name(cfg.model.name)  # before the scan: a typo fails at once
         return load_regression_data(cfg, progress=progress)
 
+    def render_check_section(self, section: dict) -> list:
+        from visionfit.tasks.regression.console import render_check_section
+
+        return render_check_section(section)
+
+    def check_verdict(self, report) -> str:
+        return f"{report.counts['usable']} images with a numeric target"
+
     def check_input(self, cfg: RunConfig) -> CheckInput:
         """The samples `visionfit check` scans, and the target's summary as the task's section;
         targets that are not numbers stop training."""

@@ -327,6 +327,10 @@ class Segmentation(TaskBase):
 
         return list(SECTIONS)
 
+    def check_verdict(self, report) -> str:
+        n = sum(1 for count in report.classes.values() if count)
+        return f"{report.counts['usable']} images in {n} kind{'' if n == 1 else 's'} of mask"
+
     def render_check_section(self, section: dict) -> list:
         """The table of `visionfit check`'s segmentation section, then its first problems."""
         from visionfit.tasks.segmentation.console import render_check_section
