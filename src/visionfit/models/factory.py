@@ -173,3 +173,48 @@ def _describe(report) -> str:
         return report.source
     skipped = f", skipped {len(report.skipped)} tensors (head)" if report.skipped else ""
     return f"{report.source} ({report.loaded} tensors{skipped})"
+
+
+# ---- one network from a run config, its model.json entries, and back --------------------------
+
+
+def create_classifier_for(cfg, num_outputs: int) -> CreatedModel:
+    """`create_classifier` as a run config (`visionfit.config.RunConfig`) states it: every task
+    whose network is a classifier body with `num_outputs` outputs (classes, a value)."""
+    return create_classifier(
+        cfg.model.name,
+        num_outputs,
+        in_chans=cfg.data.in_chans,
+        pretrained=cfg.model.pretrained,
+        weights=cfg.model.weights,
+        drop_rate=cfg.model.drop_rate,
+        head=cfg.finetune.head,
+        head_hidden=cfg.finetune.head_hidden,
+        head_dropout=cfg.finetune.head_dropout,
+    )
+
+
+def classifier_meta(cfg, num_outputs: int) -> dict:
+    """What model.json records to rebuild that network (`classifier_from_meta`)."""
+    return {
+        "arch": cfg.model.name,
+        "num_outputs": num_outputs,
+        "drop_rate": cfg.model.drop_rate,
+        "head": cfg.finetune.head,
+        "head_hidden": cfg.finetune.head_hidden,
+        "head_dropout": cfg.finetune.head_dropout,
+    }
+
+
+def classifier_from_meta(meta: dict) -> nn.Module:
+    """The network model.json describes, weights not loaded (bundles load theirs after)."""
+    return create_classifier(
+        meta["arch"],
+        meta["num_outputs"],
+        in_chans=meta["in_chans"],
+        pretrained=False,
+        drop_rate=meta.get("drop_rate", 0.0),
+        head=meta.get("head", "linear"),
+        head_hidden=meta.get("head_hidden", 512),
+        head_dropout=meta.get("head_dropout", 0.25),
+    ).model

@@ -196,3 +196,15 @@ def try_read_summary(run_dir: str | Path) -> RunSummary | None:
         return read_summary(run_dir)
     except RunError:
         return None
+
+
+def cv_fields(scores) -> dict:
+    """A cross-validation's scores as summary.json names them: `scores` has main_metric, mean,
+    std, oof and per_fold (a task's CV scores object)."""
+    return {
+        "main_metric": scores.main_metric,
+        "cv_mean": scores.mean,
+        "cv_std": scores.std,
+        "oof": scores.oof,
+        "per_fold": scores.per_fold,
+    }

@@ -100,5 +100,21 @@ class TaskModule(L.LightningModule):
         self.num_classes = num_classes
         self.cfg = train_cfg
 
+    def track_epoch_metrics(self, train_metrics, val_metrics) -> None:
+        """The epoch metrics and the loss means every task logs. The running train metrics are
+        saved in checkpoints (persistent states), so that a run resumed in the middle of an
+        epoch reports the same epoch metrics as one that was not; the validation loss is a
+        metric object, reduced over every process's shard when several train (DDP)."""
+        import torchmetrics as tm
+
+        self.train_metrics, self.val_metrics = train_metrics, val_metrics
+        self.train_loss_mean = tm.MeanMetric()
+        for metric in (*self.train_metrics.values(), self.train_loss_mean):
+            metric.persistent(True)
+        self.val_loss_mean = tm.MeanMetric()
+
+    def forward(self, x):
+        return self.model(x)
+
     def configure_optimizers(self):
         return module_optimizers(self)

@@ -4,11 +4,13 @@ re-exports them next to the protocol that names them."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 
@@ -56,6 +58,7 @@ class Predictions:
     view: ClassVar[str] = "table"  # what a client draws: "classes", "mask", ...
     batch_size: ClassVar[int] = 64  # the default batch of `Predictor.predictions`
     score_note: ClassVar[str] = ""  # how `score` defines its numbers (printed under them)
+    shared_fields: ClassVar[tuple[str, ...]] = ()  # the same for every input (see `concat`)
 
     items: list
     errors: list[str]
@@ -91,7 +94,23 @@ class Predictions:
 
     @classmethod
     def concat(cls, parts: Sequence[Predictions]) -> Predictions:
-        raise NotImplementedError
+        """The parts joined in input order: per-input lists chained and arrays concatenated;
+        an optional per-input field (None in any part, e.g. dropped masks) is None; the fields
+        named in `shared_fields` (the classes, the target's name) come from the first part."""
+        if len(parts) == 1:
+            return parts[0]
+        joined = {}
+        for f in dataclasses.fields(cls):
+            values = [getattr(p, f.name) for p in parts]
+            if f.name in cls.shared_fields:
+                joined[f.name] = values[0]
+            elif any(v is None for v in values):
+                joined[f.name] = None
+            elif isinstance(values[0], np.ndarray):
+                joined[f.name] = np.concatenate(values)
+            else:
+                joined[f.name] = [x for v in values for x in v]
+        return cls(**joined)
 
     def light(self) -> Predictions:
         return self

@@ -21,6 +21,7 @@ import pandas as pd
 
 from visionfit.fileio import atomic_write_csv
 from visionfit.runs import files as run_files
+from visionfit.runs.summary import cv_fields
 from visionfit.tasks.classification.scoring import choose_threshold, main_metric, score
 
 
@@ -51,11 +52,7 @@ class CVScores:
 
     def to_json(self) -> dict:
         return {
-            "main_metric": self.main_metric,
-            "cv_mean": self.mean,
-            "cv_std": self.std,
-            "oof": self.oof,
-            "per_fold": self.per_fold,
+            **cv_fields(self),
             "threshold": self.threshold,
             "threshold_method": self.threshold_method,
             "oof_at_threshold": self.oof_at_threshold,

@@ -86,18 +86,9 @@ class ClassifierModule(TaskModule):
             if task == "multiclass"
             else None
         )
-        self.train_metrics = _metrics(task, num_classes, "train_")
-        self.val_metrics = _metrics(task, num_classes, "val_")
-        # The epoch's running train metrics are saved in checkpoints (persistent states), so a
-        # run resumed in the middle of an epoch reports the same epoch metrics as one that was not.
-        self.train_loss_mean = tm.MeanMetric()
-        for metric in (*self.train_metrics.values(), self.train_loss_mean):
-            metric.persistent(True)
-        # a metric object: reduced over every process's shard when several train (DDP)
-        self.val_loss_mean = tm.MeanMetric()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        self.track_epoch_metrics(
+            _metrics(task, num_classes, "train_"), _metrics(task, num_classes, "val_")
+        )
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.task == "binary":

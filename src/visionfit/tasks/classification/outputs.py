@@ -4,7 +4,6 @@ summary line."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +40,8 @@ class ClassPredictions(Predictions):
 
     view = "classes"
 
+    shared_fields = ("classes",)
+
     items: list
     names: list[str]  # the CSV's `image` column
     classes: list[str]
@@ -70,21 +71,6 @@ class ClassPredictions(Predictions):
     @classmethod
     def empty(cls, classes: list[str]) -> ClassPredictions:
         return cls([], [], list(classes), np.zeros((0, len(classes))), [], [], [])
-
-    @classmethod
-    def concat(cls, parts: Sequence[ClassPredictions]) -> ClassPredictions:
-        if len(parts) == 1:
-            return parts[0]
-        sizes = [s for p in parts for s in (p.sizes or [])]
-        return cls(
-            items=[x for p in parts for x in p.items],
-            names=[x for p in parts for x in p.names],
-            classes=parts[0].classes,
-            probs=np.concatenate([p.probs for p in parts]),
-            preds=[x for p in parts for x in p.preds],
-            errors=[x for p in parts for x in p.errors],
-            sizes=sizes if all(p.sizes is not None for p in parts) else None,
-        )
 
     def to_frame(self) -> pd.DataFrame:
         """`image`, `pred`, `prob_<class>`... and, when an input could not be read, `error`."""

@@ -191,19 +191,9 @@ class Classification(TaskBase):
     # ---- model and training ----------------------------------------------------------------
 
     def create_model(self, cfg: RunConfig, data: TaskData):
-        from visionfit.models.factory import create_classifier
+        from visionfit.models.factory import create_classifier_for
 
-        return create_classifier(
-            cfg.model.name,
-            num_outputs(data.label_mode, len(data.classes)),
-            in_chans=cfg.data.in_chans,
-            pretrained=cfg.model.pretrained,
-            weights=cfg.model.weights,
-            drop_rate=cfg.model.drop_rate,
-            head=cfg.finetune.head,
-            head_hidden=cfg.finetune.head_hidden,
-            head_dropout=cfg.finetune.head_dropout,
-        )
+        return create_classifier_for(cfg, num_outputs(data.label_mode, len(data.classes)))
 
     def dataset_targets(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
         return split_targets(df, data.label_mode)
@@ -259,14 +249,11 @@ class Classification(TaskBase):
 
     def bundle_meta(self, cfg: RunConfig, data: TaskData, created, post: dict) -> dict:
         threshold = post.get("threshold")
+        from visionfit.models.factory import classifier_meta
+
         return {
             "task": data.label_mode,
-            "arch": cfg.model.name,
-            "num_outputs": num_outputs(data.label_mode, len(data.classes)),
-            "drop_rate": cfg.model.drop_rate,
-            "head": cfg.finetune.head,
-            "head_hidden": cfg.finetune.head_hidden,
-            "head_dropout": cfg.finetune.head_dropout,
+            **classifier_meta(cfg, num_outputs(data.label_mode, len(data.classes))),
             # arg-max tasks keep the key; predict ignores it for them
             "threshold": 0.5 if threshold is None else threshold,
         }
@@ -314,18 +301,9 @@ class Classification(TaskBase):
     # ---- prediction ------------------------------------------------------------------------
 
     def model_from_meta(self, meta: dict):
-        from visionfit.models.factory import create_classifier
+        from visionfit.models.factory import classifier_from_meta
 
-        return create_classifier(
-            meta["arch"],
-            meta["num_outputs"],
-            in_chans=meta["in_chans"],
-            pretrained=False,
-            drop_rate=meta.get("drop_rate", 0.0),
-            head=meta.get("head", "linear"),
-            head_hidden=meta.get("head_hidden", 512),
-            head_dropout=meta.get("head_dropout", 0.25),
-        ).model
+        return classifier_from_meta(meta)
 
     def probabilities(self, model, x: torch.Tensor, meta: dict) -> torch.Tensor:
         from visionfit.tasks.classification.module import probabilities

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from visionfit.runs.rundir import atomic_write_csv
+from visionfit.runs.summary import cv_fields
 from visionfit.tasks.regression.metrics import METRICS, score
 
 MAIN_METRIC = "val_r2"
@@ -46,13 +47,7 @@ class RegressionCVScores:
         )
 
     def to_json(self) -> dict:
-        return {
-            "main_metric": self.main_metric,
-            "cv_mean": self.mean,
-            "cv_std": self.std,
-            "oof": self.oof,
-            "per_fold": self.per_fold,
-        }
+        return cv_fields(self)
 
 
 def score_folds(y: np.ndarray, pred: np.ndarray, fold: np.ndarray) -> RegressionCVScores:

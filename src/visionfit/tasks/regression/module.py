@@ -3,13 +3,12 @@ scale, and the network wrapped so that its output is already de-scaled (bundle a
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torchmetrics as tm
 from torch import nn
 
 from visionfit.config import TrainConfig
-from visionfit.tasks.optim import module_optimizers
+from visionfit.tasks.optim import TaskModule
 from visionfit.tasks.regression.config import LOSSES
 from visionfit.tasks.regression.targets import TargetScaling
 
@@ -56,7 +55,7 @@ def _metrics(prefix: str) -> tm.MetricCollection:
     )
 
 
-class RegressorModule(L.LightningModule):
+class RegressorModule(TaskModule):
     """`model` is a `ScaledRegressor`; batches are (images, (N, 1) targets on the original
     scale). Logs train/val loss (standardised units) and mae, rmse, r2 (original scale)."""
 
@@ -70,19 +69,11 @@ class RegressorModule(L.LightningModule):
         steps_per_epoch: int | None = None,
         param_groups: list[dict] | None = None,
     ):
-        super().__init__()
-        self.model, self.cfg = model, train_cfg
-        self.steps_per_epoch, self.param_groups = steps_per_epoch, param_groups
+        super().__init__(
+            model, 1, train_cfg, steps_per_epoch=steps_per_epoch, param_groups=param_groups
+        )
         self.loss_fn = create_loss(loss, huber_delta)
-        self.train_metrics = _metrics("train_")
-        self.val_metrics = _metrics("val_")
-        self.train_loss_mean = tm.MeanMetric()
-        for metric in (*self.train_metrics.values(), self.train_loss_mean):
-            metric.persistent(True)
-        self.val_loss_mean = tm.MeanMetric()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        self.track_epoch_metrics(_metrics("train_"), _metrics("val_"))
 
     def _step(self, batch):
         x, y = batch
@@ -114,6 +105,3 @@ class RegressorModule(L.LightningModule):
     def predict_step(self, batch, batch_idx):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         return self.model(x)
-
-    def configure_optimizers(self):
-        return module_optimizers(self)

@@ -7,7 +7,6 @@ server's JSON ({view: "value", prediction, target, ...}) and the CLI's summary l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,8 @@ class RegressionPredictions(Predictions):
     """Values (N,) on the target's scale, NaN for unreadable inputs."""
 
     view = "value"
+
+    shared_fields = ("target",)
 
     items: list
     names: list[str]  # the CSV's `image` column
@@ -44,20 +45,6 @@ class RegressionPredictions(Predictions):
             values=values,
             errors=list(batch.errors),
             sizes=list(batch.sizes) if batch.sizes is not None else None,
-        )
-
-    @classmethod
-    def concat(cls, parts: Sequence[RegressionPredictions]) -> RegressionPredictions:
-        if len(parts) == 1:
-            return parts[0]
-        sizes = [s for p in parts for s in (p.sizes or [])]
-        return cls(
-            items=[x for p in parts for x in p.items],
-            names=[x for p in parts for x in p.names],
-            target=parts[0].target,
-            values=np.concatenate([p.values for p in parts]),
-            errors=[x for p in parts for x in p.errors],
-            sizes=sizes if all(p.sizes is not None for p in parts) else None,
         )
 
     def to_frame(self) -> pd.DataFrame:

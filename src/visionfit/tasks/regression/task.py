@@ -136,19 +136,9 @@ class Regression(TaskBase):
     # ---- model and training ----------------------------------------------------------------
 
     def create_model(self, cfg: RunConfig, data: TaskData):
-        from visionfit.models.factory import create_classifier
+        from visionfit.models.factory import create_classifier_for
 
-        return create_classifier(
-            cfg.model.name,
-            1,
-            in_chans=cfg.data.in_chans,
-            pretrained=cfg.model.pretrained,
-            weights=cfg.model.weights,
-            drop_rate=cfg.model.drop_rate,
-            head=cfg.finetune.head,
-            head_hidden=cfg.finetune.head_hidden,
-            head_dropout=cfg.finetune.head_dropout,
-        )
+        return create_classifier_for(cfg, 1)  # a classifier body with one output: the value
 
     def dataset_targets(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
         from visionfit.tasks.regression.targets import value_targets
@@ -180,14 +170,11 @@ class Regression(TaskBase):
         return Fitted(post=post, val_probs=values.float().cpu().numpy().astype(np.float64))
 
     def bundle_meta(self, cfg: RunConfig, data: TaskData, created, post: dict) -> dict:
+        from visionfit.models.factory import classifier_meta
+
         return {
             "task": LABEL_MODE,
-            "arch": cfg.model.name,
-            "num_outputs": 1,
-            "drop_rate": cfg.model.drop_rate,
-            "head": cfg.finetune.head,
-            "head_hidden": cfg.finetune.head_hidden,
-            "head_dropout": cfg.finetune.head_dropout,
+            **classifier_meta(cfg, 1),
             "target": data.classes[0] if data.classes else "value",
             "loss": regress_section(cfg).loss,
             "target_mean": post["target_mean"],
@@ -227,20 +214,11 @@ class Regression(TaskBase):
     # ---- prediction ------------------------------------------------------------------------
 
     def model_from_meta(self, meta: dict):
-        from visionfit.models.factory import create_classifier
+        from visionfit.models.factory import classifier_from_meta
         from visionfit.tasks.regression.module import ScaledRegressor
         from visionfit.tasks.regression.targets import TargetScaling
 
-        net = create_classifier(
-            meta["arch"],
-            1,
-            in_chans=meta["in_chans"],
-            pretrained=False,
-            drop_rate=meta.get("drop_rate", 0.0),
-            head=meta.get("head", "linear"),
-            head_hidden=meta.get("head_hidden", 512),
-            head_dropout=meta.get("head_dropout", 0.25),
-        ).model
+        net = classifier_from_meta({"num_outputs": 1, **meta})
         return ScaledRegressor(net, TargetScaling.from_meta(meta))
 
     def probabilities(self, model, x: torch.Tensor, meta: dict) -> torch.Tensor:

@@ -72,6 +72,8 @@ class MaskPredictions(Predictions):
     batch_size = 8
     score_note = "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1"
 
+    shared_fields = ("head", "classes")
+
     items: list
     names: list[str]  # file stems: mask and overlay file names
     ids: list[str]  # the RLE CSV's image ids
@@ -135,23 +137,6 @@ class MaskPredictions(Predictions):
             if folder is not None:
                 _prepare_out_dir(Path(folder), names)
         return outputs
-
-    @classmethod
-    def concat(cls, parts: Sequence[MaskPredictions]) -> MaskPredictions:
-        if len(parts) == 1:
-            return parts[0]
-        keep = all(p.masks is not None for p in parts)
-        return cls(
-            items=[x for p in parts for x in p.items],
-            names=[x for p in parts for x in p.names],
-            ids=[x for p in parts for x in p.ids],
-            errors=[x for p in parts for x in p.errors],
-            max_prob=[x for p in parts for x in p.max_prob],
-            rles=[x for p in parts for x in p.rles],
-            head=parts[0].head,
-            classes=parts[0].classes,
-            masks=[m for p in parts for m in p.masks] if keep else None,
-        )
 
     def light(self) -> MaskPredictions:
         return replace(self, masks=None)
