@@ -170,8 +170,11 @@ class Jobs:
         self.futures: dict[str, Future] = {}
 
     def submit(self, key: str, fn) -> None:
-        if key not in self.futures:
-            self.futures[key] = self.pool.submit(fn)
+        # keys are session-wide: a second module reusing one would silently get the first's
+        # result (it did: two "demo" jobs)
+        if key in self.futures:
+            raise ValueError(f"acceptance job {key!r} submitted twice; give it its own key")
+        self.futures[key] = self.pool.submit(fn)
 
     def get(self, key: str):
         return self.futures[key].result()

@@ -52,7 +52,8 @@ def seg_jobs(jobs, vf, ws, data, h):
     job("original", "train", seg, "--task", "segment", "--arch", "unet_original", "--img-size",
         "188", "--width", "4", *ONE)  # fmt: skip
     job("folds", "train", seg, "--task", "segment", "--folds", "2", *T)
-    job("demo", "demo", "--task", "segment", "--epochs", "1")
+    # keys are session-wide (the pool is shared): "demo" is the classification demo
+    job("seg-demo", "demo", "--task", "segment", "--epochs", "1")
     return jobs
 
 
@@ -150,5 +151,5 @@ def test_segment_folds(seg_jobs, h):
 
 def test_segment_demo(seg_jobs):
     """README: visionfit demo --task segment"""
-    res = seg_jobs.get("demo").ok()
+    res = seg_jobs.get("seg-demo").ok()
     assert "dice" in res.out.lower()
