@@ -14,6 +14,7 @@ segmentation run) are queued first, at the start of the session, those the colle
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -376,6 +377,47 @@ def assert_run_dir(run: Path, files=RUN_FILES) -> None:
     assert not missing, f"{run} lacks {missing}: has {sorted(p.name for p in run.iterdir())}"
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(proc, port: int, err_file: Path, start_seconds: float = 180):
+    """The URL of a started `visionfit serve` once /health answers (the deadline only guards
+    against a hang); the server is stopped with SIGTERM afterwards."""
+    import signal
+    import time
+
+    import httpx
+
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + start_seconds
+    try:
+        while True:
+            assert proc.poll() is None, (
+                f"serve exited {proc.returncode}:\n" + err_file.read_text()[-3000:]
+            )
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "serve did not answer /health"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except Exception:  # noqa: BLE001 - a server that ignores SIGTERM is killed
+            proc.kill()
+            raise
+
+
 @pytest.fixture(scope="session")
 def h():
     """The helpers for test modules (conftest is not importable under --import-mode=importlib)."""
@@ -389,4 +431,6 @@ def h():
         read_csv=read_csv,
         assert_run_dir=assert_run_dir,
         rgb_colour_masks=rgb_colour_masks,
+        free_port=free_port,
+        serving=serving,
     )

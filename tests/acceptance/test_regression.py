@@ -10,9 +10,6 @@ import json
 import math
 import re
 import shutil
-import signal
-import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -215,31 +212,14 @@ def test_baseline_random_forest_regressor(reg, h):
     assert svm.rc == 2 and "random-forest regressor" in svm.out + svm.err, svm.tail()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_serve_answers_a_value_on_its_port(reg, vf_popen, ws):
+def test_serve_answers_a_value_on_its_port(reg, vf_popen, ws, h):
     """README: visionfit serve runs/simple_cnn-<stamp>   (/predict: {"view": "value",
     "prediction": ...}); a text upload is refused with 415"""
     run = reg.get("reg-single")["run"]
-    port = _free_port()
+    port = h.free_port()
     cwd = ws / "regress" / "serve"
     proc = vf_popen("serve", run, "--port", port, cwd=cwd, log="serve")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, (cwd / "serve.err").read_text()[-3000:]
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not answer /health"
-            time.sleep(0.2)
+    with h.serving(proc, port, cwd / "serve.err") as url:
         image = ws / "data" / "discs" / "images" / "img_000.png"
         r = httpx.post(
             url + "/predict", files={"file": (image.name, image.read_bytes(), "image/png")}
@@ -251,13 +231,6 @@ def test_serve_answers_a_value_on_its_port(reg, vf_popen, ws):
         r = httpx.post(url + "/predict", files={"file": ("notes.txt", b"hello", "text/plain")})
         assert r.status_code == 415, r.text
         assert httpx.get(url + "/").status_code == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except Exception:  # noqa: BLE001 - a server that ignores SIGTERM is killed
-            proc.kill()
-            raise
 
 
 def test_export_onnx_outputs_the_value(reg):

@@ -7,9 +7,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import signal
-import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,41 +17,17 @@ _CANDIDATES = (os.environ.get("VISIONFIT_CHROMIUM"), "/usr/bin/chromium", shutil
 CHROMIUM = next((p for p in _CANDIDATES if p and Path(p).is_file()), None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(vf_popen, ws, single_run):
+def served(vf_popen, ws, single_run, h):
     """`visionfit serve RUN --port P --max-upload-mb 0.05 --workers-queue 2`, until /health."""
-    port = _free_port()
+    port = h.free_port()
     cwd = ws / "serve"
     proc = vf_popen(
         "serve", single_run, "--host", "127.0.0.1", "--port", port, "--max-upload-mb", "0.05",
         "--workers-queue", "2", cwd=cwd, log="serve",
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        assert proc.poll() is None, (
-            f"serve exited {proc.returncode}:\n" + ((cwd / "serve.err").read_text()[-3000:])
-        )
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "serve did not answer /health"
-        time.sleep(0.2)
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except Exception:  # noqa: BLE001 - a server that ignores SIGTERM is killed
-        proc.kill()
-        raise
+    with h.serving(proc, port, cwd / "serve.err") as url:
+        yield url
 
 
 def _png(path: Path) -> bytes:
