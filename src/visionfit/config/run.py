@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from visionfit.config import tasks as sections
 from visionfit.config.sections import (
+    SEED_MAX,
     AugmentConfig,
     CVConfig,
     DataConfig,
@@ -159,7 +160,7 @@ class BaselineConfig(_Document):
     class_weights: Literal["none", "auto"] = "none"
     threshold: str = Field("auto", description="as train.threshold")
     n_jobs: int = Field(-1, description="Parallel jobs (-1: all cores).")
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=SEED_MAX, description="Random seed 0..4294967295.")
     name: str | None = Field(None, description="run name prefix; default: baseline-<model>")
     runs_dir: str = "runs"
 

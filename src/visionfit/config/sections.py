@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from visionfit.config.values import split_names
 from visionfit.limits import DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS
 
+# numpy and scikit-learn accept seeds 0..2**32-1 only
+SEED_MAX = 2**32 - 1
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -181,7 +184,12 @@ class TrainConfig(_Section):
         "(auto: val_loss, minimised).",
     )
     monitor_mode: Literal["auto", "min", "max"] = "auto"
-    seed: int = Field(42, description="Random seed (split, folds, init, shuffling, augmentation).")
+    seed: int = Field(
+        42,
+        ge=0,
+        le=SEED_MAX,
+        description="Random seed 0..4294967295 (split, folds, init, shuffling, augmentation).",
+    )
     deterministic: bool = Field(False, description="Use deterministic algorithms.")
     accelerator: str = Field("auto", description="auto | cpu | gpu | mps.")
     devices: int = Field(
