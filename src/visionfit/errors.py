@@ -19,6 +19,11 @@ class RunError(VisionfitError):
     """A run directory is missing, incomplete or inconsistent."""
 
 
+class DivergedError(RunError):
+    """Training stopped: the loss or the weights stopped being finite numbers (a learning rate
+    too high, most often). The run directory is left unfinished, without a model."""
+
+
 class ExportError(ModelError):
     """A model cannot be exported (ONNX / TorchScript), or the export does not match PyTorch."""
 

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import lightning as L
 import pandas as pd
+import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from visionfit.errors import DivergedError
 from visionfit.runs.rundir import atomic_write_csv
+
+LOWER_LR_HINT = "the learning rate is probably too high: try a lower --lr (e.g. 10x lower)"
 
 
 class EpochMetricsCSV(L.Callback):
@@ -121,3 +125,46 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+class StopOnNonFinite(L.Callback):
+    """Stop training at the first loss that is not a finite number, and after an epoch whose
+    weights are not all finite: a DivergedError naming the epoch and step, so that no model of
+    NaN weights is validated, bundled or presented as a result."""
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        if not bool(torch.isfinite(loss.detach()).all()):
+            raise DivergedError(
+                f"training diverged: the loss is {float(loss.detach().float().mean())} at epoch "
+                f"{trainer.current_epoch}, step {trainer.global_step}; {LOWER_LR_HINT}"
+            )
+
+    def on_validation_start(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self._check_weights(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module):
+        self._check_weights(trainer, pl_module)  # a run without validation
+
+    @staticmethod
+    def _check_weights(trainer, pl_module) -> None:
+        bad = next(
+            (n for n, p in pl_module.named_parameters() if not bool(torch.isfinite(p).all())),
+            None,
+        )
+        if bad is not None:
+            raise DivergedError(
+                f"training diverged: weights of {bad!r} are not finite after epoch "
+                f"{trainer.current_epoch}, step {trainer.global_step}; {LOWER_LR_HINT}"
+            )
+
+
+def diverged_from_overflow(error: RuntimeError, trainer) -> DivergedError | None:
+    """The DivergedError a float overflow inside an optimizer step means (torch: "value cannot
+    be converted to type float without overflow"), or None for another RuntimeError."""
+    if "without overflow" not in str(error):
+        return None
+    return DivergedError(
+        f"training diverged: an update overflowed float32 at epoch {trainer.current_epoch}, "
+        f"step {trainer.global_step}; {LOWER_LR_HINT}"
+    )

@@ -17,7 +17,7 @@ from visionfit.engine.recipes import resolve_recipe
 from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.tracking import log_artifacts, tracking_info
 from visionfit.engine.trainer import create_model, default_workers, quiet_lightning, train_split
-from visionfit.errors import VisionfitError
+from visionfit.errors import DivergedError, VisionfitError
 from visionfit.models.factory import CreatedModel
 from visionfit.reports.curves import save_training_curves
 from visionfit.runs import files as run_files
@@ -246,6 +246,8 @@ def train_in_run_dir(
             finished=finished,
             callbacks=callbacks,
         )
+    except DivergedError as e:
+        raise DivergedError(f"{e} ({run_dir} is left unfinished, with no model)") from None
     finally:
         if lock is not None:
             lock.release()

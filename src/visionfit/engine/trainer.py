@@ -29,7 +29,12 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import DecodeRefusals
-from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
+from visionfit.engine.callbacks import (
+    AtomicCheckpointIO,
+    EpochMetricsCSV,
+    StopOnNonFinite,
+    diverged_from_overflow,
+)
 from visionfit.engine.dist import world_size
 from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
 from visionfit.engine.loaders import (  # noqa: F401 (re-exported: importable from here too)
@@ -115,6 +120,7 @@ def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progres
         enable_version_counter=False,
     )
     callbacks = [
+        StopOnNonFinite(),  # first: before a checkpoint or a metrics row of NaN weights
         checkpoint,
         EpochMetricsCSV(out_dir / run_files.METRICS),
         StepSeeder(tc.seed),
@@ -247,9 +253,15 @@ def _fit(task, cfg, data, split: _Split, out_dir: Path, resume_from) -> bool:
     """Train (or continue from `resume_from`); False in a process other than the main one."""
     ckpt_dir = out_dir / "checkpoints"
     ckpt = str(resume_from) if resume_from else None
-    split.trainer.fit(
-        split.module, split.train_loader, split.val_loader, ckpt_path=ckpt, weights_only=True
-    )
+    try:
+        split.trainer.fit(
+            split.module, split.train_loader, split.val_loader, ckpt_path=ckpt, weights_only=True
+        )
+    except RuntimeError as e:
+        diverged = diverged_from_overflow(e, split.trainer)
+        if diverged is None:
+            raise
+        raise diverged from None
     if not split.trainer.is_global_zero:  # the main process writes the rest
         return False
     (ckpt_dir / "previous.ckpt").unlink(missing_ok=True)  # only a fallback while training
