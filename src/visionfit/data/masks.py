@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from visionfit.colour_map import _parse_colour, parse_colour_map
-from visionfit.data.io import ImageDecodeError, is_image_file, open_image
+from visionfit.data.io import ImageDecodeError, open_image
+from visionfit.data.listing import SkipDir, list_images
 from visionfit.errors import DataError
 
 __all__ = [
@@ -220,14 +221,8 @@ def detect_mask_spec(
 # Pairing images with masks
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and is_image_file(p)
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+def _image_files(folder: Path, skip_dir: SkipDir | None = None) -> list[Path]:
+    return [p for p in list_images(folder, skip_dir).images if p.is_file()]
 
 
 def _key(path: Path, folder: Path, suffix: str = "") -> str:
@@ -239,18 +234,23 @@ def _key(path: Path, folder: Path, suffix: str = "") -> str:
 
 
 def pair_images_masks(
-    images_dir: str | Path, masks_dir: str | Path, *, mask_suffix: str = ""
+    images_dir: str | Path,
+    masks_dir: str | Path,
+    *,
+    mask_suffix: str = "",
+    skip_dir: SkipDir | None = None,
 ) -> list[tuple[Path, Path]]:
     """Pair `images_dir/<stem>.*` with `masks_dir/<stem><mask_suffix>.*` (sub-folders mirrored).
 
     Every image needs exactly one mask and every mask one image; otherwise a DataError names the
     files (the first few) and suggests a --mask-suffix when one would make them pair.
+    Folders `skip_dir` refuses (visionfit's run and cache folders) are not read.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for d, what in ((images_dir, "images"), (masks_dir, "masks")):
         if not d.is_dir():
             raise DataError(f"{what} folder not found: {d}")
-    images, masks = _image_files(images_dir), _image_files(masks_dir)
+    images, masks = _image_files(images_dir, skip_dir), _image_files(masks_dir, skip_dir)
     if not images:
         raise DataError(f"no images found in {images_dir} (png jpg jpeg bmp tif tiff webp)")
     if not masks:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from visionfit.config import DataConfig
-from visionfit.data.io import is_image_file
 from visionfit.data.labels import ColumnReader, parse_vector_labels, sorted_classes
+from visionfit.data.listing import SkipDir, list_images, skipped_dirs_note
 from visionfit.errors import DataError
 from visionfit.usercsv import UserCsv, read_user_csv
 
@@ -54,6 +54,7 @@ def load_samples(
     missing_files: str = "error",
     empty_labels: str = "error",
     label_columns: ColumnReader | None = None,
+    skip_dir: SkipDir | None = None,
 ) -> Samples:
     """Read the dataset described by `cfg` into a samples table (nothing is written).
 
@@ -61,7 +62,8 @@ def load_samples(
     raise a DataError ("error") or are left out and listed in `Samples.missing_rows` /
     `Samples.empty_label_rows` ("skip"). A CSV whose files are all missing always raises.
     `label_columns`: what numeric `--label-cols` mean (the task's label mode says; default 0/1
-    per label).
+    per label). `skip_dir`: folders a folder layout does not read (the tasks pass runs/kind.py's
+    `is_visionfit_dir`: run and cache folders inside the data); each is named in the notes.
     """
     if cfg.csv:
         samples = _from_csv(
@@ -73,7 +75,7 @@ def load_samples(
             "give the labels with --csv FILE --root DIR"
         )
     elif cfg.path:
-        samples = _from_folders(Path(cfg.path))
+        samples = _from_folders(Path(cfg.path), skip_dir)
     else:
         raise DataError("no data given: pass a folder (DATA) or --csv train.csv --root DIR")
     if len(samples.classes) < 2:
@@ -88,37 +90,21 @@ def _visible_dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _images_under(folder: Path) -> tuple[list[Path], int]:
-    images, ignored = [], 0
-    for p in sorted(folder.rglob("*")):
-        if any(part.startswith(".") for part in p.relative_to(folder).parts):
-            continue
-        if p.is_file():
-            if is_image_file(p):
-                images.append(p)
-            else:
-                ignored += 1
-        elif is_image_file(p) and not p.is_dir():
-            # A broken link, a pipe or a device named like an image: listed, so that the scan
-            # names it ("missing", "not a regular file") instead of passing over it in silence.
-            images.append(p)
-    return images, ignored
-
-
-def _from_folders(root: Path) -> Samples:
+def _from_folders(root: Path, skip_dir: SkipDir | None = None) -> Samples:
     if not root.exists():
         raise DataError(f"data folder not found: {root}")
     if not root.is_dir():
         hint = " (for a CSV use --csv FILE --root DIR)" if root.suffix.lower() == ".csv" else ""
         raise DataError(f"expected a folder of images, got a file: {root}{hint}")
     subdirs = _visible_dirs(root)
+    skipped: list[Path] = []
     split_dirs = {
         d: SPLIT_DIR_NAMES[d.name.lower()] for d in subdirs if d.name.lower() in SPLIT_DIR_NAMES
     }
     if "train" in split_dirs.values() and {"val", "test"} & set(split_dirs.values()):
         rows, ignored, classes_per_split = [], 0, {}
         for d, split in split_dirs.items():
-            part, n_ignored = _class_folders(d)
+            part, n_ignored = _class_folders(d, skip_dir, skipped)
             ignored += n_ignored
             classes_per_split[d.name] = set(part["label"])
             part["split"] = split
@@ -130,7 +116,7 @@ def _from_folders(root: Path) -> Samples:
             raise DataError(f"classes in the val/ or test/ folder but not in train/: {unseen}")
         layout = "split-folders"
     else:
-        df, ignored = _class_folders(root)
+        df, ignored = _class_folders(root, skip_dir, skipped)
         df["split"] = ""
         layout = "folders"
     classes = sorted_classes(df["label"])
@@ -140,13 +126,23 @@ def _from_folders(root: Path) -> Samples:
         classes=classes,
         layout=layout,
         ignored_files=ignored,
+        notes=skipped_dirs_note(skipped, root),
     )
 
 
-def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
-    subdirs = _visible_dirs(root)
+def _class_folders(
+    root: Path, skip_dir: SkipDir | None, skipped: list[Path]
+) -> tuple[pd.DataFrame, int]:
+    """(image, label) rows of root/<class>/**; folders `skip_dir` refuses are added to `skipped`
+    and not read, and a folder holding nothing but such folders (`runs/`) is no class."""
+    subdirs = []
+    for d in _visible_dirs(root):
+        if skip_dir is not None and skip_dir(d):
+            skipped.append(d)
+        else:
+            subdirs.append(d)
     if not subdirs:
-        loose, _ = _images_under(root)
+        loose = list_images(root, skip_dir).images
         if loose:
             raise DataError(
                 f"{root} holds {len(loose)} images but no class folders: put each class's "
@@ -157,8 +153,13 @@ def _class_folders(root: Path) -> tuple[pd.DataFrame, int]:
     rows, ignored = [], 0
     empty = []
     for d in subdirs:
-        images, n_ignored = _images_under(d)
+        listing = list_images(d, skip_dir)
+        images, n_ignored = listing.images, listing.ignored
+        if not images and listing.skipped_dirs:
+            skipped.append(d)  # nothing but runs in it: a folder of runs, not a class
+            continue
         ignored += n_ignored
+        skipped.extend(listing.skipped_dirs)
         if not images:
             empty.append(d.name)
         rows.extend((str(p.absolute() if p.is_symlink() else p.resolve()), d.name) for p in images)

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
+from visionfit.data.scan_cache import default_cache_dir
 from visionfit.runs import files
 
 RunKind = Literal[
@@ -100,3 +101,16 @@ def is_finished(run_dir: str | Path) -> bool:
     if kind == "single":
         return files.has_bundle(run_dir)
     return kind in ("cv", "baseline")
+
+
+def is_visionfit_dir(path: str | Path) -> bool:
+    """A directory visionfit wrote, which no layout reads as data: a run of any kind (see
+    `run_kind`), or the cache folder ($VISIONFIT_CACHE, ~/.cache/visionfit). A folder holding
+    runs (`runs/`) is not one itself; a layout leaves it out when nothing but runs is in it."""
+    path = Path(path)
+    if run_kind(path) != "none":
+        return True
+    try:
+        return path.resolve() == default_cache_dir().resolve()
+    except OSError:
+        return False

@@ -23,6 +23,21 @@ from visionfit.tasks.classification.targets import default_threshold, split_targ
 LABEL_MODES = ("binary", "multiclass", "multilabel", "soft")
 
 
+def _load_samples(data_cfg, *, empty_labels: str):
+    """data/sources.py's samples for train and check alike: missing files skipped (listed),
+    run and cache folders inside the data never read (runs/kind.py says which)."""
+    from visionfit.data.sources import load_samples
+    from visionfit.runs.kind import is_visionfit_dir
+
+    return load_samples(
+        data_cfg,
+        missing_files="skip",
+        empty_labels=empty_labels,
+        label_columns=label_column_reader(data_cfg.task),
+        skip_dir=is_visionfit_dir,
+    )
+
+
 class Classification(TaskBase):
     name = "classification"
     # "auto": classification unless another task claims the data's layout (tasks/registry.py)
@@ -45,15 +60,12 @@ class Classification(TaskBase):
 
     def load_data(self, cfg: RunConfig, *, progress: bool) -> TaskData:
         from visionfit.data.check import drop_unusable
-        from visionfit.data.sources import load_samples
         from visionfit.models.factory import check_model_name
 
         # CSV rows whose file is missing are skipped like unreadable files (listed in
         # skipped.csv); a CSV whose files are all missing, or an empty label, still raises.
         data_cfg = self._data_config(cfg)
-        samples = load_samples(
-            data_cfg, missing_files="skip", label_columns=label_column_reader(data_cfg.task)
-        )
+        samples = _load_samples(data_cfg, empty_labels="error")
         label_mode = resolve_label_mode(samples, data_cfg.task)
         check_model_name(cfg.model.name)  # before the scan: a typo fails at once
         usable = drop_unusable(samples, cfg.data, progress=progress)
@@ -71,15 +83,7 @@ class Classification(TaskBase):
 
     def check_input(self, cfg: RunConfig):
         """The samples table `visionfit check` scans; no section of its own, no extra problems."""
-        from visionfit.data.sources import load_samples
-
-        data_cfg = self._data_config(cfg)
-        samples = load_samples(
-            data_cfg,
-            missing_files="skip",
-            empty_labels="skip",
-            label_columns=label_column_reader(data_cfg.task),
-        )
+        samples = _load_samples(self._data_config(cfg), empty_labels="skip")
         return CheckInput(samples)
 
     def _data_config(self, cfg: RunConfig):

@@ -32,6 +32,7 @@ from visionfit.config import DataConfig, TaskSection
 
 # `seg`: the segment section (tasks/segmentation/config.py SegmentConfig; data/ sits below tasks)
 from visionfit.data.io import is_image_file
+from visionfit.data.listing import list_images
 from visionfit.data.masks import (
     MaskSpec,
     detect_mask_spec,
@@ -40,6 +41,7 @@ from visionfit.data.masks import (
 from visionfit.data.rle import EMPTY_TOKENS, is_empty_rle, parse_rle
 from visionfit.data.sources import SPLIT_DIR_NAMES, split_values
 from visionfit.errors import DataError
+from visionfit.runs.kind import is_visionfit_dir
 from visionfit.tasks.segmentation.pairs import (
     RleInfo,
     SegSamples,
@@ -126,7 +128,10 @@ def _from_mask_folders(
         if images_dir is None or masks_dir is None:
             missing = "images/" if images_dir is None else "masks/"
             raise DataError(f"{folder} has no {missing} folder (next to its images/ or masks/)")
-        for img, mask in pair_images_masks(images_dir, masks_dir, mask_suffix=seg.mask_suffix):
+        pairs = pair_images_masks(
+            images_dir, masks_dir, mask_suffix=seg.mask_suffix, skip_dir=is_visionfit_dir
+        )
+        for img, mask in pairs:
             rows.append((str(img.resolve()), img.stem, str(mask.resolve()), split))
     scans = scan_pairs([(r[0], r[2]) for r in rows], progress)
 
@@ -379,8 +384,8 @@ def _resolve_ids(ids: list[str], root: Path, image_ext: str | None, csv_path: Pa
     extension (plus --image-ext), searched recursively under root."""
     by_name: dict[str, list[Path]] = {}
     by_stem: dict[str, list[Path]] = {}
-    for p in root.rglob("*"):
-        if p.is_file() and is_image_file(p):
+    for p in list_images(root, is_visionfit_dir).images:
+        if p.is_file():
             by_name.setdefault(p.name, []).append(p)
             by_stem.setdefault(p.stem, []).append(p)
     ext = image_ext if not image_ext or image_ext.startswith(".") else "." + image_ext

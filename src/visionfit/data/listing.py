@@ -1,0 +1,74 @@
+"""Listing the image files under a folder: the one walk every layout's folder scan uses.
+
+Hidden files and folders are passed over; folders `skip_dir` says are not data (the run
+directories and cache folder visionfit writes, asked of runs/kind.py by the tasks, which sit above
+this layer) are not entered and are returned, so that the layouts can say which they skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from visionfit.data.io import is_image_file
+
+SkipDir = Callable[[Path], bool]
+
+SKIPPED_DIR_NOTE = "a visionfit run or cache folder inside the data: never read as data"
+
+
+@dataclass
+class Listing:
+    images: list[Path] = field(default_factory=list)
+    ignored: int = 0  # files whose extension is not an image's
+    skipped_dirs: list[Path] = field(default_factory=list)  # folders skip_dir refused
+
+
+def list_images(folder: Path, skip_dir: SkipDir | None = None) -> Listing:
+    """Image files under `folder` (sorted), recursively; symlinked folders are not followed.
+
+    A broken link, a pipe or a device named like an image is listed too, so that the scan names
+    it ("missing", "not a regular file") instead of passing over it in silence."""
+    out = Listing()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        kept = []
+        for name in dirnames:
+            sub = here / name
+            if name.startswith("."):
+                continue
+            if skip_dir is not None and not sub.is_symlink() and skip_dir(sub):
+                out.skipped_dirs.append(sub)
+                continue
+            kept.append(name)
+        dirnames[:] = kept
+        for name in filenames:
+            p = here / name
+            if name.startswith("."):
+                continue
+            if p.is_file():
+                if is_image_file(p):
+                    out.images.append(p)
+                else:
+                    out.ignored += 1
+            elif is_image_file(p) and not p.is_dir():
+                out.images.append(p)
+    out.images.sort()
+    out.skipped_dirs.sort()
+    return out
+
+
+def skipped_dirs_note(dirs: list[Path], root: Path) -> list[str]:
+    """The note a layout adds for the folders it did not read ([] when none)."""
+    if not dirs:
+        return []
+    names = []
+    for d in dirs[:5]:
+        try:
+            names.append(d.relative_to(root).as_posix())
+        except ValueError:
+            names.append(str(d))
+    more = f" and {len(dirs) - 5} more" if len(dirs) > 5 else ""
+    return [f"skipped {', '.join(names)}{more}/ ({SKIPPED_DIR_NOTE})"]
