@@ -223,7 +223,9 @@ def test_csv_missing_files_and_empty_labels(tmp_path, run_cli):
     csv = tmp_path / "train.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     code, out, err = run_cli(["check", "--csv", csv, "--root", root, "--out", tmp_path / "r.json"])
-    assert code == 0, err
+    # check and train agree: a row train refuses (empty label) makes check exit 1, naming it
+    assert code == 1, err
+    assert "1 CSV row with an empty label (lines 19)" in " ".join(err.split())
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["missing_rows"] == [{"line": 18, "image": str(root / "a/gone.png"), "label": "a"}]
     assert report["empty_label_rows"] == [{"line": 19, "image": str(root / "b/b_0001.png")}]

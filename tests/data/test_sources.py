@@ -72,10 +72,10 @@ def test_csv_string_labels_and_ids_without_extension(tmp_path):
 
 
 def test_csv_integer_labels_sort_numerically(tmp_path):
-    root = make_shapes_dataset(tmp_path / "imgs", n_per_class=1, classes=("x",))
-    img = "x/x_0000.png"
+    root = make_shapes_dataset(tmp_path / "imgs", n_per_class=4, classes=("x",))
+    images = [f"x/x_{i:04d}.png" for i in range(4)]  # one file per row: no conflicting labels
     csv = tmp_path / "t.csv"
-    pd.DataFrame({"image": [img] * 4, "label": [10, 2, 2, 10]}).to_csv(csv, index=False)
+    pd.DataFrame({"image": images, "label": [10, 2, 2, 10]}).to_csv(csv, index=False)
     s = load_samples(DataConfig(csv=str(csv), root=str(root)))
     assert s.classes == ["2", "10"]
     assert list(s.df["target"]) == [1, 0, 0, 1]

@@ -126,6 +126,17 @@ def _bad_rows_tables(report, rel) -> list[Table]:
             for r in rows:
                 t.add_row(str(r["line"]), r["image"])
             tables.append(t)
+    if report.conflicting_labels:
+        t = Table(
+            title=f"files with conflicting labels ({len(report.conflicting_labels)})",
+            title_justify="left",
+        )
+        t.add_column("file", overflow="fold")
+        t.add_column("lines: labels", overflow="fold")
+        for c in report.conflicting_labels:
+            rows = zip(c["lines"], c["labels"], strict=True)
+            t.add_row(rel(c["image"]), "; ".join(f"{ln}: {lab}" for ln, lab in rows))
+        tables.append(t)
     return tables
 
 

@@ -80,6 +80,12 @@ class DataConfig(_Section):
     group_col: str | None = Field(
         None, description="CSV column of group ids (e.g. patient): a group never spans two folds."
     )
+    conflicting_labels: Literal["error", "first", "last", "drop"] = Field(
+        "error",
+        description="A CSV giving one file two labels (or, for multi-label / soft labels, two "
+        "rows): error (check reports it, train refuses) | first | last (that row wins) | drop "
+        "(leave the file out).",
+    )
     max_pixels: int = Field(
         DEFAULT_MAX_PIXELS,
         ge=1,

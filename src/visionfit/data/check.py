@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from visionfit.config import DataConfig
+from visionfit.data.conflicts import HOW_TO_DECIDE
+from visionfit.data.conflicts import describe as describe_conflicts
 from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads re-exported)
     FileScan,
     ScanCache,
@@ -73,6 +75,7 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
         notes=list(samples.notes),
         missing_rows=samples.missing_rows,
         empty_label_rows=samples.empty_label_rows,
+        conflicts=samples.conflicts,
     )
     return UsableSamples(usable, skipped.reset_index(drop=True), scan)
 
@@ -130,6 +133,7 @@ class CheckReport:
     bad_by_reason: dict[str, int]
     missing_rows: list[dict]
     empty_label_rows: list[dict]
+    conflicting_labels: list[dict]  # CSV files given two labels: image, labels, lines
     classes: dict[str, int]
     class_counts_by_split: dict[str, dict[str, int]]
     imbalance_ratio: float | None
@@ -169,7 +173,9 @@ def check_dataset(
     missing, ...); unusable files and rows are reported, not raised.
     """
     if samples is None:
-        samples = load_samples(cfg, missing_files="skip", empty_labels="skip")
+        samples = load_samples(
+            cfg, missing_files="skip", empty_labels="skip", report_conflicts=True
+        )
     cache = ScanCache.open({"max_pixels": cfg.max_pixels}) if use_cache else ScanCache.disabled()
     with cache:
         scan = scan_files(
@@ -201,6 +207,7 @@ def build_report(
     nonzero = [n for n in classes.values() if n > 0]
     imbalance = round(max(nonzero) / min(nonzero), 3) if nonzero else None
     problems = _problems(usable_df, len(bad), classes, by_split, classes_required)
+    problems += _row_problems(samples)
     duplicates = _duplicates(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
     leakage, leakage_split = _leakage(samples, usable_df, good, cfg, seed, blocked=bool(problems))
@@ -216,6 +223,7 @@ def build_report(
         "ignored_by_extension": samples.ignored_files,
         "missing_rows": len(samples.missing_rows),
         "empty_label_rows": len(samples.empty_label_rows),
+        "conflicting_label_files": len(samples.conflicts),
         "exif_rotated": sum(rotations.values()),
         "duplicate_groups": len(duplicates),
         "duplicate_label_conflicts": conflicts,
@@ -242,6 +250,7 @@ def build_report(
             {"line": line, "image": img, "label": lab} for line, img, lab in samples.missing_rows
         ],
         empty_label_rows=[{"line": line, "image": img} for line, img in samples.empty_label_rows],
+        conflicting_labels=list(samples.conflicts),
         classes=classes,
         class_counts_by_split=by_split,
         imbalance_ratio=imbalance,
@@ -295,6 +304,24 @@ def _problems(
     for split, counts in by_split.items():
         if not usable_df.empty and sum(counts.values()) == 0:
             problems.append(f"the {split} split has no usable images")
+    return problems
+
+
+def _row_problems(samples: Samples) -> list[str]:
+    """CSV rows train refuses: an empty label, one file given two labels (data/conflicts.py)."""
+    problems = []
+    if samples.empty_label_rows:
+        lines = [str(line) for line, _ in samples.empty_label_rows[:5]]
+        more = ", ..." if len(samples.empty_label_rows) > 5 else ""
+        problems.append(
+            f"{_n(len(samples.empty_label_rows), 'CSV row')} with an empty label (lines "
+            f"{', '.join(lines)}{more}): train refuses them; fix or drop those rows"
+        )
+    if samples.conflicts:
+        problems.append(
+            f"conflicting labels in the CSV for {_n(len(samples.conflicts), 'file')}: "
+            f"{describe_conflicts(samples.conflicts)}; {HOW_TO_DECIDE}"
+        )
     return problems
 
 
@@ -367,8 +394,6 @@ def _warnings(
         notes.append(f"{_n(n_bad, 'file')} cannot be used; `train` leaves them out")
     if samples.missing_rows:
         notes.append(f"CSV rows whose file is missing: {len(samples.missing_rows)}")
-    if samples.empty_label_rows:
-        notes.append(f"CSV rows with an empty label: {len(samples.empty_label_rows)}")
     if duplicates:
         extra = sum(len(d["images"]) - 1 for d in duplicates)
         notes.append(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from visionfit.config import DataConfig
+from visionfit.data.conflicts import resolve_conflicts
 from visionfit.data.labels import ColumnReader, parse_vector_labels, sorted_classes
 from visionfit.data.listing import SkipDir, list_images, skipped_dirs_note
 from visionfit.errors import DataError
@@ -42,6 +43,8 @@ class Samples:
     # Only filled when load_samples is asked to skip instead of raising (see its arguments):
     missing_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (line, image, label)
     empty_label_rows: list[tuple[int, str]] = field(default_factory=list)  # (line, image)
+    # CSV files given two labels, left out (load_samples' report_conflicts): image, labels, lines
+    conflicts: list[dict] = field(default_factory=list)
 
     @property
     def has_split(self) -> bool:
@@ -55,6 +58,7 @@ def load_samples(
     empty_labels: str = "error",
     label_columns: ColumnReader | None = None,
     skip_dir: SkipDir | None = None,
+    report_conflicts: bool = False,
 ) -> Samples:
     """Read the dataset described by `cfg` into a samples table (nothing is written).
 
@@ -64,11 +68,14 @@ def load_samples(
     `label_columns`: what numeric `--label-cols` mean (the task's label mode says; default 0/1
     per label). `skip_dir`: folders a folder layout does not read (the tasks pass runs/kind.py's
     `is_visionfit_dir`: run and cache folders inside the data); each is named in the notes.
+    A CSV file given two labels is resolved as `cfg.conflicting_labels` says; for "error" it
+    raises, or with `report_conflicts` (check) is left out and listed in `Samples.conflicts`.
     """
     if cfg.csv:
         samples = _from_csv(
             cfg, missing_files=missing_files, empty_labels=empty_labels, read_columns=label_columns
         )
+        resolve_conflicts(samples, cfg.conflicting_labels, report=report_conflicts)
     elif cfg.label_cols or cfg.label_delim is not None or cfg.group_col or cfg.split_col:
         raise DataError(
             "--label-cols, --label-delim, --group-col and --split-col read CSV columns: "
@@ -210,6 +217,7 @@ def _from_csv(
     samples.notes = table.notes + samples.notes
     samples.missing_rows, samples.empty_label_rows = _left_out_rows(paths, exists, labels, no_label)
     _add_split_and_group(samples, raw[keep], cfg, csv_path.name)
+    samples.df["line"] = [i + 2 for i in raw.index[keep]]  # CSV lines (header: 1)
     return samples
 
 

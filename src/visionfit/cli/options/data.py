@@ -26,6 +26,9 @@ InChans = Annotated[int | None, config_option("data.in_chans", "--in-chans", pan
 MaxPixels = Annotated[int | None, config_option("data.max_pixels", "--max-pixels", panel=DATA)]
 LabelCols = Annotated[str | None, config_option("data.label_cols", "--label-cols", panel=LABELS)]
 LabelDelim = Annotated[str | None, config_option("data.label_delim", "--label-delim", panel=LABELS)]
+ConflictingLabels = Annotated[
+    str | None, config_option("data.conflicting_labels", "--conflicting-labels", panel=LABELS)
+]
 # the split
 ValFraction = Annotated[
     float | None, config_option("data.val_fraction", "--val-fraction", panel=DATA)
@@ -88,6 +91,7 @@ DATA_GROUP = group(
     label_mode=LabelMode,
     label_cols=LabelCols,
     label_delim=LabelDelim,
+    conflicting_labels=ConflictingLabels,
     in_chans=InChans,
     max_pixels=MaxPixels,
 )

@@ -35,6 +35,7 @@ def _load_samples(data_cfg, *, empty_labels: str):
         empty_labels=empty_labels,
         label_columns=label_column_reader(data_cfg.task),
         skip_dir=is_visionfit_dir,
+        report_conflicts=empty_labels == "skip",  # check: reported, not raised
     )
 
 

@@ -56,7 +56,12 @@ def _samples(dc, *, empty_labels: str = "error"):
 
     check_options(dc)
     read_targets(dc)
-    samples = load_samples(dc, missing_files="skip", empty_labels=empty_labels)
+    samples = load_samples(
+        dc,
+        missing_files="skip",
+        empty_labels=empty_labels,
+        report_conflicts=empty_labels == "skip",  # check reports them, train refuses
+    )
     # the rows kept have been checked: their label text is a finite number
     values = pd.to_numeric(samples.df["label"].str.strip()).to_numpy(np.float32)
     return replace(samples, df=samples.df.assign(value=values), classes=[])
@@ -106,7 +111,9 @@ def check_samples(cfg) -> CheckInput:
     except DataError as e:
         check_options(dc)  # without a CSV there is nothing to scan
         try:  # the files are scanned even so; the target's problem is listed
-            samples = load_samples(dc, missing_files="skip", empty_labels="skip")
+            samples = load_samples(
+                dc, missing_files="skip", empty_labels="skip", report_conflicts=True
+            )
         except DataError:
             raise e from None  # e.g. one value in every row: the target's message, not a scan's
         samples = replace(samples, classes=[])
