@@ -14,3 +14,19 @@ def plural(count: int, word: str) -> str:
 def printable(text: str) -> str:
     """File names that are not valid UTF-8 (kept by Python as surrogates) shown with U+FFFD."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+UNDEFINED = "n/a"
+
+
+def score_text(value, digits: int = 4) -> str:
+    """A score as the console and reports print it; a score undefined on its data (None, NaN:
+    AUROC on one class) is "n/a", never 0."""
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return UNDEFINED
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)

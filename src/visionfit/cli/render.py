@@ -12,6 +12,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from visionfit.text import UNDEFINED, score_text
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -31,13 +33,13 @@ def warn_unreadable(n_bad: int) -> None:
 
 
 def fmt(v: object) -> str:
+    if isinstance(v, float) and math.isnan(v):
+        return UNDEFINED
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def _fmt4(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.4f}"
+    return score_text(v)
 
 
 # ---- single runs -------------------------------------------------------------------------------
@@ -56,12 +58,12 @@ def print_summary(result) -> None:
     table.add_row("best epoch", str(result.best_epoch))
     for key, value in result.best_metrics.items():
         if key.startswith("val_"):
-            table.add_row(key, f"{value:.4f}")
+            table.add_row(key, score_text(value))
     val_score, test = getattr(result, "val_score", {}), getattr(result, "test", {})
     if val_score and test:
         metric = val_score["metric"]
-        table.add_row(f"{metric} (validation)", f"{val_score['value']:.4f}")
-        table.add_row(f"{metric} (test, scored once)", f"{test['score']:.4f}")
+        table.add_row(f"{metric} (validation)", score_text(val_score["value"]))
+        table.add_row(f"{metric} (test, scored once)", score_text(test["score"]))
     table.add_row("files skipped", str(result.skipped_files))
     table.add_row("time", f"{result.seconds:.1f} s")
     tracking = getattr(result, "tracking", None) or {}

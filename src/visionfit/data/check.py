@@ -206,8 +206,7 @@ def build_report(
     classes, by_split = _class_counts(samples, usable_df)
     nonzero = [n for n in classes.values() if n > 0]
     imbalance = round(max(nonzero) / min(nonzero), 3) if nonzero else None
-    problems = _problems(usable_df, len(bad), classes, by_split, classes_required)
-    problems += _row_problems(samples)
+    problems = _problems(usable_df, len(bad), classes, by_split, classes_required, samples)
     duplicates = _duplicates(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
     leakage, leakage_split = _leakage(samples, usable_df, good, cfg, seed, blocked=bool(problems))
@@ -290,9 +289,10 @@ def _problems(
     classes: dict[str, int],
     by_split: dict[str, dict[str, int]],
     classes_required: bool,
+    samples: Samples,
 ) -> list[str]:
     """What makes the data unusable for training."""
-    problems = []
+    problems = _row_problems(samples)
     if usable_df.empty:
         problems.append(f"no usable images ({n_bad} unreadable files)")
     elif classes_required:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,9 +180,17 @@ _SHARED = (
 def split_run(task: Task, cfg: RunConfig, data: TaskData) -> pd.DataFrame:
     """The samples table with train / val / test assigned (what splits.csv records)."""
     dc = cfg.data
-    return holdout_split(
-        data.df, dc.val_fraction, cfg.train.seed, task.stratify(data), dc.test_fraction
-    )
+    given = bool((data.df["split"] == "val").any())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        df = holdout_split(
+            data.df, dc.val_fraction, cfg.train.seed, task.stratify(data), dc.test_fraction
+        )
+    # the split's own warnings (a stratum too small to stratify) are notes of the run
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    notes += task.check_split(data, df, given)
+    data.notes.extend(n for n in notes if n not in data.notes)
+    return df
 
 
 def write_run_inputs(run_dir: Path, cfg: RunConfig, task: Task, data: TaskData, df) -> None:

@@ -17,7 +17,7 @@ def fmt(value) -> str:
         return "" if value is None else str(value)
     if isinstance(value, float):
         if math.isnan(value):
-            return ""
+            return "n/a"  # undefined on its data (AUROC of one class), never 0
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
             return f"{value:.3g}"
         return f"{value:.4f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{value:.0f}"

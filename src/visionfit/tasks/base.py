@@ -192,6 +192,7 @@ class Task(Protocol):
     def stratify(self, data: TaskData) -> str: ...  # "target" or "multilabel"
     def fold_kind(self, kind: str, data: TaskData, has_groups: bool) -> str: ...
     def split_columns(self, df: pd.DataFrame) -> list[str]: ...
+    def check_split(self, data: TaskData, df: pd.DataFrame, given: bool) -> list[str]: ...
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict: ...
     def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list: ...
 
@@ -283,6 +284,11 @@ class TaskBase:
 
     def split_columns(self, df: pd.DataFrame) -> list[str]:
         return ["image", "label", "split"] + (["group"] if "group" in df.columns else [])
+
+    def check_split(self, data: TaskData, df: pd.DataFrame, given: bool) -> list[str]:
+        """Refuse (DataError) a train/val split the task cannot train or score on, or return
+        notes about it; `given`: the data gave its validation split (folders, a CSV column)."""
+        return []
 
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
         return {}

@@ -14,6 +14,7 @@ from visionfit.tasks.classification.cvreport import (
     write_cv_outputs,
 )
 from visionfit.tasks.classification.targets import split_targets
+from visionfit.text import score_text
 
 
 class ClassificationCV:
@@ -27,7 +28,7 @@ class ClassificationCV:
         """Record fold k's validation probabilities; returns the line printed for the fold."""
         self.probs[val_idx] = split.val_probs
         monitor = self.cfg.train.monitor
-        return f"{monitor} {split.best_metrics.get(monitor, math.nan):.4f}"
+        return f"{monitor} {score_text(split.best_metrics.get(monitor, math.nan))}"
 
     def finish(self, run_dir, fold: np.ndarray) -> tuple[CVScores, dict, dict]:
         """Score the folds and write oof.csv / cv_summary.csv. Returns the scores, the ensemble's

@@ -23,6 +23,7 @@ from visionfit.fileio import atomic_write_csv
 from visionfit.runs import files as run_files
 from visionfit.runs.summary import cv_fields
 from visionfit.tasks.classification.scoring import choose_threshold, main_metric, score
+from visionfit.text import score_text
 
 
 @dataclass
@@ -128,6 +129,4 @@ def _nan_stat(fn, values: list[float]) -> float:
 
 
 def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.4f}"
+    return score_text(v)

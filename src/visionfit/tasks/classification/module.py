@@ -5,6 +5,8 @@ The network is passed in (composition): this module owns only how it is trained.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torchmetrics as tm
 from torch import nn
@@ -89,6 +91,9 @@ class ClassifierModule(TaskModule):
         self.track_epoch_metrics(
             _metrics(task, num_classes, "train_"), _metrics(task, num_classes, "val_")
         )
+        # AUROC is undefined on a validation set of one class: logged as NaN (shown "n/a",
+        # null in summary.json), not torchmetrics' 0 (sums: reduced over DDP processes too)
+        self.val_positives, self.val_count = tm.SumMetric(), tm.SumMetric()
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.task == "binary":
@@ -132,6 +137,9 @@ class ClassifierModule(TaskModule):
         x, y = batch
         logits = self(x)
         self.val_metrics.update(self._metric_input(logits), self._metric_target(y))
+        if self.task == "binary":
+            self.val_positives.update(y.float().sum())
+            self.val_count.update(torch.tensor(float(len(y)), device=y.device))
         self.val_loss_mean.update(self._loss(logits, y), weight=len(y))
         self.log("val_loss", self.val_loss_mean, on_step=False, on_epoch=True)
 
@@ -140,5 +148,14 @@ class ClassifierModule(TaskModule):
         return probabilities(self(x), self.task)
 
     def on_validation_epoch_end(self):
-        self.log_dict({k: v.float() for k, v in self.val_metrics.compute().items()})
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No (positive|negative) samples")
+            scores = {k: v.float() for k, v in self.val_metrics.compute().items()}
+        if self.task == "binary" and "val_auroc" in scores:
+            pos, n = float(self.val_positives.compute()), float(self.val_count.compute())
+            if pos == 0 or pos == n:
+                scores["val_auroc"] = torch.tensor(float("nan"), device=scores["val_auroc"].device)
+            self.val_positives.reset()
+            self.val_count.reset()
+        self.log_dict(scores)
         self.val_metrics.reset()

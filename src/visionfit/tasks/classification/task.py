@@ -18,7 +18,11 @@ from visionfit.config import RunConfig
 from visionfit.errors import DataError, RunError
 from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, TaskBase, TaskData
 from visionfit.tasks.classification.labels import label_column_reader, resolve_label_mode
-from visionfit.tasks.classification.targets import default_threshold, split_targets
+from visionfit.tasks.classification.targets import (
+    default_threshold,
+    split_class_problems,
+    split_targets,
+)
 
 LABEL_MODES = ("binary", "multiclass", "multilabel", "soft")
 
@@ -93,6 +97,14 @@ class Classification(TaskBase):
         return cfg.data.model_copy(
             update={"task": self.label_mode_for(cfg.data.task, cfg.data.label_mode)}
         )
+
+    def check_split(self, data: TaskData, df: pd.DataFrame, given: bool) -> list[str]:
+        """Every class needs training images; a class without validation images is an error
+        for a drawn split (add images, or give the split), a note for a split the data gives
+        (its per-class validation scores are undefined: n/a)."""
+        if data.label_mode not in ("binary", "multiclass"):
+            return []
+        return split_class_problems(df, data.classes, given)
 
     def restore_data(self, run_dir: Path, cfg: RunConfig, table: pd.DataFrame, classes):
         """The run's train/val table (`table`: its splits.csv) as it recorded it."""

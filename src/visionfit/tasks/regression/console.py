@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from rich.table import Table
+
+from visionfit.text import score_text
 
 
 def render_summary(result) -> list:
@@ -34,7 +34,7 @@ def render_summary(result) -> list:
 
 
 def _fmt(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+    return score_text(v)
 
 
 def render_check_section(section: dict) -> list:

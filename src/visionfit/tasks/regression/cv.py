@@ -19,6 +19,7 @@ import pandas as pd
 from visionfit.runs.rundir import atomic_write_csv
 from visionfit.runs.summary import cv_fields
 from visionfit.tasks.regression.metrics import METRICS, score
+from visionfit.text import score_text
 
 MAIN_METRIC = "val_r2"
 
@@ -111,4 +112,4 @@ def _stat(fn, values) -> float:
 
 
 def _fmt(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+    return score_text(v)

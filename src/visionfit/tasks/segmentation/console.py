@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from visionfit.text import score_text
+
 
 def render_summary(result) -> list:
     """After one run: the post-processed scores; after --folds K: the per-fold table."""
@@ -22,7 +24,7 @@ def segment_summary(result) -> list:
     table.add_row("threshold", f"{pp.get('threshold', 0.5):.2f}")
     table.add_row("min area", f"{pp.get('min_area', 0.0):g} of the image")
     for key, value in result.val_final.items():
-        table.add_row(key, f"{value:.4f}")
+        table.add_row(key, score_text(value))
     out.append(table)
     out.append(
         "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1; per-image scores in "
