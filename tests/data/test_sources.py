@@ -136,3 +136,21 @@ def test_error_binary_task_with_three_classes(tmp_path):
     s = load_samples(DataConfig(path=str(tmp_path)))
     with pytest.raises(DataError, match="exactly 2 classes"):
         resolve_task(s, "binary")
+
+
+def test_csv_row_naming_a_pipe_is_unreadable_not_missing(tmp_path):
+    import os
+
+    from visionfit.data.check import check_dataset
+
+    root = make_shapes_dataset(tmp_path / "imgs", n_per_class=3, size=16, classes=("a", "b"))
+    os.mkfifo(root / "a" / "pipe.png")
+    rows = [(f"{c}/{c}_{i:04d}.png", c) for c in ("a", "b") for i in range(3)]
+    rows.append(("a/pipe.png", "a"))
+    csv = tmp_path / "t.csv"
+    pd.DataFrame(rows, columns=["image", "label"]).to_csv(csv, index=False)
+    report = check_dataset(DataConfig(csv=str(csv), root=str(root)), use_cache=False)
+    assert report.missing_rows == []
+    assert [(f["reason"], f["detail"]) for f in report.bad_files] == [
+        ("unreadable", "not a regular file")
+    ]

@@ -202,7 +202,9 @@ def _from_csv(
             f"(lines {', '.join(rows)}{', ...' if no_label.sum() > 5 else ''})"
         )
     paths = _csv_image_paths(raw[cfg.image_col], root, cfg.image_ext)
-    exists = [p.is_file() for p in paths]
+    # a pipe, a device or a folder exists: the scan reports it ("unreadable: not a regular
+    # file"); only a path with nothing there (or a broken link) is "missing"
+    exists = [p.exists() for p in paths]
     _check_missing_files(paths, exists, cfg.image_ext, refuse=missing_files != "skip")
     keep = pd.Series(exists, index=raw.index) & ~no_label
     if not keep.any():
