@@ -151,7 +151,9 @@ def test_samples_from_folders_with_split_and_size_mismatch(tmp_path):
     assert s.df["empty_mask"].tolist().count(True) == 2
     _mask(tmp_path / "val" / "masks" / "val1.png", np.zeros((5, 8)))
     with pytest.raises(
-        DataError, match=r"1 masks differ in size.*val1\.png is 8x6, val1\.png is 8x5"
+        DataError,
+        match=r"1 masks differ in size.*image \S*images/val1\.png is 8x6 but its mask "
+        r"\S*masks/val1\.png is 8x5",
     ):
         load_seg_samples(DataConfig(path=str(tmp_path)), SegmentConfig())
     report = check_segmentation(DataConfig(path=str(tmp_path)), SegmentConfig())

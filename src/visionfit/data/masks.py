@@ -312,6 +312,15 @@ def _suffix_hint(
     return ""
 
 
+def size_mismatch_text(image, mask, image_size, mask_size) -> str:
+    """'image IMG is WxH but its mask MASK is WxH' (sizes as (height, width)): which file is
+    the image and which the mask, both named, in every message about it."""
+    return (
+        f"image {image} is {image_size[1]}x{image_size[0]} but its mask {mask} is "
+        f"{mask_size[1]}x{mask_size[0]}"
+    )
+
+
 def image_size(path: str | Path) -> tuple[int, int] | None:
     """(width, height) from the file header, or None when the file cannot be opened."""
     try:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from rich.table import Table
 
+from visionfit.data.masks import size_mismatch_text
 from visionfit.text import score_text
 
 
@@ -103,10 +103,7 @@ def render_check_section(report, limit: int = 10) -> list:
     for path, reason in report.unreadable[:limit]:
         out.append(f"[yellow]unreadable[/] {path}: {reason}")
     for image, mask, isz, msz in report.size_mismatches[:limit]:
-        out.append(
-            f"[yellow]size mismatch[/] {Path(image).name} {isz[1]}x{isz[0]} vs "
-            f"{Path(mask).name} {msz[1]}x{msz[0]}"
-        )
+        out.append(f"[yellow]size mismatch[/] {size_mismatch_text(image, mask, isz, msz)}")
     for mask, bad in report.unexpected_values[:limit]:
         shown = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
         out.append(f"[yellow]unexpected values[/] {mask}: {shown}")

@@ -37,6 +37,7 @@ from visionfit.data.masks import (
     MaskSpec,
     detect_mask_spec,
     pair_images_masks,
+    size_mismatch_text,
 )
 from visionfit.data.rle import EMPTY_TOKENS, is_empty_rle, parse_rle
 from visionfit.data.sources import SPLIT_DIR_NAMES, split_values
@@ -192,9 +193,7 @@ def _check_masks_fit(good: list, mismatched: list, seg: TaskSection) -> None:
     """Strict mode: masks the size of their image, class-index (or mapped colour) values."""
     if mismatched:
         eg = "; ".join(
-            f"{Path(r[0]).name} is {s.image_size[1]}x{s.image_size[0]}, "
-            f"{Path(r[2]).name} is {s.mask_size[1]}x{s.mask_size[0]}"
-            for r, s in mismatched[:3]
+            size_mismatch_text(r[0], r[2], s.image_size, s.mask_size) for r, s in mismatched[:3]
         )
         raise DataError(
             f"{len(mismatched)} masks differ in size from their image (e.g. {eg}); "
