@@ -164,11 +164,10 @@ def test_check_reports_values_and_empty_share(tmp_path):
     make_segmentation_dataset(tmp_path, 10, size=16, seed=3, empty_prob=0.5)
     _mask(tmp_path / "masks" / "img_0000.png", np.full((16, 16), 7))
     report = check_segmentation(DataConfig(path=str(tmp_path)), SegmentConfig(num_classes=2))
-    assert [m for m, _ in report.unexpected_values] == [
-        str((tmp_path / "masks" / "img_0000.png").resolve())
-    ]
-    assert report.unexpected_values[0][1] == [7]
-    # 0, 7 and 255 in the masks: pixels >= 128 are foreground, so the mask of 7s is empty
+    # 0, 7 and 255 in the masks: pixels >= 128 are foreground, so the mask of 7s is empty; train
+    # reads it so, and check (the same MaskSpec.unexpected_values) does not call 7 unexpected
+    assert report.unexpected_values == []
+    load_seg_samples(DataConfig(path=str(tmp_path)), SegmentConfig(num_classes=2))
     assert report.mask_rule == "binary: value >= 128 is foreground"
     n_empty = sum(
         not (np.asarray(Image.open(p)) >= 128).any()
@@ -202,3 +201,33 @@ def test_samples_from_rle_csv(tmp_path):
     csv.write_text("ImageId,EncodedPixels\nimg_0001,250 10\n")
     with pytest.raises(DataError, match=r"line 2 \(img_0001\): RLE runs past the last pixel"):
         load_seg_samples(DataConfig(path=str(csv)), SegmentConfig())
+
+
+def _jpeg_masks(root):
+    """The dataset's PNG masks saved again as JPEG (lossy: values near 0 and 255)."""
+    for png in sorted((root / "masks").glob("*.png")):
+        Image.open(png).convert("L").save(png.with_suffix(".jpg"), quality=60)
+        png.unlink()
+
+
+def test_jpeg_masks_check_and_train_agree(tmp_path):
+    """Binary JPEG masks are accepted by both (pixels >= 128 are foreground, with a note);
+    class-index masks must keep exact ids, so both refuse a value outside 0..K-1."""
+    from visionfit.tasks.segmentation.check import check_input
+
+    make_segmentation_dataset(tmp_path, 8, size=32, seed=5)
+    _jpeg_masks(tmp_path)
+    data, seg = DataConfig(path=str(tmp_path)), SegmentConfig()
+    samples = load_seg_samples(data, seg)  # train's strict reading
+    assert samples.spec.binary_rule == "ge128"
+    _, section, problems = check_input(data, seg)
+    assert problems == [] and section["unexpected_values"] == []
+    assert MaskSpec(3).unexpected_values([0, 1, 2, 3, 254]) == [3, 254]
+    assert MaskSpec(2, "ge128").unexpected_values([0, 3, 250]) == []
+    bad = tmp_path / "masks" / "img_0000.jpg"
+    Image.fromarray(np.full((32, 32), 5, np.uint8), "L").save(bad)
+    seg3 = SegmentConfig(num_classes=3)
+    with pytest.raises(DataError, match="outside the classes 0..2"):
+        load_seg_samples(data, seg3)
+    _, section, problems = check_input(data, seg3)
+    assert problems and str(bad.resolve()) in [m for m, _ in section["unexpected_values"]]

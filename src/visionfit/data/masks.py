@@ -9,7 +9,8 @@ How values become classes (`MaskSpec`):
   0/255 masks both work. When masks hold other values too (anti-aliased or JPEG-compressed
   masks), a pixel is foreground when its value is >= 128 instead, and a note says so.
 * class-index masks (`num_classes` K > 2): the value is the class, 0..K-1; another value is an error
-  naming the file.
+  naming the file (so a JPEG class-index mask, whose lossy values stray from the ids, is refused
+  by check and train alike: save class-index masks as PNG).
 * palette PNGs ("P" mode) give their palette indices, as class-index masks do.
 * colour masks (RGB) need a colour map (colour -> class); an RGB mask whose channels are all
   equal is read as a grayscale one.
@@ -48,10 +49,20 @@ class MaskSpec:
     binary_rule: str = "nonzero"  # "nonzero" or "ge128"; binary masks only
     colour_map: tuple[tuple[tuple[int, int, int], int], ...] = ()
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # why no rule fits the masks' values (check goes on with this spec; train raised it)
+    problem: str | None = field(default=None, compare=False)
 
     @property
     def binary(self) -> bool:
         return self.num_classes == 2
+
+    def unexpected_values(self, values: Iterable[int]) -> list[int]:
+        """A grayscale/index mask's values this spec cannot read as classes: the one test
+        check and train share. Binary masks read every value (non-zero, or >= 128 for
+        anti-aliased and JPEG masks); class-index masks only 0..K-1."""
+        if self.colour_map or self.binary:
+            return []
+        return sorted(int(v) for v in values if not 0 <= int(v) < self.num_classes)
 
     def to_json(self) -> dict:
         return {

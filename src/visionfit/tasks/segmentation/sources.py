@@ -207,7 +207,8 @@ def _check_masks_fit(good: list, mismatched: list, seg: TaskSection) -> None:
         )
     k = seg.num_classes
     if k and k > 2 and not seg.colour_map:
-        bad = [(r[2], sorted(v for v in s.values if v >= k)) for r, s in good if not s.colour]
+        spec = MaskSpec(k)
+        bad = [(r[2], spec.unexpected_values(s.values)) for r, s in good if not s.colour]
         bad = [(m, v) for m, v in bad if v]
         if bad:
             eg = "; ".join(f"{m} has {', '.join(map(str, v[:5]))}" for m, v in bad[:3])
@@ -227,8 +228,8 @@ def _mask_spec(good: list, seg: TaskSection, *, strict: bool) -> MaskSpec:
     except DataError as e:
         if strict:
             raise
-        # `visionfit check` goes on and reports the masks whose values do not fit
-        return MaskSpec(seg.num_classes or 2, notes=(str(e),))
+        # `visionfit check` goes on and reports it as a problem (train refuses it)
+        return MaskSpec(seg.num_classes or 2, problem=str(e))
 
 
 # --------------------------------------------------------------------------------------------------
