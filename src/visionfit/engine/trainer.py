@@ -74,6 +74,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*train_dataloader yielded None.*")
     warnings.filterwarnings("ignore", ".*No positive samples in targets.*")
     warnings.filterwarnings("ignore", ".*No negative samples in targets.*")
+    # a NaN loss reaching the running mean: StopOnNonFinite stops the run and says so
+    warnings.filterwarnings("ignore", ".*Encountered `nan` values in tensor.*")
     # epoch metrics are torchmetrics objects, already reduced over the processes when computed
     warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
 
