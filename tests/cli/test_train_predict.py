@@ -121,7 +121,7 @@ def test_predict_from_a_csv(shapes_dir, tmp_path, run_cli):
     ],
 )
 def test_errors_are_one_line_without_traceback(args, message, tmp_path, run_cli, monkeypatch):
-    data = make_shapes_dataset(tmp_path / "d", n_per_class=2)
+    data = make_shapes_dataset(tmp_path / "d", n_per_class=5)  # a hold-out with every class
     csv = tmp_path / "t.csv"
     pd.DataFrame({"image": ["circle/circle_0000.png"], "label": ["circle"]}).to_csv(
         csv, index=False
