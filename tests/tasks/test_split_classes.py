@@ -59,3 +59,19 @@ def test_undefined_scores_are_shown_as_na_and_stored_as_null():
     assert score_text(0.5) == "0.5000"
     assert fmt(float("nan")) == "n/a"
     assert json_safe({"val_auroc": float("nan")}) == {"val_auroc": None}
+
+
+def test_check_refuses_the_split_train_would_refuse(tmp_path):
+    """check draws the hold-out train draws (same seed, fractions) and tests it alike."""
+    from visionfit.config import RunConfig
+    from visionfit.data.synthetic import make_shapes_dataset
+    from visionfit.tasks.check import check
+
+    root = make_shapes_dataset(tmp_path / "d", n_per_class=6, size=16, classes=("a", "b"))
+    make_shapes_dataset(tmp_path / "d", n_per_class=1, size=16, classes=("c",))
+    cfg = RunConfig.from_dict({"data": {"path": str(root)}})
+    report = check(cfg, use_cache=False)
+    assert not report.usable
+    assert any(
+        "no validation image: c" in p or "no training image: c" in p for p in report.problems
+    )

@@ -120,6 +120,9 @@ class CheckInput:
     section: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     classes_required: bool = True
+    # the usable rows -> notes, or a DataError for a train/val split `train` would refuse (the
+    # same test train makes: Task.check_split); None: nothing to check
+    split_check: Any = None
 
 
 @dataclass

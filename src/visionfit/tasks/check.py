@@ -29,5 +29,20 @@ def check(
     if given.section:
         report.sections[task.name] = given.section
     report.problems.extend(given.problems)
+    if given.split_check is not None and report.usable:
+        _check_split(given, report)
     report.usable = not report.problems
     return report
+
+
+def _check_split(given, report: CheckReport) -> None:
+    """The train/val split `train` would use, checked as train checks it (a class left without
+    training or validation images): a problem, or notes."""
+    from visionfit.errors import DataError
+
+    bad = {f["image"] for f in report.bad_files}
+    df = given.samples.df
+    try:
+        report.warnings.extend(given.split_check(df[~df["image"].isin(bad)]))
+    except DataError as e:
+        report.problems.append(str(e))

@@ -56,3 +56,17 @@ def split_class_problems(df, classes: list[str], given: bool) -> list[str]:
         f"class(es) absent from the given val split: {', '.join(no_val[:10])}; their "
         "per-class validation scores (AUROC, ...) are undefined (n/a)"
     ]
+
+
+def drawn_split_problems(usable, classes: list[str], data_cfg, seed: int) -> list[str]:
+    """`split_class_problems` of the split `train` draws from the usable rows (same fractions,
+    seed and stratification), for `visionfit check`."""
+    import warnings
+
+    from visionfit.data.splits import holdout_split
+
+    given = bool((usable["split"] == "val").any())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = holdout_split(usable, data_cfg.val_fraction, seed, "target", data_cfg.test_fraction)
+    return split_class_problems(df, classes, given)

@@ -20,6 +20,7 @@ from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, 
 from visionfit.tasks.classification.labels import label_column_reader, resolve_label_mode
 from visionfit.tasks.classification.targets import (
     default_threshold,
+    drawn_split_problems,
     split_class_problems,
     split_targets,
 )
@@ -88,8 +89,15 @@ class Classification(TaskBase):
 
     def check_input(self, cfg: RunConfig):
         """The samples table `visionfit check` scans; no section of its own, no extra problems."""
-        samples = _load_samples(self._data_config(cfg), empty_labels="skip")
-        return CheckInput(samples)
+        data_cfg = self._data_config(cfg)
+        samples = _load_samples(data_cfg, empty_labels="skip")
+
+        def split_check(usable: pd.DataFrame) -> list[str]:
+            if resolve_label_mode(samples, data_cfg.task) not in ("binary", "multiclass"):
+                return []
+            return drawn_split_problems(usable, samples.classes, cfg.data, cfg.train.seed)
+
+        return CheckInput(samples, split_check=split_check)
 
     def _data_config(self, cfg: RunConfig):
         """`cfg.data` with the label mode asked for in `task`, where the CSV label reader
