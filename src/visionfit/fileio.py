@@ -23,13 +23,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _new_file_mode(fd)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        name_failed_path(e, path)
         raise
 
 
@@ -48,6 +50,12 @@ NEVER_OVERWRITTEN = "files are never overwritten"
 def exists_message(path: str | Path, flag: str = "--out") -> str:
     """The one wording of "that output exists": `X exists; choose another --out (...)`."""
     return f"{path} exists; choose another {flag} ({NEVER_OVERWRITTEN})"
+
+
+def name_failed_path(e: BaseException, path: Path) -> None:
+    """A failed write (no space, ...) names the file it was for, not a temporary one or none."""
+    if isinstance(e, OSError):
+        e.filename, e.filename2 = str(path), None
 
 
 def _new_file_mode(fd: int) -> None:
@@ -110,6 +118,9 @@ def open_exclusive(
             f.flush()
             os.fsync(f.fileno())
         link_exclusive(tmp, path, flag=flag)
+    except OSError as e:
+        name_failed_path(e, path)
+        raise
     finally:
         Path(tmp).unlink(missing_ok=True)
 

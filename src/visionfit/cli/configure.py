@@ -13,6 +13,7 @@ import typer
 from pydantic import BaseModel
 
 from visionfit.errors import VisionfitError
+from visionfit.text import shorten
 
 # Keys that BaselineConfig spells without the RunConfig section; data.*, cv.*, name and runs_dir
 # are spelled alike.
@@ -70,7 +71,14 @@ def parse_sets(sets: list[str] | None) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise VisionfitError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.opt=sgd")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as e:
+            why = " ".join(str(getattr(e, "problem", None) or e).split())[:120]
+            raise VisionfitError(
+                f"--set {shorten(item)}: the value is not valid YAML ({why}); quote a string, "
+                "e.g. --set train.opt=sgd, --set data.class_names='[a, b]'"
+            ) from None
     return out
 
 

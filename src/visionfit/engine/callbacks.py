@@ -10,6 +10,7 @@ import lightning as L
 import pandas as pd
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from visionfit.fileio import name_failed_path
 from visionfit.runs.rundir import atomic_write_csv
 
 
@@ -119,5 +120,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             with open(tmp, "rb") as f:  # on disk before the rename, not only in the page cache
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except OSError as e:
+            name_failed_path(e, path)
+            raise
         finally:
             tmp.unlink(missing_ok=True)
