@@ -82,7 +82,8 @@ def parse_rle(value, *, fmt: str = "kaggle", where: str = "RLE") -> tuple[np.nda
         ints = [int(p) for p in parts]
     except ValueError:
         bad = next(p for p in parts if not p.lstrip("-").isdigit())
-        raise DataError(f"{where}: {shorten(bad, 40)} is not an integer in the RLE string") from None
+        bad = shorten(bad, 40)
+        raise DataError(f"{where}: {bad} is not an integer in the RLE string") from None
     # No image has 2**40 pixels; a bound also keeps start + length inside int64.
     if ints and max(abs(v) for v in ints) > _MAX_RLE_VALUE:
         raise DataError(
