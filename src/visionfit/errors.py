@@ -41,6 +41,8 @@ _OS_ADVICE = {
     "EISDIR": "is a folder where a file was expected: name a file",
     "ELOOP": "too many levels of symbolic links: fix the link",
     "EIO": "input/output error: the disk or network share failed; check it and run again",
+    "EADDRINUSE": "the address is in use: choose another --port (or stop what listens there)",
+    "EADDRNOTAVAIL": "this machine has no such address: choose another --host",
 }
 
 

@@ -94,3 +94,12 @@ def test_masks_and_overlays_in_one_folder(vf, ws, seg_run, seg_data):
 def test_set_value_that_is_not_yaml(vf, ws, shapes):
     line = one_line_error(vf("train", shapes, *TRAIN, "--set", "train.lr=[", cwd=ws / "faults"))
     assert "--set train.lr=[" in line and "YAML" in line
+
+
+def test_full_disk_under_auto(vf, ws, shapes, small_disk):
+    runs = small_disk / "runs-auto"
+    res = vf("auto", shapes, "--budget", "40s", "--runs-dir", runs, cwd=ws / "faults")
+    line = error_line(res)
+    auto_dir = next(runs.glob("auto-*"))
+    assert "no space left" in line and f"visionfit auto --resume {auto_dir})" in line, line
+    assert (auto_dir / "auto.json").is_file()
