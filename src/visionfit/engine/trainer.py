@@ -11,6 +11,7 @@ validation data and what model.json holds.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,10 +50,12 @@ from visionfit.engine.resumable import (
     TestKillSwitch,
 )
 from visionfit.engine.tracking import create_logger
+from visionfit.errors import RunError
 from visionfit.inference.bundle import save_bundle
 from visionfit.inference.predict import Predictor
 from visionfit.models.factory import CreatedModel
 from visionfit.models.freezing import create_finetune_policy
+from visionfit.models.weight_files import load_failure
 from visionfit.runs import files as run_files
 from visionfit.tasks.base import AfterTraining, Task, TaskData
 
@@ -404,8 +407,23 @@ def _load_best(module, checkpoint: ModelCheckpoint, ckpt_dir: Path, finished: bo
     best_path = checkpoint.best_model_path or str(ckpt_dir / "last.ckpt")
     if finished and (ckpt_dir / "best.ckpt").is_file():
         best_path = str(ckpt_dir / "best.ckpt")
-    ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
-    module.load_state_dict(ckpt["state_dict"])
+    try:
+        ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(ckpt["state_dict"])
+    except Exception as e:  # noqa: BLE001 - a damaged file: torch raises many types
+        last = ckpt_dir / "last.ckpt"
+        if Path(best_path) == last or not last.is_file():
+            raise RunError(
+                f"{best_path} is damaged ({load_failure(e)}) and no other checkpoint holds the "
+                "trained weights; train again (a new run)"
+            ) from None
+        print(  # the run still ends with a model, said so, rather than with a traceback
+            f"note: {best_path} is damaged ({load_failure(e)}); the bundle holds the weights "
+            f"of {last} instead",
+            file=sys.stderr,
+        )
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+        module.load_state_dict(ckpt["state_dict"])
     module.eval()
     return int(ckpt["epoch"])
 

@@ -70,14 +70,12 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except ModelError:
         raise
     except Exception as e:  # torch/safetensors raise many types for damaged or foreign files
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         hint = (
-            "The file holds Python objects besides tensors; re-save it with "
-            "torch.save(model.state_dict(), path) or as .safetensors."
-            if "weights_only" in str(e) or "Unpickl" in type(e).__name__
+            "Re-save it with torch.save(model.state_dict(), path) or as .safetensors."
+            if holds_python_objects(e)
             else "Check that the file is complete and is a PyTorch or safetensors checkpoint."
         )
-        raise ModelError(f"cannot read weights file {p}: {reason}. {hint}") from e
+        raise ModelError(f"cannot read weights file {p}: {load_failure(e)}. {hint}") from e
 
     lightning = suffix == ".ckpt" or (
         isinstance(obj, Mapping) and "pytorch-lightning_version" in obj
@@ -214,3 +212,18 @@ def apply_state_dict(
         )
     model.load_state_dict(new_state)
     return LoadReport(source=source, loaded=len(loaded), skipped=skipped, missing=missing)
+
+
+def holds_python_objects(e: BaseException) -> bool:
+    """torch.load(weights_only=True) refused the file's pickled objects (not tensors)."""
+    return "weights_only" in str(e) or "Unpickl" in type(e).__name__
+
+
+def load_failure(e: BaseException) -> str:
+    """Why a weight or checkpoint file did not load, in a few words. torch's own text for a
+    refused pickle advises `weights_only=False`, which would run code from the file: never
+    repeated to a user."""
+    if holds_python_objects(e):
+        return "it holds Python objects besides tensors, which visionfit never unpickles"
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return first[:160]
