@@ -122,10 +122,10 @@ def run_kind(run_dir: str | Path) -> RunKind:
     meta = _meta_kind(run_dir)
     if meta == "ensemble":
         return "ensemble"
+    if files.has_config(run_dir) and (meta is None or files.has_inputs(run_dir)):
+        return "unfinished"  # with a bundle: killed after it, before its summary
     if meta is not None:
         return "member"
-    if files.has_config(run_dir):
-        return "unfinished"
     return "none"
 
 
