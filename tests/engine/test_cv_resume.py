@@ -207,6 +207,10 @@ def test_what_kind_of_directory_and_what_resume_says(tmp_path):
     assert run_kind(base) == "unfinished_baseline"
     with pytest.raises(RunError, match="visionfit baseline --config .*config.yaml$"):
         resume(base)
+    base_fold = _dir(base, "fold_0", {"model.json": '{"kind": "baseline"}'})
+    assert run_kind(base_fold) == "fold"
+    with pytest.raises(RunError, match="of the baseline run .*: baselines are not resumed"):
+        resume(base_fold)
     cv = _dir(tmp_path, "cv", {"config.yaml": "cv: {folds: 2}\n", "classes.json": "[]"})
     (cv / "folds.csv").write_text("image,label,fold\n")
     fold = _dir(cv, "fold_0", {"config.yaml": "{}\n"})
@@ -215,5 +219,8 @@ def test_what_kind_of_directory_and_what_resume_says(tmp_path):
     assert run_kind(cv) == "unfinished_cv"
     single = _dir(tmp_path, "single", {"config.yaml": "{}\n"})
     assert run_kind(single) == "unfinished" and run_kind(tmp_path / "nothing") == "none"
+    for name in ("classes.json", "splits.csv", "model.json", "model.safetensors"):
+        (single / name).write_text("{}")  # killed after its bundle, before summary.json
+    assert run_kind(single) == "unfinished" and not is_finished(single)
     with pytest.raises(RunError, match="run directory not found"):
         resume(tmp_path / "nothing")

@@ -104,6 +104,11 @@ def _refusal(run_dir: Path, kind: str) -> str | None:
                 f"{run_dir} is a fold of a `visionfit tune` trial: run the same `visionfit tune` "
                 "command again to continue the study"
             )
+        if run_kind(parent) in ("baseline", "unfinished_baseline"):
+            return (
+                f"{run_dir} is {run_dir.name}/ of the baseline run {parent}, a part of it: "
+                "baselines are not resumed (start one with visionfit baseline)"
+            )
         return (
             f"{run_dir} is {run_dir.name}/ of the K-fold run {parent}: resume that run, which "
             f"continues its folds: visionfit train --resume {parent}"

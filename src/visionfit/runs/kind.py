@@ -5,9 +5,10 @@ table ask for.
 
 - ``single`` / ``cv`` / ``baseline``: a finished run (its summary.json says which);
 - ``ensemble``: a model.json of ``"kind": "cv"`` without a summary (`visionfit auto`'s ensemble);
-- ``member``: a model (bundle or baseline pipelines) without a summary: a fold, a refit;
-- ``fold``: ``fold_<k>/`` or ``refit/`` of a K-fold run (beside the run's folds.csv), finished
-  or not: a part of that run, resumed with it;
+- ``member``: a model (bundle or baseline pipelines) without a summary or a run around it (a
+  fold or refit copied out of its run);
+- ``fold``: ``fold_<k>/`` or ``refit/`` of a K-fold run or a baseline (beside the run's
+  folds.csv), finished or not: a part of that run, resumed with it;
 - ``auto``: a `visionfit auto` directory (auto.json); ``tune``: a `visionfit tune` directory;
 - ``trial``: a trial of `tune` without a summary (folds and cv.csv, or a run under the study's
   ``trials/``);
