@@ -19,6 +19,7 @@ import pandas as pd
 
 from visionfit.engine.cv import CVResult, CVRun, continue_cv, set_aside_test
 from visionfit.engine.fit import prepare
+from visionfit.engine.foldplan import assign_folds
 from visionfit.errors import RunError
 from visionfit.runs import files as run_files
 from visionfit.runs.lock import RunLock
@@ -47,13 +48,19 @@ def _restore_run(run_dir: Path, progress: bool) -> CVRun:
             f"{run_dir / run_files.CONFIG} asks for no cross-validation but the run has a "
             f"{run_files.FOLDS}: it is damaged; start a new run"
         )
-    folds = run_files.read_folds(run_dir)
-    if folds is None or not {"image", "fold"} <= set(folds.columns):
-        raise RunError(f"{run_dir / run_files.FOLDS} lacks the image and fold columns")
     # The data read and resolved as the run did (its notes, the task's own columns); the config
     # is the run's own, already resolved.
     task, _, data = prepare(cfg, progress=progress)
     test_df = set_aside_test(task, cfg, data)
+    folds = run_files.read_folds(run_dir)
+    if folds is None:  # killed before its folds were written: nothing trained, draw them
+        folds, _ = assign_folds(data, cfg)
+        test_rows = test_df[task.split_columns(test_df)] if len(test_df) else None
+        run_files.write_run_inputs(
+            run_dir, cfg, data.classes, data.skipped, folds=folds, test=test_rows
+        )
+    if not {"image", "fold"} <= set(folds.columns):
+        raise RunError(f"{run_dir / run_files.FOLDS} lacks the image and fold columns")
     test = run_files.read_table(run_dir, run_files.TEST)
     _same_rows(run_dir, run_files.FOLDS, data.df, folds)
     _same_rows(run_dir, run_files.TEST, test_df, test)

@@ -14,8 +14,8 @@ table ask for.
   ``trials/``);
 - ``unfinished``: a hold-out run that started (config.yaml) but wrote no summary: `--resume`
   continues it;
-- ``unfinished_cv``: a K-fold run (config.yaml, classes.json, folds.csv) without a summary:
-  `--resume` continues its folds;
+- ``unfinished_cv``: a K-fold run (its folds.csv, or config.yaml's cv settings) without a
+  summary: `--resume` continues its folds;
 - ``unfinished_baseline``: a `visionfit baseline` run (its config.yaml) without a summary;
 - ``none``: not a visionfit directory.
 
@@ -162,12 +162,17 @@ def _is_tune_dir(run_dir: Path) -> bool:
 
 
 def _is_cv_run(run_dir: Path) -> bool:
-    """What a K-fold run writes before its first fold: config.yaml, classes.json, folds.csv."""
-    return (
-        files.has_config(run_dir)
-        and files.path(run_dir, files.FOLDS).is_file()
-        and files.path(run_dir, files.CLASSES).is_file()
-    )
+    """A K-fold run: its folds.csv, or (killed before writing it) its config.yaml's cv settings."""
+    if not files.has_config(run_dir):
+        return False
+    if files.path(run_dir, files.FOLDS).is_file():
+        return True
+    cv = files.read_config_dict(run_dir).get("cv")
+    cv = cv if isinstance(cv, dict) else {}
+    try:
+        return int(cv.get("folds") or 0) > 1 or bool(cv.get("folds_file"))
+    except (TypeError, ValueError):
+        return False
 
 
 def _config_is_baseline(run_dir: Path) -> bool:
