@@ -154,6 +154,17 @@ def test_killed_after_the_folds_only_writes_the_outputs(reference, tmp_path):
     same_outputs(run_dir, reference)
 
 
+def test_killed_before_its_folds_were_written_draws_them_and_trains(reference, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(reference / "config.yaml", run_dir / "config.yaml")  # the first file written
+    assert run_kind(run_dir) == "unfinished_cv"
+    lines: list[str] = []
+    resume(run_dir, progress=False, say=lines.append)
+    assert lines == [f"resuming the 2-fold run {run_dir} and its refit"]  # nothing to keep
+    same_outputs(run_dir, reference)
+
+
 def test_resume_refuses_what_it_cannot_continue(data, reference, tmp_path):
     before = fingerprint(reference)
     with pytest.raises(RunError, match="already finished .a finished K-fold cross-validation"):
@@ -212,6 +223,7 @@ def test_what_kind_of_directory_and_what_resume_says(tmp_path):
     with pytest.raises(RunError, match="of the baseline run .*: baselines are not resumed"):
         resume(base_fold)
     cv = _dir(tmp_path, "cv", {"config.yaml": "cv: {folds: 2}\n", "classes.json": "[]"})
+    assert run_kind(cv) == "unfinished_cv"  # killed before its folds.csv: its config says
     (cv / "folds.csv").write_text("image,label,fold\n")
     fold = _dir(cv, "fold_0", {"config.yaml": "{}\n"})
     assert (run_kind(cv), run_kind(fold)) == ("unfinished_cv", "fold")
