@@ -35,6 +35,10 @@ OOF = "oof.csv"
 CV_SUMMARY = "cv_summary.csv"
 TEST_SCORES = "test_scores.json"
 REPORT = "report.html"
+# a K-fold run's fold_<k>/ (and refit/): what its training gave, written last (it says the fold
+# finished; `--resume` keeps such a fold), and its out-of-fold values (exact, as trained)
+FOLD_RECORD = "fold.json"
+FOLD_VALUES = "val_values.npy"
 # the files a tracking server (MLflow) receives as the run's artifacts
 ARTIFACTS = (WEIGHTS, MODEL_META, CONFIG, CLASSES, SPLITS, METRICS, SUMMARY)
 
@@ -181,6 +185,44 @@ def write_run_inputs(
 def has_inputs(run_dir: str | Path) -> bool:
     """classes.json and splits.csv exist: a killed hold-out run can resume on them."""
     return path(run_dir, CLASSES).is_file() and path(run_dir, SPLITS).is_file()
+
+
+# ---- fold.json + val_values.npy ------------------------------------------------------------
+
+
+def write_fold_record(fold_dir: str | Path, record: dict, values=None) -> None:
+    """A finished fold's record (JSON: best epoch, metrics, post-processing, final scores) and
+    its validation values (an array, or None); the record is written last."""
+    import numpy as np
+
+    values_path = path(fold_dir, FOLD_VALUES)
+    if values is not None:
+        tmp = values_path.with_name(values_path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, np.asarray(values), allow_pickle=False)
+        tmp.replace(values_path)
+    record = {**record, "has_values": values is not None}
+    atomic_write_text(path(fold_dir, FOLD_RECORD), json.dumps(record, indent=2))
+
+
+def read_fold_record(fold_dir: str | Path):
+    """(record, values or None) of a finished fold; RunError when either file is damaged."""
+    import numpy as np
+
+    p = path(fold_dir, FOLD_RECORD)
+    try:
+        record = json.loads(p.read_text())
+        values = None
+        if record.get("has_values"):
+            values = np.load(path(fold_dir, FOLD_VALUES), allow_pickle=False)
+    except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError
+        raise RunError(
+            f"{p} or {FOLD_VALUES} beside it is damaged ({e}); delete {p} and resume again "
+            "to redo that fold's last step"
+        ) from None
+    if not isinstance(record, dict):
+        raise RunError(f"{p} is damaged (not a JSON object)")
+    return record, values
 
 
 # ---- model.json ----------------------------------------------------------------------------
