@@ -14,3 +14,10 @@ def plural(count: int, word: str) -> str:
 def printable(text: str) -> str:
     """File names that are not valid UTF-8 (kept by Python as surrogates) shown with U+FFFD."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def clip(text: object, limit: int = 80) -> str:
+    """`str(text)` cut to `limit` characters ("..." marks the cut): a value quoted in a message
+    (a config value, a file's content) never floods the console."""
+    s = str(text)
+    return s if len(s) <= limit else s[: max(0, limit - 3)] + "..."
