@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import DecodeRefusals
-from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
+from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV, load_checkpoint
 from visionfit.engine.dist import world_size
 from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
 from visionfit.engine.loaders import (  # noqa: F401 (re-exported: importable from here too)
@@ -404,7 +404,7 @@ def _load_best(module, checkpoint: ModelCheckpoint, ckpt_dir: Path, finished: bo
     best_path = checkpoint.best_model_path or str(ckpt_dir / "last.ckpt")
     if finished and (ckpt_dir / "best.ckpt").is_file():
         best_path = str(ckpt_dir / "best.ckpt")
-    ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(best_path)
     module.load_state_dict(ckpt["state_dict"])
     module.eval()
     return int(ckpt["epoch"])
