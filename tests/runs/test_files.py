@@ -77,3 +77,11 @@ def test_run_files_are_read_bounded(tmp_path, monkeypatch):
     write_meta(tmp_path / "run", classes=["x" * 200])
     with pytest.raises(RunError, match=r"model.json: unreadable \(.*over the .* limit\)"):
         run_files.read_model_meta(tmp_path / "run")
+
+
+def test_a_damaged_summary_is_one_line(tmp_path):
+    from visionfit.runs.summary import read_summary
+
+    (tmp_path / "summary.json").write_text('{"schema_version": "abc"}')
+    with pytest.raises(RunError, match="schema_version is not a number"):
+        read_summary(tmp_path)

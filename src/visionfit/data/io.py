@@ -124,7 +124,8 @@ def read_small_file(path: str | os.PathLike[str]) -> bytes | None:
         try:
             if os.fstat(f.fileno()).st_size > _READ_WHOLE_BYTES:
                 return None
-            return f.read()
+            data = f.read(_READ_WHOLE_BYTES + 1)  # bounded even if it grew since the stat
+            return None if len(data) > _READ_WHOLE_BYTES else data
         except OSError as exc:
             raise ImageDecodeError(name, "unreadable", exc.strerror or str(exc)) from exc
 

@@ -108,7 +108,9 @@ class RunSummary:
         """Any layout written so far: this version's, or a version 1 single / cv / baseline."""
         if not isinstance(raw, dict):
             raise RunError(f"{where} is not a run summary (not a JSON object)")
-        version = int(raw.get("schema_version") or 1)
+        version = raw.get("schema_version") or 1
+        if type(version) is not int:
+            raise RunError(f"{where}: schema_version is not a number: restore the file or retrain")
         if version > SCHEMA_VERSION:
             raise RunError(
                 f"{where} has summary schema {version}; this visionfit reads up to "
