@@ -16,8 +16,8 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def shorten(text: object, limit: int = 80) -> str:
-    """`repr`-like text cut to `limit` characters, so that a huge value in a user's input never
-    turns an error message into megabytes."""
-    s = text if isinstance(text, str) else repr(text)
-    return s if len(s) <= limit else f"{s[: limit - 15]}... ({len(s):,} chars)"
+def clip(text: object, limit: int = 80) -> str:
+    """`str(text)` cut to `limit` characters ("..." marks the cut): a value quoted in a message
+    (a config value, a file's content) never floods the console."""
+    s = str(text)
+    return s if len(s) <= limit else s[: max(0, limit - 3)] + "..."

@@ -247,7 +247,7 @@ def _damage(path, how: str, seed: int, value) -> None:
             path.write_text(json.dumps(obj))
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=120)
 @given(
     name=st.sampled_from(BUNDLE_FILES),
     how=st.sampled_from(["truncate", "flip", "empty", "edit"]),

@@ -13,7 +13,6 @@ import typer
 from pydantic import BaseModel
 
 from visionfit.errors import VisionfitError
-from visionfit.text import shorten
 
 # Keys that BaselineConfig spells without the RunConfig section; data.*, cv.*, name and runs_dir
 # are spelled alike.
@@ -64,21 +63,15 @@ def typed_flags(ctx: typer.Context, *, but: str) -> list[str]:
 
 def parse_sets(sets: list[str] | None) -> dict[str, object]:
     """--set KEY=VALUE pairs (dotted config keys, YAML values) as config overrides."""
-    import yaml
+    from visionfit.config import load_yaml_text
 
     out: dict[str, object] = {}
     for item in sets or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise VisionfitError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.opt=sgd")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError as e:
-            why = " ".join(str(getattr(e, "problem", None) or e).split())[:120]
-            raise VisionfitError(
-                f"--set {shorten(item)}: the value is not valid YAML ({why}); quote a string, "
-                "e.g. --set train.opt=sgd, --set data.class_names='[a, b]'"
-            ) from None
+        text = value if value.strip() else None
+        out[key.strip()] = load_yaml_text(text, origin=f"--set {key.strip()}") if text else None
     return out
 
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from visionfit.errors import DataError
-from visionfit.text import shorten
+from visionfit.text import clip
 
 RLE_FORMATS = ("kaggle", "siim")
 RLE_ORDERS = ("F", "C")
@@ -82,12 +82,12 @@ def parse_rle(value, *, fmt: str = "kaggle", where: str = "RLE") -> tuple[np.nda
         ints = [int(p) for p in parts]
     except ValueError:
         bad = next(p for p in parts if not p.lstrip("-").isdigit())
-        bad = shorten(bad, 40)
+        bad = clip(bad, 40)
         raise DataError(f"{where}: {bad} is not an integer in the RLE string") from None
     # No image has 2**40 pixels; a bound also keeps start + length inside int64.
     if ints and max(abs(v) for v in ints) > _MAX_RLE_VALUE:
         raise DataError(
-            f"{where}: RLE value {shorten(str(max(ints, key=abs)), 40)} is larger than any image"
+            f"{where}: RLE value {clip(str(max(ints, key=abs)), 40)} is larger than any image"
         )
     nums = np.array(ints, dtype=np.int64)
     if len(nums) % 2:

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import DecodeRefusals
-from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV
+from visionfit.engine.callbacks import AtomicCheckpointIO, EpochMetricsCSV, load_checkpoint
 from visionfit.engine.dist import world_size
 from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
 from visionfit.engine.loaders import (  # noqa: F401 (re-exported: importable from here too)
@@ -55,7 +55,6 @@ from visionfit.inference.bundle import save_bundle
 from visionfit.inference.predict import Predictor
 from visionfit.models.factory import CreatedModel
 from visionfit.models.freezing import create_finetune_policy
-from visionfit.models.weight_files import load_failure
 from visionfit.runs import files as run_files
 from visionfit.tasks.base import AfterTraining, Task, TaskData
 
@@ -408,22 +407,15 @@ def _load_best(module, checkpoint: ModelCheckpoint, ckpt_dir: Path, finished: bo
     if finished and (ckpt_dir / "best.ckpt").is_file():
         best_path = str(ckpt_dir / "best.ckpt")
     try:
-        ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
-        module.load_state_dict(ckpt["state_dict"])
-    except Exception as e:  # noqa: BLE001 - a damaged file: torch raises many types
+        ckpt = load_checkpoint(best_path)
+    except RunError as e:
         last = ckpt_dir / "last.ckpt"
         if Path(best_path) == last or not last.is_file():
-            raise RunError(
-                f"{best_path} is damaged ({load_failure(e)}) and no other checkpoint holds the "
-                "trained weights; train again (a new run)"
-            ) from None
-        print(  # the run still ends with a model, said so, rather than with a traceback
-            f"note: {best_path} is damaged ({load_failure(e)}); the bundle holds the weights "
-            f"of {last} instead",
-            file=sys.stderr,
-        )
-        ckpt = torch.load(last, map_location="cpu", weights_only=True)
-        module.load_state_dict(ckpt["state_dict"])
+            raise
+        # the run still ends with a model, said so, rather than with an error
+        print(f"note: {e}; the bundle holds the weights of {last} instead", file=sys.stderr)
+        ckpt = load_checkpoint(last)
+    module.load_state_dict(ckpt["state_dict"])
     module.eval()
     return int(ckpt["epoch"])
 

@@ -35,6 +35,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from visionfit.errors import RunError
 from visionfit.runs import files
 
 RunKind = Literal[
@@ -68,8 +69,8 @@ def summary_kind(run_dir: str | Path) -> str | None:
     is no readable summary."""
     p = files.path(run_dir, files.SUMMARY)
     try:
-        raw = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
+        raw = files.read_json(p)
+    except RunError:
         return None
     return str(raw.get("kind") or "single") if isinstance(raw, dict) else None
 
