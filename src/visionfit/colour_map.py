@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from visionfit.errors import DataError
+from visionfit.fileio import UnreadableFileError, read_regular_text
 
 _TRIPLE = re.compile(r"^\s*\(?\s*(\d+)\s*[, ]\s*(\d+)\s*[, ]\s*(\d+)\s*\)?\s*$")
 
@@ -42,9 +43,12 @@ def parse_colour_map(value: str | Mapping | None) -> dict[str, int] | None:
         text = value.strip()
         p = Path(text)
         if text.endswith(".json") or (p.suffix and p.is_file()):
-            if not p.is_file():
-                raise DataError(f"colour map file not found: {p}")
-            text = p.read_text()
+            try:  # a colour map is a few lines: a FIFO or a huge file is refused, not read
+                text = read_regular_text(p, max_bytes=1 << 20)
+            except UnreadableFileError as e:
+                raise DataError(
+                    f"colour map file not found: {p}" if e.missing else f"colour map {e}"
+                ) from None
         if text.startswith(("{", "[")):
             try:
                 raw = json.loads(text)

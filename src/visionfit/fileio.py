@@ -1,18 +1,21 @@
-"""Atomic file writes (a reader, or a resumed run, never sees half a file) and exclusive
-creates (a file that must never be overwritten: of two writers racing for one path, exactly one
-succeeds)."""
+"""Atomic file writes (a reader, or a resumed run, never sees half a file), exclusive creates (a
+file that must never be overwritten: of two writers racing for one path, exactly one succeeds),
+and the one guarded open for reading a path someone handed us (`open_regular`, `read_regular`):
+only regular files are read, their size is checked before anything is read, and a named pipe is
+never opened for a blocking read."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from visionfit.errors import OutputExistsError
+from visionfit.errors import OutputExistsError, VisionfitError
 
 if TYPE_CHECKING:  # pandas is imported by whoever hands us a frame: the CLI starts faster
     import pandas as pd
@@ -23,13 +26,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _new_file_mode(fd)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        name_failed_path(e, path)
         raise
 
 
@@ -48,6 +53,12 @@ NEVER_OVERWRITTEN = "files are never overwritten"
 def exists_message(path: str | Path, flag: str = "--out") -> str:
     """The one wording of "that output exists": `X exists; choose another --out (...)`."""
     return f"{path} exists; choose another {flag} ({NEVER_OVERWRITTEN})"
+
+
+def name_failed_path(e: BaseException, path: Path) -> None:
+    """A failed write (no space, ...) names the file it was for, not a temporary one or none."""
+    if isinstance(e, OSError):
+        e.filename, e.filename2 = str(path), None
 
 
 def _new_file_mode(fd: int) -> None:
@@ -110,6 +121,9 @@ def open_exclusive(
             f.flush()
             os.fsync(f.fileno())
         link_exclusive(tmp, path, flag=flag)
+    except OSError as e:
+        name_failed_path(e, path)
+        raise
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -149,3 +163,92 @@ def json_safe(obj):
     if isinstance(obj, float) and math.isnan(obj):
         return None
     return obj
+
+
+# ---- reading a path someone handed us --------------------------------------------------------
+
+
+class UnreadableFileError(VisionfitError):
+    """A path that is not read: missing, a folder, not a regular file (a named pipe, a device,
+    a socket), over its size limit, or refused by the OS. `.path`, `.missing`, `.detail` (a short
+    reason, e.g. "not a regular file (a named pipe)") let a caller say it in its own words."""
+
+    def __init__(self, path: str | os.PathLike, detail: str, *, missing: bool = False):
+        self.path, self.detail, self.missing = os.fsdecode(path), detail, missing
+        super().__init__(f"{self.path}: unreadable ({detail})")
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words ("a named pipe", "a device", ...)."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a plain file"
+
+
+def _size_words(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _too_big(path, size: int, max_bytes: int) -> UnreadableFileError:
+    limit = _size_words(max_bytes)
+    return UnreadableFileError(path, f"{_size_words(size)}, over the {limit} limit")
+
+
+def check_regular(path: str | os.PathLike, *, max_bytes: int | None = None) -> os.stat_result:
+    """`os.stat(path)` when `path` is a regular file of at most `max_bytes`; else
+    UnreadableFileError. Nothing is opened: a FIFO or a device is refused by its stat alone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        detail = "broken symbolic link" if os.path.islink(path) else "no such file"
+        raise UnreadableFileError(path, detail, missing=True) from None
+    except OSError as e:
+        raise UnreadableFileError(path, e.strerror or str(e)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UnreadableFileError(path, "is a folder")
+    if not stat.S_ISREG(st.st_mode):
+        raise UnreadableFileError(path, f"not a regular file ({file_kind(st.st_mode)})")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise _too_big(path, st.st_size, max_bytes)
+    return st
+
+
+def open_regular(path: str | os.PathLike, *, max_bytes: int | None = None) -> IO[bytes]:
+    """Open a regular file for binary reading (see `check_regular`): the one guarded open for a
+    path a user, a CSV or a run directory hands us. O_NONBLOCK: had the path been swapped for a
+    FIFO since the stat, the open still returns at once, and the fstat below refuses it."""
+    check_regular(path, max_bytes=max_bytes)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise UnreadableFileError(path, e.strerror or str(e)) from None
+    f = os.fdopen(fd, "rb")
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        f.close()
+        raise UnreadableFileError(path, f"not a regular file ({file_kind(st.st_mode)})")
+    return f
+
+
+def read_regular(path: str | os.PathLike, *, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most `max_bytes` (UnreadableFileError otherwise; also
+    when it grew past the limit since the stat: never more than max_bytes + 1 bytes are read)."""
+    with open_regular(path, max_bytes=max_bytes) as f:
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as e:
+            raise UnreadableFileError(path, e.strerror or str(e)) from None
+    if len(data) > max_bytes:
+        raise _too_big(path, len(data), max_bytes)
+    return data
+
+
+def read_regular_text(path: str | os.PathLike, *, max_bytes: int) -> str:
+    """`read_regular` decoded as UTF-8 (undecodable bytes kept as surrogates)."""
+    return read_regular(path, max_bytes=max_bytes).decode("utf-8", "surrogateescape")

@@ -16,6 +16,13 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def clip(text: object, limit: int = 80) -> str:
+    """`str(text)` cut to `limit` characters ("..." marks the cut): a value quoted in a message
+    (a config value, a file's content) never floods the console."""
+    s = str(text)
+    return s if len(s) <= limit else s[: max(0, limit - 3)] + "..."
+
+
 UNDEFINED = "n/a"
 
 

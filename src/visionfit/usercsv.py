@@ -24,7 +24,6 @@ import csv
 import io
 import os
 import re
-import stat
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from visionfit.errors import DataError
+from visionfit.fileio import UnreadableFileError, read_regular
 
 MAX_USER_CSV_BYTES = 1 << 30  # 1 GiB: far above any list of image paths and labels
 DELIMITERS = (",", ";", "\t", "|")
@@ -158,46 +158,19 @@ def sniff_delimiter(text: str) -> str:
 
 def _read_regular_file(p: Path, label: str, max_bytes: int) -> bytes:
     try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise DataError(f"{label} not found: {p}") from None
-    except OSError as e:
-        raise DataError(f"cannot read {label} {p}: {e.strerror or e}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise DataError(f"{label} {p} is a folder: give the path of the CSV file itself")
-    if not stat.S_ISREG(st.st_mode):
-        raise DataError(f"{label} {p} is not a regular file ({_kind(st.st_mode)}): give a CSV file")
-    if st.st_size > max_bytes:
-        raise _too_big(p, label, st.st_size, max_bytes)
-    # O_NONBLOCK: had the path been swapped for a FIFO since the stat, open still returns at once
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        raise DataError(f"cannot read {label} {p}: {e.strerror or e}") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise DataError(f"{label} {p} is not a regular file: give a CSV file")
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:  # it grew since the stat
-        raise _too_big(p, label, len(data), max_bytes)
-    return data
-
-
-def _too_big(p: Path, label: str, size: int, max_bytes: int) -> DataError:
-    return DataError(
-        f"{label} {p} is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.1f} MiB limit for a "
-        "CSV of image names and labels: is it the right file?"
-    )
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a plain file"
+        return read_regular(p, max_bytes=max_bytes)
+    except UnreadableFileError as e:
+        if e.missing:
+            why = f"{label} not found: {p}"
+        elif e.detail == "is a folder":
+            why = f"{label} {p} is a folder: give the path of the CSV file itself"
+        elif e.detail.startswith("not a regular file"):
+            why = f"{label} {p} is {e.detail}: give a CSV file"
+        elif "limit" in e.detail:
+            why = f"{label} {p} is {e.detail} for a CSV of image names and labels: right file?"
+        else:
+            why = f"cannot read {label} {p}: {e.detail}"
+        raise DataError(why) from None
 
 
 def _decode(data: bytes, p: Path, label: str) -> tuple[str, str, list[str]]:

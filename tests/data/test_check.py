@@ -319,8 +319,8 @@ def test_pipes_devices_and_odd_file_names_are_named_not_hung_on(tmp_path, run_cl
     assert code == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert {(Path(f["image"]).name, f["reason"], f["detail"]) for f in report["bad_files"]} == {
-        ("pipe.png", "unreadable", "not a regular file"),
-        ("endless.png", "unreadable", "not a regular file"),
+        ("pipe.png", "unreadable", "not a regular file (a named pipe)"),
+        ("endless.png", "unreadable", "not a regular file (a device)"),
         ("latin\udce9.png", "zero bytes", ""),
     }
     assert report["counts"]["usable"] == 8 and "a/latin\ufffd.png" in out  # shown, no crash

@@ -703,3 +703,31 @@ def test_open_image_result_is_detached_from_file(tmp_path: Path) -> None:
     path.unlink()  # the file is closed and no longer needed
     assert img.getpixel((0, 0)) == (1, 2, 3)
     assert to_array(img).shape == (4, 5, 3)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes and /dev/zero")
+def test_pipes_and_devices_are_unreadable_not_waited_on(tmp_path):
+    """decode_image, open_image and file_sha1 stat first: a FIFO is never opened for a blocking
+    read, /dev/zero (st_size 0, endless) is never read."""
+    import threading
+
+    os.mkfifo(tmp_path / "pipe.png")
+    outcome: list = []
+
+    def decode_all():
+        for path in (tmp_path / "pipe.png", Path("/dev/zero")):
+            for fn in (decode_image, open_image, file_sha1):
+                try:
+                    fn(path)
+                except ImageDecodeError as e:
+                    outcome.append((e.reason, e.detail))
+
+    t = threading.Thread(target=decode_all, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "blocked on a named pipe or a device"
+    assert (
+        outcome
+        == [("unreadable", "not a regular file (a named pipe)")] * 3
+        + [("unreadable", "not a regular file (a device)")] * 3
+    )

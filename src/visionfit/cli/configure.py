@@ -63,14 +63,15 @@ def typed_flags(ctx: typer.Context, *, but: str) -> list[str]:
 
 def parse_sets(sets: list[str] | None) -> dict[str, object]:
     """--set KEY=VALUE pairs (dotted config keys, YAML values) as config overrides."""
-    import yaml
+    from visionfit.config import load_yaml_text
 
     out: dict[str, object] = {}
     for item in sets or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise VisionfitError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.opt=sgd")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        text = value if value.strip() else None
+        out[key.strip()] = load_yaml_text(text, origin=f"--set {key.strip()}") if text else None
     return out
 
 

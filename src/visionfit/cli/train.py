@@ -1,4 +1,5 @@
-"""`visionfit train`: one hold-out run, K-fold cross-validation (--folds), or --resume."""
+"""`visionfit train`: one hold-out run, K-fold cross-validation (--folds), or --resume (of
+either: the run continues as what it was)."""
 
 from __future__ import annotations
 
@@ -24,24 +25,31 @@ def train(ctx: typer.Context, resume: o.Resume = None) -> None:
         _resume(ctx, resume)
         return
     cfg = run_config(ctx)
-    from visionfit.tasks.registry import task_for_config
-
     if cfg.cv.enabled:
         from visionfit.engine.cv import cross_validate
 
-        result = cross_validate(cfg)
-        shown = task_for_config(cfg).render_summary(result)  # a task's own table, or none
+        _print_result(cfg, cross_validate(cfg))
+    else:
+        from visionfit.engine.fit import fit
+
+        _print_result(cfg, fit(cfg))
+
+
+def _print_result(cfg, result) -> None:
+    """A K-fold run's table (the task's own, or the common one), or a hold-out run's summary."""
+    from visionfit.engine.cv import CVResult
+    from visionfit.tasks.registry import task_for_config
+
+    shown = task_for_config(cfg).render_summary(result)  # a task's own table, or none
+    if isinstance(result, CVResult):
         for item in shown:
             render.console.print(item)
         if not shown:
             render.print_cv_summary(result)
-    else:
-        from visionfit.engine.fit import fit
-
-        result = fit(cfg)
-        render.print_summary(result)
-        for item in task_for_config(cfg).render_summary(result):
-            render.console.print(item)
+        return
+    render.print_summary(result)
+    for item in shown:
+        render.console.print(item)
 
 
 def _resume(ctx: typer.Context, run_dir: Path) -> None:
@@ -53,6 +61,7 @@ def _resume(ctx: typer.Context, run_dir: Path) -> None:
             "(to change options, start a new run with --config RUN/config.yaml)"
         )
     from visionfit.engine.resume import resume
+    from visionfit.runs.files import read_config
 
     result = resume(run_dir, say=lambda line: render.err_console.print(line, highlight=False))
-    render.print_summary(result)
+    _print_result(read_config(run_dir), result)

@@ -20,7 +20,13 @@ from visionfit.config.sections import (
     TrainConfig,
 )
 from visionfit.config.tasks import TaskSection, check_sections, register_section, section_keys
-from visionfit.config.values import first_error, parse_duration, read_yaml, split_names  # noqa: I001
+from visionfit.config.values import (  # noqa: I001
+    first_error,
+    load_yaml_text,
+    parse_duration,
+    read_yaml,
+    split_names,
+)
 
 __all__ = [
     "AUTO_DEFAULTS",
@@ -38,6 +44,7 @@ __all__ = [
     "TrainConfig",
     "check_sections",
     "first_error",
+    "load_yaml_text",
     "parse_duration",
     "read_yaml",
     "register_section",

@@ -8,6 +8,54 @@ import yaml
 from pydantic import ValidationError
 
 from visionfit.errors import VisionfitError
+from visionfit.fileio import UnreadableFileError, read_regular_text
+from visionfit.text import clip
+
+MAX_YAML_BYTES = 4 << 20  # a config or a search space is a few KiB
+MAX_YAML_VALUES = 100_000  # values in a document, every alias counted as the copy it stands for
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a document whose aliases expand to more than MAX_YAML_VALUES
+    values (a "billion laughs" bomb is 600 bytes), before anything is built from it."""
+
+    def construct_document(self, node):
+        _check_expanded_size(node)
+        return super().construct_document(node)
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a recursive alias counts once and ends the walk
+        n = 1
+        if isinstance(node, yaml.SequenceNode):
+            n += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            n += sum(size(k) + size(v) for k, v in node.value)
+        if n > MAX_YAML_VALUES:
+            raise yaml.YAMLError(
+                f"its aliases (*name) expand to more than {MAX_YAML_VALUES} values: write the "
+                "values out instead"
+            )
+        sizes[id(node)] = n
+        return n
+
+    size(root)
+
+
+def load_yaml_text(text: str, *, origin: str = "YAML text"):
+    """Parse YAML with the bounded safe loader; one-line VisionfitError (clipped) when bad."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        why = clip(" ".join(str(e).split()), 200)
+        raise VisionfitError(f"{origin} is not valid YAML: {why}") from None
+    except RecursionError:
+        raise VisionfitError(f"{origin} is not valid YAML: nested too deeply") from None
 
 
 def read_yaml(
@@ -19,14 +67,16 @@ def read_yaml(
 ) -> dict:
     """A YAML file's mapping, or a one-line error: `{missing}: PATH` when there is no such file,
     `{what} PATH is not valid YAML: ...`, `{what} PATH {not_mapping}` (a config file by default;
-    the search space of tune says its own words)."""
+    the search space of tune says its own words). Only a regular file of at most MAX_YAML_BYTES
+    is read, and aliases may not expand past MAX_YAML_VALUES values (the one YAML reader)."""
     p = Path(path)
-    if not p.is_file():
-        raise VisionfitError(f"{missing}: {p}")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise VisionfitError(f"{what} {p} is not valid YAML: {e}") from None
+        text = read_regular_text(p, max_bytes=MAX_YAML_BYTES)
+    except UnreadableFileError as e:
+        raise VisionfitError(
+            f"{missing}: {p}" if e.missing else f"cannot read {what} {e}"
+        ) from None
+    raw = load_yaml_text(text, origin=f"{what} {p}") or {}
     if not isinstance(raw, dict):
         raise VisionfitError(f"{what} {p} {not_mapping}")
     return raw
@@ -68,4 +118,4 @@ def first_error(e: ValidationError) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     if not loc:  # raised by a whole config's own check: the message names the key
         return err["msg"]
-    return f"{loc}: {err['msg']} (got {err.get('input')!r})"
+    return f"{loc}: {clip(err['msg'], 200)} (got {clip(repr(err.get('input')))})"

@@ -57,7 +57,8 @@ from visionfit.data.modes import (
     _finish,
     to_array,
 )
-from visionfit.limits import DEFAULT_MAX_PIXELS
+from visionfit.fileio import UnreadableFileError, open_regular
+from visionfit.limits import DEFAULT_MAX_PIXELS, MAX_IMAGE_FILE_BYTES
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -91,27 +92,29 @@ def file_sha1(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Return the SHA-1 hex digest of a file's bytes (for duplicate detection)."""
     name = os.fsdecode(path)
     digest = hashlib.sha1(usedforsecurity=False)
-    try:
-        with open(name, "rb") as f:
+    with _open_binary(name) as f:
+        try:
             while block := f.read(chunk):
                 digest.update(block)
-    except FileNotFoundError:
-        raise ImageDecodeError(name, "missing") from None
-    except OSError as exc:
-        raise ImageDecodeError(name, "unreadable", exc.strerror or str(exc)) from exc
+        except OSError as exc:
+            raise ImageDecodeError(name, "unreadable", exc.strerror or str(exc)) from exc
     return digest.hexdigest()
 
 
 def _open_binary(path: str) -> IO[bytes]:
-    """`open(path, "rb")` with a file that cannot be read reported as an ImageDecodeError."""
+    """The file opened for reading (`fileio.open_regular`: a regular file of at most
+    MAX_IMAGE_FILE_BYTES, never a FIFO or a device), or an ImageDecodeError saying why not."""
     try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise ImageDecodeError(path, "missing") from None
-    except IsADirectoryError:
-        raise ImageDecodeError(path, "unreadable", "is a directory") from None
-    except OSError as exc:
-        raise ImageDecodeError(path, "unreadable", exc.strerror or str(exc)) from exc
+        return open_regular(path, max_bytes=MAX_IMAGE_FILE_BYTES)
+    except UnreadableFileError as e:
+        raise unreadable_image(e) from None
+
+
+def unreadable_image(e: UnreadableFileError) -> ImageDecodeError:
+    """The ImageDecodeError for a path `fileio` refused: "missing" or "unreadable (why)"."""
+    if e.missing:
+        return ImageDecodeError(e.path, "missing", None if e.detail == "no such file" else e.detail)
+    return ImageDecodeError(e.path, "unreadable", e.detail)
 
 
 def read_small_file(path: str | os.PathLike[str]) -> bytes | None:
@@ -121,7 +124,8 @@ def read_small_file(path: str | os.PathLike[str]) -> bytes | None:
         try:
             if os.fstat(f.fileno()).st_size > _READ_WHOLE_BYTES:
                 return None
-            return f.read()
+            data = f.read(_READ_WHOLE_BYTES + 1)  # bounded even if it grew since the stat
+            return None if len(data) > _READ_WHOLE_BYTES else data
         except OSError as exc:
             raise ImageDecodeError(name, "unreadable", exc.strerror or str(exc)) from exc
 

@@ -29,6 +29,7 @@ from visionfit.colour_map import _parse_colour, parse_colour_map
 from visionfit.data.io import ImageDecodeError, open_image
 from visionfit.data.listing import SkipDir, list_images
 from visionfit.errors import DataError
+from visionfit.fileio import open_regular
 
 __all__ = [
     "MaskSpec",
@@ -334,8 +335,8 @@ def size_mismatch_text(image, mask, image_size, mask_size) -> str:
 
 def image_size(path: str | Path) -> tuple[int, int] | None:
     """(width, height) from the file header, or None when the file cannot be opened."""
-    try:
-        with Image.open(path) as img:
+    try:  # open_regular: a FIFO or a device among the images is refused, not waited on
+        with open_regular(path) as f, Image.open(f) as img:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
     except Exception:

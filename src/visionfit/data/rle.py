@@ -30,10 +30,12 @@ from collections.abc import Iterable
 import numpy as np
 
 from visionfit.errors import DataError
+from visionfit.text import clip
 
 RLE_FORMATS = ("kaggle", "siim")
 RLE_ORDERS = ("F", "C")
 EMPTY_TOKENS = {"kaggle": "", "siim": "-1"}
+_MAX_RLE_VALUE = 2**40
 
 __all__ = [
     "EMPTY_TOKENS",
@@ -77,10 +79,17 @@ def parse_rle(value, *, fmt: str = "kaggle", where: str = "RLE") -> tuple[np.nda
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     parts = str(value).split()
     try:
-        nums = np.array([int(p) for p in parts], dtype=np.int64)
+        ints = [int(p) for p in parts]
     except ValueError:
         bad = next(p for p in parts if not p.lstrip("-").isdigit())
-        raise DataError(f"{where}: {bad!r} is not an integer in the RLE string") from None
+        bad = clip(bad, 40)
+        raise DataError(f"{where}: {bad} is not an integer in the RLE string") from None
+    # No image has 2**40 pixels; a bound also keeps start + length inside int64.
+    if ints and max(abs(v) for v in ints) > _MAX_RLE_VALUE:
+        raise DataError(
+            f"{where}: RLE value {clip(str(max(ints, key=abs)), 40)} is larger than any image"
+        )
+    nums = np.array(ints, dtype=np.int64)
     if len(nums) % 2:
         raise DataError(
             f"{where}: RLE has an odd number of values ({len(nums)}); it must be start/length pairs"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import time
 import warnings
 from collections.abc import Sequence
@@ -17,8 +16,16 @@ from dataclasses import asdict, dataclass
 
 from PIL import Image
 
-from visionfit.data.io import ImageDecodeError, decode_file, file_sha1, read_small_file
+from visionfit.data.io import (
+    ImageDecodeError,
+    decode_file,
+    file_sha1,
+    read_small_file,
+    unreadable_image,
+)
 from visionfit.data.scan_cache import ScanCache, file_key
+from visionfit.fileio import UnreadableFileError, check_regular
+from visionfit.limits import MAX_IMAGE_FILE_BYTES
 
 _EXIF_ORIENTATION = 0x0112
 
@@ -70,15 +77,10 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
     """Hash and fully decode one file the way training does; never raises for a bad file."""
     info = FileScan(image=path, ok=False)
     try:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            detail = "broken symbolic link" if os.path.islink(path) else ""
-            raise ImageDecodeError(path, "missing", detail or None) from None
-        except OSError as e:
-            raise ImageDecodeError(path, "unreadable", e.strerror or str(e)) from None
-        if not stat.S_ISREG(st.st_mode):  # a pipe or a device would block or never end
-            raise ImageDecodeError(path, "unreadable", "not a regular file")
+        try:  # a pipe or a device would block or never end: refused by its stat alone
+            st = check_regular(path, max_bytes=MAX_IMAGE_FILE_BYTES)
+        except UnreadableFileError as e:
+            raise unreadable_image(e) from None
         info.bytes = st.st_size
 
         def header(im: Image.Image) -> None:

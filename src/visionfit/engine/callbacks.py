@@ -11,10 +11,33 @@ import pandas as pd
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from visionfit.errors import DivergedError
+from visionfit.errors import DivergedError, RunError
+from visionfit.fileio import UnreadableFileError, check_regular, name_failed_path
+from visionfit.models.weight_files import load_error_reason
 from visionfit.runs.rundir import atomic_write_csv
 
 LOWER_LR_HINT = "the learning rate is probably too high: try a lower --lr (e.g. 10x lower)"
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A run's own checkpoint, read safely (weights_only=True); a damaged or truncated one is a
+    RunError naming it (never torch's advice to unpickle it)."""
+    path = Path(path)
+    try:
+        check_regular(path)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except UnreadableFileError as e:
+        why = e.detail
+    except Exception as e:  # truncated zip, not a checkpoint, foreign objects, ...
+        why = load_error_reason(e)
+    else:
+        if isinstance(ckpt, dict) and "state_dict" in ckpt:
+            return ckpt
+        why = "not a training checkpoint"
+    raise RunError(
+        f"checkpoint {path} is damaged or incomplete ({why}): it cannot be used; train again "
+        "(a new run: visionfit train ...), or restore the file from a copy"
+    )
 
 
 class EpochMetricsCSV(L.Callback):
@@ -123,6 +146,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             with open(tmp, "rb") as f:  # on disk before the rename, not only in the page cache
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except OSError as e:
+            name_failed_path(e, path)
+            raise
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -29,10 +29,14 @@ from visionfit.data.splits import split_test
 from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.fit import prepare
 from visionfit.engine.foldplan import assign_folds
+from visionfit.engine.foldstate import FoldStart, fold_start, record_fold
 from visionfit.engine.hooks import run_finished
+from visionfit.engine.resumable import TestKillSwitch
 from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.trainer import SplitResult, create_model, train_split
 from visionfit.runs import files as run_files
+from visionfit.runs.kind import REFIT_DIR
+from visionfit.runs.lock import RunLock, acquire_run_lock
 from visionfit.runs.meta import write_ensemble_meta
 from visionfit.runs.rundir import create_run_dir
 from visionfit.runs.summary import RunSummary, write_summary
@@ -104,13 +108,14 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
     # Build fold 0's model before the run directory exists: a bad model name or unavailable
     # weights fail without leaving an empty run behind.
     created = create_model(task, cfg, data)
-    weights_source = created.weights_source
 
     run_dir = shared_run_dir(
         lambda: create_run_dir(cfg.runs_dir, cfg.name or f"{task.run_name(cfg)}-cv"),
         world_size(cfg),
     )
-    if not is_worker():
+    lock = None
+    if not is_worker():  # the other processes of a distributed run only train
+        lock = acquire_run_lock(run_dir)
         run_files.write_run_inputs(
             run_dir,
             cfg,
@@ -119,40 +124,80 @@ def cross_validate(cfg: RunConfig, *, progress: bool = True) -> CVResult:
             folds=folds,
             test=test_df[task.split_columns(test_df)] if len(test_df) else None,
         )
+    run = CVRun(task, cfg, data, folds["fold"].to_numpy(), kind, test_df, run_dir)
+    return continue_cv(run, t_start=t_start, progress=progress, created=created, lock=lock)
 
-    fold = folds["fold"].to_numpy()
-    acc = task.cv_accumulator(cfg, data, data.df)
-    best_epochs = run_folds(
-        task, cfg, data, fold, run_dir, progress=progress, created=created, on_fold=acc.add
-    )
-    if is_worker():  # another process of a distributed run: it has trained every fold
-        raise SystemExit(0)
-    scores, ensemble, summary_extra = acc.finish(run_dir, fold)
-    write_ensemble_meta(run_dir, [f"fold_{k}" for k in range(n_folds)], ensemble)
 
-    refit_dir = None
-    if cfg.cv.refit:
-        refit_dir = _refit(task, cfg, data, run_dir, best_epochs, ensemble, progress)
-    # the fold ensemble (what `visionfit predict RUN` uses), scored once on the test split
-    test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
-    seconds = time.perf_counter() - t_start
-    result = CVResult(
-        run_dir=run_dir,
-        task=data.label_mode,
-        classes=data.classes,
-        folds=n_folds,
-        fold_kind=kind,
-        scores=scores,
-        best_epochs=best_epochs,
-        seconds=seconds,
-        n_samples=len(data.df),
-        weights_source=weights_source,
-        refit_dir=refit_dir,
-        notes=data.notes,
-        test=test,
-    )
-    extra = {"model_name": task.run_name(cfg), **summary_extra}
-    _write_summary(result, cfg, extra, data, test_df)
+@dataclass
+class CVRun:
+    """A K-fold run's inputs, as written to its directory before the first fold."""
+
+    task: Task
+    cfg: RunConfig
+    data: TaskData  # data.df: the rows folds are made of (the test rows set aside)
+    fold: np.ndarray  # each row's fold
+    fold_kind: str
+    test_df: pd.DataFrame
+    run_dir: Path
+
+
+def continue_cv(
+    run: CVRun,
+    *,
+    t_start: float,
+    progress: bool = True,
+    created=None,
+    lock: RunLock | None = None,
+    resume: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> CVResult:
+    """Train the folds of `run` (with `resume`: keep the finished ones, continue a killed one
+    from its checkpoint), then the out-of-fold scores, the ensemble, the refit, the test split's
+    scores, summary.json and the report. `lock` is released at the end."""
+    task, cfg, data, run_dir = run.task, run.cfg, run.data, run.run_dir
+    try:
+        acc = task.cv_accumulator(cfg, data, data.df)
+        sources: list[str] = []  # fold 0's weights source: the run's
+
+        def on_fold(k: int, split: SplitResult, val_idx: np.ndarray, fold_dir: Path) -> str:
+            sources.append(split.weights_source)
+            return acc.add(k, split, val_idx, fold_dir)
+
+        best_epochs = run_folds(
+            task, cfg, data, run.fold, run_dir, progress=progress, created=created,
+            on_fold=on_fold, resume=resume, say=say,
+        )  # fmt: skip
+        if is_worker():  # another process of a distributed run: it has trained every fold
+            raise SystemExit(0)
+        scores, ensemble, summary_extra = acc.finish(run_dir, run.fold)
+        write_ensemble_meta(run_dir, [f"fold_{k}" for k in range(len(best_epochs))], ensemble)
+        refit_dir = None
+        if cfg.cv.refit:
+            refit_dir = _refit(
+                task, cfg, data, run_dir, best_epochs, ensemble, progress, resume=resume, say=say
+            )
+        # the fold ensemble (what `visionfit predict RUN` uses), scored once on the test split
+        test = score_test_split(task, cfg, data, run_dir, run.test_df, progress=progress)
+        result = CVResult(
+            run_dir=run_dir,
+            task=data.label_mode,
+            classes=data.classes,
+            folds=len(best_epochs),
+            fold_kind=run.fold_kind,
+            scores=scores,
+            best_epochs=best_epochs,
+            seconds=time.perf_counter() - t_start,
+            n_samples=len(data.df),
+            weights_source=sources[0] if sources else "",
+            refit_dir=refit_dir,
+            notes=data.notes,
+            test=test,
+        )
+        extra = {"model_name": task.run_name(cfg), **summary_extra}
+        _write_summary(result, cfg, extra, data, run.test_df)
+    finally:
+        if lock is not None:
+            lock.release()
     run_finished(run_dir, result.notes)
     return result
 
@@ -205,9 +250,14 @@ def run_folds(
     created=None,
     on_fold: Callable[[int, SplitResult, np.ndarray, Path], str] | None = None,
     callbacks: list | None = None,
+    resume: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> list[int]:
     """Train fold k = 0..K-1 in `run_dir/fold_<k>`; `on_fold(k, split, val_idx, fold_dir)`
-    records the fold and returns the line to print. Returns the folds' best epochs."""
+    records the fold and returns the line to print. Returns the folds' best epochs.
+
+    With `resume`, a finished fold (its record) is kept and read back, a started one continues
+    from its own checkpoint (engine/foldstate.py); `say` gets a line for each decision."""
     console = Console(stderr=True, quiet=not progress)
     df, n_folds = data.df, int(fold.max()) + 1
     best_epochs: list[int] = []
@@ -215,30 +265,37 @@ def run_folds(
         val_idx = np.flatnonzero(fold == k)
         train_df, val_df = df.iloc[np.flatnonzero(fold != k)], df.iloc[val_idx]
         fold_dir = run_dir / f"fold_{k}"
-        fold_dir.mkdir(exist_ok=is_worker())
-        console.rule(f"fold {k + 1}/{n_folds}: {len(train_df)} train / {len(val_df)} val")
-        fold_cfg = cfg.with_overrides({"train.seed": cfg.train.seed + k})
-        if not is_worker():
-            run_files.write_config(fold_dir, fold_cfg)
-        split = train_split(
-            task,
-            fold_cfg,
-            data,
-            train_df,
-            val_df,
-            fold_dir,
-            progress=progress,
-            created=created,  # fold 0 only; then None: each fold builds its own
-            callbacks=callbacks,
-        )
-        if split.worker:  # another process of a distributed run: on to the next fold
-            best_epochs.append(split.best_epoch)
-            del split
-            created = None
-            continue
+        name = f"fold {k + 1}/{n_folds}"
+        start = fold_start(fold_dir, name, say or (lambda _line: None)) if resume else FoldStart()
+        split = start.done
+        if split is None:
+            fold_dir.mkdir(exist_ok=is_worker() or resume)
+            console.rule(f"{name}: {len(train_df)} train / {len(val_df)} val")
+            fold_cfg = cfg.with_overrides({"train.seed": cfg.train.seed + k})
+            if not is_worker() and not run_files.has_config(fold_dir):
+                run_files.write_config(fold_dir, fold_cfg)
+            split = train_split(
+                task,
+                fold_cfg,
+                data,
+                train_df,
+                val_df,
+                fold_dir,
+                progress=progress,
+                created=created,  # fold 0 only; then None: each fold builds its own
+                resume_from=start.resume_from,
+                finished=start.finished,
+                callbacks=[*(callbacks or []), *_kill_switch(TestKillSwitch.for_fold(k))],
+            )
+            if split.worker:  # another process of a distributed run: on to the next fold
+                best_epochs.append(split.best_epoch)
+                del split
+                created = None
+                continue
+            record_fold(fold_dir, split)  # last: this fold is finished
         line = on_fold(k, split, val_idx, fold_dir) if on_fold else ""
         best_epochs.append(split.best_epoch)
-        console.print(f"fold {k + 1}/{n_folds}: best epoch {split.best_epoch}, {line}")
+        console.print(f"{name}: best epoch {split.best_epoch}, {line}")
         # Never keep K models alive: drop this fold's network before the next one is built.
         del split
         created = None
@@ -248,7 +305,13 @@ def run_folds(
     return best_epochs
 
 
-def _refit(task, cfg, data, run_dir, best_epochs, post, progress) -> Path:
+def _kill_switch(switch) -> list:
+    return [switch] if switch is not None else []
+
+
+def _refit(
+    task, cfg, data, run_dir, best_epochs, post, progress, *, resume=False, say=None
+) -> Path:
     """One model on every image for the mean best epoch count (epochs, not indices: +1)."""
     epochs = max(1, int(round(float(np.mean(best_epochs)) + 1)))
     # one process: the other processes of a distributed CV have left after the folds
@@ -261,16 +324,31 @@ def _refit(task, cfg, data, run_dir, best_epochs, post, progress) -> Path:
             "train.strategy": "auto",
         }
     )
-    out = run_dir / "refit"
-    out.mkdir()
+    out = run_dir / REFIT_DIR
+    start = fold_start(out, "the refit", say or (lambda _line: None)) if resume else FoldStart()
+    if start.done is not None:
+        return out
+    out.mkdir(exist_ok=resume)
+    if not run_files.has_config(out):
+        run_files.write_config(out, refit_cfg)
     n = len(data.df)
     Console(stderr=True, quiet=not progress).rule(f"refit on all {n} images, {epochs} epochs")
     with warnings.catch_warnings():  # "validation_step but no val_dataloader": on purpose
         warnings.filterwarnings("ignore", ".*val_dataloader.*")
         split = train_split(
-            task, refit_cfg, data, data.df, data.df.iloc[:0], out, progress=progress, post=post
+            task,
+            refit_cfg,
+            data,
+            data.df,
+            data.df.iloc[:0],
+            out,
+            progress=progress,
+            post=post,
+            resume_from=start.resume_from,
+            finished=start.finished,
+            callbacks=_kill_switch(TestKillSwitch.for_refit()),
         )
+    record_fold(out, split)  # last: the refit is finished
     del split
     gc.collect()
-    run_files.write_config(out, refit_cfg)
     return out

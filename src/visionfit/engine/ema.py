@@ -11,7 +11,6 @@ stopping follow the live weights, as in timm's train.py without `--model-ema-for
 from __future__ import annotations
 
 import lightning as L
-import torch
 from timm.utils import ModelEmaV3
 
 
@@ -49,7 +48,9 @@ class WeightEMA(L.Callback):
         """A run resumed after training had finished did not fit: read the average from its
         final checkpoint."""
         if self.ema is None and self._loaded is None and last_ckpt.is_file():
-            ckpt = torch.load(last_ckpt, map_location="cpu", weights_only=True)
+            from visionfit.engine.callbacks import load_checkpoint
+
+            ckpt = load_checkpoint(last_ckpt)
             self._loaded = ckpt.get("callbacks", {}).get(self.state_key, {}).get("weights")
 
     def weights(self) -> dict | None:

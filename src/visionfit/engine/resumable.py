@@ -204,7 +204,11 @@ class TestKillSwitch(L.Callback):
     """Test hook, inactive unless ``VISIONFIT_TEST_KILL`` is set: the process SIGKILLs itself at
     ``batch:N`` (after the N-th optimizer step's callbacks) or ``epoch_end:E`` (after epoch E's
     metrics row is written). It makes the kill points in the crash tests exact; the kill itself is
-    a real SIGKILL, indistinguishable from one sent from outside at that moment."""
+    a real SIGKILL, indistinguishable from one sent from outside at that moment.
+
+    In a K-fold run every fold's trainer counts its own steps from 0: ``fold:K:batch:N`` (or
+    ``fold:K:epoch_end:E``) kills in fold K only (``fold_<K>/``, counted from 0), and
+    ``refit:batch:N`` in the refit; a plain spec kills in whichever training reaches it first."""
 
     __test__ = False  # not a pytest test class
 
@@ -217,7 +221,22 @@ class TestKillSwitch(L.Callback):
     @classmethod
     def from_env(cls) -> TestKillSwitch | None:
         spec = os.environ.get("VISIONFIT_TEST_KILL")
-        return cls(spec) if spec else None
+        if not spec or spec.startswith(("fold:", "refit:")):  # for_fold / for_refit add those
+            return None
+        return cls(spec)
+
+    @classmethod
+    def for_fold(cls, k: int) -> TestKillSwitch | None:
+        """The switch of ``VISIONFIT_TEST_KILL=fold:K:...`` in fold `k`, else None."""
+        spec = os.environ.get("VISIONFIT_TEST_KILL", "")
+        prefix = f"fold:{k}:"
+        return cls(spec[len(prefix) :]) if spec.startswith(prefix) else None
+
+    @classmethod
+    def for_refit(cls) -> TestKillSwitch | None:
+        """The switch of ``VISIONFIT_TEST_KILL=refit:...`` in a K-fold run's refit, else None."""
+        spec = os.environ.get("VISIONFIT_TEST_KILL", "")
+        return cls(spec[len("refit:") :]) if spec.startswith("refit:") else None
 
     @classmethod
     def for_auto_stage(cls, stage: int) -> TestKillSwitch | None:

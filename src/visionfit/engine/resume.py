@@ -7,6 +7,8 @@ from the newest checkpoint that loads: `checkpoints/last.ckpt`, else `checkpoint
 the run starts its training again from epoch 0 (same seed, same split), which gives the same
 result as a run that was never interrupted.
 
+A K-fold run (`train --folds K`) continues as a K-fold run: engine/cvresume.py.
+
 >>> result = resume("runs/simple_cnn-20260101-120000")
 """
 
@@ -15,68 +17,26 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from visionfit.config import RunConfig
 from visionfit.data.check import scan_files
+from visionfit.engine.checkpoint_choice import (  # noqa: F401 (re-exported)
+    CheckpointChoice,
+    find_resume_checkpoint,
+    inspect_checkpoint,
+)
+from visionfit.engine.cv import CVResult
+from visionfit.engine.cvresume import resume_cv
 from visionfit.engine.fit import RunResult, prepare, split_run, train_in_run_dir, write_run_inputs
-from visionfit.engine.resumable import LAST, PREVIOUS
 from visionfit.engine.trainer import create_model, quiet_lightning
 from visionfit.errors import RunError
 from visionfit.runs import files as run_files
-from visionfit.runs.kind import is_finished
+from visionfit.runs.kind import cv_run_of, is_finished, run_kind
 from visionfit.runs.lock import acquire_run_lock
 from visionfit.tasks.registry import task_for_config
-
-_REQUIRED_KEYS = ("state_dict", "loops", "optimizer_states", "epoch", "global_step", "callbacks")
-
-
-@dataclass
-class CheckpointChoice:
-    path: Path | None  # None: no usable checkpoint, train from the start
-    epoch: int = 0
-    global_step: int = 0
-    finished: bool = False  # written at the end of training: only the bundle is missing
-    messages: tuple[str, ...] = ()
-
-
-def inspect_checkpoint(path: Path) -> tuple[dict | None, str]:
-    """Load a checkpoint safely (weights_only); (checkpoint, "") or (None, why it is unusable)."""
-    if not path.exists():
-        return None, "missing"
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as e:  # truncated zip, not a checkpoint, unpicklable content, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return None, f"unreadable or truncated ({first[:120]})"
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED_KEYS):
-        return None, "not a complete training checkpoint"
-    return ckpt, ""
-
-
-def find_resume_checkpoint(run_dir: str | Path) -> CheckpointChoice:
-    """The newest checkpoint of `run_dir` that loads, and a line for each one that did not."""
-    ckpt_dir = Path(run_dir) / "checkpoints"
-    messages: list[str] = []
-    for name in (LAST, PREVIOUS):
-        path = ckpt_dir / name
-        ckpt, why = inspect_checkpoint(path)
-        if ckpt is None:
-            messages.append(f"checkpoints/{name} is {why}")
-            continue
-        state = ckpt.get("callbacks", {}).get("ResumeCheckpoint", {})
-        return CheckpointChoice(
-            path=path,
-            epoch=int(ckpt["epoch"]),
-            global_step=int(ckpt["global_step"]),
-            finished=bool(state.get("finished", False)),
-            messages=tuple(messages),
-        )
-    return CheckpointChoice(path=None, messages=tuple(messages))
 
 
 def resume(
@@ -86,27 +46,27 @@ def resume(
     say: Callable[[str], None] | None = None,
     callbacks: list | None = None,
     score_test: bool = True,
-) -> RunResult:
-    """Continue the run in `run_dir` from its newest valid checkpoint and finish it there.
+) -> RunResult | CVResult:
+    """Continue the run in `run_dir` as what it was and finish it there: a hold-out run from its
+    newest valid checkpoint (a `RunResult`), a K-fold run from its folds (a `CVResult`,
+    engine/cvresume.py). Anything else (a finished run, a fold of a K-fold run, an auto or tune
+    directory, a run another process is training) is refused with a RunError saying what to do.
 
     `say` receives one line per decision (which checkpoint, which fallback); default: silent.
-    `callbacks` and `score_test` as in `fit`.
+    `callbacks` and `score_test` as in `fit` (hold-out runs).
     """
     t_start = time.perf_counter()
     say = say or (lambda _line: None)
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunError(f"run directory not found: {run_dir}")
-    if not run_files.has_config(run_dir):
-        raise RunError(
-            f"{run_dir} has no config.yaml: it is not a visionfit run, or it was killed before "
-            "it started; start a new run"
-        )
-    if is_finished(run_dir):
-        raise RunError(f"{run_dir} is already finished (summary.json and the bundle exist)")
+    kind = run_kind(run_dir)
+    refused = _refusal(run_dir, kind)
+    if refused:
+        raise RunError(refused)
     quiet_lightning()
     warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # it is the same run
     lock = acquire_run_lock(run_dir)
+    if kind == "unfinished_cv":
+        return resume_cv(run_dir, lock, progress=progress, say=say)  # releases the lock
     try:
         return _resume_locked(
             run_dir,
@@ -118,6 +78,68 @@ def resume(
         )
     finally:
         lock.release()  # released by train_in_run_dir already when training ran
+
+
+_FINISHED = {
+    "single": "a finished hold-out run",
+    "cv": "a finished K-fold cross-validation run",
+    "baseline": "a finished baseline run",
+    "auto": "a finished `visionfit auto` directory",
+}
+
+
+def _refusal(run_dir: Path, kind: str) -> str | None:
+    """Why `run_dir` cannot be resumed (one line: what it is, what to type instead), or None."""
+    if not run_dir.is_dir():
+        return f"run directory not found: {run_dir}"
+    if is_finished(run_dir):
+        return (
+            f"{run_dir} is already finished ({_FINISHED.get(kind, kind)}: its summary.json "
+            "and model are written); nothing to resume: start a new run to train again"
+        )
+    parent = cv_run_of(run_dir)
+    if kind == "fold" and parent is not None:
+        if run_kind(parent) == "trial":
+            return (
+                f"{run_dir} is a fold of a `visionfit tune` trial: run the same `visionfit tune` "
+                "command again to continue the study"
+            )
+        if run_kind(parent) in ("baseline", "unfinished_baseline"):
+            return (
+                f"{run_dir} is {run_dir.name}/ of the baseline run {parent}, a part of it: "
+                "baselines are not resumed (start one with visionfit baseline)"
+            )
+        return (
+            f"{run_dir} is {run_dir.name}/ of the K-fold run {parent}: resume that run, which "
+            f"continues its folds: visionfit train --resume {parent}"
+        )
+    if kind == "auto":
+        return (
+            f"{run_dir} is a `visionfit auto` directory: continue it with "
+            f"visionfit auto --resume {run_dir}"
+        )
+    if kind in ("tune", "trial"):
+        what = "study" if kind == "tune" else "trial"
+        return (
+            f"{run_dir} is a `visionfit tune` {what}: run the same `visionfit tune` command "
+            "again to continue the study (finished trials are kept)"
+        )
+    if kind == "unfinished_baseline":
+        return (
+            f"{run_dir} is a baseline that did not finish; baselines are not resumed: start it "
+            f"again with visionfit baseline --config {run_files.path(run_dir, run_files.CONFIG)}"
+        )
+    if kind in ("ensemble", "member"):
+        return (
+            f"{run_dir} is a model without a run of its own (an ensemble or a member of one), "
+            "not a run to resume"
+        )
+    if kind not in ("single", "unfinished", "unfinished_cv"):
+        return (
+            f"{run_dir} has no config.yaml: it is not a visionfit run, or it was killed before "
+            "it started; start a new run"
+        )
+    return None
 
 
 def _resume_locked(

@@ -51,4 +51,4 @@ def score_test_split(
 
 def read_test_scores(run_dir: Path) -> dict:
     path = Path(run_dir) / TEST_SCORES_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return run_files.read_json(path) if path.is_file() else {}

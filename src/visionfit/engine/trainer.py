@@ -11,6 +11,7 @@ validation data and what model.json holds.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from visionfit.engine.callbacks import (
     EpochMetricsCSV,
     StopOnNonFinite,
     diverged_from_overflow,
+    load_checkpoint,
 )
 from visionfit.engine.dist import world_size
 from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
@@ -54,6 +56,7 @@ from visionfit.engine.resumable import (
     TestKillSwitch,
 )
 from visionfit.engine.tracking import create_logger
+from visionfit.errors import RunError
 from visionfit.inference.bundle import save_bundle
 from visionfit.inference.predict import Predictor
 from visionfit.models.factory import CreatedModel
@@ -418,7 +421,15 @@ def _load_best(module, checkpoint: ModelCheckpoint, ckpt_dir: Path, finished: bo
     best_path = checkpoint.best_model_path or str(ckpt_dir / "last.ckpt")
     if finished and (ckpt_dir / "best.ckpt").is_file():
         best_path = str(ckpt_dir / "best.ckpt")
-    ckpt = torch.load(best_path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = load_checkpoint(best_path)
+    except RunError as e:
+        last = ckpt_dir / "last.ckpt"
+        if Path(best_path) == last or not last.is_file():
+            raise
+        # the run still ends with a model, said so, rather than with an error
+        print(f"note: {e}; the bundle holds the weights of {last} instead", file=sys.stderr)
+        ckpt = load_checkpoint(last)
     module.load_state_dict(ckpt["state_dict"])
     module.eval()
     return int(ckpt["epoch"])

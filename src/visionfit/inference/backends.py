@@ -8,11 +8,11 @@ its exported ONNX graph through onnxruntime (in place of "model forward + probab
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from visionfit.errors import RunError
 from visionfit.inference.onnx_runtime import OnnxProbabilities
+from visionfit.runs import files as run_files
 
 BACKENDS = ("torch", "onnx")
 
@@ -33,8 +33,10 @@ def ensure_onnx(predictor) -> Path:
         return export_predictor(predictor, "onnx").model_path
     info_path = path.parent / EXPORT_META
     try:
-        info = json.loads(info_path.read_text())
-    except (OSError, json.JSONDecodeError):
+        info = run_files.read_json(info_path)
+        if not isinstance(info, dict):
+            raise RunError(f"{info_path} is not a JSON object")
+    except RunError:
         raise RunError(
             f"{path} has no readable {EXPORT_META} beside it: remove {path.parent} and predict "
             "again (it is re-exported), or run visionfit export"

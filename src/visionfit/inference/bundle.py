@@ -7,11 +7,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from visionfit.errors import RunError
+from visionfit.errors import RunError, VisionfitError
+from visionfit.fileio import UnreadableFileError, check_regular
 from visionfit.runs import files as run_files
 from visionfit.runs.files import MODEL_META, WEIGHTS, has_bundle, read_model_meta, write_model_meta
 from visionfit.runs.kind import model_kind
 from visionfit.tasks.registry import task_for_meta
+from visionfit.text import clip
 
 BUNDLE_FORMAT = "visionfit-bundle"
 BUNDLE_VERSION = 1
@@ -48,13 +50,46 @@ def read_bundle_meta(run_dir: str | Path) -> dict:
     return meta
 
 
+def read_bundle_weights(path: Path) -> dict[str, torch.Tensor]:
+    """model.safetensors as tensors; a damaged, truncated or foreign file is one RunError naming
+    it (safetensors' own errors are not for users)."""
+    try:
+        check_regular(path)
+        return load_file(str(path))
+    except UnreadableFileError as e:
+        why = e.detail
+    except Exception as e:  # SafetensorError, OSError, ...: the file is not a whole bundle
+        why = clip(" ".join(str(e).split()) or type(e).__name__, 120)
+    raise RunError(
+        f"{path} is damaged or incomplete ({why}): the model cannot be loaded; restore the file "
+        "from a copy or train again"
+    )
+
+
 def load_bundle_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     """Rebuild the network from model.json and load model.safetensors (strict)."""
     run_dir = Path(run_dir)
     meta = read_bundle_meta(run_dir)
-    model = task_for_meta(meta, str(run_dir / MODEL_META)).model_from_meta(meta)
-    state = load_file(str(run_dir / WEIGHTS))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    task = task_for_meta(meta, str(run_dir / MODEL_META))
+    try:
+        model = task.model_from_meta(meta)
+    except VisionfitError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as e:
+        # a value the checks in config.stored do not know, changed by hand or by a disk
+        raise RunError(
+            f"{run_dir / MODEL_META} describes a network that cannot be built "
+            f"({type(e).__name__}: {clip(str(e), 100)}); the file was changed since training: "
+            "restore it or retrain"
+        ) from None
+    state = read_bundle_weights(run_dir / WEIGHTS)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a tensor of another shape than model.json's network has
+        raise RunError(
+            f"weights in {run_dir / WEIGHTS} do not fit the network model.json describes "
+            f"({clip(str(e).strip().splitlines()[-1], 100)}): restore both files or retrain"
+        ) from None
     if missing or unexpected:
         raise RunError(
             f"weights in {run_dir / 'model.safetensors'} do not fit {meta['arch']!r}: "

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from visionfit.errors import ExportError, OutputExistsError
-from visionfit.fileio import link_exclusive
+from visionfit.fileio import link_exclusive, open_regular
 from visionfit.runs.files import MODEL_META, WEIGHTS
 
 FORMATS = ("onnx", "torchscript")
@@ -213,7 +213,7 @@ def bundle_fingerprint(run_dir: Path, meta: dict) -> dict[str, str]:
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

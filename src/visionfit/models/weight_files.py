@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from visionfit.errors import ModelError
+from visionfit.fileio import UnreadableFileError, check_regular
+from visionfit.text import clip
 
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
 
@@ -22,6 +24,20 @@ _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model")
 
 
 _LIGHTNING_PREFIXES = ("model.", "net.")
+
+
+MAX_WEIGHTS_BYTES = 64 << 30  # the largest timm checkpoints are a few GiB
+
+
+def load_error_reason(e: BaseException) -> str:
+    """torch / safetensors' reason a file did not load, in one clipped line. torch's unpickling
+    advice ("weights_only=False", "trust the source") is dropped: a weights file from a run or a
+    user is never unpickled."""
+    lines = [" ".join(line.split()) for line in str(e).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(e).__name__
+    if "weights_only" in str(e) or "Weights only load failed" in first:
+        first = "not tensors only (Python objects, or not a torch file at all)"
+    return clip(first, 100)
 
 
 @dataclass
@@ -48,12 +64,13 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         >>> state = load_weights_file("runs/exp1/model.safetensors")  # doctest: +SKIP
     """
     p = Path(path).expanduser()
-    if not p.is_file():
-        reason = "it is a directory" if p.is_dir() else "no such file"
+    try:
+        check_regular(p, max_bytes=MAX_WEIGHTS_BYTES)
+    except UnreadableFileError as e:
         raise ModelError(
-            f"cannot read weights file {p}: {reason}. Give the path to a .pth, .pt, .bin, .ckpt "
+            f"cannot read weights file {p}: {e.detail}. Give the path to a .pth, .pt, .bin, .ckpt "
             "or .safetensors file."
-        )
+        ) from None
     suffix = p.suffix.lower()
     try:
         if suffix == ".safetensors":
@@ -70,9 +87,9 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except ModelError:
         raise
     except Exception as e:  # torch/safetensors raise many types for damaged or foreign files
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = load_error_reason(e)
         hint = (
-            "The file holds Python objects besides tensors; re-save it with "
+            "If it is a model of yours, re-save its weights with "
             "torch.save(model.state_dict(), path) or as .safetensors."
             if "weights_only" in str(e) or "Unpickl" in type(e).__name__
             else "Check that the file is complete and is a PyTorch or safetensors checkpoint."

@@ -13,10 +13,16 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from visionfit.errors import RunError
-from visionfit.fileio import atomic_write_csv, atomic_write_text, json_safe
+from visionfit.errors import RunError, VisionfitError
+from visionfit.fileio import (
+    UnreadableFileError,
+    atomic_write_csv,
+    atomic_write_text,
+    json_safe,
+    read_regular_text,
+)
+from visionfit.text import clip
 
 CONFIG = "config.yaml"
 CLASSES = "classes.json"
@@ -35,14 +41,40 @@ OOF = "oof.csv"
 CV_SUMMARY = "cv_summary.csv"
 TEST_SCORES = "test_scores.json"
 REPORT = "report.html"
+# a K-fold run's fold_<k>/ (and refit/): what its training gave, written last (it says the fold
+# finished; `--resume` keeps such a fold), and its out-of-fold values (exact, as trained)
+FOLD_RECORD = "fold.json"
+FOLD_VALUES = "val_values.npy"
 # the files a tracking server (MLflow) receives as the run's artifacts
 ARTIFACTS = (WEIGHTS, MODEL_META, CONFIG, CLASSES, SPLITS, METRICS, SUMMARY)
 
 SKIPPED_COLUMNS = ["image", "label", "reason", "detail"]
 
 
+# a run's JSON and YAML files are KiBs (a model.json with 100,000 class names about 2 MiB)
+MAX_RUN_FILE_BYTES = 64 << 20
+
+
 def path(run_dir: str | Path, name: str) -> Path:
     return Path(run_dir) / name
+
+
+def read_text(p: Path) -> str:
+    """A run directory's text file, bounded (`fileio.read_regular_text`: a regular file of at most
+    MAX_RUN_FILE_BYTES); RunError naming the file when it cannot be read."""
+    try:
+        return read_regular_text(p, max_bytes=MAX_RUN_FILE_BYTES)
+    except UnreadableFileError as e:
+        raise RunError(f"cannot read {e}: restore the file or retrain") from None
+
+
+def read_json(p: Path) -> object:
+    """A run directory's JSON file (`read_text`); RunError when it is not valid JSON."""
+    text = read_text(p)
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise RunError(f"{p} is not valid JSON: {clip(str(e), 120)}") from None
 
 
 # ---- config.yaml ---------------------------------------------------------------------------
@@ -71,9 +103,11 @@ def read_config(run_dir: str | Path):
 def read_config_dict(run_dir: str | Path) -> dict:
     """config.yaml as plain data ({} when missing or unreadable): for tables and reports, which
     show any run, a baseline's config included."""
+    from visionfit.config import load_yaml_text
+
     try:
-        found = yaml.safe_load(path(run_dir, CONFIG).read_text())
-    except (OSError, yaml.YAMLError):
+        found = load_yaml_text(read_text(path(run_dir, CONFIG)))
+    except VisionfitError:
         return {}
     return found if isinstance(found, dict) else {}
 
@@ -90,13 +124,9 @@ def read_classes(run_dir: str | Path) -> list[str] | None:
     p = path(run_dir, CLASSES)
     if not p.is_file():
         return None
-    try:
-        found = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{p} is damaged ({e})") from None
-    if not isinstance(found, list):
-        raise RunError(f"{p} is damaged (not a list of class names)")
-    return list(found)
+    from visionfit.config.stored import check_classes
+
+    return list(check_classes(read_json(p), str(p)))
 
 
 # ---- the tables: splits.csv, folds.csv, skipped.csv, test.csv --------------------------------
@@ -183,6 +213,44 @@ def has_inputs(run_dir: str | Path) -> bool:
     return path(run_dir, CLASSES).is_file() and path(run_dir, SPLITS).is_file()
 
 
+# ---- fold.json + val_values.npy ------------------------------------------------------------
+
+
+def write_fold_record(fold_dir: str | Path, record: dict, values=None) -> None:
+    """A finished fold's record (JSON: best epoch, metrics, post-processing, final scores) and
+    its validation values (an array, or None); the record is written last."""
+    import numpy as np
+
+    values_path = path(fold_dir, FOLD_VALUES)
+    if values is not None:
+        tmp = values_path.with_name(values_path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, np.asarray(values), allow_pickle=False)
+        tmp.replace(values_path)
+    record = {**record, "has_values": values is not None}
+    atomic_write_text(path(fold_dir, FOLD_RECORD), json.dumps(record, indent=2))
+
+
+def read_fold_record(fold_dir: str | Path):
+    """(record, values or None) of a finished fold; RunError when either file is damaged."""
+    import numpy as np
+
+    p = path(fold_dir, FOLD_RECORD)
+    try:
+        record = json.loads(p.read_text())
+        values = None
+        if record.get("has_values"):
+            values = np.load(path(fold_dir, FOLD_VALUES), allow_pickle=False)
+    except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError
+        raise RunError(
+            f"{p} or {FOLD_VALUES} beside it is damaged ({e}); delete {p} and resume again "
+            "to redo that fold's last step"
+        ) from None
+    if not isinstance(record, dict):
+        raise RunError(f"{p} is damaged (not a JSON object)")
+    return record, values
+
+
 # ---- model.json ----------------------------------------------------------------------------
 
 
@@ -196,12 +264,12 @@ def read_model_meta(run_dir: str | Path) -> dict | None:
     p = path(run_dir, MODEL_META)
     if not p.is_file():
         return None
-    try:
-        found = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{p} is not valid JSON: {e}") from None
+    found = read_json(p)
     if not isinstance(found, dict):
         raise RunError(f"{p} is not a visionfit model description")
+    from visionfit.config.stored import check_model_meta  # pydantic: imported when needed
+
+    check_model_meta(found, str(p))
     return found
 
 

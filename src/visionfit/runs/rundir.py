@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+from visionfit.errors import RunError
 from visionfit.fileio import atomic_write_bytes, atomic_write_csv, atomic_write_text  # noqa: F401
 
 
@@ -15,7 +16,12 @@ def create_run_dir(runs_dir: str | Path, name: str) -> Path:
     `mkdir` without exist_ok is the lock: two processes can never get the same directory.
     """
     runs = Path(runs_dir)
-    runs.mkdir(parents=True, exist_ok=True)
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise RunError(
+            f"--runs-dir {runs} is a file, or lies under one; choose a folder for the runs"
+        ) from None
     safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name) or "run"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = runs / f"{safe}-{stamp}"

@@ -22,7 +22,7 @@ from typing import Any
 
 from visionfit.errors import RunError
 from visionfit.fileio import atomic_write_text, json_safe
-from visionfit.runs.files import SUMMARY, path
+from visionfit.runs.files import SUMMARY, path, read_json
 
 SCHEMA_VERSION = 2
 FINISHED_KINDS = ("single", "cv", "baseline")  # the kinds of run that write a summary.json
@@ -108,7 +108,9 @@ class RunSummary:
         """Any layout written so far: this version's, or a version 1 single / cv / baseline."""
         if not isinstance(raw, dict):
             raise RunError(f"{where} is not a run summary (not a JSON object)")
-        version = int(raw.get("schema_version") or 1)
+        version = raw.get("schema_version") or 1
+        if type(version) is not int:
+            raise RunError(f"{where}: schema_version is not a number: restore the file or retrain")
         if version > SCHEMA_VERSION:
             raise RunError(
                 f"{where} has summary schema {version}; this visionfit reads up to "
@@ -183,10 +185,7 @@ def read_summary(run_dir: str | Path) -> RunSummary:
             f"{Path(run_dir)} is not a finished run: it has no {SUMMARY} "
             "(runs are made by visionfit train / baseline)"
         )
-    try:
-        raw = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{p} is not valid JSON: {e}") from None
+    raw = read_json(p)
     return RunSummary.from_json(raw, str(p))
 
 

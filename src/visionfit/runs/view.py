@@ -3,7 +3,6 @@ classes, model.json and tables, all read through runs/files.py and runs/summary.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -89,8 +88,8 @@ class RunView:
         if not p.is_file():
             return None
         try:
-            return json.loads(p.read_text())
-        except json.JSONDecodeError:
+            return files.read_json(p)
+        except RunError:
             return None
 
     def read_csv(self, name: str) -> pd.DataFrame | None:

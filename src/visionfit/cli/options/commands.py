@@ -212,14 +212,17 @@ ReportOut = Annotated[
     typer.Option("--out", "-o", help="HTML file to write (default: inside the run or folder)."),
 ]
 Host = Annotated[str, typer.Option("--host", help="Address to listen on.")]
-Port = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+Port = Annotated[
+    int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")
+]
 MaxUploadMb = Annotated[
-    float, typer.Option("--max-upload-mb", help="Refuse uploads larger than this (MB).")
+    float, typer.Option("--max-upload-mb", min=0.001, help="Refuse uploads larger than this (MB).")
 ]
 WorkersQueue = Annotated[
     int | None,
     typer.Option(
         "--workers-queue",
+        min=1,
         help="Requests that may wait for the model at once; more are refused (default: the "
         "server's).",
     ),

@@ -20,7 +20,7 @@ from visionfit.data.io import decode_image
 from visionfit.data.masks import MaskSpec
 from visionfit.data.rle import rle_encode
 from visionfit.errors import DataError
-from visionfit.fileio import atomic_write_bytes
+from visionfit.fileio import create_exclusive
 from visionfit.plots.palette import PALETTE
 from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
 from visionfit.tasks.segmentation.metrics import image_stats, summarise
@@ -132,6 +132,12 @@ class MaskPredictions(Predictions):
             raise DataError(f"{scores} exists; choose another --out")
         if outputs.truth is not None and not Path(outputs.truth).exists():
             raise DataError(f"truth not found: {outputs.truth} (an RLE CSV or a folder of masks)")
+        if outputs.masks_dir is not None and outputs.overlays_dir is not None:
+            if Path(outputs.masks_dir).resolve() == Path(outputs.overlays_dir).resolve():
+                raise DataError(
+                    f"--masks-dir and --overlays-dir are both {outputs.overlays_dir}: the "
+                    "overlays would replace the masks; give them different folders"
+                )
         names = [_stem(x, i) for i, x in enumerate(items)]
         for folder in (outputs.masks_dir, outputs.overlays_dir):
             if folder is not None:
@@ -153,12 +159,12 @@ class MaskPredictions(Predictions):
         for name, mask in zip(self.names, self._masks(), strict=True):
             if mask is not None:
                 out = mask * 255 if k == 2 else mask
-                _write_png(Path(folder) / f"{name}.png", out.astype(np.uint8))
+                _write_png(Path(folder) / f"{name}.png", out.astype(np.uint8), "--masks-dir")
 
     def write_overlays(self, folder: str | Path) -> None:
         for item, name, mask in zip(self.items, self.names, self._masks(), strict=True):
             if mask is not None:
-                _write_png(Path(folder) / f"{name}.png", overlay(item, mask))
+                _write_png(Path(folder) / f"{name}.png", overlay(item, mask), "--overlays-dir")
 
     def to_frame(self) -> pd.DataFrame:
         """The RLE table in the training data's format.
@@ -281,10 +287,11 @@ def _prepare_out_dir(folder: Path, names: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def _write_png(path: Path, arr: np.ndarray) -> None:
+def _write_png(path: Path, arr: np.ndarray, flag: str) -> None:
+    """A new file only: a second `predict` writing into the same folder cannot replace it."""
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
+    create_exclusive(path, buf.getvalue(), flag=flag)
 
 
 _PALETTE = np.array(
