@@ -16,6 +16,7 @@ def _fake_run(folder, with_plot=True):
     """A run directory as train leaves it: config.yaml (what runs/kind.py recognises), plots."""
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text("model:\n  name: simple_cnn\n")
+    (folder / "classes.json").write_text('["a", "b"]')
     if with_plot:
         (folder / "curves.png").write_bytes(b"\x89PNG not really")
     return folder
@@ -68,3 +69,7 @@ def test_the_cache_folder_is_a_visionfit_folder(tmp_path, monkeypatch):
     assert is_visionfit_dir(tmp_path / "cache")
     assert not is_visionfit_dir(tmp_path / "plain")
     assert is_visionfit_dir(_fake_run(tmp_path / "r", with_plot=False))
+    own = tmp_path / "user-class"  # a class folder with the user's own config.yaml stays data
+    own.mkdir()
+    (own / "config.yaml").write_text("camera: 3\n")
+    assert not is_visionfit_dir(own)

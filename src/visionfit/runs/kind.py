@@ -196,7 +196,11 @@ def is_visionfit_dir(path: str | Path) -> bool:
     `run_kind`), or the cache folder ($VISIONFIT_CACHE, ~/.cache/visionfit). A folder holding
     runs (`runs/`) is not one itself; a layout leaves it out when nothing but runs is in it."""
     path = Path(path)
-    if run_kind(path) != "none":
+    kind = run_kind(path)
+    if kind.startswith("unfinished"):
+        # a config.yaml alone may be the user's own file: a run wrote its classes.json with it
+        return files.path(path, files.CLASSES).is_file()
+    if kind != "none":
         return True
     try:
         return path.resolve() == default_cache_dir().resolve()
