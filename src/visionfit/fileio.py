@@ -24,7 +24,11 @@ if TYPE_CHECKING:  # pandas is imported by whoever hands us a frame: the CLI sta
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename into place."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        name_failed_path(e, path)
+        raise
     try:
         _new_file_mode(fd)
         with os.fdopen(fd, "wb") as f:
@@ -112,7 +116,11 @@ def open_exclusive(
         raise ValueError(f"open_exclusive writes a new file: mode 'w' or 'wb', not {mode!r}")
     path = Path(path)
     check_new_path(path, flag)  # fail before the work; the link below decides a race
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # a read-only or missing folder: said of the file asked for
+        name_failed_path(e, path)
+        raise
     try:
         _new_file_mode(fd)
         text = {"encoding": encoding, "errors": "surrogateescape", "newline": ""}

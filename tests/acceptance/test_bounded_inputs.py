@@ -81,17 +81,20 @@ def test_damaged_weights_are_one_line_naming_the_file(vf, single_run, new_images
 
 
 def test_a_damaged_best_checkpoint_never_suggests_unpickling(vf, single_run, tmp_path):
-    """A run killed after training, before its bundle: --resume finishes it from best.ckpt."""
+    """A run killed after training, before its bundle, whose best.ckpt is then damaged:
+    --resume finishes it from last.ckpt's weights and says so (never a traceback, never torch's
+    advice to unpickle)."""
     run = copy_run(single_run, tmp_path / "run")
     for name in ("model.safetensors", "model.json", "summary.json"):
         (run / name).unlink()
     best = run / "checkpoints" / "best.ckpt"
     best.write_bytes(best.read_bytes()[:100])
     res = vf("train", "--resume", run, cwd=tmp_path)
-    assert res.rc == 2 and "Traceback" not in res.err + res.out, res.tail()
-    line = res.err.strip().splitlines()[-1]  # after resume's own progress lines
-    assert line.startswith("error:") and "best.ckpt" in line, res.tail()
+    assert res.rc == 0 and "Traceback" not in res.err + res.out, res.tail()
+    note = [ln for ln in res.err.splitlines() if "best.ckpt" in ln and "damaged" in ln]
+    assert note and "last.ckpt" in note[0], res.tail()
     assert "weights_only" not in res.err + res.out
+    assert (run / "model.safetensors").is_file() and (run / "summary.json").is_file()
 
 
 def test_a_huge_img_size_in_model_json_is_refused_before_anything_is_allocated(

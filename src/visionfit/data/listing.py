@@ -24,6 +24,7 @@ class Listing:
     images: list[Path] = field(default_factory=list)
     ignored: int = 0  # files whose extension is not an image's
     skipped_dirs: list[Path] = field(default_factory=list)  # folders skip_dir refused
+    unreadable_dirs: list[tuple[Path, str]] = field(default_factory=list)  # (folder, why)
 
 
 def list_images(folder: Path, skip_dir: SkipDir | None = None) -> Listing:
@@ -32,7 +33,11 @@ def list_images(folder: Path, skip_dir: SkipDir | None = None) -> Listing:
     A broken link, a pipe or a device named like an image is listed too, so that the scan names
     it ("missing", "not a regular file") instead of passing over it in silence."""
     out = Listing()
-    for dirpath, dirnames, filenames in os.walk(folder):
+
+    def unreadable(e: OSError) -> None:  # os.walk passes over them in silence otherwise
+        out.unreadable_dirs.append((Path(e.filename or folder), e.strerror or type(e).__name__))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
         here = Path(dirpath)
         kept = []
         for name in dirnames:

@@ -158,7 +158,7 @@ def _class_folders(
             )
         raise DataError(f"no images found in {root}: expected {root}/<class>/*.png|jpg|...")
     rows, ignored = [], 0
-    empty = []
+    empty, unreadable = [], []
     for d in subdirs:
         listing = list_images(d, skip_dir)
         images, n_ignored = listing.images, listing.ignored
@@ -168,8 +168,14 @@ def _class_folders(
         ignored += n_ignored
         skipped.extend(listing.skipped_dirs)
         if not images:
-            empty.append(d.name)
+            (unreadable if listing.unreadable_dirs else empty).append(d.name)
+            why = listing.unreadable_dirs[0][1].lower() if listing.unreadable_dirs else ""
         rows.extend((str(p.absolute() if p.is_symlink() else p.resolve()), d.name) for p in images)
+    if unreadable:
+        raise DataError(
+            f"class folder(s) in {root} cannot be read ({why}): {', '.join(unreadable[:10])} "
+            "(give yourself read access, or move them out of the data)"
+        )
     if empty and len(empty) == len(subdirs):
         raise DataError(f"no images found in the class folders of {root} ({', '.join(empty[:5])})")
     if empty:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
 from visionfit.errors import RunError, VisionfitError
-from visionfit.fileio import UnreadableFileError, check_regular
+from visionfit.fileio import UnreadableFileError, atomic_write_bytes, check_regular
 from visionfit.runs import files as run_files
 from visionfit.runs.files import MODEL_META, WEIGHTS, has_bundle, read_model_meta, write_model_meta
 from visionfit.runs.kind import model_kind
@@ -23,9 +24,8 @@ def save_bundle(run_dir: str | Path, model: torch.nn.Module, meta: dict) -> None
     """Write the network's weights and everything needed to rebuild and feed it."""
     run_dir = Path(run_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = run_dir / ".model.safetensors.tmp"
-    save_file(state, str(tmp))
-    tmp.replace(run_dir / run_files.WEIGHTS)
+    # atomic (fsynced temp file + rename) and readable as the user's other files (umask)
+    atomic_write_bytes(run_dir / run_files.WEIGHTS, save_safetensors(state))
     write_model_meta(run_dir, {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, **meta})
 
 
@@ -55,7 +55,11 @@ def read_bundle_weights(path: Path) -> dict[str, torch.Tensor]:
     it (safetensors' own errors are not for users)."""
     try:
         check_regular(path)
+        with open(path, "rb"):  # no permission is said as such, not as a damaged file
+            pass
         return load_file(str(path))
+    except PermissionError as e:
+        raise RunError(f"{path}: permission denied: give yourself read access to it") from e
     except UnreadableFileError as e:
         why = e.detail
     except Exception as e:  # SafetensorError, OSError, ...: the file is not a whole bundle

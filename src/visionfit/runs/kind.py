@@ -196,13 +196,13 @@ def is_visionfit_dir(path: str | Path) -> bool:
     `run_kind`), or the cache folder ($VISIONFIT_CACHE, ~/.cache/visionfit). A folder holding
     runs (`runs/`) is not one itself; a layout leaves it out when nothing but runs is in it."""
     path = Path(path)
-    kind = run_kind(path)
-    if kind.startswith("unfinished"):
-        # a config.yaml alone may be the user's own file: a run wrote its classes.json with it
-        return files.path(path, files.CLASSES).is_file()
-    if kind != "none":
-        return True
     try:
+        kind = run_kind(path)
+        if kind.startswith("unfinished"):
+            # a config.yaml alone may be the user's own file: a run wrote its classes.json with it
+            return files.path(path, files.CLASSES).is_file()
+        if kind != "none":
+            return True
         return path.resolve() == default_cache_dir().resolve()
-    except OSError:
+    except OSError:  # a folder we may not read is no run of ours; the layout says it is unreadable
         return False
