@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from visionfit.engine.resumable import LAST, PREVIOUS
+from visionfit.models.weight_files import load_error_reason
 
 _REQUIRED_KEYS = ("state_dict", "loops", "optimizer_states", "epoch", "global_step", "callbacks")
 
@@ -22,6 +23,22 @@ class CheckpointChoice:
     finished: bool = False  # written at the end of training: only the bundle is missing
     messages: tuple[str, ...] = ()
 
+    def decision_lines(self, where: str, *, finishing: str) -> list[str]:
+        """What resuming `where` does: a line per checkpoint passed over, then the choice."""
+        lines = list(self.messages)
+        if self.path is None:
+            where = f"{where}/checkpoints"
+            lines.append(f"no usable checkpoint in {where}: training again from epoch 0")
+        elif self.finished:
+            lines.append(f"training had finished ({self.path.name}); {finishing}")
+        else:
+            instead = " instead" if self.messages else ""
+            lines.append(
+                f"resuming {where} from checkpoints/{self.path.name}{instead} "
+                f"(epoch {self.epoch}, step {self.global_step})"
+            )
+        return lines
+
 
 def inspect_checkpoint(path: Path) -> tuple[dict | None, str]:
     """Load a checkpoint safely (weights_only); (checkpoint, "") or (None, why it is unusable)."""
@@ -30,8 +47,7 @@ def inspect_checkpoint(path: Path) -> tuple[dict | None, str]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:  # truncated zip, not a checkpoint, unpicklable content, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return None, f"unreadable or truncated ({first[:120]})"
+        return None, f"unreadable or truncated ({load_error_reason(e)})"
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED_KEYS):
         return None, "not a complete training checkpoint"
     return ckpt, ""

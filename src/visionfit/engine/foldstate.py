@@ -46,19 +46,8 @@ def fold_start(fold_dir: Path, name: str, say: Callable[[str], None]) -> FoldSta
         say(f"{name}: finished, kept ({fold_dir.name}/{run_files.FOLD_RECORD})")
         return FoldStart(done=restore_fold(fold_dir))
     choice = find_resume_checkpoint(fold_dir)
-    for line in choice.messages:
+    for line in choice.decision_lines(fold_dir.name, finishing="writing its bundle"):
         say(f"{name}: {line}")
-    if choice.path is None:
-        where = f"{fold_dir.name}/checkpoints"
-        say(f"{name}: no usable checkpoint in {where}: training it from the start")
-    elif choice.finished:
-        say(f"{name}: training had finished ({choice.path.name}); writing its bundle")
-    else:
-        instead = " instead" if choice.messages else ""
-        say(
-            f"{name}: resuming {fold_dir.name} from checkpoints/{choice.path.name}{instead} "
-            f"(epoch {choice.epoch}, step {choice.global_step})"
-        )
     return FoldStart(resume_from=choice.path, finished=choice.finished)
 
 

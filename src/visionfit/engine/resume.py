@@ -158,18 +158,8 @@ def _resume_locked(
         df = data.df
 
     choice = find_resume_checkpoint(run_dir)
-    for line in choice.messages:
+    for line in choice.decision_lines(str(run_dir), finishing="writing the bundle and summary"):
         say(line)
-    if choice.path is None:
-        say(f"no usable checkpoint in {run_dir / 'checkpoints'}: training again from epoch 0")
-    elif choice.finished:
-        say(f"training had finished ({choice.path.name}); writing the bundle and summary")
-    else:
-        instead = " instead" if choice.messages else ""
-        say(
-            f"resuming {run_dir} from checkpoints/{choice.path.name}{instead} "
-            f"(epoch {choice.epoch}, step {choice.global_step})"
-        )
     created = create_model(task, cfg, data)
     notes = [f"resumed from {choice.path.name if choice.path else 'the start'}"]
     notes += [f"{m}; fell back" for m in choice.messages]
