@@ -18,9 +18,10 @@ from .conftest import one_line_error
 TRAIN = ("--model", "simple_cnn", "--epochs", "1", "--img-size", "32", "--batch-size", "8")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def small_disk(tmp_path_factory):
-    """A 1 MB filesystem: room for a run's small files, not for its checkpoints."""
+    """A 1 MB filesystem of the test's own (one test filling it never starves the next): room
+    for a run's small files, not for its checkpoints."""
     where = tmp_path_factory.mktemp("small") / "disk"
     where.mkdir()
     cmd = ["mount", "-t", "tmpfs", "-o", "size=1m", f"vf-{uuid.uuid4().hex[:8]}", str(where)]
