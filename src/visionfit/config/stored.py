@@ -56,8 +56,9 @@ def check_model_meta(meta: dict, origin: str) -> None:
             raise _damaged(origin, key, f"expected a name (got {clip(repr(meta[key]))})")
     for key in _PROBABILITIES:
         value = meta.get(key)
-        if value is not None and (type(value) not in (int, float) or not 0 <= value <= 1):
-            raise _damaged(origin, key, f"expected a number from 0 to 1 (got {clip(repr(value))})")
+        values = value if isinstance(value, list) else [value]  # multi-label: one per label
+        if value is not None and not all(_is_probability(v) for v in values):
+            raise _damaged(origin, key, f"expected numbers from 0 to 1 (got {clip(repr(value))})")
     if meta.get("classes") is not None:
         check_classes(meta["classes"], origin)
     chans = meta.get("in_chans", 3)
@@ -93,10 +94,14 @@ def _check_stats(values: object, key: str, chans: int, origin: str) -> None:
 
 
 def _check_members(members: object, origin: str) -> None:
-    """A CV run's fold folders: plain names inside the run directory (never a path out of it)."""
+    """A CV run's fold folders: plain names inside the run directory (never a path out of it);
+    "." is the run itself (a baseline's refit holds its one pipeline)."""
     ok = isinstance(members, list) and all(
-        isinstance(m, str) and m and "/" not in m and "\\" not in m and m not in (".", "..")
-        for m in members
+        isinstance(m, str) and m and "/" not in m and "\\" not in m and m != ".." for m in members
     )
     if not ok:
         raise _damaged(origin, "members", f"expected fold folder names (got {clip(repr(members))})")
+
+
+def _is_probability(v: object) -> bool:
+    return type(v) in (int, float) and 0 <= v <= 1
