@@ -45,6 +45,9 @@ def test_a_sound_model_json_reads_back(tmp_path):
         ({"classes": ["a", ["nested"]]}, "classes", "['nested']"),
         ({"classes": "abc"}, "classes", "'abc'"),
         ({"kind": "cv", "members": ["fold_0", "../../etc"]}, "members", "../../etc"),
+        ({"kind": "cv", "members": ["/etc"]}, "members", "/etc"),
+        ({"threshold": [0.5, 7]}, "threshold", "7"),
+        ({"arch": None}, "arch", "None"),
     ],
 )
 def test_a_hand_edited_value_is_one_line_naming_file_and_key(tmp_path, changes, key, shown):
@@ -54,6 +57,20 @@ def test_a_hand_edited_value_is_one_line_naming_file_and_key(tmp_path, changes, 
     text = str(info.value)
     assert text.startswith(f"{tmp_path / 'run' / 'model.json'}: {key}: "), text
     assert shown in text and "\n" not in text and "retrain" in text
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kind": "baseline", "members": ["."]},  # a baseline's refit: the run itself
+        {"kind": "cv", "members": ["../simple_cnn-a", "../simple_cnn-b"]},  # auto's ensemble
+        {"threshold": [0.3, 0.7, 0.1]},  # multi-label: one threshold per label
+        {"threshold": None, "head_dropout": 0},
+    ],
+)
+def test_what_training_writes_reads_back(tmp_path, changes):
+    write_meta(tmp_path / "run", **changes)
+    assert run_files.read_model_meta(tmp_path / "run") == {**META, **changes}
 
 
 def test_huge_values_are_clipped_in_the_message(tmp_path):

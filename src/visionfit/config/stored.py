@@ -94,13 +94,18 @@ def _check_stats(values: object, key: str, chans: int, origin: str) -> None:
 
 
 def _check_members(members: object, origin: str) -> None:
-    """A CV run's fold folders: plain names inside the run directory (never a path out of it);
-    "." is the run itself (a baseline's refit holds its one pipeline)."""
+    """An ensemble's member folders: a plain name inside the run directory ("." is the run
+    itself: a baseline's refit), or "../name", a run beside it (an `auto` ensemble of its own
+    runs); never a path further out."""
     ok = isinstance(members, list) and all(
-        isinstance(m, str) and m and "/" not in m and "\\" not in m and m != ".." for m in members
+        isinstance(m, str) and _plain_name(m.removeprefix("../")) for m in members
     )
     if not ok:
         raise _damaged(origin, "members", f"expected fold folder names (got {clip(repr(members))})")
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name != ".."
 
 
 def _is_probability(v: object) -> bool:
