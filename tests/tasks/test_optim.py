@@ -155,3 +155,22 @@ def test_config_refuses_values_no_schedule_can_use(train, match):
 def test_val_batch_size_defaults_to_the_batch_size():
     assert TrainConfig(batch_size=16).eval_batch_size == 16
     assert TrainConfig(batch_size=16, val_batch_size=64).eval_batch_size == 64
+
+
+def test_plateau_is_not_strict_so_a_run_without_validation_keeps_its_rate():
+    built = _build(sched="plateau", monitor="val_dice", monitor_mode="max")
+    assert built["lr_scheduler"]["strict"] is False
+
+
+def test_a_cv_refit_with_plateau_trains_at_a_constant_rate(tmp_path, fast_config):
+    import pandas as pd
+
+    import visionfit
+    from visionfit.data.synthetic import make_shapes_dataset
+
+    data = make_shapes_dataset(tmp_path / "data", n_per_class=8, seed=3)
+    cfg = fast_config(data, tmp_path / "runs", epochs=2, sched="plateau", batch_size=8)
+    cfg = cfg.with_overrides({"cv.folds": 2, "cv.refit": True, "train.plateau_patience": 0})
+    result = visionfit.cross_validate(cfg, progress=False)
+    refit = pd.read_csv(result.run_dir / "refit" / "metrics.csv")
+    assert len(refit) >= 1 and refit["lr"].tolist() == pytest.approx([cfg.train.lr] * len(refit))

@@ -52,9 +52,16 @@ def configure_optimization(params, cfg: TrainConfig, total_steps: int | None = N
         patience=cfg.plateau_patience,
         min_lr=cfg.min_lr,
     )
+    # not strict: a run without validation data (a CV refit) has nothing to watch and keeps its
+    # rate; with validation data the monitor is always logged
     return {
         "optimizer": opt,
-        "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": monitor},
+        "lr_scheduler": {
+            "scheduler": sched,
+            "interval": "epoch",
+            "monitor": monitor,
+            "strict": False,
+        },
     }
 
 
