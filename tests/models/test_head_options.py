@@ -148,7 +148,11 @@ def test_frozen_bn_train_updates_statistics_but_not_weights(shapes_dir, tmp_path
     weights = tmp_path / "start.safetensors"
     save_file({k: v.contiguous() for k, v in start.items()}, str(weights))
     cfg = fast_config(shapes_dir, tmp_path / "runs", epochs=1).with_overrides(
-        {"model.weights": str(weights), "finetune.freeze": "backbone", "finetune.frozen_bn": "train"}
+        {
+            "model.weights": str(weights),
+            "finetune.freeze": "backbone",
+            "finetune.frozen_bn": "train",
+        }
     )
     run = visionfit.fit(cfg, progress=False)
     after = load_file(str(run.run_dir / "model.safetensors"))

@@ -119,7 +119,9 @@ def create_finetune_policy(
     if cfg.freeze == "backbone":
         bn = "" if bn_eval else " (its BatchNorm statistics updated)"
         return FinetunePolicy(
-            [head_group], [BackboneFreeze(model, bn_eval=bn_eval)], f"backbone frozen{bn}, head trained"
+            [head_group],
+            [BackboneFreeze(model, bn_eval=bn_eval)],
+            f"backbone frozen{bn}, head trained",
         )
     groups = [head_group, {"params": backbone, "lr": lr * mult, "name": "backbone"}]
     if not cfg.finetune_epochs:

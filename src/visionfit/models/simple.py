@@ -50,7 +50,11 @@ class AlexNet(nn.Module):
     `head.M` (`state_dict_aliases`, used by models/weight_files.apply_state_dict); outputs agree
     wherever the pooling sizes do (ceil-mode pooling here, floor there: 224 px, 64 px, ...)."""
 
-    state_dict_aliases = {"classifier.1.": "head.2.", "classifier.4.": "head.5.", "classifier.6.": "head.7."}
+    state_dict_aliases = {
+        "classifier.1.": "head.2.",
+        "classifier.4.": "head.5.",
+        "classifier.6.": "head.7.",
+    }
 
     def __init__(self, num_classes: int, in_chans: int = 3, drop_rate: float = 0.5):
         super().__init__()
