@@ -181,3 +181,24 @@ def test_optuna_lightning_pruning_callback_stops_a_run(small_data, tmp_path):
             cfg, progress=False, callbacks=[PyTorchLightningPruningCallback(trial, "val_loss")]
         )
     assert list(trial.storage.get_trial(trial._trial_id).intermediate_values) == [0]
+
+
+def test_space_samples_schedule_and_head_options_by_short_name():
+    base = RunConfig.from_dict({"train": {"opt": "sgd"}, "finetune": {"head": "mlp"}})
+    space = {
+        "gamma": {"low": 0.1, "high": 0.9},
+        "step_size": [2, 5],
+        "momentum": [0.8, 0.95],
+        "head_dropout": ["0.25,0.5", 0.1],
+        "head_hidden": [128, 512],
+    }
+    params = {p.key: p for p in load_space(space, base)}
+    assert set(params) == {
+        "train.gamma",
+        "train.step_size",
+        "train.momentum",
+        "finetune.head_dropout",
+        "finetune.head_hidden",
+    }
+    with pytest.raises(VisionfitError, match="gamma"):
+        load_space({"gamma": {"low": 0.5, "high": 2.0}}, base)  # a rate that grows is refused

@@ -28,6 +28,13 @@ ALIASES = {
     "head": "finetune.head",
     "finetune": "finetune.finetune_epochs",
     "backbone_lr_mult": "finetune.backbone_lr_mult",
+    "sched": "train.sched",
+    "step_size": "train.step_size",
+    "gamma": "train.gamma",
+    "min_lr": "train.min_lr",
+    "momentum": "train.momentum",
+    "head_hidden": "finetune.head_hidden",
+    "head_dropout": "finetune.head_dropout",
 }
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from visionfit.config.finetune import FinetuneConfig  # noqa: F401 (a section: re-exported)
 from visionfit.config.values import split_names
 from visionfit.limits import DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS
 
@@ -162,6 +163,33 @@ class TrainConfig(_Section):
     warmup_epochs: float = Field(
         1.0, ge=0, description="Linear warm-up epochs for cosine (at most 10% of the run)."
     )
+    step_size: int | None = Field(
+        None, ge=1, description="step: epochs between learning-rate drops (default: epochs // 3)."
+    )
+    gamma: float = Field(
+        0.1, gt=0.0, le=1.0, description="step: multiply the learning rate by this at each drop."
+    )
+    plateau_factor: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="plateau: multiply the learning rate by this when the monitored metric "
+        "(--monitor, in its direction) stops improving.",
+    )
+    plateau_patience: int = Field(
+        2, ge=0, description="plateau: epochs without improvement before the rate drops."
+    )
+    min_lr: float = Field(
+        0.0,
+        ge=0.0,
+        description="Lowest learning rate: where cosine and onecycle end, and the floor of "
+        "plateau (below --lr).",
+    )
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd: momentum.")
+    nesterov: bool = Field(True, description="sgd: Nesterov momentum (needs --momentum > 0).")
+    val_batch_size: int | None = Field(
+        None, ge=1, description="Batch size for validation (default: --batch-size)."
+    )
     precision: Literal["32", "bf16-mixed", "16-mixed"] = Field(
         "32", description="32 | bf16-mixed | 16-mixed."
     )
@@ -233,6 +261,25 @@ class TrainConfig(_Section):
         "last (0: off).",
     )
 
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> TrainConfig:
+        if self.min_lr >= self.lr:
+            raise ValueError(
+                f"min_lr {self.min_lr:g} is not below lr {self.lr:g}: the schedule could only "
+                "raise the rate; give a smaller --min-lr"
+            )
+        if self.opt == "sgd" and self.nesterov and self.momentum == 0:
+            raise ValueError(
+                "Nesterov momentum needs momentum > 0: give --momentum 0.9, or --no-nesterov "
+                "for plain SGD"
+            )
+        return self
+
+    @property
+    def eval_batch_size(self) -> int:
+        """The validation batch: val_batch_size, else batch_size."""
+        return self.val_batch_size or self.batch_size
+
     @field_validator("patience", "checkpoint_minutes", mode="before")
     @classmethod
     def _zero_is_off(cls, v: object) -> object:
@@ -282,48 +329,6 @@ class CVConfig(_Section):
     @property
     def enabled(self) -> bool:
         return self.folds > 1 or bool(self.folds_file)
-
-
-class FinetuneConfig(_Section):
-    """Transfer learning: the classifier head, what is frozen, and the backbone's learning rate."""
-
-    head: Literal["linear", "mlp"] = Field(
-        "linear",
-        description="Classifier head: linear | mlp (BN-dropout-linear-ReLU-BN-dropout-linear).",
-    )
-    head_hidden: int = Field(512, ge=1, description="width of the mlp head's hidden layer")
-    head_dropout: float = Field(0.25, ge=0.0, lt=1.0, description="Dropout in the mlp head.")
-    freeze: Literal["none", "backbone"] = Field(
-        "none",
-        description="none | backbone: train only the head (frozen BatchNorm stays in eval mode; "
-        "lr-find: the head's lr).",
-    )
-    finetune_epochs: int = Field(
-        0,
-        ge=0,
-        description="Train only the head for N epochs, then everything with a lower backbone lr "
-        "(lr-find runs in the head-only phase).",
-    )
-    backbone_lr_mult: float | None = Field(
-        None,
-        gt=0.0,
-        description="Backbone lr = lr x this (default 0.1 with --finetune, else 1).",
-    )
-
-    @model_validator(mode="after")
-    def _one_policy(self) -> FinetuneConfig:
-        if self.freeze == "backbone" and self.finetune_epochs:
-            raise ValueError(
-                "freeze=backbone freezes the backbone for the whole run and finetune_epochs="
-                f"{self.finetune_epochs} unfreezes it later: choose one (--freeze or --finetune)"
-            )
-        return self
-
-    @property
-    def effective_backbone_lr_mult(self) -> float:
-        if self.backbone_lr_mult is not None:
-            return self.backbone_lr_mult
-        return 0.1 if self.finetune_epochs else 1.0
 
 
 class TrackingConfig(_Section):

@@ -335,6 +335,8 @@ def _refit(
     Console(stderr=True, quiet=not progress).rule(f"refit on all {n} images, {epochs} epochs")
     with warnings.catch_warnings():  # "validation_step but no val_dataloader": on purpose
         warnings.filterwarnings("ignore", ".*val_dataloader.*")
+        # plateau has no metric to watch: the refit keeps its rate (tasks/optim.py)
+        warnings.filterwarnings("ignore", ".*conditioned on metric.*")
         split = train_split(
             task,
             refit_cfg,

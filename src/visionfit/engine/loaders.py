@@ -118,7 +118,7 @@ def create_loaders(
             val_df["image"], targets, eval_tf, cfg.data.in_chans, cache=val_cache, **data_kw
         )
         val_loader = DataLoader(
-            val_ds, batch_size=tc.batch_size, sampler=ShardSampler(len(val_df)), **loader_kw
+            val_ds, batch_size=tc.eval_batch_size, sampler=ShardSampler(len(val_df)), **loader_kw
         )
     return train_loader, val_loader
 

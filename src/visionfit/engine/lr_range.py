@@ -134,5 +134,8 @@ def apply_lr_find(task, cfg: RunConfig, data, df: pd.DataFrame) -> tuple[RunConf
     if lr is None:
         note = f"the LR range test gave no clear suggestion: lr {cfg.train.lr:g} kept"
         return cfg.with_overrides({"train.lr_find": False}), [note]
+    if lr <= cfg.train.min_lr:  # the schedule's floor: a rate at or below it cannot anneal
+        note = f"the LR range test's lr {lr:.3g} is not above --min-lr: lr {cfg.train.lr:g} kept"
+        return cfg.with_overrides({"train.lr_find": False}), [note]
     note = f"lr {lr:.3g} from the LR range test (train split only)"
     return cfg.with_overrides({"train.lr": lr, "train.lr_find": False}), [note]

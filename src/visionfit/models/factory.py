@@ -94,9 +94,11 @@ def create_classifier(
     drop_rate: float = 0.0,
     head: str = "linear",
     head_hidden: int = 512,
-    head_dropout: float = 0.25,
+    head_dropout: float | tuple[float, float] = 0.25,
+    head_init: str = "default",
 ) -> CreatedModel:
     """Build a classifier with `num_outputs` logits; `head="mlp"` swaps in models/heads.MLPHead.
+    New head layers (the mlp head; a classifier that no weights filled) get `head_init`.
 
     >>> created = create_classifier("simple_cnn", 3, in_chans=1)
     >>> created.model(torch.zeros(2, 1, 32, 32)).shape
@@ -110,18 +112,19 @@ def create_classifier(
                 "use --no-pretrained or give a state dict with --weights PATH"
             )
         model = _BUILTINS[name](num_classes=num_outputs, in_chans=in_chans, drop_rate=drop_rate)
-        source = "random init"
+        from visionfit.models.weight_files import LoadReport
+
+        report = LoadReport(source="random init")
         if weights is not None:
             from visionfit.models.weights import apply_state_dict, load_weights_file
 
             report = apply_state_dict(
                 model, load_weights_file(weights), source=f"local file {weights}"
             )
-            source = _describe(report)
-            _reset_new_head(model, report)
+        _init_new_head(model, report, head, head_init)
         pre = Preprocessing(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
-        _attach_head(model, head, num_outputs, head_hidden, head_dropout)
-        return CreatedModel(model, pre, source)
+        _attach_head(model, head, num_outputs, head_hidden, head_dropout, head_init)
+        return CreatedModel(model, pre, _describe(report))
 
     from timm.data import resolve_data_config
 
@@ -141,22 +144,27 @@ def create_classifier(
         _fit_channels(cfg.get("std", IMAGENET_STD), in_chans),
     )
     pre = Preprocessing(mean=mean, std=std, interpolation=str(cfg.get("interpolation", "bilinear")))
-    if report.source != "random init":
-        _reset_new_head(model, report)
-    _attach_head(model, head, num_outputs, head_hidden, head_dropout)
+    _init_new_head(model, report, head, head_init)
+    _attach_head(model, head, num_outputs, head_hidden, head_dropout, head_init)
     return CreatedModel(model, pre, _describe(report))
 
 
-def _reset_new_head(model: nn.Module, report) -> None:
-    from visionfit.models.heads import reset_new_classifier
+def _init_new_head(model: nn.Module, report, head: str, init: str) -> None:
+    """The classifier that weights did not fill starts anew (N(0, 0.01), or `init`); a network
+    of random weights keeps its own classifier init unless `init` asks for another. An mlp head
+    replaces the classifier and is initialised by `_attach_head`."""
+    from visionfit.models.heads import init_head, reset_new_classifier
 
-    reset_new_classifier(model, [*report.skipped, *report.missing])
+    if report.source != "random init":
+        reset_new_classifier(model, [*report.skipped, *report.missing], init=init)
+    elif head == "linear":
+        init_head(model, init)
 
 
-def _attach_head(model: nn.Module, head: str, num_outputs: int, hidden: int, dropout: float):
+def _attach_head(model: nn.Module, head: str, num_outputs: int, hidden: int, dropout, init: str):
     from visionfit.models.heads import attach_head
 
-    attach_head(model, head, num_outputs, hidden=hidden, dropout=dropout)
+    attach_head(model, head, num_outputs, hidden=hidden, dropout=dropout, init=init)
 
 
 def _fit_channels(values, in_chans: int) -> tuple[float, ...]:
@@ -190,7 +198,8 @@ def create_classifier_for(cfg, num_outputs: int) -> CreatedModel:
         drop_rate=cfg.model.drop_rate,
         head=cfg.finetune.head,
         head_hidden=cfg.finetune.head_hidden,
-        head_dropout=cfg.finetune.head_dropout,
+        head_dropout=cfg.finetune.mlp_dropouts,
+        head_init=cfg.finetune.head_init,
     )
 
 
@@ -202,7 +211,8 @@ def classifier_meta(cfg, num_outputs: int) -> dict:
         "drop_rate": cfg.model.drop_rate,
         "head": cfg.finetune.head,
         "head_hidden": cfg.finetune.head_hidden,
-        "head_dropout": cfg.finetune.head_dropout,
+        # the mlp head's (first, second) dropout; a linear head has none of its own
+        "head_dropout": list(cfg.finetune.mlp_dropouts) if cfg.finetune.head == "mlp" else None,
     }
 
 
@@ -216,5 +226,13 @@ def classifier_from_meta(meta: dict) -> nn.Module:
         drop_rate=meta.get("drop_rate", 0.0),
         head=meta.get("head", "linear"),
         head_hidden=meta.get("head_hidden", 512),
-        head_dropout=meta.get("head_dropout", 0.25),
+        head_dropout=_stored_dropout(meta.get("head_dropout")),
     ).model
+
+
+def _stored_dropout(value) -> float | tuple[float, float]:
+    """model.json's head_dropout: a list of two (a number before they could differ; none for a
+    linear head)."""
+    if isinstance(value, list) and len(value) == 2:
+        return (value[0], value[1])
+    return value if isinstance(value, (int, float)) else 0.25

@@ -2,7 +2,9 @@
 
 The "head" is the classifier found by `models.heads.classifier_names`; everything else is the
 backbone. A frozen backbone gets no gradients and its BatchNorm layers stay in eval mode (running
-statistics used and left unchanged), even though Lightning puts the module in train mode.
+statistics used and left unchanged), even though Lightning puts the module in train mode; with
+`frozen_bn="train"` they follow the module's mode instead (batch statistics, running statistics
+updated: what a frozen Keras backbone did before Keras 2.1.3, and what some tutorials rely on).
 
 Both parameter groups are given to the optimizer from the start, named `head` and `backbone`;
 freezing only turns gradients off. Lightning's `BaseFinetuning` instead adds the backbone's group
@@ -64,9 +66,10 @@ def set_backbone_frozen(model: nn.Module, frozen: bool, batchnorm: bool = True) 
 class BackboneFreeze(L.Callback):
     """Keep `model`'s backbone frozen until epoch `unfreeze_at` (None: for the whole run)."""
 
-    def __init__(self, model: nn.Module, unfreeze_at: int | None = None):
+    def __init__(self, model: nn.Module, unfreeze_at: int | None = None, bn_eval: bool = True):
         self.model = model
         self.unfreeze_at = unfreeze_at
+        self.bn_eval = bn_eval  # False: frozen BatchNorm keeps updating its running statistics
         self._bns = backbone_batchnorms(model)
 
     def frozen_at(self, epoch: int) -> bool:
@@ -77,11 +80,13 @@ class BackboneFreeze(L.Callback):
             set_backbone_frozen(self.model, self.frozen_at(trainer.current_epoch), batchnorm=False)
 
     def on_train_epoch_start(self, trainer, pl_module):
-        set_backbone_frozen(self.model, self.frozen_at(trainer.current_epoch))
+        set_backbone_frozen(
+            self.model, self.frozen_at(trainer.current_epoch), batchnorm=self.bn_eval
+        )
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         # Lightning switches modules back to train mode around validation; this is cheap
-        if self.frozen_at(trainer.current_epoch):
+        if self.bn_eval and self.frozen_at(trainer.current_epoch):
             for bn in self._bns:
                 if bn.training:
                     bn.eval()
@@ -110,9 +115,13 @@ def create_finetune_policy(
             "or to give a lower learning rate. Drop --freeze/--finetune/--backbone-lr-mult."
         )
     head_group = {"params": head, "lr": lr, "name": "head"}
+    bn_eval = cfg.frozen_bn == "eval"
     if cfg.freeze == "backbone":
+        bn = "" if bn_eval else " (its BatchNorm statistics updated)"
         return FinetunePolicy(
-            [head_group], [BackboneFreeze(model)], "backbone frozen, head trained"
+            [head_group],
+            [BackboneFreeze(model, bn_eval=bn_eval)],
+            f"backbone frozen{bn}, head trained",
         )
     groups = [head_group, {"params": backbone, "lr": lr * mult, "name": "backbone"}]
     if not cfg.finetune_epochs:
@@ -125,6 +134,6 @@ def create_finetune_policy(
         )
     return FinetunePolicy(
         groups,
-        [BackboneFreeze(model, unfreeze_at=cfg.finetune_epochs)],
+        [BackboneFreeze(model, unfreeze_at=cfg.finetune_epochs, bn_eval=bn_eval)],
         f"head only for {cfg.finetune_epochs} epochs, then all layers (backbone lr x {mult:g})",
     )

@@ -19,23 +19,63 @@ from torch import nn
 from visionfit.errors import ModelError
 
 HEADS = ("linear", "mlp")
+HEAD_INITS = ("default", "xavier", "kaiming")
 
 
 class MLPHead(nn.Sequential):
-    """BN -> dropout -> linear -> ReLU -> BN -> dropout -> linear, on pooled (N, C) features."""
+    """BN -> dropout -> linear -> ReLU -> BN -> dropout -> linear, on pooled (N, C) features.
+
+    `dropout`: one rate for both dropouts, or (first, second), e.g. (0.25, 0.5)."""
 
     def __init__(
-        self, in_features: int, num_outputs: int, hidden: int = 512, dropout: float = 0.25
+        self,
+        in_features: int,
+        num_outputs: int,
+        hidden: int = 512,
+        dropout: float | tuple[float, float] = 0.25,
     ):
+        first, second = (dropout, dropout) if isinstance(dropout, (int, float)) else dropout
         super().__init__(
             nn.BatchNorm1d(in_features),
-            nn.Dropout(dropout),
+            nn.Dropout(first),
             nn.Linear(in_features, hidden),
             nn.ReLU(inplace=True),
             nn.BatchNorm1d(hidden),
-            nn.Dropout(dropout),
+            nn.Dropout(second),
             nn.Linear(hidden, num_outputs),
         )
+
+
+def init_linear(layer: nn.Linear, init: str, *, before_relu: bool = False) -> None:
+    """Initialise a new head layer: "xavier" (Glorot uniform) or "kaiming" (He normal, fan_in,
+    with the ReLU gain when a ReLU follows, else the linear one); biases zero. "default" keeps
+    the layer's own initialisation."""
+    if init not in HEAD_INITS:
+        raise ModelError(f"unknown head init {init!r}; choose from {', '.join(HEAD_INITS)}")
+    if init == "default":
+        return
+    if init == "xavier":
+        nn.init.xavier_uniform_(layer.weight)
+    else:
+        gain = "relu" if before_relu else "linear"
+        nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity=gain)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
+def init_head(model: nn.Module, init: str, names: list[str] | None = None) -> list[str]:
+    """Initialise the linear layers of the head modules `names` (default: the whole head, see
+    `classifier_names`) with `init`; returns the layers' names."""
+    done = []
+    for name in classifier_names(model) if names is None else names:
+        head = model.get_submodule(name)
+        layers = [(name, head)] if isinstance(head, nn.Linear) else []
+        if isinstance(head, MLPHead):
+            layers = [(f"{name}.{i}", m) for i, m in enumerate(head) if isinstance(m, nn.Linear)]
+        for i, (layer_name, layer) in enumerate(layers):
+            init_linear(layer, init, before_relu=i < len(layers) - 1)
+            done.append(layer_name)
+    return done
 
 
 def classifier_names(model: nn.Module) -> list[str]:
@@ -73,9 +113,11 @@ def attach_head(
     num_outputs: int,
     *,
     hidden: int = 512,
-    dropout: float = 0.25,
+    dropout: float | tuple[float, float] = 0.25,
+    init: str = "default",
 ) -> nn.Module:
-    """Give `model` a head of `kind` ("linear" keeps its own) in place, and return it."""
+    """Give `model` a head of `kind` ("linear" keeps its own) in place, and return it; a new mlp
+    head's linear layers are initialised with `init` (see `init_linear`)."""
     if kind not in HEADS:
         raise ModelError(f"unknown head {kind!r}; choose from {', '.join(HEADS)}")
     if kind == "linear":
@@ -96,11 +138,12 @@ def attach_head(
     parent_name, _, leaf = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, leaf, MLPHead(old.in_features, num_outputs, hidden=hidden, dropout=dropout))
+    init_head(model, init, [name])
     return model
 
 
 def reset_new_classifier(
-    model: nn.Module, keys_not_loaded: list[str], std: float = 0.01
+    model: nn.Module, keys_not_loaded: list[str], std: float = 0.01, init: str = "default"
 ) -> list[str]:
     """Re-initialise the linear classifier(s) that pretrained weights did not fill.
 
@@ -108,7 +151,8 @@ def reset_new_classifier(
     it from U(+-1/sqrt(num_classes)), which for a handful of classes gives logits of +-10 on
     pretrained features, a first loss several times chance, and a head that a small data set's few
     steps cannot bring back. A new head starts from N(0, std) weights and zero bias instead, the
-    usual fine-tuning start. Returns the names of the layers reset.
+    usual fine-tuning start (`init` "xavier" or "kaiming": that initialisation instead). Returns
+    the names of the layers reset.
     """
     names = [
         n
@@ -119,8 +163,11 @@ def reset_new_classifier(
     for name in names:
         layer = model.get_submodule(name)
         if isinstance(layer, nn.Linear):
-            nn.init.normal_(layer.weight, std=std)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+            if init == "default":
+                nn.init.normal_(layer.weight, std=std)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+            else:
+                init_linear(layer, init)
             reset.append(name)
     return reset

@@ -44,7 +44,17 @@ class SimpleCNN(nn.Module):
 
 class AlexNet(nn.Module):
     """The classic five-convolution AlexNet (Krizhevsky et al., 2012), single-stream, with BN-free
-    layers as in the paper; adaptive pooling lets it take inputs smaller than 224 px (>= 32 px)."""
+    layers as in the paper; adaptive pooling lets it take inputs smaller than 224 px (>= 32 px).
+
+    torchvision's `alexnet` has the same layers: its state dict loads with `classifier.N` read as
+    `head.M` (`state_dict_aliases`, used by models/weight_files.apply_state_dict); outputs agree
+    wherever the pooling sizes do (ceil-mode pooling here, floor there: 224 px, 64 px, ...)."""
+
+    state_dict_aliases = {
+        "classifier.1.": "head.2.",
+        "classifier.4.": "head.5.",
+        "classifier.6.": "head.7.",
+    }
 
     def __init__(self, num_classes: int, in_chans: int = 3, drop_rate: float = 0.5):
         super().__init__()

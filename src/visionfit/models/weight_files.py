@@ -143,8 +143,14 @@ def _common_first_part(keys: list[str]) -> str | None:
     return first if all(k.startswith(first) for k in keys) else None
 
 
-def _align_keys(state: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> dict:
-    """Strip or add one wrapper prefix ("model.", "net.", ...) when that makes more keys match."""
+def _align_keys(
+    state: dict[str, torch.Tensor],
+    target: Mapping[str, torch.Tensor],
+    aliases: Mapping[str, str] | None = None,
+) -> dict:
+    """Strip or add one wrapper prefix ("model.", "net.", ...) when that makes more keys match,
+    or rename keys by the model's `aliases` (another library's names for its layers: key prefix
+    -> the model's prefix, e.g. torchvision AlexNet's "classifier.6." -> "head.7.")."""
 
     def score(candidate: dict[str, torch.Tensor]) -> int:
         return sum(1 for k, v in candidate.items() if k in target and target[k].shape == v.shape)
@@ -156,7 +162,14 @@ def _align_keys(state: dict[str, torch.Tensor], target: Mapping[str, torch.Tenso
     model_prefix = _common_first_part(list(target))
     if model_prefix:
         candidates.append({model_prefix + k: v for k, v in state.items()})
+    if aliases:
+        candidates.append({_renamed(k, aliases): v for k, v in state.items()})
     return max(candidates, key=score)
+
+
+def _renamed(key: str, aliases: Mapping[str, str]) -> str:
+    old = next((a for a in aliases if key.startswith(a)), None)
+    return key if old is None else aliases[old] + key.removeprefix(old)
 
 
 def _first_conv_key(model: nn.Module) -> str | None:
@@ -196,7 +209,7 @@ def apply_state_dict(
         ... # doctest: +SKIP
     """
     target = model.state_dict()
-    state = _align_keys(dict(state), target)
+    state = _align_keys(dict(state), target, getattr(model, "state_dict_aliases", None))
 
     conv_key = _first_conv_key(model) if adapt_in_chans else None
     if conv_key is not None and conv_key in state:

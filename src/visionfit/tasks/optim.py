@@ -18,47 +18,102 @@ def configure_optimization(params, cfg: TrainConfig, total_steps: int | None = N
     `total_steps`: training steps of the whole run, needed by the cosine schedule; pass a callable
     to compute it only when that schedule asks for it.
     """
-    if cfg.opt == "adamw":
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    elif cfg.opt == "adam":
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.SGD(
-            params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay
-        )
+    opt = _optimizer(params, cfg)
     if cfg.sched == "none":
         return opt
-    if cfg.sched == "cosine":
-        total = max(1, int(total_steps() if callable(total_steps) else total_steps or 1))
-        steps_per_epoch = max(1, total // max(1, cfg.epochs))
-        # Warm-up never takes more than a tenth of a short run.
-        warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 10)
 
+    def total(least: int) -> int:
+        return max(least, int(total_steps() if callable(total_steps) else total_steps or least))
+
+    if cfg.sched == "cosine":
+        return _per_step(opt, _cosine(opt, cfg, total(1)))
+    if cfg.sched == "onecycle":
+        # fastai's fit_one_cycle: a quarter warming up to lr, then cosine annealing to ~0 (or to
+        # min_lr: OneCycleLR starts at lr / 25 and ends final_div_factor times lower)
+        final_div = 1e4 if not cfg.min_lr else cfg.lr / 25 / cfg.min_lr
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt,
+            max_lr=[g["lr"] for g in opt.param_groups],
+            total_steps=total(2),
+            pct_start=0.25,
+            final_div_factor=final_div,
+        )
+        return _per_step(opt, sched)
+    if cfg.sched == "step":
+        step = cfg.step_size or max(1, cfg.epochs // 3)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=step, gamma=cfg.gamma)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+    # plateau watches the run's own monitor in its direction (segmentation: val_dice, max)
+    monitor, mode = plateau_monitor(cfg)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt,
+        mode=mode,
+        factor=cfg.plateau_factor,
+        patience=cfg.plateau_patience,
+        min_lr=cfg.min_lr,
+    )
+    # not strict: a run without validation data (a CV refit) has nothing to watch and keeps its
+    # rate; with validation data the monitor is always logged
+    return {
+        "optimizer": opt,
+        "lr_scheduler": {
+            "scheduler": sched,
+            "interval": "epoch",
+            "monitor": monitor,
+            "strict": False,
+        },
+    }
+
+
+def plateau_monitor(cfg: TrainConfig) -> tuple[str, str]:
+    """(metric, "min" | "max") the plateau schedule watches: the run's monitor (resolved by
+    engine/fit.resolve_config); a config not resolved yet watches val_loss."""
+    monitor = cfg.monitor if cfg.monitor != "auto" else "val_loss"
+    mode = cfg.monitor_mode
+    if mode == "auto":
+        mode = "min" if monitor.endswith("loss") else "max"
+    return monitor, mode
+
+
+def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.opt == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.opt == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        params,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov and cfg.momentum > 0,
+        weight_decay=cfg.weight_decay,
+    )
+
+
+def _per_step(opt, sched) -> dict:
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _cosine(opt, cfg: TrainConfig, total: int):
+    """Linear warm-up, then cosine annealing from each group's lr down to min_lr (a group whose
+    lr is not above min_lr ends at its own lr x min_lr / lr)."""
+    steps_per_epoch = max(1, total // max(1, cfg.epochs))
+    # Warm-up never takes more than a tenth of a short run.
+    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 10)
+
+    def factor_to(floor: float):
         def factor(step: int) -> float:
             if step < warmup:
                 return (step + 1) / (warmup + 1)
             progress = (step - warmup) / max(1, total - warmup)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-    if cfg.sched == "onecycle":
-        # fastai's fit_one_cycle: a quarter warming up to lr, then cosine annealing to ~0.
-        total = max(2, int(total_steps() if callable(total_steps) else total_steps or 2))
-        groups = opt.param_groups
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in groups], total_steps=total, pct_start=0.25
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-    if cfg.sched == "step":
-        step = max(1, cfg.epochs // 3)
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=step, gamma=0.1)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=2)
-    return {
-        "optimizer": opt,
-        "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": "val_loss"},
-    }
+        return factor
+
+    floor = cfg.min_lr / cfg.lr  # below 1: the config checks min_lr < lr
+    factors = [
+        factor_to(cfg.min_lr / g["lr"] if g["lr"] > cfg.min_lr else floor) for g in opt.param_groups
+    ]
+    return torch.optim.lr_scheduler.LambdaLR(opt, factors)
 
 
 def module_optimizers(module):

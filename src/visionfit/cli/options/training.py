@@ -47,6 +47,22 @@ Sched = Annotated[str | None, config_option("train.sched", "--sched", panel=TRAI
 WarmupEpochs = Annotated[
     float | None, config_option("train.warmup_epochs", "--warmup-epochs", panel=TRAINING)
 ]
+StepSize = Annotated[int | None, config_option("train.step_size", "--step-size", panel=TRAINING)]
+Gamma = Annotated[float | None, config_option("train.gamma", "--gamma", panel=TRAINING)]
+PlateauFactor = Annotated[
+    float | None, config_option("train.plateau_factor", "--plateau-factor", panel=TRAINING)
+]
+PlateauPatience = Annotated[
+    int | None, config_option("train.plateau_patience", "--plateau-patience", panel=TRAINING)
+]
+SchedMinLr = Annotated[float | None, config_option("train.min_lr", "--min-lr", panel=TRAINING)]
+Momentum = Annotated[float | None, config_option("train.momentum", "--momentum", panel=TRAINING)]
+Nesterov = Annotated[
+    bool | None, config_option("train.nesterov", "--nesterov/--no-nesterov", panel=TRAINING)
+]
+ValBatchSize = Annotated[
+    int | None, config_option("train.val_batch_size", "--val-batch-size", panel=TRAINING)
+]
 Precision = Annotated[str | None, config_option("train.precision", "--precision", panel=TRAINING)]
 LabelSmoothing = Annotated[
     float | None, config_option("train.label_smoothing", "--label-smoothing", panel=TRAINING)
@@ -89,9 +105,14 @@ Refit = Annotated[bool | None, config_option("cv.refit", "--refit", panel=CV)]
 
 # ---- transfer learning and tracking -------------------------------------------------------------
 Head = Annotated[str | None, config_option("finetune.head", "--head", panel=TRANSFER)]
-HeadDropout = Annotated[
-    float | None, config_option("finetune.head_dropout", "--head-dropout", panel=TRANSFER)
+HeadHidden = Annotated[
+    int | None, config_option("finetune.head_hidden", "--head-hidden", panel=TRANSFER)
 ]
+HeadDropout = Annotated[
+    str | None, config_option("finetune.head_dropout", "--head-dropout", panel=TRANSFER)
+]
+HeadInit = Annotated[str | None, config_option("finetune.head_init", "--head-init", panel=TRANSFER)]
+FrozenBn = Annotated[str | None, config_option("finetune.frozen_bn", "--frozen-bn", panel=TRANSFER)]
 Freeze = Annotated[str | None, config_option("finetune.freeze", "--freeze", panel=TRANSFER)]
 Finetune = Annotated[
     int | None, config_option("finetune.finetune_epochs", "--finetune", panel=TRANSFER)
@@ -128,6 +149,15 @@ TRAIN_GROUP = group(
     opt=Opt,
     sched=Sched,
     warmup_epochs=WarmupEpochs,
+    step_size=StepSize,
+    gamma=Gamma,
+    plateau_factor=PlateauFactor,
+    plateau_patience=PlateauPatience,
+    # lr-find's own --min-lr (where its sweep starts) takes the name there: --set train.min_lr
+    min_lr=SchedMinLr,
+    momentum=Momentum,
+    nesterov=Nesterov,
+    val_batch_size=ValBatchSize,
     precision=Precision,
     label_smoothing=LabelSmoothing,
     patience=Patience,
@@ -151,8 +181,11 @@ CV_GROUP = group(
 TRANSFER_GROUP = group(
     "transfer",
     head=Head,
+    head_hidden=HeadHidden,
     head_dropout=HeadDropout,
+    head_init=HeadInit,
     freeze=Freeze,
+    frozen_bn=FrozenBn,
     finetune=Finetune,
     backbone_lr_mult=BackboneLrMult,
 )

@@ -90,7 +90,7 @@ class SegmentationCV:
         tf = create_transforms("none", meta["img_size"], meta["mean"], meta["std"], train=False)
         targets = MaskTargets(val_df, self.data.extra["spec"], self.data.extra["rle"])
         ds = ImageDataset(val_df["image"], targets, tf, self.cfg.data.in_chans)
-        loader = DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=False)
+        loader = DataLoader(ds, batch_size=self.cfg.train.eval_batch_size, shuffle=False)
         return foreground_probabilities(split.module.model, loader)
 
     def finish(self, run_dir, fold: np.ndarray) -> tuple[SegCVScores, dict, dict]:
