@@ -26,10 +26,13 @@ UNLABELLED = "unlabelled"
 
 
 def unify_case(labels: list[str | None]) -> list[str | None]:
-    """Labels with each case-insensitive class spelt one way: its most used spelling."""
+    """Labels with each case-insensitive class spelt one way: its most used spelling (on a
+    tie the lower-case one, else the first in sorted order)."""
     counts = Counter(lab for lab in labels if lab is not None)
     best: dict[str, str] = {}
-    for spelling, _n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    for spelling, _n in sorted(
+        counts.items(), key=lambda kv: (-kv[1], kv[0] != kv[0].lower(), kv[0])
+    ):
         best.setdefault(spelling.casefold(), spelling)
     return [None if lab is None else best[lab.casefold()] for lab in labels]
 
@@ -66,7 +69,7 @@ class NameLabels:
 
     def labels(self, paths: Iterable[Path | str]) -> list[str | None]:
         """Each file's label; spellings that differ only in case (Cat, cat) are one class, named
-        as most of its files spell it (the first in sorted order on a tie)."""
+        as most of its files spell it (see unify_case)."""
         found = [self.label_of(Path(p).name) for p in paths]
         return unify_case(found)
 
