@@ -284,3 +284,15 @@ def test_masks_beside_their_images_errors_and_given_suffix(tmp_path):
     assert len(s.df) == 2
     with pytest.raises(DataError, match=r"x\.png \+ \S*x_mask\.png"):
         load_seg_samples(DataConfig(path=str(tmp_path / "b")), SegmentConfig())
+
+
+def test_a_class_label_csv_given_as_data_says_how_to_give_it(tmp_path):
+    table = tmp_path / "labels.csv"
+    table.write_text("image,label\ncat.1.png,cat\n")
+    with pytest.raises(DataError, match=r"given as --csv labels\.csv --root IMAGES"):
+        load_seg_samples(DataConfig(path=str(table)), SegmentConfig())
+    # an RLE CSV without its columns still names the option that picks them
+    rle = tmp_path / "rle.csv"
+    rle.write_text("Id,Pixels\na,1 2\n")
+    with pytest.raises(DataError, match=r"choose one with --id-col"):
+        load_seg_samples(DataConfig(path=str(rle)), SegmentConfig())

@@ -51,7 +51,7 @@ from visionfit.tasks.segmentation.pairs import (
     _skipped_text,
     scan_pairs,
 )
-from visionfit.usercsv import UserCsv, read_user_csv
+from visionfit.usercsv import UserCsv, check_columns, read_user_csv
 
 # --------------------------------------------------------------------------------------------------
 
@@ -269,7 +269,13 @@ def _read_rle_csv(csv_path: Path, data: DataConfig, seg: TaskSection) -> UserCsv
     needed = [(seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")]
     needed += [(data.group_col, "--group-col")] if data.group_col else []
     needed += [(data.split_col, "--split-col")] if data.split_col else []
-    table = read_user_csv(csv_path, required=needed)
+    table = read_user_csv(csv_path)
+    # a CSV given as DATA is read as an RLE CSV (--task auto too): a classification user whose
+    # labels it holds is told how to give them
+    hint = None
+    if not data.csv and data.label_col in table.df.columns:
+        hint = f"a CSV of class labels is given as --csv {csv_path.name} --root IMAGES"
+    check_columns(table, needed, hint=hint)
     if seg.num_classes not in (None, 2):
         raise DataError(
             "RLE CSVs are read as binary masks (one RLE column); --num-classes "
