@@ -73,6 +73,7 @@ def layout_jobs(jobs, vf, ws, h):
 
 
 def test_training_validation_folders_are_the_split_not_two_classes(layout_jobs, h):
+    """README: visionfit train DATA   (also training/, valid/, validation/, test/, testing/)"""
     res = layout_jobs.get("layouts-tv-train").ok()
     run = res.run_dir()
     assert json.loads((run / "classes.json").read_text()) == ["cat", "dog"]
@@ -93,6 +94,7 @@ def test_training_validation_folders_are_the_split_not_two_classes(layout_jobs, 
 
 
 def test_labels_from_file_names_train_and_check(layout_jobs, h):
+    """README: visionfit train DATA --label-from-name '^(cat|dog)\\.'"""
     res = layout_jobs.get("layouts-name-train").ok()
     run = res.run_dir()
     assert json.loads((run / "classes.json").read_text()) == ["cat", "dog"]
@@ -113,6 +115,7 @@ def test_labels_from_file_names_train_and_check(layout_jobs, h):
 
 
 def test_masks_beside_their_images_with_task_segment(layout_jobs, h):
+    """README: visionfit train DATA --task segment   # DATA/x.png + DATA/x_mask.png in one folder"""
     res = layout_jobs.get("layouts-pairs-train").ok()
     rows = h.read_csv(res.run_dir() / "splits.csv")
     assert len(rows) == 12

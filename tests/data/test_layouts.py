@@ -296,3 +296,17 @@ def test_a_class_label_csv_given_as_data_says_how_to_give_it(tmp_path):
     rle.write_text("Id,Pixels\na,1 2\n")
     with pytest.raises(DataError, match=r"choose one with --id-col"):
         load_seg_samples(DataConfig(path=str(rle)), SegmentConfig())
+
+
+def test_nested_class_folders_beside_a_runs_folder_are_still_refused(tmp_path):
+    from visionfit.runs.kind import is_visionfit_dir
+
+    make_shapes_dataset(tmp_path / "foo", n_per_class=2, classes=("cat", "dog"))
+    run = tmp_path / "runs" / "simple_cnn-1"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("data: {}\n")
+    (run / "classes.json").write_text('["cat", "dog"]')
+    _img(run / "plots" / "samples.png")
+    assert is_visionfit_dir(run)
+    with pytest.raises(DataError, match="point DATA at"):
+        load_samples(DataConfig(path=str(tmp_path)), skip_dir=is_visionfit_dir)

@@ -29,7 +29,10 @@ def refuse_segmentation_layout(root: Path, subdirs: list[Path]) -> None:
 def refuse_nested_classes(root: Path, nested: dict[str, set[str]], n_folders: int) -> None:
     """Class folders holding no image of their own, only sub-folders of images, are a split or
     a data folder one level too high, not classes: the one folder (or all of them, sharing
-    sub-folder names) is refused, saying what to point DATA at or how to rename."""
+    sub-folder names) is refused, saying what to point DATA at or how to rename.
+
+    `nested`: such folder -> its sub-folders with images; `n_folders`: the class folders that
+    hold images at all (run folders and empty ones do not count)."""
     if not nested or len(nested) != n_folders:
         return
     if n_folders == 1:

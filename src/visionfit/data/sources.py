@@ -187,8 +187,10 @@ def _class_folders(
     rows, ignored = [], 0
     empty, unreadable = [], []
     nested: dict[str, set[str]] = {}  # class folder -> its sub-folders, when it holds no image
+    with_images = 0
     for d in subdirs:
         listing = list_images(d, skip_dir)
+        with_images += bool(listing.images)
         if listing.images and all(p.parent != d for p in listing.images):
             nested[d.name] = {p.relative_to(d).parts[0] for p in listing.images}
         images, n_ignored = listing.images, listing.ignored
@@ -201,7 +203,7 @@ def _class_folders(
             (unreadable if listing.unreadable_dirs else empty).append(d.name)
             why = listing.unreadable_dirs[0][1].lower() if listing.unreadable_dirs else ""
         rows.extend((str(p.absolute() if p.is_symlink() else p.resolve()), d.name) for p in images)
-    refuse_nested_classes(root, nested, len(subdirs))
+    refuse_nested_classes(root, nested, with_images)
     if unreadable:
         raise DataError(
             f"class folder(s) in {root} cannot be read ({why}): {', '.join(unreadable[:10])} "
