@@ -95,7 +95,9 @@ def resolve(ctx: typer.Context, defaults: dict[str, object] | None = None) -> Re
     user = {**typed_overrides(ctx), **parse_sets(ctx.params.get("sets"))}
     cfg = base.with_overrides({**start, **user})
     _needs_data(ctx, cfg)
-    return Resolved(cfg, in_file | set(user))
+    from visionfit.tasks.registry import resolve_auto_task
+
+    return Resolved(resolve_auto_task(cfg), in_file | set(user))
 
 
 def run_config(ctx: typer.Context, defaults: dict[str, object] | None = None):

@@ -29,12 +29,6 @@ def check(
     cfg = run_config(ctx)
     if out is not None:
         check_new_path(out)
-    if cfg.data.task == "auto":  # the task whose layout DATA has (an RLE CSV, images + masks)
-        from visionfit.tasks.registry import task_claiming
-
-        claimed = task_claiming(data)
-        if claimed is not None:
-            cfg = cfg.with_overrides({"data.task": claimed.names[0]})
     render_check.print_start(cfg.data.path or cfg.data.csv)  # before the engine's slow imports
     from visionfit.tasks.check import check as check_data
 

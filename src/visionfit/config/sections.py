@@ -3,6 +3,7 @@ transfer learning, tracking. A task's own section lives with the task (`config/t
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -87,6 +88,13 @@ class DataConfig(_Section):
         "rows): error (check reports it, train refuses) | first | last (that row wins) | drop "
         "(leave the file out).",
     )
+    label_from_name: str | None = Field(
+        None,
+        description="Labels from file names: a regular expression whose first group is the "
+        "label, searched case-insensitively in each file name, e.g. '^(cat|dog)\\.' for "
+        "cat.1.jpg (a folder of images, searched recursively, or a CSV with only an image "
+        "column); a file it does not match is skipped and listed.",
+    )
     max_pixels: int = Field(
         DEFAULT_MAX_PIXELS,
         ge=1,
@@ -114,6 +122,21 @@ class DataConfig(_Section):
                 "less than 10% of the images for training"
             )
         return self
+
+    @field_validator("label_from_name")
+    @classmethod
+    def _label_regex(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            compiled = re.compile(v, re.IGNORECASE)
+        except re.error as e:
+            raise ValueError(f"{v!r} is not a regular expression ({e})") from None
+        if compiled.groups < 1:
+            raise ValueError(
+                f"{v!r} has no group: put the label in parentheses, e.g. '^([a-z]+)\\.'"
+            )
+        return v
 
     @field_validator("in_chans")
     @classmethod

@@ -21,6 +21,7 @@ import pandas as pd
 from visionfit.config import DataConfig
 from visionfit.data.conflicts import HOW_TO_DECIDE
 from visionfit.data.conflicts import describe as describe_conflicts
+from visionfit.data.name_labels import UNLABELLED
 from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads re-exported)
     FileScan,
     ScanCache,
@@ -63,6 +64,7 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
     rows += [
         (img, label, "missing", "CSV row " + str(line)) for line, img, label in samples.missing_rows
     ]
+    rows += [(img, "", UNLABELLED, why) for img, why in samples.unlabelled]
     skipped = pd.DataFrame(rows, columns=SKIPPED_COLUMNS).drop_duplicates("image")
     kept = df[keep].reset_index(drop=True)
     given = set(samples.df["split"]) - {""}  # the splits the layout gives
@@ -76,6 +78,7 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
         missing_rows=samples.missing_rows,
         empty_label_rows=samples.empty_label_rows,
         conflicts=samples.conflicts,
+        unlabelled=samples.unlabelled,
     )
     return UsableSamples(usable, skipped.reset_index(drop=True), scan)
 
@@ -215,13 +218,17 @@ def build_report(
         samples, len(bad), duplicates, conflicts, len(leakage), imbalance
     )
     counts = {
-        "listed": len(df) + len(samples.missing_rows) + len(samples.empty_label_rows),
+        "listed": len(df)
+        + len(samples.missing_rows)
+        + len(samples.empty_label_rows)
+        + len(samples.unlabelled),
         "scanned": len(df),
         "usable": len(usable_df),
         "bad": len(bad),
         "ignored_by_extension": samples.ignored_files,
         "missing_rows": len(samples.missing_rows),
         "empty_label_rows": len(samples.empty_label_rows),
+        "unlabelled": len(samples.unlabelled),
         "conflicting_label_files": len(samples.conflicts),
         "exif_rotated": sum(rotations.values()),
         "duplicate_groups": len(duplicates),
@@ -235,16 +242,10 @@ def build_report(
         problems=problems,
         warnings=notes,
         counts=counts,
-        bad_files=[
-            {
-                "image": f.image,
-                "label": labels.get(f.image, ""),
-                "reason": f.reason,
-                "detail": f.detail,
-            }
-            for f in sorted(bad, key=lambda f: f.image)
-        ],
-        bad_by_reason=dict(Counter(f.reason for f in bad).most_common()),
+        bad_files=_bad_files(bad, labels, samples),
+        bad_by_reason=dict(
+            Counter([f.reason for f in bad] + [UNLABELLED] * len(samples.unlabelled)).most_common()
+        ),
         missing_rows=[
             {"line": line, "image": img, "label": lab} for line, img, lab in samples.missing_rows
         ],
@@ -268,6 +269,20 @@ def build_report(
             "cache": scan.cache_note or "used",
         },
     )
+
+
+def _bad_files(bad: list[FileScan], labels: dict[str, str], samples: Samples) -> list[dict]:
+    """Unusable files (image, label, reason, detail): those that do not decode, then those
+    --label-from-name gives no label."""
+    rows = [
+        {"image": f.image, "label": labels.get(f.image, ""), "reason": f.reason, "detail": f.detail}
+        for f in sorted(bad, key=lambda f: f.image)
+    ]
+    rows += [
+        {"image": img, "label": "", "reason": UNLABELLED, "detail": why}
+        for img, why in samples.unlabelled
+    ]
+    return rows
 
 
 def _class_counts(
@@ -394,6 +409,11 @@ def _warnings(
         notes.append(f"{_n(n_bad, 'file')} cannot be used; `train` leaves them out")
     if samples.missing_rows:
         notes.append(f"CSV rows whose file is missing: {len(samples.missing_rows)}")
+    if samples.unlabelled:
+        notes.append(
+            f"{_n(len(samples.unlabelled), 'file')} without a label ({samples.unlabelled[0][1]}); "
+            "`train` leaves them out"
+        )
     if duplicates:
         extra = sum(len(d["images"]) - 1 for d in duplicates)
         notes.append(

@@ -36,10 +36,18 @@ __all__ = [
     "decode_mask",
     "detect_mask_spec",
     "mask_to_classes",
+    "beside_suffix",
+    "pair_beside",
     "pair_images_masks",
     "parse_colour_map",
     "read_mask",
 ]
+
+
+# Folder names of a segmentation layout (DATA/images + DATA/masks), lower-cased: the segmentation
+# reader looks for them, and the classification reader refuses them as classes
+IMAGES_DIR_NAMES = ("images", "imgs", "image")
+MASKS_DIR_NAMES = ("masks", "mask", "labels", "annotations")
 
 
 @dataclass(frozen=True)
@@ -304,6 +312,67 @@ def _index(files: list[Path], folder: Path, suffix: str, what: str) -> dict[str,
             )
         out[k] = f
     return out
+
+
+# Endings that mark a mask beside its image in one folder (x.png + x_mask.png), in the order tried
+PAIR_SUFFIXES = ("_mask", "-mask", "_seg")
+
+
+def _ends_with(path: Path, folder: Path, suffix: str) -> bool:
+    return _key(path, folder).lower().endswith(suffix.lower())
+
+
+def beside_suffix(
+    folder: str | Path, mask_suffix: str = "", skip_dir: SkipDir | None = None
+) -> str:
+    """The ending that marks masks beside their images in `folder` (x.png + x_mask.png):
+    `mask_suffix` when given, else the first of PAIR_SUFFIXES that some file's name without
+    extension ends with while the rest names another image in the same folder; "" when none."""
+    folder = Path(folder)
+    files = _image_files(folder, skip_dir)
+    keys = {_key(f, folder).lower() for f in files}
+    for cand in (mask_suffix,) if mask_suffix else PAIR_SUFFIXES:
+        stems = [_key(f, folder).lower() for f in files if _ends_with(f, folder, cand)]
+        if any(s[: len(s) - len(cand)] in keys for s in stems):
+            return cand
+    return ""
+
+
+def pair_beside(
+    folder: str | Path, suffix: str, *, skip_dir: SkipDir | None = None
+) -> list[tuple[Path, Path]]:
+    """Pair images with the masks beside them in one folder (sub-folders searched, a mask beside
+    its own image): `<stem><suffix>.*` (suffix case ignored) is the mask of `<stem>.*`, whatever
+    either's extension (x.jpg + x_mask.png, x.png + x_mask.tif). Every image needs one mask and
+    every mask one image; otherwise a DataError names the files."""
+    folder = Path(folder)
+    files = _image_files(folder, skip_dir)
+    masks = [f for f in files if _ends_with(f, folder, suffix)]
+    images = [f for f in files if not _ends_with(f, folder, suffix)]
+    if not masks or not images:
+        raise DataError(f"no image/mask pairs (x.png + x{suffix}.png) found in {folder}")
+    by_image = _index(images, folder, "", "images")
+    by_mask: dict[str, Path] = {}
+    for m in masks:
+        k = _key(m, folder)
+        k = k[: len(k) - len(suffix)]
+        if k in by_mask:
+            raise DataError(f"two masks of {k!r} in {folder}: {by_mask[k]} and {m}")
+        by_mask[k] = m
+    no_mask = sorted(set(by_image) - set(by_mask))
+    no_image = sorted(set(by_mask) - set(by_image))
+    if no_mask or no_image:
+        parts = []
+        if no_mask:
+            files_ = ", ".join(str(by_image[k]) for k in no_mask[:3])
+            parts.append(
+                f"{len(no_mask)} images have no <name>{suffix} mask beside them ({files_})"
+            )
+        if no_image:
+            files_ = ", ".join(str(by_mask[k]) for k in no_image[:3])
+            parts.append(f"{len(no_image)} masks have no image beside them ({files_})")
+        raise DataError(f"in {folder}: " + "; ".join(parts))
+    return [(by_image[k], by_mask[k]) for k in sorted(by_image)]
 
 
 def _suffix_hint(

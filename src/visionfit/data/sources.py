@@ -20,15 +20,20 @@ from visionfit.config import DataConfig
 from visionfit.data.conflicts import resolve_conflicts
 from visionfit.data.labels import ColumnReader, parse_vector_labels, sorted_classes
 from visionfit.data.listing import SkipDir, list_images, skipped_dirs_note
+from visionfit.data.misread import refuse_nested_classes, refuse_segmentation_layout
+from visionfit.data.name_labels import NameLabels, csv_name_labels, named_files, unify_case
 from visionfit.errors import DataError
 from visionfit.usercsv import UserCsv, read_user_csv
 
+# Folder names (and --split-col values) read as splits, lower-cased; every other folder is a class
 SPLIT_DIR_NAMES = {
     "train": "train",
+    "training": "train",
     "val": "val",
     "valid": "val",
     "validation": "val",
     "test": "test",
+    "testing": "test",
 }
 
 
@@ -36,7 +41,7 @@ SPLIT_DIR_NAMES = {
 class Samples:
     df: pd.DataFrame
     classes: list[str]
-    layout: str  # "folders", "split-folders" or "csv"
+    layout: str  # "folders", "split-folders", "file-names", "split-file-names" or "csv"
     ignored_files: int = 0  # files skipped because their extension is not an image's
     notes: list[str] = field(default_factory=list)
     label_kind: str = "single"  # "single", "multilabel" or "soft" (with a `targets` column)
@@ -45,6 +50,8 @@ class Samples:
     empty_label_rows: list[tuple[int, str]] = field(default_factory=list)  # (line, image)
     # CSV files given two labels, left out (load_samples' report_conflicts): image, labels, lines
     conflicts: list[dict] = field(default_factory=list)
+    # --label-from-name: files whose name gives no label, left out: (image, why)
+    unlabelled: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def has_split(self) -> bool:
@@ -82,7 +89,8 @@ def load_samples(
             "give the labels with --csv FILE --root DIR"
         )
     elif cfg.path:
-        samples = _from_folders(Path(cfg.path), skip_dir)
+        names = NameLabels(cfg.label_from_name) if cfg.label_from_name else None
+        samples = _from_folders(Path(cfg.path), skip_dir, names)
     else:
         raise DataError("no data given: pass a folder (DATA) or --csv train.csv --root DIR")
     if len(samples.classes) < 2:
@@ -97,7 +105,11 @@ def _visible_dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _from_folders(root: Path, skip_dir: SkipDir | None = None) -> Samples:
+def _from_folders(
+    root: Path, skip_dir: SkipDir | None = None, names: NameLabels | None = None
+) -> Samples:
+    """Class folders (or, with `names`, labels from file names), split by train/val/test
+    folders when DATA holds a train folder and a val or test one."""
     if not root.exists():
         raise DataError(f"data folder not found: {root}")
     if not root.is_dir():
@@ -105,27 +117,39 @@ def _from_folders(root: Path, skip_dir: SkipDir | None = None) -> Samples:
         raise DataError(f"expected a folder of images, got a file: {root}{hint}")
     subdirs = _visible_dirs(root)
     skipped: list[Path] = []
+    unlabelled: list[tuple[str, str]] = []
+
+    def read(folder: Path) -> tuple[pd.DataFrame, int]:
+        if names is None:
+            return _class_folders(folder, skip_dir, skipped)
+        return named_files(folder, skip_dir, skipped, names, unlabelled)
+
     split_dirs = {
         d: SPLIT_DIR_NAMES[d.name.lower()] for d in subdirs if d.name.lower() in SPLIT_DIR_NAMES
     }
     if "train" in split_dirs.values() and {"val", "test"} & set(split_dirs.values()):
         rows, ignored, classes_per_split = [], 0, {}
         for d, split in split_dirs.items():
-            part, n_ignored = _class_folders(d, skip_dir, skipped)
+            part, n_ignored = read(d)
             ignored += n_ignored
             classes_per_split[d.name] = set(part["label"])
             part["split"] = split
             rows.append(part)
         df = pd.concat(rows, ignore_index=True)
+        if names is not None:  # Cat in train/, cat in val/: one class
+            df["label"] = unify_case(list(df["label"]))
         train_classes = set(df.loc[df["split"] == "train", "label"])
         unseen = sorted(set(df["label"]) - train_classes)
         if unseen:
             raise DataError(f"classes in the val/ or test/ folder but not in train/: {unseen}")
         layout = "split-folders"
     else:
-        df, ignored = _class_folders(root, skip_dir, skipped)
+        df, ignored = read(root)
         df["split"] = ""
         layout = "folders"
+    if names is not None:
+        names.require_some(len(df), [u for u, _ in unlabelled] + list(df["image"]))
+        layout = {"folders": "file-names", "split-folders": "split-file-names"}[layout]
     classes = sorted_classes(df["label"])
     df["target"] = df["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
     return Samples(
@@ -134,6 +158,7 @@ def _from_folders(root: Path, skip_dir: SkipDir | None = None) -> Samples:
         layout=layout,
         ignored_files=ignored,
         notes=skipped_dirs_note(skipped, root),
+        unlabelled=unlabelled,
     )
 
 
@@ -153,14 +178,21 @@ def _class_folders(
         if loose:
             raise DataError(
                 f"{root} holds {len(loose)} images but no class folders: put each class's "
-                f"images in "
-                f"its own sub-folder ({root}/<class>/*.png), or give labels with --csv"
+                f"images in its own sub-folder ({root}/<class>/*.png), give labels with --csv, "
+                "or take them from the file names with --label-from-name REGEX (images with "
+                "masks beside them, x.png + x_mask.png: --task segment)"
             )
         raise DataError(f"no images found in {root}: expected {root}/<class>/*.png|jpg|...")
+    refuse_segmentation_layout(root, subdirs)
     rows, ignored = [], 0
     empty, unreadable = [], []
+    nested: dict[str, set[str]] = {}  # class folder -> its sub-folders, when it holds no image
+    with_images = 0
     for d in subdirs:
         listing = list_images(d, skip_dir)
+        with_images += bool(listing.images)
+        if listing.images and all(p.parent != d for p in listing.images):
+            nested[d.name] = {p.relative_to(d).parts[0] for p in listing.images}
         images, n_ignored = listing.images, listing.ignored
         if not images and listing.skipped_dirs:
             skipped.append(d)  # nothing but runs in it: a folder of runs, not a class
@@ -171,6 +203,7 @@ def _class_folders(
             (unreadable if listing.unreadable_dirs else empty).append(d.name)
             why = listing.unreadable_dirs[0][1].lower() if listing.unreadable_dirs else ""
         rows.extend((str(p.absolute() if p.is_symlink() else p.resolve()), d.name) for p in images)
+    refuse_nested_classes(root, nested, with_images)
     if unreadable:
         raise DataError(
             f"class folder(s) in {root} cannot be read ({why}): {', '.join(unreadable[:10])} "
@@ -199,20 +232,24 @@ def _from_csv(
     if not root.is_dir():
         raise DataError(f"image root folder not found: {root} (set it with --root)")
     vector = bool(cfg.label_cols) or cfg.label_delim is not None
-    labels = None if cfg.label_cols else raw[cfg.label_col].str.strip()
-    no_label = (labels == "") if labels is not None and not vector else pd.Series(False, raw.index)
+    paths = _csv_image_paths(raw[cfg.image_col], root, cfg.image_ext)
+    if cfg.label_from_name:
+        labels, unlabelled = csv_name_labels(paths, raw.index, cfg, vector)
+    else:
+        labels = None if cfg.label_cols else raw[cfg.label_col].str.strip()
+        unlabelled = pd.Series(False, raw.index)
+    no_label = (labels == "") & ~unlabelled if labels is not None and not vector else unlabelled
     if no_label.any() and empty_labels != "skip":
         rows = [str(i + 2) for i in raw.index[no_label][:5]]  # +2: header line, 1-based
         raise DataError(
             f"{int(no_label.sum())} CSV rows have an empty {cfg.label_col!r} "
             f"(lines {', '.join(rows)}{', ...' if no_label.sum() > 5 else ''})"
         )
-    paths = _csv_image_paths(raw[cfg.image_col], root, cfg.image_ext)
     # a pipe, a device or a folder exists: the scan reports it ("unreadable: not a regular
     # file"); only a path with nothing there (or a broken link) is "missing"
     exists = [p.exists() for p in paths]
     _check_missing_files(paths, exists, cfg.image_ext, refuse=missing_files != "skip")
-    keep = pd.Series(exists, index=raw.index) & ~no_label
+    keep = pd.Series(exists, index=raw.index) & ~no_label & ~unlabelled
     if not keep.any():
         raise DataError(f"no CSV row of {csv_path} has both a label and an existing file")
     images = [str(p.resolve()) for p in paths]
@@ -221,9 +258,16 @@ def _from_csv(
         rows = raw[keep].reset_index(drop=True)
         samples = _vector_samples(rows, kept_images, cfg, csv_path.name, read_columns)
     else:
-        samples = _single_label_samples(images, labels, no_label, keep)
+        samples = _single_label_samples(images, labels, no_label | unlabelled, keep)
     samples.notes = table.notes + samples.notes
     samples.missing_rows, samples.empty_label_rows = _left_out_rows(paths, exists, labels, no_label)
+    if cfg.label_from_name:
+        why = NameLabels(cfg.label_from_name).detail
+        samples.unlabelled = [
+            (str(p.resolve()), why)
+            for p, u, e in zip(paths, unlabelled, exists, strict=True)
+            if u and e
+        ]
     _add_split_and_group(samples, raw[keep], cfg, csv_path.name)
     samples.df["line"] = [i + 2 for i in raw.index[keep]]  # CSV lines (header: 1)
     return samples
@@ -232,7 +276,7 @@ def _from_csv(
 def _read_labels_csv(cfg: DataConfig) -> UserCsv:
     """The --csv file, with the columns the options name (each error names its option)."""
     needed = [(cfg.image_col, "--image-col")]
-    needed += [] if cfg.label_cols else [(cfg.label_col, "--label-col")]
+    needed += [] if cfg.label_cols or cfg.label_from_name else [(cfg.label_col, "--label-col")]
     needed += [(cfg.group_col, "--group-col")] if cfg.group_col else []
     needed += [(cfg.split_col, "--split-col")] if cfg.split_col else []
     return read_user_csv(cfg.csv, required=needed)

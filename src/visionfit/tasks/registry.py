@@ -72,6 +72,15 @@ def task_claiming(path: str | Path | None) -> Task | None:
     return claims[0] if claims else None
 
 
+def resolve_auto_task(cfg):
+    """`--task auto` made concrete where a task claims DATA's layout (train and check alike:
+    one answer for every command); otherwise `cfg` as it is (auto: classification)."""
+    if cfg.data.task != "auto" or cfg.data.csv or cfg.data.label_from_name:
+        return cfg
+    claimed = task_claiming(cfg.data.path)
+    return cfg if claimed is None else cfg.with_overrides({"data.task": claimed.names[0]})
+
+
 def task_for_meta(meta: dict, where: str = "model.json") -> Task:
     """The task a bundle or run was trained by (model.json's "task_family", else its "task")."""
     family = meta.get("task_family")

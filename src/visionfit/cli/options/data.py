@@ -29,6 +29,9 @@ LabelDelim = Annotated[str | None, config_option("data.label_delim", "--label-de
 ConflictingLabels = Annotated[
     str | None, config_option("data.conflicting_labels", "--conflicting-labels", panel=LABELS)
 ]
+LabelFromName = Annotated[
+    str | None, config_option("data.label_from_name", "--label-from-name", panel=LABELS)
+]
 # the split
 ValFraction = Annotated[
     float | None, config_option("data.val_fraction", "--val-fraction", panel=DATA)
@@ -92,6 +95,7 @@ DATA_GROUP = group(
     label_cols=LabelCols,
     label_delim=LabelDelim,
     conflicting_labels=ConflictingLabels,
+    label_from_name=LabelFromName,
     in_chans=InChans,
     max_pixels=MaxPixels,
 )

@@ -34,28 +34,24 @@ from visionfit.config import DataConfig, TaskSection
 from visionfit.data.io import is_image_file
 from visionfit.data.listing import list_images
 from visionfit.data.masks import (
+    MASKS_DIR_NAMES,
     MaskSpec,
     detect_mask_spec,
-    pair_images_masks,
     size_mismatch_text,
 )
 from visionfit.data.rle import EMPTY_TOKENS, is_empty_rle, parse_rle
-from visionfit.data.sources import SPLIT_DIR_NAMES, split_values
+from visionfit.data.sources import split_values
 from visionfit.errors import DataError
 from visionfit.runs.kind import is_visionfit_dir
+from visionfit.tasks.segmentation.folders import folder_pairs, mask_folder_parts
 from visionfit.tasks.segmentation.pairs import (
     RleInfo,
     SegSamples,
-    _find_dir,
     _is_empty,
     _skipped_text,
     scan_pairs,
 )
-from visionfit.usercsv import UserCsv, read_user_csv
-
-IMAGES_DIR_NAMES = ("images", "imgs", "image")
-MASKS_DIR_NAMES = ("masks", "mask", "labels", "annotations")
-
+from visionfit.usercsv import UserCsv, check_columns, read_user_csv
 
 # --------------------------------------------------------------------------------------------------
 
@@ -121,18 +117,10 @@ def _from_mask_folders(
     *,
     strict: bool,
 ) -> SegSamples:
-    parts, layout = _mask_folder_parts(root)
+    parts, layout = mask_folder_parts(root, seg.mask_suffix)
     rows = []
     for folder, split in parts:
-        images_dir = _find_dir(folder, IMAGES_DIR_NAMES)
-        masks_dir = _find_dir(folder, MASKS_DIR_NAMES)
-        if images_dir is None or masks_dir is None:
-            missing = "images/" if images_dir is None else "masks/"
-            raise DataError(f"{folder} has no {missing} folder (next to its images/ or masks/)")
-        pairs = pair_images_masks(
-            images_dir, masks_dir, mask_suffix=seg.mask_suffix, skip_dir=is_visionfit_dir
-        )
-        for img, mask in pairs:
+        for img, mask in folder_pairs(folder, seg):
             rows.append((str(img.resolve()), img.stem, str(mask.resolve()), split))
     scans = scan_pairs([(r[0], r[2]) for r in rows], progress)
 
@@ -165,27 +153,6 @@ def _from_mask_folders(
         skipped=skipped,
         notes=notes,
         scans=[s for _, s in good],
-    )
-
-
-def _mask_folder_parts(root: Path) -> tuple[list[tuple[Path, str]], str]:
-    """The (folder, split) pairs holding images/ + masks/, and the layout's name."""
-    if not root.exists():
-        raise DataError(f"data folder not found: {root}")
-    if not root.is_dir():
-        raise DataError(f"expected a folder with images/ and masks/, got a file: {root}")
-    split_dirs = {
-        d: SPLIT_DIR_NAMES[d.name.lower()]
-        for d in sorted(root.iterdir())
-        if d.is_dir() and d.name.lower() in SPLIT_DIR_NAMES
-    }
-    if _find_dir(root, IMAGES_DIR_NAMES) is not None:
-        return [(root, "")], "folders"
-    if "train" in split_dirs.values() and {"val", "test"} & set(split_dirs.values()):
-        return list(split_dirs.items()), "split-folders"
-    raise DataError(
-        f"{root} has no images/ and masks/ folders: expected {root}/images/* with masks in "
-        f"{root}/masks/* (or {root}/train/images, {root}/train/masks, {root}/val/...)"
     )
 
 
@@ -302,7 +269,13 @@ def _read_rle_csv(csv_path: Path, data: DataConfig, seg: TaskSection) -> UserCsv
     needed = [(seg.id_col, "--id-col"), (seg.rle_col, "--rle-col")]
     needed += [(data.group_col, "--group-col")] if data.group_col else []
     needed += [(data.split_col, "--split-col")] if data.split_col else []
-    table = read_user_csv(csv_path, required=needed)
+    table = read_user_csv(csv_path)
+    # a CSV given as DATA is read as an RLE CSV (--task auto too): a classification user whose
+    # labels it holds is told how to give them
+    hint = None
+    if not data.csv and data.label_col in table.df.columns:
+        hint = f"a CSV of class labels is given as --csv {csv_path.name} --root IMAGES"
+    check_columns(table, needed, hint=hint)
     if seg.num_classes not in (None, 2):
         raise DataError(
             "RLE CSVs are read as binary masks (one RLE column); --num-classes "

@@ -34,10 +34,13 @@ class Segmentation(TaskBase):
     spatial_output = True
 
     def claims_layout(self, path: Path) -> bool:
-        """An RLE CSV given as DATA, or DATA/images + DATA/masks."""
+        """An RLE CSV given as DATA, or the mask folders the reader takes: DATA/images +
+        DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..."""
         if path.is_file():
             return path.suffix.lower() == ".csv"
-        return (path / "images").is_dir() and (path / "masks").is_dir()
+        from visionfit.tasks.segmentation.folders import has_mask_folders
+
+        return has_mask_folders(path)
 
     # ---- data ---------------------------------------------------------------------------------
 
