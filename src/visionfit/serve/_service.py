@@ -84,6 +84,8 @@ class Service:
         self.gate = Gate(max_concurrency, max_queue)
 
     def info(self) -> dict:
+        from visionfit.data.preprocess import Preprocess
+
         m = self.meta
         return {
             "run": self.run_dir.name,
@@ -91,10 +93,9 @@ class Service:
             "task": self.task,
             "model": m.get("arch") or m.get("model") or "",
             "classes": self.classes,
-            "img_size": m.get("img_size"),
             "in_chans": int(m.get("in_chans", 3)),
-            "mean": m.get("mean"),
-            "std": m.get("std"),
+            # img_size, resize, crop_pct, interpolation, mean, std: what predictions apply
+            **Preprocess.from_meta(m).meta(),
             "threshold": m.get("threshold"),
             "members": m.get("members"),
             "max_upload_bytes": self.max_upload_bytes,
