@@ -94,8 +94,12 @@ class Service:
             "model": m.get("arch") or m.get("model") or "",
             "classes": self.classes,
             "in_chans": int(m.get("in_chans", 3)),
-            # img_size, resize, crop_pct, interpolation, mean, std: what predictions apply
-            **Preprocess.from_meta(m).meta(),
+            "img_size": m.get("img_size"),
+            "mean": m.get("mean"),
+            "std": m.get("std"),
+            # resize, crop_pct, interpolation: what predictions apply (networks only; a
+            # baseline's features have no mean/std)
+            **(Preprocess.from_meta(m).meta() if m.get("mean") is not None else {}),
             "threshold": m.get("threshold"),
             "members": m.get("members"),
             "max_upload_bytes": self.max_upload_bytes,
