@@ -114,3 +114,25 @@ def test_serve_gives_the_same_probabilities(run_dir, image, reference):
     np.testing.assert_allclose([probs[c] for c in classes], reference[1], atol=1e-5)
     assert info.status_code == 200, info.text
     assert info.json()["resize"] == "crop" and info.json()["crop_pct"] == 0.95
+
+
+def test_a_bundle_stored_before_resize_existed_is_squashed_with_area(run_dir, image, tmp_path):
+    """model.json without `resize`/`crop_pct` (its `interpolation` the backbone's config, never
+    applied): predict squashes with OpenCV INTER_AREA and normalises with the stored mean/std."""
+    import shutil
+
+    import cv2
+
+    old = tmp_path / "old-run"
+    shutil.copytree(run_dir, old)
+    meta = json.loads((old / "model.json").read_text())
+    del meta["resize"], meta["crop_pct"]
+    (old / "model.json").write_text(json.dumps(meta))
+    arr = np.asarray(Image.open(image).convert("RGB"))
+    small = cv2.resize(arr, (SIZE, SIZE), interpolation=cv2.INTER_AREA) / 255.0
+    x = (small - np.array(meta["mean"])) / np.array(meta["std"])
+    x = torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32))
+    p = visionfit.load(old)
+    with torch.no_grad():
+        want = p._probs(x, [()]).numpy()[0]
+    np.testing.assert_allclose(_row(p.predict([str(image)]), p.classes), want, atol=1e-5)
