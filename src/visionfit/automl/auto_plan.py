@@ -126,12 +126,12 @@ def time_candidate(task, cfg, data, train_df, val_df, cand: Candidate) -> Candid
     from visionfit.engine.ema import ema_callback
 
     cfg = cfg.with_overrides({"train.epochs": TIMED_STEPS + 1})  # a schedule that covers them
+    created = create_model(task, cfg, data)
     if data.extra.get("decoded_cache") is None:
         # the first candidate's decoded images: the runs of its size use them, and its steps
         # are timed as they will run (decoding every image would add 20-30 % on small images)
-        decoded_cache(task, cfg, data)
+        decoded_cache(task, cfg, data, created.preprocessing)
     t0 = time.perf_counter()
-    created = create_model(task, cfg, data)
     train_loader, val_loader = create_loaders(
         task, cfg, data, train_df, val_df, created.preprocessing
     )

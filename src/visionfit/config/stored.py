@@ -20,11 +20,13 @@ _CONFIG_FIELDS: dict[str, type[BaseModel]] = {
     "in_chans": DataConfig,
     "max_pixels": DataConfig,
     "img_size": AugmentConfig,
+    "resize": AugmentConfig,  # squash | crop | pad (stored resolved, never auto)
+    "crop_pct": AugmentConfig,
     "drop_rate": ModelConfig,
 }
 # names and rates every bundle stores, checked for their type (the task's own fields are checked
 # by the network it builds: bundle.load_bundle_model turns its refusal into one line)
-_NAMES = ("arch", "task", "task_family", "interpolation", "head")
+_NAMES = ("arch", "task", "task_family", "head")
 _PROBABILITIES = ("threshold", "head_dropout")
 _COUNTS = ("num_outputs", "num_classes")
 
@@ -40,6 +42,8 @@ def check_model_meta(meta: dict, origin: str) -> None:
     would refuse; keys that are absent are not required here (the loaders ask for those)."""
     for key, section in _CONFIG_FIELDS.items():
         if key in meta:
+            if key == "resize" and meta[key] == "auto":
+                raise _damaged(origin, key, "expected squash, crop or pad (got 'auto')")
             try:
                 section.model_validate({key: meta[key]})
             except ValidationError as e:
@@ -59,6 +63,7 @@ def check_model_meta(meta: dict, origin: str) -> None:
         values = value if isinstance(value, list) else [value]  # multi-label: one per label
         if value is not None and not all(_is_probability(v) for v in values):
             raise _damaged(origin, key, f"expected numbers from 0 to 1 (got {clip(repr(value))})")
+    _check_interpolation(meta, origin)
     if meta.get("classes") is not None:
         check_classes(meta["classes"], origin)
     chans = meta.get("in_chans", 3)
@@ -79,6 +84,20 @@ def check_classes(classes: object, origin: str, key: str = "classes") -> list:
     if bad is not None or any(isinstance(c, bool) for c in classes):
         raise _damaged(origin, key, f"a class name is not text (got {clip(repr(bad))})")
     return classes
+
+
+def _check_interpolation(meta: dict, origin: str) -> None:
+    """With `resize` (runs since --resize existed) `interpolation` is the one applied; before,
+    it named the backbone's pretrained config, never applied, and is not checked."""
+    value = meta.get("interpolation")
+    if "resize" in meta and value is not None:
+        ok = ("nearest", "bilinear", "bicubic", "area", "lanczos")
+        if value not in ok:
+            raise _damaged(
+                origin,
+                "interpolation",
+                f"expected one of {', '.join(ok)} (got {clip(repr(value))})",
+            )
 
 
 def _check_stats(values: object, key: str, chans: int, origin: str) -> None:

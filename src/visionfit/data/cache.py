@@ -6,11 +6,13 @@
     >>> m = cache.mask(0)         # (64, 64) uint8, when built with masks=
     >>> view = cache.view(train_paths)  # the same rows, indexed by a subset's own order
 
-Every item is decoded with `visionfit.data.io.decode_image` (the one decoder) and resized to
-``size x size`` with albumentations' own ``A.Resize`` (cv2 ``INTER_AREA`` by default, as the first
-op of `visionfit.data.transforms.create_transforms`; masks with ``INTER_NEAREST``). A pipeline that
-starts with that Resize therefore gives identical tensors on cached arrays: its Resize sees the
-target shape and returns the array unchanged.
+Every item is decoded with `visionfit.data.io.decode_image` (the one decoder) and brought to a
+``size x size`` square by `visionfit.data.transforms.FitSquare`, the first op of every
+squash or pad pipeline (`--resize`, data/preprocess.py: squashed, or aspect kept and padded;
+cv2 ``INTER_AREA`` by default; masks with nearest neighbour). A pipeline that starts with that
+op therefore gives identical tensors on cached arrays: it sees the target square and returns the
+array unchanged. `--resize crop` has no cache: its RandomResizedCrop resamples the decoded file
+itself, which no stored square reproduces.
 
 Modes (``--cache``, config ``data.cache``):
 
@@ -48,13 +50,13 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import albumentations as A
-import cv2
 import numpy as np
 
 from visionfit.data import _decoded_file as dfile
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from visionfit.data.preprocess import DEFAULT_CROP_PCT
 from visionfit.data.scan_cache import default_cache_dir, file_key
+from visionfit.data.transforms import FitSquare
 from visionfit.errors import VisionfitError
 
 __all__ = ["CACHE_MODES", "CacheView", "DecodedCache", "choose_mode", "clear_memory_cache"]
@@ -144,16 +146,11 @@ class _Decoder:
         self.__dict__.update(state)
         self._local = threading.local()
 
-    def _resize(self) -> A.Resize:
+    def _resize(self) -> FitSquare:
         op = getattr(self._local, "resize", None)
         if op is None:
             s = self.settings
-            op = A.Resize(
-                s["size"],
-                s["size"],
-                interpolation=s["interpolation"],
-                mask_interpolation=s["mask_interpolation"],
-            )
+            op = FitSquare(s["resize"], s["size"], s["interpolation"], DEFAULT_CROP_PCT)
             self._local.resize = op
         return op
 
@@ -197,7 +194,8 @@ class DecodedCache:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         mode: str = "auto",
         cache_dir: str | os.PathLike | None = None,
-        interpolation: int = cv2.INTER_AREA,
+        resize: str = "squash",
+        interpolation: str = "area",
         masks: MaskFn | None = None,
         mask_keys: Sequence[str] | None = None,
         threads: int | None = None,
@@ -213,6 +211,8 @@ class DecodedCache:
             raise VisionfitError(
                 f"unknown cache mode {mode!r}; choose from {', '.join(CACHE_MODES)}"
             )
+        if resize not in ("squash", "pad"):  # crop: see engine/loaders.decoded_cache
+            raise ValueError(f"a decoded cache stores squashed or padded squares, not {resize!r}")
         if masks is not None and mask_keys is not None and len(mask_keys) != len(items):
             raise ValueError("mask_keys and items differ in length")
         items = [os.path.abspath(os.fsdecode(p)) if _is_path(p) else p for p in items]
@@ -220,8 +220,8 @@ class DecodedCache:
             "size": int(size),
             "in_chans": int(in_chans),
             "max_pixels": int(max_pixels),
-            "interpolation": int(interpolation),
-            "mask_interpolation": int(cv2.INTER_NEAREST),
+            "resize": resize,
+            "interpolation": interpolation,
             "masks": masks is not None,
         }
         decoder = _Decoder(items, settings, masks)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from visionfit.config import RunConfig
 from visionfit.data.datasets import DecodeRefusals, ImageDataset, collate_decoded
 from visionfit.data.samplers import ShardSampler
-from visionfit.data.transforms import create_transforms
+from visionfit.data.transforms import transforms_for
 from visionfit.engine.dist import world_size
 from visionfit.engine.refusals import cache_refusals, leave_out_refused, refusals_log
 from visionfit.engine.resumable import EpochSampler, ResumableDataLoader
@@ -31,21 +31,35 @@ def default_workers() -> int:
     return 0 if n <= 2 else min(8, n - 1)
 
 
-def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, *, progress: bool = False):
+def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, pre, *, progress: bool = False):
     """The decode-once cache of the whole dataset (data/cache.py), built on first use and kept
-    on `data`, so every fold, the refit and a resume reuse it; None with `data.cache: none`."""
+    on `data`, so every fold, the refit and a resume reuse it; None with `data.cache: none`
+    and with `--resize crop` (`pre`, the run's resolved preprocessing): RandomResizedCrop
+    resamples the decoded file, and no stored square would give the same pixels."""
     if cfg.data.cache == "none":
         return None
-    kept = kept_cache(cfg, data)
+    if pre.resize == "crop":
+        if progress:
+            from rich.console import Console
+
+            Console(stderr=True).print(
+                "decoded cache: none (--resize crop crops and resamples each decoded file; a "
+                "cached square would give other pixels)",
+                highlight=False,
+            )
+        return None
+    kept = kept_cache(cfg, data, pre)
     if kept is not None:
         return kept
-    key = _cache_key(cfg)
+    key = _cache_key(cfg, pre)
     from visionfit.data.cache import DecodedCache
 
     masks, mask_keys = task.cache_masks(cfg, data)
     cache = DecodedCache.build(
         list(data.df["image"]),
         size=cfg.augment.img_size,
+        resize=pre.resize,
+        interpolation=pre.interpolation,
         in_chans=cfg.data.in_chans,
         max_pixels=cfg.data.max_pixels,
         mode=cfg.data.cache,
@@ -60,14 +74,24 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, *, progress: bool 
     return cache
 
 
-def _cache_key(cfg: RunConfig) -> tuple:
-    return (cfg.augment.img_size, cfg.data.in_chans, cfg.data.max_pixels, cfg.data.cache)
+def _cache_key(cfg: RunConfig, pre=None) -> tuple:
+    # `pre`: the resolved preprocessing (None: the options as given, e.g. "auto")
+    aug = pre if pre is not None else cfg.augment
+    return (
+        cfg.augment.img_size,
+        cfg.data.in_chans,
+        cfg.data.max_pixels,
+        cfg.data.cache,
+        aug.resize,
+        aug.interpolation,
+    )
 
 
-def kept_cache(cfg: RunConfig, data: TaskData):
-    """The decode-once cache kept on `data` if it was built for `cfg`'s size and channels."""
+def kept_cache(cfg: RunConfig, data: TaskData, pre=None):
+    """The decode-once cache kept on `data` if it was built for `cfg`'s size and channels and
+    `pre`'s resize and interpolation."""
     kept = data.extra.get("decoded_cache")
-    return kept[1] if kept is not None and kept[0] == _cache_key(cfg) else None
+    return kept[1] if kept is not None and kept[0] == _cache_key(cfg, pre) else None
 
 
 def create_loaders(
@@ -77,9 +101,9 @@ def create_loaders(
 
     With `refusals`, an image the decoder refuses in a loader (the scan accepted it) is recorded
     there and left out of its batch (`collate_decoded`); without, it raises DataError."""
-    tc, size = cfg.train, cfg.augment.img_size
-    train_tf = create_transforms(cfg.augment.preset, size, pre.mean, pre.std, train=True)
-    eval_tf = create_transforms("none", size, pre.mean, pre.std, train=False)
+    tc = cfg.train
+    train_tf = transforms_for(cfg.augment.preset, pre, train=True)
+    eval_tf = transforms_for("none", pre, train=False)
     workers = cfg.data.workers or 0
     loader_kw = {
         "num_workers": workers,
@@ -88,7 +112,7 @@ def create_loaders(
         "collate_fn": collate_decoded,
     }
     data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed, "refusals": refusals}
-    cache = kept_cache(cfg, data)  # one of another size would feed the network wrong pixels
+    cache = kept_cache(cfg, data, pre)  # one of another size would feed the network wrong pixels
     # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
     # cannot train on one). Order and augmentation are seeded per epoch and sample, and the
     # loader's position is saved in mid-epoch checkpoints (see engine/resumable.py).
@@ -135,9 +159,9 @@ class ShardLoaders(L.Callback):
             sampler.rank, sampler.world = trainer.global_rank, trainer.world_size
 
 
-def usable_rows(task, cfg, data, train_df, val_df, out_dir: Path, progress: bool):
+def usable_rows(task, cfg, data, train_df, val_df, out_dir: Path, progress: bool, pre):
     """Build the decode-once cache; leave out what it refused (the scan accepted it) before the
     loaders exist; and the side file the loaders record their own refusals in."""
-    cache = decoded_cache(task, cfg, data, progress=progress)
+    cache = decoded_cache(task, cfg, data, pre, progress=progress)
     train_df, val_df = leave_out_refused(data, out_dir, cache_refusals(cache), train_df, val_df)
     return train_df, val_df, refusals_log(out_dir)

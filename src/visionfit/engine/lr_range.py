@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import ImageDataset
-from visionfit.data.transforms import create_transforms
+from visionfit.data.transforms import transforms_for
 from visionfit.engine.trainer import create_model
 from visionfit.models.freezing import create_finetune_policy
 
@@ -25,7 +25,7 @@ def range_test(task, cfg, data, train_df, created, root_dir, lr_range, progress)
     min_lr, max_lr, num_training = lr_range
     out_dir = root_dir
     pre = created.preprocessing
-    tf = create_transforms(cfg.augment.preset, cfg.augment.img_size, pre.mean, pre.std, train=True)
+    tf = transforms_for(cfg.augment.preset, pre, train=True)
     workers = cfg.data.workers or 0
     loader = DataLoader(
         ImageDataset(

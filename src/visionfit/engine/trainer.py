@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
 from visionfit.data.datasets import DecodeRefusals
+from visionfit.data.preprocess import resolve_preprocess
 from visionfit.engine.callbacks import (
     AtomicCheckpointIO,
     EpochMetricsCSV,
@@ -89,6 +90,10 @@ def create_model(task: Task, cfg: RunConfig, data: TaskData) -> CreatedModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         created = task.create_model(cfg, data)
+    # its own defaults against the run's options: what training, bundle, predict use
+    created.preprocessing = resolve_preprocess(
+        cfg.augment, created.preprocessing, cfg.data.in_chans
+    )
     if cfg.train.channels_last:  # the first convolution then hands on channels-last tensors
         created.model.to(memory_format=torch.channels_last)
     return created
@@ -220,7 +225,9 @@ def _setup(
     tc = cfg.train
     created = created or create_model(task, cfg, data)
     pre = created.preprocessing
-    train_df, val_df, refusals = usable_rows(task, cfg, data, train_df, val_df, out_dir, progress)
+    train_df, val_df, refusals = usable_rows(
+        task, cfg, data, train_df, val_df, out_dir, progress, pre
+    )
     loaders = create_loaders(task, cfg, data, train_df, val_df, pre, refusals=refusals)
     train_loader, val_loader = loaders
     has_val = val_loader is not None
@@ -370,10 +377,7 @@ def _preprocessing_meta(cfg: RunConfig, data: TaskData, pre) -> dict:
         "classes": data.classes,
         "in_chans": cfg.data.in_chans,
         "max_pixels": cfg.data.max_pixels,
-        "img_size": cfg.augment.img_size,
-        "mean": list(pre.mean),
-        "std": list(pre.std),
-        "interpolation": pre.interpolation,
+        **pre.meta(),  # img_size, resize, crop_pct, interpolation, mean, std
     }
 
 

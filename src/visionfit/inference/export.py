@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from visionfit.data.preprocess import Preprocess
 from visionfit.errors import ExportError, OutputExistsError
 from visionfit.fileio import link_exclusive, open_regular
 from visionfit.runs.files import MODEL_META, WEIGHTS
@@ -178,21 +179,19 @@ def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
         "classes": list(predictor.classes),
         "img_size": int(m["img_size"]),
         "in_chans": int(m["in_chans"]),
-        "mean": list(m["mean"]),
-        "std": list(m["std"]),
-        "interpolation": m.get("interpolation", "bilinear"),
+        # the preprocessing training's evaluation applied (a run stored without `resize`:
+        # squash with area, whatever its `interpolation` said)
+        **_preprocess_keys(m),
         "max_pixels": m.get("max_pixels"),
         "threshold": m.get("threshold", 0.5),
         "torch": torch.__version__,
         "source": bundle_fingerprint(run_dir, m),
     }
     info["input"]["shape"] = ["batch", info["in_chans"], info["img_size"], info["img_size"]]
-    # What predict does before the graph (data/transforms.py, data/seg_datasets.py); the
-    # `interpolation` above is the backbone's pretrained config, kept for reference.
-    resize = "cv2.INTER_AREA"  # data/transforms.py: the one ladder resizes every task alike
+    # What predict does before the graph (data/preprocess.py, data/transforms.py)
     info["preprocess"] = (
-        f"decode (EXIF orientation applied; {info['in_chans']} channel(s)), resize to "
-        f"img_size x img_size with {resize}, x = (pixel / 255 - mean) / std, channels first"
+        f"decode (EXIF orientation applied; {info['in_chans']} channel(s)), "
+        f"{Preprocess.from_meta(m).describe()}, x = (pixel / 255 - mean) / std, channels first"
     )
     # the output's shape and how to read it are the task's (tasks/*/task.py:export_info)
     task_info = predictor.task_impl.export_info(m)
@@ -200,6 +199,10 @@ def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
     info["output"]["kind"] = task_info.pop("output_kind", "probabilities")  # or "value", ...
     info.update(task_info)
     return info
+
+
+def _preprocess_keys(meta: dict) -> dict:
+    return {k: v for k, v in Preprocess.from_meta(meta).meta().items() if k != "img_size"}
 
 
 def bundle_fingerprint(run_dir: Path, meta: dict) -> dict[str, str]:

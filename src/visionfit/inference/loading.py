@@ -19,7 +19,17 @@ from visionfit.runs.kind import model_kind
 from visionfit.tasks.registry import task_for_meta
 
 # Every member must be fed the same way for one decoded batch to serve them all.
-SHARED_KEYS = ("task", "classes", "in_chans", "img_size", "mean", "std")
+SHARED_KEYS = (
+    "task",
+    "classes",
+    "in_chans",
+    "img_size",
+    "mean",
+    "std",
+    "resize",
+    "crop_pct",
+    "interpolation",
+)
 
 
 def _baseline_loader() -> tuple[Callable[[Path], bool], Callable[[Path], object]]:

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, is_image_file
-from visionfit.data.transforms import create_transforms
+from visionfit.data.transforms import eval_transforms
 from visionfit.errors import DataError
 from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch, Task
 from visionfit.tasks.registry import task_for_meta
@@ -180,9 +180,8 @@ class Predictor(Predicting):
         self._device = next(self.probability_module.parameters()).device
         # `model`: the network of a single run, the averaging module of an ensemble
         self.model = self.models[0] if len(self.models) == 1 else self.probability_module
-        self.transform = create_transforms(
-            "none", meta["img_size"], meta["mean"], meta["std"], train=False
-        )
+        # what training's evaluation applied (resize mode, interpolation, mean, std)
+        self.transform = eval_transforms(meta)
         # The pixel cap the run was trained with (`--max-pixels`); images above it are refused.
         self.max_pixels = int(meta.get("max_pixels", DEFAULT_MAX_PIXELS))
         self.head = self.task_impl.head(meta)

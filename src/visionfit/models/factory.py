@@ -41,11 +41,15 @@ _register_defaults()
 
 @dataclass
 class Preprocessing:
-    """What the network expects; stored in model.json and used again at prediction time."""
+    """What the network expects by default: its own statistics and, for a pretrained timm
+    network, the eval style of its pretrained config (resize crop, its crop_pct and
+    interpolation); data/preprocess.py resolves the run's options against these."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    interpolation: str = "bilinear"
+    interpolation: str = "area"
+    resize: str = "squash"
+    crop_pct: float | None = None
 
 
 @dataclass
@@ -143,7 +147,10 @@ def create_classifier(
         _fit_channels(cfg.get("mean", IMAGENET_MEAN), in_chans),
         _fit_channels(cfg.get("std", IMAGENET_STD), in_chans),
     )
-    pre = Preprocessing(mean=mean, std=std, interpolation=str(cfg.get("interpolation", "bilinear")))
+    pre = Preprocessing(mean=mean, std=std)
+    if report.source != "random init":  # pretrained or --weights: evaluate as it was trained
+        pre.resize, pre.crop_pct = "crop", cfg.get("crop_pct")
+        pre.interpolation = str(cfg.get("interpolation") or "bilinear")
     _init_new_head(model, report, head, head_init)
     _attach_head(model, head, num_outputs, head_hidden, head_dropout, head_init)
     return CreatedModel(model, pre, _describe(report))

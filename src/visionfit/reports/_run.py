@@ -52,10 +52,16 @@ def train_transform(run: RunView):
     """The run's training augmentation, applied as t(image=...) (image only, also for masks)."""
     aug = run.config.get("augment", {})
     preset, size = aug.get("preset", "none"), int(aug.get("img_size") or run.img_size or 64)
-    mean, std = run.meta.get("mean", (0.5,) * 3), run.meta.get("std", (0.5,) * 3)
-    from visionfit.data.transforms import create_transforms
+    from dataclasses import replace
 
-    return create_transforms(preset, size, mean, std, train=True)
+    from visionfit.data.preprocess import Preprocess
+    from visionfit.data.transforms import transforms_for
+
+    stored = {"mean": (0.5,) * 3, "std": (0.5,) * 3, **run.meta, "img_size": size}
+    pre = Preprocess.from_meta(stored)
+    if aug.get("crop_scale"):
+        pre = replace(pre, crop_scale=tuple(aug["crop_scale"]))
+    return transforms_for(preset, pre, train=True)
 
 
 def list_runs_table(runs_dir: str | Path) -> pd.DataFrame:

@@ -84,6 +84,8 @@ class Service:
         self.gate = Gate(max_concurrency, max_queue)
 
     def info(self) -> dict:
+        from visionfit.data.preprocess import Preprocess
+
         m = self.meta
         return {
             "run": self.run_dir.name,
@@ -91,10 +93,13 @@ class Service:
             "task": self.task,
             "model": m.get("arch") or m.get("model") or "",
             "classes": self.classes,
-            "img_size": m.get("img_size"),
             "in_chans": int(m.get("in_chans", 3)),
+            "img_size": m.get("img_size"),
             "mean": m.get("mean"),
             "std": m.get("std"),
+            # resize, crop_pct, interpolation: what predictions apply (networks only; a
+            # baseline's features have no mean/std)
+            **(Preprocess.from_meta(m).meta() if m.get("mean") is not None else {}),
             "threshold": m.get("threshold"),
             "members": m.get("members"),
             "max_upload_bytes": self.max_upload_bytes,

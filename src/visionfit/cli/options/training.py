@@ -33,6 +33,15 @@ Weights = Annotated[Path | None, config_option("model.weights", "--weights", pan
 DropRate = Annotated[float | None, config_option("model.drop_rate", "--drop-rate", panel=MODEL)]
 Augment = Annotated[str | None, config_option("augment.preset", "--augment", panel=AUG)]
 ImgSize = Annotated[int | None, config_option("augment.img_size", "--img-size", panel=AUG)]
+# preprocessing: how an image becomes the img_size square (data/preprocess.py)
+Resize = Annotated[str | None, config_option("augment.resize", "--resize", panel=AUG)]
+CropScale = Annotated[str | None, config_option("augment.crop_scale", "--crop-scale", panel=AUG)]
+CropPct = Annotated[float | None, config_option("augment.crop_pct", "--crop-pct", panel=AUG)]
+Interpolation = Annotated[
+    str | None, config_option("augment.interpolation", "--interpolation", panel=AUG)
+]
+Mean = Annotated[str | None, config_option("augment.mean", "--mean", panel=AUG)]
+Std = Annotated[str | None, config_option("augment.std", "--std", panel=AUG)]
 
 # ---- training ----------------------------------------------------------------------------------
 Recipe = Annotated[str | None, config_option("train.recipe", "--recipe", panel=TRAINING)]
@@ -177,6 +186,15 @@ TRAIN_GROUP = group(
 OUTPUT_GROUP = group("output", name=Name, runs_dir=RunsDir)
 CV_GROUP = group(
     "cv", folds=Folds, cv=CvKind, group_col=GroupCol, folds_file=FoldsFile, refit=Refit
+)
+PREPROCESS_GROUP = group(
+    "preprocess",
+    resize=Resize,
+    crop_scale=CropScale,
+    crop_pct=CropPct,
+    interpolation=Interpolation,
+    mean=Mean,
+    std=Std,
 )
 TRANSFER_GROUP = group(
     "transfer",

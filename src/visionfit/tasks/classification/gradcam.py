@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from visionfit.data.transforms import create_transforms
+from visionfit.data.transforms import eval_transforms
 from visionfit.plots import figure as _plot
 from visionfit.plots.sections import ReportContext
 from visionfit.plots.tiles import grid, load_image
@@ -78,9 +78,7 @@ def plot_gradcam(ctx: ReportContext) -> Path | None:
     predictor = ctx.predictor()
     meta = predictor.meta
     # resize + normalise exactly as prediction does
-    transform = create_transforms(
-        "none", int(meta["img_size"]), meta["mean"], meta["std"], train=False
-    )
+    transform = eval_transforms(meta)
     in_chans = int(meta.get("in_chans", 3))
     model = predictor.model.eval()
     index = {c: i for i, c in enumerate(predictor.classes)}

@@ -82,12 +82,12 @@ class SegmentationCV:
         from torch.utils.data import DataLoader
 
         from visionfit.data.datasets import ImageDataset
-        from visionfit.data.transforms import create_transforms
+        from visionfit.data.transforms import eval_transforms
         from visionfit.tasks.segmentation.postprocess import foreground_probabilities
         from visionfit.tasks.segmentation.targets import MaskTargets
 
         meta, val_df = split.meta, self.df.iloc[val_idx]
-        tf = create_transforms("none", meta["img_size"], meta["mean"], meta["std"], train=False)
+        tf = eval_transforms(meta)
         targets = MaskTargets(val_df, self.data.extra["spec"], self.data.extra["rle"])
         ds = ImageDataset(val_df["image"], targets, tf, self.cfg.data.in_chans)
         loader = DataLoader(ds, batch_size=self.cfg.train.eval_batch_size, shuffle=False)

@@ -39,6 +39,7 @@ class MaskHead:
     rle: RleInfo
     spec: MaskSpec | None
     mask_suffix: str = ""
+    padded: bool = False  # --resize pad: the image sat in a centred square (data/preprocess.py)
 
     @classmethod
     def from_meta(cls, meta: dict) -> MaskHead:
@@ -49,16 +50,28 @@ class MaskHead:
             rle=RleInfo.from_json(meta.get("rle")),
             spec=MaskSpec.from_json(meta["mask_spec"]) if meta.get("mask_spec") else None,
             mask_suffix=meta.get("mask_suffix", ""),
+            padded=meta.get("resize") == "pad",
         )
 
     def to_mask(self, probs: torch.Tensor, h: int, w: int) -> tuple[np.ndarray, float]:
         """Class-index mask at (h, w) from one image's (K, h', w') probabilities, and its largest
         foreground probability (binary; NaN otherwise)."""
+        if self.padded:
+            probs = unpad(probs, h, w)
         up = F.interpolate(probs[None], size=(h, w), mode="bilinear", align_corners=False)[0]
         if self.num_classes == 2:
             fg = up[1].numpy()
             return postprocess_binary(fg, self.threshold, self.min_area), float(probs[1].max())
         return up.argmax(0).numpy().astype(np.uint8), float("nan")
+
+
+def unpad(probs: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The part of (K, s, s) model-size maps an (h, w) image filled after `--resize pad` put it
+    in a centred square (the maps may be smaller than the input: valid convolutions)."""
+    s = probs.shape[-1]
+    nh, nw = max(1, round(s * h / max(h, w))), max(1, round(s * w / max(h, w)))
+    top, left = (s - nh) // 2, (s - nw) // 2
+    return probs[:, top : top + nh, left : left + nw]
 
 
 @dataclass

@@ -82,6 +82,11 @@ class Segmentation(TaskBase):
         from visionfit.tasks.segmentation.module import default_loss
 
         seg, k = cfg.segment, data.extra["spec"].num_classes
+        if cfg.augment.resize == "crop":
+            raise ModelError(
+                "--resize crop evaluates on a centre crop, and a mask is predicted for the whole "
+                "image: use --resize squash (the default) or pad for segmentation"
+            )
         encoder = seg.encoder
         if not is_scratch(seg.arch, encoder) and not encoder:
             encoder = DEFAULT_ENCODER
