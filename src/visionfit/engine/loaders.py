@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
+from visionfit.data.augment import create_augment
 from visionfit.data.datasets import DecodeRefusals, ImageDataset, collate_decoded
 from visionfit.data.samplers import ShardSampler
 from visionfit.data.transforms import create_transforms
@@ -78,7 +79,7 @@ def create_loaders(
     With `refusals`, an image the decoder refuses in a loader (the scan accepted it) is recorded
     there and left out of its batch (`collate_decoded`); without, it raises DataError."""
     tc, size = cfg.train, cfg.augment.img_size
-    train_tf = create_transforms(cfg.augment.preset, size, pre.mean, pre.std, train=True)
+    train_tf = create_transforms(create_augment(cfg.augment), size, pre.mean, pre.std, train=True)
     eval_tf = create_transforms("none", size, pre.mean, pre.std, train=False)
     workers = cfg.data.workers or 0
     loader_kw = {

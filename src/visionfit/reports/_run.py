@@ -49,13 +49,16 @@ def default_max_pixels() -> int:
 
 
 def train_transform(run: RunView):
-    """The run's training augmentation, applied as t(image=...) (image only, also for masks)."""
+    """The run's training augmentation, applied as t(image=...) (image only, also for masks):
+    its augment.yaml, or for a run from before that file the preset its config names."""
     aug = run.config.get("augment", {})
-    preset, size = aug.get("preset", "none"), int(aug.get("img_size") or run.img_size or 64)
+    size = int(aug.get("img_size") or run.img_size or 64)
     mean, std = run.meta.get("mean", (0.5,) * 3), run.meta.get("std", (0.5,) * 3)
     from visionfit.data.transforms import create_transforms
+    from visionfit.runs.files import read_augment
 
-    return create_transforms(preset, size, mean, std, train=True)
+    augment = read_augment(run.path) or aug.get("preset", "none")
+    return create_transforms(augment, size, mean, std, train=True)
 
 
 def list_runs_table(runs_dir: str | Path) -> pd.DataFrame:

@@ -33,6 +33,8 @@ Weights = Annotated[Path | None, config_option("model.weights", "--weights", pan
 DropRate = Annotated[float | None, config_option("model.drop_rate", "--drop-rate", panel=MODEL)]
 Augment = Annotated[str | None, config_option("augment.preset", "--augment", panel=AUG)]
 ImgSize = Annotated[int | None, config_option("augment.img_size", "--img-size", panel=AUG)]
+VFlip = Annotated[bool | None, config_option("augment.vflip", "--vflip", panel=AUG)]
+Rot90 = Annotated[bool | None, config_option("augment.rot90", "--rot90", panel=AUG)]
 
 # ---- training ----------------------------------------------------------------------------------
 Recipe = Annotated[str | None, config_option("train.recipe", "--recipe", panel=TRAINING)]
@@ -138,6 +140,8 @@ MODEL_GROUP = group(
     drop_rate=DropRate,
     augment=Augment,
     img_size=ImgSize,
+    vflip=VFlip,
+    rot90=Rot90,
 )
 TRAIN_GROUP = group(
     "train",
