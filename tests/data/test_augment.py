@@ -248,3 +248,16 @@ def test_run_augment_text_is_the_resolved_pipeline(tmp_path):
     back = tmp_path / "back.yaml"
     back.write_text(text)
     assert A.to_dict(G.read_augment(str(back))) == A.to_dict(want)
+
+
+def test_a_pipeline_applied_some_of_the_time_keeps_its_p(tmp_path):
+    p = tmp_path / "half.yaml"
+    p.write_text(
+        yaml.safe_dump(G.augment_dict(A.Compose([A.InvertImg(p=1.0)], p=0.0)))
+    )
+    img = np.full((SIZE, SIZE, 3), 10, np.uint8)
+    tf = create_transforms(str(p), SIZE, (0.0,) * 3, (1 / 255,) * 3, train=True)
+    assert float(tf(image=img)["image"].max()) == 10.0  # p 0: never inverted
+    cfg = RunConfig.from_dict({"augment": {"preset": str(p), "vflip": True}})
+    ops = G.create_augment(cfg.augment).transforms
+    assert isinstance(ops[0], A.Compose) and ops[0].p == 0.0

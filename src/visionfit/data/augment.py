@@ -207,13 +207,19 @@ def create_augment(aug) -> A.Compose:
         extra.append(A.VerticalFlip(p=0.5))
     if getattr(aug, "rot90", False):
         extra.append(A.RandomRotate90(p=0.5))
-    return A.Compose([*compose.transforms, *extra]) if extra else compose
+    return A.Compose([*_ops_of(compose), *extra]) if extra else compose
+
+
+def _ops_of(compose: A.BaseCompose) -> list:
+    """The ops of a pipeline to splice into another: its own list, or the pipeline itself as one
+    op when it is applied only some of the time (a top-level `p` below 1)."""
+    return list(compose.transforms) if compose.p >= 1 else [compose]
 
 
 def augment_ops(augment: A.BaseCompose, img_size: int) -> list:
     """The ops create_transforms puts between its resize and its normalisation: the pipeline,
     then a resize back to `img_size` when the pipeline may crop or pad."""
-    ops: list = list(augment.transforms)
+    ops = _ops_of(augment)
     if changes_shape(augment):
         ops.append(A.Resize(img_size, img_size, mask_interpolation=cv2.INTER_NEAREST))
     return ops
