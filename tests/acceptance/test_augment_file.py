@@ -14,8 +14,10 @@ transform:
   __class_fullname__: Compose
   transforms:
   - {__class_fullname__: Rotate, limit: [-45, 45], p: 0.6}
-  - {__class_fullname__: CoarseDropout, num_holes_range: [1, 1], hole_height_range: [8, 8], hole_width_range: [8, 8], p: 0.3}
-  - {__class_fullname__: Affine, translate_percent: [-0.0625, 0.0625], scale: [0.9, 1.1], rotate: [-45, 45], p: 0.8}
+  - {__class_fullname__: CoarseDropout, num_holes_range: [1, 1],
+     hole_height_range: [8, 8], hole_width_range: [8, 8], p: 0.3}
+  - {__class_fullname__: Affine, translate_percent: [-0.0625, 0.0625], scale: [0.9, 1.1],
+     rotate: [-45, 45], p: 0.8}
   - __class_fullname__: OneOf
     p: 0.5
     transforms:
@@ -41,8 +43,18 @@ def aug_jobs(jobs, vf, ws, shapes, seg_data, h):
     jobs.submit(
         "augment-seg",
         lambda: vf(
-            "train", seg_data, "--task", "segment", *h.SEG_TINY, "--augment", "pipe.yaml",
-            "--vflip", "--rot90", "--name", "seg-aug", cwd=cwd,
+            "train",
+            seg_data,
+            "--task",
+            "segment",
+            *h.SEG_TINY,
+            "--augment",
+            "pipe.yaml",
+            "--vflip",
+            "--rot90",
+            "--name",
+            "seg-aug",
+            cwd=cwd,
         ),  # fmt: skip
     )
     return jobs, cwd
@@ -89,7 +101,9 @@ def test_a_bad_augment_file_is_one_line(vf, ws, shapes, h):
     res = vf("train", shapes, *h.TINY, "--augment", "bad.yaml", cwd=cwd)
     line = h.one_line_error(res)
     assert "bad.yaml" in line and "unknown albumentations transform 'Rotat'" in line
-    (cwd / "resize.yaml").write_text(PIPE.replace("Rotate, limit: [-45, 45]", "Resize, height: 8, width: 8"))
+    (cwd / "resize.yaml").write_text(
+        PIPE.replace("Rotate, limit: [-45, 45]", "Resize, height: 8, width: 8")
+    )
     line = h.one_line_error(vf("train", shapes, *h.TINY, "--augment", "resize.yaml", cwd=cwd))
     assert "resize.yaml" in line and "Resize does not belong" in line
     assert not (cwd / "runs").exists() or not any((cwd / "runs").iterdir())

@@ -34,7 +34,9 @@ def tutorial_pipeline(hole: int = 8) -> A.Compose:
                 hole_width_range=(hole, hole),
                 p=0.3,
             ),
-            A.Affine(translate_percent=(-0.0625, 0.0625), scale=(0.9, 1.1), rotate=(-45, 45), p=0.8),
+            A.Affine(
+                translate_percent=(-0.0625, 0.0625), scale=(0.9, 1.1), rotate=(-45, 45), p=0.8
+            ),
             A.OneOf([A.RandomGamma(p=1.0), A.RandomBrightnessContrast(p=1.0)], p=0.5),
         ]
     )
@@ -51,7 +53,9 @@ def _write(path: Path, compose: A.Compose) -> Path:
 
 def _file(tmp_path: Path, ops: list[dict], name: str = "pipe.yaml") -> Path:
     p = tmp_path / name
-    p.write_text(yaml.safe_dump({"transform": {"__class_fullname__": "Compose", "transforms": ops}}))
+    p.write_text(
+        yaml.safe_dump({"transform": {"__class_fullname__": "Compose", "transforms": ops}})
+    )
     return p
 
 
@@ -163,7 +167,9 @@ def test_missing_and_bad_json(tmp_path):
 
 
 def test_config_takes_a_preset_or_a_file_name():
-    assert RunConfig.from_dict({"augment": {"preset": "x/pipe.yaml"}}).augment.preset == "x/pipe.yaml"
+    assert (
+        RunConfig.from_dict({"augment": {"preset": "x/pipe.yaml"}}).augment.preset == "x/pipe.yaml"
+    )
     assert RunConfig.from_dict({"augment": {"preset": "heavy"}}).augment.preset == "heavy"
     with pytest.raises(VisionfitError, match="neither a preset"):
         RunConfig.from_dict({"augment": {"preset": "heavvy"}})
@@ -252,9 +258,7 @@ def test_run_augment_text_is_the_resolved_pipeline(tmp_path):
 
 def test_a_pipeline_applied_some_of_the_time_keeps_its_p(tmp_path):
     p = tmp_path / "half.yaml"
-    p.write_text(
-        yaml.safe_dump(G.augment_dict(A.Compose([A.InvertImg(p=1.0)], p=0.0)))
-    )
+    p.write_text(yaml.safe_dump(G.augment_dict(A.Compose([A.InvertImg(p=1.0)], p=0.0))))
     img = np.full((SIZE, SIZE, 3), 10, np.uint8)
     tf = create_transforms(str(p), SIZE, (0.0,) * 3, (1 / 255,) * 3, train=True)
     assert float(tf(image=img)["image"].max()) == 10.0  # p 0: never inverted

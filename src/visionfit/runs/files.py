@@ -2,9 +2,10 @@
 
 A run directory is self-sufficient: `config.yaml` (the resolved config), `classes.json`,
 `splits.csv` (a hold-out run: image, label, split) or `folds.csv` (a CV run: image, label,
-fold[, group]), `augment.yaml` (the training augmentation, an albumentations pipeline), `skipped.csv` (files left out, with the reason), `test.csv` (a CV run's test
-rows), `summary.json` (see runs/summary.py) and `model.json` (the bundle's metadata; the weights
-beside it are inference/bundle.py's). Everything else asks this module for them.
+fold[, group]), `augment.yaml` (the training augmentation, an albumentations pipeline),
+`skipped.csv` (files left out, with the reason), `test.csv` (a CV run's test rows),
+`summary.json` (see runs/summary.py) and `model.json` (the bundle's metadata; the weights beside
+it are inference/bundle.py's). Everything else asks this module for them.
 """
 
 from __future__ import annotations
