@@ -109,6 +109,13 @@ def load_space(space: str | Path | dict | None, base: RunConfig) -> list[Param]:
                 base.with_overrides({p.key: value})
             except VisionfitError as e:
                 raise VisionfitError(f"{origin}: {e}. Short names: {', '.join(ALIASES)}") from None
+            if p.key == "augment.preset":  # a pipeline file is read now, not in a trial
+                from visionfit.data.augment import read_augment
+
+                try:
+                    read_augment(str(value))
+                except VisionfitError as e:
+                    raise VisionfitError(f"{origin}: augment: {e}") from None
     return params
 
 

@@ -64,6 +64,7 @@ def cross_val_score(cfg: RunConfig, folds: int, monitor: str, trial=None) -> tup
     table, _ = assign_folds(data, cfg)
     run_dir = create_run_dir(cfg.runs_dir, cfg.name or task.run_name(cfg))
     run_files.write_config(run_dir, cfg)
+    run_files.write_augment(run_dir, cfg)
     run_files.write_folds(run_dir, table)
     scores: list[dict] = []
 

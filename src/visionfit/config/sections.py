@@ -157,13 +157,38 @@ class ModelConfig(_Section):
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout before the classifier.")
 
 
+# The augmentation presets shipped as files in data/augment_presets/ (a test checks they agree)
+AUGMENT_PRESETS = ("none", "light", "medium", "heavy", "trivial")
+AUGMENT_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 class AugmentConfig(_Section):
-    preset: Literal["none", "light", "medium", "heavy", "trivial"] = Field(
+    preset: str = Field(
         "light",
-        description="Augmentation preset: none | light | medium | heavy | trivial "
-        "(TrivialAugment).",
+        description="Training augmentation: a preset (none | light | medium | heavy | trivial "
+        "= TrivialAugment) or an albumentations pipeline file (.yaml/.json, as A.save writes it).",
     )
     img_size: int = Field(64, ge=8, le=2048, description="Images are resized to this square size.")
+    vflip: bool = Field(
+        False, description="Also flip vertically at random (p 0.5): for data without an up."
+    )
+    rot90: bool = Field(
+        False,
+        description="Also rotate by a random multiple of 90 degrees (p 0.5): for data without an "
+        "up (aerial, microscopy).",
+    )
+
+    @field_validator("preset")
+    @classmethod
+    def _preset_or_file(cls, v: str) -> str:
+        # The file itself is read when a run starts (data/augment.py): a stored config stays
+        # readable after the file is gone, the run keeps its own copy (augment.yaml).
+        if v in AUGMENT_PRESETS or v.lower().endswith(AUGMENT_FILE_SUFFIXES):
+            return v
+        raise ValueError(
+            f"{v!r} is neither a preset ({', '.join(AUGMENT_PRESETS)}) nor an albumentations "
+            "pipeline file (.yaml, .yml or .json)"
+        )
     # Preprocessing: how an image becomes an img_size square (data/preprocess.py resolves these
     # against the model's own pretrained config and stores the result in model.json).
     resize: Literal["auto", "squash", "crop", "pad"] = Field(

@@ -1,19 +1,16 @@
-"""Albumentations presets, one ladder for every task. Images arrive as uint8 HxWxC arrays;
-tensors leave normalised. A mask passed with its image (`t(image=..., mask=...)`) gets the same
-geometric transforms with nearest-neighbour interpolation, so class indices stay exact.
+"""The transforms of one stage, every task: resize first, the training augmentation (train only;
+data/augment.py: a preset or an albumentations file), normalise + tensor last. Images arrive as
+uint8 HxWxC arrays; tensors leave normalised. A mask passed with its image
+(`t(image=..., mask=...)`) gets the same geometric transforms with nearest-neighbour
+interpolation, so class indices stay exact.
+
+Presets (data/augment_presets/*.yaml, the README's table is made from them):
 
   none    resize
   light   + horizontal flip
   medium  + shift-scale-rotate, brightness/contrast
-  heavy   + coarse dropout (image only), gamma
-  trivial horizontal flip + TrivialAugment (Müller & Hutter 2021): one operation per image drawn
-          from a wide set, at a uniformly drawn strength
-
-albumentations has no RandAugment / TrivialAugment, and torchvision's `TrivialAugmentWide` draws
-from torch's global generator on tensors: it would escape the per-sample seeding that makes a
-resumed run repeat its augmentation (data/datasets.py) and could not move a mask with its image.
-So TrivialAugment is built here as an albumentations `OneOf` over the same operations, each with
-torchvision's "wide" strength range drawn uniformly, seeded like every other preset.
+  heavy   + coarse dropout (image only), gamma, Gaussian or salt-and-pepper noise
+  trivial horizontal flip + TrivialAugment (Mueller & Hutter 2021)
 """
 
 from __future__ import annotations
@@ -25,14 +22,12 @@ import cv2
 import numpy as np
 from albumentations.pytorch import ToTensorV2
 
+from visionfit.data.augment import augment_ops, read_augment
 from visionfit.data.preprocess import CROP_RATIO, Preprocess, scale_size
-from visionfit.errors import DataError
-
-PRESETS = ("none", "light", "medium", "heavy", "trivial")
 
 
 def create_transforms(
-    preset: str,
+    preset: str | A.BaseCompose,
     img_size: int,
     mean: Sequence[float],
     std: Sequence[float],
@@ -40,47 +35,23 @@ def create_transforms(
     train: bool,
     pre: Preprocess | None = None,
 ) -> A.Compose:
-    """Build the pipeline for one stage; evaluation uses only resize + normalise. `pre`: how
-    the image becomes an img_size square (data/preprocess.py; default squash, area); its
-    img_size, mean and std are the ones given here (`transforms_for` passes all from `pre`).
+    """Build the pipeline for one stage; evaluation uses only resize + normalise. `preset`: the
+    training augmentation, a preset name, a pipeline file or a loaded pipeline
+    (`visionfit.data.augment.create_augment`). `pre`: how the image becomes an img_size square
+    (data/preprocess.py; default squash, area); its img_size, mean and std are the ones given
+    here (`transforms_for` passes all from `pre`).
 
     >>> t = create_transforms("light", 64, (0.5,) * 3, (0.5,) * 3, train=True)
     """
-    if preset not in PRESETS:
-        raise DataError(f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}")
-    nearest = {"mask_interpolation": cv2.INTER_NEAREST}
     ops: list = resize_ops(pre or Preprocess(img_size), train=train)
-    if train and preset in ("light", "medium", "heavy", "trivial"):
-        ops.append(A.HorizontalFlip(p=0.5))
-    if train and preset in ("medium", "heavy"):
-        ops += [
-            A.Affine(
-                translate_percent=(-0.0625, 0.0625),
-                scale=(0.9, 1.1),
-                rotate=(-15, 15),
-                border_mode=cv2.BORDER_REFLECT_101,
-                **nearest,
-                p=0.5,
-            ),
-            A.RandomBrightnessContrast(0.2, 0.2, p=0.5),
-        ]
-    if train and preset == "heavy":
-        ops += [
-            A.CoarseDropout(
-                num_holes_range=(1, 8),
-                hole_height_range=(0.05, 0.15),
-                hole_width_range=(0.05, 0.15),
-                p=0.5,
-            ),
-            A.RandomGamma(gamma_limit=(80, 120), p=0.5),
-        ]
-    if train and preset == "trivial":
-        ops.append(_trivial_augment(nearest))
+    if train:
+        augment = read_augment(preset) if isinstance(preset, str) else preset
+        ops += augment_ops(augment, img_size)
     ops += [A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0), ToTensorV2()]
     return A.Compose(ops)
 
 
-def transforms_for(preset: str, pre: Preprocess, *, train: bool) -> A.Compose:
+def transforms_for(preset: str | A.BaseCompose, pre: Preprocess, *, train: bool) -> A.Compose:
     """The pipeline of a run's resolved preprocessing (evaluation: preset "none")."""
     return create_transforms(preset, pre.img_size, pre.mean, pre.std, train=train, pre=pre)
 
@@ -180,26 +151,3 @@ def _resample(arr, h: int, w: int, interpolation: str):
 
 _PIL = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1}  # PIL.Image.Resampling
 
-
-def _trivial_augment(nearest: dict) -> A.OneOf:
-    """TrivialAugmentWide's operations and ranges (torchvision) as one albumentations OneOf."""
-    reflect = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0, **nearest}
-    return A.OneOf(
-        [
-            A.NoOp(),
-            A.Affine(shear={"x": (-31, 31), "y": 0}, p=1.0, **reflect),
-            A.Affine(shear={"x": 0, "y": (-31, 31)}, p=1.0, **reflect),
-            A.Affine(translate_percent={"x": (-0.32, 0.32), "y": 0}, p=1.0, **reflect),
-            A.Affine(translate_percent={"x": 0, "y": (-0.32, 0.32)}, p=1.0, **reflect),
-            A.Affine(rotate=(-135, 135), p=1.0, **reflect),
-            A.ColorJitter(brightness=0.99, contrast=0, saturation=0, hue=0, p=1.0),
-            A.ColorJitter(brightness=0, contrast=0.99, saturation=0, hue=0, p=1.0),
-            A.ColorJitter(brightness=0, contrast=0, saturation=0.99, hue=0, p=1.0),
-            A.Sharpen(alpha=(0.0, 0.99), lightness=(1.0, 1.0), p=1.0),
-            A.Posterize(num_bits=(2, 8), p=1.0),
-            A.Solarize(threshold_range=(0.0, 1.0), p=1.0),
-            A.AutoContrast(p=1.0),
-            A.Equalize(p=1.0),
-        ],
-        p=1.0,
-    )

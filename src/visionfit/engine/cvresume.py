@@ -42,7 +42,7 @@ def resume_cv(
 
 
 def _restore_run(run_dir: Path, progress: bool) -> CVRun:
-    cfg = run_files.read_config(run_dir)
+    cfg = run_files.with_run_augment(run_dir, run_files.read_config(run_dir))
     if not cfg.cv.enabled:
         raise RunError(
             f"{run_dir / run_files.CONFIG} asks for no cross-validation but the run has a "

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
+from visionfit.data.augment import create_augment
 from visionfit.data.datasets import DecodeRefusals, ImageDataset, collate_decoded
 from visionfit.data.samplers import ShardSampler
 from visionfit.data.transforms import transforms_for
@@ -102,7 +103,7 @@ def create_loaders(
     With `refusals`, an image the decoder refuses in a loader (the scan accepted it) is recorded
     there and left out of its batch (`collate_decoded`); without, it raises DataError."""
     tc = cfg.train
-    train_tf = transforms_for(cfg.augment.preset, pre, train=True)
+    train_tf = transforms_for(create_augment(cfg.augment), pre, train=True)
     eval_tf = transforms_for("none", pre, train=False)
     workers = cfg.data.workers or 0
     loader_kw = {

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
+from visionfit.data.augment import create_augment
 from visionfit.data.datasets import ImageDataset
 from visionfit.data.transforms import transforms_for
 from visionfit.engine.trainer import create_model
@@ -25,7 +26,7 @@ def range_test(task, cfg, data, train_df, created, root_dir, lr_range, progress)
     min_lr, max_lr, num_training = lr_range
     out_dir = root_dir
     pre = created.preprocessing
-    tf = transforms_for(cfg.augment.preset, pre, train=True)
+    tf = transforms_for(create_augment(cfg.augment), pre, train=True)
     workers = cfg.data.workers or 0
     loader = DataLoader(
         ImageDataset(

@@ -145,7 +145,7 @@ def _refusal(run_dir: Path, kind: str) -> str | None:
 def _resume_locked(
     run_dir: Path, lock, *, t_start: float, progress: bool, say: Callable[[str], None], extra: dict
 ) -> RunResult:
-    cfg = run_files.read_config(run_dir)
+    cfg = run_files.with_run_augment(run_dir, run_files.read_config(run_dir))
     task = task_for_config(cfg)
     if not run_files.has_inputs(run_dir):
         # Killed between creating the run and writing its split: draw it again, as fit does.

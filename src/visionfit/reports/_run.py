@@ -49,19 +49,22 @@ def default_max_pixels() -> int:
 
 
 def train_transform(run: RunView):
-    """The run's training augmentation, applied as t(image=...) (image only, also for masks)."""
+    """The run's training augmentation, applied as t(image=...) (image only, also for masks):
+    its augment.yaml, or for a run from before that file the preset its config names."""
     aug = run.config.get("augment", {})
-    preset, size = aug.get("preset", "none"), int(aug.get("img_size") or run.img_size or 64)
+    size = int(aug.get("img_size") or run.img_size or 64)
     from dataclasses import replace
 
     from visionfit.data.preprocess import Preprocess
     from visionfit.data.transforms import transforms_for
+    from visionfit.runs.files import read_augment
 
     stored = {"mean": (0.5,) * 3, "std": (0.5,) * 3, **run.meta, "img_size": size}
     pre = Preprocess.from_meta(stored)
     if aug.get("crop_scale"):
         pre = replace(pre, crop_scale=tuple(aug["crop_scale"]))
-    return transforms_for(preset, pre, train=True)
+    augment = read_augment(run.path) or aug.get("preset", "none")
+    return transforms_for(augment, pre, train=True)
 
 
 def list_runs_table(runs_dir: str | Path) -> pd.DataFrame:

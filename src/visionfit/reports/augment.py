@@ -34,9 +34,9 @@ def plot_augment(run: RunView, out_dir: Path, seed: int = 0) -> Path | None:
             out = transform(image=arr)["image"]
             row.append((_plot.denormalise(out, mean, std), f"draw {k + 1}"))
         rows.append(row)
-    preset = run.config["augment"].get("preset", "?")
-    size = run.config["augment"].get("img_size", "?")
-    title = (
-        f"training augmentation: preset '{preset}' at {size} px (original, then {N_DRAWS} draws)"
-    )
+    aug = run.config["augment"]
+    preset, size = str(aug.get("preset", "?")), aug.get("img_size", "?")
+    what = f"preset '{preset}'" if "." not in preset else f"'{Path(preset).name}'"
+    what += "".join(f" + --{f}" for f in ("vflip", "rot90") if aug.get(f))
+    title = f"training augmentation: {what} at {size} px (original, then {N_DRAWS} draws)"
     return grid(rows, out_dir, "augment.png", title=title, caption_lines=1)

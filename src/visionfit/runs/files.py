@@ -2,14 +2,16 @@
 
 A run directory is self-sufficient: `config.yaml` (the resolved config), `classes.json`,
 `splits.csv` (a hold-out run: image, label, split) or `folds.csv` (a CV run: image, label,
-fold[, group]), `skipped.csv` (files left out, with the reason), `test.csv` (a CV run's test
-rows), `summary.json` (see runs/summary.py) and `model.json` (the bundle's metadata; the weights
-beside it are inference/bundle.py's). Everything else asks this module for them.
+fold[, group]), `augment.yaml` (the training augmentation, an albumentations pipeline),
+`skipped.csv` (files left out, with the reason), `test.csv` (a CV run's test rows),
+`summary.json` (see runs/summary.py) and `model.json` (the bundle's metadata; the weights beside
+it are inference/bundle.py's). Everything else asks this module for them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +21,7 @@ from visionfit.fileio import (
     UnreadableFileError,
     atomic_write_csv,
     atomic_write_text,
+    create_exclusive,
     json_safe,
     read_regular_text,
 )
@@ -26,6 +29,7 @@ from visionfit.text import clip
 
 CONFIG = "config.yaml"
 CLASSES = "classes.json"
+AUGMENT = "augment.yaml"
 SPLITS = "splits.csv"
 FOLDS = "folds.csv"
 SKIPPED = "skipped.csv"
@@ -112,6 +116,48 @@ def read_config_dict(run_dir: str | Path) -> dict:
     return found if isinstance(found, dict) else {}
 
 
+# ---- augment.yaml --------------------------------------------------------------------------
+
+
+def write_augment(run_dir: str | Path, cfg) -> None:
+    """augment.yaml: the training augmentation `cfg` resolves to (its preset or file, --vflip,
+    --rot90) in albumentations' own format. Written once, never overwritten: a resumed run
+    keeps the one it started with (and trains with it, `read_augment`)."""
+    aug = getattr(cfg, "augment", None)
+    p = path(run_dir, AUGMENT)
+    if aug is None or os.path.lexists(p):
+        return
+    from visionfit.data.augment import run_augment_text
+
+    create_exclusive(p, run_augment_text(aug), flag="--name")
+
+
+def with_run_augment(run_dir: str | Path, cfg):
+    """`cfg` (the run's config, being resumed) training with the run's own augment.yaml, which
+    holds --vflip/--rot90 already: a resumed run repeats its augmentation even when the file
+    it was started with has changed or is gone. `cfg` itself when the run has no augment.yaml."""
+    p = path(run_dir, AUGMENT)
+    if not p.is_file():
+        return cfg
+    return cfg.with_overrides(
+        {"augment.preset": str(p), "augment.vflip": False, "augment.rot90": False}
+    )
+
+
+def read_augment(run_dir: str | Path):
+    """The run's augment.yaml as an albumentations Compose, or None when the run has none (a run
+    from before it was written); RunError when it cannot be read or built."""
+    p = path(run_dir, AUGMENT)
+    if not p.is_file():
+        return None
+    from visionfit.data.augment import read_augment_text
+
+    try:
+        return read_augment_text(read_text(p), str(p))
+    except VisionfitError as e:
+        raise RunError(f"{e}: restore the file or retrain") from None
+
+
 # ---- classes.json --------------------------------------------------------------------------
 
 
@@ -195,9 +241,11 @@ def write_run_inputs(
     folds: pd.DataFrame | None = None,
     test: pd.DataFrame | None = None,
 ) -> None:
-    """What a run trains on, written before it trains: config.yaml, classes.json, skipped.csv and
-    splits.csv (hold-out) or folds.csv (CV; `test`: the rows set aside, when there are any)."""
+    """What a run trains on, written before it trains: config.yaml, augment.yaml (a run that
+    augments), classes.json, skipped.csv and splits.csv (hold-out) or folds.csv (CV; `test`: the
+    rows set aside, when there are any)."""
     write_config(run_dir, cfg)
+    write_augment(run_dir, cfg)
     write_classes(run_dir, classes)
     if folds is not None:
         write_folds(run_dir, folds)

@@ -42,6 +42,8 @@ Interpolation = Annotated[
 ]
 Mean = Annotated[str | None, config_option("augment.mean", "--mean", panel=AUG)]
 Std = Annotated[str | None, config_option("augment.std", "--std", panel=AUG)]
+VFlip = Annotated[bool | None, config_option("augment.vflip", "--vflip", panel=AUG)]
+Rot90 = Annotated[bool | None, config_option("augment.rot90", "--rot90", panel=AUG)]
 
 # ---- training ----------------------------------------------------------------------------------
 Recipe = Annotated[str | None, config_option("train.recipe", "--recipe", panel=TRAINING)]
@@ -147,6 +149,8 @@ MODEL_GROUP = group(
     drop_rate=DropRate,
     augment=Augment,
     img_size=ImgSize,
+    vflip=VFlip,
+    rot90=Rot90,
 )
 TRAIN_GROUP = group(
     "train",
