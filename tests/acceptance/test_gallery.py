@@ -43,7 +43,7 @@ def gallery(ws) -> Path:
 
 
 def at(gallery: Path, name: str) -> Path:
-    """A working folder holding examples/ (the commands name examples/...), as the repo root does."""
+    """A working folder holding examples/ (the commands name examples/...), as the repo root."""
     cwd = gallery / name
     cwd.mkdir(parents=True, exist_ok=True)
     if not (cwd / "examples").exists():
@@ -122,7 +122,8 @@ def test_resnet18_bn_dropout_head_halves_lr_every_3_epochs(vf, gallery, h):
 def test_unet_rle_amp_plateau(vf, gallery, h):
     csv_path = make_segmentation_dataset(gallery / "siim", 16, size=32, layout="rle", seed=6)
     (cmd,) = commands("unet_rle_amp_plateau")
-    args = replace(cmd, **{"train-rle.csv": str(csv_path), "images/": str(csv_path.parent / "images")})
+    images = str(csv_path.parent / "images")
+    args = replace(cmd, **{"train-rle.csv": str(csv_path), "images/": images})
     run = vf(*args, *TOY, "--epochs", "2", "--precision", "bf16-mixed",
              cwd=at(gallery, "unet")).ok().run_dir()  # fmt: skip
     cfg = yaml.safe_load((run / "config.yaml").read_text())
