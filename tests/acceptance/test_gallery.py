@@ -173,7 +173,7 @@ def test_resnext_finetune_70_20_10(vf, gallery, h):
     data = make_shapes_dataset(gallery / "rx", 10, classes=("circle", "square"), seed=11)
     (cmd,) = commands("resnext_finetune_70_20_10")
     run = vf(*replace(cmd, DATA=str(data)), *TOY, *NO_WEIGHTS, "--epochs", "1",
-             cwd=at(gallery, "rx")).ok().run_dir()  # fmt: skip
+             cwd=at(gallery, "rxrun")).ok().run_dir()  # fmt: skip
     splits = h.read_csv(run / "splits.csv")
     counts = {s: sum(r["split"] == s for r in splits) for s in ("train", "val", "test")}
     assert counts == {"train": 14, "val": 4, "test": 2}, counts
