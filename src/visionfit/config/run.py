@@ -167,4 +167,11 @@ class BaselineConfig(_Document):
 
 # `visionfit auto` starts from these instead of the model's defaults (a test split scored once at
 # the end, the default recipe); --config, typed options and --set override them.
-AUTO_DEFAULTS: dict[str, object] = {"data.test_fraction": 0.1, "train.recipe": "default"}
+# Images are squashed with area resampling (what its candidates were measured with, and what the
+# decode-once cache keeps), not cropped as a pretrained network's `--resize auto` would.
+AUTO_DEFAULTS: dict[str, object] = {
+    "data.test_fraction": 0.1,
+    "train.recipe": "default",
+    "augment.resize": "squash",
+    "augment.interpolation": "area",
+}
