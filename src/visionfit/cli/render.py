@@ -201,6 +201,22 @@ def print_scores(scores: dict, truth: Path, scores_csv: Path, note: str = "") ->
 
 
 # ---- demo, weights, lr-find --------------------------------------------------------------------
+def print_evaluation(ev) -> None:
+    """`visionfit evaluate`'s table (reports.evaluation.Evaluation): what was scored, the
+    scores, then the folder."""
+    table = Table(title=f"evaluation of {ev.run_dir}", show_header=False, title_justify="left")
+    table.add_row("model", ev.model)
+    skipped = f" ({len(ev.skipped)} skipped: skipped.csv)" if len(ev.skipped) else ""
+    table.add_row("images", f"{ev.n_images} of {ev.data}{skipped}")
+    for key, value in ev.scores.items():
+        shown = f"[bold]{_fmt4(value)}[/]" if key == ev.metric else _fmt4(value)
+        table.add_row(key, shown)
+    print_wide(table)
+    for line in ev.notes:
+        note(line)
+    console.print(f"wrote {ev.out_dir}", highlight=False)
+
+
 def print_demo(res) -> None:
     """After `visionfit demo` (cli/demo.py DemoResult): the run, the task's own table, the score."""
     print_summary(res.run)
