@@ -142,6 +142,19 @@ def print_cv_summary(result) -> None:
         console.print(f"refit on all data: {result.refit_dir}")
 
 
+def print_cv_test(result) -> None:
+    """A K-fold run's test split scores (engine.cv.CVResult): the fold ensemble's and, with
+    --refit, the refit model's, each named."""
+    for key, model in (("test", "the fold ensemble"), ("refit_test", "the refit model")):
+        scored = getattr(result, key, None) or {}
+        if scored.get("metric"):
+            console.print(
+                f"test split ({scored.get('n_test')} images, scored once), {model}: "
+                f"{scored['metric']} {score_text(scored.get('score'))}",
+                highlight=False,
+            )
+
+
 # ---- the runs table ----------------------------------------------------------------------------
 _NUMERIC = {"img_size", "lr", "epochs", "folds", "score", "seconds"}
 
