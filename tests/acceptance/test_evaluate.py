@@ -105,8 +105,9 @@ def test_cv_ensemble_and_refit_on_a_csv(vf, h, ws, cv_run, binary):
     assert abs(m["scores"]["auroc"] - roc_auc_score(y, p)) < 1e-6
     assert abs(m["scores"]["acc"] - accuracy_score([r["true"] for r in rows],
                                                    [r["pred"] for r in rows])) < 1e-6  # fmt: skip
-    vf("evaluate", run / "refit", *args, cwd=ws).ok()
-    assert _metrics(run / "refit" / "evaluate")["model"].startswith("the refit model")
+    out = ws / "evaluate" / "refit_eval"
+    vf("evaluate", run / "refit", *args, "--out", out, cwd=ws).ok()
+    assert _metrics(out)["model"].startswith("the refit model")
 
 
 def test_refit_model_scored_on_the_test_split(refit_run):

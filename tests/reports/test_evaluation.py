@@ -44,18 +44,21 @@ def test_multiclass_numbers_come_from_predictions_csv(tiny_run, tmp_path):
     assert "data:image/png;base64" in page and 'src="confusion.png"' not in page
 
 
-def test_a_subset_of_classes_in_another_order(tiny_run, tmp_path):
-    """DATA holding only the run's last class: its labels keep the run's class indices."""
+def test_a_subset_of_classes(tiny_run, tmp_path):
+    """DATA holding the run's last two classes (indices 0, 1 in DATA, 1, 2 in the run): its
+    labels keep the run's class indices."""
     run = tiny_run("multiclass")
     classes = json.loads((run / "classes.json").read_text())
-    src = sorted((Path(_data_path(run)) / classes[-1]).glob("*"))
-    rows = [(str(p), classes[-1]) for p in src[:5]]
-    csv = tmp_path / "one.csv"
+    rows = [
+        (str(p), c) for c in classes[1:] for p in sorted((Path(_data_path(run)) / c).glob("*"))[:4]
+    ]
+    csv = tmp_path / "two.csv"
     pd.DataFrame(rows, columns=["image", "label"]).to_csv(csv, index=False)
     ev = evaluate(run, {"data.csv": str(csv)}, out=tmp_path / "ev")
     table = pd.read_csv(ev.out_dir / "predictions.csv", dtype=str)
-    assert set(table["true"]) == {classes[-1]}
-    assert ev.scores["acc"] == pytest.approx((table["pred"] == classes[-1]).mean())
+    assert list(table["true"]) == [r[1] for r in rows]
+    assert ev.scores["acc"] == pytest.approx((table["pred"] == table["true"]).mean())
+    assert list(pd.read_csv(ev.out_dir / "per_class.csv")["support"]) == [0, 4, 4]
 
 
 def test_multilabel_per_label_thresholds(tiny_run, tmp_path):

@@ -18,7 +18,9 @@ def _data(df: pd.DataFrame, classes: list[str], mode: str) -> TaskData:
 
 def test_labels_take_the_run_class_indices():
     df = pd.DataFrame({"image": ["a", "b"], "label": ["dog", "ant"], "target": [1, 0]})
-    out = align_classes(_data(df, ["ant", "dog"], "multiclass"), ["cat", "dog", "ant"], "multiclass")
+    out = align_classes(
+        _data(df, ["ant", "dog"], "multiclass"), ["cat", "dog", "ant"], "multiclass"
+    )
     assert list(out.df["target"]) == [1, 2] and out.classes == ["cat", "dog", "ant"]
 
 
@@ -37,7 +39,15 @@ def test_label_vectors_are_reordered():
 def test_true_labels_after_the_image():
     table = pd.DataFrame({"image": ["a", "b"], "pred": ["x", "y"], "prob_x": [0.9, 0.2]})
     df = pd.DataFrame({"label": ["x", "x"]})
-    assert list(with_truth(table, df, "binary", ["x", "y"]).columns[:3]) == ["image", "true", "pred"]
+    assert list(with_truth(table, df, "binary", ["x", "y"]).columns[:3]) == [
+        "image",
+        "true",
+        "pred",
+    ]
     df = pd.DataFrame({"targets": [np.array([1.0, 0.0]), np.array([0.0, 1.0])]})
     out = with_truth(table, df, "multilabel", ["x", "y"])
-    assert list(out["true_y"]) == [0.0, 1.0] and list(out.columns[:3]) == ["image", "true_x", "true_y"]
+    assert list(out["true_y"]) == [0.0, 1.0] and list(out.columns[:3]) == [
+        "image",
+        "true_x",
+        "true_y",
+    ]

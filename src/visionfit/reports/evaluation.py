@@ -129,8 +129,10 @@ def new_output_dir(run_dir: Path, out: str | Path | None) -> Path:
 def describe_model(run_dir: Path, predictor) -> str:
     """Which model of the run was scored, in words."""
     kind = run_kind(run_dir)
-    if kind == "cv" or (kind == "ensemble" and len(getattr(predictor, "models", [])) > 1):
+    if kind == "cv":
         return f"the fold ensemble ({len(predictor.models)} models)"
+    if kind == "ensemble":  # `visionfit auto`'s: runs of one network with other seeds
+        return f"the ensemble ({len(getattr(predictor, 'models', []))} models)"
     if kind == "baseline":
         return f"the baseline ({predictor.meta.get('model', 'scikit-learn')})"
     if kind == "fold":
@@ -143,6 +145,11 @@ def describe_model(run_dir: Path, predictor) -> str:
 def _check_run(run_dir: Path) -> None:
     if not run_dir.is_dir():
         raise RunError(f"run directory not found: {run_dir}")
+    if run_kind(run_dir) == "auto" and model_kind(run_dir) is None:
+        raise RunError(
+            f"{run_dir} is a visionfit auto folder: evaluate its best run ({run_dir / 'best'}) "
+            "or its ensemble-<name>/ folder"
+        )
     if model_kind(run_dir) is None:
         raise RunError(
             f"{run_dir} holds no model to evaluate (no model.json): give a finished run "

@@ -31,8 +31,7 @@ def write_page(ev, extra: EvaluationFiles) -> Path:
     notes = list(ev.notes)
     nav = "".join(f'<a href="#{h.esc(s.id)}">{h.esc(s.title)}</a>' for s in sections)
     body = "".join(
-        f'<section id="{h.esc(s.id)}"><h2>{h.esc(s.title)}</h2>{s.body}</section>'
-        for s in sections
+        f'<section id="{h.esc(s.id)}"><h2>{h.esc(s.title)}</h2>{s.body}</section>' for s in sections
     )
     if notes:
         items = "".join(f"<li>{h.esc(n)}</li>" for n in notes)

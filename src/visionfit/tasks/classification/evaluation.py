@@ -170,9 +170,7 @@ def _per_class(table: pd.DataFrame, classes: list[str], mode: str, threshold) ->
     index = {c: i for i, c in enumerate(classes)}
     y = shown["label"].map(index).to_numpy(int)
     pred = shown["pred"].map(index).fillna(-1).to_numpy(int)
-    p, r, f, s = precision_recall_fscore_support(
-        y, pred, labels=list(range(n)), zero_division=0
-    )
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=list(range(n)), zero_division=0)
     auroc = [_auc((y == j).astype(int), probs[:, j]) for j in range(n)]
     return pd.DataFrame(
         {"class": classes, "precision": p, "recall": r, "f1": f, "support": s, "auroc": auroc}
@@ -203,7 +201,9 @@ def _prediction_grid(table, classes, mode, args: EvaluationArgs, out_dir: Path) 
             caption_p = f" ({float(prob):.2f})" if prob is not None else ""
             right = pred == true
         caption = f"pred: {pred or '-'}{caption_p}\ntrue: {true or '-'}"
-        tiles.append((load_image(row["image"], in_chans), caption, OK_COLOUR if right else WRONG_COLOUR))
+        tiles.append(
+            (load_image(row["image"], in_chans), caption, OK_COLOUR if right else WRONG_COLOUR)
+        )
     rows = [tiles[i : i + 6] for i in range(0, len(tiles), 6)]
     wrong = sum(t[2] == WRONG_COLOUR for t in tiles)
     title = f"predictions: {len(tiles)} of {len(table)} images ({wrong} wrong, in red)"
