@@ -33,6 +33,10 @@ def with_truth(table: pd.DataFrame, df: pd.DataFrame, mode: str, classes: list[s
     """The prediction table with the true labels after `image`: `true` (one class per image),
     or `true_<class>` columns (multi-label 0/1, soft-label probabilities)."""
     out = table.copy()
+    # float64 text: the exact values scored (a float32's shortest text reads back as another
+    # number, which can fall on the other side of a threshold chosen at a probability)
+    for c in classes:
+        out[f"prob_{c}"] = out[f"prob_{c}"].astype(np.float64)
     if mode in VECTOR_MODES:
         targets = stack_targets(df)
         for j, c in enumerate(classes):
