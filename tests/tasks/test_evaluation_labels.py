@@ -37,7 +37,9 @@ def test_label_vectors_are_reordered():
 
 
 def test_true_labels_after_the_image():
-    table = pd.DataFrame({"image": ["a", "b"], "pred": ["x", "y"], "prob_x": [0.9, 0.2], "prob_y": [0.1, 0.8]})
+    table = pd.DataFrame(
+        {"image": ["a", "b"], "pred": ["x", "y"], "prob_x": [0.9, 0.2], "prob_y": [0.1, 0.8]}
+    )
     df = pd.DataFrame({"label": ["x", "x"]})
     assert list(with_truth(table, df, "binary", ["x", "y"]).columns[:3]) == [
         "image",
