@@ -79,7 +79,7 @@ def evaluate(
     out_dir = new_output_dir(run_dir, out)
     if say is not None:
         say(f"evaluating {describe_model(run_dir, predictor)} on {len(data.df)} images")
-    mode = predictor.meta.get("tta", "none") if tta is None else tta
+    mode = _tta_mode(predictor.meta.get("tta", "none") if tta is None else tta)
     scored = task.score_split(
         ScoreSplit(cfg, data, predictor, data.df, out_dir, split="", tta=mode, progress=progress)
     )
@@ -155,6 +155,11 @@ def _check_run(run_dir: Path) -> None:
             f"{run_dir} holds no model to evaluate (no model.json): give a finished run "
             "directory (a single run, a K-fold run, its refit/, a baseline)"
         )
+
+
+def _tta_mode(tta: bool | str) -> str:
+    """--tta / --no-tta as the mode it means (hflip / none); a mode's name as it is."""
+    return tta if isinstance(tta, str) else ("hflip" if tta else "none")
 
 
 def _where(cfg: RunConfig) -> str:

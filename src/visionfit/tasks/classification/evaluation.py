@@ -101,7 +101,7 @@ def evaluation_files(args: EvaluationArgs) -> EvaluationFiles:
     found = EvaluationFiles()
     per_class = _per_class(table, classes, mode, args.predictor.meta.get("threshold"))
     _write(found, out_dir / "per_class.csv", per_class, "Per class")
-    if mode not in ("multilabel",):
+    if mode != "multilabel":  # one class per image (soft labels: the most probable)
         shown = _single_label(table, classes, mode)
         cm = pd.DataFrame(confusion_counts(shown, classes), index=classes, columns=classes)
         cm.index.name = "true \\ predicted"
