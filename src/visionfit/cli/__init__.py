@@ -10,14 +10,22 @@ import sys
 
 from rich.markup import escape
 
-from visionfit.cli import auto, data, explore, predict, results, train  # noqa: F401 (commands)
+from visionfit.cli import (  # noqa: F401 (commands)
+    auto,
+    data,
+    evaluate,
+    explore,
+    predict,
+    results,
+    train,
+)
 from visionfit.cli.app import app
 from visionfit.cli.render import err_console
 from visionfit.errors import VisionfitError, os_error_message
 
 # --help lists the commands in this order (registration order follows the module names).
 COMMAND_ORDER = [
-    "train", "predict", "check", "baseline", "runs", "report", "export", "serve",
+    "train", "predict", "evaluate", "check", "baseline", "runs", "report", "export", "serve",
     "auto", "models", "weights", "demo", "lr-find", "tune",
 ]  # fmt: skip
 app.registered_commands.sort(

@@ -142,6 +142,19 @@ def print_cv_summary(result) -> None:
         console.print(f"refit on all data: {result.refit_dir}")
 
 
+def print_cv_test(result) -> None:
+    """A K-fold run's test split scores (engine.cv.CVResult): the fold ensemble's and, with
+    --refit, the refit model's, each named."""
+    for key, model in (("test", "the fold ensemble"), ("refit_test", "the refit model")):
+        scored = getattr(result, key, None) or {}
+        if scored.get("metric"):
+            console.print(
+                f"test split ({scored.get('n_test')} images, scored once), {model}: "
+                f"{scored['metric']} {score_text(scored.get('score'))}",
+                highlight=False,
+            )
+
+
 # ---- the runs table ----------------------------------------------------------------------------
 _NUMERIC = {"img_size", "lr", "epochs", "folds", "score", "seconds"}
 
@@ -201,6 +214,22 @@ def print_scores(scores: dict, truth: Path, scores_csv: Path, note: str = "") ->
 
 
 # ---- demo, weights, lr-find --------------------------------------------------------------------
+def print_evaluation(ev) -> None:
+    """`visionfit evaluate`'s table (reports.evaluation.Evaluation): what was scored, the
+    scores, then the folder."""
+    table = Table(title=f"evaluation of {ev.run_dir}", show_header=False, title_justify="left")
+    table.add_row("model", ev.model)
+    skipped = f" ({len(ev.skipped)} skipped: skipped.csv)" if len(ev.skipped) else ""
+    table.add_row("images", f"{ev.n_images} of {ev.data}{skipped}")
+    for key, value in ev.scores.items():
+        shown = f"[bold]{_fmt4(value)}[/]" if key == ev.metric else _fmt4(value)
+        table.add_row(key, shown)
+    print_wide(table)
+    for line in ev.notes:
+        note(line)
+    console.print(f"wrote {ev.out_dir}", highlight=False)
+
+
 def print_demo(res) -> None:
     """After `visionfit demo` (cli/demo.py DemoResult): the run, the task's own table, the score."""
     print_summary(res.run)

@@ -46,6 +46,7 @@ def _print_result(cfg, result) -> None:
             render.console.print(item)
         if not shown:
             render.print_cv_summary(result)
+        render.print_cv_test(result)
         return
     render.print_summary(result)
     for item in shown:

@@ -58,6 +58,7 @@ class CVResult:
     refit_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
     test: dict = field(default_factory=dict)  # the fold ensemble's test-split scores
+    refit_test: dict = field(default_factory=dict)  # the refit model's ({} without a refit)
 
     # segmentation summaries read these directly
     @property
@@ -178,6 +179,12 @@ def continue_cv(
             )
         # the fold ensemble (what `visionfit predict RUN` uses), scored once on the test split
         test = score_test_split(task, cfg, data, run_dir, run.test_df, progress=progress)
+        # and the refit model, the other model of the run a user may ship (refit/test_*)
+        refit_test = (
+            score_test_split(task, cfg, data, refit_dir, run.test_df, progress=progress)
+            if refit_dir is not None
+            else {}
+        )
         result = CVResult(
             run_dir=run_dir,
             task=data.label_mode,
@@ -192,6 +199,7 @@ def continue_cv(
             refit_dir=refit_dir,
             notes=data.notes,
             test=test,
+            refit_test=refit_test,
         )
         extra = {"model_name": task.run_name(cfg), **summary_extra}
         _write_summary(result, cfg, extra, data, run.test_df)
@@ -232,6 +240,7 @@ def _write_summary(
         refit_dir=str(result.refit_dir) if result.refit_dir else None,
         seconds=result.seconds,
         test=result.test or {},
+        refit_test=result.refit_test or {},
         skipped_files=len(data.skipped),
         ignored_files=data.ignored_files,
         notes=data.notes,

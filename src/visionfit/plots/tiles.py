@@ -27,7 +27,7 @@ def load_image(path, in_chans: int = 3, max_side: int | None = 256) -> np.ndarra
 
 
 def grid(
-    tiles: list[list[tuple[np.ndarray | str | None, str]]],
+    tiles: list[list[tuple]],
     out_dir: Path,
     name: str,
     *,
@@ -36,8 +36,8 @@ def grid(
     title: str | None = None,
     caption_lines: int = 2,
 ) -> Path | None:
-    """Rows of (image, caption) tiles; a None image is drawn as 'unreadable', a string as
-    that text."""
+    """Rows of (image, caption) or (image, caption, colour) tiles; a None image is drawn as
+    'unreadable', a string as that text."""
     rows = [r for r in tiles if r]
     if not rows:
         return None
@@ -54,7 +54,7 @@ def grid(
             if j >= len(row):
                 ax.set_visible(False)
                 continue
-            img, caption = row[j]
+            img, caption, *colour = row[j]  # an optional third item: the caption's colour
             if img is None or isinstance(img, str):
                 text = img or "unreadable"
                 ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, wrap=True)
@@ -62,7 +62,7 @@ def grid(
                 ax.imshow(
                     img, interpolation="nearest" if max(img.shape[:2]) < 96 else "antialiased"
                 )
-            ax.set_title(caption, fontsize=7.5, pad=2)
+            ax.set_title(caption, fontsize=7.5, pad=2, **({"color": colour[0]} if colour else {}))
         if row_labels:
             axes[i, 0].set_ylabel(
                 _plot.short(row_labels[i], 14),

@@ -45,6 +45,14 @@ def headline(run) -> dict:
             )
         if main in oof:
             out[f"{main} (pooled out-of-fold)"] = oof[main]
+    for key, model in (("test", "the run's model"), ("refit_test", "the refit model")):
+        scored = s.get(key) or {}
+        if scored.get("metric"):
+            model = "the fold ensemble" if key == "test" and run.kind == "cv" else model
+            n = scored.get("n_test", "?")
+            out[f"test {scored['metric']} ({model}, scored once on {n} images)"] = scored.get(
+                "score"
+            )
     if s.get("threshold") is not None:
         out["decision threshold"] = s.get("threshold")
     if s.get("seconds") is not None:

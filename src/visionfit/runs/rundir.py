@@ -33,3 +33,17 @@ def create_run_dir(runs_dir: str | Path, name: str) -> Path:
         except FileExistsError:
             n += 1
             candidate = base.with_name(f"{base.name}-{n}")
+
+
+def create_numbered_dir(parent: str | Path, name: str) -> Path:
+    """Make `parent/<name>` (then <name>-2, <name>-3, ... when taken) and return it: a new
+    folder each call, as `create_run_dir` gives a new run (`mkdir` is the lock)."""
+    parent = Path(parent)
+    candidate, n = parent / name, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = parent / f"{name}-{n}"

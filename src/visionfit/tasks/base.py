@@ -16,7 +16,8 @@ The hooks, by phase (`TaskBase` gives a default where most tasks share one):
 - training: `create_model`, `dataset_targets`, `cache_masks`, `train_sampler`, `create_module`,
   `after_training(AfterTraining)`, `bundle_meta`, `recipes()` / `recipe_family`, `run_name`,
   `default_monitor`, `auto_candidates`;
-- evaluation: `evaluate`, `headline`, `score_split(ScoreSplit)`, `cv_accumulator`;
+- evaluation: `evaluate`, `headline`, `score_split(ScoreSplit)`, `cv_accumulator`,
+  `align_classes` and `evaluation_files(EvaluationArgs)` (`visionfit evaluate RUN DATA`);
 - prediction: `model_from_meta`, `probabilities`, `head`, `predictions(predictor, batch)`
   (the task's typed `Predictions`: CSV rows, JSON, console lines, files), `export_info`;
 - the report: `report_sections()` (the task's own sections of report.html);
@@ -108,6 +109,35 @@ class ScoreSplit:
     split: str = "test"  # names the files written: <split>_predictions...
     tta: str = "none"
     progress: bool = False
+
+
+def split_file(split: str, name: str) -> str:
+    """A file `score_split` writes: `<split>_<name>`, or `name` itself for an unnamed split
+    (`visionfit evaluate` writes predictions.csv into its own folder)."""
+    return f"{split}_{name}" if split else name
+
+
+@dataclass
+class EvaluationArgs:
+    """What `evaluation_files` gets after `score_split(ScoreSplit(..., split=""))` scored `df`
+    into `out_dir` (`visionfit evaluate`): the predictor, the data, the scores it returned."""
+
+    predictor: Any  # visionfit.inference.predict.Predictor (or the baseline's)
+    data: TaskData
+    df: pd.DataFrame
+    out_dir: Path
+    scores: dict
+    grid_size: int = 24  # images in predictions.png
+
+
+@dataclass
+class EvaluationFiles:
+    """What a task added to an evaluation folder: figures and tables for report.html."""
+
+    figures: list[tuple[str, Path]] = field(default_factory=list)  # (title, PNG)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (title, table)
+    files: list[Path] = field(default_factory=list)  # every file written (CSV and PNG)
+    notes: list[str] = field(default_factory=list)  # e.g. a plot that could not be drawn
 
 
 @dataclass
@@ -225,6 +255,12 @@ class Task(Protocol):
         ...
 
     def cv_accumulator(self, cfg, data: TaskData, df: pd.DataFrame): ...  # add(), finish()
+    def align_classes(self, data: TaskData, classes: list[str], label_mode: str) -> TaskData:
+        """Labelled data read afresh, its labels put in a finished run's class order (unknown
+        labels: a DataError naming them)."""
+        ...
+
+    def evaluation_files(self, args: EvaluationArgs) -> EvaluationFiles: ...
 
     # prediction
     def model_from_meta(self, meta: dict): ...  # the network, weights not loaded
@@ -323,6 +359,12 @@ class TaskBase:
 
     def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
         return {}  # the epoch metrics say it all
+
+    def align_classes(self, data: TaskData, classes: list[str], label_mode: str) -> TaskData:
+        return data  # the run's own config read the data: nothing to re-map
+
+    def evaluation_files(self, args: EvaluationArgs) -> EvaluationFiles:
+        return EvaluationFiles()
 
     # ---- prediction ------------------------------------------------------------------------------
 

@@ -101,6 +101,15 @@ OverlaysDir = Annotated[
         help="Segmentation: also write the images with their masks drawn over them.",
     ),
 ]
+EvaluateOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Folder to write (new, or empty).",
+        show_default="RUN/evaluate, then RUN/evaluate-2, ...",
+    ),
+]
 Truth = Annotated[
     Path | None,
     typer.Option(

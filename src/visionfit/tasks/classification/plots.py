@@ -127,6 +127,9 @@ def plot_confusion(ctx: ReportContext) -> Path | None:
 
 
 def _source(run) -> str:
+    given = getattr(run, "source", None)  # `visionfit evaluate` names what it scored
+    if given:
+        return given
     return "out-of-fold predictions" if run.kind in ("cv", "baseline") else "validation set"
 
 

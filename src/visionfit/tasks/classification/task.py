@@ -16,7 +16,15 @@ import torch
 
 from visionfit.config import RunConfig
 from visionfit.errors import DataError, RunError
-from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, TaskBase, TaskData
+from visionfit.tasks.base import (
+    AfterTraining,
+    CheckInput,
+    Fitted,
+    ScoreSplit,
+    TaskBase,
+    TaskData,
+    split_file,
+)
 from visionfit.tasks.classification.labels import label_column_reader, resolve_label_mode
 from visionfit.tasks.classification.targets import (
     default_threshold,
@@ -292,8 +300,10 @@ class Classification(TaskBase):
 
     def score_split(self, args: ScoreSplit) -> dict:
         """`df`'s images predicted by the loaded run (its threshold, `tta`), scored with
-        scikit-learn as out-of-fold predictions are; the table goes to <split>_predictions.csv."""
+        scikit-learn as out-of-fold predictions are; the table (with the true labels) goes to
+        <split>_predictions.csv."""
         from visionfit.runs.rundir import atomic_write_csv
+        from visionfit.tasks.classification.evaluation import with_truth
         from visionfit.tasks.classification.scoring import main_metric, score
 
         data, predictor, df = args.data, args.predictor, args.df
@@ -302,13 +312,26 @@ class Classification(TaskBase):
         probs = table[[f"prob_{c}" for c in data.classes]].to_numpy(np.float64)
         y = split_targets(df, mode)
         scores = score(mode, data.classes, y, probs, predictor.meta.get("threshold"))
-        atomic_write_csv(Path(args.out_dir) / f"{args.split}_predictions.csv", table)
+        table = with_truth(table, df, mode, data.classes)
+        atomic_write_csv(Path(args.out_dir) / split_file(args.split, "predictions.csv"), table)
         metric = main_metric(mode).removeprefix("val_")
         return {
             "metric": metric,
             "score": scores[f"val_{metric}"],
             "scores": {k.removeprefix("val_"): v for k, v in scores.items()},
         }
+
+    def align_classes(self, data: TaskData, classes: list[str], label_mode: str) -> TaskData:
+        from visionfit.tasks.classification.evaluation import align_classes
+
+        return align_classes(data, classes, label_mode)
+
+    def evaluation_files(self, args):
+        """`visionfit evaluate`'s per-class table, confusion matrix, ROC/PR, mistakes and the
+        titled grid of predictions (tasks/classification/evaluation.py)."""
+        from visionfit.tasks.classification.evaluation import evaluation_files
+
+        return evaluation_files(args)
 
     def baseline(self):
         """The scikit-learn baseline on image features (tasks/classification/baseline.py)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
+from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch, split_file
 from visionfit.tasks.regression.metrics import score
 
 
@@ -97,7 +97,7 @@ def scored_predictions(predictor, df: pd.DataFrame, out_dir: Path, split: str, *
     )  # fmt: skip
     if any(preds.errors):
         table["error"] = preds.errors
-    atomic_write_csv(Path(out_dir) / f"{split}_predictions.csv", table)
+    atomic_write_csv(Path(out_dir) / split_file(split, "predictions.csv"), table)
     return score(y, values)
 
 

@@ -200,6 +200,13 @@ class Regression(TaskBase):
         scores = scored_predictions(args.predictor, args.df, args.out_dir, args.split, tta=args.tta)
         return {"metric": "r2", "score": scores.get("r2"), "scores": scores}
 
+    def evaluation_files(self, args):
+        """`visionfit evaluate`'s predicted-vs-true and residual plots, the largest errors and
+        a titled grid of predictions (tasks/regression/evaluation.py)."""
+        from visionfit.tasks.regression.evaluation import evaluation_files
+
+        return evaluation_files(args)
+
     def cv_accumulator(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
         from visionfit.tasks.regression.cv import RegressionCV
 

@@ -16,7 +16,15 @@ import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.errors import ModelError, RunError
-from visionfit.tasks.base import AfterTraining, CheckInput, Fitted, ScoreSplit, TaskBase, TaskData
+from visionfit.tasks.base import (
+    AfterTraining,
+    CheckInput,
+    Fitted,
+    ScoreSplit,
+    TaskBase,
+    TaskData,
+    split_file,
+)
 from visionfit.tasks.segmentation.config import SegmentConfig
 
 DICE_DEFINITION = (
@@ -274,13 +282,23 @@ class Segmentation(TaskBase):
             args.predictor,
             args.df,
             args.data,
-            Path(args.out_dir) / f"{args.split}_predictions",
+            Path(args.out_dir) / (f"{args.split}_predictions" if args.split else "predicted"),
             progress=args.progress,
-            scores_file=f"{args.split}_scores_per_image.csv",
+            # `visionfit evaluate` (no split name): the per-image table is its predictions.csv
+            scores_file=split_file(args.split, "scores_per_image.csv")
+            if args.split
+            else "predictions.csv",
         )
         return {"metric": "dice", "score": scores.get("dice"), "scores": scores}
 
     # ---- cross-validation ------------------------------------------------------------------
+
+    def evaluation_files(self, args):
+        """`visionfit evaluate`'s per-class table, best/worst grid, dice histogram and a grid
+        of predictions (tasks/segmentation/evaluation.py)."""
+        from visionfit.tasks.segmentation.evaluation import evaluation_files
+
+        return evaluation_files(args)
 
     def cv_accumulator(self, cfg: RunConfig, data: TaskData, df: pd.DataFrame):
         from visionfit.tasks.segmentation.cv import SegmentationCV
