@@ -163,10 +163,14 @@ def test_frozen_resnet_sgd_steplr7_on_hymenoptera_layout(vf, gallery, h):
     assert got == pytest.approx([1e-3] * 7 + [1e-4], rel=1e-6), got
     splits = h.read_csv(run / "splits.csv")
     assert sum(r["split"] == "val" for r in splits) == 6  # DATA/val used as given
-    assert json.loads((run / "classes.json").read_text()) in (
-        ["ants", "bees"],
-        {"classes": ["ants", "bees"]},
-    ) or "ants" in (run / "classes.json").read_text()
+    assert (
+        json.loads((run / "classes.json").read_text())
+        in (
+            ["ants", "bees"],
+            {"classes": ["ants", "bees"]},
+        )
+        or "ants" in (run / "classes.json").read_text()
+    )
 
 
 def test_resnext_finetune_70_20_10(vf, gallery, h):

@@ -150,4 +150,3 @@ def _resample(arr, h: int, w: int, interpolation: str):
 
 
 _PIL = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1}  # PIL.Image.Resampling
-
