@@ -101,14 +101,15 @@ def _cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
 
 
 def test_killed_auto_resumes_and_keeps_finished_stages(data, tmp_path):
+    # Killed in the 2nd epoch of its first training (after the baseline stage finished and the
+    # first epoch's checkpoint): what happens does not depend on how fast this machine is.
     env = {
         **os.environ,
         "VISIONFIT_CACHE": str(tmp_path / "cache"),
         "OMP_NUM_THREADS": "1",
         "COLUMNS": "200",
-        "VISIONFIT_TEST_KILL_AUTO": "stage:2:batch:8",  # in the 3rd epoch of the second training
+        "VISIONFIT_TEST_KILL_AUTO": "stage:1:batch:4",  # 3 steps per epoch: in the 2nd epoch
     }
-    # 45 s: enough for the first run to saturate and keep 40 % for a second (the one killed)
     args = [str(data), "--budget", "45s", "--runs-dir", str(tmp_path), "--recipe", "fast"]
     args += ["--candidates", "simple_cnn", "--workers", "0", "--batch-size", "16"]
     killed = _cli(args, env)
@@ -117,9 +118,9 @@ def test_killed_auto_resumes_and_keeps_finished_stages(data, tmp_path):
     before = json.loads((auto_dir / "auto.json").read_text())
     done = [s for s in before["stages"] if s["status"] == "done"]
     running = [s for s in before["stages"] if s["status"] == "running"]
-    assert [s["kind"] for s in done] == ["baseline", "network"] and len(running) == 1
-    first = Path(done[1]["run_dir"])
-    first_weights = (first / "model.safetensors").read_bytes()
+    assert [s["kind"] for s in done] == ["baseline"] and len(running) == 1
+    baseline_files = {p: p.read_bytes() for p in Path(done[0]["run_dir"]).rglob("*") if p.is_file()}
+    assert baseline_files
 
     del env["VISIONFIT_TEST_KILL_AUTO"]
     resumed = _cli(["--resume", str(auto_dir), "--budget", "20s"], env)
@@ -128,13 +129,14 @@ def test_killed_auto_resumes_and_keeps_finished_stages(data, tmp_path):
     after = json.loads((auto_dir / "auto.json").read_text())
     assert after["status"] == "finished"
     assert after["stages"][: len(done)] == done  # finished stages kept as they were
-    assert (first / "model.safetensors").read_bytes() == first_weights  # not trained again
+    for path, data_before in baseline_files.items():  # the baseline not run again
+        assert path.read_bytes() == data_before, path
     again = next(s for s in after["stages"] if s.get("run_dir") == running[0]["run_dir"])
     assert again["status"] == "done"  # the killed training continued in its own directory
     summary = json.loads((Path(again["run_dir"]) / "summary.json").read_text())
     assert "resumed_from" in summary
     board = pd.read_csv(auto_dir / "leaderboard.csv")
-    assert len(board) >= 3 and board["best"].sum() == 1
+    assert len(board) >= 2 and board["best"].sum() == 1
 
 
 def _timed(name, step_s, quality, scale):
