@@ -10,7 +10,7 @@ import pandas as pd
 from visionfit.fileio import atomic_write_text
 from visionfit.plots import html as h
 from visionfit.plots.sections import ReportContext, Section
-from visionfit.reports.html import CSS
+from visionfit.reports.html import page
 from visionfit.tasks.base import EvaluationFiles
 
 REPORT = "report.html"
@@ -28,25 +28,13 @@ def write_page(ev, extra: EvaluationFiles) -> Path:
     if not ev.skipped.empty:
         text = h.para(f"{len(ev.skipped)} files could not be read and were not scored.")
         sections.append(Section("skipped", "Skipped files", text + h.table(ev.skipped)))
-    notes = list(ev.notes)
-    nav = "".join(f'<a href="#{h.esc(s.id)}">{h.esc(s.title)}</a>' for s in sections)
-    body = "".join(
-        f'<section id="{h.esc(s.id)}"><h2>{h.esc(s.title)}</h2>{s.body}</section>' for s in sections
-    )
-    if notes:
-        items = "".join(f"<li>{h.esc(n)}</li>" for n in notes)
-        body += f'<section id="notes"><h2>Notes</h2><ul class="notes">{items}</ul></section>'
     title = f"evaluation of {ev.run_dir.name}"
-    subtitle = f"{ev.model} · {ev.n_images} images of {ev.data}"
-    page = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>visionfit {h.esc(title)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{h.esc(title)}</h1><p>{h.esc(subtitle)} · {h.esc(ev.out_dir)}</p>"
-        f"</header><nav>{nav}</nav><main>{body}</main></body></html>"
+    subtitle = f"{ev.model} · {ev.n_images} images of {ev.data} · {ev.out_dir}"
+    text = page(
+        f"visionfit {title}", title, subtitle, sections, list(ev.notes), notes_title="Notes"
     )
     out = ev.out_dir / REPORT
-    atomic_write_text(out, page)
+    atomic_write_text(out, text)
     return out
 
 

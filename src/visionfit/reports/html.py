@@ -80,19 +80,39 @@ def _build(entry, ctx: ReportContext) -> Section | None:
 
 
 def render(run: RunView, sections: list[Section], notes: list[str], seconds: float) -> str:
+    subtitle = f"{run.kind} run · {run.task} · {run.model_name} · built in {seconds:.1f} s"
+    return page(
+        f"visionfit report: {run.name}",
+        run.name,
+        f"{subtitle} · {run.path}",
+        sections,
+        notes,
+        notes_title="Problems",
+    )
+
+
+def page(
+    title: str, heading: str, subtitle: str, sections: list[Section], notes: list[str], *,
+    notes_title: str,
+) -> str:  # fmt: skip
+    """One self-contained page in the report's style: a header, a section index, the sections,
+    then the notes (if any) as the last section."""
     nav = "".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s in sections)
     body = "".join(
         f'<section id="{esc(s.id)}"><h2>{esc(s.title)}</h2>{s.body}</section>' for s in sections
     )
     if notes:
         items = "".join(f"<li>{esc(n)}</li>" for n in notes)
-        body += f'<section id="problems"><h2>Problems</h2><ul class="notes">{items}</ul></section>'
-    subtitle = f"{run.kind} run · {run.task} · {run.model_name} · built in {seconds:.1f} s"
+        notes_id = notes_title.lower()
+        body += (
+            f'<section id="{notes_id}"><h2>{esc(notes_title)}</h2>'
+            f'<ul class="notes">{items}</ul></section>'
+        )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>visionfit report: {esc(run.name)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{esc(run.name)}</h1><p>{esc(subtitle)} · {esc(run.path)}</p></header>"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{esc(heading)}</h1><p>{esc(subtitle)}</p></header>"
         f"<nav>{nav}</nav><main>{body}</main></body></html>"
     )
 

@@ -24,15 +24,7 @@ def create_run_dir(runs_dir: str | Path, name: str) -> Path:
         ) from None
     safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name) or "run"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = runs / f"{safe}-{stamp}"
-    candidate, n = base, 1
-    while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            n += 1
-            candidate = base.with_name(f"{base.name}-{n}")
+    return create_numbered_dir(runs, f"{safe}-{stamp}")
 
 
 def create_numbered_dir(parent: str | Path, name: str) -> Path:
