@@ -265,3 +265,19 @@ def test_a_pipeline_applied_some_of_the_time_keeps_its_p(tmp_path):
     cfg = RunConfig.from_dict({"augment": {"preset": str(p), "vflip": True}})
     ops = G.create_augment(cfg.augment).transforms
     assert isinstance(ops[0], A.Compose) and ops[0].p == 0.0
+
+
+def test_a_pipeline_that_cannot_run_at_the_image_size_is_one_line_before_training():
+    import albumentations as A
+
+    from visionfit.data.augment import check_runs, read_augment
+    from visionfit.errors import DataError
+
+    hole = A.Compose([A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(64, 64),
+                                      hole_width_range=(64, 64), p=1.0)])  # fmt: skip
+    check_runs(hole, 128, 3, "pipe.yaml")  # fits
+    with pytest.raises(DataError, match=r"pipe.yaml cannot run on a 32 x 32 x 3 image"):
+        check_runs(hole, 32, 3, "pipe.yaml")
+    for preset in ("none", "light", "medium", "heavy", "trivial"):  # the presets run anywhere
+        for chans in (1, 3):
+            check_runs(read_augment(preset), 16, chans, preset)

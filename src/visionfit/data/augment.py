@@ -40,6 +40,7 @@ from pathlib import Path
 
 import albumentations as A
 import cv2
+import numpy as np
 import yaml
 from albumentations.pytorch import ToTensorV2  # noqa: F401 (registers the name A.from_dict reads)
 
@@ -223,6 +224,27 @@ def augment_ops(augment: A.BaseCompose, img_size: int) -> list:
     if changes_shape(augment):
         ops.append(A.Resize(img_size, img_size, mask_interpolation=cv2.INTER_NEAREST))
     return ops
+
+
+def check_runs(
+    compose: A.BaseCompose, img_size: int, in_chans: int, origin: str, tries: int = 16
+) -> None:
+    """Run the pipeline a few times (seeded) on a grey image and mask of the run's size, so that
+    one that cannot run there (a 64 px hole in a 32 px image, an RGB-only op on grayscale) is
+    one line before training, not an error inside a DataLoader worker."""
+    pipe = A.Compose(augment_ops(compose, img_size))
+    pipe.set_random_seed(0)
+    image = np.full((img_size, img_size, in_chans), 127, np.uint8)
+    mask = np.zeros((img_size, img_size), np.uint8)
+    for _ in range(tries):
+        try:
+            pipe(image=image, mask=mask)
+        except Exception as e:  # noqa: BLE001 - any failure of the user's pipeline is reported
+            raise DataError(
+                f"augmentation {origin} cannot run on a {img_size} x {img_size} x {in_chans} "
+                f"image (--img-size, --in-chans): {type(e).__name__}: "
+                f"{clip(' '.join(str(e).split()), 160)}"
+            ) from None
 
 
 def augment_dict(compose: A.BaseCompose) -> dict:

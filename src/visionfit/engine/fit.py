@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from visionfit.config import RunConfig
-from visionfit.data.augment import create_augment
+from visionfit.data.augment import check_runs, create_augment
 from visionfit.data.splits import holdout_split
 from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.hooks import run_finished
@@ -75,7 +75,10 @@ def resolve_config(task: Task, cfg: RunConfig, data: TaskData) -> RunConfig:
         mode = auto_mode if mode == "auto" else mode
     elif mode == "auto":
         mode = "min" if monitor.endswith("loss") else "max"
-    create_augment(cfg.augment)  # a bad --augment file fails here, before a run directory exists
+    # a bad --augment file, or one that cannot run at this size, fails here, before a run
+    # directory exists
+    augment = create_augment(cfg.augment)
+    check_runs(augment, cfg.augment.img_size, cfg.data.in_chans, cfg.augment.preset)
     workers = cfg.data.workers if cfg.data.workers is not None else default_workers()
     return cfg.with_overrides(
         {"train.monitor": monitor, "train.monitor_mode": mode, "data.workers": workers}
