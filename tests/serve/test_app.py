@@ -127,10 +127,9 @@ def test_full_queue_answers_503_at_once_and_recovers(tiny_run):
         while c.get("/health").json()["in_flight"] < 2:  # one running, one queued
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        t0 = time.monotonic()
+        # refused at once, not queued: a queued request would wait for `release`, set below
         r = upload(c, png_bytes())
         assert r.status_code == 503 and "busy" in r.json()["detail"]
-        assert time.monotonic() - t0 < 5  # refused at once, not queued
         release.set()
         for w in workers:
             w.join(30)
