@@ -139,6 +139,16 @@ class EvaluationFiles:
     files: list[Path] = field(default_factory=list)  # every file written (CSV and PNG)
     notes: list[str] = field(default_factory=list)  # e.g. a plot that could not be drawn
 
+    def add_plots(self, ctx, plots) -> None:
+        """Draw each (title, plot function) of the run report with `ctx` (a ReportContext) into
+        the evaluation folder; a plot that cannot be drawn becomes a note."""
+        for title, fn in plots:
+            _, path = ctx.plot(fn, title)
+            if path is not None:
+                self.figures.append((title, path))
+                self.files.append(path)
+        self.notes.extend(ctx.notes)
+
 
 @dataclass
 class CheckInput:

@@ -115,16 +115,12 @@ def evaluation_files(args: EvaluationArgs) -> EvaluationFiles:
             cache={"predictions": shown},
         )
         ctx = ReportContext(run, out_dir, out_dir, embed=False)
-        for title, fn in (
+        plots = (
             ("Confusion matrix", plot_confusion),
             ("ROC and precision-recall curves", plot_roc_pr),
             ("Mistakes (highest loss)", plot_mistakes),
-        ):
-            _, path = ctx.plot(fn, title)
-            if path is not None:
-                found.figures.append((title, path))
-                found.files.append(path)
-        found.notes.extend(ctx.notes)
+        )
+        found.add_plots(ctx, plots)
     path = _prediction_grid(table, classes, mode, args, out_dir)
     if path is not None:
         found.figures.insert(0, ("Predictions", path))

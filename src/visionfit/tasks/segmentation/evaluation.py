@@ -46,15 +46,11 @@ def evaluation_files(args: EvaluationArgs) -> EvaluationFiles:
     truth = df[["image", "mask"]] if "mask" in df and (df["mask"] != "").any() else None
     run = _Evaluated(args.predictor.meta, table, truth)
     ctx = ReportContext(run, out_dir, out_dir, embed=False)
-    for title, fn in (
+    plots = (
         ("Best and worst images by dice", plot_seg_best_worst),
         ("Dice per image", plot_dice_hist),
-    ):
-        _, path = ctx.plot(fn, title)
-        if path is not None:
-            found.figures.append((title, path))
-            found.files.append(path)
-    found.notes.extend(ctx.notes)
+    )
+    found.add_plots(ctx, plots)
     path = _prediction_grid(run, args, out_dir)
     if path is not None:
         found.figures.insert(0, ("Predictions", path))
