@@ -20,13 +20,13 @@ from visionfit.reports.folds import plot_folds
 from visionfit.tasks.classification.gradcam import find_target_layer, plot_gradcam
 from visionfit.tasks.classification.plots import (
     most_confused,
-    plot_calibration,
     plot_confusion,
     plot_mistakes,
     plot_roc_pr,
     plot_samples,
     top_losses,
 )
+from visionfit.tasks.classification.reliability import plot_calibration
 from visionfit.tasks.segmentation.plots import (
     plot_dice_hist,
     plot_postprocess,
@@ -39,7 +39,7 @@ APPLIES = {
     plot_curves: TRAINED,
     plot_confusion: CLASSIFY,
     plot_roc_pr: CLASSIFY,
-    plot_calibration: {"binary", "cv"},  # the CV run is binary
+    plot_calibration: CLASSIFY,  # top-1 reliability: binary and multi-class
     plot_mistakes: CLASSIFY,
     plot_samples: CLASSIFY,
     plot_augment: TRAINED,

@@ -18,11 +18,11 @@ from visionfit.reports.html import write_report
 from visionfit.reports.registry import builders_for, register
 
 COMMON = ["overview", "data", "timings", "config", "reproduce"]
-CLASSIFY = ["samples", "confusion", "roc", "mistakes"]
+CLASSIFY = ["samples", "confusion", "roc", "calibration", "mistakes"]
 EXPECTED = {
     "multiclass": COMMON + CLASSIFY + ["metrics", "curves", "augment", "gradcam"],
-    "binary": COMMON + CLASSIFY + ["metrics", "curves", "augment", "gradcam", "calibration"],
-    "cv": COMMON + CLASSIFY + ["folds", "curves", "augment", "gradcam", "calibration"],
+    "binary": COMMON + CLASSIFY + ["metrics", "curves", "augment", "gradcam"],
+    "cv": COMMON + CLASSIFY + ["folds", "curves", "augment", "gradcam"],
     "baseline": COMMON + CLASSIFY + ["folds"],
     "segment": COMMON
     + ["metrics", "curves", "augment", "seg_scores", "seg_best_worst", "dice_hist", "postprocess"],

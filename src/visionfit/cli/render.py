@@ -137,6 +137,10 @@ def print_cv_summary(result) -> None:
     line = threshold_line(s)
     if line:
         console.print(line)
+    if getattr(s, "calibration", None):  # classification: ECE, temperature (out-of-fold)
+        from visionfit.tasks.classification.calibration import calibration_text
+
+        console.print(calibration_text(s.calibration), highlight=False)
     console.print(f"run directory: {result.run_dir} (oof.csv, cv_summary.csv, folds.csv)")
     if getattr(result, "refit_dir", None):
         console.print(f"refit on all data: {result.refit_dir}")

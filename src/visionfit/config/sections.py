@@ -269,6 +269,12 @@ class TrainConfig(_Section):
         "on val or out-of-fold predictions, stored in the bundle (auto: 0.5 binary, f1 "
         "multi-label).",
     )
+    calibrate: Literal["none", "temperature"] = Field(
+        "none",
+        description="none | temperature (classification: one temperature T fitted on the val or "
+        "out-of-fold probabilities, stored in model.json and applied by predict, serve and "
+        "export).",
+    )
     checkpoint_steps: int | None = Field(
         None,
         ge=1,

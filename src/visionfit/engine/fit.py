@@ -150,6 +150,7 @@ def _write_summary(result: RunResult, task: Task, data: TaskData, df, split, res
         threshold=split.post.get("threshold"),
         cache=_cache_line(data),
         **task.summary_extra(data, df),
+        **split.post.get("calibration", {}),  # ece, temperature, ... (classification)
     )
     if resume_from is not None:
         extra["resumed_from"] = str(resume_from)

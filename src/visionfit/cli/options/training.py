@@ -95,6 +95,9 @@ ClassWeights = Annotated[
 ]
 Sampler = Annotated[str | None, config_option("train.sampler", "--sampler", panel=LABELS)]
 Threshold = Annotated[str | None, config_option("train.threshold", "--threshold", panel=LABELS)]
+Calibrate = Annotated[
+    str | None, config_option("train.calibrate", "--calibrate", panel=LABELS)
+]
 
 # ---- output ------------------------------------------------------------------------------------
 Name = Annotated[str | None, config_option("name", "--name", panel=OUTPUT)]
@@ -184,6 +187,7 @@ TRAIN_GROUP = group(
     class_weights=ClassWeights,
     sampler=Sampler,
     threshold=Threshold,
+    calibrate=Calibrate,
     checkpoint_steps=CheckpointSteps,
     checkpoint_minutes=CheckpointMinutes,
 )

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from visionfit.tasks.classification.calibration import apply_temperature, calibration_summary
 from visionfit.tasks.classification.cvreport import (
     CVScores,
     oof_frame,
@@ -35,11 +36,22 @@ class ClassificationCV:
         post-processing (stored in its model.json, used by a refit) and summary.json fields."""
         mode, classes, df = self.data.label_mode, self.data.classes, self.df
         y = split_targets(df, mode)
-        scores = score_folds(mode, classes, y, self.probs, fold, self.cfg.train.threshold)
-        oof = oof_frame(df["image"], df["label"], fold, classes, mode, self.probs, scores.threshold)
+        # ECE of the pooled out-of-fold probabilities; with --calibrate temperature, the one
+        # temperature of the ensemble (and of a refit), fitted on them; the scores, the
+        # threshold and oof.csv then use the calibrated probabilities, as predict gives them
+        calibration = calibration_summary(
+            self.probs, y, mode, self.cfg.train.calibrate, measured_on="out-of-fold"
+        )
+        probs = apply_temperature(self.probs, mode, calibration.get("temperature"))
+        scores = score_folds(mode, classes, y, probs, fold, self.cfg.train.threshold)
+        scores.calibration = calibration
+        oof = oof_frame(df["image"], df["label"], fold, classes, mode, probs, scores.threshold)
         write_cv_outputs(run_dir, oof, scores)
         post = {
             "threshold": 0.5 if scores.threshold is None else scores.threshold,
             "threshold_method": self.cfg.train.threshold,
         }
-        return scores, post, {"model": self.cfg.model.name, **scores.to_json()}
+        if "temperature" in calibration:  # members have their fold's; the ensemble uses this
+            post["temperature"] = calibration["temperature"]
+        fields = {"model": self.cfg.model.name, **scores.to_json(), **calibration}
+        return scores, post, fields

@@ -39,6 +39,7 @@ class CVScores:
     threshold: float | list[float] | None
     threshold_method: str
     oof_at_threshold: dict[str, float] = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)  # ece, temperature... (calibration.py)
 
     @property
     def main_metric(self) -> str:

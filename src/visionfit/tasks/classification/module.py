@@ -16,9 +16,14 @@ from visionfit.tasks.classification.mixup import create_mixup, mix_batch
 from visionfit.tasks.optim import TaskModule
 
 
-def probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
+def probabilities(
+    logits: torch.Tensor, task: str, temperature: float | None = None
+) -> torch.Tensor:
     """(N, num_classes) class probabilities from the network's logits (independent per label for
-    multi-label, so its rows do not sum to 1)."""
+    multi-label, so its rows do not sum to 1), the logits divided by `temperature` first (the
+    run's temperature scaling, model.json `temperature`; None or 1: none)."""
+    if temperature is not None and float(temperature) != 1.0:
+        logits = logits.float() / float(temperature)
     if task == "multilabel":
         return torch.sigmoid(logits.float())
     if task == "binary":

@@ -4,7 +4,7 @@ out-of-fold predictions (report_data.py) or the training images:
 - samples.png: a few training images of every class, one row per class;
 - confusion.png: the confusion matrix as counts and row-normalised, class names on axes;
 - roc_pr.png: ROC and precision-recall curves (binary, or one-vs-rest per class);
-- calibration.png: reliability curve and score histogram (binary runs);
+- calibration.png: reliability.py (top-1 reliability, before / after temperature scaling);
 - mistakes.png: the validation images the model gets most wrong (fastai's `plot_top_losses`),
   each with its true class, prediction and the probabilities.
 
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import calibration_curve
 from sklearn.metrics import (
     auc,
     average_precision_score,
@@ -174,44 +173,6 @@ def plot_roc_pr(ctx: ReportContext) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right" if ax is ax_roc else "lower left")
     return _plot.save(fig, out_dir, "roc_pr.png")
-
-
-def plot_calibration(ctx: ReportContext) -> Path | None:
-    run, out_dir = ctx.run, ctx.plots_dir
-    df = shown_predictions(ctx)
-    if run.task != "binary" or df is None:
-        return None
-    y = label_indices(df, run.classes) == 1
-    p = df[f"prob_{run.classes[1]}"].to_numpy(np.float64)
-    if y.all() or not y.any():
-        return None
-    bins = int(np.clip(len(df) // 10, 3, 10))
-    frac, mean_pred = calibration_curve(y, p, n_bins=bins, strategy="quantile")
-    fig = _plot.figure(10, 4.2)
-    ax, hist = fig.subplots(1, 2)
-    ax.plot([0, 1], [0, 1], color="0.6", ls=":", label="perfectly calibrated")
-    ax.plot(mean_pred, frac, "o-", color="C0", label=f"model ({bins} quantile bins)")
-    ax.set(
-        xlabel=f"predicted P({_plot.short(run.classes[1])})",
-        ylabel="observed fraction",
-        title="calibration",
-        xlim=(0, 1),
-        ylim=(0, 1),
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    edges = np.linspace(0, 1, 21)
-    hist.hist(p[~y], bins=edges, alpha=0.6, label=_plot.short(run.classes[0]), color="C1")
-    hist.hist(p[y], bins=edges, alpha=0.6, label=_plot.short(run.classes[1]), color="C0")
-    threshold = float(run.meta.get("threshold") or run.summary.get("threshold") or 0.5)
-    hist.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.2f}")
-    hist.set(
-        xlabel=f"predicted P({_plot.short(run.classes[1])})",
-        ylabel="images",
-        title="scores by true class",
-    )
-    hist.legend(fontsize=8)
-    return _plot.save(fig, out_dir, "calibration.png")
 
 
 N_WORST = 12

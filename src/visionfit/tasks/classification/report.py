@@ -11,12 +11,12 @@ from visionfit.plots.sections import ReportContext, Section, SectionSpec
 from visionfit.tasks.classification.gradcam import plot_gradcam
 from visionfit.tasks.classification.plots import (
     most_confused,
-    plot_calibration,
     plot_confusion,
     plot_mistakes,
     plot_roc_pr,
     plot_samples,
 )
+from visionfit.tasks.classification.reliability import calibration_text, plot_calibration
 from visionfit.tasks.classification.report_data import validation_predictions
 
 
@@ -64,13 +64,15 @@ def confusion(ctx: ReportContext) -> Section | None:
 
 
 roc = _plotted("roc", "ROC and precision-recall curves", plot_roc_pr)
-calibration = _plotted(
-    "calibration",
-    "Calibration",
-    plot_calibration,
-    "Do predicted probabilities match observed frequencies? Points on the diagonal are "
-    "calibrated; right: the scores of each true class.",
-)
+
+
+def calibration(ctx: ReportContext) -> Section | None:
+    """Reliability before / after temperature scaling, with the ECE and where it was measured."""
+    return _plot_section(
+        ctx, "calibration", "Calibration", plot_calibration, calibration_text(ctx, _source(ctx))
+    )
+
+
 mistakes = _plotted("mistakes", "Worst mistakes (highest loss)", plot_mistakes)
 gradcam = _plotted(
     "gradcam",

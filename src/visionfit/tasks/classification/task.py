@@ -259,26 +259,40 @@ class Classification(TaskBase):
         )
 
     def after_training(self, args: AfterTraining) -> Fitted:
-        """The decision threshold (binary / multi-label), chosen on the best model's
-        validation probabilities; with no validation data, the given one (a refit)."""
+        """The calibration (ECE; with --calibrate temperature, the temperature) and then the
+        decision threshold (binary / multi-label), both on the best model's validation
+        probabilities; the threshold on the calibrated ones, as predict gives them. With no
+        validation data, the given ones (a refit: the CV's). `val_probs` are the network's own
+        (before temperature scaling), as a CV pools them to fit its own temperature."""
+        from visionfit.tasks.classification.calibration import (
+            apply_temperature,
+            calibration_summary,
+        )
         from visionfit.tasks.classification.scoring import choose_threshold, score
 
         cfg, data, val_loader, val_df = args.cfg, args.data, args.val_loader, args.val_df
         mode = data.label_mode
-        threshold = (args.post or {}).get("threshold")
+        given = dict(args.post or {})
+        threshold = given.get("threshold")
         if val_loader is None:
             if mode in ("binary", "multilabel") and threshold is None:
                 threshold = choose_threshold(mode, "0.5", None, np.zeros((0, len(data.classes))))
-            return Fitted(post={"threshold": threshold})
+            kept = {k: given[k] for k in ("temperature",) if k in given}
+            return Fitted(post={"threshold": threshold, **kept})
         batches = args.trainer.predict(args.module, val_loader)
         probs = torch.cat(batches).cpu().numpy().astype(np.float64)
         y = split_targets(val_df, mode)
-        threshold = choose_threshold(mode, cfg.train.threshold, y, probs)
-        extra = {}
+        calibration = calibration_summary(probs, y, mode, cfg.train.calibrate)
+        calibrated = apply_temperature(probs, mode, calibration.get("temperature"))
+        threshold = choose_threshold(mode, cfg.train.threshold, y, calibrated)
+        extra = {f"val_{k}": calibration[k] for k in ("ece", "ece_calibrated") if k in calibration}
         if mode == "multilabel":  # per-label AUC (scikit-learn)
             scores = score(mode, data.classes, y, probs)
-            extra = {k: v for k, v in scores.items() if k.startswith("val_auroc_")}
-        return Fitted(post={"threshold": threshold}, val_probs=probs, extra_metrics=extra)
+            extra.update({k: v for k, v in scores.items() if k.startswith("val_auroc_")})
+        post = {"threshold": threshold, "calibration": calibration}
+        if "temperature" in calibration:
+            post["temperature"] = calibration["temperature"]
+        return Fitted(post=post, val_probs=probs, extra_metrics=extra)
 
     def bundle_meta(self, cfg: RunConfig, data: TaskData, created, post: dict) -> dict:
         threshold = post.get("threshold")
@@ -289,6 +303,8 @@ class Classification(TaskBase):
             **classifier_meta(cfg, num_outputs(data.label_mode, len(data.classes))),
             # arg-max tasks keep the key; predict ignores it for them
             "threshold": 0.5 if threshold is None else threshold,
+            # temperature scaling: predict divides the logits by it (absent: none, T = 1)
+            **({"temperature": post["temperature"]} if post.get("temperature") else {}),
         }
 
     def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
@@ -303,6 +319,7 @@ class Classification(TaskBase):
         scikit-learn as out-of-fold predictions are; the table (with the true labels) goes to
         <split>_predictions.csv."""
         from visionfit.runs.rundir import atomic_write_csv
+        from visionfit.tasks.classification.calibration import expected_calibration_error
         from visionfit.tasks.classification.evaluation import with_truth
         from visionfit.tasks.classification.scoring import main_metric, score
 
@@ -312,6 +329,7 @@ class Classification(TaskBase):
         probs = table[[f"prob_{c}" for c in data.classes]].to_numpy(np.float64)
         y = split_targets(df, mode)
         scores = score(mode, data.classes, y, probs, predictor.meta.get("threshold"))
+        scores["val_ece"] = expected_calibration_error(probs, y, mode)  # as predict gives them
         table = with_truth(table, df, mode, data.classes)
         atomic_write_csv(Path(args.out_dir) / split_file(args.split, "predictions.csv"), table)
         metric = main_metric(mode).removeprefix("val_")
@@ -356,7 +374,7 @@ class Classification(TaskBase):
     def probabilities(self, model, x: torch.Tensor, meta: dict) -> torch.Tensor:
         from visionfit.tasks.classification.module import probabilities
 
-        return probabilities(model(x), meta["task"])
+        return probabilities(model(x), meta["task"], meta.get("temperature"))
 
     @property
     def prediction_type(self):
@@ -367,6 +385,15 @@ class Classification(TaskBase):
     def predictions(self, predictor, batch):
         """Classes decided with the run's threshold, and the probabilities (ClassPredictions)."""
         return self.prediction_type.from_batch(predictor, batch)
+
+    def render_summary(self, result) -> list:
+        """After a single run: the calibration line (ECE, temperature; CV runs print theirs
+        under the folds table)."""
+        from visionfit.tasks.classification.calibration import calibration_text
+
+        post = getattr(result, "postprocess", None) or {}
+        line = calibration_text(post.get("calibration") or {}) if "calibration" in post else None
+        return [line] if line else []
 
     def report_sections(self) -> list:
         from visionfit.tasks.classification.report import SECTIONS
@@ -384,7 +411,13 @@ class Classification(TaskBase):
             "binary": "class 1 if probabilities[:, 1] >= threshold",
             "multilabel": "every label whose probability >= its threshold",
         }.get(meta["task"], "argmax over classes")
-        return {"output_shape": ["batch", len(meta["classes"])], "postprocess": rule}
+        t = meta.get("temperature")
+        return {
+            "output_shape": ["batch", len(meta["classes"])],
+            "postprocess": rule,
+            # applied inside the graph: probabilities of logits / temperature (1: none)
+            "temperature": float(t) if t else 1.0,
+        }
 
 
 def num_outputs(label_mode: str, num_classes: int) -> int:
