@@ -412,11 +412,16 @@ class Classification(TaskBase):
             "multilabel": "every label whose probability >= its threshold",
         }.get(meta["task"], "argmax over classes")
         t = meta.get("temperature")
+        link = "sigmoid" if meta["task"] in ("binary", "multilabel") else "softmax"
         return {
             "output_shape": ["batch", len(meta["classes"])],
             "postprocess": rule,
-            # applied inside the graph: probabilities of logits / temperature (1: none)
             "temperature": float(t) if t else 1.0,
+            "calibration": (
+                f"temperature scaling inside the graph: {link}(logits / {float(t):.6g})"
+                if t and float(t) != 1.0
+                else "none (temperature 1)"
+            ),
         }
 
 
