@@ -95,9 +95,7 @@ ClassWeights = Annotated[
 ]
 Sampler = Annotated[str | None, config_option("train.sampler", "--sampler", panel=LABELS)]
 Threshold = Annotated[str | None, config_option("train.threshold", "--threshold", panel=LABELS)]
-Calibrate = Annotated[
-    str | None, config_option("train.calibrate", "--calibrate", panel=LABELS)
-]
+Calibrate = Annotated[str | None, config_option("train.calibrate", "--calibrate", panel=LABELS)]
 
 # ---- output ------------------------------------------------------------------------------------
 Name = Annotated[str | None, config_option("name", "--name", panel=OUTPUT)]
