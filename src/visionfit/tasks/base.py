@@ -21,6 +21,8 @@ The hooks, by phase (`TaskBase` gives a default where most tasks share one):
 - prediction: `model_from_meta`, `probabilities`, `head`, `predictions(predictor, batch)`
   (the task's typed `Predictions`: CSV rows, JSON, console lines, files), `export_info`;
 - the report: `report_sections()` (the task's own sections of report.html);
+- label audit: `audit(AuditArgs)` -> `AuditFindings` (`visionfit audit RUN`: likely wrong
+  labels from out-of-fold or validation predictions, worst first);
 - the scikit-learn baseline: `baseline()` -> a `Baseline`, or None;
 - the console: `render_summary(result)`, `demo()` (a `Demo`: data, config, held-out score).
 
@@ -148,6 +150,37 @@ class EvaluationFiles:
                 self.figures.append((title, path))
                 self.files.append(path)
         self.notes.extend(ctx.notes)
+
+
+@dataclass
+class AuditArgs:
+    """What `audit` gets: the finished run and how to predict images with its own bundle.
+
+    `predict(images)`: `visionfit predict`'s table for those images (image, pred,
+    prob_<class>..., error); asked only when the run kept no predictions of its validation
+    split (the layer above supplies it: tasks do not load bundles)."""
+
+    run: Any  # visionfit.runs.view.RunView
+    predict: Callable[[list[str]], pd.DataFrame]
+
+
+@dataclass
+class AuditFindings:
+    """Likely label errors of a run: `issues` (image, given, suggested, self_confidence,
+    flagged and any task columns), worst first, the flagged rows (what the method finds) before
+    the others it lists; `audited` images looked at, from `source`."""
+
+    issues: pd.DataFrame
+    audited: int
+    source: str  # "out-of-fold" | "validation" (only the validation images were audited)
+    method: str  # one line: how the issues were found
+    score: str = "self-confidence"  # what the self_confidence column holds for this task
+    notes: list[str] = field(default_factory=list)
+    pairs: list[tuple[str, str, int]] = field(default_factory=list)  # (given, suggested, count)
+
+    @property
+    def flagged(self) -> int:
+        return int(self.issues["flagged"].sum()) if len(self.issues) else 0
 
 
 @dataclass
@@ -282,6 +315,7 @@ class Task(Protocol):
     def predictions(self, predictor, batch: ProbBatch) -> Predictions: ...  # one batch, typed
     def export_info(self, meta: dict) -> dict: ...  # export.json: output shape, how to read it
     def report_sections(self) -> list: ...  # visionfit.plots.sections.SectionSpec
+    def audit(self, args: AuditArgs) -> AuditFindings: ...  # `visionfit audit RUN`
 
     # the scikit-learn baseline, the console
     def baseline(self) -> Baseline | None: ...
@@ -390,6 +424,11 @@ class TaskBase:
     def report_sections(self) -> list:
         """The task's own sections of report.html (visionfit.plots.sections.SectionSpec)."""
         return []
+
+    def audit(self, args: AuditArgs) -> AuditFindings:
+        """Likely label errors of a finished run (`visionfit audit`); DataError: not for this
+        task."""
+        raise DataError(f"visionfit audit does not apply to {self.name} runs")
 
     # ---- the baseline, the console ------------------------------------------------------------
 

@@ -368,6 +368,14 @@ class Classification(TaskBase):
         """Classes decided with the run's threshold, and the probabilities (ClassPredictions)."""
         return self.prediction_type.from_batch(predictor, batch)
 
+    def audit(self, args):
+        """Likely wrong labels by confident learning (tasks/classification/audit.py)."""
+        from visionfit.tasks.classification.audit import audit_classification
+
+        run = args.run
+        mode = str(run.summary.get("task") or run.config.get("data", {}).get("task", ""))
+        return audit_classification(args, mode)
+
     def report_sections(self) -> list:
         from visionfit.tasks.classification.report import SECTIONS
 
