@@ -19,8 +19,7 @@ def audit_lines(result) -> list[str]:
         else "validation predictions: ONLY the validation images were audited"
     )
     lines = [
-        f"flagged {n} of {plural(f.audited, 'image')}{share} as likely label issues "
-        f"({where})",
+        f"flagged {n} of {plural(f.audited, 'image')}{share} as likely label issues ({where})",
         f"method: {f.method}",
         *f.notes,
     ]

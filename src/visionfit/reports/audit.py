@@ -6,8 +6,9 @@ the run, gives the task a way to predict with the run's bundle, and writes into 
 (RUN/audit, RUN/audit-2, ... or --out):
 
 - ``label_issues.csv``: image, given, suggested, self_confidence, rank (1 = most likely wrong),
-  flagged (what the method flags; rows after them are further candidates), the task's own columns, then ``relabel`` and ``exclude``, empty, for the user to fill: hand the
-  file back to `visionfit train --exclude FILE` / `--relabel FILE` (data/label_edits.py);
+  flagged (what the method flags; rows after them are further candidates), the task's own
+  columns, then ``relabel`` and ``exclude``, empty, for the user to fill: hand the file back
+  to `visionfit train --exclude FILE` / `--relabel FILE` (data/label_edits.py);
 - ``label_issues.png``: the top issues, each image captioned "given: X / suggested: Y".
 
 >>> result = audit_run("runs/convnet-20250101-120000")  # doctest: +SKIP

@@ -82,7 +82,11 @@ def _predictions(args: AuditArgs, classes: list[str]) -> tuple[pd.DataFrame, str
     if val.empty:
         raise RunError(f"{path} has no validation images (splits.csv): nothing to audit")
     pred = args.predict(list(val["image"]))
-    ok = pred["error"].fillna("").astype(str) == "" if "error" in pred else pd.Series(True, pred.index)
+    ok = (
+        pred["error"].fillna("").astype(str) == ""
+        if "error" in pred
+        else pd.Series(True, pred.index)
+    )
     out = pd.DataFrame({"image": val["image"], "label": val["label"]})[ok.to_numpy()]
     for c in classes:
         out[f"prob_{c}"] = pred.loc[ok, f"prob_{c}"].to_numpy()
@@ -160,4 +164,3 @@ def _multilabel(table: pd.DataFrame, classes: list[str], probs: np.ndarray) -> p
     out["_order"] = ~out["flagged"]
     out = out.sort_values(["_order", "self_confidence"], kind="stable")
     return out.drop(columns="_order").reset_index(drop=True)
-

@@ -3,7 +3,8 @@
 A CV run's `oof.csv` (each image predicted by the fold that did not train on it), else a single
 run's `val_predictions.csv` (validation images only). Each residual (prediction - target) is
 measured against the spread of all residuals: z = |r - median(r)| / (1.4826 · MAD); flagged:
-z > 3 (a robust outlier rule); label_issues.csv lists every image, worst first. A large z can be a wrong target or a hard image.
+z > 3 (a robust outlier rule); label_issues.csv lists every image, worst first. A large z
+can be a wrong target or a hard image.
 """
 
 from __future__ import annotations

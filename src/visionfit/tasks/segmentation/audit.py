@@ -4,8 +4,8 @@ The quality of an image's given mask is how well the out-of-fold prediction (a C
 `oof_scores.csv`: each image predicted by the fold that did not train on it) or the validation
 prediction (a single run's `val_scores.csv`: validation images only) agrees with it: dice (and
 IoU). Flagged: the images whose dice lies below the lower Tukey fence of all images' dice
-(Q1 - 1.5·IQR) and below 0.5; label_issues.csv lists every image, worst first. A low dice can be a wrong mask or a hard
-image: look at them.
+(Q1 - 1.5·IQR) and below 0.5; label_issues.csv lists every image, worst first. A low dice
+can be a wrong mask or a hard image: look at them.
 """
 
 from __future__ import annotations
@@ -60,8 +60,13 @@ def audit_segmentation(args: AuditArgs) -> AuditFindings:
     if source == "validation":
         notes.append("single run: only its validation images were audited")
     return AuditFindings(
-        issues=issues, audited=len(table), source=source, method=METHOD, score="dice",
-        notes=notes, pairs=[],
+        issues=issues,
+        audited=len(table),
+        source=source,
+        method=METHOD,
+        score="dice",
+        notes=notes,
+        pairs=[],
     )
 
 
