@@ -3,7 +3,7 @@
 The run's task finds them (`Task.audit`: confident learning on out-of-fold probabilities for
 classification, per-image dice for segmentation, residuals for regression); this module opens
 the run, gives the task a way to predict with the run's bundle, and writes into a new folder
-(RUN/audit, RUN/audit-2, ... or --out):
+(RUN/audit, RUN/audit-2, ... or --out, a new or empty folder):
 
 - ``label_issues.csv``: image, given, suggested, self_confidence, rank (1 = most likely wrong),
   flagged (what the method flags; rows after them are further candidates), the task's own
@@ -24,15 +24,16 @@ from pathlib import Path
 import pandas as pd
 
 from visionfit.errors import RunError
-from visionfit.fileio import atomic_write_csv, check_new_path
+from visionfit.fileio import atomic_write_csv
 from visionfit.plots.tiles import grid, load_image
+from visionfit.reports.evaluation import new_output_dir
 from visionfit.runs import files as run_files
 from visionfit.runs.kind import run_kind
-from visionfit.runs.rundir import create_numbered_dir
 from visionfit.runs.view import RunView
 from visionfit.tasks.base import AuditArgs, AuditFindings
 from visionfit.tasks.registry import task_for_meta, task_for_name
 
+AUDIT_DIR = "audit"
 ISSUES_CSV = "label_issues.csv"
 ISSUES_PNG = "label_issues.png"
 EDIT_COLUMNS = ["relabel", "exclude"]
@@ -57,11 +58,15 @@ def audit_run(run_dir: str | Path, out: str | Path | None = None, *, top: int = 
             f"{run_dir} is not a finished run ({kind}): audit a run that `visionfit train` "
             "finished (with --cv K, every image is audited)"
         )
-    if out is not None:
-        check_new_path(out)
+    if (
+        out is not None
+        and Path(out).exists()
+        and (not Path(out).is_dir() or any(Path(out).iterdir()))
+    ):
+        raise RunError(f"--out {out} exists and is not an empty folder; choose a new one")
     run = RunView.open(run_dir)
     findings = _task(run).audit(AuditArgs(run=run, predict=lambda images: _predict(run, images)))
-    out_dir = _out_dir(run_dir, out)
+    out_dir = new_output_dir(run_dir, out, AUDIT_DIR)
     csv = out_dir / ISSUES_CSV
     atomic_write_csv(csv, issues_table(findings.issues))
     png = _grid(run, findings, out_dir, top)
@@ -90,18 +95,6 @@ def _predict(run: RunView, images: list[str]) -> pd.DataFrame:
     if not run.has_model():
         raise RunError(f"{run.path} has no model.json to predict its validation images with")
     return load_predictor(run.path).predict(images)
-
-
-def _out_dir(run_dir: Path, out: str | Path | None) -> Path:
-    if out is None:
-        return create_numbered_dir(run_dir, "audit")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        out.mkdir()
-    except FileExistsError:
-        raise RunError(f"--out {out} exists: choose a new folder") from None
-    return out
 
 
 def _grid(run: RunView, findings: AuditFindings, out_dir: Path, top: int) -> Path | None:

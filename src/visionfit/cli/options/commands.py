@@ -218,7 +218,12 @@ Compare = Annotated[
 ]
 AuditOut = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="New folder for label_issues.csv (default: RUN/audit)."),
+    typer.Option(
+        "--out",
+        "-o",
+        help="Folder to write (new, or empty).",
+        show_default="RUN/audit, then RUN/audit-2, ...",
+    ),
 ]
 AuditTop = Annotated[
     int,
