@@ -37,8 +37,8 @@ def audit_lines(result) -> list[str]:
     if result.grid is not None:
         lines.append(f"wrote {result.grid}")
     lines.append(
-        "a flag is a reason to look, not proof: fill the relabel or exclude column and train "
-        "again with --relabel FILE or --exclude FILE"
+        "a flag is a reason to look, not proof: mark rows in the exclude column (or, for "
+        "classes, write one in relabel) and train again with --exclude FILE / --relabel FILE"
     )
     return lines
 

@@ -56,7 +56,11 @@ def audit_segmentation(args: AuditArgs) -> AuditFindings:
             "iou": pd.to_numeric(pick.get("iou", np.nan), errors="coerce"),
         }
     ).reset_index(drop=True)
-    notes = [f"flagged: dice below {cut:.3f}"]
+    notes = [
+        f"flagged: dice below {cut:.3f}"
+        if cut > 0
+        else f"the dice spread is wide (lower fence {cut:.3f}): no image is an outlier"
+    ]
     if source == "validation":
         notes.append("single run: only its validation images were audited")
     return AuditFindings(
