@@ -25,7 +25,8 @@ from visionfit.errors import VisionfitError, os_error_message
 
 # --help lists the commands in this order (registration order follows the module names).
 COMMAND_ORDER = [
-    "train", "predict", "evaluate", "check", "baseline", "runs", "report", "export", "serve",
+    "train", "predict", "evaluate", "check", "baseline", "runs", "report", "audit", "export",
+    "serve",
     "auto", "models", "weights", "demo", "lr-find", "tune",
 ]  # fmt: skip
 app.registered_commands.sort(

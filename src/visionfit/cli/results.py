@@ -44,6 +44,19 @@ def report(
 
 
 @command()
+def audit(run_dir: o.RunDir, out: o.AuditOut = None, top: o.AuditTop = 24) -> None:
+    """Find likely wrong labels of a run: confident learning on a CV run's out-of-fold
+    probabilities (a single run: its validation images only). Writes label_issues.csv (edit its
+    relabel / exclude columns and train again with --relabel / --exclude) and a grid of the top
+    issues.
+    """
+    from visionfit.cli.render_audit import render_audit
+    from visionfit.reports.audit import audit_run
+
+    render_audit(audit_run(run_dir, out, top=top))
+
+
+@command()
 def export(
     run_dir: o.RunDir,
     fmt: o.ExportFormat = "onnx",

@@ -100,6 +100,18 @@ class DataConfig(_Section):
         "cat.1.jpg (a folder of images, searched recursively, or a CSV with only an image "
         "column); a file it does not match is skipped and listed.",
     )
+    exclude: str | None = Field(
+        None,
+        description="CSV with an image column (e.g. visionfit audit's label_issues.csv): leave "
+        "its images out of training (only the rows marked in its exclude column, when it has "
+        "any); they are listed in skipped.csv as excluded.",
+    )
+    relabel: str | None = Field(
+        None,
+        description="CSV with image and relabel columns (e.g. an edited label_issues.csv): "
+        "rows with a relabel value train with that class instead (single-label "
+        "classification).",
+    )
     max_pixels: int = Field(
         DEFAULT_MAX_PIXELS,
         ge=1,

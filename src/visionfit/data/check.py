@@ -51,8 +51,11 @@ class UsableSamples:
 def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) -> UsableSamples:
     """Scan `samples` (cached), drop files that cannot be decoded and say which and why.
 
-    Raises DataError when no usable image is left or a class is left without images.
+    Raises DataError when no usable image is left or a class is left without images. The
+    user's label edits (`--exclude` / `--relabel`, data/label_edits.py) are applied first: the
+    excluded images are listed with reason "excluded".
     """
+    samples, excluded = _with_label_edits(samples, cfg)
     scan = scan_files(list(samples.df["image"]), max_pixels=cfg.max_pixels, progress=progress)
     bad = {f.image: f for f in scan.files if not f.ok}
     df = samples.df
@@ -65,7 +68,10 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
         (img, label, "missing", "CSV row " + str(line)) for line, img, label in samples.missing_rows
     ]
     rows += [(img, "", UNLABELLED, why) for img, why in samples.unlabelled]
-    skipped = pd.DataFrame(rows, columns=SKIPPED_COLUMNS).drop_duplicates("image")
+    skipped = pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
+    if len(excluded):
+        skipped = pd.concat([skipped, excluded], ignore_index=True)
+    skipped = skipped.drop_duplicates("image")
     kept = df[keep].reset_index(drop=True)
     given = set(samples.df["split"]) - {""}  # the splits the layout gives
     _require_usable(kept, samples.classes, len(bad) + len(samples.missing_rows), given)
@@ -81,6 +87,19 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
         unlabelled=samples.unlabelled,
     )
     return UsableSamples(usable, skipped.reset_index(drop=True), scan)
+
+
+def _with_label_edits(samples: Samples, cfg: DataConfig) -> tuple[Samples, pd.DataFrame]:
+    from dataclasses import replace
+
+    from visionfit.data.label_edits import apply_label_edits, edits_note, read_label_edits
+
+    edits = read_label_edits(cfg.exclude, cfg.relabel)
+    if not edits:
+        return samples, pd.DataFrame(columns=SKIPPED_COLUMNS)
+    df, excluded = apply_label_edits(samples.df, samples.classes, edits)
+    notes = [*samples.notes, edits_note(samples.df, edits, len(excluded))]
+    return replace(samples, df=df, notes=notes), excluded
 
 
 def _require_usable(df: pd.DataFrame, classes: list[str], n_bad: int, given=frozenset()) -> None:

@@ -210,8 +210,11 @@ def run_notes(data: TaskData, df: pd.DataFrame) -> list[str]:
     from visionfit.data.check import leakage_groups
 
     notes = list(data.notes)
-    if len(data.skipped):
-        notes.append(f"{len(data.skipped)} unusable files left out (listed in skipped.csv)")
+    skipped = data.skipped
+    excluded = int((skipped["reason"] == "excluded").sum()) if "reason" in skipped else 0
+    if len(data.skipped) > excluded:  # --exclude's images have their own note
+        n = len(data.skipped) - excluded
+        notes.append(f"{n} unusable files left out (listed in skipped.csv)")
     leaks = leakage_groups(df, data.sha1) if data.sha1 else []
     if leaks:
         notes.append(

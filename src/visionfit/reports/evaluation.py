@@ -115,10 +115,10 @@ def data_config(run_dir: Path, overrides: Mapping[str, object], task) -> RunConf
     return cfg.with_overrides({**reset, **dict(overrides)})
 
 
-def new_output_dir(run_dir: Path, out: str | Path | None) -> Path:
-    """--out (a new or empty folder), else RUN/evaluate, RUN/evaluate-2, ... (never reused)."""
+def new_output_dir(run_dir: Path, out: str | Path | None, name: str = EVALUATE_DIR) -> Path:
+    """--out (a new or empty folder), else RUN/<name>, RUN/<name>-2, ... (never reused)."""
     if out is None:
-        return create_numbered_dir(run_dir, EVALUATE_DIR)
+        return create_numbered_dir(run_dir, name)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(f"--out {out} exists and is not an empty folder; choose a new one")

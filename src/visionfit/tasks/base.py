@@ -21,6 +21,8 @@ The hooks, by phase (`TaskBase` gives a default where most tasks share one):
 - prediction: `model_from_meta`, `probabilities`, `head`, `predictions(predictor, batch)`
   (the task's typed `Predictions`: CSV rows, JSON, console lines, files), `export_info`;
 - the report: `report_sections()` (the task's own sections of report.html);
+- label audit: `audit(AuditArgs)` -> `AuditFindings` (`visionfit audit RUN`: likely wrong
+  labels from out-of-fold or validation predictions, worst first);
 - the scikit-learn baseline: `baseline()` -> a `Baseline`, or None;
 - the console: `render_summary(result)`, `demo()` (a `Demo`: data, config, held-out score).
 
@@ -46,6 +48,7 @@ import pandas as pd
 
 from visionfit.config.recipes import Recipe
 from visionfit.errors import DataError
+from visionfit.tasks.auditing import AuditArgs, AuditFindings  # noqa: F401
 from visionfit.tasks.predictions import Predictions, PredictOutputs, ProbBatch  # noqa: F401
 
 
@@ -282,6 +285,7 @@ class Task(Protocol):
     def predictions(self, predictor, batch: ProbBatch) -> Predictions: ...  # one batch, typed
     def export_info(self, meta: dict) -> dict: ...  # export.json: output shape, how to read it
     def report_sections(self) -> list: ...  # visionfit.plots.sections.SectionSpec
+    def audit(self, args: AuditArgs) -> AuditFindings: ...  # `visionfit audit RUN`
 
     # the scikit-learn baseline, the console
     def baseline(self) -> Baseline | None: ...
@@ -390,6 +394,11 @@ class TaskBase:
     def report_sections(self) -> list:
         """The task's own sections of report.html (visionfit.plots.sections.SectionSpec)."""
         return []
+
+    def audit(self, args: AuditArgs) -> AuditFindings:
+        """Likely label errors of a finished run (`visionfit audit`); DataError: not for this
+        task."""
+        raise DataError(f"visionfit audit does not apply to {self.name} runs")
 
     # ---- the baseline, the console ------------------------------------------------------------
 

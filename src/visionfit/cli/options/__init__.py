@@ -18,6 +18,7 @@ from visionfit.cli.options.commands import *  # noqa: F403
 from visionfit.cli.options.data import *  # noqa: F403
 from visionfit.cli.options.data import (
     DATA_GROUP,
+    EDITS_GROUP,
     LOADING_GROUP,
     MASKS_GROUP,
     SEGMENT_GROUP,
@@ -39,6 +40,7 @@ from visionfit.cli.options.training import (
 TRAINING_GROUPS = (
     CONFIG,
     DATA_GROUP,
+    EDITS_GROUP,
     SPLIT_GROUP,
     LOADING_GROUP,
     MODEL_GROUP,
@@ -53,4 +55,11 @@ TRAINING_GROUPS = (
 # check reads the data as training would, and trains nothing.
 CHECK_GROUPS = (CONFIG, DATA_GROUP, SPLIT_GROUP, MASKS_GROUP)
 # The scikit-learn baseline: the data and folds of a --folds run, its own model options.
-BASELINE_GROUPS = (CONFIG, DATA_GROUP, BASELINE_GROUP, CV_GROUP.without("refit"), OUTPUT_GROUP)
+BASELINE_GROUPS = (
+    CONFIG,
+    DATA_GROUP,
+    EDITS_GROUP,
+    BASELINE_GROUP,
+    CV_GROUP.without("refit"),
+    OUTPUT_GROUP,
+)

@@ -216,6 +216,19 @@ ReportTarget = Annotated[
 Compare = Annotated[
     bool, typer.Option("--compare", help="Compare the runs in a folder instead of one run.")
 ]
+AuditOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Folder to write (new, or empty).",
+        show_default="RUN/audit, then RUN/audit-2, ...",
+    ),
+]
+AuditTop = Annotated[
+    int,
+    typer.Option("--top", min=0, help="Issues shown in the grid (label_issues.png)."),
+]
 ReportOut = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="HTML file to write (default: inside the run or folder)."),

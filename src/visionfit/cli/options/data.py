@@ -32,6 +32,8 @@ ConflictingLabels = Annotated[
 LabelFromName = Annotated[
     str | None, config_option("data.label_from_name", "--label-from-name", panel=LABELS)
 ]
+Exclude = Annotated[Path | None, config_option("data.exclude", "--exclude", panel=LABELS)]
+Relabel = Annotated[Path | None, config_option("data.relabel", "--relabel", panel=LABELS)]
 # the split
 ValFraction = Annotated[
     float | None, config_option("data.val_fraction", "--val-fraction", panel=DATA)
@@ -99,6 +101,8 @@ DATA_GROUP = group(
     in_chans=InChans,
     max_pixels=MaxPixels,
 )
+# Label edits handed back from `visionfit audit` (what train and baseline train on)
+EDITS_GROUP = group("label edits", exclude=Exclude, relabel=Relabel)
 SPLIT_GROUP = group(
     "split", val_fraction=ValFraction, test_fraction=TestFraction, split_col=SplitCol
 )

@@ -395,6 +395,14 @@ class Classification(TaskBase):
         line = calibration_text(post.get("calibration") or {}) if "calibration" in post else None
         return [line] if line else []
 
+    def audit(self, args):
+        """Likely wrong labels by confident learning (tasks/classification/audit.py)."""
+        from visionfit.tasks.classification.audit import audit_classification
+
+        run = args.run
+        mode = str(run.summary.get("task") or run.config.get("data", {}).get("task", ""))
+        return audit_classification(args, mode)
+
     def report_sections(self) -> list:
         from visionfit.tasks.classification.report import SECTIONS
 

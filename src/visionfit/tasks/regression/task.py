@@ -254,6 +254,12 @@ class Regression(TaskBase):
             ),
         }
 
+    def audit(self, args):
+        """Per-image label quality, worst first (tasks/regression/audit.py)."""
+        from visionfit.tasks.regression.audit import audit_regression
+
+        return audit_regression(args)
+
     def report_sections(self) -> list:
         from visionfit.tasks.regression.report import SECTIONS
 

@@ -18,12 +18,20 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
     """Read image/mask pairs, decode every image once (cached scan) and leave out unusable ones;
     `label`/`target` (empty / non_empty mask) are what splits and folds stratify on."""
     from visionfit.data.check import scan_files
+    from visionfit.data.label_edits import apply_label_edits, edits_note, read_label_edits
 
     samples = _read_pairs(cfg, progress)
     df = samples.df.reset_index(drop=True).copy()
+    edits = read_label_edits(cfg.data.exclude, cfg.data.relabel)
+    notes = list(samples.notes)
+    if edits:  # --relabel: refused (masks are not class names); --exclude: left out
+        df, excluded = apply_label_edits(df.assign(label=""), [], edits)
+        notes.append(edits_note(samples.df, edits, len(excluded)))
     scan = scan_files(list(df["image"]), max_pixels=cfg.data.max_pixels, progress=progress)
     bad = {f.image: f for f in scan.files if not f.ok}
     rows = [(p, "", r, "") for p, r in samples.skipped]
+    if edits:
+        rows += [tuple(r) for r in excluded.itertuples(index=False)]
     rows += [(img, "", bad[img].reason, bad[img].detail) for img in df["image"] if img in bad]
     df = df[~df["image"].isin(bad.keys())].reset_index(drop=True)
     if df.empty:
@@ -36,7 +44,7 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
         layout=samples.layout,
         label_mode="segment",
         skipped=pd.DataFrame(rows, columns=SKIPPED_COLUMNS),
-        notes=list(samples.notes),
+        notes=notes,
         sha1={f.image: f.sha1 for f in scan.files if f.ok},
         extra={"spec": samples.spec, "rle": samples.rle},
         strata_optional=True,

@@ -348,6 +348,12 @@ class Segmentation(TaskBase):
         """Masks at each image's size, post-processed, with their RLE (MaskPredictions)."""
         return self.prediction_type.from_batch(predictor, batch)
 
+    def audit(self, args):
+        """Per-image label quality, worst first (tasks/segmentation/audit.py)."""
+        from visionfit.tasks.segmentation.audit import audit_segmentation
+
+        return audit_segmentation(args)
+
     def report_sections(self) -> list:
         from visionfit.tasks.segmentation.report import SECTIONS
 
