@@ -9,8 +9,9 @@ How each step of `data/preprocess.py` is expressed (export.json's `embedded_prep
   shape with the same arithmetic (floor, round half to even as Python's `round`).
 - area (OpenCV INTER_AREA): two matrix products whose weights are each output pixel's overlap with
   the input pixels (what INTER_AREA computes, shrinking or enlarging); exact up to rounding.
-- nearest / bilinear / bicubic (Pillow): ONNX Resize (opset 18) with Pillow's conventions: half
-  pixel centres, antialiasing when shrinking, cubic a = -0.5, weights renormalised at the border.
+- nearest (Pillow): Gather at Pillow's source pixels (its centres summed up in double).
+- bilinear / bicubic (Pillow): ONNX Resize (opset 18) with Pillow's conventions: half pixel
+  centres, antialiasing when shrinking, cubic a = -0.5, weights renormalised at the border.
 - lanczos: ONNX Resize has no Lanczos filter; bicubic with antialiasing stands in for it (not
   exact; the agreement check says how close).
 - after the resize the pixels are rounded and clipped to 0..255 (the resamplers return uint8),
@@ -32,7 +33,7 @@ def embedded_steps(pre: Preprocess, in_chans: int) -> dict:
     """What the graph does before the network (export.json)."""
     exact = {
         "area": "to rounding: +-1 grey level in a few pixels",
-        "nearest": "the same source pixels but for a rare off-by-one index at a boundary",
+        "nearest": "yes: the source pixels Pillow picks",
         "lanczos": "no: an approximation (ONNX has no Lanczos filter)",
     }.get(
         pre.interpolation,
@@ -139,6 +140,11 @@ def _resample(g: _Graph, pre: Preprocess, x: str, nh: str, nw: str, in_chans: in
         ww = _area_weights(g, g.op("Gather", g.op("Shape", x), g.const(3, np.int64)), nw)
         x = g.op("MatMul", wh, x)  # (nh, H) @ (1, C, H, W)
         return g.op("MatMul", x, g.op("Transpose", ww, perm=[1, 0]))
+    if pre.interpolation == "nearest":  # Pillow: source index floor((i + 0.5) * in / out)
+        for axis, n_out in ((2, nh), (3, nw)):
+            n_in = g.op("Gather", g.op("Shape", x), g.const(axis, np.int64))
+            x = g.op("Gather", x, _nearest_index(g, n_in, n_out), axis=axis)
+        return x
     sizes = g.op(
         "Concat",
         g.const([1, in_chans], np.int64),
@@ -147,13 +153,26 @@ def _resample(g: _Graph, pre: Preprocess, x: str, nh: str, nw: str, in_chans: in
         axis=0,
     )
     attrs = {"coordinate_transformation_mode": "half_pixel"}
-    if pre.interpolation == "nearest":  # Pillow: source index floor((i + 0.5) * scale)
-        attrs.update(mode="nearest", nearest_mode="round_prefer_ceil")
-    elif pre.interpolation == "bilinear":
+    if pre.interpolation == "bilinear":
         attrs.update(mode="linear", antialias=1)
     else:  # bicubic; lanczos approximated
         attrs.update(mode="cubic", antialias=1, cubic_coeff_a=-0.5, exclude_outside=1)
     return g.op("Resize", x, "", "", sizes, **attrs)
+
+
+def _nearest_index(g: _Graph, n_in: str, n_out: str) -> str:
+    """int64 (n_out,) source indices as Pillow's NEAREST picks them: the centre starts at
+    scale / 2 and moves by scale = n_in / n_out, added up in double (a cumulative sum; the
+    rounding of that sum decides which pixel an exact .0 centre takes), floored."""
+    from onnx import TensorProto
+
+    fin, fout = (g.op("Cast", v, to=TensorProto.DOUBLE) for v in (n_in, n_out))
+    scale = g.op("Div", fin, fout)
+    first = _vec1(g, g.op("Mul", scale, g.const(0.5, np.float64)))
+    rest = g.op("Expand", scale, _vec1(g, g.op("Sub", n_out, g.const(1, np.int64))))
+    centres = g.op("CumSum", g.op("Concat", first, rest, axis=0), g.const(0, np.int64))
+    last = g.op("Sub", fin, g.const(1.0, np.float64))
+    return g.op("Cast", g.op("Min", g.op("Floor", centres), last), to=TensorProto.INT64)
 
 
 def _area_weights(g: _Graph, n_in: str, n_out: str) -> str:
