@@ -40,8 +40,9 @@ def _val_rows(run: Path) -> list[str]:
 def test_export_prints_agreement_and_writes_it(vf, ws, run):
     """README: visionfit export RUN --check-images 32 --min-agreement 0.99"""
     cwd = ws / "export-check" / "a"
-    res = vf("export", run, "--out", "onnx/", "--check-images", "32", "--min-agreement", "0.99",
-             cwd=cwd).ok()
+    res = vf(
+        "export", run, "--out", "onnx/", "--check-images", "32", "--min-agreement", "0.99", cwd=cwd
+    ).ok()
     info = json.loads((cwd / "onnx" / "export.json").read_text())["agreement"]
     n = len(_val_rows(run))
     assert info["images"] == min(32, n) and info["source"] == "splits.csv val rows"
@@ -56,8 +57,9 @@ def test_check_images_limits_and_zero_skips(vf, ws, run):
     cwd = ws / "export-check" / "b"
     vf("export", run, "--out", "few/", "--check-images", "3", cwd=cwd).ok()
     assert json.loads((cwd / "few" / "export.json").read_text())["agreement"]["images"] == 3
-    res = vf("export", run, "-f", "torchscript", "--out", "none/", "--check-images", "0",
-             cwd=cwd).ok()
+    res = vf(
+        "export", run, "-f", "torchscript", "--out", "none/", "--check-images", "0", cwd=cwd
+    ).ok()
     assert "real-image agreement: skipped (--check-images 0)" in _flat(res.out)
     info = json.loads((cwd / "none" / "export.json").read_text())["agreement"]
     assert info == {"skipped": "--check-images 0"}

@@ -160,7 +160,7 @@ def test_task_agreement_measures():
     got = np.array([[0.8, 0.2], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55]])
     multi = task_for_meta({"task": "multiclass", "classes": ["a", "b"]})
     assert multi.export_agreement({"task": "multiclass"}, ref, got) == ("top-1", 0.5)
-    # binary at the run's threshold 0.3: only row 1 (0.6 vs 0.4) stays on the same side... all do
+    # binary at the run's threshold 0.3: row 1 (0.6 vs 0.4) and row 3 stay on the same side
     binary = {"task": "binary", "threshold": 0.3}
     assert multi.export_agreement(binary, ref, got) == ("decisions", 1.0)
     ml = {"task": "multilabel", "threshold": [0.5, 0.5]}
@@ -172,7 +172,9 @@ def test_task_agreement_measures():
     other[0, 1, 0, 1] = 0.7
     assert seg.export_agreement({"threshold": 0.5}, maps, other) == ("pixels", 0.75)
     reg = task_for_meta({"task": "regression", "task_family": "regression", "classes": []})
-    value = reg.export_agreement({"target_std": 2.0}, np.array([[1.0], [2.0]]), np.array([[1.1], [2.0]]))
+    value = reg.export_agreement(
+        {"target_std": 2.0}, np.array([[1.0], [2.0]]), np.array([[1.1], [2.0]])
+    )
     assert value[0] == "value" and value[1] == pytest.approx(0.95)
 
 

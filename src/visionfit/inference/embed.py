@@ -107,7 +107,11 @@ def preprocessing_model(pre: Preprocess, in_chans: int, opset: int, out_name: st
     graph = helper.make_graph(
         g.nodes,
         "visionfit_preprocess",
-        [helper.make_tensor_value_info(IMAGE_INPUT, TensorProto.UINT8, ["height", "width", in_chans])],
+        [
+            helper.make_tensor_value_info(
+                IMAGE_INPUT, TensorProto.UINT8, ["height", "width", in_chans]
+            )
+        ],
         [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [1, in_chans, s, s])],
         initializer=g.inits,
     )
