@@ -114,11 +114,3 @@ def test_missing_validation_images_are_said(vf, ws, run):
     assert f"real-image agreement: skipped (none of the {n} splits.csv val rows exist" in _flat(
         res.out
     ), res.tail()
-
-
-def test_segmentation_counts_mask_pixels(vf, ws, seg_run):
-    cwd = ws / "export-check" / "seg"
-    res = vf("export", seg_run, "--out", "seg/", cwd=cwd).ok()
-    info = json.loads((cwd / "seg" / "export.json").read_text())["agreement"]
-    assert info["measure"] == "pixels" and info["agreement"] >= 0.99, res.tail()
-    assert "pixels" in _flat(res.out)

@@ -21,7 +21,7 @@ from PIL import Image
 import visionfit
 from visionfit.config import RunConfig
 from visionfit.data.preprocess import Preprocess
-from visionfit.data.synthetic import make_shapes_dataset
+from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_dataset
 from visionfit.data.transforms import transforms_for
 from visionfit.errors import ExportError, RunError
 from visionfit.inference import export as export_mod
@@ -59,6 +59,21 @@ def run(tmp_path_factory) -> Path:
     return visionfit.fit(RunConfig.from_dict(cfg), progress=False).run_dir
 
 
+@pytest.fixture(scope="module")
+def seg_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("agree-seg")
+    data = make_segmentation_dataset(root / "data", 12, size=32, seed=5)
+    cfg = {
+        "runs_dir": str(root / "runs"),
+        "data": {"path": str(data), "task": "segment", "workers": 0},
+        "model": {"name": "simple_cnn"},
+        "augment": {"preset": "none", "img_size": 32},
+        "train": {"epochs": 1, "batch_size": 8, "patience": None},
+        "segment": {"arch": "unet", "width": 4, "tune_postprocess": False},
+    }
+    return visionfit.fit(RunConfig.from_dict(cfg), progress=False).run_dir
+
+
 def _val_images(run_dir: Path) -> list[str]:
     df = pd.read_csv(run_dir / "splits.csv")
     return list(df.loc[df["split"] == "val", "image"])
@@ -73,6 +88,16 @@ def test_agreement_on_validation_images_is_written(run, tmp_path, fmt):
     assert info["measure"] == "top-1" and info["agreement"] == 1.0 and info["path"] == "predict"
     assert 0 <= info["max_prob_diff"] <= 1e-4 and info["missing"] == 0
     assert "top-1 100.00%" in res.summary() and f"on {info['images']} real image" in res.summary()
+
+
+@pytest.mark.parametrize("embed", [False, True])
+def test_segmentation_counts_mask_pixels(seg_run, tmp_path, embed):
+    res = export_run(seg_run, "onnx", tmp_path / "seg", embed_preprocessing=embed)
+    info = res.meta["agreement"]
+    assert info["measure"] == "pixels" and info["agreement"] >= 0.99 and info["images"] > 0
+    assert info["path"] == ("uint8" if embed else "predict")
+    if embed:
+        assert res.meta["output"]["shape"] == [1, 2, 32, 32]
 
 
 def test_check_images_limits_and_zero_skips(run, tmp_path):
