@@ -63,13 +63,26 @@ def export(
     out: o.ExportOut = None,
     opset: o.Opset = None,
     check: o.ParityCheck = True,
+    check_images: o.CheckImages = 32,
+    min_agreement: o.MinAgreement = 0.99,
+    embed_preprocessing: o.EmbedPreprocessing = False,
 ) -> None:
     """Export a run to ONNX or TorchScript (dynamic batch axis; probabilities out), with its
-    preprocessing, classes and post-processing in export.json and a parity check against PyTorch.
+    preprocessing, classes and post-processing in export.json, a parity check against PyTorch
+    and the agreement with PyTorch on the run's own validation images.
     """
     from visionfit.inference.export import export_run
 
-    result = export_run(run_dir, fmt, out, opset=opset, check=check)
+    result = export_run(
+        run_dir,
+        fmt,
+        out,
+        opset=opset,
+        check=check,
+        check_images=check_images,
+        min_agreement=min_agreement,
+        embed_preprocessing=embed_preprocessing,
+    )
     render.console.print(result.summary(), highlight=False)
 
 

@@ -41,6 +41,12 @@ def ensure_onnx(predictor) -> Path:
             f"{path} has no readable {EXPORT_META} beside it: remove {path.parent} and predict "
             "again (it is re-exported), or run visionfit export"
         ) from None
+    if info.get("embedded_preprocessing"):
+        raise RunError(
+            f"{path} takes decoded uint8 images (exported with --embed-preprocessing); "
+            "predict --backend onnx feeds normalised batches: export without "
+            f"--embed-preprocessing to {path.parent} (move this export elsewhere first)"
+        )
     if info.get("source") != bundle_fingerprint(run_dir, meta):
         raise RunError(
             f"{path} was exported from other weights than {run_dir}'s bundle now: remove "

@@ -29,6 +29,13 @@ from torch import nn
 from visionfit.data.preprocess import Preprocess
 from visionfit.errors import ExportError, OutputExistsError
 from visionfit.fileio import link_exclusive, open_regular
+from visionfit.inference.agreement import (
+    DEFAULT_CHECK_IMAGES,
+    DEFAULT_MIN_AGREEMENT,
+    agreement_line,
+    real_image_agreement,
+)
+from visionfit.inference.embed import MIN_OPSET, embed_into
 from visionfit.runs.files import MODEL_META, WEIGHTS
 
 FORMATS = ("onnx", "torchscript")
@@ -55,6 +62,10 @@ class ExportResult:
         """A few lines for the CLI: what was written, its input and output, the parity check."""
         m = self.meta
         shape = f"(batch, {m['in_chans']}, {m['img_size']}, {m['img_size']})"
+        inp = f"float32 {shape}, resized and normalised as in export.json"
+        if m.get("embedded_preprocessing"):
+            inp = f"uint8 (height, width, {m['in_chans']}), one decoded image (resize and "
+            inp += "normalisation inside the graph)"
         out = "(" + ", ".join(map(str, m["output"]["shape"])) + ")"
         fmt = "ONNX" if self.format == "onnx" else "TorchScript"
         opset = f" (opset {self.opset})" if self.opset else ""
@@ -69,9 +80,9 @@ class ExportResult:
         return "\n".join(
             [
                 f"exported {m['arch']} ({m['task']}) to {fmt}{opset}: {self.model_path}",
-                f"  input: float32 {shape}, resized and normalised as in export.json; "
-                f"output: probabilities {out}",
+                f"  input: {inp}; output: probabilities {out}",
                 f"  {parity}",
+                f"  {agreement_line(m.get('agreement'))}",
                 f"  preprocessing, classes and post-processing: {self.meta_path}",
             ]
         )
@@ -97,24 +108,55 @@ def export_run(
     *,
     opset: int | None = None,
     check: bool = True,
+    check_images: int = DEFAULT_CHECK_IMAGES,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
+    embed_preprocessing: bool = False,
 ) -> ExportResult:
-    """Export a finished run to `out` (default `RUN/export/<fmt>/`): the model file and
-    `export.json`. Existing files are never overwritten. With `check`, the exported graph is
-    compared with eager PyTorch at batch 1 and 3; a difference above 1e-4 is an ExportError and
-    nothing is written."""
+    """Export a finished run to `out` (default `RUN/export/<fmt>/`, `RUN/export/onnx-uint8/`
+    with `embed_preprocessing`): the model file and `export.json`. Existing files are never
+    overwritten. With `check`, the exported graph is compared with eager PyTorch at batch 1 and
+    3; a difference above 1e-4 is an ExportError and nothing is written. Then up to
+    `check_images` of the run's validation images go through the exported graph as `predict
+    --backend` feeds it (inference/agreement.py); agreement below `min_agreement` is an
+    ExportError and nothing is written."""
     from visionfit.inference.loading import load_run
 
-    _check_options(fmt, opset)
-    return export_predictor(load_run(run_dir), fmt, out, opset=opset, check=check)
+    _check_options(fmt, opset, check_images, min_agreement, embed_preprocessing)
+    return export_predictor(
+        load_run(run_dir),
+        fmt,
+        out,
+        opset=opset,
+        check=check,
+        check_images=check_images,
+        min_agreement=min_agreement,
+        embed_preprocessing=embed_preprocessing,
+    )
 
 
-def _check_options(fmt: str, opset: int | None) -> None:
+def _check_options(
+    fmt: str,
+    opset: int | None,
+    check_images: int = 0,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
+    embed: bool = False,
+) -> None:
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if opset is not None and fmt != "onnx":
         raise ExportError("--opset applies to --format onnx only")
     if opset is not None and not 7 <= int(opset) <= 20:
         raise ExportError(f"--opset {opset} is outside what the exporter writes (7..20)")
+    if check_images < 0:
+        raise ExportError(f"--check-images {check_images}: give 0 (no check) or more images")
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ExportError(f"--min-agreement {min_agreement:g} is outside 0..1 (default 0.99)")
+    if embed and fmt != "onnx":
+        raise ExportError("--embed-preprocessing applies to --format onnx only")
+    if embed and opset is not None and opset < MIN_OPSET:
+        raise ExportError(
+            f"--embed-preprocessing needs --opset {MIN_OPSET} or higher (ONNX Resize antialias)"
+        )
 
 
 def export_predictor(
@@ -124,43 +166,80 @@ def export_predictor(
     *,
     opset: int | None = None,
     check: bool = True,
+    check_images: int = 0,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
+    embed_preprocessing: bool = False,
 ) -> ExportResult:
-    """`export_run` for a predictor already loaded from its run directory."""
-    _check_options(fmt, opset)
+    """`export_run` for a predictor already loaded from its run directory (`check_images`
+    defaults to 0 here: `predict --backend onnx` exports through this with the parity check
+    only)."""
+    _check_options(fmt, opset, check_images, min_agreement, embed_preprocessing)
     if predictor.run_dir is None:
         raise ExportError("only a predictor loaded from a run directory can be exported")
     run_dir = Path(predictor.run_dir)
+    if embed_preprocessing:
+        opset = opset or MIN_OPSET
     meta = _export_meta(predictor, run_dir, fmt, opset)
-    out_dir = Path(out) if out is not None else run_dir / "export" / fmt
+    default = "onnx-uint8" if embed_preprocessing else fmt
+    out_dir = Path(out) if out is not None else run_dir / "export" / default
     model_path, meta_path = out_dir / MODEL_FILES[fmt], out_dir / EXPORT_META
     for path in (model_path, meta_path):
         if path.exists():
             raise ExportError(f"{path} exists and is never overwritten: remove it or pass --out")
     module = probability_module(predictor)
+    tmp = _temp_file(out_dir, model_path.name)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{model_path.name}.", suffix=".tmp", dir=out_dir)
-    except OSError as e:  # a read-only run directory, a full disk
-        raise ExportError(f"cannot write the export to {out_dir}: {e.strerror}") from None
-    os.close(fd)
-    sample = _sample_batch(meta, 1, seed=0)
-    tmp = Path(tmp_name)
-    try:
-        if fmt == "onnx":
-            _to_onnx(module, sample, tmp, meta)
-        else:
-            _to_torchscript(module, sample, tmp, meta)
-        diff = _parity(module, tmp, fmt, meta) if check else None
-        meta["parity"] = {
-            "max_abs_diff": diff,
-            "batch_sizes": list(PARITY_BATCHES) if check else [],
-            "tolerance": TOLERANCE,
-        }
+        diff = _write_graph(module, tmp, fmt, meta, check)
+        if embed_preprocessing:
+            with _quiet():
+                embed_into(tmp, Preprocess.from_meta(predictor.meta), meta, INPUT_NAME)
+        opened = lambda: _exported_probabilities(tmp, fmt)  # noqa: E731
+        meta["agreement"] = real_image_agreement(
+            predictor, tmp, opened, check_images, min_agreement, embedded=embed_preprocessing
+        )
         _link_new(tmp, model_path)
     finally:
         tmp.unlink(missing_ok=True)
     _write_new_text(meta_path, json.dumps(meta, indent=2))
     return ExportResult(model_path, meta_path, fmt, meta["opset"], diff, meta)
+
+
+def _temp_file(out_dir: Path, name: str) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+    except OSError as e:  # a read-only run directory, a full disk
+        raise ExportError(f"cannot write the export to {out_dir}: {e.strerror}") from None
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def _write_graph(module: nn.Module, tmp: Path, fmt: str, meta: dict, check: bool) -> float | None:
+    """The network's graph at `tmp` and its parity with PyTorch on random batches."""
+    sample = _sample_batch(meta, 1, seed=0)
+    if fmt == "onnx":
+        _to_onnx(module, sample, tmp, meta)
+    else:
+        _to_torchscript(module, sample, tmp, meta)
+    diff = _parity(module, tmp, fmt, meta) if check else None
+    meta["parity"] = {
+        "max_abs_diff": diff,
+        "batch_sizes": list(PARITY_BATCHES) if check else [],
+        "tolerance": TOLERANCE,
+    }
+    return diff
+
+
+def _exported_probabilities(path: Path, fmt: str):
+    """What computes the probabilities from a normalised batch, as `predict --backend` uses it:
+    onnxruntime's session (backends.use_backend), or the TorchScript module."""
+    if fmt == "onnx":
+        from visionfit.inference.onnx_runtime import OnnxProbabilities
+
+        return OnnxProbabilities(path)
+    with warnings.catch_warnings():  # torch.jit.load's deprecation notice
+        warnings.simplefilter("ignore")
+        return torch.jit.load(str(path), map_location="cpu").eval()
 
 
 def _export_meta(predictor, run_dir: Path, fmt: str, opset: int | None) -> dict:
@@ -306,14 +385,7 @@ def _to_torchscript(module: nn.Module, sample: torch.Tensor, path: Path, meta: d
 @torch.no_grad()
 def _parity(module: nn.Module, path: Path, fmt: str, meta: dict) -> float:
     """Max abs difference of the exported graph and eager PyTorch over batch 1 and 3."""
-    if fmt == "onnx":
-        from visionfit.inference.onnx_runtime import OnnxProbabilities
-
-        exported = OnnxProbabilities(path)
-    else:
-        with warnings.catch_warnings():  # torch.jit.load's deprecation notice
-            warnings.simplefilter("ignore")
-            exported = torch.jit.load(str(path), map_location="cpu").eval()
+    exported = _exported_probabilities(path, fmt)
     worst = 0.0
     for i, n in enumerate(PARITY_BATCHES):
         x = _sample_batch(meta, n, seed=i + 1)

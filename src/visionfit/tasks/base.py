@@ -284,6 +284,7 @@ class Task(Protocol):
 
     def predictions(self, predictor, batch: ProbBatch) -> Predictions: ...  # one batch, typed
     def export_info(self, meta: dict) -> dict: ...  # export.json: output shape, how to read it
+    def export_agreement(self, meta: dict, ref, got) -> tuple[str, float]: ...  # export check
     def report_sections(self) -> list: ...  # visionfit.plots.sections.SectionSpec
     def audit(self, args: AuditArgs) -> AuditFindings: ...  # `visionfit audit RUN`
 
@@ -390,6 +391,14 @@ class TaskBase:
         (popped into output.shape / output.kind by inference/export.py; the kind defaults to
         "probabilities"), `postprocess` and the task's own keys."""
         return {}
+
+    def export_agreement(self, meta: dict, ref, got) -> tuple[str, float]:
+        """How far an exported graph's outputs `got` agree with PyTorch's `ref` on the same
+        real images (numpy, the probabilities `Predictor.predict_proba` gives): what is
+        counted and the share that agrees (0..1). Default: the same argmax over axis 1."""
+        import numpy as np
+
+        return "top-1", float(np.mean(np.argmax(ref, axis=1) == np.argmax(got, axis=1)))
 
     def report_sections(self) -> list:
         """The task's own sections of report.html (visionfit.plots.sections.SectionSpec)."""

@@ -72,6 +72,11 @@ def test_export_onnx_parity_and_output_shape(holdout_run):
     assert res.meta["output"]["shape"] == ["batch", 1]
     assert res.meta["target_mean"] is not None
     assert res.max_abs_diff is not None and res.max_abs_diff < 1e-3
+    # the real-image check: 1 - largest value difference / the target's std
+    agreement = res.meta["agreement"]
+    assert agreement["measure"] == "value" and agreement["images"] > 0
+    std = res.meta["target_std"]
+    assert agreement["agreement"] == pytest.approx(1 - agreement["max_prob_diff"] / std)
 
 
 def test_two_folds_write_oof_and_cv_scores(disc_dir, regress_cfg, tmp_path):

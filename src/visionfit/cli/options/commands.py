@@ -83,6 +83,32 @@ ParityCheck = Annotated[
         help="Compare the export with PyTorch on sample inputs (max abs difference <= 1e-4).",
     ),
 ]
+CheckImages = Annotated[
+    int,
+    typer.Option(
+        "--check-images",
+        help="Also run up to N of the run's validation images (splits.csv val rows; a CV run: "
+        "folds.csv) through the exported graph as predict --backend feeds it and through "
+        "PyTorch, and print their agreement (0: skip).",
+    ),
+]
+MinAgreement = Annotated[
+    float,
+    typer.Option(
+        "--min-agreement",
+        help="Refuse the export (nothing written, exit 2) when the real-image agreement is "
+        "below this share: top-1 (binary, multi-label: the decisions per label), mask "
+        "pixels, or for regression 1 - largest difference / target std.",
+    ),
+]
+EmbedPreprocessing = Annotated[
+    bool,
+    typer.Option(
+        "--embed-preprocessing",
+        help="ONNX: a graph that takes one decoded image, uint8 (height, width, channels) of any "
+        "size, with the resize and normalisation inside (default out: RUN/export/onnx-uint8).",
+    ),
+]
 RunMaxPixels = Annotated[
     int | None,
     typer.Option("--max-pixels", help=config_field("data.max_pixels")[0], show_default="the run's"),

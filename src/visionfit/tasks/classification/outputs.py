@@ -34,6 +34,15 @@ def decide(probs: np.ndarray, label_mode: str, classes: list[str], threshold) ->
     return preds
 
 
+def decisions(probs: np.ndarray, meta: dict) -> np.ndarray:
+    """Binary: (N,) class-1 decisions; multi-label: (N, C) per-label decisions, at the run's
+    threshold(s), as `decide` makes them."""
+    threshold = np.asarray(meta.get("threshold", 0.5), np.float64)
+    if meta["task"] == "multilabel":
+        return probs >= np.broadcast_to(threshold, (probs.shape[1],))
+    return probs[:, 1] >= float(threshold)
+
+
 @dataclass
 class ClassPredictions(Predictions):
     """Probabilities (N, C), NaN rows for unreadable inputs, and the decided classes."""

@@ -432,6 +432,16 @@ class Classification(TaskBase):
             ),
         }
 
+    def export_agreement(self, meta: dict, ref, got) -> tuple[str, float]:
+        """Top-1 agreement; binary and multi-label: the decisions at the run's thresholds (per
+        label: the share of image x label decisions that agree)."""
+        from visionfit.tasks.classification.outputs import decisions
+
+        if meta["task"] not in ("binary", "multilabel"):
+            return super().export_agreement(meta, ref, got)
+        same = decisions(ref, meta) == decisions(got, meta)
+        return ("decisions" if meta["task"] == "binary" else "label decisions"), float(same.mean())
+
 
 def num_outputs(label_mode: str, num_classes: int) -> int:
     """Binary uses one logit with BCE; multi-class, multi-label and soft one logit per class."""

@@ -260,6 +260,14 @@ class Regression(TaskBase):
 
         return audit_regression(args)
 
+    def export_agreement(self, meta: dict, ref, got) -> tuple[str, float]:
+        """1 - the largest absolute difference of the values / the target's standard deviation
+        (training's; else the values' own spread)."""
+        import numpy as np
+
+        spread = float(meta.get("target_std") or 0.0) or float(np.std(ref)) or 1.0
+        return "value", max(0.0, 1.0 - float(np.max(np.abs(ref - got))) / spread)
+
     def report_sections(self) -> list:
         from visionfit.tasks.regression.report import SECTIONS
 

@@ -338,6 +338,16 @@ class Segmentation(TaskBase):
             ),
         }
 
+    def export_agreement(self, meta: dict, ref, got) -> tuple[str, float]:
+        """The share of model-size pixels given the same class (binary: foreground at the
+        run's threshold)."""
+        import numpy as np
+
+        if ref.shape[1] == 2:
+            thr = float(meta.get("threshold", 0.5))
+            return "pixels", float(np.mean((ref[:, 1] >= thr) == (got[:, 1] >= thr)))
+        return "pixels", float(np.mean(np.argmax(ref, axis=1) == np.argmax(got, axis=1)))
+
     @property
     def prediction_type(self):
         from visionfit.tasks.segmentation.outputs import MaskPredictions
