@@ -114,3 +114,14 @@ def test_missing_validation_images_are_said(vf, ws, run):
     assert f"real-image agreement: skipped (none of the {n} splits.csv val rows exist" in _flat(
         res.out
     ), res.tail()
+
+
+def test_segmentation_unet_exports_with_pixel_agreement(vf, ws, seg_run):
+    """The default U-Net exports to ONNX and TorchScript (torchvision's first import used to land
+    inside the trace), each checked on the run's validation images, pixel by pixel."""
+    cwd = ws / "export-check" / "seg"
+    for fmt in ("onnx", "torchscript"):
+        vf("export", seg_run, "--format", fmt, "--out", f"{fmt}/", cwd=cwd).ok()
+        info = json.loads((cwd / fmt / "export.json").read_text())["agreement"]
+        assert info["measure"] == "pixels" and info["agreement"] >= 0.99, info
+        assert info["images"] >= 1 and info["missing"] == 0

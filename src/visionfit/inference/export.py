@@ -344,7 +344,15 @@ def _quiet():
             os.close(fd)
 
 
+def _import_torchvision_first() -> None:
+    """torchvision's first import calls its `_cuda_version` operator; inside a trace (a U-Net
+    without timm imports it lazily there) that call lands in the graph and the export fails."""
+    with contextlib.suppress(ImportError):
+        import torchvision  # noqa: F401
+
+
 def _to_onnx(module: nn.Module, sample: torch.Tensor, path: Path, meta: dict) -> None:
+    _import_torchvision_first()
     # The TorchScript-based exporter (dynamo=False) is the robust path for timm / smp models.
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     try:
@@ -370,6 +378,7 @@ def _to_onnx(module: nn.Module, sample: torch.Tensor, path: Path, meta: dict) ->
 
 
 def _to_torchscript(module: nn.Module, sample: torch.Tensor, path: Path, meta: dict) -> None:
+    _import_torchvision_first()
     try:
         with _quiet(), torch.no_grad():
             traced = torch.jit.trace(module, sample, check_trace=False)
