@@ -142,6 +142,22 @@ def print_cv_summary(result) -> None:
         console.print(f"refit on all data: {result.refit_dir}")
 
 
+def print_intervals(result) -> None:
+    """The headline scores with their 95 % bootstrap intervals (engine/intervals.py):
+    `acc 0.941 [0.936, 0.946]`, what was resampled and from what."""
+    from visionfit.tasks.intervals import interval_text
+
+    for iv in (getattr(result, "intervals", None) or {}).values():
+        extra = f"; {iv['note']}" if iv.get("note") else ""
+        dropped = f", {iv['dropped']} undefined dropped" if iv.get("dropped") else ""
+        console.print(
+            f"[bold]{iv['metric']} {iv['score']:.3f} {interval_text(iv)}[/] "
+            f"({iv['level']:.0%} bootstrap interval, {iv['resamples']} resamples of the "
+            f"{iv['n']} {iv['unit']} of the {iv['of']}{dropped}{extra})",
+            highlight=False,
+        )
+
+
 def print_cv_test(result) -> None:
     """A K-fold run's test split scores (engine.cv.CVResult): the fold ensemble's and, with
     --refit, the refit model's, each named."""
@@ -177,6 +193,9 @@ def _score_cell(r) -> str:
 def _runs_cell(column: str, v, row) -> str:
     if column == "score":
         return _score_cell(row)
+    if column == "interval":
+        low, high = row.get("low"), row.get("high")
+        return "" if _missing(low) or _missing(high) else f"[{low:.4f}, {high:.4f}]"
     if _missing(v):
         return ""
     if column == "seconds":
@@ -187,13 +206,17 @@ def _runs_cell(column: str, v, row) -> str:
 def runs_table(df, title: str) -> Table:
     """engine.runs.list_runs' frame as a table; std and [pooled OOF] join the score cell."""
     table = Table(title=title, title_justify="left")
-    cols = [c for c in df.columns if c not in ("std", "oof")]
+    cols = [c for c in df.columns if c not in ("std", "oof", "low", "high")]
+    if "low" in df.columns and "score" in cols:
+        cols.insert(cols.index("score") + 1, "interval")
     for c in cols:
         table.add_column(c, justify="right" if c in _NUMERIC else "left")
     for _, r in df.iterrows():
-        table.add_row(*(_runs_cell(c, r[c], r) for c in cols))
+        table.add_row(*(_runs_cell(c, r.get(c), r) for c in cols))
     table.caption = (
-        "score: best epoch (single) or mean ± std over folds \\[pooled out-of-fold] (cv, baseline)"
+        "score: best epoch (single) or mean ± std over folds \\[pooled out-of-fold] (cv, "
+        "baseline); interval: 95 % bootstrap interval of the validation (single) or pooled "
+        "out-of-fold (cv) score (--sort low ranks by its lower bound)"
     )
     return table
 

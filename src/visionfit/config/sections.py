@@ -269,6 +269,13 @@ class TrainConfig(_Section):
         "on val or out-of-fold predictions, stored in the bundle (auto: 0.5 binary, f1 "
         "multi-label).",
     )
+    bootstrap: int = Field(
+        1000,
+        ge=0,
+        le=100_000,
+        description="Bootstrap resamples for the 95 % confidence intervals on the headline "
+        "scores (validation, out-of-fold, test; whole groups with --group-col); 0: none.",
+    )
     checkpoint_steps: int | None = Field(
         None,
         ge=1,

@@ -106,6 +106,7 @@ CheckpointMinutes = Annotated[
     float | None,
     config_option("train.checkpoint_minutes", "--checkpoint-minutes", panel=OUTPUT),
 ]
+Bootstrap = Annotated[int | None, config_option("train.bootstrap", "--bootstrap", panel=OUTPUT)]
 
 # ---- cross-validation --------------------------------------------------------------------------
 Folds = Annotated[int | None, config_option("cv.folds", "--folds", panel=CV)]
@@ -186,6 +187,7 @@ TRAIN_GROUP = group(
     threshold=Threshold,
     checkpoint_steps=CheckpointSteps,
     checkpoint_minutes=CheckpointMinutes,
+    bootstrap=Bootstrap,
 )
 OUTPUT_GROUP = group("output", name=Name, runs_dir=RunsDir)
 CV_GROUP = group(

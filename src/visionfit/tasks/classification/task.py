@@ -16,6 +16,7 @@ import torch
 
 from visionfit.config import RunConfig
 from visionfit.errors import DataError, RunError
+from visionfit.runs import files as run_files
 from visionfit.tasks.base import (
     AfterTraining,
     CheckInput,
@@ -274,6 +275,7 @@ class Classification(TaskBase):
         probs = torch.cat(batches).cpu().numpy().astype(np.float64)
         y = split_targets(val_df, mode)
         threshold = choose_threshold(mode, cfg.train.threshold, y, probs)
+        _write_val_predictions(args.out_dir, val_df, data.classes, mode, probs, threshold)
         extra = {}
         if mode == "multilabel":  # per-label AUC (scikit-learn)
             scores = score(mode, data.classes, y, probs)
@@ -290,6 +292,13 @@ class Classification(TaskBase):
             # arg-max tasks keep the key; predict ignores it for them
             "threshold": 0.5 if threshold is None else threshold,
         }
+
+    def interval_scorer(self, data: TaskData, df: pd.DataFrame, run_dir: Path, of: str):
+        """The headline score over `df`'s rows in the run's probabilities
+        (tasks/classification/intervals.py)."""
+        from visionfit.tasks.classification.intervals import classification_scorer
+
+        return classification_scorer(data, df, run_dir, of)
 
     def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
         """The run's headline validation score: ROC AUC (binary, multi-label) or accuracy."""
@@ -385,6 +394,17 @@ class Classification(TaskBase):
             "multilabel": "every label whose probability >= its threshold",
         }.get(meta["task"], "argmax over classes")
         return {"output_shape": ["batch", len(meta["classes"])], "postprocess": rule}
+
+
+def _write_val_predictions(out_dir: Path, val_df, classes, mode, probs, threshold) -> None:
+    """val_predictions.csv: the best model's validation probabilities (image, label, pred,
+    prob_<class>...: oof.csv's columns without the fold), what the interval and audits read."""
+    from visionfit.runs.rundir import atomic_write_csv
+    from visionfit.tasks.classification.cvreport import oof_frame
+
+    fold = np.zeros(len(val_df), int)
+    table = oof_frame(val_df["image"], val_df["label"], fold, classes, mode, probs, threshold)
+    atomic_write_csv(Path(out_dir) / run_files.VAL_PREDICTIONS, table.drop(columns="fold"))
 
 
 def num_outputs(label_mode: str, num_classes: int) -> int:
