@@ -144,18 +144,11 @@ def print_cv_summary(result) -> None:
 
 def print_intervals(result) -> None:
     """The headline scores with their 95 % bootstrap intervals (engine/intervals.py):
-    `acc 0.941 [0.936, 0.946]`, what was resampled and from what."""
-    from visionfit.tasks.intervals import interval_text
+    `acc 0.941 [0.936, 0.946] (...)`, what was resampled and from what."""
+    from visionfit.tasks.intervals import interval_line
 
     for iv in (getattr(result, "intervals", None) or {}).values():
-        extra = f"; {iv['note']}" if iv.get("note") else ""
-        dropped = f", {iv['dropped']} undefined dropped" if iv.get("dropped") else ""
-        console.print(
-            f"[bold]{iv['metric']} {iv['score']:.3f} {interval_text(iv)}[/] "
-            f"({iv['level']:.0%} bootstrap interval, {iv['resamples']} resamples of the "
-            f"{iv['n']} {iv['unit']} of the {iv['of']}{dropped}{extra})",
-            highlight=False,
-        )
+        console.print(interval_line(iv), highlight=False, markup=False)
 
 
 def print_cv_test(result) -> None:

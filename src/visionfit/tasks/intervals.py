@@ -119,6 +119,19 @@ def interval_text(iv: dict | None, digits: int = 3) -> str:
     return f"[{iv['low']:.{digits}f}, {iv['high']:.{digits}f}]"
 
 
+def interval_line(iv: dict) -> str:
+    """`acc 0.941 [0.936, 0.946] (95 % bootstrap interval, 1000 resamples of the 2000 images of
+    the validation split)`: a summary's interval as the console and the report show it."""
+    level = f"{iv.get('level', 0.95) * 100:g} %"
+    dropped = f", {iv['dropped']} undefined dropped" if iv.get("dropped") else ""
+    note = f"; {iv['note']}" if iv.get("note") else ""
+    return (
+        f"{iv.get('metric', 'score')} {iv.get('score', math.nan):.3f} {interval_text(iv)} "
+        f"({level} bootstrap interval, {iv.get('resamples')} resamples of the {iv.get('n')} "
+        f"{iv.get('unit', 'images')} of the {iv.get('of', 'scored images')}{dropped}{note})"
+    )
+
+
 def mean_scorer(metric: str, images, values) -> Scorer:
     """A score that is the mean of a per-row value (accuracy: 0/1 correct; per-image dice)."""
     v = np.asarray(values, np.float64)
