@@ -13,10 +13,10 @@ from visionfit.runs.summary import try_read_summary
 
 
 def stage_interval(stage: dict) -> tuple[float, float]:
-    """(low, high) of a run stage's validation interval; NaN for stages without one (an
-    ensemble, a baseline, a run with --bootstrap 0)."""
+    """(low, high) of a run stage's validation (a baseline's out-of-fold) interval; NaN for
+    stages without one (an ensemble, a run with --bootstrap 0)."""
     run_dir = stage.get("run_dir")
-    summary = try_read_summary(Path(run_dir)) if run_dir and stage["kind"] == "network" else None
+    summary = try_read_summary(Path(run_dir)) if run_dir else None
     iv = summary.get("interval") if summary is not None else None
     if not isinstance(iv, dict):
         return math.nan, math.nan
