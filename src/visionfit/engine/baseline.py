@@ -61,6 +61,7 @@ class BaselineResult:
     n_features: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    intervals: dict = field(default_factory=dict)  # summary.json's interval
 
 
 def create_estimator(cfg: BaselineConfig, estimator, n_features: int, n_samples: int):
@@ -234,6 +235,7 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
         n_features=int(x.shape[1]),
         seconds=seconds,
         notes=samples.notes,
+        intervals=intervals,
     )
 
 
