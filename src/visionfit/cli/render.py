@@ -188,7 +188,7 @@ def _runs_cell(column: str, v, row) -> str:
         return _score_cell(row)
     if column == "interval":
         low, high = row.get("low"), row.get("high")
-        return "" if _missing(low) or _missing(high) else f"[{low:.4f}, {high:.4f}]"
+        return "" if _missing(low) or _missing(high) else f"[{low:.3f}, {high:.3f}]"
     if _missing(v):
         return ""
     if column == "seconds":
@@ -203,7 +203,9 @@ def runs_table(df, title: str) -> Table:
     if "low" in df.columns and "score" in cols:
         cols.insert(cols.index("score") + 1, "interval")
     for c in cols:
-        table.add_column(c, justify="right" if c in _NUMERIC else "left")
+        # the run's name is what a user copies: other columns wrap before it is cut
+        width = int(df[c].astype(str).str.len().max()) if c == "run" and len(df) else None
+        table.add_column(c, justify="right" if c in _NUMERIC else "left", min_width=width)
     for _, r in df.iterrows():
         table.add_row(*(_runs_cell(c, r.get(c), r) for c in cols))
     table.caption = (
