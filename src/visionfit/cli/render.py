@@ -243,6 +243,10 @@ def print_evaluation(ev) -> None:
         shown = f"[bold]{_fmt4(value)}[/]" if key == ev.metric else _fmt4(value)
         table.add_row(key, shown)
     print_wide(table)
+    if getattr(ev, "interval", None):
+        from visionfit.tasks.intervals import interval_line
+
+        console.print(interval_line(ev.interval), highlight=False, markup=False)
     for line in ev.notes:
         note(line)
     console.print(f"wrote {ev.out_dir}", highlight=False)

@@ -112,6 +112,36 @@ def scorer_interval(
     return iv
 
 
+def headline_interval(task, data, df, run_dir, of: str, *, resamples: int, seed: int):
+    """The interval around the headline score of `df`'s rows as step `of` scored them in
+    `run_dir` (`Task.interval_scorer`: "val", "oof", a split's name such as "test", or "" for
+    `visionfit evaluate`'s folder); None when `resamples` is 0, nothing was scored or the task
+    keeps no per-image scores. Whole groups are resampled when the rows have groups."""
+    if resamples <= 0 or df is None or not len(df):
+        return None
+    scorer = task.interval_scorer(data, df, Path(run_dir), of)
+    if scorer is None or not len(scorer.images):
+        return None
+    iv = scorer_interval(scorer, _groups(df, scorer.images), resamples, seed=seed)
+    if iv is not None:
+        iv["of"] = _OF.get(of, f"{of} split" if of else "data evaluated")
+    return iv
+
+
+_OF = {"val": "validation split", "oof": "pooled out-of-fold predictions"}
+
+
+def _groups(df: pd.DataFrame, images) -> list[str] | None:
+    """Each scored image's group (`--group-col`), or None when the rows have no groups."""
+    if "group" not in df.columns:
+        return None
+    keys = df["group"]
+    if keys.isna().all() or (keys.astype(str) == "").all():
+        return None
+    by_image = dict(zip(df["image"].astype(str), keys.astype(str), strict=True))
+    return [by_image[i] for i in images]
+
+
 def interval_text(iv: dict | None, digits: int = 3) -> str:
     """`[0.936, 0.946]`, or "" without an interval."""
     if not iv or iv.get("low") is None:

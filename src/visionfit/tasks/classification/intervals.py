@@ -18,11 +18,7 @@ from visionfit.tasks.classification.scoring import _auc, main_metric
 from visionfit.tasks.classification.targets import split_targets
 from visionfit.tasks.intervals import Scorer, aligned_rows, mean_scorer
 
-FILES = {
-    "val": run_files.VAL_PREDICTIONS,
-    "oof": run_files.OOF,
-    "test": split_file("test", "predictions.csv"),
-}
+FILES = {"val": run_files.VAL_PREDICTIONS, "oof": run_files.OOF}  # else <split>_predictions.csv
 # scikit-learn's roc_auc_score costs about 1-7 ms a call (input checks): a binary run's interval
 # takes at most this many resamples, a multi-label run's fewer
 _AUC_RESAMPLES = 500
@@ -32,7 +28,11 @@ _LABEL_AUCS_PER_RUN = 2000
 
 def classification_scorer(data, df: pd.DataFrame, run_dir: Path, of: str) -> Scorer | None:
     mode, classes = data.label_mode, data.classes
-    found = aligned_rows(Path(run_dir) / FILES[of], df, [f"prob_{c}" for c in classes])
+    found = aligned_rows(
+        Path(run_dir) / FILES.get(of, split_file(of, "predictions.csv")),
+        df,
+        [f"prob_{c}" for c in classes],
+    )
     if found is None or not len(found[0]):
         return None
     table, keep = found

@@ -13,15 +13,15 @@ from visionfit.runs import files as run_files
 from visionfit.tasks.base import split_file
 from visionfit.tasks.intervals import Scorer, aligned_rows
 
-FILES = {
-    "val": run_files.VAL_PREDICTIONS,
-    "oof": run_files.OOF,
-    "test": split_file("test", "predictions.csv"),
-}
+FILES = {"val": run_files.VAL_PREDICTIONS, "oof": run_files.OOF}  # else <split>_predictions.csv
 
 
 def regression_scorer(data, df: pd.DataFrame, run_dir: Path, of: str) -> Scorer | None:
-    found = aligned_rows(Path(run_dir) / FILES[of], df, ["target", "prediction"])
+    found = aligned_rows(
+        Path(run_dir) / FILES.get(of, split_file(of, "predictions.csv")),
+        df,
+        ["target", "prediction"],
+    )
     if found is None or not len(found[0]):
         return None
     table, keep = found

@@ -12,15 +12,14 @@ import pandas as pd
 from visionfit.tasks.base import split_file
 from visionfit.tasks.intervals import Scorer, aligned_rows, mean_scorer
 
-FILES = {
-    "val": "val_scores.csv",
-    "oof": "oof_scores.csv",
-    "test": split_file("test", "scores_per_image.csv"),
-}
+# else <split>_scores_per_image.csv; `visionfit evaluate`'s folder (no split): predictions.csv
+FILES = {"val": "val_scores.csv", "oof": "oof_scores.csv", "": "predictions.csv"}
 
 
 def segmentation_scorer(data, df: pd.DataFrame, run_dir: Path, of: str) -> Scorer | None:
-    found = aligned_rows(Path(run_dir) / FILES[of], df, ["dice"])
+    found = aligned_rows(
+        Path(run_dir) / FILES.get(of, split_file(of, "scores_per_image.csv")), df, ["dice"]
+    )
     if found is None or not len(found[0]):
         return None
     table, keep = found
