@@ -37,10 +37,13 @@ def grouped_csv(data):
 @pytest.fixture(scope="module")
 def interval_runs(jobs, vf, ws, shapes, grouped_csv):
     cwd = ws / "intervals"
-    jobs.submit(
-        "intervals-single",
-        lambda: vf("train", shapes, *TINY, "--test-fraction", "0.2", cwd=cwd),
-    )
+
+    def single_then_evaluate():
+        res = vf("train", shapes, *TINY, "--test-fraction", "0.2", cwd=cwd)
+        run = res.ok().run_dir("simple_cnn-2*")
+        return res, vf("evaluate", run, shapes, "--out", "eval", cwd=cwd)
+
+    jobs.submit("intervals-single", single_then_evaluate)
     jobs.submit(
         "intervals-cv",
         lambda: vf("train", "--csv", grouped_csv / "train.csv", "--root", grouped_csv / "images",
@@ -63,7 +66,7 @@ def _check_interval(iv: dict, score: float, resamples: int, unit: str, n: int):
 
 def test_single_run_interval_on_validation_and_test(jobs, interval_runs):
     """README: visionfit train DATA --model simple_cnn --epochs 1 --test-fraction 0.2"""
-    res = jobs.get("intervals-single").ok()
+    res = jobs.get("intervals-single")[0].ok()
     run = res.run_dir("simple_cnn-2*")
     s = _summary(run)
     iv, tiv = s["interval"], s["test_interval"]
@@ -87,6 +90,17 @@ def test_single_run_interval_on_validation_and_test(jobs, interval_runs):
     assert "not the variation from training again" in report
 
 
+def test_evaluate_gives_the_interval_of_its_score(jobs, interval_runs):
+    """README: visionfit evaluate runs/simple_cnn-<stamp> DATA --out eval   (metrics.json's
+    interval)"""
+    res = jobs.get("intervals-single")[1].ok()
+    metrics = json.loads((interval_runs / "eval" / "metrics.json").read_text())
+    iv = metrics["interval"]
+    assert iv["metric"] == "acc" and iv["score"] == pytest.approx(metrics["score"])
+    _check_interval(iv, metrics["score"], 1000, "images", metrics["n_images"])
+    assert f"acc {iv['score']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}]" in res.out
+
+
 def test_cv_interval_resamples_groups(jobs, interval_runs):
     """README: visionfit train --csv train.csv --root images/ --image-col file --label-col label
     --group-col patient --folds 2 --bootstrap 200"""
@@ -105,7 +119,7 @@ def test_cv_interval_resamples_groups(jobs, interval_runs):
 
 def test_runs_sorted_by_the_lower_bound(jobs, interval_runs, vf):
     """README: visionfit runs --sort low"""
-    jobs.get("intervals-single").ok()
+    jobs.get("intervals-single")[0].ok()
     jobs.get("intervals-cv").ok()
     res = vf("runs", "--sort", "low", "--csv", "runs.csv", cwd=interval_runs).ok()
     table = pd.read_csv(interval_runs / "runs.csv")
