@@ -88,6 +88,10 @@ def test_auto_keeps_its_budget_and_the_test_split_out(data, tmp_path):
     assert scores["score"] == pytest.approx(float((pred["pred"].values == rows["label"]).mean()))
     assert board.loc[board["best"], "test_score"].iloc[0] == pytest.approx(scores["score"])
     assert board.loc[~board["best"], "test_score"].isna().all()  # only the kept model
+    # each run's 95 % bootstrap interval (its summary.json), the test split's for the best
+    best_row = board[board["best"]].iloc[0]
+    assert best_row["test_low"] <= scores["score"] <= best_row["test_high"]
+    assert board.loc[board["kind"] != "ensemble", "val_low"].notna().all()
 
 
 def _cli(args: list[str], env: dict) -> subprocess.CompletedProcess:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from visionfit.errors import RunError
@@ -241,3 +242,24 @@ def test_runs_table_needs_no_task_package(tmp_path):
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_runs_table_sorts_by_the_lower_bound_and_reads_summaries_without_an_interval(tmp_path):
+    def interval(low, high):
+        return {"low": low, "high": high, "level": 0.95, "n": 50, "resamples": 1000,
+                "unit": "images"}  # fmt: skip
+
+    narrow = RunSummary.of(
+        "single", main_metric="val_acc", score=0.80, interval=interval(0.75, 0.85)
+    )
+    wide = RunSummary.of("single", main_metric="val_acc", score=0.82, interval=interval(0.6, 0.95))
+    write_summary(_run(tmp_path, "narrow-20260101-120000", None), narrow)
+    write_summary(_run(tmp_path, "wide-20260101-120001", None), wide)
+    _run(tmp_path, "old-20260101-120002", OLD_SINGLE)  # written before intervals existed
+    by_score = list_runs(tmp_path, sort="score")
+    assert by_score["run"].str.split("-").str[0].tolist() == ["wide", "narrow", "old"]
+    by_low = list_runs(tmp_path, sort="low")
+    assert by_low["run"].str.split("-").str[0].tolist() == ["narrow", "wide", "old"]
+    assert by_low["low"].tolist()[:2] == [0.75, 0.6] and pd.isna(by_low["low"].iloc[2])
+    assert read_summary(tmp_path / "narrow-20260101-120000").get("interval")["high"] == 0.85
+    assert read_summary(tmp_path / "old-20260101-120002").get("interval") is None

@@ -38,6 +38,7 @@ from visionfit.automl.auto_inputs import (
     split_overrides,
     was_typed,
 )
+from visionfit.automl.auto_intervals import seed_spreads, stage_interval
 from visionfit.automl.auto_plan import (
     Candidate,
     candidate_config,
@@ -54,6 +55,7 @@ from visionfit.automl.auto_stages import (
 )
 from visionfit.config import RunConfig
 from visionfit.engine.fit import prepare, split_run
+from visionfit.engine.intervals import run_interval
 from visionfit.engine.testsplit import score_test_split
 from visionfit.errors import RunError, VisionfitError
 from visionfit.fileio import json_safe
@@ -177,6 +179,9 @@ def _keep_best(state, task, data, df, auto_dir: Path, clock: Clock) -> tuple[dic
         clock.say(f"scoring the test split once ({len(test_df)} images)")
     best_cfg = run_files.read_config(run_dir)
     test = score_test_split(task, best_cfg, data, run_dir, test_df)
+    test_iv = run_interval(task, best_cfg, data, test_df, run_dir, "test")
+    if test and test_iv:
+        test["interval"] = test_iv
     state["best_run"], state["test"] = str(run_dir), test
     _link_best(auto_dir, run_dir)
     return best, test
@@ -360,13 +365,18 @@ def final_reserve(budget_s: float, cands: list[Candidate], n_eval: int) -> float
 
 
 def leaderboard(state: dict) -> pd.DataFrame:
-    """One row per baseline, network and ensemble: score, metric, seconds, run directory."""
+    """One row per baseline, network and ensemble: score, its 95 % bootstrap interval
+    (val_low, val_high; test_low, test_high for the best), the seed spread of a network trained
+    with several seeds, metric, seconds, run directory."""
     rows = []
     best = state.get("best_run")
+    spreads = seed_spreads(state["stages"])
     for s in state["stages"]:
         if s["kind"] not in ("baseline", "network", "ensemble"):
             continue
         test = state.get("test", {}) if s.get("run_dir") == best else {}
+        low, high = stage_interval(s)
+        test_iv = test.get("interval") or {}
         rows.append(
             {
                 "name": s.get("label", s["name"]),
@@ -374,8 +384,13 @@ def leaderboard(state: dict) -> pd.DataFrame:
                 "status": s["status"],
                 "metric": s.get("metric", ""),
                 "val_score": s.get("val", math.nan),
+                "val_low": low,
+                "val_high": high,
                 "validated_on": s.get("validated_on", ""),
                 "test_score": test.get("score", math.nan),
+                "test_low": test_iv.get("low", math.nan),
+                "test_high": test_iv.get("high", math.nan),
+                "seed_spread": spreads.get(s["name"], "") if s["kind"] == "network" else "",
                 "epochs": s.get("epochs_run", s.get("epochs", "")),
                 "seconds": round(float(s.get("seconds", 0.0)), 1),
                 "best": s.get("run_dir") == best,

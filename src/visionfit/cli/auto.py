@@ -95,7 +95,9 @@ def render_leaderboard(result) -> None:
     from rich.table import Table
 
     table = Table(title=f"leaderboard: {result.auto_dir / 'leaderboard.csv'}", title_justify="left")
-    for col in ("", "name", "metric", "validation", "validated on", "test", "epochs", "seconds"):
+    spread = board["seed_spread"].astype(bool).any() if "seed_spread" in board else False
+    cols = ["", "name", "metric", "validation", "validated on", "test", "epochs", "seconds"]
+    for col in cols + (["seed spread (validation)"] if spread else []):
         table.add_column(
             col, justify="right" if col in ("validation", "test", "seconds") else "left"
         )
@@ -104,21 +106,39 @@ def render_leaderboard(result) -> None:
             "*" if row["best"] else "",
             str(row["name"]) + ("" if row["status"] == "done" else f" ({row['status']})"),
             str(row["metric"]),
-            _fmt(row["val_score"]),
+            _with_interval(row["val_score"], row.get("val_low"), row.get("val_high")),
             str(row["validated_on"]),
-            _fmt(row["test_score"]),
+            _with_interval(row["test_score"], row.get("test_low"), row.get("test_high")),
             str(row["epochs"]),
             f"{row['seconds']:.0f}",
+            *([str(row["seed_spread"])] if spread else []),
         )
     console.print(table)
     if result.best_run is not None:
         console.print(f"best run: {result.best_run} (also {result.auto_dir / 'best'})")
     if result.test:
+        iv = result.test.get("interval") or {}
+        bracket = f" [{iv['low']:.3f}, {iv['high']:.3f}]" if iv else ""
         console.print(
-            f"[bold]test {result.test['metric']}: {result.test['score']:.4f}[/] on "
-            f"{result.test['n_test']} held-out images, scored once (test_scores.json)"
+            f"[bold]test {result.test['metric']}: {result.test['score']:.4f}{bracket}[/] on "
+            f"{result.test['n_test']} held-out images, scored once (test_scores.json)",
+            highlight=False,
+        )
+    if board["val_low"].notna().any() if "val_low" in board else False:
+        console.print(
+            "[brackets]: 95 % bootstrap intervals (the validation / test images resampled; the "
+            "variation from training again is the seed spread, not these)",
+            highlight=False,
         )
     console.print(f"{result.seconds:.0f} s of a {result.budget_s:.0f} s budget")
+
+
+def _with_interval(score, low, high) -> str:
+    """`0.9525 [0.921, 0.978]`: a score and its interval, when it has one."""
+    text = _fmt(score)
+    if text and low is not None and high is not None and low == low and high == high:
+        text += f" [{float(low):.3f}, {float(high):.3f}]"
+    return text
 
 
 def _fmt(v) -> str:

@@ -55,4 +55,6 @@ def baseline(ctx: typer.Context) -> None:
     cfg = baseline_config(ctx)
     from visionfit.engine.baseline import run_baseline
 
-    render.print_cv_summary(run_baseline(cfg))
+    result = run_baseline(cfg)
+    render.print_cv_summary(result)
+    render.print_intervals(result)

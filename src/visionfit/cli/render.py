@@ -146,6 +146,15 @@ def print_cv_summary(result) -> None:
         console.print(f"refit on all data: {result.refit_dir}")
 
 
+def print_intervals(result) -> None:
+    """The headline scores with their 95 % bootstrap intervals (engine/intervals.py):
+    `acc 0.941 [0.936, 0.946] (...)`, what was resampled and from what."""
+    from visionfit.tasks.intervals import interval_line
+
+    for iv in (getattr(result, "intervals", None) or {}).values():
+        console.print(interval_line(iv), highlight=False, markup=False)
+
+
 def print_cv_test(result) -> None:
     """A K-fold run's test split scores (engine.cv.CVResult): the fold ensemble's and, with
     --refit, the refit model's, each named."""
@@ -181,6 +190,9 @@ def _score_cell(r) -> str:
 def _runs_cell(column: str, v, row) -> str:
     if column == "score":
         return _score_cell(row)
+    if column == "interval":
+        low, high = row.get("low"), row.get("high")
+        return "" if _missing(low) or _missing(high) else f"[{low:.3f}, {high:.3f}]"
     if _missing(v):
         return ""
     if column == "seconds":
@@ -191,13 +203,19 @@ def _runs_cell(column: str, v, row) -> str:
 def runs_table(df, title: str) -> Table:
     """engine.runs.list_runs' frame as a table; std and [pooled OOF] join the score cell."""
     table = Table(title=title, title_justify="left")
-    cols = [c for c in df.columns if c not in ("std", "oof")]
+    cols = [c for c in df.columns if c not in ("std", "oof", "low", "high")]
+    if "low" in df.columns and "score" in cols:
+        cols.insert(cols.index("score") + 1, "interval")
     for c in cols:
-        table.add_column(c, justify="right" if c in _NUMERIC else "left")
+        # the run's name is what a user copies: other columns wrap before it is cut
+        width = int(df[c].astype(str).str.len().max()) if c == "run" and len(df) else None
+        table.add_column(c, justify="right" if c in _NUMERIC else "left", min_width=width)
     for _, r in df.iterrows():
-        table.add_row(*(_runs_cell(c, r[c], r) for c in cols))
+        table.add_row(*(_runs_cell(c, r.get(c), r) for c in cols))
     table.caption = (
-        "score: best epoch (single) or mean ± std over folds \\[pooled out-of-fold] (cv, baseline)"
+        "score: best epoch (single) or mean ± std over folds \\[pooled out-of-fold] (cv, "
+        "baseline); interval: 95 % bootstrap interval of the validation (single) or pooled "
+        "out-of-fold (cv) score (--sort low ranks by its lower bound)"
     )
     return table
 
@@ -229,6 +247,10 @@ def print_evaluation(ev) -> None:
         shown = f"[bold]{_fmt4(value)}[/]" if key == ev.metric else _fmt4(value)
         table.add_row(key, shown)
     print_wide(table)
+    if getattr(ev, "interval", None):
+        from visionfit.tasks.intervals import interval_line
+
+        console.print(interval_line(ev.interval), highlight=False, markup=False)
     for line in ev.notes:
         note(line)
     console.print(f"wrote {ev.out_dir}", highlight=False)

@@ -47,10 +47,12 @@ def _print_result(cfg, result) -> None:
         if not shown:
             render.print_cv_summary(result)
         render.print_cv_test(result)
+        render.print_intervals(result)
         return
     render.print_summary(result)
     for item in shown:
         render.console.print(item)
+    render.print_intervals(result)
 
 
 def _resume(ctx: typer.Context, run_dir: Path) -> None:

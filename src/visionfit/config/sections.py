@@ -287,6 +287,13 @@ class TrainConfig(_Section):
         "out-of-fold probabilities, stored in model.json and applied by predict, serve and "
         "export).",
     )
+    bootstrap: int = Field(
+        1000,
+        ge=0,
+        le=100_000,
+        description="Bootstrap resamples for the 95 % confidence intervals on the headline "
+        "scores (validation, out-of-fold, test; whole groups with --group-col); 0: none.",
+    )
     checkpoint_steps: int | None = Field(
         None,
         ge=1,

@@ -34,6 +34,7 @@ from visionfit.data.pixel_features import image_features
 from visionfit.data.splits import split_test, without_test
 from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.hooks import run_finished
+from visionfit.engine.intervals import interval_fields
 from visionfit.errors import DataError
 from visionfit.fileio import json_safe
 from visionfit.inference.baseline_store import (
@@ -60,6 +61,7 @@ class BaselineResult:
     n_features: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    intervals: dict = field(default_factory=dict)  # summary.json's interval
 
 
 def create_estimator(cfg: BaselineConfig, estimator, n_features: int, n_samples: int):
@@ -218,7 +220,9 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
         run_dir, cfg, samples.classes, int(x.shape[1]), n_folds, hooks.meta(cfg, scores)
     )
     seconds = time.perf_counter() - t_start
-    _write_summary(run_dir, cfg, samples, kind, int(x.shape[1]), scores, seconds)
+    # the pooled out-of-fold score's bootstrap interval (run_cfg: train.bootstrap, the seed)
+    intervals = interval_fields(task, run_cfg, samples, df, run_dir, "oof", None)
+    _write_summary(run_dir, cfg, samples, kind, int(x.shape[1]), scores, seconds, intervals)
     run_finished(run_dir, samples.notes)
     return BaselineResult(
         run_dir=run_dir,
@@ -231,10 +235,13 @@ def run_baseline(cfg: BaselineConfig, *, progress: bool = True) -> BaselineResul
         n_features=int(x.shape[1]),
         seconds=seconds,
         notes=samples.notes,
+        intervals=intervals,
     )
 
 
-def _write_summary(run_dir: Path, cfg: BaselineConfig, samples, kind, n_features, scores, seconds):
+def _write_summary(
+    run_dir: Path, cfg: BaselineConfig, samples, kind, n_features, scores, seconds, intervals
+):
     summary = RunSummary.of(
         "baseline",
         run_dir=str(run_dir),
@@ -256,6 +263,7 @@ def _write_summary(run_dir: Path, cfg: BaselineConfig, samples, kind, n_features
         skipped_files=len(samples.skipped),
         ignored_files=samples.ignored_files,
         notes=samples.notes,
+        **intervals,
     )
     write_summary(run_dir, summary)
 

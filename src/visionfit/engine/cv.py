@@ -31,6 +31,7 @@ from visionfit.engine.fit import prepare
 from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.foldstate import FoldStart, fold_start, record_fold
 from visionfit.engine.hooks import run_finished
+from visionfit.engine.intervals import interval_fields
 from visionfit.engine.resumable import TestKillSwitch
 from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.trainer import SplitResult, create_model, train_split
@@ -59,6 +60,7 @@ class CVResult:
     notes: list[str] = field(default_factory=list)
     test: dict = field(default_factory=dict)  # the fold ensemble's test-split scores
     refit_test: dict = field(default_factory=dict)  # the refit model's ({} without a refit)
+    intervals: dict = field(default_factory=dict)  # summary.json's interval, test_interval
 
     # segmentation summaries read these directly
     @property
@@ -201,7 +203,8 @@ def continue_cv(
             test=test,
             refit_test=refit_test,
         )
-        extra = {"model_name": task.run_name(cfg), **summary_extra}
+        result.intervals = interval_fields(task, cfg, data, data.df, run_dir, "oof", run.test_df)
+        extra = {"model_name": task.run_name(cfg), **summary_extra, **result.intervals}
         _write_summary(result, cfg, extra, data, run.test_df)
     finally:
         if lock is not None:

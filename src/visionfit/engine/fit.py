@@ -14,6 +14,7 @@ from visionfit.data.augment import check_runs, create_augment
 from visionfit.data.splits import holdout_split
 from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.hooks import run_finished
+from visionfit.engine.intervals import interval_fields
 from visionfit.engine.lr_range import apply_lr_find
 from visionfit.engine.recipes import resolve_recipe
 from visionfit.engine.testsplit import score_test_split
@@ -50,6 +51,8 @@ class RunResult:
     val_score: dict = field(default_factory=dict)  # the headline: metric, value
     test: dict = field(default_factory=dict)  # the test split's scores (test_scores.json)
     n_test: int = 0
+    # the bootstrap intervals (summary.json's `interval`, `test_interval`; engine/intervals.py)
+    intervals: dict = field(default_factory=dict)
 
 
 def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskData]:
@@ -143,7 +146,12 @@ def _write_summary(result: RunResult, task: Task, data: TaskData, df, split, res
     if split.best_metrics.get(f"val_{metric}") == score:  # an epoch metric: its own name
         metric = f"val_{metric}"
     shared = {f: getattr(result, f) for f in _SHARED if hasattr(result, f)}
-    extra = {k: v for k, v in result.__dict__.items() if k not in _SHARED and k != "run_dir"}
+    extra = {
+        k: v
+        for k, v in result.__dict__.items()
+        if k not in _SHARED and k not in ("run_dir", "intervals")
+    }
+    extra.update(result.intervals)
     extra.update(
         layout=data.layout,
         epochs_run=split.epochs_run,
@@ -293,6 +301,7 @@ def train_in_run_dir(
     result.val_score = {"metric": metric, "value": value, "on": "validation split"}
     if score_test:
         result.test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
+    result.intervals = interval_fields(task, cfg, data, val_df, run_dir, "val", test_df)
     _write_summary(result, task, data, df, split, resume_from, cfg)
     save_training_curves(run_dir / run_files.METRICS, run_dir / run_files.CURVES)
     run_finished(run_dir, result.notes)

@@ -30,6 +30,7 @@ from visionfit.runs import files as run_files
 from visionfit.runs.kind import REFIT_DIR, model_kind, run_kind
 from visionfit.runs.rundir import create_numbered_dir
 from visionfit.tasks.base import EvaluationArgs, EvaluationFiles, ScoreSplit
+from visionfit.tasks.intervals import headline_interval
 
 EVALUATE_DIR = "evaluate"  # RUN/evaluate, RUN/evaluate-2, ...
 METRICS = "metrics.json"
@@ -52,6 +53,7 @@ class Evaluation:
     skipped: pd.DataFrame
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    interval: dict | None = None  # the score's 95 % bootstrap interval (tasks/intervals.py)
 
 
 def evaluate(
@@ -95,6 +97,9 @@ def evaluate(
         n_images=len(data.df),
         skipped=data.skipped,
         notes=[*data.notes, *extra.notes],
+        interval=headline_interval(
+            task, data, data.df, out_dir, "", resamples=cfg.train.bootstrap, seed=cfg.train.seed
+        ),
     )
     _write(ev, extra, tta=mode)
     return ev
@@ -183,6 +188,7 @@ def _write(ev: Evaluation, extra: EvaluationFiles, *, tta) -> None:
         "metric": ev.metric,
         "score": ev.score,
         "scores": ev.scores,
+        "interval": ev.interval,
         "scored": "visionfit.load(run) predictions, scored as the run's test split is",
     }
     atomic_write_text(out / METRICS, json.dumps(json_safe(metrics), indent=2))

@@ -14,6 +14,7 @@ from visionfit.reports.curves import plot_curves
 from visionfit.reports.folds import fold_table, plot_folds
 from visionfit.reports.registry import ReportContext, Section, register
 from visionfit.runs.files import CONFIG, FOLDS, SKIPPED
+from visionfit.tasks.intervals import interval_line
 
 
 def _of_run(fn):
@@ -52,6 +53,14 @@ def headline(run) -> dict:
             n = scored.get("n_test", "?")
             out[f"test {scored['metric']} ({model}, scored once on {n} images)"] = scored.get(
                 "score"
+            )
+    for key in ("interval", "test_interval"):  # engine/intervals.py: how far to trust them
+        iv = s.get(key)
+        if isinstance(iv, dict) and iv.get("low") is not None:
+            out[f"{iv.get('metric', 'score')}: 95 % interval ({iv.get('of', '')})"] = (
+                interval_line(iv).split(" ", 1)[1]
+                + " — the sampling variation of these images, not the variation from training "
+                "again"
             )
     if s.get("threshold") is not None:
         out["decision threshold"] = s.get("threshold")

@@ -42,6 +42,8 @@ WEIGHTS = "model.safetensors"
 METRICS = "metrics.csv"
 CURVES = "curves.png"
 OOF = "oof.csv"
+# a single run's validation images predicted by its best model (classification, regression)
+VAL_PREDICTIONS = "val_predictions.csv"
 CV_SUMMARY = "cv_summary.csv"
 TEST_SCORES = "test_scores.json"
 REPORT = "report.html"

@@ -4,7 +4,10 @@ summary.json and config.yaml — the experiment spreadsheet, filled in automatic
 Columns: run, kind (single / cv / baseline), task, model, img_size, augment, lr, epochs, folds,
 metric (the run's main metric: ROC AUC for binary and multi-label, accuracy otherwise), score
 (the best epoch's value for a single run; the mean over folds for CV and baselines), std (over
-folds), oof (pooled out-of-fold), seconds, started.
+folds), oof (pooled out-of-fold), low and high (the 95 % bootstrap interval of the headline: the
+validation score of a single run, the pooled out-of-fold score of a CV run; summary.json's
+`interval`; empty for runs without one), seconds, started. `sort="low"` ranks runs by the
+lower bound: the score a run is fairly sure to reach on images like its validation images.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ COLUMNS = [
     "score",
     "std",
     "oof",
+    "low",
+    "high",
     "seconds",
     "started",
 ]
@@ -73,7 +78,7 @@ def list_runs(runs_dir: str | Path = "runs", sort: str | None = None) -> pd.Data
 _HIB = "_higher_is_better"  # the row's own direction (its summary says): sorting by score
 
 
-_NUMERIC = {"img_size", "lr", "epochs", "folds", "score", "seconds"}
+_NUMERIC = {"img_size", "lr", "epochs", "folds", "score", "low", "high", "seconds"}
 
 
 def _row(d: Path, s: RunSummary, cfg: dict, sort: str | None) -> dict:
@@ -112,6 +117,7 @@ def _row(d: Path, s: RunSummary, cfg: dict, sort: str | None) -> dict:
         "score": value,
         "std": std,
         "oof": oof,
+        **_interval_bounds(s),
         "seconds": s.seconds,
         _HIB: s.higher_is_better is not False,
         "started": _started(d),
@@ -122,6 +128,14 @@ def _row(d: Path, s: RunSummary, cfg: dict, sort: str | None) -> dict:
         else:
             row[sort] = (s.get("cv_mean") or {}).get(sort)
     return row
+
+
+def _interval_bounds(s: RunSummary) -> dict:
+    """The headline interval's low / high (None for runs without one: older, or --bootstrap 0)."""
+    iv = s.get("interval")
+    if not isinstance(iv, dict):
+        return {"low": None, "high": None}
+    return {"low": iv.get("low"), "high": iv.get("high")}
 
 
 def _started(d: Path) -> str:

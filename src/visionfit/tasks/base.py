@@ -259,6 +259,10 @@ class Task(Protocol):
 
     # evaluation
     def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict: ...
+    def interval_scorer(self, data: TaskData, df: pd.DataFrame, run_dir: Path, of: str):
+        """The headline score over the rows of `df` scored in `run_dir` (`of`: "val", "oof" or
+        "test": the files that step wrote), as a tasks.intervals.Scorer; None: none to bootstrap."""
+
     def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
         """(metric name, validation value) a leaderboard ranks runs by (higher is better)."""
         ...
@@ -369,6 +373,9 @@ class TaskBase:
 
     def after_training(self, args: AfterTraining) -> Fitted:
         return Fitted(post=dict(args.post or {}))
+
+    def interval_scorer(self, data: TaskData, df: pd.DataFrame, run_dir: Path, of: str):
+        return None  # a task without per-image predictions on disk has no interval
 
     # ---- evaluation ------------------------------------------------------------------------------
 

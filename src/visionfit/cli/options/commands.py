@@ -226,8 +226,8 @@ Sort = Annotated[
     str | None,
     typer.Option(
         "--sort",
-        help="A column (score, seconds, model, ...) or a metric (val_auroc, val_loss, ...): best "
-        "first.",
+        help="A column (score, low: the 95 % interval's lower bound, seconds, model, ...) or a "
+        "metric (val_auroc, val_loss, ...): best first.",
     ),
 ]
 TableCsv = Annotated[Path | None, typer.Option("--csv", help="Also write the table to this CSV.")]

@@ -107,6 +107,7 @@ CheckpointMinutes = Annotated[
     float | None,
     config_option("train.checkpoint_minutes", "--checkpoint-minutes", panel=OUTPUT),
 ]
+Bootstrap = Annotated[int | None, config_option("train.bootstrap", "--bootstrap", panel=OUTPUT)]
 
 # ---- cross-validation --------------------------------------------------------------------------
 Folds = Annotated[int | None, config_option("cv.folds", "--folds", panel=CV)]
@@ -188,6 +189,7 @@ TRAIN_GROUP = group(
     calibrate=Calibrate,
     checkpoint_steps=CheckpointSteps,
     checkpoint_minutes=CheckpointMinutes,
+    bootstrap=Bootstrap,
 )
 OUTPUT_GROUP = group("output", name=Name, runs_dir=RunsDir)
 CV_GROUP = group(

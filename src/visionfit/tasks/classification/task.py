@@ -16,6 +16,7 @@ import torch
 
 from visionfit.config import RunConfig
 from visionfit.errors import DataError, RunError
+from visionfit.runs import files as run_files
 from visionfit.tasks.base import (
     AfterTraining,
     CheckInput,
@@ -285,6 +286,7 @@ class Classification(TaskBase):
         calibration = calibration_summary(probs, y, mode, cfg.train.calibrate)
         calibrated = apply_temperature(probs, mode, calibration.get("temperature"))
         threshold = choose_threshold(mode, cfg.train.threshold, y, calibrated)
+        _write_val_predictions(args.out_dir, val_df, data.classes, mode, calibrated, threshold)
         extra = {f"val_{k}": calibration[k] for k in ("ece", "ece_calibrated") if k in calibration}
         if mode == "multilabel":  # per-label AUC (scikit-learn)
             scores = score(mode, data.classes, y, probs)
@@ -306,6 +308,13 @@ class Classification(TaskBase):
             # temperature scaling: predict divides the logits by it (absent: none, T = 1)
             **({"temperature": post["temperature"]} if post.get("temperature") else {}),
         }
+
+    def interval_scorer(self, data: TaskData, df: pd.DataFrame, run_dir: Path, of: str):
+        """The headline score over `df`'s rows in the run's probabilities
+        (tasks/classification/intervals.py)."""
+        from visionfit.tasks.classification.intervals import classification_scorer
+
+        return classification_scorer(data, df, run_dir, of)
 
     def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
         """The run's headline validation score: ROC AUC (binary, multi-label) or accuracy."""
@@ -441,6 +450,17 @@ class Classification(TaskBase):
             return super().export_agreement(meta, ref, got)
         same = decisions(ref, meta) == decisions(got, meta)
         return ("decisions" if meta["task"] == "binary" else "label decisions"), float(same.mean())
+
+
+def _write_val_predictions(out_dir: Path, val_df, classes, mode, probs, threshold) -> None:
+    """val_predictions.csv: the best model's validation probabilities (image, label, pred,
+    prob_<class>...: oof.csv's columns without the fold), what the interval and audits read."""
+    from visionfit.runs.rundir import atomic_write_csv
+    from visionfit.tasks.classification.cvreport import oof_frame
+
+    fold = np.zeros(len(val_df), int)
+    table = oof_frame(val_df["image"], val_df["label"], fold, classes, mode, probs, threshold)
+    atomic_write_csv(Path(out_dir) / run_files.VAL_PREDICTIONS, table.drop(columns="fold"))
 
 
 def num_outputs(label_mode: str, num_classes: int) -> int:

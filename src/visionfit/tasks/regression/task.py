@@ -190,6 +190,13 @@ class Regression(TaskBase):
 
         return scored_predictions(predictor, val_df, out_dir, "val")
 
+    def interval_scorer(self, data: TaskData, df: pd.DataFrame, run_dir: Path, of: str):
+        """The headline score over `df`'s rows in the run's predictions
+        (tasks/regression/intervals.py)."""
+        from visionfit.tasks.regression.intervals import regression_scorer
+
+        return regression_scorer(data, df, run_dir, of)
+
     def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
         """R² of the validation images predicted by the bundle (higher is better)."""
         return "r2", val_final.get("r2", best_metrics.get("val_r2", float("nan")))

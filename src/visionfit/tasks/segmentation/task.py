@@ -268,6 +268,13 @@ class Segmentation(TaskBase):
             predictor, val_df, data, out_dir / "val_predictions", progress=progress
         )
 
+    def interval_scorer(self, data: TaskData, df: pd.DataFrame, run_dir: Path, of: str):
+        """The headline score over `df`'s rows in the run's per-image dice
+        (tasks/segmentation/intervals.py)."""
+        from visionfit.tasks.segmentation.intervals import segmentation_scorer
+
+        return segmentation_scorer(data, df, run_dir, of)
+
     def headline(self, data: TaskData, best_metrics: dict, val_final: dict) -> tuple[str, float]:
         """Dice of the validation images predicted at their original size, post-processed."""
         return "dice", val_final.get("dice", best_metrics.get("val_dice", float("nan")))
