@@ -100,6 +100,19 @@ class DataConfig(_Section):
         "cat.1.jpg (a folder of images, searched recursively, or a CSV with only an image "
         "column); a file it does not match is skipped and listed.",
     )
+    mask_values: Literal["auto", "binary", "index"] = Field(
+        "auto",
+        description="Segmentation: how mask values are read. auto: from the values found "
+        "(check says which; ambiguous sets such as {0, 1, 255} are refused) | binary (>= 128 "
+        "is foreground; 0/1 masks: 1) | index (each value is a class, 0..K-1).",
+    )
+    ignore_index: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Segmentation: mask pixels with this value (e.g. 255) are left out of the "
+        "loss and of every score; predicted masks never hold it.",
+    )
     max_pixels: int = Field(
         DEFAULT_MAX_PIXELS,
         ge=1,

@@ -24,6 +24,8 @@ class SegCheckReport:
     classes: list[str]
     mask_rule: str
     empty_masks: int
+    # what the mask values found mean, one sentence per decision (data/mask_values.py)
+    mask_values: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     size_mismatches: list[tuple[str, str, tuple[int, int], tuple[int, int]]] = field(
         default_factory=list
@@ -62,6 +64,7 @@ def check_segmentation(
         n_images=len(df),
         classes=samples.classes,
         mask_rule=_describe_rule(spec, samples.layout),
+        mask_values=list(spec.decisions),
         empty_masks=int(df["empty_mask"].sum()),
         unreadable=list(samples.skipped),
         notes=list(samples.notes),
@@ -122,17 +125,10 @@ def check_input(data: DataConfig, seg: TaskSection):
 
 
 def _describe_rule(spec, layout: str) -> str:
-    if layout == "rle-csv":
-        return "RLE runs are foreground"
-    if spec.colour_map:
-        return f"colour map with {len(spec.colour_map)} colours"
-    if spec.binary:
-        return (
-            "binary: value >= 128 is foreground"
-            if spec.binary_rule == "ge128"
-            else ("binary: non-zero is foreground (0/1 or 0/255)")
-        )
-    return f"class indices 0..{spec.num_classes - 1}"
+    """The decisions in one line (the sentences of data/mask_values.py, nothing of its own)."""
+    if spec.problem:
+        return "undecided (see the problem below)"
+    return "; ".join(spec.decisions)
 
 
 __all__ = ["DataError", "SegCheckReport", "check_input", "check_segmentation"]

@@ -81,7 +81,8 @@ def render_check_section(report, limit: int = 10) -> list:
     if report.splits and list(report.splits) != ["(none)"]:
         t.add_row("splits", ", ".join(f"{k}: {v}" for k, v in report.splits.items()))
     t.add_row("classes", ", ".join(report.classes))
-    t.add_row("mask values", report.mask_rule)
+    for i, line in enumerate(report.mask_values or [report.mask_rule]):
+        t.add_row("mask values" if i == 0 else "", line)
     t.add_row("empty masks", f"{report.empty_masks} ({report.empty_share:.1%})")
     sizes = list(report.image_sizes.items())
     t.add_row(

@@ -23,7 +23,7 @@ from visionfit.errors import DataError
 from visionfit.fileio import create_exclusive
 from visionfit.plots.palette import PALETTE
 from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
-from visionfit.tasks.segmentation.metrics import image_stats, summarise
+from visionfit.tasks.segmentation.metrics import image_stats, scored_pixels, summarise
 from visionfit.tasks.segmentation.postprocess import postprocess_binary
 from visionfit.tasks.segmentation.scoring import image_scores, truth_reader
 from visionfit.tasks.segmentation.sources import RleInfo
@@ -249,10 +249,11 @@ class MaskPredictions(Predictions):
                 raise DataError(
                     f"true mask of {stem} is {t.shape[::-1]}, the image {mask.shape[::-1]}"
                 )
-            s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(t)[None], k)
+            ignore = self.head.spec.class_ignore if self.head.spec else None
+            s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(t)[None], k, ignore)
             stats.append(s)
-            correct += int((mask == t).sum())
-            pixels += t.size
+            right, scored = scored_pixels(mask, t, ignore)
+            correct, pixels = correct + right, pixels + scored
             max_prob.append(mp)
             table.append({"image": str(item), **image_scores(s)})
         if not stats:
