@@ -26,6 +26,7 @@ class SegCheckReport:
     empty_masks: int
     # what the mask values found mean, one sentence per decision (data/mask_values.py)
     mask_values: list[str] = field(default_factory=list)
+    mask_problem: str = ""  # why no reading fits the values (ambiguous, or outside the classes)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     size_mismatches: list[tuple[str, str, tuple[int, int], tuple[int, int]]] = field(
         default_factory=list
@@ -42,7 +43,9 @@ class SegCheckReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.unreadable or self.size_mismatches or self.unexpected_values)
+        return not (
+            self.unreadable or self.size_mismatches or self.unexpected_values or self.mask_problem
+        )
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -65,6 +68,7 @@ def check_segmentation(
         classes=samples.classes,
         mask_rule=_describe_rule(spec, samples.layout),
         mask_values=list(spec.decisions),
+        mask_problem=spec.problem or "",
         empty_masks=int(df["empty_mask"].sum()),
         unreadable=list(samples.skipped),
         notes=list(samples.notes),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from rich.table import Table
 
 from visionfit.data.masks import size_mismatch_text
@@ -101,6 +102,8 @@ def render_check_section(report, limit: int = 10) -> list:
     out.append(t)
     for text in report.notes:
         out.append(f"note: {text}")
+    if report.mask_problem:
+        out.append(f"[yellow]refused[/] {escape(report.mask_problem)}")
     for path, reason in report.unreadable[:limit]:
         out.append(f"[yellow]unreadable[/] {path}: {reason}")
     for image, mask, isz, msz in report.size_mismatches[:limit]:

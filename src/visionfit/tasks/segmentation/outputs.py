@@ -53,6 +53,15 @@ class MaskHead:
             padded=meta.get("resize") == "pad",
         )
 
+    def png_values(self, mask: np.ndarray) -> np.ndarray:
+        """A class-index mask as its PNG holds it: binary foreground 255 (1 when 255 is the
+        masks' ignore value, so that a written mask never holds the ignore value), class
+        indices otherwise."""
+        if self.num_classes != 2:
+            return mask.astype(np.uint8)
+        fg = 1 if self.spec is not None and self.spec.ignore_value == 255 else 255
+        return (mask * fg).astype(np.uint8)
+
     def to_mask(self, probs: torch.Tensor, h: int, w: int) -> tuple[np.ndarray, float]:
         """Class-index mask at (h, w) from one image's (K, h', w') probabilities, and its largest
         foreground probability (binary; NaN otherwise)."""
@@ -161,18 +170,16 @@ class MaskPredictions(Predictions):
         return replace(self, masks=None)
 
     def write_files(self, outputs: PredictOutputs) -> None:
-        """Mask PNGs (0/255 for binary, class indices otherwise) and overlays of this batch."""
+        """Mask PNGs (MaskHead.png_values) and overlays of this batch."""
         if outputs.masks_dir is not None:
             self.write_masks(outputs.masks_dir)
         if outputs.overlays_dir is not None:
             self.write_overlays(outputs.overlays_dir)
 
     def write_masks(self, folder: str | Path) -> None:
-        k = self.head.num_classes
         for name, mask in zip(self.names, self._masks(), strict=True):
             if mask is not None:
-                out = mask * 255 if k == 2 else mask
-                _write_png(Path(folder) / f"{name}.png", out.astype(np.uint8), "--masks-dir")
+                _write_png(Path(folder) / f"{name}.png", self.head.png_values(mask), "--masks-dir")
 
     def write_overlays(self, folder: str | Path) -> None:
         for item, name, mask in zip(self.items, self.names, self._masks(), strict=True):
@@ -214,7 +221,7 @@ class MaskPredictions(Predictions):
             "foreground_share": float((mask > 0).mean()),
             "pixels_per_class": {c: int(n) for c, n in zip(self.classes, counts, strict=False)},
             "max_prob": None if not np.isfinite(mp) else float(mp),
-            "mask_png": _png_b64(mask * 255 if len(self.classes) <= 2 else mask),
+            "mask_png": _png_b64(self.head.png_values(mask)),
             "overlay_png": _png_b64(_overlay_rgba(mask)),
         }
 
