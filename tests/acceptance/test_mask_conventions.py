@@ -91,6 +91,13 @@ def test_ignore_index_leaves_the_band_out_of_training_and_scores(vf, ws, band_ma
         assert int(row["pred_pixels"]) == int(p.sum())
         expect = 2 * (t & p).sum() / max(t.sum() + p.sum(), 1)
         assert float(row["dice"]) == pytest.approx(expect, abs=1e-6)
+    # evaluate reads the ignore value from the run (config.yaml): the band is not scored there
+    vf("evaluate", run, band_masks, "--out", "eval", cwd=cwd, env=WIDE).ok()
+    rows = h.read_csv(cwd / "eval" / "predictions.csv")
+    assert len(rows) == 40
+    for row in rows:
+        truth = np.asarray(Image.open(band_masks / "masks" / f"{row['id']}.png"))
+        assert int(row["true_pixels"]) == int((truth[:, BAND:] == 1).sum())
     # read as binary >= 128 the band (a quarter of every image) would be foreground that no
     # image shows; left out, the shapes themselves are learnt and scored
     summary = json.loads((run / "summary.json").read_text())
