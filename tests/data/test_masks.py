@@ -195,6 +195,9 @@ def test_samples_from_rle_csv(tmp_path):
         DataError, match="column 'Mask' not in train.csv; columns are: ImageId, EncodedPixels"
     ):
         load_seg_samples(DataConfig(path=str(csv)), SegmentConfig(rle_col="Mask"))
+    with pytest.raises(DataError, match="--ignore-index and --mask-values read mask files"):
+        load_seg_samples(DataConfig(path=str(csv), ignore_index=255), SegmentConfig())
+    assert s.spec.decisions == ("RLE masks: binary, pixels in a run = foreground",)
     csv.write_text(csv.read_text() + "nope,1 2\n")
     with pytest.raises(DataError, match="1 of 7 ids in train.csv have no image.*nope"):
         load_seg_samples(DataConfig(path=str(csv)), SegmentConfig(rle_format="siim"))

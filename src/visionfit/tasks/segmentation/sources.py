@@ -279,6 +279,11 @@ def _read_rle_csv(csv_path: Path, data: DataConfig, seg: TaskSection) -> UserCsv
     if not data.csv and data.label_col in table.df.columns:
         hint = f"a CSV of class labels is given as --csv {csv_path.name} --root IMAGES"
     check_columns(table, needed, hint=hint)
+    if data.ignore_index is not None or data.mask_values != "auto":
+        raise DataError(
+            "--ignore-index and --mask-values read mask files; an RLE CSV holds binary masks "
+            "(pixels in a run are foreground): drop them"
+        )
     if seg.num_classes not in (None, 2):
         raise DataError(
             "RLE CSVs are read as binary masks (one RLE column); --num-classes "
