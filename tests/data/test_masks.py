@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 from visionfit.config import DataConfig
+from visionfit.data.mask_values import detect_mask_spec
 from visionfit.data.masks import (
     MaskSpec,
     decode_mask,
-    detect_mask_spec,
     mask_to_classes,
     pair_images_masks,
     parse_colour_map,
@@ -59,13 +59,13 @@ def test_binary_conventions_detected():
     assert detect_mask_spec([{0, 255}, {0}]) == MaskSpec(2, "nonzero")
     assert detect_mask_spec([{0, 1}, {0}]) == MaskSpec(2, "nonzero")
     spec = detect_mask_spec([{0, 1, 2, 250, 255}, {0, 3, 128}])  # JPEG-ish masks
-    assert spec.binary_rule == "ge128" and spec.notes
+    assert spec.binary_rule == "ge128" and ">= 128 = foreground" in spec.decisions[0]
     m255 = np.array([[0, 255]], np.uint8)
     m01 = np.array([[0, 1]], np.uint8)
     for raw in (m255, m01):
         assert mask_to_classes(raw, MaskSpec(2)).tolist() == [[0, 1]]
-    with pytest.raises(DataError, match="--num-classes 4"):
-        detect_mask_spec([{0, 1, 2, 3}])
+    # small indices are class indices (said so), not a question any more
+    assert detect_mask_spec([{0, 1, 2, 3}]).num_classes == 4
 
 
 def test_class_index_masks_and_bad_values(tmp_path):
@@ -168,7 +168,7 @@ def test_check_reports_values_and_empty_share(tmp_path):
     # reads it so, and check (the same MaskSpec.unexpected_values) does not call 7 unexpected
     assert report.unexpected_values == []
     load_seg_samples(DataConfig(path=str(tmp_path)), SegmentConfig(num_classes=2))
-    assert report.mask_rule == "binary: value >= 128 is foreground"
+    assert report.mask_rule == "mask values {0, 7, 255}: binary, >= 128 = foreground"
     n_empty = sum(
         not (np.asarray(Image.open(p)) >= 128).any()
         for p in sorted((tmp_path / "masks").glob("*.png"))
@@ -195,6 +195,9 @@ def test_samples_from_rle_csv(tmp_path):
         DataError, match="column 'Mask' not in train.csv; columns are: ImageId, EncodedPixels"
     ):
         load_seg_samples(DataConfig(path=str(csv)), SegmentConfig(rle_col="Mask"))
+    with pytest.raises(DataError, match="--ignore-index and --mask-values read mask files"):
+        load_seg_samples(DataConfig(path=str(csv), ignore_index=255), SegmentConfig())
+    assert s.spec.decisions == ("RLE masks: binary, pixels in a run = foreground",)
     csv.write_text(csv.read_text() + "nope,1 2\n")
     with pytest.raises(DataError, match="1 of 7 ids in train.csv have no image.*nope"):
         load_seg_samples(DataConfig(path=str(csv)), SegmentConfig(rle_format="siim"))

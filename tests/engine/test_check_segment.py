@@ -39,7 +39,8 @@ def test_check_segment_writes_the_report_and_exits_0(seg_data, tmp_path, run_cli
     bad = {b["image"].rsplit("/", 1)[-1]: b["reason"] for b in report["bad_files"]}
     assert list(bad) == ["broken.png"] and bad["broken.png"] in ("truncated", "unreadable")
     section = report["sections"]["segmentation"]
-    assert section["n_images"] == 13 and section["mask_rule"].startswith("binary")
+    assert section["n_images"] == 13
+    assert section["mask_values"] == ["mask values {0, 255}: binary, 255 = foreground"]
     assert "segmentation data" in stdout and "data usable" in stdout
     # a second check decodes nothing again (the scan cache), and never overwrites --out
     code, _, err = run_cli(["check", seg_data, "--out", tmp_path / "again.json"])

@@ -112,6 +112,19 @@ class DataConfig(_Section):
         "rows with a relabel value train with that class instead (single-label "
         "classification).",
     )
+    mask_values: Literal["auto", "binary", "index"] = Field(
+        "auto",
+        description="Segmentation: how mask values are read. auto: from the values found "
+        "(check says which; ambiguous sets such as {0, 1, 255} are refused) | binary (>= 128 "
+        "is foreground; 0/1 masks: 1) | index (each value is a class, 0..K-1).",
+    )
+    ignore_index: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Segmentation: mask pixels with this value (e.g. 255) are left out of the "
+        "loss and of every score; predicted masks never hold it.",
+    )
     max_pixels: int = Field(
         DEFAULT_MAX_PIXELS,
         ge=1,

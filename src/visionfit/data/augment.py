@@ -188,6 +188,17 @@ def _nearest_masks(compose: A.BaseCompose) -> None:
             t.mask_interpolation = cv2.INTER_NEAREST
 
 
+def fill_masks(compose: A.BaseCompose, value: int) -> None:
+    """Mask pixels an op invents (rotation/affine borders, padding with a constant) get `value`
+    (segmentation's ignore value) instead of 0, where the op lets the mask fill be chosen
+    (albumentations' `fill_mask`); ops that leave the mask alone (`fill_mask=None`, e.g.
+    CoarseDropout) or reflect its border keep doing so."""
+    for t in _walk(compose):
+        constant = getattr(t, "border_mode", cv2.BORDER_CONSTANT) == cv2.BORDER_CONSTANT
+        if getattr(t, "fill_mask", None) == 0 and constant:
+            t.fill_mask = value
+
+
 def changes_shape(compose: A.BaseCompose) -> bool:
     """True when an op may change the image's height or width (a crop or a pad)."""
     for t in _walk(compose):

@@ -14,12 +14,16 @@ How values become classes (`MaskSpec`):
 * palette PNGs ("P" mode) give their palette indices, as class-index masks do.
 * colour masks (RGB) need a colour map (colour -> class); an RGB mask whose channels are all
   equal is read as a grayscale one.
+* an ignore value (`--ignore-index N`): pixels of value N become `IGNORE` in the class map, which
+  the losses and the scores leave out.
+
+Which of these the values found mean is decided (and said) in data/mask_values.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +36,9 @@ from visionfit.errors import DataError
 from visionfit.fileio import open_regular
 
 __all__ = [
+    "IGNORE",
     "MaskSpec",
     "decode_mask",
-    "detect_mask_spec",
     "mask_to_classes",
     "beside_suffix",
     "pair_beside",
@@ -49,6 +53,10 @@ __all__ = [
 IMAGES_DIR_NAMES = ("images", "imgs", "image")
 MASKS_DIR_NAMES = ("masks", "mask", "labels", "annotations")
 
+# The class maps' value for a pixel left out of the loss and the scores (a mask value given as
+# --ignore-index); with it at most 255 classes.
+IGNORE = 255
+
 
 @dataclass(frozen=True)
 class MaskSpec:
@@ -60,10 +68,19 @@ class MaskSpec:
     notes: tuple[str, ...] = field(default=(), compare=False)
     # why no rule fits the masks' values (check goes on with this spec; train raised it)
     problem: str | None = field(default=None, compare=False)
+    ignore_value: int | None = None  # raw mask value read as IGNORE (--ignore-index)
+    # what the values found mean, one sentence per decision (check and train say them)
+    decisions: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def binary(self) -> bool:
         return self.num_classes == 2
+
+    @property
+    def class_ignore(self) -> int | None:
+        """The class maps' value for ignored pixels (IGNORE), or None without an ignore value:
+        what the losses and the scores are told to leave out."""
+        return None if self.ignore_value is None else IGNORE
 
     def unexpected_values(self, values: Iterable[int]) -> list[int]:
         """A grayscale/index mask's values this spec cannot read as classes: the one test
@@ -71,19 +88,30 @@ class MaskSpec:
         anti-aliased and JPEG masks); class-index masks only 0..K-1."""
         if self.colour_map or self.binary:
             return []
-        return sorted(int(v) for v in values if not 0 <= int(v) < self.num_classes)
+        return sorted(
+            int(v)
+            for v in values
+            if not 0 <= int(v) < self.num_classes and int(v) != self.ignore_value
+        )
 
     def to_json(self) -> dict:
         return {
             "num_classes": self.num_classes,
             "binary_rule": self.binary_rule,
             "colour_map": [[list(c), k] for c, k in self.colour_map],
+            "ignore_value": self.ignore_value,
         }
 
     @classmethod
     def from_json(cls, d: Mapping) -> MaskSpec:
         cmap = tuple((tuple(int(v) for v in c), int(k)) for c, k in d.get("colour_map", []))
-        return cls(int(d["num_classes"]), str(d.get("binary_rule", "nonzero")), cmap)
+        ignore = d.get("ignore_value")
+        return cls(
+            int(d["num_classes"]),
+            str(d.get("binary_rule", "nonzero")),
+            cmap,
+            ignore_value=None if ignore is None else int(ignore),
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,7 +151,15 @@ def decode_mask(path: str | Path) -> np.ndarray:
 
 
 def mask_to_classes(raw: np.ndarray, spec: MaskSpec, where: str = "mask") -> np.ndarray:
-    """Class indices (uint8, H x W) from raw mask values; raises DataError naming `where`."""
+    """Class indices (uint8, H x W) from raw mask values, IGNORE where the mask holds the
+    ignore value; raises DataError naming `where`."""
+    if spec.ignore_value is not None and raw.ndim == 2:
+        ignored = raw == spec.ignore_value
+        if ignored.any():
+            kept = np.where(ignored, 0, raw)
+            out = mask_to_classes(kept, replace(spec, ignore_value=None), where)
+            out[ignored] = IGNORE
+            return out
     if spec.colour_map:
         return _map_colours(raw, spec, where)
     if raw.ndim == 3:
@@ -180,61 +216,6 @@ def colour_map_tuples(cmap: Mapping[str, int] | None) -> tuple:
     if not cmap:
         return ()
     return tuple(sorted((_parse_colour(c), int(k)) for c, k in cmap.items()))
-
-
-# --------------------------------------------------------------------------------------------------
-# Detecting the value convention
-
-
-def detect_mask_spec(
-    value_sets: Iterable[Iterable[int]],
-    *,
-    num_classes: int | None = None,
-    colour_map: Mapping[str, int] | None = None,
-) -> MaskSpec:
-    """Decide how raw mask values become classes from the values seen in the masks.
-
-    `value_sets` holds, per mask, its distinct raw values (grayscale/index masks).
-    """
-    cmap = colour_map_tuples(colour_map)
-    if cmap:
-        k = max(k for _, k in cmap) + 1
-        if num_classes is not None and num_classes < k:
-            raise DataError(f"the colour map uses class {k - 1} but --num-classes is {num_classes}")
-        return MaskSpec(max(k, num_classes or 2, 2), "nonzero", cmap)
-    seen: set[int] = set()
-    for values in value_sets:
-        seen.update(int(v) for v in values)
-    if num_classes is not None and num_classes > 2:
-        bad = sorted(v for v in seen if v < 0 or v >= num_classes)
-        if bad:
-            raise DataError(
-                f"masks hold values {_short(bad)} outside the classes 0..{num_classes - 1} "
-                f"(--num-classes {num_classes})"
-            )
-        return MaskSpec(num_classes)
-    if num_classes is not None and num_classes < 2:
-        raise DataError("--num-classes must be at least 2 (background and one class)")
-    if seen <= {0, 1} or seen <= {0, 255} or seen <= {0, 1, 255}:
-        return MaskSpec(2, "nonzero")
-    if len(seen) == 2 and 0 in seen:
-        return MaskSpec(2, "nonzero")
-    if num_classes is None and max(seen) < 64 and len(seen) <= max(seen) + 1:
-        raise DataError(
-            f"masks hold values {_short(sorted(seen))}: class-index masks? pass "
-            f"--num-classes {max(seen) + 1} (or --num-classes 2 to read every non-zero pixel as "
-            "foreground)"
-        )
-    if num_classes == 2 and max(seen) < 128:
-        return MaskSpec(2, "nonzero")
-    return MaskSpec(
-        2,
-        "ge128",
-        notes=(
-            f"masks hold {len(seen)} distinct values (anti-aliased or JPEG masks?): "
-            "pixels >= 128 are foreground",
-        ),
-    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
-from visionfit.data.augment import create_augment
+from visionfit.data.augment import create_augment, fill_masks
 from visionfit.data.datasets import DecodeRefusals, ImageDataset, collate_decoded
 from visionfit.data.samplers import ShardSampler
 from visionfit.data.transforms import transforms_for
@@ -104,6 +104,8 @@ def create_loaders(
     there and left out of its batch (`collate_decoded`); without, it raises DataError."""
     tc = cfg.train
     train_tf = transforms_for(create_augment(cfg.augment), pre, train=True)
+    if data.extra.get("mask_fill") is not None:  # e.g. segmentation's ignore value
+        fill_masks(train_tf, data.extra["mask_fill"])
     eval_tf = transforms_for("none", pre, train=False)
     workers = cfg.data.workers or 0
     loader_kw = {

@@ -66,6 +66,12 @@ MaskSuffix = Annotated[
 ColourMap = Annotated[
     str | None, config_option("segment.colour_map", "--colour-map", panel=SEGMENT)
 ]
+MaskValues = Annotated[
+    str | None, config_option("data.mask_values", "--mask-values", panel=SEGMENT)
+]
+IgnoreIndex = Annotated[
+    int | None, config_option("data.ignore_index", "--ignore-index", panel=SEGMENT)
+]
 IdCol = Annotated[str | None, config_option("segment.id_col", "--id-col", panel=SEGMENT)]
 RleCol = Annotated[str | None, config_option("segment.rle_col", "--rle-col", panel=SEGMENT)]
 RleFormat = Annotated[
@@ -114,6 +120,8 @@ MASKS_GROUP = group(
     class_names=ClassNames,
     mask_suffix=MaskSuffix,
     colour_map=ColourMap,
+    mask_values=MaskValues,
+    ignore_index=IgnoreIndex,
     id_col=IdCol,
     rle_col=RleCol,
     rle_format=RleFormat,

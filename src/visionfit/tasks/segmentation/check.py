@@ -24,6 +24,9 @@ class SegCheckReport:
     classes: list[str]
     mask_rule: str
     empty_masks: int
+    # what the mask values found mean, one sentence per decision (data/mask_values.py)
+    mask_values: list[str] = field(default_factory=list)
+    mask_problem: str = ""  # why no reading fits the values (ambiguous, or outside the classes)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     size_mismatches: list[tuple[str, str, tuple[int, int], tuple[int, int]]] = field(
         default_factory=list
@@ -40,7 +43,9 @@ class SegCheckReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.unreadable or self.size_mismatches or self.unexpected_values)
+        return not (
+            self.unreadable or self.size_mismatches or self.unexpected_values or self.mask_problem
+        )
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -62,6 +67,8 @@ def check_segmentation(
         n_images=len(df),
         classes=samples.classes,
         mask_rule=_describe_rule(spec, samples.layout),
+        mask_values=list(spec.decisions),
+        mask_problem=spec.problem or "",
         empty_masks=int(df["empty_mask"].sum()),
         unreadable=list(samples.skipped),
         notes=list(samples.notes),
@@ -122,17 +129,10 @@ def check_input(data: DataConfig, seg: TaskSection):
 
 
 def _describe_rule(spec, layout: str) -> str:
-    if layout == "rle-csv":
-        return "RLE runs are foreground"
-    if spec.colour_map:
-        return f"colour map with {len(spec.colour_map)} colours"
-    if spec.binary:
-        return (
-            "binary: value >= 128 is foreground"
-            if spec.binary_rule == "ge128"
-            else ("binary: non-zero is foreground (0/1 or 0/255)")
-        )
-    return f"class indices 0..{spec.num_classes - 1}"
+    """The decisions in one line (the sentences of data/mask_values.py, nothing of its own)."""
+    if spec.problem:
+        return "undecided (see the problem below)"
+    return "; ".join(spec.decisions)
 
 
 __all__ = ["DataError", "SegCheckReport", "check_input", "check_segmentation"]

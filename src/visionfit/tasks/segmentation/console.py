@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from rich.table import Table
 
 from visionfit.data.masks import size_mismatch_text
@@ -81,7 +82,8 @@ def render_check_section(report, limit: int = 10) -> list:
     if report.splits and list(report.splits) != ["(none)"]:
         t.add_row("splits", ", ".join(f"{k}: {v}" for k, v in report.splits.items()))
     t.add_row("classes", ", ".join(report.classes))
-    t.add_row("mask values", report.mask_rule)
+    for i, line in enumerate(report.mask_values or [report.mask_rule]):
+        t.add_row("mask values" if i == 0 else "", line)
     t.add_row("empty masks", f"{report.empty_masks} ({report.empty_share:.1%})")
     sizes = list(report.image_sizes.items())
     t.add_row(
@@ -100,6 +102,8 @@ def render_check_section(report, limit: int = 10) -> list:
     out.append(t)
     for text in report.notes:
         out.append(f"note: {text}")
+    if report.mask_problem:
+        out.append(f"[yellow]refused[/] {escape(report.mask_problem)}")
     for path, reason in report.unreadable[:limit]:
         out.append(f"[yellow]unreadable[/] {path}: {reason}")
     for image, mask, isz, msz in report.size_mismatches[:limit]:

@@ -21,6 +21,12 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
     from visionfit.data.label_edits import apply_label_edits, edits_note, read_label_edits
 
     samples = _read_pairs(cfg, progress)
+    decisions = list(samples.spec.decisions)
+    if progress:  # what the mask values mean, said before training starts (as check says it)
+        from rich.console import Console
+
+        for line in decisions:
+            Console(stderr=True, highlight=False).print(line, markup=False)
     df = samples.df.reset_index(drop=True).copy()
     edits = read_label_edits(cfg.data.exclude, cfg.data.relabel)
     notes = list(samples.notes)
@@ -44,9 +50,10 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
         layout=samples.layout,
         label_mode="segment",
         skipped=pd.DataFrame(rows, columns=SKIPPED_COLUMNS),
-        notes=notes,
+        notes=decisions + [n for n in notes if n not in decisions],
         sha1={f.image: f.sha1 for f in scan.files if f.ok},
-        extra={"spec": samples.spec, "rle": samples.rle},
+        # augmentation borders of masks are filled with the ignore value (engine/loaders.py)
+        extra={"spec": samples.spec, "rle": samples.rle, "mask_fill": samples.spec.class_ignore},
         strata_optional=True,
     )
 

@@ -3,7 +3,8 @@
 Definitions (K classes including background 0; "foreground classes" are 1..K-1):
 
 * per image i and foreground class c, with P = predicted pixels of c, T = true pixels of c:
-  dice_ic = 2|P & T| / (|P| + |T|),  iou_ic = |P & T| / |P | T|;
+  dice_ic = 2|P & T| / (|P| + |T|),  iou_ic = |P & T| / |P | T|; pixels of an ignore value
+  (`--ignore-index`) are in neither P nor T, nor in pixel_acc;
   an image where both P and T are empty scores 1 (the Kaggle / SIIM convention).
 * `dice` / `iou`: the mean over images of dice_ic, then the mean over foreground classes
   (binary: the mean per-image dice of the one foreground class). This is the headline number.
@@ -29,14 +30,19 @@ import numpy as np
 import torch
 
 
-def image_stats(pred: torch.Tensor, true: torch.Tensor, num_classes: int) -> np.ndarray:
+def image_stats(
+    pred: torch.Tensor, true: torch.Tensor, num_classes: int, ignore_index: int | None = None
+) -> np.ndarray:
     """Per-image counts, shape (N, K-1, 3): |P & T|, |P|, |T| per foreground class.
 
-    `pred`, `true`: (N, H, W) integer class maps.
+    `pred`, `true`: (N, H, W) integer class maps; pixels whose true value is `ignore_index` are
+    left out (neither predicted nor true).
     """
     n = pred.shape[0]
     p = pred.reshape(n, -1)
     t = true.reshape(n, -1)
+    if ignore_index is not None:
+        p = torch.where(t == ignore_index, torch.full_like(p, -1), p)
     out = torch.empty(n, num_classes - 1, 3, dtype=torch.int64, device=pred.device)
     for c in range(1, num_classes):
         pc, tc = p == c, t == c
@@ -44,6 +50,15 @@ def image_stats(pred: torch.Tensor, true: torch.Tensor, num_classes: int) -> np.
         out[:, c - 1, 1] = pc.sum(1)
         out[:, c - 1, 2] = tc.sum(1)
     return out.cpu().numpy()
+
+
+def scored_pixels(pred, true, ignore_index: int | None = None) -> tuple[int, int]:
+    """(right, scored) pixel counts for pixel accuracy; `ignore_index` pixels are not scored.
+    Torch tensors or numpy arrays."""
+    if ignore_index is None:
+        return int((pred == true).sum()), int(true.numel() if hasattr(true, "numel") else true.size)
+    valid = true != ignore_index
+    return int(((pred == true) & valid).sum()), int(valid.sum())
 
 
 def per_image_dice(stats: np.ndarray) -> np.ndarray:
@@ -65,6 +80,7 @@ class SegScores:
 
     num_classes: int
     class_names: Sequence[str] | None = None
+    ignore_index: int | None = None  # true pixels of this value are not scored
     stats: list[np.ndarray] = field(default_factory=list)
     correct: int = 0
     pixels: int = 0
@@ -73,9 +89,10 @@ class SegScores:
     def update(
         self, pred: torch.Tensor, true: torch.Tensor, max_prob: torch.Tensor | None = None
     ) -> None:
-        self.stats.append(image_stats(pred, true, self.num_classes))
-        self.correct += int((pred == true).sum())
-        self.pixels += int(true.numel())
+        self.stats.append(image_stats(pred, true, self.num_classes, self.ignore_index))
+        correct, pixels = scored_pixels(pred, true, self.ignore_index)
+        self.correct += correct
+        self.pixels += pixels
         if max_prob is not None:
             self.max_prob.append(max_prob.detach().float().cpu().numpy().reshape(-1))
 

@@ -26,8 +26,9 @@ def default_loss(num_classes: int) -> str:
     return "bce+dice" if num_classes == 2 else "ce+dice"
 
 
-def create_loss(name: str, num_classes: int) -> nn.Module:
-    """The loss for `num_classes` (2: binary, one logit map) from its name."""
+def create_loss(name: str, num_classes: int, ignore_index: int | None = None) -> nn.Module:
+    """The loss for `num_classes` (2: binary, one logit map) from its name; target pixels of
+    `ignore_index` are left out of every part (smp's losses take it; BCE masks itself)."""
     from segmentation_models_pytorch import losses
 
     binary = num_classes == 2
@@ -38,28 +39,36 @@ def create_loss(name: str, num_classes: int) -> nn.Module:
         kind = "binary" if binary else f"{num_classes}-class"
         raise ModelError(f"loss {name!r} does not fit {kind} masks; choose from {', '.join(valid)}")
     mode = losses.BINARY_MODE if binary else losses.MULTICLASS_MODE
+    ignore = ignore_index
     parts: list[nn.Module] = []
     for part in name.split("+"):
         if part == "bce":
-            parts.append(_BCE())
+            parts.append(_BCE(ignore_index))
         elif part == "ce":
-            parts.append(nn.CrossEntropyLoss())
+            parts.append(nn.CrossEntropyLoss(ignore_index=-100 if ignore is None else ignore))
         elif part == "dice":
-            parts.append(losses.DiceLoss(mode, from_logits=True))
+            parts.append(losses.DiceLoss(mode, from_logits=True, ignore_index=ignore))
         elif part == "focal":
-            parts.append(losses.FocalLoss(mode))
+            parts.append(losses.FocalLoss(mode, ignore_index=ignore))
         elif part == "lovasz":
-            parts.append(losses.LovaszLoss(mode, per_image=False, from_logits=True))
+            parts.append(
+                losses.LovaszLoss(mode, per_image=False, from_logits=True, ignore_index=ignore)
+            )
     return _Sum(parts) if len(parts) > 1 else parts[0]
 
 
 class _BCE(nn.Module):
-    def __init__(self):
+    def __init__(self, ignore_index: int | None = None):
         super().__init__()
-        self.bce = nn.BCEWithLogitsLoss()
+        self.ignore_index = ignore_index
+        self.bce = nn.BCEWithLogitsLoss(reduction="none")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.bce(logits, target.float())
+        if self.ignore_index is None:
+            return self.bce(logits, target.float()).mean()
+        valid = target != self.ignore_index
+        loss = self.bce(logits, torch.where(valid, target, 0).float())
+        return (loss * valid).sum() / valid.sum().clamp(min=1)
 
 
 class _Sum(nn.Module):
@@ -92,12 +101,13 @@ class SegmenterModule(TaskModule):
         *,
         loss: str = "auto",
         class_names: list[str] | None = None,
+        ignore_index: int | None = None,  # class-map value left out of loss and scores
         **common,  # steps_per_epoch, param_groups: see TaskModule
     ):
         super().__init__(model, num_classes, train_cfg, **common)
-        self.loss_fn = create_loss(loss, num_classes)
-        self.class_names = class_names
-        self.val_scores = SegScores(num_classes, class_names)
+        self.loss_fn = create_loss(loss, num_classes, ignore_index)
+        self.class_names, self.ignore_index = class_names, ignore_index
+        self.val_scores = SegScores(num_classes, class_names, ignore_index)
         # Running train means live in checkpoints, so that a run resumed in the middle of an
         # epoch reports the same epoch metrics as one that was not interrupted.
         self.train_loss_mean, self.train_dice_mean = tm.MeanMetric(), tm.MeanMetric()
@@ -123,6 +133,8 @@ class SegmenterModule(TaskModule):
         with torch.no_grad():
             if self.num_classes == 2:
                 p = torch.sigmoid(logits.float()[:, 0])
+                if self.ignore_index is not None:
+                    p = p.masked_fill(y == self.ignore_index, 0.0)
                 scores.update((p >= 0.5).long(), y, p.flatten(1).amax(1))
             else:
                 scores.update(logits.argmax(1), y)
@@ -134,7 +146,8 @@ class SegmenterModule(TaskModule):
                 pred = (logits.detach()[:, 0] >= 0).long()
             else:
                 pred = logits.detach().argmax(1)
-            dice = per_image_dice(image_stats(pred, y, self.num_classes)).mean()
+            stats = image_stats(pred, y, self.num_classes, self.ignore_index)
+            dice = per_image_dice(stats).mean()
         # Batch means weighted by batch size average to the epoch's mean per-image dice.
         self.train_loss_mean.update(loss.detach(), weight=len(y))
         self.train_dice_mean.update(dice, weight=len(y))

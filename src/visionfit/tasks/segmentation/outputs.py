@@ -23,7 +23,7 @@ from visionfit.errors import DataError
 from visionfit.fileio import create_exclusive
 from visionfit.plots.palette import PALETTE
 from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
-from visionfit.tasks.segmentation.metrics import image_stats, summarise
+from visionfit.tasks.segmentation.metrics import image_stats, scored_pixels, summarise
 from visionfit.tasks.segmentation.postprocess import postprocess_binary
 from visionfit.tasks.segmentation.scoring import image_scores, truth_reader
 from visionfit.tasks.segmentation.sources import RleInfo
@@ -52,6 +52,15 @@ class MaskHead:
             mask_suffix=meta.get("mask_suffix", ""),
             padded=meta.get("resize") == "pad",
         )
+
+    def png_values(self, mask: np.ndarray) -> np.ndarray:
+        """A class-index mask as its PNG holds it: binary foreground 255 (1 when 255 is the
+        masks' ignore value, so that a written mask never holds the ignore value), class
+        indices otherwise."""
+        if self.num_classes != 2:
+            return mask.astype(np.uint8)
+        fg = 1 if self.spec is not None and self.spec.ignore_value == 255 else 255
+        return (mask * fg).astype(np.uint8)
 
     def to_mask(self, probs: torch.Tensor, h: int, w: int) -> tuple[np.ndarray, float]:
         """Class-index mask at (h, w) from one image's (K, h', w') probabilities, and its largest
@@ -161,18 +170,16 @@ class MaskPredictions(Predictions):
         return replace(self, masks=None)
 
     def write_files(self, outputs: PredictOutputs) -> None:
-        """Mask PNGs (0/255 for binary, class indices otherwise) and overlays of this batch."""
+        """Mask PNGs (MaskHead.png_values) and overlays of this batch."""
         if outputs.masks_dir is not None:
             self.write_masks(outputs.masks_dir)
         if outputs.overlays_dir is not None:
             self.write_overlays(outputs.overlays_dir)
 
     def write_masks(self, folder: str | Path) -> None:
-        k = self.head.num_classes
         for name, mask in zip(self.names, self._masks(), strict=True):
             if mask is not None:
-                out = mask * 255 if k == 2 else mask
-                _write_png(Path(folder) / f"{name}.png", out.astype(np.uint8), "--masks-dir")
+                _write_png(Path(folder) / f"{name}.png", self.head.png_values(mask), "--masks-dir")
 
     def write_overlays(self, folder: str | Path) -> None:
         for item, name, mask in zip(self.items, self.names, self._masks(), strict=True):
@@ -214,7 +221,7 @@ class MaskPredictions(Predictions):
             "foreground_share": float((mask > 0).mean()),
             "pixels_per_class": {c: int(n) for c, n in zip(self.classes, counts, strict=False)},
             "max_prob": None if not np.isfinite(mp) else float(mp),
-            "mask_png": _png_b64(mask * 255 if len(self.classes) <= 2 else mask),
+            "mask_png": _png_b64(self.head.png_values(mask)),
             "overlay_png": _png_b64(_overlay_rgba(mask)),
         }
 
@@ -249,10 +256,11 @@ class MaskPredictions(Predictions):
                 raise DataError(
                     f"true mask of {stem} is {t.shape[::-1]}, the image {mask.shape[::-1]}"
                 )
-            s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(t)[None], k)
+            ignore = self.head.spec.class_ignore if self.head.spec else None
+            s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(t)[None], k, ignore)
             stats.append(s)
-            correct += int((mask == t).sum())
-            pixels += t.size
+            right, scored = scored_pixels(mask, t, ignore)
+            correct, pixels = correct + right, pixels + scored
             max_prob.append(mp)
             table.append({"image": str(item), **image_scores(s)})
         if not stats:

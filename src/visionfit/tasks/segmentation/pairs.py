@@ -135,6 +135,7 @@ def _is_empty(scan: MaskScan, spec: MaskSpec) -> bool:
         if not scan.colour:  # gray mask read through a colour map
             vals = frozenset((v << 16) | (v << 8) | v for v in vals)
         return vals <= zero
+    values = scan.values - {spec.ignore_value}  # ignored pixels are no foreground
     if spec.binary and spec.binary_rule == "ge128":
-        return max(scan.values, default=0) < 128
-    return scan.values <= {0}
+        return max(values, default=0) < 128
+    return values <= {0}

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from visionfit.data.masks import IGNORE
+
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.10, 0.951, 0.05))
 MIN_AREAS = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
@@ -53,7 +55,9 @@ def tune_postprocess(
     """Grid-search threshold x min_area for the best mean per-image dice.
 
     `probs`: (N, H, W) foreground probabilities (float, or uint8 meaning p * 255);
-    `targets`: (N, H, W) 0/1 masks. Ties go to the smaller area, then the threshold nearest 0.5.
+    `targets`: (N, H, W) 0/1 masks (IGNORE pixels count as neither: their probability is set
+    to 0, so a component reaching into them counts only its scored pixels). Ties go to the
+    smaller area, then the threshold nearest 0.5.
     """
     n = len(probs)
     scale = 255.0 if probs.dtype == np.uint8 else 1.0
@@ -61,7 +65,10 @@ def tune_postprocess(
     # score[t, a] = sum over images of dice
     score = np.zeros((len(thresholds), len(areas)))
     for i in range(n):
-        prob, truth = probs[i], targets[i].astype(bool)
+        prob, truth = probs[i], targets[i] == 1
+        ignored = targets[i] == IGNORE  # --ignore-index: neither predicted nor true
+        if ignored.any():
+            prob = np.where(ignored, 0, prob).astype(prob.dtype)
         t_sum = int(truth.sum())
         pixels = truth.size
         for ti, thr in enumerate(thresholds):

@@ -19,6 +19,7 @@ from visionfit.tasks.segmentation.metrics import (
     image_stats,
     per_image_dice,
     per_image_iou,
+    scored_pixels,
     summarise,
 )
 from visionfit.tasks.segmentation.targets import load_target
@@ -61,10 +62,11 @@ def evaluate_predictions(
         )
         if mask is None:
             raise DataError(f"validation image {row['image']} could not be read for scoring")
-        s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(truth)[None], k)
+        ignore = data.extra["spec"].class_ignore  # --ignore-index pixels are not scored
+        s = image_stats(torch.from_numpy(mask)[None], torch.from_numpy(truth)[None], k, ignore)
         stats.append(s)
-        correct += int((mask == truth).sum())
-        pixels += truth.size
+        right, scored = scored_pixels(mask, truth, ignore)
+        correct, pixels = correct + right, pixels + scored
         rows.append(
             {
                 "id": row["id"],

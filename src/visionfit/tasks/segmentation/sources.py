@@ -33,10 +33,10 @@ from visionfit.config import DataConfig, TaskSection
 # `seg`: the segment section (tasks/segmentation/config.py SegmentConfig; data/ sits below tasks)
 from visionfit.data.io import is_image_file
 from visionfit.data.listing import list_images
+from visionfit.data.mask_values import detect_mask_spec, rle_decisions
 from visionfit.data.masks import (
     MASKS_DIR_NAMES,
     MaskSpec,
-    detect_mask_spec,
     size_mismatch_text,
 )
 from visionfit.data.rle import EMPTY_TOKENS, is_empty_rle, parse_rle
@@ -91,7 +91,7 @@ def load_seg_samples(
                 "--group-col reads a column of an RLE CSV (--csv train.csv); mask folders have "
                 "no column to read groups from"
             )
-        samples = _from_mask_folders(folder, seg, progress, strict=strict)
+        samples = _from_mask_folders(folder, data, seg, progress, strict=strict)
     if samples.df.empty:
         raise DataError("no usable image/mask pairs: " + _skipped_text(samples.skipped))
     samples.classes = _class_names(seg, samples.spec.num_classes)
@@ -112,6 +112,7 @@ def _class_names(seg: TaskSection, k: int) -> list[str]:
 
 def _from_mask_folders(
     root: Path,
+    data: DataConfig,
     seg: TaskSection,
     progress: Callable[[int, int], None] | None,
     *,
@@ -128,8 +129,8 @@ def _from_mask_folders(
     good = [(r, s) for r, s in zip(rows, scans, strict=True) if not s.error]
     mismatched = [(r, s) for r, s in good if s.mask_size != s.image_size]
     if strict:
-        _check_masks_fit(good, mismatched, seg)
-    spec = _mask_spec(good, seg, strict=strict)
+        _check_masks_fit(good, mismatched, data, seg)
+    spec = _mask_spec(good, data, seg, strict=strict)
     df = pd.DataFrame(
         {
             "image": [r[0] for r, _ in good],
@@ -156,7 +157,7 @@ def _from_mask_folders(
     )
 
 
-def _check_masks_fit(good: list, mismatched: list, seg: TaskSection) -> None:
+def _check_masks_fit(good: list, mismatched: list, data: DataConfig, seg: TaskSection) -> None:
     """Strict mode: masks the size of their image, class-index (or mapped colour) values."""
     if mismatched:
         eg = "; ".join(
@@ -174,7 +175,7 @@ def _check_masks_fit(good: list, mismatched: list, seg: TaskSection) -> None:
         )
     k = seg.num_classes
     if k and k > 2 and not seg.colour_map:
-        spec = MaskSpec(k)
+        spec = MaskSpec(k, ignore_value=data.ignore_index)
         bad = [(r[2], spec.unexpected_values(s.values)) for r, s in good if not s.colour]
         bad = [(m, v) for m, v in bad if v]
         if bad:
@@ -185,12 +186,14 @@ def _check_masks_fit(good: list, mismatched: list, seg: TaskSection) -> None:
             )
 
 
-def _mask_spec(good: list, seg: TaskSection, *, strict: bool) -> MaskSpec:
+def _mask_spec(good: list, data: DataConfig, seg: TaskSection, *, strict: bool) -> MaskSpec:
     try:
         return detect_mask_spec(
             [s.values for _, s in good if not s.colour],
             num_classes=seg.num_classes,
             colour_map=seg.colour_map,
+            mask_values=data.mask_values,
+            ignore_index=data.ignore_index,
         )
     except DataError as e:
         if strict:
@@ -256,7 +259,7 @@ def _from_rle_csv(
     notes = table.notes + ([f"{n_multi} images have several RLE rows (merged)"] if n_multi else [])
     return SegSamples(
         df=df,
-        spec=MaskSpec(2),
+        spec=MaskSpec(2, decisions=rle_decisions()),
         classes=[],
         layout="rle-csv",
         rle=_rle_info(raw[seg.rle_col], seg, groups),
@@ -276,6 +279,11 @@ def _read_rle_csv(csv_path: Path, data: DataConfig, seg: TaskSection) -> UserCsv
     if not data.csv and data.label_col in table.df.columns:
         hint = f"a CSV of class labels is given as --csv {csv_path.name} --root IMAGES"
     check_columns(table, needed, hint=hint)
+    if data.ignore_index is not None or data.mask_values != "auto":
+        raise DataError(
+            "--ignore-index and --mask-values read mask files; an RLE CSV holds binary masks "
+            "(pixels in a run are foreground): drop them"
+        )
     if seg.num_classes not in (None, 2):
         raise DataError(
             "RLE CSVs are read as binary masks (one RLE column); --num-classes "

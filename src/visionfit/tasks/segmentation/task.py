@@ -207,6 +207,7 @@ class Segmentation(TaskBase):
             cfg.train,
             loss=cfg.segment.loss,
             class_names=data.classes,
+            ignore_index=data.extra["spec"].class_ignore,
             steps_per_epoch=steps_per_epoch,
             param_groups=param_groups,
         )
