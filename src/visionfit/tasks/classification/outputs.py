@@ -119,3 +119,30 @@ class ClassPredictions(Predictions):
 
 def _name(item, i: int) -> str:
     return str(item) if isinstance(item, (str, Path)) else f"<input {i}>"
+
+
+def export_info(meta: dict) -> dict:
+    """The shape of an exported graph's probabilities and how to read them (export.json)."""
+    rule = {
+        "binary": "class 1 if probabilities[:, 1] >= threshold",
+        "multilabel": "every label whose probability >= its threshold",
+    }.get(meta["task"], "argmax over classes")
+    t = meta.get("temperature")
+    link = "sigmoid" if meta["task"] in ("binary", "multilabel") else "softmax"
+    return {
+        "output_shape": ["batch", len(meta["classes"])],
+        "postprocess": rule,
+        "temperature": float(t) if t else 1.0,
+        "calibration": (
+            f"temperature scaling inside the graph: {link}(logits / {float(t):.6g})"
+            if t and float(t) != 1.0
+            else "none (temperature 1)"
+        ),
+    }
+
+
+def decision_agreement(meta: dict, ref, got) -> tuple[str, float]:
+    """Binary and multi-label: the share of (image x label) decisions at the run's thresholds
+    that agree between two probability arrays."""
+    same = decisions(ref, meta) == decisions(got, meta)
+    return ("decisions" if meta["task"] == "binary" else "label decisions"), float(same.mean())
