@@ -22,6 +22,7 @@ from visionfit.config import DataConfig
 from visionfit.data.conflicts import HOW_TO_DECIDE
 from visionfit.data.conflicts import describe as describe_conflicts
 from visionfit.data.name_labels import UNLABELLED
+from visionfit.data.neardup import pair_table, report_section, with_near_duplicate_groups
 from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads re-exported)
     FileScan,
     ScanCache,
@@ -148,6 +149,8 @@ class CheckReport:
     duplicates: list[dict]
     leakage: list[dict]
     leakage_split: str
+    # near-duplicate pairs (data/neardup.py): {} with --no-near-duplicates
+    near_duplicates: dict = field(default_factory=dict)
     scan: dict = field(default_factory=dict)
     sections: dict = field(default_factory=dict)  # a task's own part of the report
 
@@ -212,11 +215,15 @@ def build_report(
     problems = _problems(usable_df, len(bad), classes, by_split, classes_required, samples)
     duplicates = _duplicates(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
-    leakage, leakage_split = _leakage(samples, usable_df, good, cfg, seed, blocked=bool(problems))
+    leakage, leakage_split, split_df = _leakage(
+        samples, usable_df, good, cfg, seed, blocked=bool(problems)
+    )
+    near = _near_duplicates(split_df, usable_df, good, cfg, leakage_split)
     rotations = Counter(str(f.exif_orientation) for f in good if f.exif_rotated)
     notes = list(samples.notes) + _warnings(
         samples, len(bad), duplicates, conflicts, len(leakage), imbalance
     )
+    notes += _near_warnings(near)
     counts = {
         "listed": len(df)
         + len(samples.missing_rows)
@@ -234,6 +241,7 @@ def build_report(
         "duplicate_groups": len(duplicates),
         "duplicate_label_conflicts": conflicts,
         "leakage_groups": len(leakage),
+        **{f"near_duplicate_{k}": v for k, v in near.get("counts", {}).items()},
     }
     return CheckReport(
         data={"path": cfg.path, "csv": cfg.csv, "root": cfg.root, "max_pixels": cfg.max_pixels},
@@ -262,6 +270,7 @@ def build_report(
         duplicates=duplicates,
         leakage=leakage,
         leakage_split=leakage_split,
+        near_duplicates=near,
         scan={
             "seconds": round(scan.seconds, 3),
             "decoded": scan.decoded,
@@ -364,22 +373,61 @@ def _leakage(
     seed: int,
     *,
     blocked: bool,
-) -> tuple[list[dict], str]:
+) -> tuple[list[dict], str, pd.DataFrame | None]:
     """Identical files across the given split, or across the hold-out split `train` would draw
-    with the same seed; "none" when the data has problems already."""
+    with the same seed (grouped as train groups it); "none" when the data has problems already.
+    Also the split itself (None when not drawn)."""
     if usable_df.empty or blocked:
-        return [], "none"
+        return [], "none", None
     if samples.has_split:
         split_df, leakage_split = usable_df, "given (train/val folders)"
     else:
+        grouped = usable_df
+        if cfg.group_near_duplicates:
+            grouped = with_near_duplicate_groups(
+                usable_df, {f.image: f.phash for f in good}, cfg.near_duplicate_distance
+            )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                split_df = holdout_split(usable_df, cfg.val_fraction, seed)
+                split_df = holdout_split(grouped, cfg.val_fraction, seed)
         except DataError as e:
-            return [], f"not computed: {e}"
+            return [], f"not computed: {e}", None
         leakage_split = f"hold-out drawn by train (val_fraction={cfg.val_fraction}, seed={seed})"
-    return leakage_groups(split_df, {f.image: f.sha1 for f in good}), leakage_split
+    sha1 = {f.image: f.sha1 for f in good}
+    return leakage_groups(split_df, sha1), leakage_split, split_df
+
+
+def _near_duplicates(
+    split_df: pd.DataFrame | None,
+    usable_df: pd.DataFrame,
+    good: list[FileScan],
+    cfg: DataConfig,
+    leakage_split: str,
+) -> dict:
+    """Near-duplicate pairs of the usable images (with the split of `split_df` when there is
+    one): data/neardup.py's report section; {} when turned off."""
+    if not cfg.near_duplicates:
+        return {}
+    df = split_df if split_df is not None else usable_df.assign(split="")
+    pairs = pair_table(df, {f.image: f.phash for f in good}, cfg.near_duplicate_distance)
+    return report_section(pairs, cfg.near_duplicate_distance, leakage_split)
+
+
+def _near_warnings(near: dict) -> list[str]:
+    c = near.get("counts") or {}
+    if not c.get("pairs"):
+        return []
+    notes = [
+        f"{_n(c['pairs'], 'near-duplicate pair')} (pHash within {near['max_distance']} bits): "
+        f"{c['same_class']} within a class, {c['across_classes']} across classes"
+    ]
+    if c["across_splits"]:
+        notes.append(
+            f"{_n(c['across_splits'], 'near-duplicate pair')} across train / val / test "
+            "(leakage): --group-near-duplicates keeps each group on one side"
+        )
+    return notes
 
 
 def _size_stats(good: list[FileScan]) -> dict[str, dict]:

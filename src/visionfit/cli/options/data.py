@@ -40,6 +40,18 @@ TestFraction = Annotated[
     float | None, config_option("data.test_fraction", "--test-fraction", panel=DATA)
 ]
 SplitCol = Annotated[str | None, config_option("data.split_col", "--split-col", panel=DATA)]
+NearDuplicates = Annotated[
+    bool | None,
+    config_option("data.near_duplicates", "--near-duplicates/--no-near-duplicates", panel=DATA),
+]
+NearDuplicateDistance = Annotated[
+    int | None,
+    config_option("data.near_duplicate_distance", "--near-duplicate-distance", panel=DATA),
+]
+GroupNearDuplicates = Annotated[
+    bool | None,
+    config_option("data.group_near_duplicates", "--group-near-duplicates", panel=DATA),
+]
 # loading while training
 Workers = Annotated[int | None, config_option("data.workers", "--workers", panel=DATA)]
 Cache = Annotated[str | None, config_option("data.cache", "--cache", panel=DATA)]
@@ -100,7 +112,13 @@ DATA_GROUP = group(
     max_pixels=MaxPixels,
 )
 SPLIT_GROUP = group(
-    "split", val_fraction=ValFraction, test_fraction=TestFraction, split_col=SplitCol
+    "split",
+    val_fraction=ValFraction,
+    test_fraction=TestFraction,
+    split_col=SplitCol,
+    near_duplicates=NearDuplicates,
+    near_duplicate_distance=NearDuplicateDistance,
+    group_near_duplicates=GroupNearDuplicates,
 )
 LOADING_GROUP = group("loading", workers=Workers, cache=Cache)
 # What is read from the data: the masks and how they are labelled (check reads these too).
