@@ -64,6 +64,17 @@ def print_summary(result) -> None:
         metric = val_score["metric"]
         table.add_row(f"{metric} (validation)", score_text(val_score["value"]))
         table.add_row(f"{metric} (test, scored once)", score_text(test["score"]))
+    leak = getattr(result, "leakage", None) or {}
+    if leak.get("leaked_val_images"):
+        table.add_row(
+            "val images with a near-duplicate in train",
+            f"{leak['leaked_val_images']} of {result.n_val} (near_duplicates.csv)",
+        )
+    if "leakage_corrected" in leak and val_score:
+        table.add_row(
+            f"{val_score['metric']} (validation, without them)",
+            f"{score_text(leak['leakage_corrected'])} (plain {score_text(val_score['value'])})",
+        )
     table.add_row("files skipped", str(result.skipped_files))
     table.add_row("time", f"{result.seconds:.1f} s")
     tracking = getattr(result, "tracking", None) or {}

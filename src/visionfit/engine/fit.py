@@ -14,6 +14,7 @@ from visionfit.data.augment import check_runs, create_augment
 from visionfit.data.splits import holdout_split
 from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.hooks import run_finished
+from visionfit.engine.leakage import group_near_duplicates, run_leakage
 from visionfit.engine.lr_range import apply_lr_find
 from visionfit.engine.recipes import resolve_recipe
 from visionfit.engine.testsplit import score_test_split
@@ -50,6 +51,8 @@ class RunResult:
     val_score: dict = field(default_factory=dict)  # the headline: metric, value
     test: dict = field(default_factory=dict)  # the test split's scores (test_scores.json)
     n_test: int = 0
+    # leaked_val_images and leakage_corrected (engine/leakage.py), flat in summary.json
+    leakage: dict = field(default_factory=dict)
 
 
 def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskData]:
@@ -57,6 +60,8 @@ def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskDat
     quiet_lightning()
     task = task_for_config(cfg)
     data = task.load_data(cfg, progress=progress)
+    if cfg.data.group_near_duplicates:
+        group_near_duplicates(data, cfg.data.near_duplicate_distance)
     return task, resolve_config(task, cfg, data), data
 
 
@@ -144,6 +149,7 @@ def _write_summary(result: RunResult, task: Task, data: TaskData, df, split, res
         metric = f"val_{metric}"
     shared = {f: getattr(result, f) for f in _SHARED if hasattr(result, f)}
     extra = {k: v for k, v in result.__dict__.items() if k not in _SHARED and k != "run_dir"}
+    extra.update(extra.pop("leakage", {}))
     extra.update(
         layout=data.layout,
         epochs_run=split.epochs_run,
@@ -287,6 +293,7 @@ def train_in_run_dir(
     )
     metric, value = task.headline(data, split.best_metrics, split.val_final)
     result.val_score = {"metric": metric, "value": value, "on": "validation split"}
+    result.leakage = run_leakage(task, cfg, data, df, split.val_probs, split.post, run_dir)
     if score_test:
         result.test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
     _write_summary(result, task, data, df, split, resume_from, cfg)

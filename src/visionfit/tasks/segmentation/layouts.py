@@ -38,6 +38,7 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
         skipped=pd.DataFrame(rows, columns=SKIPPED_COLUMNS),
         notes=list(samples.notes),
         sha1={f.image: f.sha1 for f in scan.files if f.ok},
+        phash={f.image: f.phash for f in scan.files if f.ok},
         extra={"spec": samples.spec, "rle": samples.rle},
         strata_optional=True,
     )
