@@ -145,6 +145,15 @@ def print_cv_summary(result) -> None:
     kind = getattr(result, "fold_kind", "")
     print_wide(cv_table(s, f"{result.run_dir}: {result.folds} folds ({kind}), {result.task}"))
     console.print(f"[bold]{s.headline()}[/]")
+    leak = getattr(result, "leakage", None) or {}
+    if leak.get("leaked_val_images"):
+        console.print(
+            f"{leak['leaked_val_images']} out-of-fold images have a near-duplicate in another "
+            "fold (near_duplicates.csv); without them: "
+            f"{s.main_metric.removeprefix('val_')} {score_text(leak.get('leakage_corrected'))} "
+            f"(mean over folds), pooled OOF {score_text(leak.get('leakage_corrected_oof'))}",
+            highlight=False,
+        )
     line = threshold_line(s)
     if line:
         console.print(line)

@@ -97,3 +97,37 @@ def run_leakage(task, cfg, data, df, probs, post, run_dir: Path) -> dict:
     pairs = leaked_pairs(seen, data.phash, cfg.data.near_duplicate_distance, "split")
     val = df[df["split"] == "val"].reset_index(drop=True)
     return leakage_corrected(task, cfg, data, val, probs, post, pairs, run_dir)
+
+
+def cv_leakage(task, cfg, data, fold: np.ndarray, probs, post: dict, run_dir: Path) -> dict:
+    """A K-fold run's leakage keys: out-of-fold images with a near-duplicate in another fold
+    (which trained the model that scored them); `leakage_corrected` is the mean over folds of
+    each fold's headline without them (as the run's own score is a mean over folds),
+    `leakage_corrected_oof` the pooled one. {} when near-duplicates are off."""
+    if not cfg.data.near_duplicates or not data.phash:
+        return {}
+    df = data.df.assign(fold=fold)
+    pairs = leaked_pairs(df, data.phash, cfg.data.near_duplicate_distance, "fold")
+    if pairs.empty:
+        return {"leaked_val_images": 0}
+    atomic_write_csv(run_dir / run_files.NEAR_DUPLICATES, pairs)
+    leaked = df["image"].isin(set(pairs["image_a"]) | set(pairs["image_b"])).to_numpy()
+    out = {
+        "leaked_val_images": int(leaked.sum()),
+        "near_duplicate_distance": cfg.data.near_duplicate_distance,
+    }
+    if probs is None or len(probs) != len(df):
+        return out
+    probs = np.asarray(probs)
+    per_fold = []
+    for k in range(int(fold.max()) + 1):
+        rows = (fold == k) & ~leaked
+        per_fold.append(task.rescore(data, df[rows], probs[rows], post) if rows.any() else None)
+    pooled = task.rescore(data, df[~leaked], probs[~leaked], post) if (~leaked).any() else None
+    if pooled is None:
+        return out
+    defined = [v for v in per_fold if v is not None and not np.isnan(v)]
+    out["leakage_corrected"] = float(np.mean(defined)) if defined else None
+    out["leakage_corrected_per_fold"] = per_fold
+    out["leakage_corrected_oof"] = pooled
+    return out
