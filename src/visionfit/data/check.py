@@ -22,7 +22,7 @@ from visionfit.config import DataConfig
 from visionfit.data.conflicts import HOW_TO_DECIDE
 from visionfit.data.conflicts import describe as describe_conflicts
 from visionfit.data.name_labels import UNLABELLED
-from visionfit.data.neardup import pair_table, report_section, with_near_duplicate_groups
+from visionfit.data.neardup import check_section, near_warnings, with_near_duplicate_groups
 from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads re-exported)
     FileScan,
     ScanCache,
@@ -215,15 +215,11 @@ def build_report(
     problems = _problems(usable_df, len(bad), classes, by_split, classes_required, samples)
     duplicates = _duplicates(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
-    leakage, leakage_split, split_df = _leakage(
-        samples, usable_df, good, cfg, seed, blocked=bool(problems)
-    )
-    near = _near_duplicates(split_df, usable_df, good, cfg, leakage_split)
+    leakage, leakage_split, near = _leakage(samples, usable_df, good, cfg, seed, blocked=problems)
     rotations = Counter(str(f.exif_orientation) for f in good if f.exif_rotated)
     notes = list(samples.notes) + _warnings(
-        samples, len(bad), duplicates, conflicts, len(leakage), imbalance
+        samples, len(bad), duplicates, conflicts, len(leakage), imbalance, near
     )
-    notes += _near_warnings(near)
     counts = {
         "listed": len(df)
         + len(samples.missing_rows)
@@ -372,62 +368,30 @@ def _leakage(
     cfg: DataConfig,
     seed: int,
     *,
-    blocked: bool,
-) -> tuple[list[dict], str, pd.DataFrame | None]:
+    blocked: list[str],
+) -> tuple[list[dict], str, dict]:
     """Identical files across the given split, or across the hold-out split `train` would draw
     with the same seed (grouped as train groups it); "none" when the data has problems already.
-    Also the split itself (None when not drawn)."""
+    Also check's near-duplicate section (data/neardup.py), with that split when there is one."""
+    phash = {f.image: f.phash for f in good}
     if usable_df.empty or blocked:
-        return [], "none", None
+        return [], "none", check_section(usable_df, phash, cfg, "none")
     if samples.has_split:
         split_df, leakage_split = usable_df, "given (train/val folders)"
     else:
         grouped = usable_df
         if cfg.group_near_duplicates:
-            grouped = with_near_duplicate_groups(
-                usable_df, {f.image: f.phash for f in good}, cfg.near_duplicate_distance
-            )
+            grouped = with_near_duplicate_groups(usable_df, phash, cfg.near_duplicate_distance)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 split_df = holdout_split(grouped, cfg.val_fraction, seed)
         except DataError as e:
-            return [], f"not computed: {e}", None
+            return [], f"not computed: {e}", check_section(usable_df, phash, cfg, "none")
         leakage_split = f"hold-out drawn by train (val_fraction={cfg.val_fraction}, seed={seed})"
     sha1 = {f.image: f.sha1 for f in good}
-    return leakage_groups(split_df, sha1), leakage_split, split_df
-
-
-def _near_duplicates(
-    split_df: pd.DataFrame | None,
-    usable_df: pd.DataFrame,
-    good: list[FileScan],
-    cfg: DataConfig,
-    leakage_split: str,
-) -> dict:
-    """Near-duplicate pairs of the usable images (with the split of `split_df` when there is
-    one): data/neardup.py's report section; {} when turned off."""
-    if not cfg.near_duplicates:
-        return {}
-    df = split_df if split_df is not None else usable_df.assign(split="")
-    pairs = pair_table(df, {f.image: f.phash for f in good}, cfg.near_duplicate_distance)
-    return report_section(pairs, cfg.near_duplicate_distance, leakage_split)
-
-
-def _near_warnings(near: dict) -> list[str]:
-    c = near.get("counts") or {}
-    if not c.get("pairs"):
-        return []
-    notes = [
-        f"{_n(c['pairs'], 'near-duplicate pair')} (pHash within {near['max_distance']} bits): "
-        f"{c['same_class']} within a class, {c['across_classes']} across classes"
-    ]
-    if c["across_splits"]:
-        notes.append(
-            f"{_n(c['across_splits'], 'near-duplicate pair')} across train / val / test "
-            "(leakage): --group-near-duplicates keeps each group on one side"
-        )
-    return notes
+    near = check_section(split_df, phash, cfg, leakage_split)
+    return leakage_groups(split_df, sha1), leakage_split, near
 
 
 def _size_stats(good: list[FileScan]) -> dict[str, dict]:
@@ -450,6 +414,7 @@ def _warnings(
     conflicts: int,
     n_leakage: int,
     imbalance: float | None,
+    near: dict,
 ) -> list[str]:
     """The report's warnings: usable data, but something to look at."""
     notes = []
@@ -473,4 +438,4 @@ def _warnings(
         notes.append(f"{_n(n_leakage, 'group')} of identical files in both train and val (leakage)")
     if imbalance is not None and imbalance >= 10:
         notes.append(f"classes are imbalanced: the largest is {imbalance:g}x the smallest")
-    return notes
+    return notes + near_warnings(near)

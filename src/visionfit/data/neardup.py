@@ -202,12 +202,35 @@ def with_near_duplicate_groups(
     return out
 
 
-def report_section(pairs: pd.DataFrame, max_distance: int, split: str) -> dict:
-    """check's JSON part: what the distance means, the counts, every pair."""
+def check_section(df: pd.DataFrame, phash: dict[str, str], cfg, split: str) -> dict:
+    """check's JSON part for the usable rows `df` (with the split `split` names, or none): what
+    the distance means, the counts, every pair; {} with --no-near-duplicates (`cfg`: the data
+    section)."""
+    if not cfg.near_duplicates:
+        return {}
+    df = df if "split" in df.columns else df.assign(split="")
+    pairs = pair_table(df, phash, cfg.near_duplicate_distance)
     return {
         "hash": "pHash, 64 bits (imagehash)",
-        "max_distance": max_distance,
+        "max_distance": cfg.near_duplicate_distance,
         "split": split,
         "counts": pair_counts(pairs),
         "pairs": pairs.to_dict("records"),
     }
+
+
+def near_warnings(near: dict) -> list[str]:
+    """check's notes about the pairs of `check_section`."""
+    c = near.get("counts") or {}
+    if not c.get("pairs"):
+        return []
+    notes = [
+        f"{c['pairs']} near-duplicate pair(s) (pHash within {near['max_distance']} bits): "
+        f"{c['same_class']} within a class, {c['across_classes']} across classes"
+    ]
+    if c["across_splits"]:
+        notes.append(
+            f"{c['across_splits']} near-duplicate pair(s) across train / val / test (leakage): "
+            "--group-near-duplicates keeps each group on one side"
+        )
+    return notes
