@@ -378,6 +378,9 @@ def _leakage(
         return [], "none", check_section(usable_df, phash, cfg, "none")
     if samples.has_split:
         split_df, leakage_split = usable_df, "given (train/val folders)"
+        if cfg.group_near_duplicates:  # groups moved whole to their most held-out part
+            split_df = with_near_duplicate_groups(usable_df, phash, cfg.near_duplicate_distance)
+            leakage_split += ", near-duplicate groups moved whole to their most held-out part"
     else:
         grouped = usable_df
         if cfg.group_near_duplicates:

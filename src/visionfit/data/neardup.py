@@ -199,7 +199,25 @@ def with_near_duplicate_groups(
     labels = near_duplicate_groups(list(df["image"]), phash, max_distance, given)
     out = df.copy()
     out["group"] = [f"g{k}" for k in labels]
+    if "split" in out.columns and (out["split"] != "").any():
+        out, _ = keep_groups_together(out)
     return out
+
+
+_HELD_OUT_RANK = {"": 0, "train": 1, "val": 2, "test": 3}
+
+
+def keep_groups_together(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """A split the data gives (folders, a split column) is kept, so a group it splits moves
+    whole to its most held-out part (test, then val, then train): the held-out images stay
+    held out and training loses their copies. Returns the table and how many rows moved."""
+    rank = df["split"].map(_HELD_OUT_RANK).fillna(0).astype(int)
+    top = rank.groupby(df["group"]).transform("max")
+    moved = (rank != top) & (top > 0)
+    out = df.copy()
+    names = {v: k for k, v in _HELD_OUT_RANK.items()}
+    out.loc[moved, "split"] = top[moved].map(names)
+    return out, int(moved.sum())
 
 
 def check_section(df: pd.DataFrame, phash: dict[str, str], cfg, split: str) -> dict:

@@ -31,12 +31,20 @@ def group_near_duplicates(data: TaskData, max_distance: int) -> None:
         )
     had_groups = "group" in data.df.columns
     before = data.df["group"].nunique() if had_groups else len(data.df)
+    old_split = data.df["split"].to_numpy()
     data.df = with_near_duplicate_groups(data.df, data.phash, max_distance)
     joined = before - data.df["group"].nunique()
     merged = " (merged with --group-col's groups)" if had_groups else ""
+    moved = int((data.df["split"].to_numpy() != old_split).sum())
     data.notes.append(
         f"--group-near-duplicates: {_n(joined, 'near-duplicate image')} joined to a group "
         f"(pHash within {max_distance} bits){merged}: none straddles the split or the folds"
+        + (
+            f"; {_n(moved, 'image')} of the given split moved to their group's most held-out "
+            "part (test, then val)"
+            if moved
+            else ""
+        )
     )
 
 
