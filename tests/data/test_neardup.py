@@ -127,3 +127,18 @@ def test_pair_kinds_and_counts():
         "across_splits": 1,
         "images": 4,
     }
+
+
+def test_a_given_split_keeps_groups_whole_in_their_most_held_out_part():
+    from visionfit.data.neardup import keep_groups_together
+
+    df = pd.DataFrame(
+        {
+            "image": list("abcdef"),
+            "split": ["train", "val", "train", "test", "train", ""],
+            "group": ["g1", "g1", "g2", "g2", "g3", "g3"],
+        }
+    )
+    out, moved = keep_groups_together(df)
+    assert out["split"].tolist() == ["val", "val", "test", "test", "train", "train"]
+    assert moved == 3
