@@ -114,6 +114,7 @@ def test_run_reports_leakage_corrected_score(near_jobs, h, planted):
     assert {r["split_a"] for r in rows} == {"val"} and {r["split_b"] for r in rows} == {"train"}
     assert len(rows) == summary["leaked_val_images"]
     assert "without them" in res.out
+    assert "leakage_corrected" in (run / "report.html").read_text()
 
 
 def _pair_sides(run: Path, h, pairs):
