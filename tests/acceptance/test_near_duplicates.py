@@ -99,6 +99,9 @@ def test_check_names_planted_copies_writes_csv_and_grid(vf, ws, h, planted):
     res = vf("check", data, "--no-near-duplicates", "--out", "off.json", cwd=cwd).ok()
     assert json.loads((cwd / "off.json").read_text())["near_duplicates"] == {}
     assert not (cwd / "off_near_duplicates.csv").exists()
+    # a distance beyond half the hash is refused in one line
+    line = h.one_line_error(vf("check", data, "--near-duplicate-distance", "40", cwd=cwd))
+    assert "near_duplicate_distance" in line
 
 
 def test_run_reports_leakage_corrected_score(near_jobs, h, planted):
