@@ -73,17 +73,15 @@ def leakage_corrected(
     post: dict,
     pairs: pd.DataFrame,
     run_dir: Path,
-    *,
-    both_sides: bool = False,
 ) -> dict:
     """Summary keys for a run's held-out rows (`held_out`, with `probs` in the same order):
-    `leaked_val_images` (those with a near-duplicate in their training images: the first of
-    each pair, both with `both_sides`), and `leakage_corrected`, the headline of the others;
+    `leaked_val_images` (those with a near-duplicate in their training images: the first image
+    of each of `pairs`), and `leakage_corrected`, the headline of the others;
     near_duplicates.csv gets `pairs`."""
     if pairs.empty:
         return {"leaked_val_images": 0}
     atomic_write_csv(run_dir / run_files.NEAR_DUPLICATES, pairs)
-    leaked = set(pairs["image_a"]) | (set(pairs["image_b"]) if both_sides else set())
+    leaked = set(pairs["image_a"])
     keep = ~held_out["image"].isin(leaked).to_numpy()
     out = {
         "leaked_val_images": int((~keep).sum()),
