@@ -66,6 +66,13 @@ def near_jobs(jobs, vf, ws, h, planted, planted_unsplit):
         "near-grouped-drawn",
         lambda: vf("train", unsplit, *h.TINY, "--group-near-duplicates", cwd=cwd / "drawn"),
     )
+    jobs.submit(
+        "near-grouped-cv",
+        lambda: vf(
+            "train", unsplit, *h.TINY, "--folds", "2", "--group-near-duplicates",
+            cwd=cwd / "cv",
+        ),
+    )  # fmt: skip
     return jobs
 
 
@@ -99,6 +106,11 @@ def test_check_names_planted_copies_writes_csv_and_grid(vf, ws, h, planted):
     res = vf("check", data, "--no-near-duplicates", "--out", "off.json", cwd=cwd).ok()
     assert json.loads((cwd / "off.json").read_text())["near_duplicates"] == {}
     assert not (cwd / "off_near_duplicates.csv").exists()
+    # a stricter distance: fewer pairs, none beyond it
+    vf("check", data, "--near-duplicate-distance", "4", "--out", "d4.json", cwd=cwd).ok()
+    strict = json.loads((cwd / "d4.json").read_text())["near_duplicates"]
+    assert strict["max_distance"] == 4 and strict["counts"]["pairs"] <= near["counts"]["pairs"]
+    assert all(p["distance"] <= 4 for p in strict["pairs"])
     # a distance beyond half the hash is refused in one line
     line = h.one_line_error(vf("check", data, "--near-duplicate-distance", "40", cwd=cwd))
     assert "near_duplicate_distance" in line
@@ -137,3 +149,12 @@ def test_group_near_duplicates_keeps_pairs_on_one_side(near_jobs, h, planted, pl
     # the given split: the originals of the val copies moved to val, with them
     run = near_jobs.get("near-grouped").run_dir()
     assert {a for a, _ in _pair_sides(run, h, planted[1])} == {"val"}
+
+
+def test_group_near_duplicates_keeps_pairs_in_one_fold(near_jobs, h, planted_unsplit):
+    """README: visionfit train DATA --folds 5 --group-near-duplicates"""
+    run = near_jobs.get("near-grouped-cv").ok().run_dir()
+    fold = {Path(r["image"]).name: r["fold"] for r in h.read_csv(run / "folds.csv")}
+    assert all(fold[a] == fold[b] for a, b in planted_unsplit[1])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["fold_kind"] == "group" and summary["leaked_val_images"] == 0
