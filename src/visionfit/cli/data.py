@@ -25,10 +25,14 @@ def check(
     Exit code 0 when the data can be trained on, 1 when it cannot (no usable image, an empty
     class), 2 for a wrong option or path. Nothing in DATA is written. With --task segment:
     unreadable files, image/mask size mismatches, unexpected mask values, share of empty masks.
+    With --out FILE.json the near-duplicate pairs also go to FILE_near_duplicates.csv and .png.
     """
     cfg = run_config(ctx)
     if out is not None:
         check_new_path(out)
+        if cfg.data.near_duplicates:
+            for path in render_check.near_duplicate_files(out):
+                check_new_path(path)
     render_check.print_start(cfg.data.path or cfg.data.csv)  # before the engine's slow imports
     from visionfit.tasks.check import check as check_data
 
@@ -42,6 +46,8 @@ def check(
         out.parent.mkdir(parents=True, exist_ok=True)
         create_exclusive(out, report.to_json())
         render.console.print(f"report written to {out}")
+        if report.near_duplicates:
+            render_check.write_near_duplicates(report, out)
     render_check.print_verdict(report, task_for_config(cfg).check_verdict(report))
     if not report.usable:
         raise typer.Exit(1)

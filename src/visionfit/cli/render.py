@@ -64,6 +64,17 @@ def print_summary(result) -> None:
         metric = val_score["metric"]
         table.add_row(f"{metric} (validation)", score_text(val_score["value"]))
         table.add_row(f"{metric} (test, scored once)", score_text(test["score"]))
+    leak = getattr(result, "leakage", None) or {}
+    if leak.get("leaked_val_images"):
+        table.add_row(
+            "val images with a near-duplicate in train",
+            f"{leak['leaked_val_images']} of {result.n_val} (near_duplicates.csv)",
+        )
+    if "leakage_corrected" in leak and val_score:
+        table.add_row(
+            f"{val_score['metric']} (validation, without them)",
+            f"{score_text(leak['leakage_corrected'])} (plain {score_text(val_score['value'])})",
+        )
     table.add_row("files skipped", str(result.skipped_files))
     table.add_row("time", f"{result.seconds:.1f} s")
     tracking = getattr(result, "tracking", None) or {}
@@ -134,6 +145,15 @@ def print_cv_summary(result) -> None:
     kind = getattr(result, "fold_kind", "")
     print_wide(cv_table(s, f"{result.run_dir}: {result.folds} folds ({kind}), {result.task}"))
     console.print(f"[bold]{s.headline()}[/]")
+    leak = getattr(result, "leakage", None) or {}
+    if leak.get("leaked_val_images"):
+        console.print(
+            f"{leak['leaked_val_images']} out-of-fold images have a near-duplicate in another "
+            "fold (near_duplicates.csv); without them: "
+            f"{s.main_metric.removeprefix('val_')} {score_text(leak.get('leakage_corrected'))} "
+            f"(mean over folds), pooled OOF {score_text(leak.get('leakage_corrected_oof'))}",
+            highlight=False,
+        )
     line = threshold_line(s)
     if line:
         console.print(line)

@@ -39,7 +39,8 @@ def print_check_report(report, *, root: str | None = None) -> None:
     shapes = _shapes_table(report)
     if shapes is not None:
         render.console.print(shapes)
-    for table in (*_bad_rows_tables(report, rel), *_duplicate_tables(report, rel)):
+    tables = (*_bad_rows_tables(report, rel), *_duplicate_tables(report, rel))
+    for table in (*tables, *_near_duplicate_tables(report, rel)):
         render.console.print(table)
     for text in report.warnings:
         render.note(text)
@@ -65,6 +66,14 @@ def _summary_table(report) -> Table:
     summary.add_row(
         "train/val leakage", f"{_n(c['leakage_groups'], 'group')} ({report.leakage_split})"
     )
+    near = report.near_duplicates
+    if near:
+        n = near["counts"]
+        summary.add_row(
+            f"near-duplicates (pHash <= {near['max_distance']} bits)",
+            f"{_n(n['pairs'], 'pair')}: {n['same_class']} within a class, "
+            f"{n['across_classes']} across classes, {n['across_splits']} across the split",
+        )
     ratio = "n/a" if report.imbalance_ratio is None else f"{report.imbalance_ratio:g}"
     summary.add_row("imbalance (max/min)", ratio)
     scan = report.scan
@@ -167,6 +176,49 @@ def _duplicate_tables(report, rel) -> list[Table]:
             t.add_row(f"... {len(report.duplicates) - 20} more groups in the JSON report", "")
         tables.append(t)
     return tables
+
+
+def _near_duplicate_tables(report, rel) -> list[Table]:
+    pairs = (report.near_duplicates or {}).get("pairs") or []
+    if not pairs:
+        return []
+    t = Table(title=f"near-duplicate pairs ({len(pairs)})", title_justify="left")
+    for name in ("image", "near-duplicate"):
+        t.add_column(name, overflow="fold")
+    t.add_column("bits", justify="right")
+    t.add_column("kind")
+    for p in pairs[:20]:
+        a = f"{rel(p['image_a'])} ({escape(p['label_a'])} {p['split_a']})".replace(" )", ")")
+        b = f"{rel(p['image_b'])} ({escape(p['label_b'])} {p['split_b']})".replace(" )", ")")
+        t.add_row(a, b, str(p["distance"]), p["kind"])
+    if len(pairs) > 20:
+        t.add_row(f"... {len(pairs) - 20} more pairs in the CSV and the JSON report", "", "", "")
+    return [t]
+
+
+def near_duplicate_files(out: Path) -> tuple[Path, Path]:
+    """Where check writes the pairs beside its JSON report: FILE_near_duplicates.csv / .png."""
+    stem = out.with_suffix("").name
+    return (
+        out.parent / f"{stem}_near_duplicates.csv",
+        out.parent / f"{stem}_near_duplicates.png",
+    )
+
+
+def write_near_duplicates(report, out: Path) -> None:
+    """The pairs as a CSV (every pair, even none) and a grid of the first ones."""
+    import pandas as pd
+
+    from visionfit.data.neardup import PAIR_COLUMNS
+    from visionfit.fileio import create_exclusive_csv
+    from visionfit.plots.pairs import pairs_grid
+
+    csv_path, png_path = near_duplicate_files(out)
+    pairs = report.near_duplicates["pairs"]
+    create_exclusive_csv(csv_path, pd.DataFrame(pairs, columns=PAIR_COLUMNS))
+    render.console.print(f"near-duplicate pairs written to {csv_path}")
+    if pairs and pairs_grid(pairs, png_path.parent, png_path.name) is not None:
+        render.console.print(f"their grid: {png_path}")
 
 
 def print_verdict(report, usable: str) -> None:

@@ -87,6 +87,24 @@ class DataConfig(_Section):
     group_col: str | None = Field(
         None, description="CSV column of group ids (e.g. patient): a group never spans two folds."
     )
+    near_duplicates: bool = Field(
+        True,
+        description="Look for near-duplicate images (perceptual hashes): check lists the pairs "
+        "within a class, across classes and across the split; a run scores its validation "
+        "images again without those near-duplicate to a training image (leakage_corrected).",
+    )
+    near_duplicate_distance: int = Field(
+        8,
+        ge=0,
+        le=31,
+        description="Near-duplicates: at most this many of the 64 pHash bits differ (0 = same "
+        "hash; 8 finds resized and re-compressed copies, unrelated photos differ in ~20-32).",
+    )
+    group_near_duplicates: bool = Field(
+        False,
+        description="Make each group of near-duplicate images one group for the split and the "
+        "folds (merged with --group-col's groups), so that none straddles them.",
+    )
     conflicting_labels: Literal["error", "first", "last", "drop"] = Field(
         "error",
         description="A CSV giving one file two labels (or, for multi-label / soft labels, two "

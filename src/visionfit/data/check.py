@@ -22,6 +22,7 @@ from visionfit.config import DataConfig
 from visionfit.data.conflicts import HOW_TO_DECIDE
 from visionfit.data.conflicts import describe as describe_conflicts
 from visionfit.data.name_labels import UNLABELLED
+from visionfit.data.neardup import check_section, near_warnings, with_near_duplicate_groups
 from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads re-exported)
     FileScan,
     ScanCache,
@@ -167,6 +168,8 @@ class CheckReport:
     duplicates: list[dict]
     leakage: list[dict]
     leakage_split: str
+    # near-duplicate pairs (data/neardup.py): {} with --no-near-duplicates
+    near_duplicates: dict = field(default_factory=dict)
     scan: dict = field(default_factory=dict)
     sections: dict = field(default_factory=dict)  # a task's own part of the report
 
@@ -231,10 +234,10 @@ def build_report(
     problems = _problems(usable_df, len(bad), classes, by_split, classes_required, samples)
     duplicates = _duplicates(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
-    leakage, leakage_split = _leakage(samples, usable_df, good, cfg, seed, blocked=bool(problems))
+    leakage, leakage_split, near = _leakage(samples, usable_df, good, cfg, seed, blocked=problems)
     rotations = Counter(str(f.exif_orientation) for f in good if f.exif_rotated)
     notes = list(samples.notes) + _warnings(
-        samples, len(bad), duplicates, conflicts, len(leakage), imbalance
+        samples, len(bad), duplicates, conflicts, len(leakage), imbalance, near
     )
     counts = {
         "listed": len(df)
@@ -253,6 +256,7 @@ def build_report(
         "duplicate_groups": len(duplicates),
         "duplicate_label_conflicts": conflicts,
         "leakage_groups": len(leakage),
+        **{f"near_duplicate_{k}": v for k, v in near.get("counts", {}).items()},
     }
     return CheckReport(
         data={"path": cfg.path, "csv": cfg.csv, "root": cfg.root, "max_pixels": cfg.max_pixels},
@@ -281,6 +285,7 @@ def build_report(
         duplicates=duplicates,
         leakage=leakage,
         leakage_split=leakage_split,
+        near_duplicates=near,
         scan={
             "seconds": round(scan.seconds, 3),
             "decoded": scan.decoded,
@@ -382,23 +387,33 @@ def _leakage(
     cfg: DataConfig,
     seed: int,
     *,
-    blocked: bool,
-) -> tuple[list[dict], str]:
+    blocked: list[str],
+) -> tuple[list[dict], str, dict]:
     """Identical files across the given split, or across the hold-out split `train` would draw
-    with the same seed; "none" when the data has problems already."""
+    with the same seed (grouped as train groups it); "none" when the data has problems already.
+    Also check's near-duplicate section (data/neardup.py), with that split when there is one."""
+    phash = {f.image: f.phash for f in good}
     if usable_df.empty or blocked:
-        return [], "none"
+        return [], "none", check_section(usable_df, phash, cfg, "none")
     if samples.has_split:
         split_df, leakage_split = usable_df, "given (train/val folders)"
+        if cfg.group_near_duplicates:  # groups moved whole to their most held-out part
+            split_df = with_near_duplicate_groups(usable_df, phash, cfg.near_duplicate_distance)
+            leakage_split += ", near-duplicate groups moved whole to their most held-out part"
     else:
+        grouped = usable_df
+        if cfg.group_near_duplicates:
+            grouped = with_near_duplicate_groups(usable_df, phash, cfg.near_duplicate_distance)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                split_df = holdout_split(usable_df, cfg.val_fraction, seed)
+                split_df = holdout_split(grouped, cfg.val_fraction, seed)
         except DataError as e:
-            return [], f"not computed: {e}"
+            return [], f"not computed: {e}", check_section(usable_df, phash, cfg, "none")
         leakage_split = f"hold-out drawn by train (val_fraction={cfg.val_fraction}, seed={seed})"
-    return leakage_groups(split_df, {f.image: f.sha1 for f in good}), leakage_split
+    sha1 = {f.image: f.sha1 for f in good}
+    near = check_section(split_df, phash, cfg, leakage_split)
+    return leakage_groups(split_df, sha1), leakage_split, near
 
 
 def _size_stats(good: list[FileScan]) -> dict[str, dict]:
@@ -421,6 +436,7 @@ def _warnings(
     conflicts: int,
     n_leakage: int,
     imbalance: float | None,
+    near: dict,
 ) -> list[str]:
     """The report's warnings: usable data, but something to look at."""
     notes = []
@@ -444,4 +460,4 @@ def _warnings(
         notes.append(f"{_n(n_leakage, 'group')} of identical files in both train and val (leakage)")
     if imbalance is not None and imbalance >= 10:
         notes.append(f"classes are imbalanced: the largest is {imbalance:g}x the smallest")
-    return notes
+    return notes + near_warnings(near)

@@ -45,6 +45,7 @@ class FileScan:
     format: str = ""
     exif_orientation: int = 0  # 0 = no tag, 1 = upright, 2..8 = flipped or rotated
     sha1: str = ""
+    phash: str = ""  # 64-bit perceptual hash (imagehash pHash) as 16 hex digits; data/neardup.py
 
     @property
     def exif_rotated(self) -> bool:
@@ -96,6 +97,7 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
         # training refuses (same open, same load, same conversion).
         arr = decode_file(path, in_chans=3, max_pixels=max_pixels, data=data, on_decoded=header)
         info.height, info.width = arr.shape[:2]  # after the EXIF rotation
+        info.phash = perceptual_hash(arr)
         info.ok = True
     except ImageDecodeError as e:
         info.reason, info.detail = e.reason, str(e.detail or "")
@@ -104,6 +106,18 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
     except Exception as e:  # never let one file stop the scan
         info.reason, info.detail = "unreadable", f"{type(e).__name__}: {e}"
     return info
+
+
+def perceptual_hash(arr) -> str:
+    """imagehash's 64-bit pHash of a decoded uint8 HxWxC image, as 16 hex digits: near-duplicate
+    images (resized, re-compressed) differ in few of its bits (data/neardup.py)."""
+    import imagehash
+
+    img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).convert("L")
+    # imagehash shrinks to 32x32 with Lanczos first; a box reduction before it (reducing_gap)
+    # gives the same hash to within a bit or two, about 3x faster on 512 px images
+    img = img.resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=8.0)
+    return str(imagehash.phash(img, hash_size=8))
 
 
 def _header(im: Image.Image) -> tuple[str, str, int]:

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-SCANNER_VERSION = 2  # 2: EXIF read after the decode (1 accepted some damaged PNGs)
+SCANNER_VERSION = 3  # 2: EXIF read after the decode (1 accepted some damaged PNGs); 3: pHash
 """Bump when the scan's results change for the same file, so old entries are not reused."""
 
 _SCHEMA = """

@@ -32,6 +32,7 @@ from visionfit.engine.foldplan import assign_folds
 from visionfit.engine.foldstate import FoldStart, fold_start, record_fold
 from visionfit.engine.hooks import run_finished
 from visionfit.engine.intervals import interval_fields
+from visionfit.engine.leakage import cv_leakage
 from visionfit.engine.resumable import TestKillSwitch
 from visionfit.engine.testsplit import score_test_split
 from visionfit.engine.trainer import SplitResult, create_model, train_split
@@ -61,6 +62,7 @@ class CVResult:
     test: dict = field(default_factory=dict)  # the fold ensemble's test-split scores
     refit_test: dict = field(default_factory=dict)  # the refit model's ({} without a refit)
     intervals: dict = field(default_factory=dict)  # summary.json's interval, test_interval
+    leakage: dict = field(default_factory=dict)  # engine/leakage.py's summary keys
 
     # segmentation summaries read these directly
     @property
@@ -173,6 +175,9 @@ def continue_cv(
         if is_worker():  # another process of a distributed run: it has trained every fold
             raise SystemExit(0)
         scores, ensemble, summary_extra = acc.finish(run_dir, run.fold)
+        probs = getattr(acc, "probs", None)  # out-of-fold probabilities, where a task keeps them
+        leakage = cv_leakage(task, cfg, data, run.fold, probs, ensemble, run_dir)
+        summary_extra.update(leakage)
         write_ensemble_meta(run_dir, [f"fold_{k}" for k in range(len(best_epochs))], ensemble)
         refit_dir = None
         if cfg.cv.refit:
@@ -202,6 +207,7 @@ def continue_cv(
             notes=data.notes,
             test=test,
             refit_test=refit_test,
+            leakage=leakage,
         )
         result.intervals = interval_fields(task, cfg, data, data.df, run_dir, "oof", run.test_df)
         extra = {"model_name": task.run_name(cfg), **summary_extra, **result.intervals}

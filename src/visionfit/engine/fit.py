@@ -15,6 +15,7 @@ from visionfit.data.splits import holdout_split
 from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.hooks import run_finished
 from visionfit.engine.intervals import interval_fields
+from visionfit.engine.leakage import group_near_duplicates, run_leakage
 from visionfit.engine.lr_range import apply_lr_find
 from visionfit.engine.recipes import resolve_recipe
 from visionfit.engine.testsplit import score_test_split
@@ -53,6 +54,8 @@ class RunResult:
     n_test: int = 0
     # the bootstrap intervals (summary.json's `interval`, `test_interval`; engine/intervals.py)
     intervals: dict = field(default_factory=dict)
+    # leaked_val_images and leakage_corrected (engine/leakage.py), flat in summary.json
+    leakage: dict = field(default_factory=dict)
 
 
 def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskData]:
@@ -60,6 +63,8 @@ def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskDat
     quiet_lightning()
     task = task_for_config(cfg)
     data = task.load_data(cfg, progress=progress)
+    if cfg.data.group_near_duplicates:
+        group_near_duplicates(data, cfg.data.near_duplicate_distance)
     return task, resolve_config(task, cfg, data), data
 
 
@@ -151,6 +156,7 @@ def _write_summary(result: RunResult, task: Task, data: TaskData, df, split, res
         for k, v in result.__dict__.items()
         if k not in _SHARED and k not in ("run_dir", "intervals")
     }
+    extra.update(extra.pop("leakage", {}))
     extra.update(result.intervals)
     extra.update(
         layout=data.layout,
@@ -299,6 +305,7 @@ def train_in_run_dir(
     )
     metric, value = task.headline(data, split.best_metrics, split.val_final)
     result.val_score = {"metric": metric, "value": value, "on": "validation split"}
+    result.leakage = run_leakage(task, cfg, data, df, split.val_probs, split.post, run_dir)
     if score_test:
         result.test = score_test_split(task, cfg, data, run_dir, test_df, progress=progress)
     result.intervals = interval_fields(task, cfg, data, val_df, run_dir, "val", test_df)

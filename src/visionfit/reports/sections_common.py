@@ -46,6 +46,12 @@ def headline(run) -> dict:
             )
         if main in oof:
             out[f"{main} (pooled out-of-fold)"] = oof[main]
+    if s.get("leakage_corrected") is not None:  # engine/leakage.py
+        n, over = s.get("leaked_val_images"), " (mean over folds)" if run.kind == "cv" else ""
+        out[
+            f"{s.get('main_metric')} without the {n} validation images near-duplicate to "
+            f"training images{over} (leakage_corrected; near_duplicates.csv)"
+        ] = f"{h.fmt(s.get('leakage_corrected'))} (with them: {h.fmt(s.get('score'))})"
     for key, model in (("test", "the run's model"), ("refit_test", "the refit model")):
         scored = s.get(key) or {}
         if scored.get("metric"):

@@ -47,6 +47,9 @@ VAL_PREDICTIONS = "val_predictions.csv"
 CV_SUMMARY = "cv_summary.csv"
 TEST_SCORES = "test_scores.json"
 REPORT = "report.html"
+# validation (or out-of-fold) images with a near-duplicate in their training images, as pairs
+# (data/neardup.py's columns; engine/leakage.py writes it, only when there are any)
+NEAR_DUPLICATES = "near_duplicates.csv"
 # a K-fold run's fold_<k>/ (and refit/): what its training gave, written last (it says the fold
 # finished; `--resume` keeps such a fold), and its out-of-fold values (exact, as trained)
 FOLD_RECORD = "fold.json"

@@ -64,6 +64,7 @@ class TaskData:
     notes: list[str] = field(default_factory=list)
     ignored_files: int | None = 0
     sha1: dict[str, str] = field(default_factory=dict)  # image -> SHA-1 of the file's bytes
+    phash: dict[str, str] = field(default_factory=dict)  # image -> 64-bit pHash (hex; scan)
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific (mask spec, RLE format)
     # True when `target` is only a convenience to stratify on (empty / non-empty masks): folds
     # fall back to plain k-fold instead of refusing a stratum smaller than the fold count.
@@ -240,6 +241,8 @@ class Task(Protocol):
     def split_columns(self, df: pd.DataFrame) -> list[str]: ...
     def check_split(self, data: TaskData, df: pd.DataFrame, given: bool) -> list[str]: ...
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict: ...
+    # the headline score of validation rows from their probabilities (None: not scored so)
+    def rescore(self, data: TaskData, df: pd.DataFrame, probs, post: dict) -> float | None: ...
     def auto_candidates(self, cfg, data: TaskData, native: int, offline: list[str]) -> list: ...
 
     config_section: tuple[str, type] | None  # (top-level key, TaskSection model) or None
@@ -350,6 +353,12 @@ class TaskBase:
 
     def summary_extra(self, data: TaskData, df: pd.DataFrame) -> dict:
         return {}
+
+    def rescore(self, data: TaskData, df: pd.DataFrame, probs, post: dict) -> float | None:
+        """The headline score of the rows `df` from their probabilities `probs` (engine/
+        leakage.py scores validation images again without the leaked ones); None where a task
+        has no such score."""
+        return None
 
     def default_monitor(self, data: TaskData) -> tuple[str, str]:
         return ("val_loss", "min")

@@ -42,6 +42,18 @@ TestFraction = Annotated[
     float | None, config_option("data.test_fraction", "--test-fraction", panel=DATA)
 ]
 SplitCol = Annotated[str | None, config_option("data.split_col", "--split-col", panel=DATA)]
+NearDuplicates = Annotated[
+    bool | None,
+    config_option("data.near_duplicates", "--near-duplicates/--no-near-duplicates", panel=DATA),
+]
+NearDuplicateDistance = Annotated[
+    int | None,
+    config_option("data.near_duplicate_distance", "--near-duplicate-distance", panel=DATA),
+]
+GroupNearDuplicates = Annotated[
+    bool | None,
+    config_option("data.group_near_duplicates", "--group-near-duplicates", panel=DATA),
+]
 # loading while training
 Workers = Annotated[int | None, config_option("data.workers", "--workers", panel=DATA)]
 Cache = Annotated[str | None, config_option("data.cache", "--cache", panel=DATA)]
@@ -110,7 +122,13 @@ DATA_GROUP = group(
 # Label edits handed back from `visionfit audit` (what train and baseline train on)
 EDITS_GROUP = group("label edits", exclude=Exclude, relabel=Relabel)
 SPLIT_GROUP = group(
-    "split", val_fraction=ValFraction, test_fraction=TestFraction, split_col=SplitCol
+    "split",
+    val_fraction=ValFraction,
+    test_fraction=TestFraction,
+    split_col=SplitCol,
+    near_duplicates=NearDuplicates,
+    near_duplicate_distance=NearDuplicateDistance,
+    group_near_duplicates=GroupNearDuplicates,
 )
 LOADING_GROUP = group("loading", workers=Workers, cache=Cache)
 # What is read from the data: the masks and how they are labelled (check reads these too).

@@ -93,6 +93,7 @@ class Classification(TaskBase):
             notes=list(s.notes),
             ignored_files=s.ignored_files,
             sha1={f.image: f.sha1 for f in usable.scan.files if f.ok},
+            phash={f.image: f.phash for f in usable.scan.files if f.ok},
         )
 
     def check_input(self, cfg: RunConfig):
@@ -291,6 +292,16 @@ class Classification(TaskBase):
 
         key = main_metric(data.label_mode)
         return key.removeprefix("val_"), best_metrics.get(key, float("nan"))
+
+    def rescore(self, data: TaskData, df: pd.DataFrame, probs, post: dict) -> float | None:
+        """The headline (ROC AUC or accuracy) of rows `df` from their probabilities, with the
+        run's threshold (tasks/classification/leakage.py)."""
+        from visionfit.tasks.classification.leakage import headline_score
+
+        return headline_score(
+            data.label_mode, data.classes, list(df["image"]), split_targets(df, data.label_mode),
+            probs, post.get("threshold"),
+        )  # fmt: skip
 
     def score_split(self, args: ScoreSplit) -> dict:
         """`df`'s images predicted by the loaded run (its threshold, `tta`), scored with

@@ -78,8 +78,10 @@ def load_regression_data(cfg, *, progress: bool, scan: bool = True) -> TaskData:
         usable = drop_unusable(samples, dc, progress=progress)
         kept, skipped = usable.samples.df, usable.skipped
         sha1 = {f.image: f.sha1 for f in usable.scan.files if f.ok}
+        phash = {f.image: f.phash for f in usable.scan.files if f.ok}
     else:
         kept, skipped, sha1 = samples.df, pd.DataFrame(columns=SKIPPED_COLUMNS), {}
+        phash = {}
     if len(kept) > 1 and np.ptp(kept["value"].to_numpy()) == 0:
         raise DataError(
             f"the usable images of {dc.csv} all have the same {dc.label_col!r}: "
@@ -94,6 +96,7 @@ def load_regression_data(cfg, *, progress: bool, scan: bool = True) -> TaskData:
         notes=list(samples.notes),
         ignored_files=samples.ignored_files,
         sha1=sha1,
+        phash=phash,
         strata_optional=True,  # bins are a convenience: too few per bin -> plain k-fold
     )
 
