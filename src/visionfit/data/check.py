@@ -11,7 +11,6 @@ scan (cached) first and leaves the unusable files out (`drop_unusable`).
 from __future__ import annotations
 
 import json
-import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
@@ -21,8 +20,13 @@ import pandas as pd
 from visionfit.config import DataConfig
 from visionfit.data.conflicts import HOW_TO_DECIDE
 from visionfit.data.conflicts import describe as describe_conflicts
+from visionfit.data.duplicates import (  # noqa: F401 (leakage_groups re-exported)
+    duplicate_groups,
+    leakage_groups,
+    split_leakage,
+)
 from visionfit.data.name_labels import UNLABELLED
-from visionfit.data.neardup import check_section, near_warnings, with_near_duplicate_groups
+from visionfit.data.neardup import near_warnings
 from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads re-exported)
     FileScan,
     ScanCache,
@@ -31,7 +35,6 @@ from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads 
     scan_files,
 )
 from visionfit.data.sources import Samples, load_samples
-from visionfit.data.splits import holdout_split
 from visionfit.errors import DataError
 from visionfit.text import plural as _n
 
@@ -117,25 +120,6 @@ def _require_usable(df: pd.DataFrame, classes: list[str], n_bad: int, given=froz
         for split in sorted(set(given) | {"train"}):
             if not (df["split"] == split).any():
                 raise DataError(f"the {split} split has no usable images{hint}")
-
-
-def leakage_groups(df: pd.DataFrame, sha1: dict[str, str]) -> list[dict]:
-    """Groups of identical files (same content hash) that sit in train and in val or test."""
-    if "split" not in df.columns:
-        return []
-    frame = pd.DataFrame(
-        {"image": df["image"], "split": df["split"], "sha1": df["image"].map(sha1)}
-    ).dropna(subset=["sha1"])
-    groups = []
-    for digest, g in frame.groupby("sha1", sort=True):
-        splits = set(g["split"])
-        if "train" in splits and splits & {"val", "test"}:
-            group = {"sha1": digest}
-            for name in ("train", "val", "test"):
-                if name in splits or name != "test":
-                    group[name] = sorted(g.loc[g["split"] == name, "image"])
-            groups.append(group)
-    return groups
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,18 +216,17 @@ def build_report(
     nonzero = [n for n in classes.values() if n > 0]
     imbalance = round(max(nonzero) / min(nonzero), 3) if nonzero else None
     problems = _problems(usable_df, len(bad), classes, by_split, classes_required, samples)
-    duplicates = _duplicates(good, labels)
+    duplicates = duplicate_groups(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
-    leakage, leakage_split, near = _leakage(samples, usable_df, good, cfg, seed, blocked=problems)
+    leakage, leakage_split, near = split_leakage(
+        samples, usable_df, good, cfg, seed, blocked=problems
+    )
     rotations = Counter(str(f.exif_orientation) for f in good if f.exif_rotated)
     notes = list(samples.notes) + _warnings(
         samples, len(bad), duplicates, conflicts, len(leakage), imbalance, near
     )
     counts = {
-        "listed": len(df)
-        + len(samples.missing_rows)
-        + len(samples.empty_label_rows)
-        + len(samples.unlabelled),
+        "listed": len(df) + _n_rows_left_out(samples),
         "scanned": len(df),
         "usable": len(usable_df),
         "bad": len(bad),
@@ -293,6 +276,11 @@ def build_report(
             "cache": scan.cache_note or "used",
         },
     )
+
+
+def _n_rows_left_out(samples: Samples) -> int:
+    """Listed rows the scan never saw: missing files, empty labels, unlabelled names."""
+    return len(samples.missing_rows) + len(samples.empty_label_rows) + len(samples.unlabelled)
 
 
 def _bad_files(bad: list[FileScan], labels: dict[str, str], samples: Samples) -> list[dict]:
@@ -362,58 +350,6 @@ def _row_problems(samples: Samples) -> list[str]:
             f"{describe_conflicts(samples.conflicts)}; {HOW_TO_DECIDE}"
         )
     return problems
-
-
-def _duplicates(good: list[FileScan], labels: dict[str, str]) -> list[dict]:
-    """Groups of identical files (usable files only: every empty file has the same hash)."""
-    groups: dict[str, set[str]] = {}
-    for f in good:
-        groups.setdefault(f.sha1, set()).add(f.image)
-    return [
-        {
-            "sha1": digest,
-            "images": sorted(images),
-            "labels": sorted({labels[i] for i in images}),
-        }
-        for digest, images in sorted(groups.items())
-        if len(images) > 1
-    ]
-
-
-def _leakage(
-    samples: Samples,
-    usable_df: pd.DataFrame,
-    good: list[FileScan],
-    cfg: DataConfig,
-    seed: int,
-    *,
-    blocked: list[str],
-) -> tuple[list[dict], str, dict]:
-    """Identical files across the given split, or across the hold-out split `train` would draw
-    with the same seed (grouped as train groups it); "none" when the data has problems already.
-    Also check's near-duplicate section (data/neardup.py), with that split when there is one."""
-    phash = {f.image: f.phash for f in good}
-    if usable_df.empty or blocked:
-        return [], "none", check_section(usable_df, phash, cfg, "none")
-    if samples.has_split:
-        split_df, leakage_split = usable_df, "given (train/val folders)"
-        if cfg.group_near_duplicates:  # groups moved whole to their most held-out part
-            split_df = with_near_duplicate_groups(usable_df, phash, cfg.near_duplicate_distance)
-            leakage_split += ", near-duplicate groups moved whole to their most held-out part"
-    else:
-        grouped = usable_df
-        if cfg.group_near_duplicates:
-            grouped = with_near_duplicate_groups(usable_df, phash, cfg.near_duplicate_distance)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                split_df = holdout_split(grouped, cfg.val_fraction, seed)
-        except DataError as e:
-            return [], f"not computed: {e}", check_section(usable_df, phash, cfg, "none")
-        leakage_split = f"hold-out drawn by train (val_fraction={cfg.val_fraction}, seed={seed})"
-    sha1 = {f.image: f.sha1 for f in good}
-    near = check_section(split_df, phash, cfg, leakage_split)
-    return leakage_groups(split_df, sha1), leakage_split, near
 
 
 def _size_stats(good: list[FileScan]) -> dict[str, dict]:
