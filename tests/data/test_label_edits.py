@@ -81,3 +81,16 @@ def test_relabel_refused_for_vector_labels(tmp_path):
     p = _csv(tmp_path, f"image,relabel\n{df.image[0]},dog\n")
     with pytest.raises(DataError, match="single-label"):
         apply_label_edits(df, CLASSES, read_label_edits(None, p))
+
+
+def test_unedited_audit_file_excludes_only_its_flagged_rows(tmp_path):
+    """label_issues.csv as audit writes it lists, after the flagged rows, images the model merely
+    disagrees with (flagged False): without marks, only the flagged ones are left out."""
+    df = _samples(tmp_path)
+    p = _csv(
+        tmp_path,
+        f"image,flagged,exclude\n{df.image[0]},True,\n{df.image[1]},False,\n{df.image[2]},True,\n",
+    )
+    kept, excluded = apply_label_edits(df, CLASSES, read_label_edits(p, None))
+    assert list(excluded["image"]) == [df.image[0], df.image[2]]
+    assert df.image[1] in set(kept["image"])

@@ -5,7 +5,8 @@ editing (read by the one user-CSV reader, usercsv.py):
 
 - `--exclude FILE` (`data.exclude`): every image of the file is left out, or, when the file has
   an `exclude` column with any non-empty cell, only the rows whose `exclude` is truthy (1, yes,
-  true, y, x); left-out images are listed in the run's skipped.csv with reason `excluded`;
+  true, y, x); an unedited label_issues.csv (a `flagged` column, no marks): its flagged rows;
+  left-out images are listed in the run's skipped.csv with reason `excluded`;
 - `--relabel FILE` (`data.relabel`): rows with a non-empty `relabel` cell give the image that
   class (single-label classification); a class the data does not have is a one-line error.
 
@@ -62,6 +63,11 @@ def read_label_edits(exclude: str | None, relabel: str | None) -> LabelEdits:
         rows = t.df
         if "exclude" in rows and (rows["exclude"].astype(str).str.strip() != "").any():
             keep = [_truthy(v, t.path, i + 2) for i, v in enumerate(rows["exclude"])]
+            rows = rows[keep]
+        elif (
+            "flagged" in rows
+        ):  # audit's file as written: its flagged rows, not the look-further ones
+            keep = [_truthy(v, t.path, i + 2) for i, v in enumerate(rows["flagged"])]
             rows = rows[keep]
         edits.exclude = {_key(p) for p in rows["image"] if str(p).strip()}
     if relabel:
