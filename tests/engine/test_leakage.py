@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from visionfit.config import RunConfig
@@ -88,3 +89,39 @@ def test_headline_score_is_the_run_metric_on_the_given_rows():
     assert headline_score("binary", ["a", "b"], list("wxyz"), y, p) == roc_auc_score(y, p[:, 1])
     assert headline_score("multiclass", ["a", "b"], list("wxyz"), y, p) == 0.5
     assert headline_score("binary", ["a", "b"], [], y[:0], p[:0]) is None
+
+
+class _PerImageTask:
+    """A task that keeps per-image scores (as segmentation's val_scores.csv / oof_scores.csv):
+    no `rescore` from probabilities, an interval scorer over the rows it is given."""
+
+    def __init__(self, values: dict[str, float]):
+        self.values = values
+
+    def rescore(self, data, df, probs, post):
+        return None
+
+    def interval_scorer(self, data, df, run_dir, of):
+        from visionfit.tasks.intervals import mean_scorer
+
+        images = list(df["image"])
+        return mean_scorer("dice", images, [self.values[i] for i in images])
+
+
+def test_per_image_scores_give_the_corrected_score_without_probabilities(tmp_path):
+    """Segmentation and regression: the headline without the leaked images comes from the
+    per-image scores the run wrote (the interval's scorer), single runs and K-fold runs."""
+    data, df = _data()
+    cfg = RunConfig.from_dict({"data": {"path": "x"}})
+    values = {img: (0.0 if img == "/d/1.png" else 0.8) for img in df["image"]}
+    out = run_leakage(_PerImageTask(values), cfg, data, df, None, {}, tmp_path)
+    assert out["leaked_val_images"] == 1 and out["leakage_corrected"] == pytest.approx(0.8)
+
+    data.df = df.drop(columns="split")
+    fold = np.array([0, 1, 0, 0] + [0, 1] * 8)
+    values["/d/0.png"] = 0.2
+    (tmp_path / "cv").mkdir()
+    out = cv_leakage(_PerImageTask(values), cfg, data, fold, None, {}, tmp_path / "cv")
+    assert out["leakage_corrected_oof"] == pytest.approx(0.8)
+    assert out["leakage_corrected"] == pytest.approx(0.8)
+    assert out["leakage_corrected_per_fold"] == pytest.approx([0.8, 0.8])

@@ -87,14 +87,6 @@ def print_summary(result) -> None:
         note(text)
 
 
-def print_segment_summary(result) -> None:
-    """A segmentation run's post-processed validation scores (tasks/segmentation/console.py)."""
-    from visionfit.tasks.segmentation.console import segment_summary
-
-    for item in segment_summary(result):
-        console.print(item)
-
-
 def cv_table(s, title: str, max_metrics: int = 8) -> Table:
     """One row per fold, mean ± std and pooled OOF; the main metric first (engine CVScores)."""
     main = s.main_metric

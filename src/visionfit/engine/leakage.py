@@ -18,6 +18,7 @@ from visionfit.errors import DataError
 from visionfit.runs import files as run_files
 from visionfit.runs.rundir import atomic_write_csv
 from visionfit.tasks.base import Task, TaskData
+from visionfit.tasks.intervals import subset_score
 from visionfit.text import plural as _n
 
 
@@ -87,11 +88,21 @@ def leakage_corrected(
         "leaked_val_images": int((~keep).sum()),
         "near_duplicate_distance": cfg.data.near_duplicate_distance,
     }
+    value = None
     if probs is not None and len(probs) == len(held_out):
         value = task.rescore(data, held_out[keep], np.asarray(probs)[keep], post)
-        if value is not None:
-            out["leakage_corrected"] = value
+    if value is None:  # segmentation, regression: from the per-image scores the run wrote
+        value = _from_run_files(task, data, held_out, run_dir, "val", held_out["image"][keep])
+    if value is not None:
+        out["leakage_corrected"] = value
     return out
+
+
+def _from_run_files(task, data, rows: pd.DataFrame, run_dir: Path, of: str, kept) -> float | None:
+    """The headline of the `kept` images among `rows`, from the per-image scores the run wrote
+    (the interval's scorer, tasks/intervals.py); None when the task keeps none."""
+    scorer = task.interval_scorer(data, rows, Path(run_dir), of)
+    return None if scorer is None else subset_score(scorer, kept)
 
 
 def run_leakage(task, cfg, data, df, probs, post, run_dir: Path) -> dict:
@@ -123,13 +134,20 @@ def cv_leakage(task, cfg, data, fold: np.ndarray, probs, post: dict, run_dir: Pa
         "near_duplicate_distance": cfg.data.near_duplicate_distance,
     }
     if probs is None or len(probs) != len(df):
-        return out
-    probs = np.asarray(probs)
+        # segmentation, regression: from the per-image out-of-fold scores the run wrote
+        def rescore(rows):
+            return _from_run_files(task, data, df, run_dir, "oof", df["image"][rows])
+    else:
+        probs = np.asarray(probs)
+
+        def rescore(rows):
+            return task.rescore(data, df[rows], probs[rows], post)
+
     per_fold = []
     for k in range(int(fold.max()) + 1):
         rows = (fold == k) & ~leaked
-        per_fold.append(task.rescore(data, df[rows], probs[rows], post) if rows.any() else None)
-    pooled = task.rescore(data, df[~leaked], probs[~leaked], post) if (~leaked).any() else None
+        per_fold.append(rescore(rows) if rows.any() else None)
+    pooled = rescore(~leaked) if (~leaked).any() else None
     if pooled is None:
         return out
     defined = [v for v in per_fold if v is not None and not np.isnan(v)]

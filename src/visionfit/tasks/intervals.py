@@ -112,6 +112,19 @@ def scorer_interval(
     return iv
 
 
+def subset_score(scorer: Scorer, images) -> float | None:
+    """The scorer's headline over only the rows whose image is in `images` (engine/leakage.py:
+    the score without the leaked validation images); None when no row is left."""
+    idx = np.flatnonzero(np.isin(scorer.images, np.asarray(list(images), dtype=object)))
+    if not len(idx):
+        return None
+    if scorer.score is not None:
+        return float(scorer.score(idx))
+    weights = np.zeros((1, len(scorer.images)))
+    weights[0, idx] = 1.0
+    return float(scorer.weighted(weights)[0])
+
+
 def headline_interval(task, data, df, run_dir, of: str, *, resamples: int, seed: int):
     """The interval around the headline score of `df`'s rows as step `of` scored them in
     `run_dir` (`Task.interval_scorer`: "val", "oof", a split's name such as "test", or "" for
