@@ -124,3 +124,21 @@ def test_single_run_audits_validation_only(single_run, vf, ws):
     res = vf("audit", single_run, cwd=ws).ok()
     assert "ONLY the validation images were audited" in res.out.replace("\n", " ")
     assert (single_run / "audit" / "label_issues.csv").is_file()
+
+
+def test_report_shows_the_latest_audit(audited, vf):
+    """report.html gains a "Likely label issues" section from the run's latest audit folder: its
+    flagged rows, first ones named."""
+    cwd, run, _, _ = audited
+    out = cwd / "with_audit.html"
+    vf("report", run, "--out", out, cwd=cwd).ok()
+    page = out.read_text()
+    assert "Likely label issues (visionfit audit)" in page
+    latest = max(
+        (d for d in run.glob("audit*") if (d / "label_issues.csv").is_file()),
+        key=lambda d: int(d.name.partition("-")[2] or 1),
+    )
+    rows = [r for r in read_csv(latest / "label_issues.csv") if r["flagged"] == "True"]
+    assert f"flagged {len(rows)} image(s)" in page
+    if rows:
+        assert Path(rows[0]["image"]).name in page

@@ -56,7 +56,7 @@ def audit_run(run_dir: str | Path, out: str | Path | None = None, *, top: int = 
     if kind not in AUDITABLE:
         raise RunError(
             f"{run_dir} is not a finished run ({kind}): audit a run that `visionfit train` "
-            "finished (with --cv K, every image is audited)"
+            "finished (with --folds K, every image is audited)"
         )
     if (
         out is not None

@@ -14,7 +14,7 @@ from visionfit.plots.html import esc
 
 # The common sections register themselves on import (order on the page comes from `order`);
 # a task's own sections come from its `report_sections()` hook.
-from visionfit.reports import sections_common  # noqa: F401
+from visionfit.reports import audit_section, sections_common  # noqa: F401
 from visionfit.reports._run import RunView, load_predictor
 from visionfit.reports.registry import ReportContext, Section, builders_for
 from visionfit.runs import files as run_files
