@@ -28,14 +28,12 @@ from visionfit.fileio import atomic_write_csv
 from visionfit.plots.tiles import grid, load_image
 from visionfit.reports.evaluation import new_output_dir
 from visionfit.runs import files as run_files
+from visionfit.runs.files import AUDIT_DIR, ISSUES_CSV, ISSUES_PNG
 from visionfit.runs.kind import run_kind
 from visionfit.runs.view import RunView
 from visionfit.tasks.base import AuditArgs, AuditFindings
 from visionfit.tasks.registry import task_for_meta, task_for_name
 
-AUDIT_DIR = "audit"
-ISSUES_CSV = "label_issues.csv"
-ISSUES_PNG = "label_issues.png"
 EDIT_COLUMNS = ["relabel", "exclude"]
 AUDITABLE = ("cv", "single", "baseline")
 PER_ROW = 6

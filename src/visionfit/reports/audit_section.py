@@ -10,9 +10,8 @@ import re
 import pandas as pd
 
 from visionfit.plots import html as h
-from visionfit.reports.audit import AUDIT_DIR, ISSUES_CSV, ISSUES_PNG
 from visionfit.reports.registry import ReportContext, Section, register
-from visionfit.runs.files import read_text
+from visionfit.runs.files import AUDIT_DIR, ISSUES_CSV, ISSUES_PNG, read_text
 
 SHOWN_ROWS = 10
 

@@ -54,6 +54,10 @@ NEAR_DUPLICATES = "near_duplicates.csv"
 # finished; `--resume` keeps such a fold), and its out-of-fold values (exact, as trained)
 FOLD_RECORD = "fold.json"
 FOLD_VALUES = "val_values.npy"
+# `visionfit audit`'s folder inside the run (audit, audit-2, ...) and its files (reports/audit.py)
+AUDIT_DIR = "audit"
+ISSUES_CSV = "label_issues.csv"
+ISSUES_PNG = "label_issues.png"
 # the files a tracking server (MLflow) receives as the run's artifacts
 ARTIFACTS = (WEIGHTS, MODEL_META, CONFIG, CLASSES, SPLITS, METRICS, SUMMARY)
 
