@@ -19,6 +19,8 @@ from PIL import Image
 
 from visionfit.data.synthetic import make_shapes_dataset
 
+from .conftest import one_line_error
+
 
 def _flat(text: str) -> str:
     """The console wraps long lines: one space for every run of whitespace."""
@@ -125,3 +127,28 @@ def test_segmentation_unet_exports_with_pixel_agreement(vf, ws, seg_run):
         info = json.loads((cwd / fmt / "export.json").read_text())["agreement"]
         assert info["measure"] == "pixels" and info["agreement"] >= 0.99, info
         assert info["images"] >= 1 and info["missing"] == 0
+
+
+def test_verify_passes_the_export_and_refuses_a_broken_graph(vf, ws, run):
+    """README: visionfit export RUN --verify DIR — the export as written agrees; the same graph
+    with one weight tensor changed (a broken graph) is refused with exit 2, nothing written."""
+    import onnx
+    from onnx import numpy_helper
+
+    cwd = ws / "export-check" / "verify"
+    vf("export", run, "--out", "onnx/", cwd=cwd).ok()
+    res = vf("export", run, "--verify", "onnx/", cwd=cwd).ok()
+    assert "agreement on" in _flat(res.out) and "100.00%" in _flat(res.out)
+
+    shutil.copytree(cwd / "onnx", cwd / "broken")
+    graph = onnx.load(cwd / "broken" / "model.onnx")
+    weights = max(graph.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    changed = numpy_helper.to_array(weights) * 1.05  # 5 % off: decisions may still agree
+    weights.CopyFrom(numpy_helper.from_array(changed.astype(np.float32), weights.name))
+    onnx.save(graph, cwd / "broken" / "model.onnx")
+    before = sorted(p.name for p in (cwd / "broken").iterdir())
+    bad = vf("export", run, "--verify", "broken/", cwd=cwd)
+    assert bad.rc == 2, bad.tail()
+    line = one_line_error(bad)
+    assert "broken" in line and "does not compute what the run computes" in line
+    assert sorted(p.name for p in (cwd / "broken").iterdir()) == before

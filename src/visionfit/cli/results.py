@@ -66,11 +66,19 @@ def export(
     check_images: o.CheckImages = 32,
     min_agreement: o.MinAgreement = 0.99,
     embed_preprocessing: o.EmbedPreprocessing = False,
+    verify: o.ExportVerify = None,
 ) -> None:
     """Export a run to ONNX or TorchScript (dynamic batch axis; probabilities out), with its
     preprocessing, classes and post-processing in export.json, a parity check against PyTorch
     and the agreement with PyTorch on the run's own validation images.
     """
+    if verify is not None:
+        from visionfit.inference.agreement import agreement_line
+        from visionfit.inference.verify import verify_export
+
+        info = verify_export(run_dir, verify, check_images, min_agreement)
+        render.console.print(f"{verify}: {agreement_line(info)}", highlight=False)
+        return
     from visionfit.inference.export import export_run
 
     result = export_run(

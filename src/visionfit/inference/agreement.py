@@ -31,6 +31,9 @@ from visionfit.runs import files as run_files
 
 DEFAULT_CHECK_IMAGES = 32
 DEFAULT_MIN_AGREEMENT = 0.99
+# predict's path feeds both the same tensors: float32 kernels differ by ~1e-6, a wrong weight by
+# more (relative to the outputs' scale where it exceeds 1: regression values)
+REAL_IMAGE_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -117,15 +120,18 @@ def compare(
     missing: int,
     min_agreement: float,
     path: str = "predict",
+    consequence: str = "nothing was written",
 ) -> Agreement | None:
-    """The task's agreement of two outputs of the same images, refused below `min_agreement`;
-    None when no image could be compared."""
+    """The task's agreement of two outputs of the same images, refused below `min_agreement`
+    or, on predict's path (the same decoded, resized, normalised tensors into both), when an
+    output differs by more than REAL_IMAGE_TOLERANCE (a broken graph whose decisions still
+    agree); None when no image could be compared."""
     if not len(ref):
         return None
     if ref.shape != got.shape:
         raise ExportError(
             f"the exported graph gives shape {got.shape[1:]} per image on real images, PyTorch "
-            f"{ref.shape[1:]}; nothing was written"
+            f"{ref.shape[1:]}; {consequence}"
         )
     measure, value = task_impl.export_agreement(meta, ref, got)
     diff = np.abs(ref.astype(np.float64) - got.astype(np.float64))
@@ -137,7 +143,14 @@ def compare(
         raise ExportError(
             f"the exported graph disagrees with PyTorch on real images: {measure} agreement "
             f"{result.agreement:.2%} < --min-agreement {min_agreement:.2%} on {result.images} "
-            f"{source} (largest output difference {worst:.3g}); nothing was written"
+            f"{source} (largest output difference {worst:.3g}); {consequence}"
+        )
+    scale = max(1.0, float(np.nanmax(np.abs(ref)))) if ref.size else 1.0
+    if path == "predict" and not worst <= REAL_IMAGE_TOLERANCE * scale:
+        raise ExportError(
+            f"the exported graph's outputs differ from PyTorch's by up to {worst:.3g} on "
+            f"{result.images} {source} (the same input tensors; allowed "
+            f"{REAL_IMAGE_TOLERANCE * scale:g}), although its {measure} agree: {consequence}"
         )
     return result
 
@@ -156,7 +169,8 @@ def predict_path_agreement(
             got, _ = predictor.predict_proba(images)
         except Exception as e:  # a graph that loads but cannot run on these inputs
             raise ExportError(
-                f"the exported graph fails on real images: {_first_line(e)}; nothing was written"
+                f"the exported graph fails on real images: {_first_line(e)}; "
+                + kw.get("consequence", "nothing was written")
             ) from None
     finally:
         predictor.forward_probs = own
@@ -187,7 +201,7 @@ def uint8_path_agreement(predictor, session, images: list[Path], **kw) -> Agreem
         except Exception as e:  # onnxruntime raises its own types
             raise ExportError(
                 f"the exported uint8 graph fails on {image.name} ({arr.shape[1]}x{arr.shape[0]}):"
-                f" {_first_line(e)}; nothing was written"
+                f" {_first_line(e)}; " + kw.get("consequence", "nothing was written")
             ) from None
         got.append(out[0])
         kept.append(i)
@@ -197,7 +211,14 @@ def uint8_path_agreement(predictor, session, images: list[Path], **kw) -> Agreem
 
 
 def real_image_agreement(
-    predictor, path: Path, exported: Callable, n: int, min_agreement: float, *, embedded: bool
+    predictor,
+    path: Path,
+    exported: Callable,
+    n: int,
+    min_agreement: float,
+    *,
+    embedded: bool,
+    consequence: str = "nothing was written",
 ) -> dict:
     """export.json's `agreement`: the graph at `path` (`exported()` opens it as predict's
     backend does) against PyTorch on up to `n` of the run's validation images (an ExportError
@@ -209,7 +230,12 @@ def real_image_agreement(
     images, source, missing = validation_images(Path(predictor.run_dir), n)
     if not images:
         return skipped_json(source)
-    kw = {"source": source, "missing": missing, "min_agreement": min_agreement}
+    kw = {
+        "source": source,
+        "missing": missing,
+        "min_agreement": min_agreement,
+        "consequence": consequence,
+    }
     if embedded:
         result = uint8_path_agreement(predictor, _onnx_session(path), images, **kw)
     else:

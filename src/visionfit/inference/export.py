@@ -193,7 +193,7 @@ def export_predictor(
         if embed_preprocessing:
             with _quiet():
                 embed_into(tmp, Preprocess.from_meta(predictor.meta), meta, INPUT_NAME)
-        opened = lambda: _exported_probabilities(tmp, fmt)  # noqa: E731
+        opened = lambda: exported_probabilities(tmp, fmt)  # noqa: E731
         meta["agreement"] = real_image_agreement(
             predictor, tmp, opened, check_images, min_agreement, embedded=embed_preprocessing
         )
@@ -230,7 +230,7 @@ def _write_graph(module: nn.Module, tmp: Path, fmt: str, meta: dict, check: bool
     return diff
 
 
-def _exported_probabilities(path: Path, fmt: str):
+def exported_probabilities(path: Path, fmt: str):
     """What computes the probabilities from a normalised batch, as `predict --backend` uses it:
     onnxruntime's session (backends.use_backend), or the TorchScript module."""
     if fmt == "onnx":
@@ -394,7 +394,7 @@ def _to_torchscript(module: nn.Module, sample: torch.Tensor, path: Path, meta: d
 @torch.no_grad()
 def _parity(module: nn.Module, path: Path, fmt: str, meta: dict) -> float:
     """Max abs difference of the exported graph and eager PyTorch over batch 1 and 3."""
-    exported = _exported_probabilities(path, fmt)
+    exported = exported_probabilities(path, fmt)
     worst = 0.0
     for i, n in enumerate(PARITY_BATCHES):
         x = _sample_batch(meta, n, seed=i + 1)

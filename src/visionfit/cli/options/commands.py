@@ -109,6 +109,15 @@ EmbedPreprocessing = Annotated[
         "size, with the resize and normalisation inside (default out: RUN/export/onnx-uint8).",
     ),
 ]
+ExportVerify = Annotated[
+    Path | None,
+    typer.Option(
+        "--verify",
+        help="Check an existing export folder (export.json + its model file) against the run on "
+        "its validation images, as at export time (--check-images, --min-agreement); nothing is "
+        "written, exit 2 below the threshold.",
+    ),
+]
 RunMaxPixels = Annotated[
     int | None,
     typer.Option("--max-pixels", help=config_field("data.max_pixels")[0], show_default="the run's"),
