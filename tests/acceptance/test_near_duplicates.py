@@ -158,3 +158,32 @@ def test_group_near_duplicates_keeps_pairs_in_one_fold(near_jobs, h, planted_uns
     assert all(fold[a] == fold[b] for a, b in planted_unsplit[1])
     summary = json.loads((run / "summary.json").read_text())
     assert summary["fold_kind"] == "group" and summary["leaked_val_images"] == 0
+
+
+def test_evaluate_names_copies_of_training_images(near_jobs, vf, ws, h, planted):
+    """`visionfit evaluate RUN DATA` on a folder holding re-saved copies of images the run
+    trained on: metrics.json has `leaked_images` and `leakage_corrected`, near_duplicates.csv
+    names the copies, the console says how many."""
+    data, _ = planted
+    run = near_jobs.get("near-plain").ok().run_dir()
+    trained = {r["image"] for r in h.read_csv(run / "splits.csv") if r["split"] == "train"}
+    rng = np.random.default_rng(11)
+    new = ws / "data" / "near_eval"
+    copies = set()
+    for c in ("red", "blue"):
+        (new / c).mkdir(parents=True, exist_ok=True)
+        originals = sorted(p for p in trained if Path(p).parent.name == c)[:3]
+        for p in originals:
+            copy = new / c / f"{Path(p).stem}_again.jpg"
+            Image.open(p).resize((40, 40), Image.BILINEAR).save(copy, quality=75)
+            copies.add(copy.name)
+        for k in range(5):
+            _textured(rng).save(new / c / f"{c}_new_{k}.png")
+    cwd = ws / "near" / "evaluate"
+    res = vf("evaluate", run, new, "--out", "ev/", cwd=cwd).ok()
+    metrics = json.loads((cwd / "ev" / "metrics.json").read_text())
+    found = {Path(r["held_out"]).name for r in h.read_csv(cwd / "ev" / "near_duplicates.csv")}
+    assert copies <= found, (copies, found)
+    assert metrics["leaked_images"] == len(found)
+    assert 0.0 <= metrics["leakage_corrected"] <= 1.0
+    assert "near-duplicate to images the run trained on" in " ".join(res.out.split())

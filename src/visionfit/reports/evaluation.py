@@ -26,6 +26,7 @@ import pandas as pd
 from visionfit.config import RunConfig
 from visionfit.errors import RunError
 from visionfit.fileio import atomic_write_csv, atomic_write_text, json_safe
+from visionfit.reports.evaluation_leakage import evaluation_leakage
 from visionfit.runs import files as run_files
 from visionfit.runs.kind import REFIT_DIR, model_kind, run_kind
 from visionfit.runs.rundir import create_numbered_dir
@@ -54,6 +55,8 @@ class Evaluation:
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     interval: dict | None = None  # the score's 95 % bootstrap interval (tasks/intervals.py)
+    # images near-duplicate to the run's training images (reports/evaluation_leakage.py)
+    leakage: dict = field(default_factory=dict)
 
 
 def evaluate(
@@ -86,6 +89,7 @@ def evaluate(
         ScoreSplit(cfg, data, predictor, data.df, out_dir, split="", tta=mode, progress=progress)
     )
     extra = task.evaluation_files(EvaluationArgs(predictor, data, data.df, out_dir, scored))
+    leakage, leak_notes = evaluation_leakage(task, cfg, data, run_dir, out_dir)
     ev = Evaluation(
         out_dir=out_dir,
         run_dir=run_dir,
@@ -96,7 +100,8 @@ def evaluate(
         scores=dict(scored.get("scores") or {}),
         n_images=len(data.df),
         skipped=data.skipped,
-        notes=[*data.notes, *extra.notes],
+        notes=[*data.notes, *extra.notes, *leak_notes],
+        leakage=leakage,
         interval=headline_interval(
             task, data, data.df, out_dir, "", resamples=cfg.train.bootstrap, seed=cfg.train.seed
         ),
@@ -189,6 +194,7 @@ def _write(ev: Evaluation, extra: EvaluationFiles, *, tta) -> None:
         "score": ev.score,
         "scores": ev.scores,
         "interval": ev.interval,
+        **ev.leakage,
         "scored": "visionfit.load(run) predictions, scored as the run's test split is",
     }
     atomic_write_text(out / METRICS, json.dumps(json_safe(metrics), indent=2))
