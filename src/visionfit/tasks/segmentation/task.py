@@ -58,6 +58,7 @@ class Segmentation(TaskBase):
                 "--model/--pretrained/--weights choose classifiers; for --task segment choose "
                 "the network with --arch, --encoder and --encoder-weights (imagenet | none | PATH)"
             )
+        _refuse_crop(cfg)  # before the masks are read (and their values announced)
         from visionfit.tasks.segmentation.layouts import load_segmentation_data
 
         return load_segmentation_data(cfg, progress=progress)
@@ -90,11 +91,7 @@ class Segmentation(TaskBase):
         from visionfit.tasks.segmentation.module import default_loss
 
         seg, k = cfg.segment, data.extra["spec"].num_classes
-        if cfg.augment.resize == "crop":
-            raise ModelError(
-                "--resize crop evaluates on a centre crop, and a mask is predicted for the whole "
-                "image: use --resize squash (the default) or pad for segmentation"
-            )
+        _refuse_crop(cfg)
         encoder = seg.encoder
         if not is_scratch(seg.arch, encoder) and not encoder:
             encoder = DEFAULT_ENCODER
@@ -421,4 +418,12 @@ def _check_img_size(cfg: RunConfig, created) -> None:
         raise ModelError(
             f"--img-size {size} does not fit unet_original (valid convolutions): valid sizes are "
             f"16k + 124 from 188 on, e.g. {', '.join(map(str, near))} (572 gives a 388 output)"
+        )
+
+
+def _refuse_crop(cfg: RunConfig) -> None:
+    if cfg.augment.resize == "crop":
+        raise ModelError(
+            "--resize crop evaluates on a centre crop, and a mask is predicted for the whole "
+            "image: use --resize squash (the default) or pad for segmentation"
         )
