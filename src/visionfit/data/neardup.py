@@ -102,6 +102,8 @@ def pair_table(df: pd.DataFrame, phash: dict[str, str], max_distance: int) -> pd
     """PAIR_COLUMNS for the rows of `df` (image, label[, split]) whose hashes are within
     `max_distance` bits; `kind`: leakage (two parts of the split), conflicting labels, same
     class. Rows without a hash are left out."""
+    if df.empty or "image" not in df.columns:  # nothing usable (every file damaged)
+        return pd.DataFrame(columns=PAIR_COLUMNS)
     rows = df[df["image"].map(lambda p: bool(phash.get(p)))].reset_index(drop=True)
     pairs = near_pairs(hash_values([phash[p] for p in rows["image"]]), max_distance)
     split = rows["split"] if "split" in rows.columns else pd.Series([""] * len(rows))
