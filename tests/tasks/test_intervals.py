@@ -178,3 +178,21 @@ def test_a_missing_predictions_file_gives_no_scorer(tmp_path):
     df = pd.DataFrame({"image": ["a", "b"]})
     s = segmentation_scorer(data, df, tmp_path, "oof")
     assert s.metric == "dice" and s.value == pytest.approx(0.6)
+
+
+def test_weighted_auc_equals_scikit_learn_with_the_resample_as_sample_weight():
+    """ROC AUC of every resample at once (binary and multi-label intervals): the same number as
+    roc_auc_score with the row multiplicities as sample_weight, ties included; NaN with one
+    class in the resample."""
+    from sklearn.metrics import roc_auc_score
+
+    from visionfit.tasks.classification.intervals import weighted_auc
+
+    rng = np.random.default_rng(3)
+    y, p = rng.integers(0, 2, 40), np.round(rng.random(40), 1)  # rounded: many tied scores
+    weights = rng.integers(0, 3, (30, 40)).astype(float)
+    weights[0] = np.where(y == 1, 1.0, 0.0)  # positives only: undefined
+    got = weighted_auc(y, p, weights)
+    assert np.isnan(got[0])
+    want = [roc_auc_score(y, p, sample_weight=w) for w in weights[1:]]
+    assert got[1:] == pytest.approx(want, abs=1e-12)

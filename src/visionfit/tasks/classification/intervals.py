@@ -1,12 +1,13 @@
 """Classification's headline score as a bootstrap `Scorer`: accuracy (multi-class, soft: the
 arg-max class against the true / arg-max soft class, vectorised) or ROC AUC (binary; multi-label:
-the mean over labels; scikit-learn per resample, so 500 resamples at most, fewer for many labels),
+the mean over labels; the Mann-Whitney form with each resample's row multiplicities, vectorised),
 over the probabilities a run wrote: val_predictions.csv (single run), oof.csv (CV),
 test_predictions.csv (the test split)."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,6 @@ from visionfit.tasks.classification.targets import split_targets
 from visionfit.tasks.intervals import Scorer, aligned_rows, mean_scorer
 
 FILES = {"val": run_files.VAL_PREDICTIONS, "oof": run_files.OOF}  # else <split>_predictions.csv
-# scikit-learn's roc_auc_score costs about 1-7 ms a call (input checks): a binary run's interval
-# takes at most this many resamples, a multi-label run's fewer
-_AUC_RESAMPLES = 500
-# ROC AUC of each label on each resample: multi-label runs with many labels take fewer resamples
-_LABEL_AUCS_PER_RUN = 2000
 
 
 def classification_scorer(data, df: pd.DataFrame, run_dir: Path, of: str) -> Scorer | None:
@@ -43,25 +39,11 @@ def classification_scorer(data, df: pd.DataFrame, run_dir: Path, of: str) -> Sco
     if mode == "binary":
         y = np.asarray(y).astype(int)
         p = probs[:, 1]
-        return Scorer(
-            metric,
-            images,
-            _auc(y, p),
-            score=lambda idx: _auc(y[idx], p[idx]),
-            resamples_cap=_AUC_RESAMPLES,
-            cap_reason="scikit-learn's ROC AUC per resample (milliseconds each)",
-        )
+        return Scorer(metric, images, _auc(y, p), weighted=lambda w: weighted_auc(y, p, w))
     if mode == "multilabel":
         y = np.asarray(y).round().astype(int)
-        k = probs.shape[1]
-        cap = max(100, min(_AUC_RESAMPLES, _LABEL_AUCS_PER_RUN // k))
         return Scorer(
-            metric,
-            images,
-            _mean_auc(y, probs),
-            score=lambda idx: _mean_auc(y[idx], probs[idx]),
-            resamples_cap=cap,
-            cap_reason=f"a ROC AUC for each of {k} labels per resample",
+            metric, images, _mean_auc(y, probs), weighted=lambda w: _weighted_mean_auc(y, probs, w)
         )
     truth = np.asarray(y).argmax(axis=1) if mode == "soft" else np.asarray(y).astype(int)
     return mean_scorer(metric, images, (probs.argmax(axis=1) == truth).astype(np.float64))
@@ -72,3 +54,31 @@ def _mean_auc(y: np.ndarray, probs: np.ndarray) -> float:
     aucs = [_auc(y[:, j], probs[:, j]) for j in range(probs.shape[1])]
     defined = [a for a in aucs if not math.isnan(a)]
     return float(np.mean(defined)) if defined else math.nan
+
+
+def weighted_auc(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC of scores `p` for 0/1 labels `y` in each row of `weights` (resamples x rows: each
+    row's multiplicity), as scikit-learn's roc_auc_score with that sample_weight: the weighted
+    share of (positive, negative) pairs ordered right, ties counted half (Mann-Whitney U). NaN
+    where a resample holds one class."""
+    order = np.argsort(p, kind="mergesort")
+    ps, pos_mask = np.asarray(p)[order], np.asarray(y)[order].astype(bool)
+    w = np.asarray(weights, np.float64)[:, order]
+    neg, pos = np.where(pos_mask, 0.0, w), np.where(pos_mask, w, 0.0)
+    cum = np.concatenate([np.zeros((len(w), 1)), np.cumsum(neg, axis=1)], axis=1)
+    starts = np.r_[0, np.flatnonzero(np.diff(ps)) + 1]  # tie groups of equal scores
+    ends = np.r_[starts[1:], len(ps)]
+    group = np.repeat(np.arange(len(starts)), ends - starts)
+    below, tied = cum[:, starts], cum[:, ends] - cum[:, starts]
+    credit = below[:, group] + 0.5 * tied[:, group]
+    den = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (pos * credit).sum(axis=1) / den, np.nan)
+
+
+def _weighted_mean_auc(y: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """`_mean_auc` for each resample: the mean over the labels defined in it."""
+    aucs = np.stack([weighted_auc(y[:, j], probs[:, j], weights) for j in range(probs.shape[1])])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no defined label
+        return np.nanmean(aucs, axis=0)
