@@ -14,7 +14,6 @@ import onnx
 import onnxruntime as ort
 import pandas as pd
 import pytest
-import torch
 from onnx import numpy_helper
 from PIL import Image
 
@@ -33,15 +32,10 @@ from visionfit.inference.loading import load_run
 from visionfit.runs import files as run_files
 from visionfit.tasks.registry import task_for_meta
 
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning"),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 
 @pytest.fixture(scope="module")

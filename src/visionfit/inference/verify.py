@@ -5,13 +5,12 @@ the run's own validation images, through the same path as the check at export ti
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from visionfit.errors import ExportError
-from visionfit.fileio import UnreadableFileError, read_regular_text
+from visionfit.errors import ExportError, RunError
 from visionfit.inference.agreement import real_image_agreement
 from visionfit.inference.export import EXPORT_META, MODEL_FILES, exported_probabilities
+from visionfit.runs import files as run_files
 
 
 def verify_export(run_dir: Path, export_dir: Path, n: int, min_agreement: float) -> dict:
@@ -45,15 +44,12 @@ def verify_export(run_dir: Path, export_dir: Path, n: int, min_agreement: float)
 
 
 def _export_meta(export_dir: Path) -> dict:
+    """export.json through the run directory's bounded JSON reader (runs/files.py)."""
     path = export_dir / EXPORT_META
     try:
-        meta = json.loads(read_regular_text(path, max_bytes=64 << 20))
-    except UnreadableFileError as e:
-        raise ExportError(
-            f"cannot read {e}: --verify takes a folder `visionfit export` wrote"
-        ) from None
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{path} is not valid JSON ({e.msg}, line {e.lineno})") from None
+        meta = run_files.read_json(path)
+    except RunError as e:
+        raise ExportError(f"{e}; --verify takes a folder `visionfit export` wrote") from None
     if not isinstance(meta, dict):
         raise ExportError(f"{path} is not an export's metadata (a JSON object)")
     return meta
