@@ -39,6 +39,9 @@ def print_check_report(report, *, root: str | None = None) -> None:
     shapes = _shapes_table(report)
     if shapes is not None:
         render.console.print(shapes)
+    depths = _depths_table(report)
+    if depths is not None:
+        render.console.print(depths)
     tables = (*_bad_rows_tables(report, rel), *_duplicate_tables(report, rel))
     for table in (*tables, *_near_duplicate_tables(report, rel)):
         render.console.print(table)
@@ -112,6 +115,22 @@ def _shapes_table(report) -> Table | None:
         m = modes[i] if i < len(modes) else ("", "")
         shapes.add_row(s[0], str(s[1]), m[0], str(m[1]))
     return shapes
+
+
+def _depths_table(report) -> Table | None:
+    """Bit depths and channel counts, shown when some image is not 8-bit RGB/grayscale."""
+    depths, chans = list(report.bit_depths.items()), list(report.channels.items())
+    if set(report.bit_depths) <= {"8-bit"} and set(report.channels) <= {"1", "3"}:
+        return None
+    table = Table(title="bit depths and channels", title_justify="left")
+    for name, justify in (("bit depth", "left"), ("images", "right"), ("channels", "right"),
+                          ("images ", "right")):  # fmt: skip
+        table.add_column(name, justify=justify)
+    for i in range(max(len(depths), len(chans))):
+        d = depths[i] if i < len(depths) else ("", "")
+        c = chans[i] if i < len(chans) else ("", "")
+        table.add_row(d[0], str(d[1]), c[0], str(c[1]))
+    return table
 
 
 def _bad_rows_tables(report, rel) -> list[Table]:

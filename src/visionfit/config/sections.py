@@ -69,7 +69,21 @@ class DataConfig(_Section):
         "--split-col gives one), scored once at the end.",
     )
     split_col: str | None = Field(None, description="CSV column of train / val / test per row.")
-    in_chans: int = Field(3, ge=1, le=4, description="Input channels: 3 (RGB) or 1 (grayscale).")
+    in_chans: int = Field(
+        3,
+        ge=1,
+        le=64,
+        description="Input channels: 3 (RGB), 1 (grayscale) or any N (multi-channel TIFF pages "
+        "or samples; a pretrained first convolution is adapted to N).",
+    )
+    intensity: Literal["auto", "percentile", "minmax", "meanstd", "none"] = Field(
+        "auto",
+        description="How 16-bit, float and N-channel values reach the network, per channel, "
+        "computed once from the training images and stored in the bundle: percentile (0.5th "
+        "and 99.5th percentiles to 0..255), minmax, meanstd (mean +/- 2 std to 0..255), none "
+        "(values read as 8-bit pixels); auto: percentile for 16-bit and float data, nothing for "
+        "8-bit data.",
+    )
     workers: int | None = Field(None, ge=0, description="DataLoader workers (default: auto).")
     cache: Literal["auto", "memory", "disk", "none"] = Field(
         "auto",
@@ -184,14 +198,6 @@ class DataConfig(_Section):
             raise ValueError(
                 f"{v!r} has no group: put the label in parentheses, e.g. '^([a-z]+)\\.'"
             )
-        return v
-
-    @field_validator("in_chans")
-    @classmethod
-    def _one_or_three_channels(cls, v: int) -> int:
-        # The decoder (data/io.py) produces 1 (grayscale) or 3 (RGB) channels, nothing else.
-        if v not in (1, 3):
-            raise ValueError("in_chans must be 1 (grayscale) or 3 (RGB)")
         return v
 
 

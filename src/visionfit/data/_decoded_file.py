@@ -4,7 +4,8 @@ One file per (decode settings, ordered list of items) under ``<cache dir>/decode
 
     magic "VFDC" + format version (8 bytes) | header length (uint64 LE) | header (JSON)
     | padding to 4096 | CRC-32 of each image row and mask row (uint32, N x 2)
-    | padding to 4096 | images (N, S, S, C) uint8 | masks (N, S, S) uint8, if any
+    | padding to 4096 | images (N, S, S, C) uint8 (float32 when the header's "dtype" says so:
+    high-bit-depth data) | masks (N, S, S) uint8, if any
 
 The header names every item with the identity of its file(s) (`scan_cache.file_key`) and the mask
 key, so a row is reused only when its file is unchanged and its checksum still matches; changed,
@@ -58,17 +59,19 @@ class Layout:
         self.n = int(header["n"])
         self.shape = tuple(int(s) for s in header["shape"])  # (S, S, C)
         self.has_masks = bool(header["masks"])
+        # uint8, or float32 for high-bit-depth data (a header without the key: uint8)
+        self.dtype = np.dtype(header.get("dtype", "uint8"))
         raw = json.dumps(header, sort_keys=True).encode()
         self.header_bytes = raw
         self.crc_offset = _aligned(16 + len(raw))
         self.image_offset = _aligned(self.crc_offset + self.n * 8)
-        self.image_bytes = self.n * int(np.prod(self.shape))
+        self.image_bytes = self.n * int(np.prod(self.shape)) * self.dtype.itemsize
         self.mask_offset = self.image_offset + self.image_bytes
         self.mask_bytes = self.n * self.shape[0] * self.shape[1] if self.has_masks else 0
         self.size = self.mask_offset + self.mask_bytes
 
     def arrays(self, path: Path, mode: str) -> tuple[np.ndarray, np.ndarray | None]:
-        images = np.memmap(path, np.uint8, mode, self.image_offset, (self.n, *self.shape))
+        images = np.memmap(path, self.dtype, mode, self.image_offset, (self.n, *self.shape))
         masks = None
         if self.has_masks:
             masks = np.memmap(path, np.uint8, mode, self.mask_offset, (self.n, *self.shape[:2]))

@@ -1,4 +1,4 @@
-"""Decode once: images (and masks) decoded and resized to uint8 arrays, kept for every epoch.
+"""Decode once: images (and masks) decoded and resized to arrays, kept for every epoch.
 
     >>> cache = DecodedCache.build(paths, size=64, in_chans=3, mode="auto")  # doctest: +SKIP
     >>> cache.describe()          # "decoded cache: memory, 1,797 images of 64x64x3 = 22 MB ..."
@@ -13,6 +13,11 @@ cv2 ``INTER_AREA`` by default; masks with nearest neighbour). A pipeline that st
 op therefore gives identical tensors on cached arrays: it sees the target square and returns the
 array unchanged. `--resize crop` has no cache: its RandomResizedCrop resamples the decoded file
 itself, which no stored square reproduces.
+
+The arrays are uint8, as decoded 8-bit images are; a run with high-bit-depth, float or N-channel
+data (one with an intensity mapping, data/intensity.py) builds with ``dtype="float32"``: the
+decoded values themselves (every 16-bit integer is exact in float32, float data keeps its float32
+precision; float16 would round 16-bit values above 2048), four times the bytes.
 
 Modes (``--cache``, config ``data.cache``):
 
@@ -158,6 +163,13 @@ class _Decoder:
         """Item i's resized arrays; raises ImageDecodeError (with the decoder's own reason)."""
         s, item = self.settings, self.items[i]
         img = decode_image(item, in_chans=s["in_chans"], max_pixels=s["max_pixels"])
+        if img.dtype != np.uint8 and "dtype" not in s:  # an 8-bit cache would wrap its values
+            raise ImageDecodeError(
+                item if isinstance(item, str) else None,
+                "unsupported format",
+                f"{img.dtype} values in a run whose training images were 8-bit "
+                "(no intensity mapping): give --intensity percentile",
+            )
         if self.masks is None:
             out = self._resize()(image=img)["image"]
             mask = None
@@ -170,7 +182,7 @@ class _Decoder:
 
 
 class DecodedCache:
-    """Decoded, resized uint8 images (and masks) by index; build with `DecodedCache.build`."""
+    """Decoded, resized images (and masks) by index; build with `DecodedCache.build`."""
 
     def __init__(self, decoder: _Decoder, mode: str, reason: str, n: int, *, decoded: int = 0):
         self._decoder, self.mode, self.reason, self._n = decoder, mode, reason, n
@@ -200,12 +212,14 @@ class DecodedCache:
         mask_keys: Sequence[str] | None = None,
         threads: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        dtype: str = "uint8",
     ) -> DecodedCache:
         """Decode `items` (paths, or anything `decode_image` takes) once, as `mode` says.
 
         `masks(i, (H, W))` gives item i's full-size class-index mask (uint8 HxW); `mask_keys[i]`
         a string that changes whenever that mask does (its file's `file_key`, the RLE text, the
         mask settings), needed for the disk mode. `progress(done, total)` is called while decoding.
+        `dtype`: uint8 (8-bit data) or float32 (the decoded values of high-bit-depth data).
         """
         if mode not in CACHE_MODES:
             raise VisionfitError(
@@ -224,9 +238,11 @@ class DecodedCache:
             "interpolation": interpolation,
             "masks": masks is not None,
         }
+        if dtype != "uint8":  # only then: the files of 8-bit caches keep their names
+            settings["dtype"] = str(np.dtype(dtype))
         decoder = _Decoder(items, settings, masks)
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        image_bytes = size * size * in_chans
+        image_bytes = size * size * in_chans * np.dtype(dtype).itemsize
         total = len(items) * (image_bytes + (size * size if masks is not None else 0))
         all_paths = all(isinstance(p, str) for p in items)
         if mode == "auto":
@@ -262,7 +278,8 @@ class DecodedCache:
             return
         _LAST_MEMORY = None  # let the previous arrays go before allocating new ones
         s = self._decoder.settings
-        self._images = np.empty((self._n, s["size"], s["size"], s["in_chans"]), np.uint8)
+        shape = (self._n, s["size"], s["size"], s["in_chans"])
+        self._images = np.empty(shape, s.get("dtype", "uint8"))
         if s["masks"]:
             self._masks = np.empty((self._n, s["size"], s["size"]), np.uint8)
 
@@ -304,6 +321,7 @@ class DecodedCache:
             "n": len(items),
             "shape": [s["size"], s["size"], s["in_chans"]],
             "masks": s["masks"],
+            **({"dtype": s["dtype"]} if "dtype" in s else {}),
             "settings": s,
             "items": [[p, file_key(p), str(k)] for p, k in zip(items, keys, strict=True)],
         }
@@ -373,6 +391,8 @@ class DecodedCache:
     def describe(self) -> str:
         s = self._decoder.settings
         shape = f"{s['size']}x{s['size']}x{s['in_chans']}"
+        if "dtype" in s:
+            shape += f" {s['dtype']}"
         text = f"decoded cache: {self.mode}, {self._n:,} images of {shape}"
         if self.mode != "none":
             text += f" = {_mb(self.nbytes)}"

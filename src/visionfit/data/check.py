@@ -25,6 +25,7 @@ from visionfit.data.duplicates import (  # noqa: F401 (leakage_groups re-exporte
     leakage_groups,
     split_leakage,
 )
+from visionfit.data.highbit import depth_label, depth_notes
 from visionfit.data.name_labels import UNLABELLED
 from visionfit.data.neardup import near_warnings
 from visionfit.data.scan import (  # noqa: F401 (scan_files and default_threads re-exported)
@@ -147,6 +148,8 @@ class CheckReport:
     sizes: dict[str, int]
     size_stats: dict
     modes: dict[str, int]
+    bit_depths: dict[str, int]  # "8-bit", "16-bit (values in the low 12 bits)", ... (highbit.py)
+    channels: dict[str, int]  # channel count as stored (8-bit images Pillow reads: 3)
     formats: dict[str, int]
     exif_rotations: dict[str, int]
     duplicates: list[dict]
@@ -222,9 +225,11 @@ def build_report(
         samples, usable_df, good, cfg, seed, blocked=problems
     )
     rotations = Counter(str(f.exif_orientation) for f in good if f.exif_rotated)
+    depths = dict(Counter(depth_label(f.dtype, f.bits) for f in good).most_common())
     notes = list(samples.notes) + _warnings(
         samples, len(bad), duplicates, conflicts, len(leakage), imbalance, near
     )
+    notes += depth_notes(depths)
     counts = {
         "listed": len(df) + _n_rows_left_out(samples),
         "scanned": len(df),
@@ -263,6 +268,8 @@ def build_report(
         sizes=dict(Counter(f"{f.width}x{f.height}" for f in good).most_common()),
         size_stats=_size_stats(good),
         modes=dict(Counter(f.mode for f in good).most_common()),
+        bit_depths=depths,
+        channels=dict(Counter(str(f.channels) for f in good).most_common()),
         formats=dict(Counter(f.format for f in good).most_common()),
         exif_rotations=dict(sorted(rotations.items())),
         duplicates=duplicates,

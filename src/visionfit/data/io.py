@@ -1,4 +1,4 @@
-"""Image decoding: the one place where files, bytes and arrays become ``uint8`` HxWxC arrays.
+"""Image decoding: the one place where files, bytes and arrays become HxWxC arrays.
 
 Training, prediction, the server and ``visionfit check`` all call :func:`decode_image`, so an image
 is decoded the same way everywhere: EXIF orientation applied, modes normalised, transparency
@@ -7,17 +7,20 @@ into :class:`ImageDecodeError` with a short reason code instead of a crash.
 
 Decisions:
 
-* High-bit-depth and float data ("I;16*", "I", "F" and non-``uint8`` arrays) are scaled linearly by
-  the image's own finite min..max range to 0..255. A constant image (min == max) maps to all 0.
-  NaN and -inf map to 0, +inf to 255.
+* Files and bytes with high-bit-depth or float data ("I;16*", "I", "F", 16-bit RGB PNG, TIFFs
+  read by tifffile) keep their values as float32 (data/highbit.py); the run's intensity setting
+  maps them to the network's range once per dataset (data/intensity.py). 8-bit files give the
+  same uint8 arrays as ever.
+* Numpy arrays and `to_array` (a Pillow image) with 1 or 3 channels: high-bit-depth and float data
+  are scaled linearly by the image's own finite min..max range to 0..255. A constant image
+  (min == max) maps to all 0. NaN and -inf map to 0, +inf to 255.
 * The alpha channel of a non-``uint8`` array is not range-scaled: integer alpha is divided by the
   dtype's maximum (65535 for ``uint16``), float alpha is read as 0..1 and clipped.
 * Colour channels of a multi-channel array are scaled jointly (one min..max), keeping hues.
-* Multi-frame files (GIF, TIFF) use the first frame.
+* Multi-frame files (GIF, TIFF) use the first frame, except TIFF pages read as channels
+  (data/highbit.py).
 * Only PNG, JPEG, BMP, TIFF, WebP and GIF are decoded; other formats Pillow knows (EPS, PSD, ...)
   are refused with reason "unsupported format".
-* 16-bit RGB(A) PNGs are reduced to 8 bits per channel by Pillow itself (value >> 8, an absolute
-  scale); only single-channel high-bit-depth data is range-scaled.
 * Truncation is checked beyond Pillow: a PNG must reach a complete IEND chunk, and when Pillow
   fails without saying why, the file's structure (PNG chunks, JPEG segments, TIFF IFD/strips, BMP
   and WebP size fields, GIF trailer) decides between "truncated" and other reasons. A GIF whose
@@ -41,6 +44,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from visionfit.data import highbit
 from visionfit.data.decode_errors import (
     _PIL_FORMATS,
     ImageDecodeError,
@@ -142,22 +146,25 @@ class _decoding_warnings(warnings.catch_warnings):
 
 
 def decode_file(
-    path: str,
+    path: str | None,
     *,
-    in_chans: int = 3,
+    in_chans: int | None = 3,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     background: Background = (255, 255, 255),
     data: bytes | None = None,
     on_decoded: Callable[[Image.Image], None] | None = None,
 ) -> np.ndarray:
-    """Decode the file at `path` to a uint8 HxWxC array: the one function that decides whether a
+    """Decode the file at `path` to an HxWxC array: the one function that decides whether a
     file is usable, for the data scan (`visionfit check`, the scan before training) and for every
     decode in training (the decode-once cache, the loaders).
 
+    8-bit images give uint8 arrays with 1 or 3 channels as always; high-bit-depth, float and
+    N-channel files give float32 arrays of their stored values (data/highbit.py). `in_chans`:
+    the channels wanted (any count >= 1; None: the file's own count, 8-bit images as RGB).
     `data`: the file's bytes when the caller has already read them (the scan hashes the same
-    bytes); else the file is read here. `on_decoded(img)` sees the image once its pixels are
-    fully and successfully decoded, before the EXIF rotation (to read its format, stored mode
-    and EXIF tags without ever touching pixels early). Raises :class:`ImageDecodeError`.
+    bytes); else the file is read here. `on_decoded(img)` sees a Pillow image once its pixels
+    are fully and successfully decoded, before the EXIF rotation (to read its format, stored
+    mode and EXIF tags without ever touching pixels early). Raises :class:`ImageDecodeError`.
     """
     _check_in_chans(in_chans)
     bg = _background_rgb(background)
@@ -165,15 +172,34 @@ def decode_file(
     with _decoding_warnings():
         if data is None:
             data = read_small_file(path)
-        if data is not None:
-            img = _open_stream(io.BytesIO(data), path, max_pixels, on_decoded)
-        else:  # a large file is decoded from the file rather than held in memory
-            with _open_binary(path) as f:
-                img = _open_stream(f, path, max_pixels, on_decoded)
+        # a large file is decoded from the file rather than held in memory
+        with io.BytesIO(data) if data is not None else _open_binary(path) as fp:
+            wide = (
+                None if _stream_size(fp) == 0 else highbit.read_wide(fp, path, in_chans, max_pixels)
+            )
+            if wide is not None:
+                return highbit.fit_channels(wide, in_chans, path)
+            img = _open_stream(fp, path, max_pixels, on_decoded)
     try:
-        return to_array(img, in_chans=in_chans, background=bg)
+        return _opened_to_array(img, in_chans, bg, path)
     finally:
         img.close()
+
+
+def _opened_to_array(img: Image.Image, in_chans: int | None, bg, path) -> np.ndarray:
+    if img.mode in highbit.HIGH_BIT_MODES:
+        return highbit.fit_channels(highbit.pil_values(img, path), in_chans, path)
+    if in_chans is None or in_chans in (1, 3):
+        return to_array(img, in_chans=in_chans or 3, background=bg)  # the 8-bit path
+    # N channels from an 8-bit image: its own channels (L, LA, RGB, RGBA), alpha kept as one
+    arr = to_array(img, in_chans=3, background=bg) if img.mode not in _AS_STORED else None
+    if arr is None:
+        arr = np.asarray(img)
+        arr = arr[:, :, None] if arr.ndim == 2 else arr
+    return highbit.fit_channels(np.ascontiguousarray(arr, dtype=np.uint8), in_chans, path)
+
+
+_AS_STORED = frozenset({"L", "LA", "RGB", "RGBA"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,14 +350,16 @@ def _decode_pil(
 def decode_image(
     source: ArraySource,
     *,
-    in_chans: int = 3,
+    in_chans: int | None = 3,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     background: Background = (255, 255, 255),
 ) -> np.ndarray:
-    """Decode ``source`` to a uint8 HxWxC array: the one decoder for training, prediction, check.
+    """Decode ``source`` to an HxWxC array: the one decoder for training, prediction, check.
 
-    ``source`` is anything :func:`open_image` accepts, or a numpy array (HxW, HxWx1, HxWx3,
-    HxWx4; uint8, uint16 or float) normalised the same way as a decoded image.
+    ``source`` is anything :func:`open_image` accepts (paths and bytes as :func:`decode_file`:
+    uint8 for 8-bit images, float32 values for high-bit-depth and N-channel files), or a numpy
+    array (HxW, HxWx1, HxWx3, HxWx4; uint8, uint16 or float) brought to uint8 by its own range as
+    the module docstring says; with ``in_chans`` other than 1 or 3 an array keeps its values.
     Raises :class:`ImageDecodeError` for bad input.
     """
     _check_in_chans(in_chans)
@@ -344,13 +372,20 @@ def decode_image(
             raise ImageDecodeError(
                 None, "too many pixels", f"{source.shape[1]}x{source.shape[0]} > {max_pixels}"
             )
+        if in_chans is None or in_chans not in (1, 3):
+            arr = source[:, :, None] if source.ndim == 2 else source
+            return highbit.fit_channels(highbit._as_values(arr, None), in_chans, None)
         return _finish(_array_to_u8(source), in_chans, bg)
     if isinstance(source, (str, os.PathLike)):  # the path every training decode takes
         return decode_file(
             os.fsdecode(source), in_chans=in_chans, max_pixels=max_pixels, background=bg
         )
+    if isinstance(source, (bytes, bytearray, memoryview)):  # uploads: as files are decoded
+        return decode_file(
+            None, in_chans=in_chans, max_pixels=max_pixels, background=bg, data=bytes(source)
+        )
     img = open_image(source, max_pixels=max_pixels)
     try:
-        return to_array(img, in_chans=in_chans, background=bg)
+        return _opened_to_array(img, in_chans, bg, None)
     finally:
         img.close()

@@ -20,7 +20,13 @@ Background = int | Sequence[int]
 _HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
-def _check_in_chans(in_chans: int) -> None:
+def _check_in_chans(in_chans: int | None) -> None:
+    """`decode_file` takes any channel count >= 1 (None: the file's own, see data/highbit.py)."""
+    if in_chans is not None and (not isinstance(in_chans, (int, np.integer)) or in_chans < 1):
+        raise ValueError(f"in_chans must be a channel count >= 1, got {in_chans!r}")
+
+
+def _check_rgb_or_gray(in_chans: int) -> None:
     if in_chans not in (1, 3):
         raise ValueError(f"in_chans must be 1 or 3, got {in_chans!r}")
 
@@ -123,7 +129,7 @@ def to_array(
     by their own min..max range (a constant image becomes 0); RGB -> 1 channel uses Pillow's "L"
     luminance; grayscale -> 3 channels is replicated. Multi-frame images use the first frame.
     """
-    _check_in_chans(in_chans)
+    _check_rgb_or_gray(in_chans)
     bg = _background_rgb(background)
     path = getattr(img, "filename", "") or None
     path = os.fsdecode(path) if path else None

@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from visionfit.data.intensity import Intensity
 from visionfit.errors import VisionfitError
 
 RESIZE_MODES = ("squash", "crop", "pad")
@@ -48,11 +49,17 @@ class Preprocess:
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     crop_scale: tuple[float, float] = (0.08, 1.0)  # training only; not part of model.json
+    # high-bit-depth / float / N-channel data: values -> 0..255 per channel (data/intensity.py),
+    # computed from the training images; None for 8-bit data (and absent from model.json)
+    intensity: Intensity | None = None
 
     def meta(self) -> dict:
         """The model.json entries (`from_meta` reads them back)."""
         d = asdict(self)
-        return {k: list(d[k]) if k in ("mean", "std") else d[k] for k in META_KEYS}
+        out = {k: list(d[k]) if k in ("mean", "std") else d[k] for k in META_KEYS}
+        if self.intensity is not None:
+            out["intensity"] = self.intensity.meta()
+        return out
 
     @classmethod
     def from_meta(cls, meta: dict) -> Preprocess:
@@ -63,6 +70,7 @@ class Preprocess:
             "img_size": int(meta["img_size"]),
             "mean": tuple(float(v) for v in meta["mean"]),
             "std": tuple(float(v) for v in meta["std"]),
+            "intensity": Intensity.from_meta(meta.get("intensity")),
         }
         if "resize" not in meta:
             return cls(**base)
@@ -87,7 +95,10 @@ class Preprocess:
         lib = f"Pillow {self.interpolation}"
         if self.interpolation == "area":
             lib = "OpenCV INTER_AREA"
-        return f"{how}, resampled with {lib}"
+        first = ""
+        if self.intensity is not None:
+            first = f"{self.intensity.describe()}; then "
+        return f"{first}{how}, resampled with {lib}"
 
 
 def scale_size(img_size: int, crop_pct: float) -> int:

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from PIL import Image
 
+from visionfit.data.highbit import TIFF_MAGIC, bits_used, stored_dtype
 from visionfit.data.io import (
     ImageDecodeError,
     decode_file,
@@ -23,6 +25,7 @@ from visionfit.data.io import (
     read_small_file,
     unreadable_image,
 )
+from visionfit.data.modes import _scale_to_u8
 from visionfit.data.scan_cache import ScanCache, file_key
 from visionfit.fileio import UnreadableFileError, check_regular
 from visionfit.limits import MAX_IMAGE_FILE_BYTES
@@ -46,6 +49,9 @@ class FileScan:
     exif_orientation: int = 0  # 0 = no tag, 1 = upright, 2..8 = flipped or rotated
     sha1: str = ""
     phash: str = ""  # 64-bit perceptual hash (imagehash pHash) as 16 hex digits; data/neardup.py
+    dtype: str = ""  # stored pixel type: uint8, uint16, int32, float32, ... (data/highbit.py)
+    channels: int = 0  # as decoded with the file's own channel count (8-bit images: 3)
+    bits: int = 0  # integer data: bit length of the largest value (12: only the low 12 bits used)
 
     @property
     def exif_rotated(self) -> bool:
@@ -95,8 +101,13 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
             info.sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
         # The very function training decodes with decides: the scan cannot accept what
         # training refuses (same open, same load, same conversion).
-        arr = decode_file(path, in_chans=3, max_pixels=max_pixels, data=data, on_decoded=header)
+        arr = decode_file(path, in_chans=None, max_pixels=max_pixels, data=data, on_decoded=header)
         info.height, info.width = arr.shape[:2]  # after the EXIF rotation
+        info.dtype = stored_dtype(data, arr, info.mode)
+        info.channels, info.bits = int(arr.shape[2]), bits_used(arr, info.dtype)
+        if not info.mode:  # read by tifffile or OpenCV (data/highbit.py): no Pillow mode
+            info.format = "TIFF" if (data or b"")[:4] in TIFF_MAGIC else "PNG"
+            info.mode = f"{info.channels}x{info.dtype}"
         info.phash = perceptual_hash(arr)
         info.ok = True
     except ImageDecodeError as e:
@@ -113,6 +124,8 @@ def perceptual_hash(arr) -> str:
     images (resized, re-compressed) differ in few of its bits (data/neardup.py)."""
     import imagehash
 
+    if arr.dtype != np.uint8 or arr.shape[2] != 3:  # high-bit or N channels: their mean, by range
+        arr = _scale_to_u8(arr.astype(np.float64).mean(axis=2))[:, :, None]
     img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).convert("L")
     # imagehash shrinks to 32x32 with Lanczos first; a box reduction before it (reducing_gap)
     # gives the same hash to within a bit or two, about 3x faster on 512 px images

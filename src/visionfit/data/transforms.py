@@ -1,6 +1,7 @@
 """The transforms of one stage, every task: resize first, the training augmentation (train only;
 data/augment.py: a preset or an albumentations file), normalise + tensor last. Images arrive as
-uint8 HxWxC arrays; tensors leave normalised. A mask passed with its image
+uint8 HxWxC arrays (float32 values for high-bit-depth data, mapped to the 0..255 scale first by
+the run's intensity op, data/intensity.py); tensors leave normalised. A mask passed with its image
 (`t(image=..., mask=...)`) gets the same geometric transforms with nearest-neighbour
 interpolation, so class indices stay exact.
 
@@ -23,6 +24,7 @@ import numpy as np
 from albumentations.pytorch import ToTensorV2
 
 from visionfit.data.augment import augment_ops, read_augment
+from visionfit.data.intensity import ScaleIntensity
 from visionfit.data.preprocess import CROP_RATIO, Preprocess, scale_size
 
 
@@ -43,7 +45,7 @@ def create_transforms(
 
     >>> t = create_transforms("light", 64, (0.5,) * 3, (0.5,) * 3, train=True)
     """
-    ops: list = resize_ops(pre or Preprocess(img_size), train=train)
+    ops: list = intensity_ops(pre) + resize_ops(pre or Preprocess(img_size), train=train)
     if train:
         augment = read_augment(preset) if isinstance(preset, str) else preset
         ops += augment_ops(augment, img_size)
@@ -59,6 +61,14 @@ def transforms_for(preset: str | A.BaseCompose, pre: Preprocess, *, train: bool)
 def eval_transforms(meta: dict) -> A.Compose:
     """What a bundle's model.json says training's evaluation applied (predict, serve, Grad-CAM)."""
     return transforms_for("none", Preprocess.from_meta(meta), train=False)
+
+
+def intensity_ops(pre: Preprocess | None) -> list:
+    """The run's per-dataset intensity mapping (data/intensity.py), first: none for 8-bit runs."""
+    if pre is None or pre.intensity is None:
+        return []
+    i = pre.intensity
+    return [ScaleIntensity(i.mode, i.low, i.high)]
 
 
 def resize_ops(pre: Preprocess, *, train: bool) -> list:
@@ -140,6 +150,9 @@ def _resample(arr, h: int, w: int, interpolation: str):
     if interpolation in ("area", "cv2"):
         code = cv2.INTER_AREA if interpolation == "area" else cv2.INTER_NEAREST
         out = cv2.resize(arr, (w, h), interpolation=code)
+    elif arr.dtype != np.uint8 or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        # Pillow resamples no float or N-channel image: OpenCV's kernel of the same name
+        out = cv2.resize(arr, (w, h), interpolation=_CV2[interpolation])
     else:
         from PIL import Image
 

@@ -32,6 +32,27 @@ def default_workers() -> int:
     return 0 if n <= 2 else min(8, n - 1)
 
 
+def with_intensity(cfg: RunConfig, data: TaskData, train_df, pre):
+    """`pre` with the run's intensity mapping fitted on `train_df`'s images (data/intensity.py):
+    none for ``auto`` when the scan found only 8-bit files (nothing decoded then)."""
+    from dataclasses import replace
+
+    from visionfit.data.intensity import fit_intensity
+
+    images = list(train_df["image"])
+    types = [data.pixel_types.get(p) for p in images]
+    if cfg.data.intensity == "auto" and types and all(t == "uint8" for t in types):
+        return replace(pre, intensity=None)
+    found = fit_intensity(
+        images,
+        cfg.data.intensity,
+        in_chans=cfg.data.in_chans,
+        max_pixels=cfg.data.max_pixels,
+        seed=cfg.train.seed,
+    )
+    return replace(pre, intensity=found)
+
+
 def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, pre, *, progress: bool = False):
     """The decode-once cache of the whole dataset (data/cache.py), built on first use and kept
     on `data`, so every fold, the refit and a resume reuse it; None with `data.cache: none`
@@ -66,6 +87,7 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, pre, *, progress: 
         mode=cfg.data.cache,
         masks=masks,
         mask_keys=mask_keys,
+        dtype="uint8" if pre.intensity is None else "float32",  # the values of high-bit data
     )
     data.extra["decoded_cache"] = (key, cache)
     if progress:
@@ -85,6 +107,7 @@ def _cache_key(cfg: RunConfig, pre=None) -> tuple:
         cfg.data.cache,
         aug.resize,
         aug.interpolation,
+        getattr(aug, "intensity", None) is not None,  # a float32 cache
     )
 
 

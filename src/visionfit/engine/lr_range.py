@@ -15,6 +15,7 @@ from visionfit.config import RunConfig
 from visionfit.data.augment import create_augment
 from visionfit.data.datasets import ImageDataset
 from visionfit.data.transforms import transforms_for
+from visionfit.engine.loaders import with_intensity
 from visionfit.engine.trainer import create_model
 from visionfit.models.freezing import create_finetune_policy
 
@@ -25,7 +26,7 @@ def range_test(task, cfg, data, train_df, created, root_dir, lr_range, progress)
     """Lightning's LR range test on the run's model, loader and freezing policy."""
     min_lr, max_lr, num_training = lr_range
     out_dir = root_dir
-    pre = created.preprocessing
+    pre = with_intensity(cfg, data, train_df, created.preprocessing)
     tf = transforms_for(create_augment(cfg.augment), pre, train=True)
     workers = cfg.data.workers or 0
     loader = DataLoader(

@@ -48,6 +48,7 @@ from visionfit.engine.loaders import (  # noqa: F401 (re-exported: importable fr
     default_workers,
     kept_cache,
     usable_rows,
+    with_intensity,
 )
 from visionfit.engine.refusals import merge_refusals
 from visionfit.engine.resumable import (
@@ -85,15 +86,14 @@ def quiet_lightning() -> None:
 
 
 def create_model(task: Task, cfg: RunConfig, data: TaskData) -> CreatedModel:
-    """The task's network; its initial weights depend on the run's seed only, not on what ran
-    before in the process."""
+    """The task's network; its initial weights depend on the run's seed only (not on what ran
+    before in the process); its intensity mapping comes with its split (`with_intensity`)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         created = task.create_model(cfg, data)
     # its own defaults against the run's options: what training, bundle, predict use
-    created.preprocessing = resolve_preprocess(
-        cfg.augment, created.preprocessing, cfg.data.in_chans
-    )
+    pre, chans = created.preprocessing, cfg.data.in_chans
+    created.preprocessing = resolve_preprocess(cfg.augment, pre, chans)
     if cfg.train.channels_last:  # the first convolution then hands on channels-last tensors
         created.model.to(memory_format=torch.channels_last)
     return created
@@ -224,7 +224,7 @@ def _setup(
     """The network, the usable rows and their loaders, the module, the callbacks, the Trainer."""
     tc = cfg.train
     created = created or create_model(task, cfg, data)
-    pre = created.preprocessing
+    pre = created.preprocessing = with_intensity(cfg, data, train_df, created.preprocessing)
     train_df, val_df, refusals = usable_rows(
         task, cfg, data, train_df, val_df, out_dir, progress, pre
     )

@@ -237,6 +237,11 @@ def _vec(g: _Graph, a: str, b: str) -> str:
 def embed_into(path, pre: Preprocess, meta: dict, input_name: str) -> None:
     """Replace the network graph at `path` by preprocessing + network and say so in `meta`
     (export.json: input, output shape, `embedded_preprocessing`)."""
+    if pre.intensity is not None:  # the embedded graph reads uint8 pixels, never values
+        raise ExportError(
+            "--embed-preprocessing takes 8-bit images, and this run maps 16-bit or float values "
+            f"({pre.intensity.describe()}): export without it and apply export.json's preprocess"
+        )
     in_chans = int(meta["in_chans"])
     try:
         embed(path, pre, in_chans, path, input_name)

@@ -23,6 +23,7 @@ ImageExt = Annotated[str | None, config_option("data.image_ext", "--image-ext", 
 Task = Annotated[str | None, config_option("data.task", "--task", panel=DATA)]
 LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
 InChans = Annotated[int | None, config_option("data.in_chans", "--in-chans", panel=DATA)]
+Intensity = Annotated[str | None, config_option("data.intensity", "--intensity", panel=DATA)]
 MaxPixels = Annotated[int | None, config_option("data.max_pixels", "--max-pixels", panel=DATA)]
 LabelCols = Annotated[str | None, config_option("data.label_cols", "--label-cols", panel=LABELS)]
 LabelDelim = Annotated[str | None, config_option("data.label_delim", "--label-delim", panel=LABELS)]
@@ -130,7 +131,7 @@ SPLIT_GROUP = group(
     near_duplicate_distance=NearDuplicateDistance,
     group_near_duplicates=GroupNearDuplicates,
 )
-LOADING_GROUP = group("loading", workers=Workers, cache=Cache)
+LOADING_GROUP = group("loading", workers=Workers, cache=Cache, intensity=Intensity)
 # What is read from the data: the masks and how they are labelled (check reads these too).
 MASKS_GROUP = group(
     "masks",

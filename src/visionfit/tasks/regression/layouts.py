@@ -79,9 +79,10 @@ def load_regression_data(cfg, *, progress: bool, scan: bool = True) -> TaskData:
         kept, skipped = usable.samples.df, usable.skipped
         sha1 = {f.image: f.sha1 for f in usable.scan.files if f.ok}
         phash = {f.image: f.phash for f in usable.scan.files if f.ok}
+        types = {f.image: f.dtype for f in usable.scan.files if f.ok}
     else:
         kept, skipped, sha1 = samples.df, pd.DataFrame(columns=SKIPPED_COLUMNS), {}
-        phash = {}
+        phash, types = {}, {}
     if len(kept) > 1 and np.ptp(kept["value"].to_numpy()) == 0:
         raise DataError(
             f"the usable images of {dc.csv} all have the same {dc.label_col!r}: "
@@ -97,6 +98,7 @@ def load_regression_data(cfg, *, progress: bool, scan: bool = True) -> TaskData:
         ignored_files=samples.ignored_files,
         sha1=sha1,
         phash=phash,
+        pixel_types=types,
         strata_optional=True,  # bins are a convenience: too few per bin -> plain k-fold
     )
 
