@@ -33,19 +33,24 @@ def default_workers() -> int:
 
 
 def with_intensity(cfg: RunConfig, data: TaskData, train_df, pre):
-    """`pre` with the run's intensity mapping fitted on `train_df`'s images (data/intensity.py):
-    none for ``auto`` when the scan found only 8-bit files (nothing decoded then)."""
+    """`pre` with the run's intensity mapping fitted on `train_df`'s images (data/intensity.py).
+    ``auto`` follows the scan's pixel types of every file of the dataset (val and test too: they
+    are fed alike) where the task read them: none when all are 8-bit (nothing decoded then),
+    percentile when any is not."""
     from dataclasses import replace
 
     from visionfit.data.intensity import fit_intensity
 
     images = list(train_df["image"])
-    types = [data.pixel_types.get(p) for p in images]
-    if cfg.data.intensity == "auto" and types and all(t == "uint8" for t in types):
-        return replace(pre, intensity=None)
+    types = [data.pixel_types.get(p) for p in data.df["image"]]
+    mode = cfg.data.intensity
+    if mode == "auto" and types and all(types):
+        if all(t == "uint8" for t in types):
+            return replace(pre, intensity=None)
+        mode = "percentile"  # a 16-bit file the sample may miss still needs the float path
     found = fit_intensity(
         images,
-        cfg.data.intensity,
+        mode,
         in_chans=cfg.data.in_chans,
         max_pixels=cfg.data.max_pixels,
         seed=cfg.train.seed,
