@@ -52,7 +52,18 @@ def hb_jobs(jobs, vf, ws, tiffs):
     jobs.submit("highbit-12", lambda: vf("train", one, *TRAIN, "--name", "b12", cwd=cwd))
     jobs.submit(
         "highbit-5",
-        lambda: vf("train", five, "--in-chans", "5", *TRAIN, "--name", "c5", cwd=cwd),
+        lambda: vf(
+            "train",
+            five,
+            "--in-chans",
+            "5",
+            "--intensity",
+            "minmax",
+            *TRAIN,
+            "--name",
+            "c5",
+            cwd=cwd,
+        ),
     )
     return jobs
 
@@ -83,12 +94,12 @@ def test_12_bit_tiffs_train_and_predict_with_the_stored_mapping(hb_jobs, vf, tif
 
 
 def test_5_channel_tiffs_train_with_in_chans_5(hb_jobs, vf, tiffs):
-    """docs: visionfit train DATA --in-chans 5 ..."""
+    """docs: visionfit train DATA5 --in-chans 5 --intensity minmax ..."""
     _, five = tiffs
     run = hb_jobs.get("highbit-5").ok().run_dir("c5*")
     meta = json.loads((run / "model.json").read_text())
     assert meta["in_chans"] == 5 and len(meta["mean"]) == 5
-    assert len(meta["intensity"]["low"]) == 5
+    assert meta["intensity"]["mode"] == "minmax" and len(meta["intensity"]["low"]) == 5
     # page k holds img // (k + 1): each channel gets its own range
     highs = meta["intensity"]["high"]
     assert highs[0] > highs[1] > highs[4] > 0
