@@ -192,3 +192,23 @@ def test_scan_reports_bit_depth(tmp_path):
     info = scan_file(str(tmp_path / "b.png"), max_pixels=10**6)
     assert (info.dtype, info.channels, depth_label(info.dtype, info.bits)) == ("uint8", 3, "8-bit")
     assert depth_label("float32", 0) == "32-bit float"
+
+
+def test_embedded_uint8_preprocessing_is_refused_for_a_value_mapping():
+    from visionfit.errors import ExportError
+    from visionfit.inference.embed import embed_into
+
+    pre = Preprocess(img_size=16, intensity=Intensity("minmax", (0.0,), (4095.0,)))
+    with pytest.raises(ExportError, match="--embed-preprocessing takes 8-bit images"):
+        embed_into("never-written.onnx", pre, {"in_chans": 1}, "input")
+
+
+def test_display_of_values_and_n_channels():
+    from visionfit.plots.figure import to_rgb
+
+    values = np.array([[[0.0], [2048.0], [4095.0]]], dtype=np.float32)
+    assert to_rgb(values)[0, :, 0].tolist() == [0, 128, 255]
+    five = np.zeros((2, 2, 5), np.uint8)
+    assert to_rgb(five).shape == (2, 2, 3)
+    rgb = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    assert np.array_equal(to_rgb(rgb), rgb)  # 8-bit RGB untouched

@@ -225,11 +225,9 @@ def build_report(
         samples, usable_df, good, cfg, seed, blocked=problems
     )
     rotations = Counter(str(f.exif_orientation) for f in good if f.exif_rotated)
-    depths = dict(Counter(depth_label(f.dtype, f.bits) for f in good).most_common())
     notes = list(samples.notes) + _warnings(
-        samples, len(bad), duplicates, conflicts, len(leakage), imbalance, near
+        samples, len(bad), duplicates, conflicts, len(leakage), imbalance, near, good
     )
-    notes += depth_notes(depths)
     counts = {
         "listed": len(df) + _n_rows_left_out(samples),
         "scanned": len(df),
@@ -268,8 +266,7 @@ def build_report(
         sizes=dict(Counter(f"{f.width}x{f.height}" for f in good).most_common()),
         size_stats=_size_stats(good),
         modes=dict(Counter(f.mode for f in good).most_common()),
-        bit_depths=depths,
-        channels=dict(Counter(str(f.channels) for f in good).most_common()),
+        **_depths(good),
         formats=dict(Counter(f.format for f in good).most_common()),
         exif_rotations=dict(sorted(rotations.items())),
         duplicates=duplicates,
@@ -359,6 +356,14 @@ def _row_problems(samples: Samples) -> list[str]:
     return problems
 
 
+def _depths(good: list[FileScan]) -> dict[str, dict[str, int]]:
+    """The report's bit depths and channel counts (data/highbit.py's labels)."""
+    return {
+        "bit_depths": dict(Counter(depth_label(f.dtype, f.bits) for f in good).most_common()),
+        "channels": dict(Counter(str(f.channels) for f in good).most_common()),
+    }
+
+
 def _size_stats(good: list[FileScan]) -> dict[str, dict]:
     widths = np.array([f.width for f in good]) if good else np.zeros(0)
     heights = np.array([f.height for f in good]) if good else np.zeros(0)
@@ -380,6 +385,7 @@ def _warnings(
     n_leakage: int,
     imbalance: float | None,
     near: dict,
+    good: list[FileScan],
 ) -> list[str]:
     """The report's warnings: usable data, but something to look at."""
     notes = []
@@ -403,4 +409,4 @@ def _warnings(
         notes.append(f"{_n(n_leakage, 'group')} of identical files in both train and val (leakage)")
     if imbalance is not None and imbalance >= 10:
         notes.append(f"classes are imbalanced: the largest is {imbalance:g}x the smallest")
-    return notes + near_warnings(near)
+    return notes + near_warnings(near) + depth_notes(_depths(good)["bit_depths"])

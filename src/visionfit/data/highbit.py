@@ -247,3 +247,17 @@ def depth_notes(depths: dict[str, int]) -> list[str]:
     if len(depths) > 1 and "8-bit" in depths:
         notes.append("8-bit and high-bit-depth images are mixed: one intensity mapping serves both")
     return notes
+
+
+def display_rgb(arr: np.ndarray) -> np.ndarray:
+    """An HxWxC image as uint8 RGB for display only: uint8 1 or 3 channels as they are, other
+    channel counts as their mean, high-bit-depth values by the image's own range."""
+    from visionfit.data.modes import _scale_to_u8
+
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[2] not in (1, 3):
+        arr = arr.astype(np.float32).mean(axis=2, keepdims=True)
+    if arr.dtype != np.uint8:
+        arr = _scale_to_u8(arr)
+    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr

@@ -50,10 +50,15 @@ def short(text: str, n: int = 18) -> str:
 
 
 def to_rgb(arr: np.ndarray) -> np.ndarray:
-    """uint8 HxW / HxWx1 / HxWx3 -> HxWx3 for display."""
+    """uint8 HxW / HxWx1 / HxWx3 -> HxWx3 for display. High-bit-depth values (float32) are shown
+    by their own range; other channel counts as the mean of their channels (display only)."""
     arr = np.asarray(arr)
     if arr.ndim == 2:
         arr = arr[..., None]
+    if arr.shape[2] not in (1, 3) or arr.dtype != np.uint8:
+        from visionfit.data.highbit import display_rgb
+
+        return display_rgb(arr)
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     return arr[..., :3].astype(np.uint8)

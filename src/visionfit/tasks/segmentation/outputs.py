@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from visionfit.data.highbit import display_rgb
 from visionfit.data.io import decode_image
 from visionfit.data.masks import MaskSpec
 from visionfit.data.rle import rle_encode
@@ -332,7 +333,7 @@ _PALETTE = np.array(
 
 def overlay(item, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """The image (RGB) with each foreground class tinted in its own colour."""
-    img = decode_image(item, in_chans=3).astype(np.float32)
+    img = display_rgb(decode_image(item, in_chans=None)).astype(np.float32)
     colours = _PALETTE[np.minimum(mask, len(_PALETTE) - 1)]
     colours[mask >= len(_PALETTE)] = _PALETTE[-1]
     fg = (mask > 0)[:, :, None]
