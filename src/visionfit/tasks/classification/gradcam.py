@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from visionfit.data.io import ImageDecodeError, decode_image
 from visionfit.data.transforms import eval_transforms
 from visionfit.plots import figure as _plot
 from visionfit.plots.sections import ReportContext
-from visionfit.plots.tiles import grid, load_image
+from visionfit.plots.tiles import grid
 from visionfit.tasks.classification.report_data import shown_predictions
 
 N_RIGHT = 4
@@ -85,13 +86,15 @@ def plot_gradcam(ctx: ReportContext) -> Path | None:
     tiles = []
     with GradCAM(model=model, target_layers=[_target(model, meta)]) as cam:
         for r in _choose(df, N_RIGHT, N_WRONG):
-            img = load_image(r.image, in_chans, max_side=None)  # fed to the model as predict does
-            if img is None:
+            try:  # fed to the model as predict does (16-bit data: its values)
+                img = decode_image(r.image, in_chans=in_chans)
+            except ImageDecodeError:
                 continue
-            x = transform(image=img if in_chans == 3 else img[..., :1])["image"]
+            x = transform(image=img)["image"]
             x = x.unsqueeze(0) if x.ndim == 3 else x[None, None]
             heat = cam(input_tensor=x.float(), targets=[_ClassTarget(index[r.pred])])[0]
-            shown = _plot.denormalise(x[0], meta["mean"], meta["std"]).astype(np.float32) / 255
+            shown = _plot.denormalise(x[0], meta["mean"], meta["std"])
+            shown = _plot.to_rgb(shown).astype(np.float32) / 255
             overlay = show_cam_on_image(shown, heat, use_rgb=True, image_weight=0.55)
             mark = "right" if r.pred == r.label else "WRONG"
             tiles += [(shown, f"true {r.label}"), (overlay, f"{mark}: pred {r.pred}")]
