@@ -72,6 +72,7 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
         (img, label, "missing", "CSV row " + str(line)) for line, img, label in samples.missing_rows
     ]
     rows += [(img, "", UNLABELLED, why) for img, why in samples.unlabelled]
+    rows += list(samples.left_out)  # table rows: null image, no label, missing file
     skipped = pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
     if len(excluded):
         skipped = pd.concat([skipped, excluded], ignore_index=True)
@@ -89,6 +90,7 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
         empty_label_rows=samples.empty_label_rows,
         conflicts=samples.conflicts,
         unlabelled=samples.unlabelled,
+        left_out=samples.left_out,
     )
     return UsableSamples(usable, skipped.reset_index(drop=True), scan)
 
@@ -234,6 +236,7 @@ def build_report(
         "missing_rows": len(samples.missing_rows),
         "empty_label_rows": len(samples.empty_label_rows),
         "unlabelled": len(samples.unlabelled),
+        "table_rows_left_out": len(samples.left_out),
         "conflicting_label_files": len(samples.conflicts),
         "exif_rotated": sum(rotations.values()),
         "duplicate_groups": len(duplicates),
@@ -249,9 +252,7 @@ def build_report(
         warnings=notes,
         counts=counts,
         bad_files=_bad_files(bad, labels, samples),
-        bad_by_reason=dict(
-            Counter([f.reason for f in bad] + [UNLABELLED] * len(samples.unlabelled)).most_common()
-        ),
+        bad_by_reason=dict(Counter(_reasons(bad, samples)).most_common()),
         missing_rows=[
             {"line": line, "image": img, "label": lab} for line, img, lab in samples.missing_rows
         ],
@@ -279,8 +280,20 @@ def build_report(
 
 
 def _n_rows_left_out(samples: Samples) -> int:
-    """Listed rows the scan never saw: missing files, empty labels, unlabelled names."""
-    return len(samples.missing_rows) + len(samples.empty_label_rows) + len(samples.unlabelled)
+    """Listed rows the scan never saw: missing files, empty labels, unlabelled names, table
+    rows left out."""
+    return (
+        len(samples.missing_rows)
+        + len(samples.empty_label_rows)
+        + len(samples.unlabelled)
+        + len(samples.left_out)
+    )
+
+
+def _reasons(bad: list[FileScan], samples: Samples) -> list[str]:
+    """One reason per unusable file or row."""
+    unlabelled = [UNLABELLED] * len(samples.unlabelled)
+    return [f.reason for f in bad] + unlabelled + [r[2] for r in samples.left_out]
 
 
 def _bad_files(bad: list[FileScan], labels: dict[str, str], samples: Samples) -> list[dict]:
@@ -293,6 +306,10 @@ def _bad_files(bad: list[FileScan], labels: dict[str, str], samples: Samples) ->
     rows += [
         {"image": img, "label": "", "reason": UNLABELLED, "detail": why}
         for img, why in samples.unlabelled
+    ]
+    rows += [
+        {"image": img, "label": label, "reason": reason, "detail": detail}
+        for img, label, reason, detail in samples.left_out
     ]
     return rows
 
@@ -380,6 +397,11 @@ def _warnings(
         notes.append(f"{_n(n_bad, 'file')} cannot be used; `train` leaves them out")
     if samples.missing_rows:
         notes.append(f"CSV rows whose file is missing: {len(samples.missing_rows)}")
+    if samples.left_out:
+        notes.append(
+            f"{_n(len(samples.left_out), 'table row')} left out ({samples.left_out[0][3]}); "
+            "`train` leaves them out"
+        )
     if samples.unlabelled:
         notes.append(
             f"{_n(len(samples.unlabelled), 'file')} without a label ({samples.unlabelled[0][1]}); "

@@ -276,13 +276,19 @@ def as_items(inputs) -> list:
 def expand_inputs(
     inputs: Sequence[str | Path], *, image_col: str = "image", root: str | Path | None = None
 ) -> list[Path]:
-    """Files as given, folders searched recursively for images, CSVs read from `image_col`."""
+    """Files as given, folders searched recursively for images, CSVs read from `image_col`,
+    Parquet files and saved `datasets` folders read from their image column (data/tables.py:
+    one path per row, in order)."""
+    from visionfit.data.tables import table_format, table_images
+
     paths: list[Path] = []
     for raw in inputs:
         p = Path(raw)
         if not p.exists():
             raise DataError(f"input not found: {p}")
-        if p.is_dir():
+        if table_format(p):
+            paths.extend(map(Path, table_images(p, image_col=image_col, root=root)))
+        elif p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.is_file() and is_image_file(q))
             if not found:
                 raise DataError(f"no images found in folder {p}")
