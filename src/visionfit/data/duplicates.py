@@ -67,7 +67,7 @@ def split_leakage(
     if usable_df.empty or blocked:
         return [], "none", check_section(usable_df, phash, cfg, "none")
     if samples.has_split:
-        split_df, leakage_split = usable_df, "given (by the data)"
+        split_df, leakage_split = usable_df, "given by the data"
         if cfg.group_near_duplicates:  # groups moved whole to their most held-out part
             split_df = with_near_duplicate_groups(usable_df, phash, cfg.near_duplicate_distance)
             leakage_split += ", near-duplicate groups moved whole to their most held-out part"
