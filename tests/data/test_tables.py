@@ -93,6 +93,20 @@ def test_store_writes_each_content_once(tmp_path):
     assert image_suffix(b"garbage", "x.txt") == ".bin"
 
 
+def test_store_filled_by_several_writers_at_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = tmp_path / "store"
+    blobs = [png((i, 0, 0), size=64) for i in range(4)] * 8
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda b: store_bytes(b, folder), blobs))
+    assert len(set(paths)) == 4
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    assert [p.name for p in files] == sorted(os.path.basename(p) for p in set(paths))  # no temps
+    for p, b in zip(paths, blobs, strict=True):
+        assert open(p, "rb").read() == b
+
+
 def test_image_paths_relative_to_the_dataset_folder_or_root(tmp_path):
     ds = tmp_path / "ds"
     (ds / "imgs").mkdir(parents=True)
