@@ -31,7 +31,6 @@ SPELLED_ALIKE = {
     ("--out", "export"),  # a folder for the model file and export.json
     ("--resume", "auto"),  # an AUTO_DIR of stages, not one run
     ("--min-lr", "lr-find"),  # where the sweep starts; the schedule's floor is train.min_lr there
-    ("--format", "export"),  # the model file's format, not the data's
 }
 
 
