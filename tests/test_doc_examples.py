@@ -87,7 +87,9 @@ def test_every_shell_line_of_the_docs_is_mapped_to_a_test() -> None:
         mapped = {e["run"] for e in mapping.get(page) or []}
         for line in dict.fromkeys(command_lines(path.read_text())):
             if line not in mapped:
-                problems.append(f"{page}: not in {MAP.name}; add under pages:\n" + _entry_yaml(page, line))
+                problems.append(
+                    f"{page}: not in {MAP.name}; add under pages:\n" + _entry_yaml(page, line)
+                )
     assert not problems, "\n\n".join(problems)
 
 
@@ -106,7 +108,9 @@ def test_every_map_entry_is_still_on_its_page_and_says_what_runs_it() -> None:
 
 def test_every_mapped_test_exists() -> None:
     data = load_map()
-    ids = [i for entries in data["pages"].values() for e in entries or [] for i in e.get("by") or []]
+    ids = [
+        i for entries in data["pages"].values() for e in entries or [] for i in e.get("by") or []
+    ]
     ids += [i for b in data.get("behaviours") or [] for i in b["by"]]
     problems = [p for p in map(missing_test, ids) if p]
     assert not problems, "\n".join(problems)
@@ -117,7 +121,8 @@ def test_command_lines_join_continuations_and_drop_comments() -> None:
         [
             "text", "```bash", "# a comment", "visionfit train DATA   # trailing",
             "visionfit tune DATA \\", "    --trials 2", "```", "```python", "x = 1", "```",
-            "```yaml", "a: 1", "```", "```bash", "visionfit check D --colour-map '#ff0000=1'", "```",
+            "```yaml", "a: 1", "```",
+            "```bash", "visionfit check D --colour-map '#ff0000=1'", "```",
         ]
     )  # fmt: skip
     assert command_lines(text) == [

@@ -41,7 +41,8 @@ def _cell(text: object) -> str:
 
 
 def _code(text: object) -> str:
-    s = str(text)
+    """TEXT as inline code inside a table cell (a pipe escaped, so it does not split the cell)."""
+    s = str(text).replace("|", "\\|")
     return f"`` {s} ``" if "`" in s else f"`{s}`"
 
 
@@ -70,27 +71,28 @@ def _default(param) -> str:
 def _flags(param) -> str:
     flags = list(param.opts)
     if param.secondary_opts:
-        flags = [f"{a}/{b}" for a, b in zip(param.opts, param.secondary_opts)]
+        flags = [f"{a}/{b}" for a, b in zip(param.opts, param.secondary_opts, strict=False)]
     return ", ".join(_code(f) for f in flags)
 
 
 def _command_md(name: str, cmd, keys: dict[str, str]) -> list[str]:
-    import click
-
+    # typer ships its own copy of click: ask a parameter what it is, not isinstance
     out = [f"## visionfit {name}", ""]
     if cmd.help:
         out += [cmd.help.replace("\b\n", ""), ""]
-    ctx = click.Context(cmd, info_name=f"visionfit {name}")
+    ctx = cmd.context_class(cmd, info_name=f"visionfit {name}")
     usage = " ".join(cmd.collect_usage_pieces(ctx))
     out += ["```text", f"visionfit {name} {usage}", "```", ""]
-    args = [p for p in cmd.params if isinstance(p, click.Argument)]
+    args = [p for p in cmd.params if p.param_type_name == "argument"]
     if args:
         out += ["| argument | meaning |", "| --- | --- |"]
-        out += [f"| {_code(p.name.upper())} | {_cell(getattr(p, 'help', '') or '')} |" for p in args]
+        out += [
+            f"| {_code(p.name.upper())} | {_cell(getattr(p, 'help', '') or '')} |" for p in args
+        ]
         out.append("")
     panels: dict[str, list] = {}
     for p in cmd.params:
-        if isinstance(p, click.Option) and not p.hidden:
+        if p.param_type_name == "option" and not p.hidden:
             panels.setdefault(getattr(p, "rich_help_panel", None) or "Options", []).append(p)
     for panel, params in panels.items():
         out += [f"**{panel}**", "", "| option | default | meaning | config key |"]
@@ -142,11 +144,22 @@ def _model_rows(prefix: str, model, flags) -> list[str]:
             continue
         default = field.get_default(call_default_factory=True)
         by = ", ".join(_code(f) for f in sorted(flags.get(key, ())))
-        cells = [_code(key), _code(_type_name(ann)), _code(default), _cell(field.description or ""), by]
+        cells = [
+            _code(key),
+            _code(_type_name(ann)),
+            _code(default),
+            _cell(field.description or ""),
+            by,
+        ]
         rows.append("| " + " | ".join(cells) + " |")
     out = []
     if rows:
-        out += ["| key | type | default | meaning | flags |", "| --- | --- | --- | --- | --- |", *rows, ""]
+        out += [
+            "| key | type | default | meaning | flags |",
+            "| --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+        ]
     for sub_prefix, sub in nested:
         out += [f"### `{sub_prefix.rstrip('.')}`", "", *_model_rows(sub_prefix, sub, flags)]
     return out
@@ -161,7 +174,11 @@ def config_markdown() -> str:
     out = ["## RunConfig (`train`, `cv`, `tune`, `auto`, `check`, `lr-find`)", ""]
     out += _model_rows("", RunConfig, flags)
     for key in section_keys():
-        out += [f"### `{key}` (a task's own section)", "", *_model_rows(f"{key}.", section_model(key), flags)]
+        out += [
+            f"### `{key}` (a task's own section)",
+            "",
+            *_model_rows(f"{key}.", section_model(key), flags),
+        ]
     out += ["## BaselineConfig (`baseline`)", ""]
     out += _model_rows("", BaselineConfig, {})
     return "\n".join(out)
@@ -177,7 +194,16 @@ def gallery_markdown() -> str:
         command = next((h[len("command: ") :] for h in header if h.startswith("command: ")), "")
         about = [h for h in header if not h.startswith("command: ")]
         out += [f"### `{name}`", "", *(f"{a}  " for a in about), ""]
-        out += ["```bash", command, "```", "", f'```yaml title="examples/{name}"', text.rstrip(), "```", ""]
+        out += [
+            "```bash",
+            command,
+            "```",
+            "",
+            f'```yaml title="examples/{name}"',
+            text.rstrip(),
+            "```",
+            "",
+        ]
     return "\n".join(out)
 
 

@@ -66,7 +66,9 @@ def test_quickstart_data_line_writes_the_two_folders(tmp_path, base_env) -> None
     readme = (ROOT / "README.md").read_text().splitlines()
     line = next(ln for ln in readme if ln.startswith('python -c "from visionfit.data.synthetic'))
     code = line[len("python -c ") :].strip('"')
-    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=base_env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=base_env, check=True, timeout=120
+    )
     for folder, n in (("shapes", 100), ("test_images", 20)):
         classes = sorted(p.name for p in (tmp_path / folder).iterdir())
         assert classes == ["circle", "square", "triangle"]
