@@ -73,8 +73,9 @@ def missing_test(node_id: str) -> str | None:
 
 
 def _entry_yaml(page: str, line: str) -> str:
+    value = yaml.safe_dump(line, width=10_000).removesuffix("...\n").strip()
     return (
-        f"  {page}:\n    - run: {yaml.safe_dump(line, width=10_000).strip()}\n"
+        f"  {page}:\n    - run: {value}\n"
         "      by: [tests/acceptance/test_FILE.py::test_NAME]   # or  not_run: REASON"
     )
 
