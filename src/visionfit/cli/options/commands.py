@@ -64,7 +64,14 @@ Backend = Annotated[
     ),
 ]
 ExportFormat = Annotated[
-    str, typer.Option("--format", "-f", help="onnx or torchscript.", show_default=True)
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="onnx, torchscript, or hf: a folder to push to the Hugging Face Hub (README.md = "
+        "the model card, the bundle, an ONNX export under onnx/).",
+        show_default=True,
+    ),
 ]
 ExportOut = Annotated[
     Path | None,

@@ -40,6 +40,7 @@ class Segmentation(TaskBase):
     names = ("segment", "segmentation")
     config_section = ("segment", SegmentConfig)
     spatial_output = True
+    hub_pipeline_tag = "image-segmentation"
 
     def claims_layout(self, path: Path) -> bool:
         """An RLE CSV given as DATA, or the mask folders the reader takes: DATA/images +
