@@ -36,8 +36,12 @@ def _import_cli():
 
 
 def _cell(text: object) -> str:
-    """Text for a Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text for a Markdown table cell: help text is plain text, so `<class>` and `*` must reach
+    the page as written (not as an HTML tag or emphasis)."""
+    text = " ".join(str(text).split())
+    for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("*", "\\*"), ("|", "\\|")):
+        text = text.replace(raw, escaped)
+    return text
 
 
 def _code(text: object) -> str:
