@@ -137,3 +137,29 @@ def test_a_missing_test_is_named() -> None:
     assert missing_test("tests/test_doc_examples.py::test_a_missing_test_is_named") is None
     assert "defines no function" in missing_test("tests/test_doc_examples.py::test_nope")
     assert "no file" in missing_test("tests/acceptance/test_nope.py::test_x")
+
+
+def test_the_guides_option_tables_are_generated_and_current() -> None:
+    """The option tables of the guides are written by docs/hooks/options.py (flags and defaults
+    from the code, prose from docs/options.yaml); a page edited by hand, or code whose flags or
+    defaults changed, fails here until the generator is run again."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("options", ROOT / "docs/hooks/options.py")
+    options = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(options)
+    tables = options.OptionTables()
+    assert options.pages(), "no page holds a generated option table"
+    stale = [p for p in options.pages() if tables.fill(p.read_text()) != p.read_text()]
+    assert not stale, f"run `python docs/hooks/options.py`: {[str(p) for p in stale]} are stale"
+    hand = [
+        p
+        for p in (ROOT / "docs").rglob("*.md")
+        for block in re.split(
+            r"<!-- visionfit:options \S+ -->.*?<!-- /visionfit:options -->",
+            p.read_text(),
+            flags=re.S,
+        )
+        if re.search(r"^\| option \|", block, re.M)
+    ]
+    assert not hand, f"option tables written by hand (use docs/options.yaml): {hand}"

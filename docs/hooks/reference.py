@@ -222,4 +222,9 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     for marker, make in MARKERS.items():
         if marker in markdown:
             markdown = markdown.replace(marker, make())
+    if "<!-- visionfit:options " in markdown:  # the guides' option tables (docs/hooks/options.py)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from options import OptionTables
+
+        markdown = OptionTables().fill(markdown)
     return markdown
