@@ -74,6 +74,21 @@ def decode_dicom(
     return _finish(arr, in_chans, (255, 255, 255))
 
 
+def dicom_size(path) -> tuple[int, int] | None:
+    """(width, height) of a DICOM file from its header (pixels not read); None when it is none."""
+    import pydicom
+
+    from visionfit.fileio import open_regular
+
+    try:
+        with open_regular(path) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        return int(ds.Columns), int(ds.Rows)
+    except Exception:
+        return None
+
+
 def patient_id(ds) -> str:
     """The dataset's PatientID, stripped ("" when absent)."""
     return str(ds.get("PatientID", "") or "").strip()

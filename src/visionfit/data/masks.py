@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from visionfit.colour_map import _parse_colour, parse_colour_map
+from visionfit.data.dicom import dicom_size
 from visionfit.data.io import ImageDecodeError, open_image
 from visionfit.data.listing import SkipDir, list_images
 from visionfit.errors import DataError
@@ -390,5 +391,5 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
     except Exception:
-        return None
+        return dicom_size(path)  # None when it is no DICOM file either
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
