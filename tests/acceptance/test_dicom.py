@@ -62,3 +62,31 @@ def test_dicom_check_train_predict(dicom_data, vf, ws, h):
     preds = {r["image"].rsplit("/", 1)[-1]: r for r in _rows(cwd / "preds.csv")}
     assert len(preds) == 13 and preds["jpeg.dcm"]["error"] == "unsupported format"
     assert all(r["pred"] in ("circle", "square") for k, r in preds.items() if k != "jpeg.dcm")
+
+
+def test_dicom_segmentation_with_siim_rle_csv(vf, ws, h):
+    """docs/formats/dicom.md: visionfit train train-rle.csv --task segment --rle-format siim
+    --root images --image-ext .dcm --in-chans 1 (the SIIM pneumothorax layout)"""
+    from PIL import Image
+
+    from visionfit.data.synthetic import make_segmentation_dataset
+
+    folder = ws / "data" / "dicom-siim"
+    csv_path = make_segmentation_dataset(
+        folder, 16, size=32, seed=5, layout="rle", rle_format="siim", empty_prob=0.3
+    )
+    csv_path.rename(folder / "train-rle.csv")
+    for k, png in enumerate(sorted((folder / "images").glob("*.png"))):
+        grey = np.asarray(Image.open(png).convert("L"), np.uint16) * 16  # 12-bit DICOM
+        write_dicom(png.with_suffix(".dcm"), grey, patient_id=f"P{k // 2}")
+        png.unlink()
+    res = vf("train", folder / "train-rle.csv", "--task", "segment", "--rle-format", "siim",
+             "--root", folder / "images", "--image-ext", ".dcm", "--in-chans", "1", *h.SEG_TINY,
+             cwd=ws / "dicom-siim").ok()  # fmt: skip
+    assert "grouped by DICOM PatientID: 8 patients" in res.out
+    splits = _rows(res.run_dir() / "splits.csv")
+    assert len(splits) == 16 and all(r["image"].endswith(".dcm") for r in splits)
+    sides: dict[str, set] = {}
+    for r in splits:
+        sides.setdefault(r["group"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in sides.values())
