@@ -254,7 +254,7 @@ def pair_images_masks(
             raise DataError(f"{what} folder not found: {d}")
     images, masks = _image_files(images_dir, skip_dir), _image_files(masks_dir, skip_dir)
     if not images:
-        raise DataError(f"no images found in {images_dir} (png jpg jpeg bmp tif tiff webp)")
+        raise DataError(f"no images found in {images_dir} (png jpg jpeg bmp tif tiff webp dcm)")
     if not masks:
         raise DataError(f"no mask files found in {masks_dir}")
 
