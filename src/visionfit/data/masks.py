@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from visionfit.colour_map import _parse_colour, parse_colour_map
+from visionfit.data.dicom import dicom_size
 from visionfit.data.io import ImageDecodeError, open_image
 from visionfit.data.listing import SkipDir, list_images
 from visionfit.errors import DataError
@@ -253,7 +254,7 @@ def pair_images_masks(
             raise DataError(f"{what} folder not found: {d}")
     images, masks = _image_files(images_dir, skip_dir), _image_files(masks_dir, skip_dir)
     if not images:
-        raise DataError(f"no images found in {images_dir} (png jpg jpeg bmp tif tiff webp)")
+        raise DataError(f"no images found in {images_dir} (png jpg jpeg bmp tif tiff webp dcm)")
     if not masks:
         raise DataError(f"no mask files found in {masks_dir}")
 
@@ -390,5 +391,5 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
     except Exception:
-        return None
+        return dicom_size(path)  # None when it is no DICOM file either
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

@@ -62,9 +62,9 @@ class TaskData:
     ignored_files: int | None = 0
     sha1: dict[str, str] = field(default_factory=dict)  # image -> SHA-1 of the file's bytes
     phash: dict[str, str] = field(default_factory=dict)  # image -> 64-bit pHash (hex; scan)
+    patient: dict[str, str] = field(default_factory=dict)  # image -> DICOM PatientID (scan)
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific (mask spec, RLE format)
-    # True when `target` is only a convenience to stratify on (empty / non-empty masks): folds
-    # fall back to plain k-fold instead of refusing a stratum smaller than the fold count.
+    # True: `target` only helps stratify (empty / non-empty masks), folds may fall back to k-fold
     strata_optional: bool = False
 
     @property

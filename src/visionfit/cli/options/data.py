@@ -24,6 +24,7 @@ Task = Annotated[str | None, config_option("data.task", "--task", panel=DATA)]
 LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
 InChans = Annotated[int | None, config_option("data.in_chans", "--in-chans", panel=DATA)]
 MaxPixels = Annotated[int | None, config_option("data.max_pixels", "--max-pixels", panel=DATA)]
+Window = Annotated[str | None, config_option("data.window", "--window", panel=DATA)]
 LabelCols = Annotated[str | None, config_option("data.label_cols", "--label-cols", panel=LABELS)]
 LabelDelim = Annotated[str | None, config_option("data.label_delim", "--label-delim", panel=LABELS)]
 ConflictingLabels = Annotated[
@@ -118,6 +119,7 @@ DATA_GROUP = group(
     label_from_name=LabelFromName,
     in_chans=InChans,
     max_pixels=MaxPixels,
+    window=Window,
 )
 # Label edits handed back from `visionfit audit` (what train and baseline train on)
 EDITS_GROUP = group("label edits", exclude=Exclude, relabel=Relabel)

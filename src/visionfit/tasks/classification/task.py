@@ -95,6 +95,7 @@ class Classification(TaskBase):
             ignored_files=s.ignored_files,
             sha1={f.image: f.sha1 for f in usable.scan.files if f.ok},
             phash={f.image: f.phash for f in usable.scan.files if f.ok},
+            patient=usable.scan.patients(),
         )
 
     def check_input(self, cfg: RunConfig):
