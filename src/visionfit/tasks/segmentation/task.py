@@ -47,8 +47,9 @@ class Segmentation(TaskBase):
         if path.is_file():
             return path.suffix.lower() == ".csv"
         from visionfit.tasks.segmentation.folders import has_mask_folders
+        from visionfit.tasks.segmentation.voc import voc_root
 
-        return has_mask_folders(path)
+        return has_mask_folders(path) or voc_root(path) is not None
 
     # ---- data ---------------------------------------------------------------------------------
 
@@ -189,9 +190,12 @@ class Segmentation(TaskBase):
         from visionfit.tasks.segmentation.targets import MaskTargets
 
         spec, rle = data.extra["spec"], data.extra["rle"]
+        classes = data.df["rle_class"] if "rle_class" in data.df else [()] * len(data.df)
         keys = [
-            f"{file_key(m)}|{spec!r}" if m else hashlib.sha1(f"{r!r}|{rle!r}".encode()).hexdigest()
-            for m, r in zip(data.df["mask"], data.df["rle"], strict=True)
+            f"{file_key(m)}|{spec!r}"
+            if m
+            else hashlib.sha1(f"{r!r}|{c!r}|{rle!r}".encode()).hexdigest()
+            for m, r, c in zip(data.df["mask"], data.df["rle"], classes, strict=True)
         ]
         return MaskTargets(data.df, spec, rle), keys
 
