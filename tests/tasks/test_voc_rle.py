@@ -191,3 +191,20 @@ def test_predicted_rle_reads_back_as_the_same_masks(tmp_path):
     assert sorted(p.name for p in (tmp_path / "voc").iterdir()) == ["im0.png", "im1.png"]
     back = Image.open(tmp_path / "voc" / "im0.png")
     assert back.mode == "P" and np.array_equal(np.asarray(back), masks[0])
+
+
+def test_truth_csv_scores_a_multiclass_run(tmp_path):
+    from types import SimpleNamespace
+
+    from visionfit.tasks.segmentation.scoring import truth_reader
+
+    m = np.zeros((4, 6), np.uint8)
+    m[1:3, 1:3], m[0, 5] = 2, 1
+    rows = [("a.png", c, rle_encode(m == c)) for c in (1, 2)] + [("b.png", 0, "")]
+    path = _csv(tmp_path / "t.csv", ["ImageId", "ClassId", "EncodedPixels"], rows)
+    head = SimpleNamespace(rle=RleInfo(class_col="ClassId"), num_classes=3)
+    read = truth_reader(path, head)
+    assert np.array_equal(read("a", (4, 6)), m) and not read("b", (4, 6)).any()
+    assert read("c", (4, 6)) is None
+    with pytest.raises(DataError, match="class column"):
+        truth_reader(path, SimpleNamespace(rle=RleInfo(), num_classes=3))

@@ -145,6 +145,11 @@ def _from_voc(
     rows, skipped, notes = voc_rows(find_voc(path))
     samples = _from_pair_rows(rows, voc_data(data), seg, progress, strict=strict, layout="voc")
     samples.skipped = skipped + samples.skipped
+    if data.ignore_index is None:
+        notes.append(
+            "Pascal VOC: mask value 255 (the void border) is ignored, as VOC scores it; "
+            "--ignore-index names another value"
+        )
     samples.notes = notes + samples.notes
     return samples
 
