@@ -88,6 +88,10 @@ def test_voc_21_classes_are_named_and_format_voc_refuses_other_folders(tmp_path)
     (tmp_path / "other").mkdir()
     with pytest.raises(DataError, match="not a Pascal VOC folder"):
         load_seg_samples(DataConfig(path=str(tmp_path / "other"), format="voc"), SegmentConfig())
+    _voc(tmp_path / "kit" / "VOC2007", {"x": m})
+    _voc(tmp_path / "kit" / "VOC2012", {"x": m})
+    with pytest.raises(DataError, match="holds 2 Pascal VOC folders"):
+        load_seg_samples(DataConfig(path=str(tmp_path / "kit")), SegmentConfig())
     with pytest.raises(DataError, match="not a segmentation format"):
         load_seg_samples(DataConfig(path=str(tmp_path / "v"), format="nope"), SegmentConfig())
 

@@ -57,7 +57,13 @@ from visionfit.tasks.segmentation.rle_csv import (
     rle_fit_problems,
     rle_info,
 )
-from visionfit.tasks.segmentation.voc import find_voc, voc_class_names, voc_data, voc_root, voc_rows
+from visionfit.tasks.segmentation.voc import (
+    find_voc,
+    voc_candidates,
+    voc_class_names,
+    voc_data,
+    voc_rows,
+)
 from visionfit.usercsv import UserCsv, check_columns, read_user_csv
 
 # --------------------------------------------------------------------------------------------------
@@ -131,7 +137,7 @@ def _segment_format(data: DataConfig, folder: Path | None, csv: Path | None) -> 
         return fmt
     if csv is not None:
         return "rle"
-    return "voc" if not has_mask_folders(folder) and voc_root(folder) else "folders"
+    return "voc" if not has_mask_folders(folder) and voc_candidates(folder) else "folders"
 
 
 def _from_voc(

@@ -43,13 +43,14 @@ class Segmentation(TaskBase):
 
     def claims_layout(self, path: Path) -> bool:
         """An RLE CSV given as DATA, or the mask folders the reader takes: DATA/images +
-        DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..."""
+        DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..., or
+        a Pascal VOC folder (SegmentationClass/ + JPEGImages/, at most two levels down)."""
         if path.is_file():
             return path.suffix.lower() == ".csv"
         from visionfit.tasks.segmentation.folders import has_mask_folders
-        from visionfit.tasks.segmentation.voc import voc_root
+        from visionfit.tasks.segmentation.voc import voc_candidates
 
-        return has_mask_folders(path) or voc_root(path) is not None
+        return has_mask_folders(path) or bool(voc_candidates(path))
 
     # ---- data ---------------------------------------------------------------------------------
 

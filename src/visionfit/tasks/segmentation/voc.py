@@ -55,15 +55,20 @@ def _is_voc_dir(path: Path) -> bool:
     return (path / MASKS).is_dir() and (path / IMAGES).is_dir()
 
 
-def voc_root(path: Path) -> Path | None:
-    """The folder holding SegmentationClass/ + JPEGImages/: `path`, or the only one at most two
-    levels below it (None when there is none or several)."""
+def voc_candidates(path: Path) -> list[Path]:
+    """The folders holding SegmentationClass/ + JPEGImages/: `path` itself, else those at most
+    two levels below it."""
     if not path.is_dir():
-        return None
+        return []
     if _is_voc_dir(path):
-        return path
+        return [path]
     found = [d for d in _subdirs(path) if _is_voc_dir(d)]
-    found += [g for d in _subdirs(path) for g in _subdirs(d) if _is_voc_dir(g)]
+    return found + [g for d in _subdirs(path) for g in _subdirs(d) if _is_voc_dir(g)]
+
+
+def voc_root(path: Path) -> Path | None:
+    """The one VOC folder at or below `path` (None when there is none or several)."""
+    found = voc_candidates(path)
     return found[0] if len(found) == 1 else None
 
 
@@ -76,13 +81,18 @@ def _subdirs(path: Path) -> list[Path]:
 
 def find_voc(path: Path) -> Path:
     """`voc_root`, or a DataError saying what a VOC folder needs (--format voc)."""
-    root = voc_root(path)
-    if root is None:
+    found = voc_candidates(path)
+    if len(found) > 1:
+        raise DataError(
+            f"{path} holds {len(found)} Pascal VOC folders ({', '.join(map(str, found[:3]))}): "
+            "give the one to read as DATA"
+        )
+    if not found:
         raise DataError(
             f"{path} is not a Pascal VOC folder: expected {path}/{MASKS}/ (palette PNGs) and "
             f"{path}/{IMAGES}/ (or VOCdevkit/VOC2012/ holding them, once)"
         )
-    return root
+    return found[0]
 
 
 def voc_data(data: DataConfig) -> DataConfig:
