@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from visionfit.config import DataConfig
@@ -73,10 +74,13 @@ def voc_root(path: Path) -> Path | None:
 
 
 def _subdirs(path: Path) -> list[Path]:
+    # scandir: the entry types come with the listing (no stat per file in a folder of images)
     try:
-        return sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+        with os.scandir(path) as it:
+            names = [e.name for e in it if e.is_dir() and not e.name.startswith(".")]
     except OSError:
         return []
+    return [path / n for n in sorted(names)]
 
 
 def find_voc(path: Path) -> Path:
