@@ -49,6 +49,13 @@ class DataConfig(_Section):
         "Classification's label modes (binary, multiclass, ...) are also accepted here (the "
         "older spelling of --label-mode).",
     )
+    # Plain names, checked by the reader that knows them (as for task)
+    format: str = Field(
+        "auto",
+        description="The data's format: auto (detected: see the data formats pages) | voc "
+        "(Pascal VOC: JPEGImages + SegmentationClass palette PNGs + ImageSets split files) | "
+        "rle (a CSV of run-length encoded masks, binary or multi-class with a ClassId column).",
+    )
     label_mode: str = Field(
         "auto",
         description="Classification labels: auto (binary for 2 classes, else multiclass; "

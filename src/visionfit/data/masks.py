@@ -46,6 +46,7 @@ __all__ = [
     "pair_images_masks",
     "parse_colour_map",
     "read_mask",
+    "voc_palette",
 ]
 
 
@@ -202,6 +203,21 @@ def _map_colours(raw: np.ndarray, spec: MaskSpec, where: str) -> np.ndarray:
 def read_mask(path: str | Path, spec: MaskSpec) -> np.ndarray:
     """Decode a mask file and map it to class indices (uint8, H x W)."""
     return mask_to_classes(decode_mask(path), spec, where=f"mask {path}")
+
+
+def voc_palette() -> list[int]:
+    """VOC's 256-colour palette (the devkit's bit-interleaved colour map), flat RGB: class 1 is
+    (128, 0, 0), 255 (void) is (224, 224, 192)."""
+    pal = np.zeros((256, 3), np.uint8)
+    for i in range(256):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal[i] = (r, g, b)
+    return pal.reshape(-1).tolist()
 
 
 def _short(values: list, n: int = 8) -> str:

@@ -21,6 +21,7 @@ ImageCol = Annotated[str | None, config_option("data.image_col", "--image-col", 
 LabelCol = Annotated[str | None, config_option("data.label_col", "--label-col", panel=DATA)]
 ImageExt = Annotated[str | None, config_option("data.image_ext", "--image-ext", panel=DATA)]
 Task = Annotated[str | None, config_option("data.task", "--task", panel=DATA)]
+DataFormat = Annotated[str | None, config_option("data.format", "--format", panel=DATA)]
 LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
 InChans = Annotated[int | None, config_option("data.in_chans", "--in-chans", panel=DATA)]
 MaxPixels = Annotated[int | None, config_option("data.max_pixels", "--max-pixels", panel=DATA)]
@@ -87,6 +88,7 @@ IgnoreIndex = Annotated[
 ]
 IdCol = Annotated[str | None, config_option("segment.id_col", "--id-col", panel=SEGMENT)]
 RleCol = Annotated[str | None, config_option("segment.rle_col", "--rle-col", panel=SEGMENT)]
+ClassCol = Annotated[str | None, config_option("segment.class_col", "--class-col", panel=SEGMENT)]
 RleFormat = Annotated[
     str | None, config_option("segment.rle_format", "--rle-format", panel=SEGMENT)
 ]
@@ -112,6 +114,7 @@ DATA_GROUP = group(
     label_col=LabelCol,
     image_ext=ImageExt,
     task=Task,
+    format=DataFormat,
     label_mode=LabelMode,
     label_cols=LabelCols,
     label_delim=LabelDelim,
@@ -144,6 +147,7 @@ MASKS_GROUP = group(
     ignore_index=IgnoreIndex,
     id_col=IdCol,
     rle_col=RleCol,
+    class_col=ClassCol,
     rle_format=RleFormat,
     rle_order=RleOrder,
 )
