@@ -40,12 +40,6 @@ class DataConfig(_Section):
     image_col: str = Field("image", description="CSV column with image paths or ids.")
     label_col: str = Field("label", description="CSV column with labels (strings or integers).")
     image_ext: str | None = Field(None, description="Extension for ids without one, e.g. .png.")
-    format: str = Field(
-        "auto",
-        description="The data's format: auto (detected from DATA) | parquet (.parquet files "
-        "with an image and a label column) | hf (a `datasets` Dataset or DatasetDict written by "
-        "save_to_disk).",
-    )
     # Plain names: the task registry (tasks/registry.py) knows which task answers to which name
     # and checks them; the config knows no task.
     task: str = Field(
@@ -60,7 +54,9 @@ class DataConfig(_Section):
         "auto",
         description="The data's format: auto (detected: see the data formats pages) | voc "
         "(Pascal VOC: JPEGImages + SegmentationClass palette PNGs + ImageSets split files) | "
-        "rle (a CSV of run-length encoded masks, binary or multi-class with a ClassId column).",
+        "rle (a CSV of run-length encoded masks, binary or multi-class with a ClassId column) | "
+        "parquet (.parquet files with an image and a label column) | hf (a `datasets` Dataset or "
+        "DatasetDict written by save_to_disk).",
     )
     label_mode: str = Field(
         "auto",

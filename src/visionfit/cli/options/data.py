@@ -20,7 +20,6 @@ Root = Annotated[Path | None, config_option("data.root", "--root", panel=DATA)]
 ImageCol = Annotated[str | None, config_option("data.image_col", "--image-col", panel=DATA)]
 LabelCol = Annotated[str | None, config_option("data.label_col", "--label-col", panel=DATA)]
 ImageExt = Annotated[str | None, config_option("data.image_ext", "--image-ext", panel=DATA)]
-Format = Annotated[str | None, config_option("data.format", "--format", panel=DATA)]
 Task = Annotated[str | None, config_option("data.task", "--task", panel=DATA)]
 DataFormat = Annotated[str | None, config_option("data.format", "--format", panel=DATA)]
 LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
@@ -114,7 +113,6 @@ DATA_GROUP = group(
     image_col=ImageCol,
     label_col=LabelCol,
     image_ext=ImageExt,
-    format=Format,
     task=Task,
     format=DataFormat,
     label_mode=LabelMode,
