@@ -30,12 +30,9 @@ SPELLED_ALIKE = {
     ("--folds", "tune"),  # folds per trial, not cross-validation of one model
     ("--out", "export"),  # a folder for the model file and export.json
     ("--resume", "auto"),  # an AUTO_DIR of stages, not one run
-    ("--min-lr", "lr-find"),
+    ("--min-lr", "lr-find"),  # where the sweep starts; the schedule's floor is train.min_lr there
     ("--format", "predict"),  # the format predictions are written in, not the data's
-    (
-        "--format",
-        "export",
-    ),  # the model file's format  # where the sweep starts; the schedule's floor is train.min_lr there
+    ("--format", "export"),  # the model file's format
 }
 
 
