@@ -26,6 +26,7 @@ def predict(
     truth: o.Truth = None,
     max_pixels: o.RunMaxPixels = None,
     backend: o.Backend = "torch",
+    fmt: o.PredictFormat = None,
 ) -> None:
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
     segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format.
@@ -41,11 +42,15 @@ def predict(
     paths = expand_inputs(inputs, image_col=column, root=root)
     check_new_path(out)
     kind = predictor.task_impl.prediction_type
-    outputs = kind.prepare(PredictOutputs(out, masks_dir, overlays_dir, truth), paths, str(run_dir))
+    outputs = kind.prepare(
+        PredictOutputs(out, masks_dir, overlays_dir, truth, fmt), paths, str(run_dir)
+    )
     preds = predictor.predictions(
         paths, outputs, keep=truth is not None, batch_size=batch_size, tta=tta, progress=True
     )
-    _write_csv(out, preds.to_frame())
+    table = preds.table(outputs)
+    if table is not None:
+        _write_csv(out, table)
     render.print_lines(preds.console_lines(outputs))
     render.warn_unreadable(preds.n_failed)
     if outputs.truth is not None:

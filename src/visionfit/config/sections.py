@@ -15,6 +15,7 @@ from visionfit.config.augment import (  # noqa: F401 (a section and its names: r
 )
 from visionfit.config.finetune import FinetuneConfig  # noqa: F401 (a section: re-exported)
 from visionfit.config.values import split_names
+from visionfit.config.windows import parse_windows
 from visionfit.limits import DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS
 
 # numpy and scikit-learn accept seeds 0..2**32-1 only
@@ -48,6 +49,15 @@ class DataConfig(_Section):
         "Classification's label modes (binary, multiclass, ...) are also accepted here (the "
         "older spelling of --label-mode).",
     )
+    # Plain names, checked by the reader that knows them (as for task)
+    format: str = Field(
+        "auto",
+        description="The data's format: auto (detected: see the data formats pages) | voc "
+        "(Pascal VOC: JPEGImages + SegmentationClass palette PNGs + ImageSets split files) | "
+        "rle (a CSV of run-length encoded masks, binary or multi-class with a ClassId column) | "
+        "parquet (.parquet files with an image and a label column) | hf (a `datasets` Dataset or "
+        "DatasetDict written by save_to_disk).",
+    )
     label_mode: str = Field(
         "auto",
         description="Classification labels: auto (binary for 2 classes, else multiclass; "
@@ -70,19 +80,20 @@ class DataConfig(_Section):
     )
     split_col: str | None = Field(None, description="CSV column of train / val / test per row.")
     in_chans: int = Field(
-        3,
-        ge=1,
-        le=64,
-        description="Input channels: 3 (RGB), 1 (grayscale) or any N (multi-channel TIFF pages "
+        3, ge=1, le=64, description="Input channels: 3 (RGB), 1 (grayscale) or any N (TIFF pages "
         "or samples; a pretrained first convolution is adapted to N).",
-    )
+    )  # fmt: skip
     intensity: Literal["auto", "percentile", "minmax", "meanstd", "none"] = Field(
-        "auto",
-        description="How 16-bit, float and N-channel values reach the network, per channel, "
-        "computed once from the training images and stored in the bundle: percentile (0.5th "
-        "and 99.5th percentiles to 0..255), minmax, meanstd (mean +/- 2 std to 0..255), none "
-        "(values read as 8-bit pixels); auto: percentile for 16-bit and float data, nothing for "
-        "8-bit data.",
+        "auto", description="How 16-bit and float values reach the network, per channel, from "
+        "the training images, stored in the bundle: percentile (0.5th..99.5th -> 0..255), minmax, "
+        "meanstd (mean +/- 2 std), none (read as 8-bit pixels); auto: percentile for such data.",
+    )  # fmt: skip
+    window: str | None = Field(
+        None,
+        description="DICOM display window CENTRE,WIDTH in rescaled units (e.g. 40,80 for a brain "
+        "CT), instead of the file's own window; several separated by ';' give one channel each "
+        "(40,80;80,200;600,2800 -> 3 channels). Default: the file's VOI LUT or window, else "
+        "its full range.",
     )
     workers: int | None = Field(None, ge=0, description="DataLoader workers (default: auto).")
     cache: Literal["auto", "memory", "disk", "none"] = Field(
@@ -175,6 +186,16 @@ class DataConfig(_Section):
         if not names:
             raise ValueError("needs column names, e.g. --label-cols a,b,c")
         return names
+
+    @field_validator("window")
+    @classmethod
+    def _one_channel_per_window(cls, v: str | None, info) -> str | None:
+        n, chans = len(parse_windows(v)) if v else 1, info.data.get("in_chans", 3)
+        if n > 1 and n != chans:
+            raise ValueError(
+                f"{n} windows give one channel each, in_chans is {chans}: add --in-chans {n}"
+            )
+        return v
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataConfig:

@@ -14,10 +14,8 @@ op therefore gives identical tensors on cached arrays: it sees the target square
 array unchanged. `--resize crop` has no cache: its RandomResizedCrop resamples the decoded file
 itself, which no stored square reproduces.
 
-The arrays are uint8, as decoded 8-bit images are; a run with high-bit-depth, float or N-channel
-data (one with an intensity mapping, data/intensity.py) builds with ``dtype="float32"``: the
-decoded values themselves (every 16-bit integer is exact in float32, float data keeps its float32
-precision; float16 would round 16-bit values above 2048), four times the bytes.
+uint8 arrays; a run with an intensity mapping (16-bit, float data) builds ``dtype="float32"``: the
+values (16-bit integers exact, float16 would round those above 2048), four times the bytes.
 
 Modes (``--cache``, config ``data.cache``):
 
@@ -162,13 +160,13 @@ class _Decoder:
     def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Item i's resized arrays; raises ImageDecodeError (with the decoder's own reason)."""
         s, item = self.settings, self.items[i]
-        img = decode_image(item, in_chans=s["in_chans"], max_pixels=s["max_pixels"])
+        img = decode_image(
+            item, in_chans=s["in_chans"], max_pixels=s["max_pixels"], window=s.get("window")
+        )
         if img.dtype != np.uint8 and "dtype" not in s:  # an 8-bit cache would wrap its values
+            why = f"{img.dtype} values in a run of 8-bit images: give --intensity percentile"
             raise ImageDecodeError(
-                item if isinstance(item, str) else None,
-                "unsupported format",
-                f"{img.dtype} values in a run whose training images were 8-bit "
-                "(no intensity mapping): give --intensity percentile",
+                item if isinstance(item, str) else None, "unsupported format", why
             )
         if self.masks is None:
             out = self._resize()(image=img)["image"]
@@ -213,6 +211,7 @@ class DecodedCache:
         threads: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         dtype: str = "uint8",
+        window: str | None = None,
     ) -> DecodedCache:
         """Decode `items` (paths, or anything `decode_image` takes) once, as `mode` says.
 
@@ -237,6 +236,7 @@ class DecodedCache:
             "resize": resize,
             "interpolation": interpolation,
             "masks": masks is not None,
+            **({"window": window} if window else {}),  # DICOM --window; absent: keys unchanged
         }
         if dtype != "uint8":  # only then: the files of 8-bit caches keep their names
             settings["dtype"] = str(np.dtype(dtype))

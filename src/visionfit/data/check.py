@@ -73,6 +73,7 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
         (img, label, "missing", "CSV row " + str(line)) for line, img, label in samples.missing_rows
     ]
     rows += [(img, "", UNLABELLED, why) for img, why in samples.unlabelled]
+    rows += list(samples.left_out)  # table rows: null image, no label, missing file
     skipped = pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
     if len(excluded):
         skipped = pd.concat([skipped, excluded], ignore_index=True)
@@ -90,6 +91,7 @@ def drop_unusable(samples: Samples, cfg: DataConfig, *, progress: bool = False) 
         empty_label_rows=samples.empty_label_rows,
         conflicts=samples.conflicts,
         unlabelled=samples.unlabelled,
+        left_out=samples.left_out,
     )
     return UsableSamples(usable, skipped.reset_index(drop=True), scan)
 
@@ -216,8 +218,7 @@ def build_report(
     labels = dict(zip(df["image"], df["label"], strict=True))
     good = [info[p] for p in usable_df["image"]]
     classes, by_split = _class_counts(samples, usable_df)
-    nonzero = [n for n in classes.values() if n > 0]
-    imbalance = round(max(nonzero) / min(nonzero), 3) if nonzero else None
+    imbalance = _imbalance(classes)
     problems = _problems(usable_df, len(bad), classes, by_split, classes_required, samples)
     duplicates = duplicate_groups(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
@@ -237,8 +238,10 @@ def build_report(
         "missing_rows": len(samples.missing_rows),
         "empty_label_rows": len(samples.empty_label_rows),
         "unlabelled": len(samples.unlabelled),
+        "table_rows_left_out": len(samples.left_out),
         "conflicting_label_files": len(samples.conflicts),
         "exif_rotated": sum(rotations.values()),
+        **_dicom_counts(good),
         "duplicate_groups": len(duplicates),
         "duplicate_label_conflicts": conflicts,
         "leakage_groups": len(leakage),
@@ -252,9 +255,7 @@ def build_report(
         warnings=notes,
         counts=counts,
         bad_files=_bad_files(bad, labels, samples),
-        bad_by_reason=dict(
-            Counter([f.reason for f in bad] + [UNLABELLED] * len(samples.unlabelled)).most_common()
-        ),
+        bad_by_reason=dict(Counter(_reasons(bad, samples)).most_common()),
         missing_rows=[
             {"line": line, "image": img, "label": lab} for line, img, lab in samples.missing_rows
         ],
@@ -282,9 +283,33 @@ def build_report(
     )
 
 
+def _imbalance(classes: dict[str, int]) -> float | None:
+    """The largest class over the smallest non-empty one."""
+    nonzero = [n for n in classes.values() if n > 0]
+    return round(max(nonzero) / min(nonzero), 3) if nonzero else None
+
+
+def _dicom_counts(good: list[FileScan]) -> dict[str, int]:
+    """DICOM files and their distinct PatientIDs (train's default groups: data/dicom.py)."""
+    patients = {f.patient for f in good if f.patient}
+    return {"dicom_files": sum(f.format == "DICOM" for f in good), "dicom_patients": len(patients)}
+
+
 def _n_rows_left_out(samples: Samples) -> int:
-    """Listed rows the scan never saw: missing files, empty labels, unlabelled names."""
-    return len(samples.missing_rows) + len(samples.empty_label_rows) + len(samples.unlabelled)
+    """Listed rows the scan never saw: missing files, empty labels, unlabelled names, table
+    rows left out."""
+    return (
+        len(samples.missing_rows)
+        + len(samples.empty_label_rows)
+        + len(samples.unlabelled)
+        + len(samples.left_out)
+    )
+
+
+def _reasons(bad: list[FileScan], samples: Samples) -> list[str]:
+    """One reason per unusable file or row."""
+    unlabelled = [UNLABELLED] * len(samples.unlabelled)
+    return [f.reason for f in bad] + unlabelled + [r[2] for r in samples.left_out]
 
 
 def _bad_files(bad: list[FileScan], labels: dict[str, str], samples: Samples) -> list[dict]:
@@ -297,6 +322,10 @@ def _bad_files(bad: list[FileScan], labels: dict[str, str], samples: Samples) ->
     rows += [
         {"image": img, "label": "", "reason": UNLABELLED, "detail": why}
         for img, why in samples.unlabelled
+    ]
+    rows += [
+        {"image": img, "label": label, "reason": reason, "detail": detail}
+        for img, label, reason, detail in samples.left_out
     ]
     return rows
 
@@ -393,6 +422,11 @@ def _warnings(
         notes.append(f"{_n(n_bad, 'file')} cannot be used; `train` leaves them out")
     if samples.missing_rows:
         notes.append(f"CSV rows whose file is missing: {len(samples.missing_rows)}")
+    if samples.left_out:
+        notes.append(
+            f"{_n(len(samples.left_out), 'table row')} left out ({samples.left_out[0][3]}); "
+            "`train` leaves them out"
+        )
     if samples.unlabelled:
         notes.append(
             f"{_n(len(samples.unlabelled), 'file')} without a label ({samples.unlabelled[0][1]}); "

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from visionfit.data.dicom import PATIENT_KEY
 from visionfit.data.highbit import TIFF_MAGIC, bits_used, stored_dtype
 from visionfit.data.io import (
     ImageDecodeError,
@@ -52,6 +53,7 @@ class FileScan:
     dtype: str = ""  # stored pixel type: uint8, uint16, int32, float32, ... (data/highbit.py)
     channels: int = 0  # as decoded with the file's own channel count (8-bit images: 3)
     bits: int = 0  # integer data: bit length of the largest value (12: only the low 12 bits used)
+    patient: str = ""  # a DICOM file's PatientID (data/dicom.py); the default group
 
     @property
     def exif_rotated(self) -> bool:
@@ -74,6 +76,10 @@ class ScanResult:
     def by_image(self) -> dict[str, FileScan]:
         return {f.image: f for f in self.files}
 
+    def patients(self) -> dict[str, str]:
+        """image -> DICOM PatientID, for the usable files that carry one."""
+        return {f.image: f.patient for f in self.files if f.ok and f.patient}
+
 
 def default_threads() -> int:
     """Decoding in Pillow and hashing release the GIL, so threads use several cores."""
@@ -92,6 +98,7 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
 
         def header(im: Image.Image) -> None:
             info.format, info.mode, info.exif_orientation = _header(im)
+            info.patient = str(im.info.get(PATIENT_KEY, ""))
 
         # read once: hashed, then decoded from memory (a large file is streamed twice instead)
         data = read_small_file(path)

@@ -22,8 +22,8 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-# 2: EXIF read after the decode (1 accepted some damaged PNGs); 3: pHash; 4: dtype, channels, bits
-SCANNER_VERSION = 4
+SCANNER_VERSION = 5  # 2: EXIF read after the decode (1 accepted some damaged PNGs); 3: pHash;
+# 4: DICOM decoded (and its PatientID kept); 5: pixel type, channels and bits used (highbit.py)
 """Bump when the scan's results change for the same file, so old entries are not reused."""
 
 _SCHEMA = """

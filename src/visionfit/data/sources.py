@@ -52,6 +52,9 @@ class Samples:
     conflicts: list[dict] = field(default_factory=list)
     # --label-from-name: files whose name gives no label, left out: (image, why)
     unlabelled: list[tuple[str, str]] = field(default_factory=list)
+    # Table rows left out before the scan (data/tables.py: null image, no label, a missing
+    # file): (image or "file#row", label, reason, detail), listed in skipped.csv and by check
+    left_out: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     @property
     def has_split(self) -> bool:
@@ -78,7 +81,11 @@ def load_samples(
     A CSV file given two labels is resolved as `cfg.conflicting_labels` says; for "error" it
     raises, or with `report_conflicts` (check) is left out and listed in `Samples.conflicts`.
     """
-    if cfg.csv:
+    fmt = _table_format(cfg)
+    if fmt is not None:
+        samples = _from_table(cfg, fmt)
+        resolve_conflicts(samples, cfg.conflicting_labels, report=report_conflicts)
+    elif cfg.csv:
         samples = _from_csv(
             cfg, missing_files=missing_files, empty_labels=empty_labels, read_columns=label_columns
         )
@@ -99,6 +106,55 @@ def load_samples(
             "classification needs at least two"
         )
     return samples
+
+
+def _table_format(cfg: DataConfig) -> str | None:
+    """ "parquet" or "hf" when DATA is such a table (`--format`, or detected), else None."""
+    from visionfit.data.tables import TABLE_FORMATS, table_format
+
+    if cfg.format in TABLE_FORMATS:
+        if cfg.csv or not cfg.path:
+            raise DataError(f"--format {cfg.format} reads DATA (a path), not --csv")
+        return cfg.format
+    if cfg.format != "auto" or cfg.csv or cfg.label_from_name:
+        return None  # another task's format, or a layout named by its options
+    return table_format(cfg.path)
+
+
+def _from_table(cfg: DataConfig, fmt: str) -> Samples:
+    """A Parquet / `datasets` table as a samples table: every row an image file (embedded
+    bytes written once to the store, data/table_store.py) and its class."""
+    from visionfit.data.tables import read_table, table_frame
+
+    if cfg.label_cols or cfg.label_delim is not None or cfg.group_col or cfg.split_col:
+        raise DataError(
+            f"--label-cols, --label-delim, --group-col and --split-col read CSV columns, not "
+            f"a {fmt} table: give one image column and one label column"
+        )
+    defaults = (
+        DataConfig.model_fields["image_col"].default,
+        DataConfig.model_fields["label_col"].default,
+    )
+    t = read_table(
+        cfg.path,
+        fmt,
+        image_col=cfg.image_col,
+        label_col=cfg.label_col,
+        defaults=defaults,
+        root=cfg.root,
+    )
+    if not t.images:
+        why = t.left_out[0][3] if t.left_out else "the table is empty"
+        raise DataError(f"no usable row in {cfg.path} ({len(t.left_out)} left out; {why})")
+    df, classes, notes = table_frame(t, SPLIT_DIR_NAMES)
+    df["line"] = range(1, len(df) + 1)  # resolve_conflicts names repeated files by row
+    return Samples(
+        df=df[["image", "label", "target", "split", "row", "line"]],
+        classes=classes,
+        layout=fmt,
+        notes=notes,
+        left_out=t.left_out,
+    )
 
 
 def _visible_dirs(path: Path) -> list[Path]:
@@ -214,7 +270,7 @@ def _class_folders(
     if empty:
         raise DataError(
             f"class folder(s) without images in {root}: {', '.join(empty[:10])} "
-            "(remove them or add images; image types: png jpg jpeg bmp tif tiff webp)"
+            "(remove them or add images; image types: png jpg jpeg bmp tif tiff webp dcm)"
         )
     return pd.DataFrame(rows, columns=["image", "label"]), ignored
 

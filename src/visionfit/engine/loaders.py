@@ -93,6 +93,7 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, pre, *, progress: 
         masks=masks,
         mask_keys=mask_keys,
         dtype="uint8" if pre.intensity is None else "float32",  # the values of high-bit data
+        window=cfg.data.window,
     )
     data.extra["decoded_cache"] = (key, cache)
     if progress:
@@ -109,6 +110,7 @@ def _cache_key(cfg: RunConfig, pre=None) -> tuple:
         cfg.augment.img_size,
         cfg.data.in_chans,
         cfg.data.max_pixels,
+        cfg.data.window,
         cfg.data.cache,
         aug.resize,
         aug.interpolation,
@@ -143,6 +145,7 @@ def create_loaders(
         "collate_fn": collate_decoded,
     }
     data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed, "refusals": refusals}
+    data_kw["window"] = cfg.data.window
     cache = kept_cache(cfg, data, pre)  # one of another size would feed the network wrong pixels
     # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
     # cannot train on one). Order and augmentation are seeded per epoch and sample, and the

@@ -34,8 +34,9 @@ class _PredictDataset(Dataset):
         in_chans: int,
         img_size: int,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        window: str | None = None,
     ):
-        self.items, self.transform = list(items), transform
+        self.items, self.transform, self.window = list(items), transform, window
         self.in_chans, self.img_size, self.max_pixels = in_chans, img_size, max_pixels
 
     def __len__(self) -> int:
@@ -43,7 +44,12 @@ class _PredictDataset(Dataset):
 
     def __getitem__(self, i: int):
         try:
-            arr = decode_image(self.items[i], in_chans=self.in_chans, max_pixels=self.max_pixels)
+            arr = decode_image(
+                self.items[i],
+                in_chans=self.in_chans,
+                max_pixels=self.max_pixels,
+                window=self.window,
+            )
         except ImageDecodeError as e:
             return torch.zeros(self.in_chans, self.img_size, self.img_size), 0, 0, e.reason
         x = self.transform(image=arr)["image"]
@@ -214,7 +220,12 @@ class Predictor(Predicting):
         items = as_items(inputs)
         meta = self.meta
         ds = _PredictDataset(
-            items, self.transform, meta["in_chans"], meta["img_size"], self.max_pixels
+            items,
+            self.transform,
+            meta["in_chans"],
+            meta["img_size"],
+            self.max_pixels,
+            meta.get("window"),
         )
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
         batches = loader
@@ -276,13 +287,19 @@ def as_items(inputs) -> list:
 def expand_inputs(
     inputs: Sequence[str | Path], *, image_col: str = "image", root: str | Path | None = None
 ) -> list[Path]:
-    """Files as given, folders searched recursively for images, CSVs read from `image_col`."""
+    """Files as given, folders searched recursively for images, CSVs read from `image_col`,
+    Parquet files and saved `datasets` folders read from their image column (data/tables.py:
+    one path per row, in order)."""
+    from visionfit.data.tables import table_format, table_images
+
     paths: list[Path] = []
     for raw in inputs:
         p = Path(raw)
         if not p.exists():
             raise DataError(f"input not found: {p}")
-        if p.is_dir():
+        if table_format(p):
+            paths.extend(map(Path, table_images(p, image_col=image_col, root=root)))
+        elif p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.is_file() and is_image_file(q))
             if not found:
                 raise DataError(f"no images found in folder {p}")

@@ -23,6 +23,9 @@ class PredictOutputs:
     masks_dir: Path | None = None  # segmentation: one mask PNG per image
     overlays_dir: Path | None = None  # segmentation: the image with its mask drawn over it
     truth: Path | None = None  # true targets to score the predictions against
+    # segmentation: write `out` in a dataset format (voc: a folder of palette PNGs; rle: an
+    # ImageId,ClassId,EncodedPixels CSV) instead of the default CSV + mask PNGs
+    format: str | None = None
 
     @property
     def scores_csv(self) -> Path | None:
@@ -82,6 +85,7 @@ class Predictions:
                 ("--masks-dir", outputs.masks_dir),
                 ("--overlays-dir", outputs.overlays_dir),
                 ("--truth", outputs.truth),
+                ("--format", outputs.format),
             )
             if value is not None
         ]
@@ -120,6 +124,11 @@ class Predictions:
 
     def to_frame(self) -> pd.DataFrame:
         raise NotImplementedError
+
+    def table(self, outputs: PredictOutputs) -> pd.DataFrame | None:
+        """What `visionfit predict` writes to --out: `to_frame()`, or (a task's --format) that
+        format's table, or None where the format wrote its own files."""
+        return self.to_frame()
 
     def rows(self) -> list[dict]:
         return self.to_frame().to_dict("records")

@@ -24,7 +24,19 @@ RunDir = Annotated[Path, typer.Argument(help="A finished run directory.", show_d
 Inputs = Annotated[
     list[Path], typer.Argument(help="Image files, folders (searched recursively) or CSVs.")
 ]
-PredictOut = Annotated[Path, typer.Option("--out", "-o", help="CSV to write.")]
+PredictOut = Annotated[
+    Path, typer.Option("--out", "-o", help="CSV to write (a new folder with --format voc).")
+]
+PredictFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Segmentation runs: write --out in a dataset format: voc (a new folder of palette "
+        "PNGs, <stem>.png, VOC's colours) | rle (ImageId,ClassId,EncodedPixels, one row per "
+        "image and predicted class, the run's RLE format: trainable as given).",
+        show_default=False,
+    ),
+]
 PredictBatchSize = Annotated[
     int, typer.Option("--batch-size", help=config_field("train.batch_size")[0])
 ]
@@ -64,7 +76,14 @@ Backend = Annotated[
     ),
 ]
 ExportFormat = Annotated[
-    str, typer.Option("--format", "-f", help="onnx or torchscript.", show_default=True)
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="onnx, torchscript, or hf: a folder to push to the Hugging Face Hub (README.md = "
+        "the model card, the bundle, an ONNX export under onnx/).",
+        show_default=True,
+    ),
 ]
 ExportOut = Annotated[
     Path | None,

@@ -21,10 +21,12 @@ ImageCol = Annotated[str | None, config_option("data.image_col", "--image-col", 
 LabelCol = Annotated[str | None, config_option("data.label_col", "--label-col", panel=DATA)]
 ImageExt = Annotated[str | None, config_option("data.image_ext", "--image-ext", panel=DATA)]
 Task = Annotated[str | None, config_option("data.task", "--task", panel=DATA)]
+DataFormat = Annotated[str | None, config_option("data.format", "--format", panel=DATA)]
 LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
 InChans = Annotated[int | None, config_option("data.in_chans", "--in-chans", panel=DATA)]
 Intensity = Annotated[str | None, config_option("data.intensity", "--intensity", panel=DATA)]
 MaxPixels = Annotated[int | None, config_option("data.max_pixels", "--max-pixels", panel=DATA)]
+Window = Annotated[str | None, config_option("data.window", "--window", panel=DATA)]
 LabelCols = Annotated[str | None, config_option("data.label_cols", "--label-cols", panel=LABELS)]
 LabelDelim = Annotated[str | None, config_option("data.label_delim", "--label-delim", panel=LABELS)]
 ConflictingLabels = Annotated[
@@ -87,6 +89,7 @@ IgnoreIndex = Annotated[
 ]
 IdCol = Annotated[str | None, config_option("segment.id_col", "--id-col", panel=SEGMENT)]
 RleCol = Annotated[str | None, config_option("segment.rle_col", "--rle-col", panel=SEGMENT)]
+ClassCol = Annotated[str | None, config_option("segment.class_col", "--class-col", panel=SEGMENT)]
 RleFormat = Annotated[
     str | None, config_option("segment.rle_format", "--rle-format", panel=SEGMENT)
 ]
@@ -112,6 +115,7 @@ DATA_GROUP = group(
     label_col=LabelCol,
     image_ext=ImageExt,
     task=Task,
+    format=DataFormat,
     label_mode=LabelMode,
     label_cols=LabelCols,
     label_delim=LabelDelim,
@@ -119,6 +123,7 @@ DATA_GROUP = group(
     label_from_name=LabelFromName,
     in_chans=InChans,
     max_pixels=MaxPixels,
+    window=Window,
 )
 # Label edits handed back from `visionfit audit` (what train and baseline train on)
 EDITS_GROUP = group("label edits", exclude=Exclude, relabel=Relabel)
@@ -143,6 +148,7 @@ MASKS_GROUP = group(
     ignore_index=IgnoreIndex,
     id_col=IdCol,
     rle_col=RleCol,
+    class_col=ClassCol,
     rle_format=RleFormat,
     rle_order=RleOrder,
 )

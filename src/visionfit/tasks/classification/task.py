@@ -57,6 +57,7 @@ class Classification(TaskBase):
     # "auto": classification unless another task claims the data's layout (tasks/registry.py)
     names = ("classify", "auto", *LABEL_MODES)
     spatial_output = False
+    hub_pipeline_tag = "image-classification"
 
     def label_mode_for(self, cfg_task: str, cfg_label_mode: str) -> str:
         """`--label-mode` when given, else a label mode spelt as `--task` (the older spelling),
@@ -95,6 +96,7 @@ class Classification(TaskBase):
             sha1={f.image: f.sha1 for f in usable.scan.files if f.ok},
             phash={f.image: f.phash for f in usable.scan.files if f.ok},
             pixel_types={f.image: f.dtype for f in usable.scan.files if f.ok},
+            patient=usable.scan.patients(),
         )
 
     def check_input(self, cfg: RunConfig):
@@ -397,6 +399,11 @@ class Classification(TaskBase):
         from visionfit.tasks.classification.report import SECTIONS
 
         return list(SECTIONS)
+
+    def card_sections(self, run) -> list[tuple[str, str]]:
+        from visionfit.tasks.classification.card import card_sections
+
+        return card_sections(run)
 
     def demo(self):
         from visionfit.tasks.classification.demo import DIGITS_DEMO

@@ -80,7 +80,9 @@ def load_regression_data(cfg, *, progress: bool, scan: bool = True) -> TaskData:
         sha1 = {f.image: f.sha1 for f in usable.scan.files if f.ok}
         phash = {f.image: f.phash for f in usable.scan.files if f.ok}
         types = {f.image: f.dtype for f in usable.scan.files if f.ok}
+        patient = usable.scan.patients()
     else:
+        patient = {}
         kept, skipped, sha1 = samples.df, pd.DataFrame(columns=SKIPPED_COLUMNS), {}
         phash, types = {}, {}
     if len(kept) > 1 and np.ptp(kept["value"].to_numpy()) == 0:
@@ -99,6 +101,7 @@ def load_regression_data(cfg, *, progress: bool, scan: bool = True) -> TaskData:
         sha1=sha1,
         phash=phash,
         pixel_types=types,
+        patient=patient,
         strata_optional=True,  # bins are a convenience: too few per bin -> plain k-fold
     )
 

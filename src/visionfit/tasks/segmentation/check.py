@@ -32,6 +32,8 @@ class SegCheckReport:
         default_factory=list
     )  # (image, mask, image (h, w), mask (h, w))
     unexpected_values: list[tuple[str, list[int]]] = field(default_factory=list)
+    # rows of an RLE CSV that do not fit (class ids, duplicates, runs past the image)
+    rle_problems: list[str] = field(default_factory=list)
     value_counts: dict[int, int] = field(default_factory=dict)  # masks containing each value
     image_sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> count
     splits: dict[str, int] = field(default_factory=dict)
@@ -44,7 +46,11 @@ class SegCheckReport:
     @property
     def ok(self) -> bool:
         return not (
-            self.unreadable or self.size_mismatches or self.unexpected_values or self.mask_problem
+            self.unreadable
+            or self.size_mismatches
+            or self.unexpected_values
+            or self.mask_problem
+            or self.rle_problems
         )
 
     def to_dict(self) -> dict:
@@ -72,6 +78,7 @@ def check_segmentation(
         empty_masks=int(df["empty_mask"].sum()),
         unreadable=list(samples.skipped),
         notes=list(samples.notes),
+        rle_problems=list(samples.problems),
     )
     report.image_sizes = dict(
         Counter(f"{w}x{h}" for h, w in zip(df["height"], df["width"], strict=True)).most_common()
@@ -121,6 +128,8 @@ def check_input(data: DataConfig, seg: TaskSection):
         notes=list(samples.notes),
     )
     problems = [samples.spec.problem] if samples.spec.problem else []
+    if samples.problems:
+        problems.append(f"{len(samples.problems)} RLE rows do not fit (e.g. {samples.problems[0]})")
     if report.size_mismatches:
         problems.append(f"{len(report.size_mismatches)} masks differ in size from their image")
     if report.unexpected_values:

@@ -54,6 +54,7 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
         sha1={f.image: f.sha1 for f in scan.files if f.ok},
         phash={f.image: f.phash for f in scan.files if f.ok},
         pixel_types={f.image: f.dtype for f in scan.files if f.ok},
+        patient=scan.patients(),
         # augmentation borders of masks are filled with the ignore value (engine/loaders.py)
         extra={"spec": samples.spec, "rle": samples.rle, "mask_fill": samples.spec.class_ignore},
         strata_optional=True,

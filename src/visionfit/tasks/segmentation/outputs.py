@@ -24,6 +24,7 @@ from visionfit.errors import DataError
 from visionfit.fileio import create_exclusive
 from visionfit.plots.palette import PALETTE
 from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
+from visionfit.tasks.segmentation.formats_out import check_format, rle_table, write_voc_pngs
 from visionfit.tasks.segmentation.metrics import image_stats, scored_pixels, summarise
 from visionfit.tasks.segmentation.postprocess import postprocess_binary
 from visionfit.tasks.segmentation.scoring import image_scores, truth_reader
@@ -148,7 +149,9 @@ class MaskPredictions(Predictions):
     def prepare(cls, outputs: PredictOutputs, items: Sequence, where: str) -> PredictOutputs:
         """The CLI writes mask PNGs by default (next to the CSV); folders must be new or empty
         and input names distinct; the scores file is never overwritten."""
-        if outputs.masks_dir is None and outputs.out is not None:
+        if outputs.format is not None:
+            check_format(outputs.format)
+        elif outputs.masks_dir is None and outputs.out is not None:
             outputs = replace(outputs, masks_dir=outputs.out.with_name(outputs.out.stem + "_masks"))
         scores = outputs.scores_csv
         if scores is not None and scores.exists():
@@ -162,7 +165,8 @@ class MaskPredictions(Predictions):
                     "overlays would replace the masks; give them different folders"
                 )
         names = [_stem(x, i) for i, x in enumerate(items)]
-        for folder in (outputs.masks_dir, outputs.overlays_dir):
+        voc_dir = outputs.out if outputs.format == "voc" else None
+        for folder in (outputs.masks_dir, outputs.overlays_dir, voc_dir):
             if folder is not None:
                 _prepare_out_dir(Path(folder), names)
         return outputs
@@ -176,6 +180,17 @@ class MaskPredictions(Predictions):
             self.write_masks(outputs.masks_dir)
         if outputs.overlays_dir is not None:
             self.write_overlays(outputs.overlays_dir)
+        if outputs.format == "voc" and outputs.out is not None:
+            write_voc_pngs(outputs.out, self.names, self._masks())
+
+    def table(self, outputs: PredictOutputs) -> pd.DataFrame | None:
+        """--format voc: None (the PNGs are written); rle: one row per image and predicted
+        class (tasks/segmentation/formats_out.py); else `to_frame()`."""
+        if outputs.format == "voc":
+            return None
+        if outputs.format == "rle":
+            return rle_table(self.ids, self.rles, self.errors, self.head.rle)
+        return self.to_frame()
 
     def write_masks(self, folder: str | Path) -> None:
         for name, mask in zip(self.names, self._masks(), strict=True):
@@ -202,7 +217,7 @@ class MaskPredictions(Predictions):
             for c, rle in enumerate(rles, start=1):
                 row: dict = {info.id_col: image_id}
                 if k > 2:
-                    row["ClassId"] = c
+                    row[info.class_col or "ClassId"] = c
                 row[info.rle_col] = rle
                 if with_errors:
                     row["error"] = err
@@ -227,6 +242,11 @@ class MaskPredictions(Predictions):
         }
 
     def console_lines(self, outputs: PredictOutputs) -> list[str]:
+        if outputs.format == "voc":
+            return [f"wrote {len(self) - self.n_failed} palette PNGs (VOC) to {outputs.out}"]
+        if outputs.format == "rle":
+            n = len(self.table(outputs))
+            return [f"wrote {n} RLE rows (one per image and predicted class) to {outputs.out}"]
         frame = self.to_frame()
         info = self.head.rle
         n_empty = int((frame[info.rle_col].astype(str) == info.empty).sum()) if len(frame) else 0

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from visionfit.data.masks import MaskSpec, read_mask
-from visionfit.data.rle import rle_decode_rows
+from visionfit.data.rle import rle_decode_classes
 from visionfit.errors import DataError
 from visionfit.tasks.segmentation.sources import RleInfo
 
@@ -17,8 +17,14 @@ def load_target(row, spec: MaskSpec, rle: RleInfo | None, shape: tuple[int, int]
         mask = read_mask(row["mask"], spec)
     else:
         info = rle or RleInfo()
-        mask = rle_decode_rows(
-            row["rle"], shape, fmt=info.fmt, order=info.order, where=f"RLE of {row['id']}"
+        classes = row.get("rle_class") or (1,) * len(row["rle"])
+        mask = rle_decode_classes(
+            row["rle"],
+            classes,
+            shape,
+            fmt=info.fmt,
+            order=info.order,
+            where=f"RLE of {row['id']}",
         )
     if mask.shape != tuple(shape):
         raise DataError(
@@ -33,7 +39,8 @@ class MaskTargets:
     mask file or decoded from RLE at the decoded image's size."""
 
     def __init__(self, df: pd.DataFrame, spec: MaskSpec, rle: RleInfo | None):
-        self.rows = df[["image", "id", "mask", "rle"]].to_dict("records")
+        cols = ["image", "id", "mask", "rle"] + (["rle_class"] if "rle_class" in df else [])
+        self.rows = df[cols].to_dict("records")
         self.spec, self.rle = spec, rle
 
     def __len__(self) -> int:

@@ -40,15 +40,18 @@ class Segmentation(TaskBase):
     names = ("segment", "segmentation")
     config_section = ("segment", SegmentConfig)
     spatial_output = True
+    hub_pipeline_tag = "image-segmentation"
 
     def claims_layout(self, path: Path) -> bool:
         """An RLE CSV given as DATA, or the mask folders the reader takes: DATA/images +
-        DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..."""
+        DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..., or
+        a Pascal VOC folder (SegmentationClass/ + JPEGImages/, at most two levels down)."""
         if path.is_file():
             return path.suffix.lower() == ".csv"
         from visionfit.tasks.segmentation.folders import has_mask_folders
+        from visionfit.tasks.segmentation.voc import voc_candidates
 
-        return has_mask_folders(path)
+        return has_mask_folders(path) or bool(voc_candidates(path))
 
     # ---- data ---------------------------------------------------------------------------------
 
@@ -189,9 +192,12 @@ class Segmentation(TaskBase):
         from visionfit.tasks.segmentation.targets import MaskTargets
 
         spec, rle = data.extra["spec"], data.extra["rle"]
+        classes = data.df["rle_class"] if "rle_class" in data.df else [()] * len(data.df)
         keys = [
-            f"{file_key(m)}|{spec!r}" if m else hashlib.sha1(f"{r!r}|{rle!r}".encode()).hexdigest()
-            for m, r in zip(data.df["mask"], data.df["rle"], strict=True)
+            f"{file_key(m)}|{spec!r}"
+            if m
+            else hashlib.sha1(f"{r!r}|{c!r}|{rle!r}".encode()).hexdigest()
+            for m, r, c in zip(data.df["mask"], data.df["rle"], classes, strict=True)
         ]
         return MaskTargets(data.df, spec, rle), keys
 
