@@ -26,9 +26,11 @@ def predict(
     truth: o.Truth = None,
     max_pixels: o.RunMaxPixels = None,
     backend: o.Backend = "torch",
+    fmt: o.PredictFormat = None,
 ) -> None:
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
-    segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format.
+    segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format
+    (or, with --format, a COCO results JSON or a folder of YOLO label files).
     """
     from visionfit.inference.backends import load
     from visionfit.inference.predict import expand_inputs
@@ -39,13 +41,18 @@ def predict(
         predictor.max_pixels = max_pixels
     column = image_col if image_col is not None else DataConfig().image_col
     paths = expand_inputs(inputs, image_col=column, root=root)
-    check_new_path(out)
+    if fmt is None:
+        check_new_path(out)
     kind = predictor.task_impl.prediction_type
-    outputs = kind.prepare(PredictOutputs(out, masks_dir, overlays_dir, truth), paths, str(run_dir))
+    given = PredictOutputs(out, masks_dir, overlays_dir, truth, format=fmt)
+    outputs = kind.prepare(given, paths, str(run_dir))
     preds = predictor.predictions(
         paths, outputs, keep=truth is not None, batch_size=batch_size, tta=tta, progress=True
     )
-    _write_csv(out, preds.to_frame())
+    if fmt is None:
+        _write_csv(out, preds.to_frame())
+    else:
+        preds.write_format(outputs)
     render.print_lines(preds.console_lines(outputs))
     render.warn_unreadable(preds.n_failed)
     if outputs.truth is not None:

@@ -48,6 +48,13 @@ class DataConfig(_Section):
         "Classification's label modes (binary, multiclass, ...) are also accepted here (the "
         "older spelling of --label-mode).",
     )
+    format: Literal["auto", "coco", "yolo"] = Field(
+        "auto",
+        description="The annotation format of DATA: coco (a COCO instances JSON, or a folder "
+        "with annotations/instances_*.json) | yolo (a YOLO segmentation data.yaml, or a folder "
+        "holding one); auto: detected from DATA (a .json with images, annotations and "
+        "categories is coco, a data.yaml with train and names is yolo), else the other layouts.",
+    )
     label_mode: str = Field(
         "auto",
         description="Classification labels: auto (binary for 2 classes, else multiclass; "

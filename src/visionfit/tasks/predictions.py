@@ -23,6 +23,7 @@ class PredictOutputs:
     masks_dir: Path | None = None  # segmentation: one mask PNG per image
     overlays_dir: Path | None = None  # segmentation: the image with its mask drawn over it
     truth: Path | None = None  # true targets to score the predictions against
+    format: str | None = None  # `--format`: `out` is written in this format instead of a CSV
 
     @property
     def scores_csv(self) -> Path | None:
@@ -82,6 +83,7 @@ class Predictions:
                 ("--masks-dir", outputs.masks_dir),
                 ("--overlays-dir", outputs.overlays_dir),
                 ("--truth", outputs.truth),
+                ("--format", outputs.format),
             )
             if value is not None
         ]
@@ -117,6 +119,11 @@ class Predictions:
 
     def write_files(self, outputs: PredictOutputs) -> None:
         """The task's files of this batch (nothing by default: the CSV is the caller's)."""
+
+    def write_format(self, outputs: PredictOutputs) -> None:
+        """Write `outputs.out` in `outputs.format` once every batch is predicted (tasks that
+        take --format; `prepare` refuses it for the others)."""
+        raise NotImplementedError
 
     def to_frame(self) -> pd.DataFrame:
         raise NotImplementedError

@@ -24,7 +24,22 @@ RunDir = Annotated[Path, typer.Argument(help="A finished run directory.", show_d
 Inputs = Annotated[
     list[Path], typer.Argument(help="Image files, folders (searched recursively) or CSVs.")
 ]
-PredictOut = Annotated[Path, typer.Option("--out", "-o", help="CSV to write.")]
+PredictOut = Annotated[
+    Path,
+    typer.Option(
+        "--out", "-o", help="CSV to write (with --format: that format's JSON file or folder)."
+    ),
+]
+PredictFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Segmentation: write the masks as coco (a COCO results JSON: compressed RLE per "
+        "image and class, --out preds.json) or yolo (a folder of YOLO polygon label files, "
+        "--out DIR) instead of the RLE CSV and mask PNGs.",
+        show_default=False,
+    ),
+]
 PredictBatchSize = Annotated[
     int, typer.Option("--batch-size", help=config_field("train.batch_size")[0])
 ]

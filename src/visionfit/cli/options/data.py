@@ -21,6 +21,7 @@ ImageCol = Annotated[str | None, config_option("data.image_col", "--image-col", 
 LabelCol = Annotated[str | None, config_option("data.label_col", "--label-col", panel=DATA)]
 ImageExt = Annotated[str | None, config_option("data.image_ext", "--image-ext", panel=DATA)]
 Task = Annotated[str | None, config_option("data.task", "--task", panel=DATA)]
+DataFormat = Annotated[str | None, config_option("data.format", "--format", panel=DATA)]
 LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
 InChans = Annotated[int | None, config_option("data.in_chans", "--in-chans", panel=DATA)]
 MaxPixels = Annotated[int | None, config_option("data.max_pixels", "--max-pixels", panel=DATA)]
@@ -111,6 +112,7 @@ DATA_GROUP = group(
     label_col=LabelCol,
     image_ext=ImageExt,
     task=Task,
+    data_format=DataFormat,
     label_mode=LabelMode,
     label_cols=LabelCols,
     label_delim=LabelDelim,

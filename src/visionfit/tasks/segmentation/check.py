@@ -32,6 +32,9 @@ class SegCheckReport:
         default_factory=list
     )  # (image, mask, image (h, w), mask (h, w))
     unexpected_values: list[tuple[str, list[int]]] = field(default_factory=list)
+    # coco / yolo: images left out for their annotations, annotations of no image
+    # (image or annotation file, reason, detail); train writes them to skipped.csv
+    annotation_problems: list[tuple[str, str, str]] = field(default_factory=list)
     value_counts: dict[int, int] = field(default_factory=dict)  # masks containing each value
     image_sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> count
     splits: dict[str, int] = field(default_factory=dict)
@@ -44,7 +47,11 @@ class SegCheckReport:
     @property
     def ok(self) -> bool:
         return not (
-            self.unreadable or self.size_mismatches or self.unexpected_values or self.mask_problem
+            self.unreadable
+            or self.size_mismatches
+            or self.unexpected_values
+            or self.mask_problem
+            or self.annotation_problems
         )
 
     def to_dict(self) -> dict:
@@ -71,13 +78,14 @@ def check_segmentation(
         mask_problem=spec.problem or "",
         empty_masks=int(df["empty_mask"].sum()),
         unreadable=list(samples.skipped),
+        annotation_problems=list(samples.dropped),
         notes=list(samples.notes),
     )
     report.image_sizes = dict(
         Counter(f"{w}x{h}" for h, w in zip(df["height"], df["width"], strict=True)).most_common()
     )
     report.splits = {k or "(none)": int(v) for k, v in df["split"].value_counts().items()}
-    if samples.layout == "rle-csv":
+    if samples.layout == "rle-csv" or samples.source:  # no mask files to look into
         return report
     counts: Counter = Counter()
     for image, mask, scan in zip(df["image"], df["mask"], samples.scans, strict=True):
@@ -118,7 +126,12 @@ def check_input(data: DataConfig, seg: TaskSection):
         df=pd.concat([df[["image", "label", "target", "split"]], left_out], ignore_index=True),
         classes=["empty", "non_empty"],
         layout=samples.layout,
-        notes=list(samples.notes),
+        notes=list(samples.notes)
+        + (
+            [f"{len(samples.dropped)} images or annotations left out for their annotations"]
+            if samples.dropped
+            else []
+        ),
     )
     problems = [samples.spec.problem] if samples.spec.problem else []
     if report.size_mismatches:

@@ -82,8 +82,13 @@ def load_seg_samples(
     Unreadable images or masks are skipped and listed in `skipped`; with `strict`, size
     mismatches between an image and its mask are errors (naming the files).
     """
-    folder, csv = resolve_seg_data(data)
-    if csv is not None:
+    from visionfit.tasks.segmentation.formats import read_format, source_format
+
+    fmt = source_format(data)
+    folder, csv = (None, None) if fmt else resolve_seg_data(data)
+    if fmt:
+        samples = read_format(fmt, data, seg, progress)
+    elif csv is not None:
         samples = _from_rle_csv(csv, data, seg, progress)
     else:
         if data.group_col:
@@ -93,8 +98,10 @@ def load_seg_samples(
             )
         samples = _from_mask_folders(folder, data, seg, progress, strict=strict)
     if samples.df.empty:
-        raise DataError("no usable image/mask pairs: " + _skipped_text(samples.skipped))
-    samples.classes = _class_names(seg, samples.spec.num_classes)
+        left_out = samples.skipped + [(p, f"{r}: {d}") for p, r, d in samples.dropped]
+        raise DataError("no usable image/mask pairs: " + _skipped_text(left_out))
+    if seg.class_names or not samples.classes:  # coco and yolo name their classes
+        samples.classes = _class_names(seg, samples.spec.num_classes)
     return samples
 
 

@@ -40,10 +40,15 @@ class Segmentation(TaskBase):
     names = ("segment", "segmentation")
     config_section = ("segment", SegmentConfig)
     spatial_output = True
+    formats = ("coco", "yolo")  # --format names this task reads (tasks/segmentation/formats.py)
 
     def claims_layout(self, path: Path) -> bool:
         """An RLE CSV given as DATA, or the mask folders the reader takes: DATA/images +
         DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..."""
+        from visionfit.tasks.segmentation.formats import claims
+
+        if claims(path):  # a COCO JSON or a YOLO data.yaml (or a folder holding one)
+            return True
         if path.is_file():
             return path.suffix.lower() == ".csv"
         from visionfit.tasks.segmentation.folders import has_mask_folders
@@ -189,9 +194,14 @@ class Segmentation(TaskBase):
         from visionfit.tasks.segmentation.targets import MaskTargets
 
         spec, rle = data.extra["spec"], data.extra["rle"]
+        shapes = data.df["shapes"] if "shapes" in data.df.columns else [()] * len(data.df)
         keys = [
-            f"{file_key(m)}|{spec!r}" if m else hashlib.sha1(f"{r!r}|{rle!r}".encode()).hexdigest()
-            for m, r in zip(data.df["mask"], data.df["rle"], strict=True)
+            f"{file_key(m)}|{spec!r}"
+            if m
+            else hashlib.sha1(
+                (f"{r!r}|{rle!r}" + (f"|{s!r}|{spec.class_ignore}" if s else "")).encode()
+            ).hexdigest()
+            for m, r, s in zip(data.df["mask"], data.df["rle"], shapes, strict=True)
         ]
         return MaskTargets(data.df, spec, rle), keys
 
@@ -256,6 +266,8 @@ class Segmentation(TaskBase):
             "mask_spec": spec.to_json(),
             "mask_suffix": seg.mask_suffix,
             "rle": (data.extra["rle"] or RleInfo()).to_json(),
+            # the annotation format trained on: COCO category ids for predictions written back
+            "source": data.extra.get("source") or {},
         }
 
     def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
