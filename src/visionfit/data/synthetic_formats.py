@@ -47,8 +47,8 @@ def write_coco(
 ) -> Path:
     """ROOT/images + ROOT/masks as a COCO instances JSON (file names relative to ROOT);
     category ids 1..K-1 for the masks' classes 1..K-1. Regions as polygons traced from the
-    masks (a little smaller than the mask: the outline runs through the border pixels' centres),
-    or with `rle` one exact compressed RLE per class and image."""
+    masks (data/shapes.py: painted again they give the mask's pixels, holes aside), or with
+    `rle` one compressed RLE per class and image."""
     root, json_path = Path(root), Path(json_path)
     pairs = _pairs(root)
     k = max(int(m.max()) for _, m in pairs) if pairs else 1
