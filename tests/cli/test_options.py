@@ -30,6 +30,8 @@ SPELLED_ALIKE = {
     ("--folds", "tune"),  # folds per trial, not cross-validation of one model
     ("--out", "export"),  # a folder for the model file and export.json
     ("--resume", "auto"),  # an AUTO_DIR of stages, not one run
+    ("--format", "predict"),  # the format predictions are written in, not DATA's
+    ("--format", "export"),  # the model file's format (onnx | torchscript)
     ("--min-lr", "lr-find"),  # where the sweep starts; the schedule's floor is train.min_lr there
 }
 

@@ -140,7 +140,9 @@ def _yolo(tmp_path, lines, names="[cat, dog]"):
 
 
 def test_yolo_layout_and_parsing(tmp_path):
-    root = _yolo(tmp_path, ["1 0.1 0.2 0.5 0.2 0.5 0.8 0.1 0.8", "0 0.4 0.2 0.9 0.2 0.9 0.8 0.4 0.8"])
+    root = _yolo(
+        tmp_path, ["1 0.1 0.2 0.5 0.2 0.5 0.8 0.1 0.8", "0 0.4 0.2 0.9 0.2 0.9 0.8 0.4 0.8"]
+    )
     assert find_data_yaml(root) == root / "data.yaml"
     yolo = read_yolo(root / "data.yaml")
     assert yolo.names == ["cat", "dog"]

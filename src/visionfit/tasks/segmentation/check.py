@@ -126,12 +126,7 @@ def check_input(data: DataConfig, seg: TaskSection):
         df=pd.concat([df[["image", "label", "target", "split"]], left_out], ignore_index=True),
         classes=["empty", "non_empty"],
         layout=samples.layout,
-        notes=list(samples.notes)
-        + (
-            [f"{len(samples.dropped)} images or annotations left out for their annotations"]
-            if samples.dropped
-            else []
-        ),
+        notes=list(samples.notes) + _dropped_notes(samples.dropped),
     )
     problems = [samples.spec.problem] if samples.spec.problem else []
     if report.size_mismatches:
@@ -139,6 +134,12 @@ def check_input(data: DataConfig, seg: TaskSection):
     if report.unexpected_values:
         problems.append(f"{len(report.unexpected_values)} masks hold values outside the convention")
     return table, report.to_dict(), problems
+
+
+def _dropped_notes(dropped: list[tuple[str, str, str]]) -> list[str]:
+    """coco / yolo: how many images train leaves out for their annotations, and why."""
+    counts = Counter(reason for _, reason, _ in dropped)
+    return [f"{reason}: {n}; `train` leaves them out" for reason, n in counts.items()]
 
 
 def _describe_rule(spec, layout: str) -> str:

@@ -33,6 +33,7 @@ from visionfit.data.yolo import find_data_yaml, label_path, read_labels, read_yo
 from visionfit.errors import DataError
 from visionfit.runs.kind import is_visionfit_dir
 from visionfit.tasks.segmentation.pairs import SegSamples, scan_pairs
+from visionfit.text import plural
 
 FORMATS = ("coco", "yolo")
 COLUMNS = ["image", "id", "mask", "rle", "shapes", "height", "width", "empty_mask", "split"]
@@ -89,6 +90,10 @@ def read_format(
         )
     if fmt == "coco":
         return _coco_samples(Path(data.path), data, progress)
+    if data.ignore_index is not None:
+        raise DataError(
+            "--ignore-index makes COCO crowd regions ignored; YOLO labels have none: drop it"
+        )
     return _yolo_samples(Path(data.path), data, progress)
 
 
@@ -167,7 +172,8 @@ def _coco_samples(path: Path, data: DataConfig, progress) -> SegSamples:
 def _coco_note(k: int, n_ann: int, n_crowd: int, ignore: int | None) -> str:
     crowd = "ignored (--ignore-index)" if ignore is not None else "read as their category"
     return (
-        f"COCO: {k} categories -> classes 1..{k} in category-id order (0 = background); "
+        f"COCO: {plural(k, 'category')} -> classes 1..{k} in category-id order "
+        "(0 = background); "
         f"{n_ann} annotations, overlaps painted in file order (a later annotation wins); "
         f"{n_crowd} crowd regions, painted first and {crowd}"
     )
@@ -184,9 +190,10 @@ def _yolo_samples(path: Path, data: DataConfig, progress) -> SegSamples:
             dropped.append((str(img.resolve()), INVALID, "; ".join(problems[:3])))
         else:
             rows.append((img, img.stem, tuple(shapes), split, None))
+    k = len(yolo.names)
     note = (
-        f"YOLO: {len(yolo.names)} classes -> mask indices 1..{len(yolo.names)} (class c -> "
-        "c + 1, 0 = background); overlapping polygons: a later line wins"
+        f"YOLO: {k} class{'' if k == 1 else 'es'} -> mask indices 1..{k} (class c -> c + 1, "
+        "0 = background); overlapping polygons: a later line wins"
     )
     return _samples(rows, skipped, dropped, progress, layout="yolo", names=yolo.names,
                     ignore=None, source={"format": "yolo"}, note=note)  # fmt: skip

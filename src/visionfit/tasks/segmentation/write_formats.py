@@ -28,7 +28,9 @@ __all__ = ["FORMATS", "check_format_out", "coco_entries", "write_coco", "write_y
 def check_format_out(fmt: str, out: Path | None, names: list[str]) -> None:
     """Refuse what would overwrite: the JSON must be new, the folder new or empty."""
     if fmt not in FORMATS:
-        raise DataError(f"--format {fmt}: segmentation predictions are written as {FORMATS}")
+        raise DataError(
+            f"--format {fmt}: segmentation predictions are written as {' or '.join(FORMATS)}"
+        )
     if out is None:
         raise DataError(f"--format {fmt} needs --out (a .json file for coco, a folder for yolo)")
     if fmt == "coco":
