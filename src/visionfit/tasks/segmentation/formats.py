@@ -83,18 +83,24 @@ def claims(path: Path) -> bool:
 def read_format(
     fmt: str, data: DataConfig, seg: TaskSection, progress: Callable | None
 ) -> SegSamples:
-    if seg.num_classes is not None or seg.colour_map or data.mask_values != "auto":
+    if seg.colour_map or data.mask_values != "auto":
         raise DataError(
-            f"--num-classes, --colour-map and --mask-values read mask files; {fmt} data names its "
-            "classes itself: drop them"
+            f"--colour-map and --mask-values read mask files; {fmt} data names its classes "
+            "itself: drop them"
         )
-    if fmt == "coco":
-        return _coco_samples(Path(data.path), data, progress)
-    if data.ignore_index is not None:
+    if fmt == "yolo" and data.ignore_index is not None:
         raise DataError(
             "--ignore-index makes COCO crowd regions ignored; YOLO labels have none: drop it"
         )
-    return _yolo_samples(Path(data.path), data, progress)
+    read = _coco_samples if fmt == "coco" else _yolo_samples
+    samples = read(Path(data.path), data, progress)
+    k = samples.spec.num_classes
+    if seg.num_classes is not None and seg.num_classes != k:  # a run's config says K (evaluate)
+        raise DataError(
+            f"--num-classes {seg.num_classes}, but {data.path} names {k - 1} classes (+ the "
+            f"background = {k}); drop --num-classes"
+        )
+    return samples
 
 
 # --------------------------------------------------------------------------------------------------
