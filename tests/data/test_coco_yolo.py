@@ -198,3 +198,16 @@ def test_mask_written_back_as_yolo_lines_paints_again():
     again = paint_shapes(shapes, mask.shape)
     assert np.array_equal(again, mask)  # the same pixels (data/shapes.py: traced at 2x)
     assert len(mask_polygons(np.zeros((5, 5), np.uint8))) == 0
+
+
+def test_yolo_split_as_image_list(tmp_path):
+    """A split given as a .txt list: paths relative to the list's folder (as Ultralytics)."""
+    root = _yolo(tmp_path, [])
+    (root / "lists").mkdir()
+    (root / "lists/val.txt").write_text("../images/val/val0.png\n\n")
+    (root / "data.yaml").write_text("train: images/train\nval: lists/val.txt\nnames: [a]\n")
+    yolo = read_yolo(root / "data.yaml")
+    assert [(p.resolve(), s) for p, s in yolo.images] == [
+        ((root / "images/train/train0.png").resolve(), "train"),
+        ((root / "images/val/val0.png").resolve(), "val"),
+    ]

@@ -13,6 +13,7 @@ an RLE whose size is not its image's.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +49,21 @@ class CocoData:
     n_crowd: int = 0
 
 
+_LAST: dict = {}  # the last file parsed: {"digest": ..., "doc": ...}
+
+
 def _load(path: Path) -> dict:
+    """The parsed file; parsed once while its bytes are unchanged (detection, then reading,
+    ask for the same file, and a COCO train2017 JSON takes seconds to parse, its bytes a
+    fraction of one to hash). The result is shared: read it, never change it."""
     try:
         with open_regular(path) as f:
-            return json.load(f)
+            raw = f.read()
+        digest = hashlib.sha1(raw).hexdigest()
+        if _LAST.get("digest") != digest:
+            _LAST.clear()
+            _LAST.update(digest=digest, doc=json.loads(raw))
+        return _LAST["doc"]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"{path} is not a readable JSON file: {e}") from None
 

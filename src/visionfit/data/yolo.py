@@ -2,8 +2,9 @@
 masks written back as label files.
 
 `data.yaml` names the dataset root (`path`, default: the yaml's folder), the splits (`train`,
-`val`, optional `test`: a folder of images, a .txt list of images, or a list of either,
-relative to the root) and the classes (`names`, a list or a {index: name} dict). The label of
+`val`, optional `test`: a folder of images, a .txt list of images (relative to the list's
+folder), or a list of either, relative to the root) and the classes (`names`, a list or a
+{index: name} dict). The label of
 `.../images/<split>/x.jpg` is `.../labels/<split>/x.txt`; each line is `class x1 y1 x2 y2 ...`,
 coordinates normalised to 0..1. Class c becomes mask index c + 1 (0 is the background). An
 image without a label file, or with an empty one, has an empty mask.
@@ -101,7 +102,8 @@ def _split_images(root: Path, entry: str, yaml_path: Path, split: str) -> list[P
     if where.is_file() and where.suffix.lower() == ".txt":
         lines = read_regular_text(where, max_bytes=_MAX_LABEL_BYTES).splitlines()
         paths = [Path(line.strip()) for line in lines if line.strip()]
-        return [p if p.is_absolute() else (root / p) for p in paths if is_image_file(p)]
+        # as Ultralytics reads them: relative paths from the list's own folder
+        return [p if p.is_absolute() else (where.parent / p) for p in paths if is_image_file(p)]
     raise DataError(f"{yaml_path}: the {split} split {entry!r} is no folder or .txt under {root}")
 
 
