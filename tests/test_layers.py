@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "usercsv": 0,
     "limits": 0,
     "colour_map": 0,
+    "pandas_strings": 0,
 }
 CORE_RANK = 0
 

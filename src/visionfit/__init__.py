@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import importlib
 
+from visionfit.pandas_strings import install as _python_strings_in_pandas
+
 __version__ = "0.1.0"
+
+_python_strings_in_pandas()  # file names that are not UTF-8 stay readable (pandas_strings.py)
 
 _EXPORTS = {
     "RunConfig": "visionfit.config",

@@ -1,5 +1,5 @@
 """README "Train on your data", "The run directory", "Predict", "Errors", "Data health, crashes and
-resuming": the shell examples as subprocesses (see README_EXAMPLES.md for the line -> test map)."""
+resuming": the shell examples as subprocesses (see examples.yaml for the shell line -> test map)."""
 
 from __future__ import annotations
 

@@ -30,9 +30,9 @@ SPELLED_ALIKE = {
     ("--folds", "tune"),  # folds per trial, not cross-validation of one model
     ("--out", "export"),  # a folder for the model file and export.json
     ("--resume", "auto"),  # an AUTO_DIR of stages, not one run
-    ("--format", "predict"),  # the format predictions are written in, not DATA's
-    ("--format", "export"),  # the model file's format (onnx | torchscript)
     ("--min-lr", "lr-find"),  # where the sweep starts; the schedule's floor is train.min_lr there
+    ("--format", "predict"),  # the format predictions are written in, not the data's
+    ("--format", "export"),  # the model file's format (onnx | torchscript)
 }
 
 
@@ -235,10 +235,13 @@ def test_every_command_that_trains_takes_the_same_data_model_train_and_segment_o
 
 
 def test_every_readme_example_uses_options_its_command_takes():
+    """README.md and every page of docs/."""
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text().replace("\\\n", " ")
+    root = Path(__file__).parents[2]
+    pages = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    readme = "\n".join(p.read_text() for p in pages).replace("\\\n", " ")
     commands = _commands()
     checked = 0
     for name, rest in re.findall(r"visionfit ([a-z][a-z-]*)([^`\n]*)", readme):

@@ -76,7 +76,9 @@ def reason_of(source, **kwargs) -> str:
 def test_constants() -> None:
     assert Image.MAX_IMAGE_PIXELS is not None
     assert 0 < DEFAULT_MAX_PIXELS < Image.MAX_IMAGE_PIXELS
-    assert IMAGE_EXTENSIONS == {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+    assert IMAGE_EXTENSIONS == {
+        ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".dicom"
+    }  # fmt: skip
     assert all(ext == ext.lower() for ext in IMAGE_EXTENSIONS)
 
 

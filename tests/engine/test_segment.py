@@ -164,6 +164,7 @@ def test_bundle_and_predict_held_out_images(seg_run, tmp_path):
         "rle_col": "EncodedPixels",
         "empty": "-1",
         "id_with_ext": False,
+        "class_col": "",  # binary: no class column
     }
     assert meta["threshold"] == r.postprocess["threshold"]
     predictor = visionfit.load(r.run_dir)

@@ -50,6 +50,8 @@ def input_overrides(cfg, modes: dict[str, int], given: set[str] | None) -> dict:
 
     if was_typed("data.in_chans", given, cfg, RunConfig()) or not modes:
         return {}
+    if cfg.data.window and ";" in cfg.data.window:  # DICOM windows: one channel each
+        return {}
     if all(mode in GRAYSCALE_MODES for mode in modes):
         return {"data.in_chans": 1}
     return {}

@@ -30,7 +30,7 @@ def predict(
 ) -> None:
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
     segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format
-    (or, with --format, a COCO results JSON or a folder of YOLO label files).
+    (or, with --format, a dataset format: VOC PNGs, an RLE CSV, COCO results, YOLO labels).
     """
     from visionfit.inference.backends import load
     from visionfit.inference.predict import expand_inputs
@@ -41,18 +41,17 @@ def predict(
         predictor.max_pixels = max_pixels
     column = image_col if image_col is not None else DataConfig().image_col
     paths = expand_inputs(inputs, image_col=column, root=root)
-    if fmt is None:
-        check_new_path(out)
+    check_new_path(out)
     kind = predictor.task_impl.prediction_type
-    given = PredictOutputs(out, masks_dir, overlays_dir, truth, format=fmt)
-    outputs = kind.prepare(given, paths, str(run_dir))
+    outputs = kind.prepare(
+        PredictOutputs(out, masks_dir, overlays_dir, truth, fmt), paths, str(run_dir)
+    )
     preds = predictor.predictions(
         paths, outputs, keep=truth is not None, batch_size=batch_size, tta=tta, progress=True
     )
-    if fmt is None:
-        _write_csv(out, preds.to_frame())
-    else:
-        preds.write_format(outputs)
+    table = preds.table(outputs)
+    if table is not None:
+        _write_csv(out, table)
     render.print_lines(preds.console_lines(outputs))
     render.warn_unreadable(preds.n_failed)
     if outputs.truth is not None:

@@ -58,6 +58,10 @@ def _summary_table(report) -> Table:
         summary.add_row("CSV rows, file missing", str(c["missing_rows"]))
         summary.add_row("CSV rows, empty label", str(c["empty_label_rows"]))
     summary.add_row("EXIF rotation", f"{c['exif_rotated']} images")
+    if c.get("dicom_files"):
+        p = c["dicom_patients"]
+        who = f"grouped by DICOM PatientID: {_n(p, 'patient')}" if p else "no PatientID"
+        summary.add_row("DICOM", f"{_n(c['dicom_files'], 'file')}; {who}")
     summary.add_row(
         "duplicates",
         f"{_n(c['duplicate_groups'], 'group')} "

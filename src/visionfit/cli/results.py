@@ -13,6 +13,8 @@ from visionfit.cli.app import command
 from visionfit.errors import VisionfitError
 from visionfit.fileio import check_new_path
 
+HUB_FORMAT = "hf"  # `export --format hf`: reports/hub_folder.py, not an exporter of a graph
+
 
 def write_comparison(runs_dir: Path, out: Path | None) -> Path:
     """The HTML comparison of the runs in RUNS_DIR (visionfit.reports.compare)."""
@@ -79,18 +81,15 @@ def export(
         info = verify_export(run_dir, verify, check_images, min_agreement)
         render.console.print(f"{verify}: {agreement_line(info)}", highlight=False)
         return
+    options = dict(opset=opset, check=check, check_images=check_images, min_agreement=min_agreement)
+    if fmt == HUB_FORMAT:
+        from visionfit.reports.hub_folder import write_hub_folder
+
+        render.console.print(write_hub_folder(run_dir, out, **options).summary(), highlight=False)
+        return
     from visionfit.inference.export import export_run
 
-    result = export_run(
-        run_dir,
-        fmt,
-        out,
-        opset=opset,
-        check=check,
-        check_images=check_images,
-        min_agreement=min_agreement,
-        embed_preprocessing=embed_preprocessing,
-    )
+    result = export_run(run_dir, fmt, out, embed_preprocessing=embed_preprocessing, **options)
     render.console.print(result.summary(), highlight=False)
 
 

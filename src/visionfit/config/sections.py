@@ -15,6 +15,7 @@ from visionfit.config.augment import (  # noqa: F401 (a section and its names: r
 )
 from visionfit.config.finetune import FinetuneConfig  # noqa: F401 (a section: re-exported)
 from visionfit.config.values import split_names
+from visionfit.config.windows import parse_windows
 from visionfit.limits import DEFAULT_MAX_PIXELS, PILLOW_MAX_IMAGE_PIXELS
 
 # numpy and scikit-learn accept seeds 0..2**32-1 only
@@ -48,12 +49,14 @@ class DataConfig(_Section):
         "Classification's label modes (binary, multiclass, ...) are also accepted here (the "
         "older spelling of --label-mode).",
     )
-    format: Literal["auto", "coco", "yolo"] = Field(
+    # Plain names, checked by the reader that knows them (as for task)
+    format: str = Field(
         "auto",
-        description="The annotation format of DATA: coco (a COCO instances JSON, or a folder "
-        "with annotations/instances_*.json) | yolo (a YOLO segmentation data.yaml, or a folder "
-        "holding one); auto: detected from DATA (a .json with images, annotations and "
-        "categories is coco, a data.yaml with train and names is yolo), else the other layouts.",
+        description="The data's format: auto (detected: see the data formats pages) | voc "
+        "(Pascal VOC: JPEGImages + SegmentationClass palette PNGs + ImageSets split files) | "
+        "rle (a CSV of run-length encoded masks, binary or multi-class with a ClassId column) | "
+        "coco (a COCO instances JSON, or a folder with annotations/instances_*.json) | yolo (a "
+        "YOLO segmentation data.yaml, or a folder holding one).",
     )
     label_mode: str = Field(
         "auto",
@@ -77,6 +80,13 @@ class DataConfig(_Section):
     )
     split_col: str | None = Field(None, description="CSV column of train / val / test per row.")
     in_chans: int = Field(3, ge=1, le=4, description="Input channels: 3 (RGB) or 1 (grayscale).")
+    window: str | None = Field(
+        None,
+        description="DICOM display window CENTRE,WIDTH in rescaled units (e.g. 40,80 for a brain "
+        "CT), instead of the file's own window; several separated by ';' give one channel each "
+        "(40,80;80,200;600,2800 -> 3 channels). Default: the file's VOI LUT or window, else "
+        "its full range.",
+    )
     workers: int | None = Field(None, ge=0, description="DataLoader workers (default: auto).")
     cache: Literal["auto", "memory", "disk", "none"] = Field(
         "auto",
@@ -168,6 +178,16 @@ class DataConfig(_Section):
         if not names:
             raise ValueError("needs column names, e.g. --label-cols a,b,c")
         return names
+
+    @field_validator("window")
+    @classmethod
+    def _one_channel_per_window(cls, v: str | None, info) -> str | None:
+        n, chans = len(parse_windows(v)) if v else 1, info.data.get("in_chans", 3)
+        if n > 1 and n != chans:
+            raise ValueError(
+                f"{n} windows give one channel each, in_chans is {chans}: add --in-chans {n}"
+            )
+        return v
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataConfig:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from visionfit.config.sections import AugmentConfig, DataConfig, ModelConfig
 from visionfit.config.values import first_error
+from visionfit.config.windows import parse_windows
 from visionfit.errors import RunError
 from visionfit.limits import MAX_CLASSES
 from visionfit.text import clip
@@ -64,6 +65,11 @@ def check_model_meta(meta: dict, origin: str) -> None:
         if value is not None and not all(_is_probability(v) for v in values):
             raise _damaged(origin, key, f"expected numbers from 0 to 1 (got {clip(repr(value))})")
     _check_interpolation(meta, origin)
+    if meta.get("window") is not None:  # DICOM display windows, one channel each
+        try:
+            parse_windows(meta["window"])
+        except (ValueError, TypeError) as e:
+            raise _damaged(origin, "window", str(e)) from None
     if meta.get("classes") is not None:
         check_classes(meta["classes"], origin)
     chans = meta.get("in_chans", 3)

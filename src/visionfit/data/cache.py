@@ -157,7 +157,9 @@ class _Decoder:
     def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Item i's resized arrays; raises ImageDecodeError (with the decoder's own reason)."""
         s, item = self.settings, self.items[i]
-        img = decode_image(item, in_chans=s["in_chans"], max_pixels=s["max_pixels"])
+        img = decode_image(
+            item, in_chans=s["in_chans"], max_pixels=s["max_pixels"], window=s.get("window")
+        )
         if self.masks is None:
             out = self._resize()(image=img)["image"]
             mask = None
@@ -200,6 +202,7 @@ class DecodedCache:
         mask_keys: Sequence[str] | None = None,
         threads: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        window: str | None = None,
     ) -> DecodedCache:
         """Decode `items` (paths, or anything `decode_image` takes) once, as `mode` says.
 
@@ -223,6 +226,7 @@ class DecodedCache:
             "resize": resize,
             "interpolation": interpolation,
             "masks": masks is not None,
+            **({"window": window} if window else {}),  # DICOM --window; absent: keys unchanged
         }
         decoder = _Decoder(items, settings, masks)
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()

@@ -213,8 +213,7 @@ def build_report(
     labels = dict(zip(df["image"], df["label"], strict=True))
     good = [info[p] for p in usable_df["image"]]
     classes, by_split = _class_counts(samples, usable_df)
-    nonzero = [n for n in classes.values() if n > 0]
-    imbalance = round(max(nonzero) / min(nonzero), 3) if nonzero else None
+    imbalance = _imbalance(classes)
     problems = _problems(usable_df, len(bad), classes, by_split, classes_required, samples)
     duplicates = duplicate_groups(good, labels)
     conflicts = sum(1 for d in duplicates if len(d["labels"]) > 1)
@@ -236,6 +235,7 @@ def build_report(
         "unlabelled": len(samples.unlabelled),
         "conflicting_label_files": len(samples.conflicts),
         "exif_rotated": sum(rotations.values()),
+        **_dicom_counts(good),
         "duplicate_groups": len(duplicates),
         "duplicate_label_conflicts": conflicts,
         "leakage_groups": len(leakage),
@@ -276,6 +276,18 @@ def build_report(
             "cache": scan.cache_note or "used",
         },
     )
+
+
+def _imbalance(classes: dict[str, int]) -> float | None:
+    """The largest class over the smallest non-empty one."""
+    nonzero = [n for n in classes.values() if n > 0]
+    return round(max(nonzero) / min(nonzero), 3) if nonzero else None
+
+
+def _dicom_counts(good: list[FileScan]) -> dict[str, int]:
+    """DICOM files and their distinct PatientIDs (train's default groups: data/dicom.py)."""
+    patients = {f.patient for f in good if f.patient}
+    return {"dicom_files": sum(f.format == "DICOM" for f in good), "dicom_patients": len(patients)}
 
 
 def _n_rows_left_out(samples: Samples) -> int:

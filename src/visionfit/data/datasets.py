@@ -114,6 +114,7 @@ class ImageDataset(Dataset):
         seed: int = 0,
         cache=None,
         refusals: DecodeRefusals | None = None,
+        window: str | None = None,
     ):
         if targets is not None and len(targets) != len(images):
             raise ValueError("images and targets differ in length")
@@ -126,6 +127,7 @@ class ImageDataset(Dataset):
         self.transform = transform
         self.in_chans = in_chans
         self.max_pixels = max_pixels
+        self.window = window  # DICOM --window (data/dicom.py)
         self.seed = seed
         # A data.cache view (decoded, resized arrays, row i = image i): nothing decoded per epoch
         if cache is not None and len(cache) != len(self.images):
@@ -152,7 +154,12 @@ class ImageDataset(Dataset):
         try:
             if self.cache is not None:
                 return self._item(self.cache[i], i, cached=True)
-            arr = decode_image(self.images[i], in_chans=self.in_chans, max_pixels=self.max_pixels)
+            arr = decode_image(
+                self.images[i],
+                in_chans=self.in_chans,
+                max_pixels=self.max_pixels,
+                window=self.window,
+            )
             return self._item(arr, i, cached=False)
         except ImageDecodeError as e:
             # The scan before training accepted this file; a later decode does not.

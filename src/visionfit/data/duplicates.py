@@ -9,6 +9,7 @@ import warnings
 import pandas as pd
 
 from visionfit.config import DataConfig
+from visionfit.data.dicom import patient_groups
 from visionfit.data.neardup import check_section, with_near_duplicate_groups
 from visionfit.data.scan import FileScan
 from visionfit.data.sources import Samples
@@ -61,7 +62,8 @@ def split_leakage(
     blocked: list[str],
 ) -> tuple[list[dict], str, dict]:
     """Identical files across the given split, or across the hold-out split `train` would draw
-    with the same seed (grouped as train groups it); "none" when the data has problems already.
+    with the same seed (grouped as train groups it: --group-col, DICOM PatientIDs); "none"
+    when the data has problems already.
     Also check's near-duplicate section (data/neardup.py), with that split when there is one."""
     phash = {f.image: f.phash for f in good}
     if usable_df.empty or blocked:
@@ -73,6 +75,9 @@ def split_leakage(
             leakage_split += ", near-duplicate groups moved whole to their most held-out part"
     else:
         grouped = usable_df
+        patients = {f.image: f.patient for f in good if f.patient}
+        if patients and "group" not in grouped.columns:  # as train groups them (engine/fit.py)
+            grouped, _ = patient_groups(grouped, patients)
         if cfg.group_near_duplicates:
             grouped = with_near_duplicate_groups(usable_df, phash, cfg.near_duplicate_distance)
         try:

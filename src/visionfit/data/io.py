@@ -49,6 +49,7 @@ from visionfit.data.decode_errors import (
     _stream_size,
     _unidentified,
 )
+from visionfit.data.dicom import decode_dicom, is_dicom
 from visionfit.data.modes import (
     Background,
     _array_to_u8,
@@ -73,7 +74,7 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".dicom"}
 )
 """File extensions (lower case, with the dot) treated as images in a dataset folder."""
 
@@ -149,6 +150,7 @@ def decode_file(
     background: Background = (255, 255, 255),
     data: bytes | None = None,
     on_decoded: Callable[[Image.Image], None] | None = None,
+    window: str | None = None,
 ) -> np.ndarray:
     """Decode the file at `path` to a uint8 HxWxC array: the one function that decides whether a
     file is usable, for the data scan (`visionfit check`, the scan before training) and for every
@@ -157,7 +159,8 @@ def decode_file(
     `data`: the file's bytes when the caller has already read them (the scan hashes the same
     bytes); else the file is read here. `on_decoded(img)` sees the image once its pixels are
     fully and successfully decoded, before the EXIF rotation (to read its format, stored mode
-    and EXIF tags without ever touching pixels early). Raises :class:`ImageDecodeError`.
+    and EXIF tags without ever touching pixels early). DICOM files (.dcm, or the DICM magic) go
+    to data/dicom.py, with `window` (`--window C,W`). Raises :class:`ImageDecodeError`.
     """
     _check_in_chans(in_chans)
     bg = _background_rgb(background)
@@ -165,6 +168,10 @@ def decode_file(
     with _decoding_warnings():
         if data is None:
             data = read_small_file(path)
+        if is_dicom(path, data):
+            with io.BytesIO(data) if data is not None else _open_binary(path) as f:
+                kw = {"max_pixels": max_pixels, "window": window, "on_decoded": on_decoded}
+                return decode_dicom(f, path, in_chans=in_chans, **kw)
         if data is not None:
             img = _open_stream(io.BytesIO(data), path, max_pixels, on_decoded)
         else:  # a large file is decoded from the file rather than held in memory
@@ -327,6 +334,7 @@ def decode_image(
     in_chans: int = 3,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     background: Background = (255, 255, 255),
+    window: str | None = None,
 ) -> np.ndarray:
     """Decode ``source`` to a uint8 HxWxC array: the one decoder for training, prediction, check.
 
@@ -347,8 +355,15 @@ def decode_image(
         return _finish(_array_to_u8(source), in_chans, bg)
     if isinstance(source, (str, os.PathLike)):  # the path every training decode takes
         return decode_file(
-            os.fsdecode(source), in_chans=in_chans, max_pixels=max_pixels, background=bg
+            os.fsdecode(source),
+            in_chans=in_chans,
+            max_pixels=max_pixels,
+            background=bg,
+            window=window,
         )
+    if isinstance(source, (bytes, bytearray, memoryview)) and is_dicom(None, bytes(source[:132])):
+        with io.BytesIO(bytes(source)) as f:  # an upload to the server, a DICOM in a Parquet
+            return decode_dicom(f, None, in_chans=in_chans, max_pixels=max_pixels, window=window)
     img = open_image(source, max_pixels=max_pixels)
     try:
         return to_array(img, in_chans=in_chans, background=bg)

@@ -46,8 +46,14 @@ def values_text(values: Iterable[int], n: int = 8) -> str:
     return "{" + head + f", ..., {vals[-2]}, {vals[-1]}}} ({len(vals)} values)"
 
 
-def rle_decisions() -> tuple[str, ...]:
-    return ("RLE masks: binary, pixels in a run = foreground",)
+def rle_decisions(num_classes: int = 2, class_col: str = "") -> tuple[str, ...]:
+    """What an RLE CSV's masks mean: binary without a class column, else class indices."""
+    if not class_col:
+        return ("RLE masks: binary, pixels in a run = foreground",)
+    return (
+        f"RLE masks: class indices from {class_col}, {num_classes} classes (background 0 and "
+        f"{class_col} 1..{num_classes - 1}); where classes overlap the higher {class_col} wins",
+    )
 
 
 def detect_mask_spec(

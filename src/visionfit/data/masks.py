@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from visionfit.colour_map import _parse_colour, parse_colour_map
+from visionfit.data.dicom import dicom_size
 from visionfit.data.io import ImageDecodeError, open_image
 from visionfit.data.listing import SkipDir, list_images
 from visionfit.errors import DataError
@@ -45,6 +46,7 @@ __all__ = [
     "pair_images_masks",
     "parse_colour_map",
     "read_mask",
+    "voc_palette",
 ]
 
 
@@ -203,6 +205,21 @@ def read_mask(path: str | Path, spec: MaskSpec) -> np.ndarray:
     return mask_to_classes(decode_mask(path), spec, where=f"mask {path}")
 
 
+def voc_palette() -> list[int]:
+    """VOC's 256-colour palette (the devkit's bit-interleaved colour map), flat RGB: class 1 is
+    (128, 0, 0), 255 (void) is (224, 224, 192)."""
+    pal = np.zeros((256, 3), np.uint8)
+    for i in range(256):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal[i] = (r, g, b)
+    return pal.reshape(-1).tolist()
+
+
 def _short(values: list, n: int = 8) -> str:
     text = ", ".join(map(str, values[:n]))
     return text + (", ..." if len(values) > n else "")
@@ -253,7 +270,7 @@ def pair_images_masks(
             raise DataError(f"{what} folder not found: {d}")
     images, masks = _image_files(images_dir, skip_dir), _image_files(masks_dir, skip_dir)
     if not images:
-        raise DataError(f"no images found in {images_dir} (png jpg jpeg bmp tif tiff webp)")
+        raise DataError(f"no images found in {images_dir} (png jpg jpeg bmp tif tiff webp dcm)")
     if not masks:
         raise DataError(f"no mask files found in {masks_dir}")
 
@@ -390,5 +407,5 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
     except Exception:
-        return None
+        return dicom_size(path)  # None when it is no DICOM file either
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

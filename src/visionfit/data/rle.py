@@ -11,7 +11,9 @@ order of most Kaggle competitions and of SIIM's ``rle2mask(...).T``); ``order="C
 
 An empty mask is written as ``""`` (kaggle) or ``"-1"`` (siim) unless ``empty`` says otherwise;
 on reading, ``""``, ``"-1"``, whitespace and NaN all mean an empty mask. Several rows for one image
-(one per component, as in SIIM) are merged with a logical OR.
+(one per component, as in SIIM) are merged with a logical OR. Multi-class CSVs (Severstal's
+``ImageId,ClassId,EncodedPixels``) decode with `rle_decode_classes`: each row paints its class,
+and where two classes' runs overlap the higher class id wins (whatever the rows' order).
 
 >>> m = np.zeros((3, 4), np.uint8); m[1:, 3] = 1
 >>> rle_encode(m)            # column-major, 1-based: pixels 11 and 12
@@ -44,6 +46,7 @@ __all__ = [
     "is_empty_rle",
     "parse_rle",
     "rle_decode",
+    "rle_decode_classes",
     "rle_decode_rows",
     "rle_encode",
 ]
@@ -138,6 +141,29 @@ def rle_decode_rows(
         np.add.at(delta, ends, -1)
     flat = (np.cumsum(delta[:n]) > 0).astype(np.uint8)
     return flat.reshape((h, w), order=order)
+
+
+def rle_decode_classes(
+    values: Iterable,
+    classes: Iterable[int],
+    shape: tuple[int, int],
+    *,
+    fmt: str = "kaggle",
+    order: str = "F",
+    where: str = "RLE",
+) -> np.ndarray:
+    """A uint8 (H, W) class-index mask from one image's RLE rows and their class ids: every
+    row's pixels take its class; where classes overlap, the higher class id wins. With every
+    class 1 this is `rle_decode_rows` (the rows OR-ed)."""
+    rows: dict[int, list] = {}
+    for value, c in zip(values, classes, strict=True):
+        rows.setdefault(int(c), []).append(value)
+    out = np.zeros((int(shape[0]), int(shape[1])), np.uint8)
+    for c in sorted(rows):  # ascending: a higher class paints over a lower one
+        if c <= 0:  # class 0 rows (an image listed with no mask) paint nothing
+            continue
+        out[rle_decode_rows(rows[c], shape, fmt=fmt, order=order, where=where) > 0] = c
+    return out
 
 
 def rle_decode(

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from PIL import Image
 
+from visionfit.data.dicom import PATIENT_KEY
 from visionfit.data.io import (
     ImageDecodeError,
     decode_file,
@@ -46,6 +47,7 @@ class FileScan:
     exif_orientation: int = 0  # 0 = no tag, 1 = upright, 2..8 = flipped or rotated
     sha1: str = ""
     phash: str = ""  # 64-bit perceptual hash (imagehash pHash) as 16 hex digits; data/neardup.py
+    patient: str = ""  # a DICOM file's PatientID (data/dicom.py); the default group
 
     @property
     def exif_rotated(self) -> bool:
@@ -68,6 +70,10 @@ class ScanResult:
     def by_image(self) -> dict[str, FileScan]:
         return {f.image: f for f in self.files}
 
+    def patients(self) -> dict[str, str]:
+        """image -> DICOM PatientID, for the usable files that carry one."""
+        return {f.image: f.patient for f in self.files if f.ok and f.patient}
+
 
 def default_threads() -> int:
     """Decoding in Pillow and hashing release the GIL, so threads use several cores."""
@@ -86,6 +92,7 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
 
         def header(im: Image.Image) -> None:
             info.format, info.mode, info.exif_orientation = _header(im)
+            info.patient = str(im.info.get(PATIENT_KEY, ""))
 
         # read once: hashed, then decoded from memory (a large file is streamed twice instead)
         data = read_small_file(path)

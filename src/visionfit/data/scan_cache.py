@@ -22,7 +22,8 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-SCANNER_VERSION = 3  # 2: EXIF read after the decode (1 accepted some damaged PNGs); 3: pHash
+SCANNER_VERSION = 4  # 2: EXIF read after the decode (1 accepted some damaged PNGs); 3: pHash;
+# 4: DICOM decoded (and its PatientID kept)
 """Bump when the scan's results change for the same file, so old entries are not reused."""
 
 _SCHEMA = """

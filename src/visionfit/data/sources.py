@@ -214,7 +214,7 @@ def _class_folders(
     if empty:
         raise DataError(
             f"class folder(s) without images in {root}: {', '.join(empty[:10])} "
-            "(remove them or add images; image types: png jpg jpeg bmp tif tiff webp)"
+            "(remove them or add images; image types: png jpg jpeg bmp tif tiff webp dcm)"
         )
     return pd.DataFrame(rows, columns=["image", "label"]), ignored
 

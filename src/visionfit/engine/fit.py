@@ -11,6 +11,7 @@ import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.data.augment import check_runs, create_augment
+from visionfit.data.dicom import patient_groups
 from visionfit.data.splits import holdout_split
 from visionfit.engine.dist import is_worker, shared_run_dir, world_size
 from visionfit.engine.hooks import run_finished
@@ -63,6 +64,9 @@ def prepare(cfg: RunConfig, *, progress: bool) -> tuple[Task, RunConfig, TaskDat
     quiet_lightning()
     task = task_for_config(cfg)
     data = task.load_data(cfg, progress=progress)
+    if data.patient and "group" not in data.df.columns:  # --group-col's groups come first
+        data.df, note = patient_groups(data.df, data.patient)
+        data.notes.append(note)
     if cfg.data.group_near_duplicates:
         group_near_duplicates(data, cfg.data.near_duplicate_distance)
     return task, resolve_config(task, cfg, data), data

@@ -66,6 +66,7 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, pre, *, progress: 
         mode=cfg.data.cache,
         masks=masks,
         mask_keys=mask_keys,
+        window=cfg.data.window,
     )
     data.extra["decoded_cache"] = (key, cache)
     if progress:
@@ -82,6 +83,7 @@ def _cache_key(cfg: RunConfig, pre=None) -> tuple:
         cfg.augment.img_size,
         cfg.data.in_chans,
         cfg.data.max_pixels,
+        cfg.data.window,
         cfg.data.cache,
         aug.resize,
         aug.interpolation,
@@ -115,6 +117,7 @@ def create_loaders(
         "collate_fn": collate_decoded,
     }
     data_kw = {"max_pixels": cfg.data.max_pixels, "seed": tc.seed, "refusals": refusals}
+    data_kw["window"] = cfg.data.window
     cache = kept_cache(cfg, data, pre)  # one of another size would feed the network wrong pixels
     # Every sample once per epoch; only a last batch of a single image is dropped (BatchNorm
     # cannot train on one). Order and augmentation are seeded per epoch and sample, and the

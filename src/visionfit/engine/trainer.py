@@ -373,12 +373,9 @@ def _choose_ema(cfg, trainer, module, callbacks, val_loader, best_metrics, ckpt_
 
 def _preprocessing_meta(cfg: RunConfig, data: TaskData, pre) -> dict:
     """What every bundle records to feed its network as in training (model.json)."""
-    return {
-        "classes": data.classes,
-        "in_chans": cfg.data.in_chans,
-        "max_pixels": cfg.data.max_pixels,
-        **pre.meta(),  # img_size, resize, crop_pct, interpolation, mean, std
-    }
+    # window: DICOM's (data/dicom.py), stored only when given
+    kept = cfg.data.model_dump(include={"in_chans", "max_pixels", "window"}, exclude_none=True)
+    return {"classes": data.classes, **kept, **pre.meta()}  # pre: img_size, resize, mean, ...
 
 
 def _steps_per_epoch(n_train: int, cfg: RunConfig, drop_last: bool) -> int:

@@ -34,8 +34,9 @@ class _PredictDataset(Dataset):
         in_chans: int,
         img_size: int,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        window: str | None = None,
     ):
-        self.items, self.transform = list(items), transform
+        self.items, self.transform, self.window = list(items), transform, window
         self.in_chans, self.img_size, self.max_pixels = in_chans, img_size, max_pixels
 
     def __len__(self) -> int:
@@ -43,7 +44,12 @@ class _PredictDataset(Dataset):
 
     def __getitem__(self, i: int):
         try:
-            arr = decode_image(self.items[i], in_chans=self.in_chans, max_pixels=self.max_pixels)
+            arr = decode_image(
+                self.items[i],
+                in_chans=self.in_chans,
+                max_pixels=self.max_pixels,
+                window=self.window,
+            )
         except ImageDecodeError as e:
             return torch.zeros(self.in_chans, self.img_size, self.img_size), 0, 0, e.reason
         x = self.transform(image=arr)["image"]
@@ -214,7 +220,12 @@ class Predictor(Predicting):
         items = as_items(inputs)
         meta = self.meta
         ds = _PredictDataset(
-            items, self.transform, meta["in_chans"], meta["img_size"], self.max_pixels
+            items,
+            self.transform,
+            meta["in_chans"],
+            meta["img_size"],
+            self.max_pixels,
+            meta.get("window"),
         )
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
         batches = loader

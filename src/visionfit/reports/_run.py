@@ -29,11 +29,14 @@ def load_predictor(run_dir: str | Path):
     return load(run_dir)
 
 
-def decode(source, *, in_chans: int = 3, max_pixels: int | None = None) -> np.ndarray:
-    """The one image decoder (raises ImageDecodeError with .reason)."""
+def decode(
+    source, *, in_chans: int = 3, max_pixels: int | None = None, window: str | None = None
+) -> np.ndarray:
+    """The one image decoder (raises ImageDecodeError with .reason); `window`: DICOM's."""
     from visionfit.data.io import DEFAULT_MAX_PIXELS, decode_image
 
-    return decode_image(source, in_chans=in_chans, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    limit = max_pixels or DEFAULT_MAX_PIXELS
+    return decode_image(source, in_chans=in_chans, max_pixels=limit, window=window)
 
 
 def decode_error_type() -> type[Exception]:

@@ -47,6 +47,8 @@ VAL_PREDICTIONS = "val_predictions.csv"
 CV_SUMMARY = "cv_summary.csv"
 TEST_SCORES = "test_scores.json"
 REPORT = "report.html"
+# the model card (reports/model_card.py; the Hugging Face layout, written when a run finishes)
+MODEL_CARD = "MODEL_CARD.md"
 # validation (or out-of-fold) images with a near-duplicate in their training images, as pairs
 # (data/neardup.py's columns; engine/leakage.py writes it, only when there are any)
 NEAR_DUPLICATES = "near_duplicates.csv"

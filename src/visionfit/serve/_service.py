@@ -109,7 +109,10 @@ class Service:
     def decode(self, data: bytes) -> np.ndarray:
         try:
             return decode(
-                data, in_chans=int(self.meta.get("in_chans", 3)), max_pixels=self.max_pixels
+                data,
+                in_chans=int(self.meta.get("in_chans", 3)),
+                max_pixels=self.max_pixels,
+                window=self.meta.get("window"),
             )
         except decode_error_type() as e:
             reason = getattr(e, "reason", "unreadable")

@@ -20,20 +20,17 @@ The hooks, by phase (`TaskBase` gives a default where most tasks share one):
   `align_classes` and `evaluation_files(EvaluationArgs)` (`visionfit evaluate RUN DATA`);
 - prediction: `model_from_meta`, `probabilities`, `head`, `predictions(predictor, batch)`
   (the task's typed `Predictions`: CSV rows, JSON, console lines, files), `export_info`;
-- the report: `report_sections()` (the task's own sections of report.html);
-- label audit: `audit(AuditArgs)` -> `AuditFindings` (`visionfit audit RUN`: likely wrong
-  labels from out-of-fold or validation predictions, worst first);
+- the report and card: `report_sections()` (report.html), `card_sections(run)` (MODEL_CARD.md);
+- label audit: `audit(AuditArgs)` -> `AuditFindings` (`visionfit audit RUN`, worst first);
 - the scikit-learn baseline: `baseline()` -> a `Baseline`, or None;
 - the console: `render_summary(result)`, `demo()` (a `Demo`: data, config, held-out score).
 
 A task's own config section: a pydantic model deriving from `visionfit.config.TaskSection`, in
 tasks/<task>/config.py (importable without torch; calling `register_section(KEY, Model)` there
 lets the CLI declare options for it at start-up), named by `config_section = (KEY, Model)`.
-The registry registers it; config.yaml holds it as a top-level `KEY:` mapping, `--set KEY.FIELD=`
-and `cfg.with_overrides({"KEY.FIELD": ...})` set it, `cfg.KEY` reads it (validated; its defaults
-when not given), and the engine writes it out resolved into the run's config.yaml. Recipes: a
-list of `visionfit.config.Recipe` in tasks/<task>/recipes.py, returned by `recipes()` (the
-building blocks FAST / DEFAULT / BEST are in config/recipes.py).
+config.yaml holds it as a top-level `KEY:` mapping, `--set KEY.FIELD=` sets it, `cfg.KEY` reads
+it (validated), and the run's config.yaml has it resolved. Recipes: `visionfit.config.Recipe`s in
+tasks/<task>/recipes.py, returned by `recipes()` (building blocks: config/recipes.py).
 """
 
 from __future__ import annotations
@@ -65,9 +62,9 @@ class TaskData:
     ignored_files: int | None = 0
     sha1: dict[str, str] = field(default_factory=dict)  # image -> SHA-1 of the file's bytes
     phash: dict[str, str] = field(default_factory=dict)  # image -> 64-bit pHash (hex; scan)
+    patient: dict[str, str] = field(default_factory=dict)  # image -> DICOM PatientID (scan)
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific (mask spec, RLE format)
-    # True when `target` is only a convenience to stratify on (empty / non-empty masks): folds
-    # fall back to plain k-fold instead of refusing a stratum smaller than the fold count.
+    # True: `target` only helps stratify (empty / non-empty masks), folds may fall back to k-fold
     strata_optional: bool = False
 
     @property
@@ -293,6 +290,7 @@ class Task(Protocol):
     def export_info(self, meta: dict) -> dict: ...  # export.json: output shape, how to read it
     def export_agreement(self, meta: dict, ref, got) -> tuple[str, float]: ...  # export check
     def report_sections(self) -> list: ...  # visionfit.plots.sections.SectionSpec
+    def card_sections(self, run) -> list[tuple[str, str]]: ...  # MODEL_CARD.md: title, markdown
     def audit(self, args: AuditArgs) -> AuditFindings: ...  # `visionfit audit RUN`
 
     # the scikit-learn baseline, the console
@@ -310,6 +308,7 @@ class TaskBase:
     names: tuple[str, ...] = ()
     spatial_output: bool = False
     config_section: tuple[str, type] | None = None
+    hub_pipeline_tag: str | None = None  # MODEL_CARD.md's pipeline_tag (Hugging Face's names)
 
     # ---- names and layouts -------------------------------------------------------------------
 
@@ -420,6 +419,9 @@ class TaskBase:
         """The task's own sections of report.html (visionfit.plots.sections.SectionSpec)."""
         return []
 
+    def card_sections(self, run) -> list[tuple[str, str]]:
+        return []
+
     def audit(self, args: AuditArgs) -> AuditFindings:
         """Likely label errors of a finished run (`visionfit audit`); DataError: not for this
         task."""
@@ -433,13 +435,11 @@ class TaskBase:
     def render_summary(self, result) -> list:
         return []
 
-    def render_check_section(self, section: dict) -> list:
-        """Rich renderables for the task's own section of `visionfit check` (CheckInput)."""
+    def render_check_section(self, section: dict) -> list:  # Rich: its part of `check`
         return []
 
     def check_verdict(self, report) -> str:
-        """What `visionfit check`'s last line says the usable data is ("40 images in 2
-        classes")."""
+        """`visionfit check`'s last line: the usable data ("40 images in 2 classes")."""
         n = sum(1 for count in report.classes.values() if count)
         return f"{report.counts['usable']} images in {n} class{'' if n == 1 else 'es'}"
 

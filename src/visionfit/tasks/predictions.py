@@ -23,7 +23,9 @@ class PredictOutputs:
     masks_dir: Path | None = None  # segmentation: one mask PNG per image
     overlays_dir: Path | None = None  # segmentation: the image with its mask drawn over it
     truth: Path | None = None  # true targets to score the predictions against
-    format: str | None = None  # `--format`: `out` is written in this format instead of a CSV
+    # segmentation: write `out` in a dataset format (voc: a folder of palette PNGs; rle: an
+    # ImageId,ClassId,EncodedPixels CSV) instead of the default CSV + mask PNGs
+    format: str | None = None
 
     @property
     def scores_csv(self) -> Path | None:
@@ -120,13 +122,13 @@ class Predictions:
     def write_files(self, outputs: PredictOutputs) -> None:
         """The task's files of this batch (nothing by default: the CSV is the caller's)."""
 
-    def write_format(self, outputs: PredictOutputs) -> None:
-        """Write `outputs.out` in `outputs.format` once every batch is predicted (tasks that
-        take --format; `prepare` refuses it for the others)."""
-        raise NotImplementedError
-
     def to_frame(self) -> pd.DataFrame:
         raise NotImplementedError
+
+    def table(self, outputs: PredictOutputs) -> pd.DataFrame | None:
+        """What `visionfit predict` writes to --out: `to_frame()`, or (a task's --format) that
+        format's table, or None where the format wrote its own files."""
+        return self.to_frame()
 
     def rows(self) -> list[dict]:
         return self.to_frame().to_dict("records")

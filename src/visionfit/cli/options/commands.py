@@ -27,16 +27,20 @@ Inputs = Annotated[
 PredictOut = Annotated[
     Path,
     typer.Option(
-        "--out", "-o", help="CSV to write (with --format: that format's JSON file or folder)."
+        "--out",
+        "-o",
+        help="CSV to write (with --format: a new folder for voc and yolo, a .json for coco).",
     ),
 ]
 PredictFormat = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="Segmentation: write the masks as coco (a COCO results JSON: compressed RLE per "
-        "image and class, --out preds.json) or yolo (a folder of YOLO polygon label files, "
-        "--out DIR) instead of the RLE CSV and mask PNGs.",
+        help="Segmentation runs: write --out in a dataset format: voc (a new folder of palette "
+        "PNGs, <stem>.png, VOC's colours) | rle (ImageId,ClassId,EncodedPixels, one row per "
+        "image and predicted class, the run's RLE format: trainable as given) | coco (a COCO "
+        "results JSON: compressed RLE per image and class, --out preds.json) | yolo (a new "
+        "folder of YOLO polygon label files, one <stem>.txt per image).",
         show_default=False,
     ),
 ]
@@ -79,7 +83,14 @@ Backend = Annotated[
     ),
 ]
 ExportFormat = Annotated[
-    str, typer.Option("--format", "-f", help="onnx or torchscript.", show_default=True)
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="onnx, torchscript, or hf: a folder to push to the Hugging Face Hub (README.md = "
+        "the model card, the bundle, an ONNX export under onnx/).",
+        show_default=True,
+    ),
 ]
 ExportOut = Annotated[
     Path | None,

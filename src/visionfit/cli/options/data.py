@@ -25,6 +25,7 @@ DataFormat = Annotated[str | None, config_option("data.format", "--format", pane
 LabelMode = Annotated[str | None, config_option("data.label_mode", "--label-mode", panel=DATA)]
 InChans = Annotated[int | None, config_option("data.in_chans", "--in-chans", panel=DATA)]
 MaxPixels = Annotated[int | None, config_option("data.max_pixels", "--max-pixels", panel=DATA)]
+Window = Annotated[str | None, config_option("data.window", "--window", panel=DATA)]
 LabelCols = Annotated[str | None, config_option("data.label_cols", "--label-cols", panel=LABELS)]
 LabelDelim = Annotated[str | None, config_option("data.label_delim", "--label-delim", panel=LABELS)]
 ConflictingLabels = Annotated[
@@ -87,6 +88,7 @@ IgnoreIndex = Annotated[
 ]
 IdCol = Annotated[str | None, config_option("segment.id_col", "--id-col", panel=SEGMENT)]
 RleCol = Annotated[str | None, config_option("segment.rle_col", "--rle-col", panel=SEGMENT)]
+ClassCol = Annotated[str | None, config_option("segment.class_col", "--class-col", panel=SEGMENT)]
 RleFormat = Annotated[
     str | None, config_option("segment.rle_format", "--rle-format", panel=SEGMENT)
 ]
@@ -112,7 +114,7 @@ DATA_GROUP = group(
     label_col=LabelCol,
     image_ext=ImageExt,
     task=Task,
-    data_format=DataFormat,
+    format=DataFormat,
     label_mode=LabelMode,
     label_cols=LabelCols,
     label_delim=LabelDelim,
@@ -120,6 +122,7 @@ DATA_GROUP = group(
     label_from_name=LabelFromName,
     in_chans=InChans,
     max_pixels=MaxPixels,
+    window=Window,
 )
 # Label edits handed back from `visionfit audit` (what train and baseline train on)
 EDITS_GROUP = group("label edits", exclude=Exclude, relabel=Relabel)
@@ -144,6 +147,7 @@ MASKS_GROUP = group(
     ignore_index=IgnoreIndex,
     id_col=IdCol,
     rle_col=RleCol,
+    class_col=ClassCol,
     rle_format=RleFormat,
     rle_order=RleOrder,
 )

@@ -57,6 +57,7 @@ class Classification(TaskBase):
     # "auto": classification unless another task claims the data's layout (tasks/registry.py)
     names = ("classify", "auto", *LABEL_MODES)
     spatial_output = False
+    hub_pipeline_tag = "image-classification"
 
     def label_mode_for(self, cfg_task: str, cfg_label_mode: str) -> str:
         """`--label-mode` when given, else a label mode spelt as `--task` (the older spelling),
@@ -94,6 +95,7 @@ class Classification(TaskBase):
             ignored_files=s.ignored_files,
             sha1={f.image: f.sha1 for f in usable.scan.files if f.ok},
             phash={f.image: f.phash for f in usable.scan.files if f.ok},
+            patient=usable.scan.patients(),
         )
 
     def check_input(self, cfg: RunConfig):
@@ -396,6 +398,11 @@ class Classification(TaskBase):
         from visionfit.tasks.classification.report import SECTIONS
 
         return list(SECTIONS)
+
+    def card_sections(self, run) -> list[tuple[str, str]]:
+        from visionfit.tasks.classification.card import card_sections
+
+        return card_sections(run)
 
     def demo(self):
         from visionfit.tasks.classification.demo import DIGITS_DEMO

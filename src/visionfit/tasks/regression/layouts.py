@@ -79,7 +79,9 @@ def load_regression_data(cfg, *, progress: bool, scan: bool = True) -> TaskData:
         kept, skipped = usable.samples.df, usable.skipped
         sha1 = {f.image: f.sha1 for f in usable.scan.files if f.ok}
         phash = {f.image: f.phash for f in usable.scan.files if f.ok}
+        patient = usable.scan.patients()
     else:
+        patient = {}
         kept, skipped, sha1 = samples.df, pd.DataFrame(columns=SKIPPED_COLUMNS), {}
         phash = {}
     if len(kept) > 1 and np.ptp(kept["value"].to_numpy()) == 0:
@@ -97,6 +99,7 @@ def load_regression_data(cfg, *, progress: bool, scan: bool = True) -> TaskData:
         ignored_files=samples.ignored_files,
         sha1=sha1,
         phash=phash,
+        patient=patient,
         strata_optional=True,  # bins are a convenience: too few per bin -> plain k-fold
     )
 

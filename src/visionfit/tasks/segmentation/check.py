@@ -35,6 +35,8 @@ class SegCheckReport:
     # coco / yolo: images left out for their annotations, annotations of no image
     # (image or annotation file, reason, detail); train writes them to skipped.csv
     annotation_problems: list[tuple[str, str, str]] = field(default_factory=list)
+    # rows of an RLE CSV that do not fit (class ids, duplicates, runs past the image)
+    rle_problems: list[str] = field(default_factory=list)
     value_counts: dict[int, int] = field(default_factory=dict)  # masks containing each value
     image_sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> count
     splits: dict[str, int] = field(default_factory=dict)
@@ -52,6 +54,7 @@ class SegCheckReport:
             or self.unexpected_values
             or self.mask_problem
             or self.annotation_problems
+            or self.rle_problems
         )
 
     def to_dict(self) -> dict:
@@ -80,6 +83,7 @@ def check_segmentation(
         unreadable=list(samples.skipped),
         annotation_problems=list(samples.dropped),
         notes=list(samples.notes),
+        rle_problems=list(samples.problems),
     )
     report.image_sizes = dict(
         Counter(f"{w}x{h}" for h, w in zip(df["height"], df["width"], strict=True)).most_common()
@@ -129,6 +133,8 @@ def check_input(data: DataConfig, seg: TaskSection):
         notes=list(samples.notes) + _dropped_notes(samples.dropped),
     )
     problems = [samples.spec.problem] if samples.spec.problem else []
+    if samples.problems:
+        problems.append(f"{len(samples.problems)} RLE rows do not fit (e.g. {samples.problems[0]})")
     if report.size_mismatches:
         problems.append(f"{len(report.size_mismatches)} masks differ in size from their image")
     if report.unexpected_values:

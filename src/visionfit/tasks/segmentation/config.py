@@ -53,6 +53,12 @@ class SegmentConfig(TaskSection):
     )
     id_col: str = Field("ImageId", description="RLE CSV: image id column.")
     rle_col: str = Field("EncodedPixels", description="RLE CSV: run-length column.")
+    class_col: str | None = Field(
+        None,
+        description="Multi-class RLE CSV: the class id column (1..K-1, one row per image and "
+        "class; the higher class wins where masks overlap). Default: a column named ClassId "
+        "(any case), else the masks are binary.",
+    )
     rle_format: Literal["kaggle", "siim"] = Field(
         "kaggle",
         description="kaggle (1-based start/length) | siim (0-based, starts relative to the "

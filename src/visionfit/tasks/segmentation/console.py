@@ -101,6 +101,8 @@ def render_check_section(report, limit: int = 10) -> list:
     t.add_row("masks with unexpected values", str(len(report.unexpected_values)))
     if report.annotation_problems:
         t.add_row("left out for annotations", str(len(report.annotation_problems)))
+    if report.layout == "rle-csv":
+        t.add_row("RLE rows that do not fit", str(len(report.rle_problems)))
     out.append(t)
     for text in report.notes:
         out.append(f"note: {text}")
@@ -115,5 +117,7 @@ def render_check_section(report, limit: int = 10) -> list:
     for mask, bad in report.unexpected_values[:limit]:
         shown = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
         out.append(f"[yellow]unexpected values[/] {mask}: {shown}")
+    for text in report.rle_problems[:limit]:
+        out.append(f"[yellow]RLE row[/] {escape(text)}")
     out.append("[green]no problems found[/]" if report.ok else "[yellow]problems found[/]")
     return out

@@ -54,6 +54,7 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
         notes=decisions + [n for n in notes if n not in decisions],
         sha1={f.image: f.sha1 for f in scan.files if f.ok},
         phash={f.image: f.phash for f in scan.files if f.ok},
+        patient=scan.patients(),
         # augmentation borders of masks are filled with the ignore value (engine/loaders.py)
         extra={
             "spec": samples.spec,

@@ -24,6 +24,7 @@ from visionfit.errors import DataError
 from visionfit.fileio import create_exclusive
 from visionfit.plots.palette import PALETTE
 from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch
+from visionfit.tasks.segmentation.formats_out import check_format, rle_table, write_voc_pngs
 from visionfit.tasks.segmentation.metrics import image_stats, scored_pixels, summarise
 from visionfit.tasks.segmentation.postprocess import postprocess_binary
 from visionfit.tasks.segmentation.scoring import image_scores, truth_reader
@@ -152,12 +153,14 @@ class MaskPredictions(Predictions):
     def prepare(cls, outputs: PredictOutputs, items: Sequence, where: str) -> PredictOutputs:
         """The CLI writes mask PNGs by default (next to the CSV); folders must be new or empty
         and input names distinct; the scores file is never overwritten."""
-        if outputs.format is not None:  # the format's files instead of the CSV and PNGs
+        if outputs.format in ("coco", "yolo"):  # the format's files instead of CSV + PNGs
             from visionfit.tasks.segmentation.write_formats import check_format_out
 
             check_format_out(
                 outputs.format, outputs.out, [_stem(x, i) for i, x in enumerate(items)]
             )
+        elif outputs.format is not None:
+            check_format(outputs.format)
         elif outputs.masks_dir is None and outputs.out is not None:
             outputs = replace(outputs, masks_dir=outputs.out.with_name(outputs.out.stem + "_masks"))
         scores = outputs.scores_csv
@@ -172,7 +175,8 @@ class MaskPredictions(Predictions):
                     "overlays would replace the masks; give them different folders"
                 )
         names = [_stem(x, i) for i, x in enumerate(items)]
-        for folder in (outputs.masks_dir, outputs.overlays_dir):
+        voc_dir = outputs.out if outputs.format == "voc" else None
+        for folder in (outputs.masks_dir, outputs.overlays_dir, voc_dir):
             if folder is not None:
                 _prepare_out_dir(Path(folder), names)
         return outputs
@@ -186,11 +190,13 @@ class MaskPredictions(Predictions):
             self.write_masks(outputs.masks_dir)
         if outputs.overlays_dir is not None:
             self.write_overlays(outputs.overlays_dir)
+        if outputs.format == "voc" and outputs.out is not None:
+            write_voc_pngs(outputs.out, self.names, self._masks())
         if outputs.format == "yolo":
             from visionfit.tasks.segmentation.write_formats import write_yolo_files
 
             write_yolo_files(outputs.out, self.names, self._masks(), self.head.num_classes)
-        elif outputs.format == "coco":  # kept (light() keeps them) for `write_format`
+        elif outputs.format == "coco":  # kept (light() keeps them) for `table`
             from visionfit.tasks.segmentation.write_formats import coco_entries
 
             self.coco = [
@@ -198,13 +204,21 @@ class MaskPredictions(Predictions):
                 for x, m, p in zip(self.items, self._masks(), self.max_prob, strict=True)
             ]
 
-    def write_format(self, outputs: PredictOutputs) -> None:
-        """--format coco: the results JSON (yolo's label files are written batch by batch)."""
+    def table(self, outputs: PredictOutputs) -> pd.DataFrame | None:
+        """--format voc, yolo: None (the files are written batch by batch); coco: None once the
+        results JSON is written; rle: one row per image and predicted class
+        (tasks/segmentation/formats_out.py); else `to_frame()`."""
+        if outputs.format in ("voc", "yolo"):
+            return None
         if outputs.format == "coco":
             from visionfit.tasks.segmentation.write_formats import write_coco
 
             entries = [e for per_image in self.coco or [] for e in per_image]
             self.coco_ids = write_coco(outputs.out, entries, self.head.source)
+            return None
+        if outputs.format == "rle":
+            return rle_table(self.ids, self.rles, self.errors, self.head.rle)
+        return self.to_frame()
 
     def write_masks(self, folder: str | Path) -> None:
         for name, mask in zip(self.names, self._masks(), strict=True):
@@ -231,7 +245,7 @@ class MaskPredictions(Predictions):
             for c, rle in enumerate(rles, start=1):
                 row: dict = {info.id_col: image_id}
                 if k > 2:
-                    row["ClassId"] = c
+                    row[info.class_col or "ClassId"] = c
                 row[info.rle_col] = rle
                 if with_errors:
                     row["error"] = err
@@ -256,6 +270,11 @@ class MaskPredictions(Predictions):
         }
 
     def console_lines(self, outputs: PredictOutputs) -> list[str]:
+        if outputs.format == "voc":
+            return [f"wrote {len(self) - self.n_failed} palette PNGs (VOC) to {outputs.out}"]
+        if outputs.format == "rle":
+            n = len(self.table(outputs))
+            return [f"wrote {n} RLE rows (one per image and predicted class) to {outputs.out}"]
         if outputs.format == "coco":
             n = sum(len(e) for e in self.coco or [])
             known = self.coco_ids

@@ -31,6 +31,7 @@ class RleInfo:
     rle_col: str = "EncodedPixels"
     empty: str = ""
     id_with_ext: bool = False
+    class_col: str = ""  # multi-class CSVs: the class column (ClassId); "" for binary ones
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -57,7 +58,7 @@ class SegSamples:
     df: pd.DataFrame
     spec: MaskSpec
     classes: list[str]
-    layout: str  # "folders", "split-folders", "rle-csv", "coco" or "yolo"
+    layout: str  # "folders", "split-folders", "mask-beside", "voc", "rle-csv", "coco", "yolo"
     rle: RleInfo | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     # readable images left out for their annotations (tasks/segmentation/formats.py), and
@@ -67,6 +68,8 @@ class SegSamples:
     source: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     scans: list[MaskScan] = field(default_factory=list)  # per df row (mask folders only)
+    # what stops training (check lists them all; train refuses the data naming the first)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def has_split(self) -> bool:

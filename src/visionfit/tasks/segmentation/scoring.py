@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from visionfit.data.masks import MaskSpec
-from visionfit.data.rle import rle_decode_rows
+from visionfit.data.rle import rle_decode_classes
 from visionfit.errors import DataError
 from visionfit.fileio import atomic_write_csv
 from visionfit.tasks.base import PredictOutputs
@@ -97,18 +97,26 @@ def truth_reader(truth: Path, head):
             what="truth CSV",
             hint="the truth CSV must use the training data's columns",
         ).df
-        if k != 2:
-            raise DataError("--truth CSV scoring is for binary runs; give a folder of masks")
-        rows: dict[str, list[str]] = {}
-        for image_id, rle in zip(raw[info.id_col].str.strip(), raw[info.rle_col], strict=True):
-            rows.setdefault(_strip_ext(image_id), []).append(rle)
+        multi = k != 2 and bool(info.class_col) and info.class_col in raw.columns
+        if k != 2 and not multi:
+            raise DataError(
+                "--truth CSV scoring of a multi-class run needs the training CSV's class column "
+                f"({info.class_col or 'ClassId'}); or give a folder of masks"
+            )
+        classes = raw[info.class_col].str.strip() if multi else pd.Series("1", index=raw.index)
+        rows: dict[str, list[tuple[str, int]]] = {}
+        ids = raw[info.id_col].str.strip()
+        for image_id, c, rle in zip(ids, classes, raw[info.rle_col], strict=True):
+            if c and not c.isdigit():
+                raise DataError(f"{truth.name}: class id {c!r} of {image_id} is not an integer")
+            rows.setdefault(_strip_ext(image_id), []).append((rle, int(c or 0)))
 
         def from_csv(stem: str, shape) -> np.ndarray | None:
             if stem not in rows:
                 return None
-            return rle_decode_rows(
-                rows[stem], shape, fmt=info.fmt, order=info.order, where=f"{truth.name} {stem}"
-            )
+            rles, cls = zip(*rows[stem], strict=True)
+            where = f"{truth.name} {stem}"
+            return rle_decode_classes(rles, cls, shape, fmt=info.fmt, order=info.order, where=where)
 
         return from_csv
     if truth.is_dir():

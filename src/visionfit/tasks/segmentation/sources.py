@@ -31,7 +31,6 @@ import pandas as pd
 from visionfit.config import DataConfig, TaskSection
 
 # `seg`: the segment section (tasks/segmentation/config.py SegmentConfig; data/ sits below tasks)
-from visionfit.data.io import is_image_file
 from visionfit.data.listing import list_images
 from visionfit.data.mask_values import detect_mask_spec, rle_decisions
 from visionfit.data.masks import (
@@ -39,17 +38,31 @@ from visionfit.data.masks import (
     MaskSpec,
     size_mismatch_text,
 )
-from visionfit.data.rle import EMPTY_TOKENS, is_empty_rle, parse_rle
+from visionfit.data.rle import is_empty_rle
 from visionfit.data.sources import split_values
 from visionfit.errors import DataError
 from visionfit.runs.kind import is_visionfit_dir
-from visionfit.tasks.segmentation.folders import folder_pairs, mask_folder_parts
-from visionfit.tasks.segmentation.pairs import (
-    RleInfo,
+from visionfit.tasks.segmentation.folders import folder_pairs, has_mask_folders, mask_folder_parts
+from visionfit.tasks.segmentation.pairs import (  # RleInfo, SegSamples: re-exported
+    RleInfo,  # noqa: F401
     SegSamples,
     _is_empty,
     _skipped_text,
     scan_pairs,
+)
+from visionfit.tasks.segmentation.rle_csv import (
+    class_column,
+    image_groups,
+    read_rle_rows,
+    rle_fit_problems,
+    rle_info,
+)
+from visionfit.tasks.segmentation.voc import (
+    find_voc,
+    voc_candidates,
+    voc_class_names,
+    voc_data,
+    voc_rows,
 )
 from visionfit.usercsv import UserCsv, check_columns, read_user_csv
 
@@ -84,24 +97,73 @@ def load_seg_samples(
     """
     from visionfit.tasks.segmentation.formats import read_format, source_format
 
-    fmt = source_format(data)
-    folder, csv = (None, None) if fmt else resolve_seg_data(data)
-    if fmt:
-        samples = read_format(fmt, data, seg, progress)
-    elif csv is not None:
-        samples = _from_rle_csv(csv, data, seg, progress)
+    annotated = source_format(data)  # coco / yolo (tasks/segmentation/formats.py)
+    folder, csv = (None, None) if annotated else resolve_seg_data(data)
+    fmt = annotated or _segment_format(data, folder, csv)
+    if annotated:
+        samples = read_format(annotated, data, seg, progress)
+    elif fmt == "rle":
+        samples = _from_rle_csv(csv, data, seg, progress, strict=strict)
     else:
         if data.group_col:
             raise DataError(
                 "--group-col reads a column of an RLE CSV (--csv train.csv); mask folders have "
                 "no column to read groups from"
             )
-        samples = _from_mask_folders(folder, data, seg, progress, strict=strict)
+        if fmt == "voc":
+            samples = _from_voc(folder, data, seg, progress, strict=strict)
+        else:
+            samples = _from_mask_folders(folder, data, seg, progress, strict=strict)
     if samples.df.empty:
         left_out = samples.skipped + [(p, f"{r}: {d}") for p, r, d in samples.dropped]
         raise DataError("no usable image/mask pairs: " + _skipped_text(left_out))
-    if seg.class_names or not samples.classes:  # coco and yolo name their classes
-        samples.classes = _class_names(seg, samples.spec.num_classes)
+    names = None if seg.class_names or fmt != "voc" else voc_class_names(samples.spec.num_classes)
+    if names or seg.class_names or not samples.classes:  # coco and yolo name their classes
+        samples.classes = names or _class_names(seg, samples.spec.num_classes)
+    return samples
+
+
+SEGMENT_FORMATS = ("auto", "voc", "rle", "coco", "yolo")  # coco, yolo: formats.py
+
+
+def _segment_format(data: DataConfig, folder: Path | None, csv: Path | None) -> str:
+    """The layout to read (--format, or auto: a CSV is an RLE CSV; a folder without
+    images/ + masks/ that holds a VOC layout is VOC; else mask folders)."""
+    fmt = data.format
+    if fmt not in SEGMENT_FORMATS:
+        raise DataError(
+            f"--format {fmt!r} is not a segmentation format: choose {', '.join(SEGMENT_FORMATS)}"
+        )
+    if fmt == "rle" and csv is None:
+        raise DataError(
+            f"--format rle reads a CSV (ImageId,EncodedPixels), got the folder {folder}"
+        )
+    if fmt == "voc" and folder is None:
+        raise DataError(f"--format voc reads a VOC folder (SegmentationClass/), got the CSV {csv}")
+    if fmt != "auto":
+        return fmt
+    if csv is not None:
+        return "rle"
+    return "voc" if not has_mask_folders(folder) and voc_candidates(folder) else "folders"
+
+
+def _from_voc(
+    path: Path,
+    data: DataConfig,
+    seg: TaskSection,
+    progress: Callable[[int, int], None] | None,
+    *,
+    strict: bool,
+) -> SegSamples:
+    rows, skipped, notes = voc_rows(find_voc(path))
+    samples = _from_pair_rows(rows, voc_data(data), seg, progress, strict=strict, layout="voc")
+    samples.skipped = skipped + samples.skipped
+    if data.ignore_index is None:
+        notes.append(
+            "Pascal VOC: mask value 255 (the void border) is ignored, as VOC scores it; "
+            "--ignore-index names another value"
+        )
+    samples.notes = notes + samples.notes
     return samples
 
 
@@ -130,6 +192,19 @@ def _from_mask_folders(
     for folder, split in parts:
         for img, mask in folder_pairs(folder, seg):
             rows.append((str(img.resolve()), img.stem, str(mask.resolve()), split))
+    return _from_pair_rows(rows, data, seg, progress, strict=strict, layout=layout)
+
+
+def _from_pair_rows(
+    rows: list[tuple[str, str, str, str]],
+    data: DataConfig,
+    seg: TaskSection,
+    progress: Callable[[int, int], None] | None,
+    *,
+    strict: bool,
+    layout: str,
+) -> SegSamples:
+    """Samples from (image, id, mask, split) rows: every mask read once, its values decided."""
     scans = scan_pairs([(r[0], r[2]) for r in rows], progress)
 
     skipped = [(s.bad_file, s.error) for s in scans if s.error]
@@ -144,6 +219,7 @@ def _from_mask_folders(
             "id": [r[1] for r, _ in good],
             "mask": [r[2] for r, _ in good],
             "rle": [() for _ in good],
+            "rle_class": [() for _ in good],
             "height": [s.image_size[0] for _, s in good],
             "width": [s.image_size[1] for _, s in good],
             "empty_mask": [_is_empty(s, spec) for _, s in good],
@@ -217,13 +293,16 @@ def _from_rle_csv(
     data: DataConfig,
     seg: TaskSection,
     progress: Callable[[int, int], None] | None,
+    *,
+    strict: bool = True,
 ) -> SegSamples:
     table = _read_rle_csv(csv_path, data, seg)
     raw = table.df
     root = Path(data.root) if data.root else csv_path.parent
     if not root.is_dir():
         raise DataError(f"image root folder not found: {root} (set it with --root)")
-    groups = _rle_rows_per_image(raw, seg, csv_path.name)
+    read = read_rle_rows(raw, seg, csv_path.name)
+    groups = read.groups
     # an image with several RLE rows takes its first row's split
     split_of = (
         dict(
@@ -238,41 +317,56 @@ def _from_rle_csv(
     )
     paths = _resolve_ids(list(groups), root, data.image_ext, csv_path)
     scans = scan_pairs([(str(p), None) for p in paths], progress)
-    rows, skipped = [], []
+    rows, skipped, problems = [], [], list(read.problems)
     for (image_id, entries), path, scan in zip(groups.items(), paths, scans, strict=True):
         if scan.error:
             skipped.append((scan.bad_file, scan.error))
             continue
-        _check_rle_fits(entries, scan.image_size, path, image_id, seg, csv_path.name)
-        rle_rows = tuple(r for _, r in entries)
+        misfit = rle_fit_problems(
+            entries, scan.image_size, path.name, image_id, seg.rle_format, csv_path.name
+        )
+        problems += misfit
+        if misfit:
+            continue
         rows.append(
             {
                 "image": str(path.resolve()),
                 "id": image_id,
                 "mask": "",
-                "rle": rle_rows,
+                "rle": tuple(r.rle for r in entries),
+                "rle_class": tuple(r.cls for r in entries),
                 "height": scan.image_size[0],
                 "width": scan.image_size[1],
-                "empty_mask": all(is_empty_rle(r) for r in rle_rows),
+                "empty_mask": all(is_empty_rle(r.rle) or r.cls == 0 for r in entries),
                 "split": split_of.get(image_id, ""),
             }
         )
-    df = pd.DataFrame(
-        rows, columns=["image", "id", "mask", "rle", "height", "width", "empty_mask", "split"]
-    )
+    if strict and problems:
+        more = (
+            f" (and {len(problems) - 1} more; `visionfit check` lists them)" if problems[1:] else ""
+        )
+        raise DataError(problems[0] + more)
+    df = pd.DataFrame(rows, columns=[*_COLUMNS[:4], "rle_class", *_COLUMNS[4:]])
     if data.group_col:
-        df["group"] = _image_groups(raw, seg.id_col, data.group_col, csv_path)[df["id"]].values
+        df["group"] = image_groups(raw, seg.id_col, data.group_col, csv_path)[df["id"]].values
     n_multi = sum(len(v) > 1 for v in groups.values())
-    notes = table.notes + ([f"{n_multi} images have several RLE rows (merged)"] if n_multi else [])
+    merged = "merged" if not read.class_col else "one class-index mask each"
+    notes = table.notes + (
+        [f"{n_multi} images have several RLE rows ({merged})"] if n_multi else []
+    )
     return SegSamples(
         df=df,
-        spec=MaskSpec(2, decisions=rle_decisions()),
+        spec=MaskSpec(read.num_classes, decisions=rle_decisions(read.num_classes, read.class_col)),
         classes=[],
         layout="rle-csv",
-        rle=_rle_info(raw[seg.rle_col], seg, groups),
+        rle=rle_info(raw[seg.rle_col], seg, groups, read.class_col),
         skipped=skipped,
         notes=notes,
+        problems=problems,
     )
+
+
+_COLUMNS = ["image", "id", "mask", "rle", "height", "width", "empty_mask", "split"]
 
 
 def _read_rle_csv(csv_path: Path, data: DataConfig, seg: TaskSection) -> UserCsv:
@@ -291,80 +385,16 @@ def _read_rle_csv(csv_path: Path, data: DataConfig, seg: TaskSection) -> UserCsv
             "--ignore-index and --mask-values read mask files; an RLE CSV holds binary masks "
             "(pixels in a run are foreground): drop them"
         )
-    if seg.num_classes not in (None, 2):
-        raise DataError(
-            "RLE CSVs are read as binary masks (one RLE column); --num-classes "
-            f"{seg.num_classes} needs class-index mask files (DATA/images + DATA/masks)"
+    if seg.num_classes not in (None, 2) and not class_column(table.df.columns, seg):
+        combined = read_rle_rows(
+            table.df.head(50), seg.model_copy(update={"num_classes": None}), ""
         )
-    return table
-
-
-def _rle_rows_per_image(
-    raw: pd.DataFrame, seg: TaskSection, name: str
-) -> dict[str, list[tuple[int, str]]]:
-    """image id -> [(CSV line, RLE string)], every RLE string parsed once to check it."""
-    groups: dict[str, list[tuple[int, str]]] = {}
-    ids = raw[seg.id_col].str.strip()
-    for line, (image_id, rle) in enumerate(zip(ids, raw[seg.rle_col], strict=True), start=2):
-        if not image_id:
-            raise DataError(f"{name} line {line}: empty {seg.id_col!r}")
-        groups.setdefault(image_id, []).append((line, rle))
-        parse_rle(rle, fmt=seg.rle_format, where=f"{name} line {line} ({image_id})")
-    return groups
-
-
-def _check_rle_fits(
-    entries: list[tuple[int, str]],
-    size: tuple[int, int],
-    path: Path,
-    image_id: str,
-    seg: TaskSection,
-    name: str,
-) -> None:
-    h, w = size
-    for line, rle in entries:
-        starts, lengths = parse_rle(rle, fmt=seg.rle_format)
-        if len(starts) and int((starts + lengths).max()) > h * w:
+        if not combined.class_col:
             raise DataError(
-                f"{name} line {line} ({image_id}): RLE runs past the last pixel of "
-                f"{path.name} ({w}x{h} = {h * w} pixels); wrong --rle-format "
-                f"({seg.rle_format}) or image?"
+                f"--num-classes {seg.num_classes} needs a class column in the RLE CSV (ClassId, "
+                "or name it with --class-col); without one its masks are binary"
             )
-
-
-def _rle_info(rles: pd.Series, seg: TaskSection, groups: dict) -> RleInfo:
-    """How the CSV writes its masks, so that predictions are written back the same way."""
-    stripped = rles.str.strip()
-    if (stripped == "-1").any():
-        empty_token = "-1"
-    elif (stripped == "").any():
-        empty_token = ""
-    else:
-        empty_token = EMPTY_TOKENS[seg.rle_format]
-    return RleInfo(
-        fmt=seg.rle_format,
-        order=seg.rle_order,
-        id_col=seg.id_col,
-        rle_col=seg.rle_col,
-        empty=empty_token,
-        id_with_ext=all(is_image_file(i) for i in groups),
-    )
-
-
-def _image_groups(raw: pd.DataFrame, id_col: str, group_col: str, csv_path: Path) -> pd.Series:
-    """One group id per image id (e.g. a patient); the rows of one image must agree."""
-    pairs = raw[[id_col, group_col]].apply(lambda c: c.str.strip())
-    if (pairs[group_col] == "").any():
-        line = int(pairs.index[pairs[group_col] == ""][0]) + 2
-        raise DataError(f"{csv_path.name} line {line}: empty {group_col!r} (every image needs one)")
-    per_image = pairs.groupby(id_col)[group_col].agg(lambda g: sorted(set(g)))
-    torn = per_image[per_image.map(len) > 1]
-    if len(torn):
-        raise DataError(
-            f"{csv_path.name}: image {torn.index[0]!r} has rows in several groups "
-            f"({', '.join(torn.iloc[0])}); one image belongs to one group"
-        )
-    return per_image.map(lambda g: g[0])
+    return table
 
 
 def _resolve_ids(ids: list[str], root: Path, image_ext: str | None, csv_path: Path) -> list[Path]:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from visionfit.data.masks import MaskSpec, read_mask
-from visionfit.data.rle import rle_decode_rows
+from visionfit.data.rle import rle_decode_classes
 from visionfit.data.shapes import paint_shapes
 from visionfit.errors import DataError
 from visionfit.tasks.segmentation.sources import RleInfo
@@ -20,8 +20,14 @@ def load_target(row, spec: MaskSpec, rle: RleInfo | None, shape: tuple[int, int]
         mask = paint_shapes(row["shapes"], shape, crowd_value=spec.class_ignore)
     else:
         info = rle or RleInfo()
-        mask = rle_decode_rows(
-            row["rle"], shape, fmt=info.fmt, order=info.order, where=f"RLE of {row['id']}"
+        classes = row.get("rle_class") or (1,) * len(row["rle"])
+        mask = rle_decode_classes(
+            row["rle"],
+            classes,
+            shape,
+            fmt=info.fmt,
+            order=info.order,
+            where=f"RLE of {row['id']}",
         )
     if mask.shape != tuple(shape):
         raise DataError(
@@ -36,7 +42,8 @@ class MaskTargets:
     mask file or decoded from RLE at the decoded image's size."""
 
     def __init__(self, df: pd.DataFrame, spec: MaskSpec, rle: RleInfo | None):
-        cols = ["image", "id", "mask", "rle"] + (["shapes"] if "shapes" in df.columns else [])
+        extra = [c for c in ("rle_class", "shapes") if c in df]  # multi-class RLE; coco / yolo
+        cols = ["image", "id", "mask", "rle", *extra]
         self.rows = df[cols].to_dict("records")
         self.spec, self.rle = spec, rle
 

@@ -40,20 +40,24 @@ class Segmentation(TaskBase):
     names = ("segment", "segmentation")
     config_section = ("segment", SegmentConfig)
     spatial_output = True
-    formats = ("coco", "yolo")  # --format names this task reads (tasks/segmentation/formats.py)
+    formats = ("coco", "yolo", "voc", "rle")  # the --format names it reads (auto picks it)
+    hub_pipeline_tag = "image-segmentation"
 
     def claims_layout(self, path: Path) -> bool:
         """An RLE CSV given as DATA, or the mask folders the reader takes: DATA/images +
-        DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..."""
+        DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..., or
+        a Pascal VOC folder (SegmentationClass/ + JPEGImages/, at most two levels down), or a
+        COCO JSON or YOLO data.yaml (or a folder holding one)."""
         from visionfit.tasks.segmentation.formats import claims
 
-        if claims(path):  # a COCO JSON or a YOLO data.yaml (or a folder holding one)
+        if claims(path):
             return True
         if path.is_file():
             return path.suffix.lower() == ".csv"
         from visionfit.tasks.segmentation.folders import has_mask_folders
+        from visionfit.tasks.segmentation.voc import voc_candidates
 
-        return has_mask_folders(path)
+        return has_mask_folders(path) or bool(voc_candidates(path))
 
     # ---- data ---------------------------------------------------------------------------------
 
@@ -194,14 +198,15 @@ class Segmentation(TaskBase):
         from visionfit.tasks.segmentation.targets import MaskTargets
 
         spec, rle = data.extra["spec"], data.extra["rle"]
-        shapes = data.df["shapes"] if "shapes" in data.df.columns else [()] * len(data.df)
+        classes = data.df["rle_class"] if "rle_class" in data.df else [()] * len(data.df)
+        shapes = data.df["shapes"] if "shapes" in data.df else [()] * len(data.df)
         keys = [
             f"{file_key(m)}|{spec!r}"
             if m
             else hashlib.sha1(
-                (f"{r!r}|{rle!r}" + (f"|{s!r}|{spec.class_ignore}" if s else "")).encode()
+                (f"{r!r}|{c!r}|{rle!r}" + (f"|{s!r}|{spec.class_ignore}" if s else "")).encode()
             ).hexdigest()
-            for m, r, s in zip(data.df["mask"], data.df["rle"], shapes, strict=True)
+            for m, r, c, s in zip(data.df["mask"], data.df["rle"], classes, shapes, strict=True)
         ]
         return MaskTargets(data.df, spec, rle), keys
 
