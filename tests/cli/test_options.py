@@ -32,7 +32,7 @@ SPELLED_ALIKE = {
     ("--resume", "auto"),  # an AUTO_DIR of stages, not one run
     ("--min-lr", "lr-find"),  # where the sweep starts; the schedule's floor is train.min_lr there
     ("--format", "predict"),  # the format predictions are written in, not the data's
-    ("--format", "export"),  # the model file's format
+    ("--format", "export"),  # the model file's format (onnx | torchscript)
 }
 
 

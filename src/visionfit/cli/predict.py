@@ -29,7 +29,8 @@ def predict(
     fmt: o.PredictFormat = None,
 ) -> None:
     """Predict classes and probabilities (CSV: image, pred, prob_<class>...), or for a
-    segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format.
+    segmentation run mask PNGs at each image's size and an RLE CSV in the training data's format
+    (or, with --format, a dataset format: VOC PNGs, an RLE CSV, COCO results, YOLO labels).
     """
     from visionfit.inference.backends import load
     from visionfit.inference.predict import expand_inputs

@@ -55,6 +55,8 @@ class DataConfig(_Section):
         description="The data's format: auto (detected: see the data formats pages) | voc "
         "(Pascal VOC: JPEGImages + SegmentationClass palette PNGs + ImageSets split files) | "
         "rle (a CSV of run-length encoded masks, binary or multi-class with a ClassId column) | "
+        "coco (a COCO instances JSON, or a folder with annotations/instances_*.json) | yolo (a "
+        "YOLO segmentation data.yaml, or a folder holding one) | "
         "parquet (.parquet files with an image and a label column) | hf (a `datasets` Dataset or "
         "DatasetDict written by save_to_disk).",
     )

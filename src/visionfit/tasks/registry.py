@@ -77,6 +77,11 @@ def resolve_auto_task(cfg):
     one answer for every command); otherwise `cfg` as it is (auto: classification)."""
     if cfg.data.task != "auto" or cfg.data.csv or cfg.data.label_from_name:
         return cfg
+    fmt = getattr(cfg.data, "format", "auto")
+    # a task's `formats`: the --format names it reads (optional, like its layouts)
+    by_format = [t for t in _REGISTRY.values() if fmt in getattr(t, "formats", ())]
+    if by_format:  # `--format coco`: the task that reads it, whatever DATA looks like
+        return cfg.with_overrides({"data.task": by_format[0].names[0]})
     claimed = task_claiming(cfg.data.path)
     return cfg if claimed is None else cfg.with_overrides({"data.task": claimed.names[0]})
 

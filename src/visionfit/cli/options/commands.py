@@ -25,7 +25,12 @@ Inputs = Annotated[
     list[Path], typer.Argument(help="Image files, folders (searched recursively) or CSVs.")
 ]
 PredictOut = Annotated[
-    Path, typer.Option("--out", "-o", help="CSV to write (a new folder with --format voc).")
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="CSV to write (with --format: a new folder for voc and yolo, a .json for coco).",
+    ),
 ]
 PredictFormat = Annotated[
     str | None,
@@ -33,7 +38,9 @@ PredictFormat = Annotated[
         "--format",
         help="Segmentation runs: write --out in a dataset format: voc (a new folder of palette "
         "PNGs, <stem>.png, VOC's colours) | rle (ImageId,ClassId,EncodedPixels, one row per "
-        "image and predicted class, the run's RLE format: trainable as given).",
+        "image and predicted class, the run's RLE format: trainable as given) | coco (a COCO "
+        "results JSON: compressed RLE per image and class, --out preds.json) | yolo (a new "
+        "folder of YOLO polygon label files, one <stem>.txt per image).",
         show_default=False,
     ),
 ]

@@ -32,6 +32,9 @@ class SegCheckReport:
         default_factory=list
     )  # (image, mask, image (h, w), mask (h, w))
     unexpected_values: list[tuple[str, list[int]]] = field(default_factory=list)
+    # coco / yolo: images left out for their annotations, annotations of no image
+    # (image or annotation file, reason, detail); train writes them to skipped.csv
+    annotation_problems: list[tuple[str, str, str]] = field(default_factory=list)
     # rows of an RLE CSV that do not fit (class ids, duplicates, runs past the image)
     rle_problems: list[str] = field(default_factory=list)
     value_counts: dict[int, int] = field(default_factory=dict)  # masks containing each value
@@ -50,6 +53,7 @@ class SegCheckReport:
             or self.size_mismatches
             or self.unexpected_values
             or self.mask_problem
+            or self.annotation_problems
             or self.rle_problems
         )
 
@@ -77,6 +81,7 @@ def check_segmentation(
         mask_problem=spec.problem or "",
         empty_masks=int(df["empty_mask"].sum()),
         unreadable=list(samples.skipped),
+        annotation_problems=list(samples.dropped),
         notes=list(samples.notes),
         rle_problems=list(samples.problems),
     )
@@ -84,7 +89,7 @@ def check_segmentation(
         Counter(f"{w}x{h}" for h, w in zip(df["height"], df["width"], strict=True)).most_common()
     )
     report.splits = {k or "(none)": int(v) for k, v in df["split"].value_counts().items()}
-    if samples.layout == "rle-csv":
+    if samples.layout == "rle-csv" or samples.source:  # no mask files to look into
         return report
     counts: Counter = Counter()
     for image, mask, scan in zip(df["image"], df["mask"], samples.scans, strict=True):
@@ -125,7 +130,7 @@ def check_input(data: DataConfig, seg: TaskSection):
         df=pd.concat([df[["image", "label", "target", "split"]], left_out], ignore_index=True),
         classes=["empty", "non_empty"],
         layout=samples.layout,
-        notes=list(samples.notes),
+        notes=list(samples.notes) + _dropped_notes(samples.dropped),
     )
     problems = [samples.spec.problem] if samples.spec.problem else []
     if samples.problems:
@@ -135,6 +140,12 @@ def check_input(data: DataConfig, seg: TaskSection):
     if report.unexpected_values:
         problems.append(f"{len(report.unexpected_values)} masks hold values outside the convention")
     return table, report.to_dict(), problems
+
+
+def _dropped_notes(dropped: list[tuple[str, str, str]]) -> list[str]:
+    """coco / yolo: how many images train leaves out for their annotations, and why."""
+    counts = Counter(reason for _, reason, _ in dropped)
+    return [f"{reason}: {n}; `train` leaves them out" for reason, n in counts.items()]
 
 
 def _describe_rule(spec, layout: str) -> str:

@@ -99,6 +99,8 @@ def render_check_section(report, limit: int = 10) -> list:
     t.add_row("unreadable files", str(len(report.unreadable)))
     t.add_row("size mismatches", str(len(report.size_mismatches)))
     t.add_row("masks with unexpected values", str(len(report.unexpected_values)))
+    if report.annotation_problems:
+        t.add_row("left out for annotations", str(len(report.annotation_problems)))
     if report.layout == "rle-csv":
         t.add_row("RLE rows that do not fit", str(len(report.rle_problems)))
     out.append(t)
@@ -108,6 +110,8 @@ def render_check_section(report, limit: int = 10) -> list:
         out.append(f"[yellow]refused[/] {escape(report.mask_problem)}")
     for path, reason in report.unreadable[:limit]:
         out.append(f"[yellow]unreadable[/] {path}: {reason}")
+    for where, reason, detail in report.annotation_problems[:limit]:
+        out.append(f"[yellow]{escape(reason)}[/] {escape(where)}: {escape(detail)}")
     for image, mask, isz, msz in report.size_mismatches[:limit]:
         out.append(f"[yellow]size mismatch[/] {size_mismatch_text(image, mask, isz, msz)}")
     for mask, bad in report.unexpected_values[:limit]:

@@ -23,7 +23,7 @@ from visionfit.data.masks import voc_palette
 from visionfit.errors import DataError
 from visionfit.fileio import create_exclusive
 
-PREDICT_FORMATS = ("voc", "rle")
+PREDICT_FORMATS = ("voc", "rle", "coco", "yolo")  # coco, yolo: write_formats.py
 CLASS_COL = "ClassId"
 
 

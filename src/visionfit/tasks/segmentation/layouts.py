@@ -36,6 +36,7 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
     scan = scan_files(list(df["image"]), max_pixels=cfg.data.max_pixels, progress=progress)
     bad = {f.image: f for f in scan.files if not f.ok}
     rows = [(p, "", r, "") for p, r in samples.skipped]
+    rows += [(p, "", r, d) for p, r, d in samples.dropped]  # coco / yolo annotations
     if edits:
         rows += [tuple(r) for r in excluded.itertuples(index=False)]
     rows += [(img, "", bad[img].reason, bad[img].detail) for img in df["image"] if img in bad]
@@ -56,7 +57,12 @@ def load_segmentation_data(cfg: RunConfig, *, progress: bool) -> TaskData:
         pixel_types={f.image: f.dtype for f in scan.files if f.ok},
         patient=scan.patients(),
         # augmentation borders of masks are filled with the ignore value (engine/loaders.py)
-        extra={"spec": samples.spec, "rle": samples.rle, "mask_fill": samples.spec.class_ignore},
+        extra={
+            "spec": samples.spec,
+            "rle": samples.rle,
+            "mask_fill": samples.spec.class_ignore,
+            "source": samples.source,
+        },
         strata_optional=True,
     )
 

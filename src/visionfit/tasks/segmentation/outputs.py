@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ class MaskHead:
     spec: MaskSpec | None
     mask_suffix: str = ""
     padded: bool = False  # --resize pad: the image sat in a centred square (data/preprocess.py)
+    source: dict = field(default_factory=dict)  # the annotation format trained on (COCO ids)
 
     @classmethod
     def from_meta(cls, meta: dict) -> MaskHead:
@@ -53,6 +55,7 @@ class MaskHead:
             spec=MaskSpec.from_json(meta["mask_spec"]) if meta.get("mask_spec") else None,
             mask_suffix=meta.get("mask_suffix", ""),
             padded=meta.get("resize") == "pad",
+            source=dict(meta.get("source") or {}),
         )
 
     def png_values(self, mask: np.ndarray) -> np.ndarray:
@@ -97,6 +100,7 @@ class MaskPredictions(Predictions):
     score_note = "dice: mean over images of 2|P&T|/(|P|+|T|), empty/empty = 1"
 
     shared_fields = ("head", "classes")
+    coco_ids: ClassVar[int] = 0  # --format coco: entries given their annotation file's image id
 
     items: list
     names: list[str]  # file stems: mask and overlay file names
@@ -107,6 +111,7 @@ class MaskPredictions(Predictions):
     head: MaskHead
     classes: list[str]
     masks: list[np.ndarray | None] | None = None  # None once `light()`
+    coco: list[list[dict]] | None = None  # --format coco: each input's results entries
 
     @classmethod
     def from_batch(cls, predictor, batch: ProbBatch) -> MaskPredictions:
@@ -149,7 +154,13 @@ class MaskPredictions(Predictions):
     def prepare(cls, outputs: PredictOutputs, items: Sequence, where: str) -> PredictOutputs:
         """The CLI writes mask PNGs by default (next to the CSV); folders must be new or empty
         and input names distinct; the scores file is never overwritten."""
-        if outputs.format is not None:
+        if outputs.format in ("coco", "yolo"):  # the format's files instead of CSV + PNGs
+            from visionfit.tasks.segmentation.write_formats import check_format_out
+
+            check_format_out(
+                outputs.format, outputs.out, [_stem(x, i) for i, x in enumerate(items)]
+            )
+        elif outputs.format is not None:
             check_format(outputs.format)
         elif outputs.masks_dir is None and outputs.out is not None:
             outputs = replace(outputs, masks_dir=outputs.out.with_name(outputs.out.stem + "_masks"))
@@ -182,11 +193,29 @@ class MaskPredictions(Predictions):
             self.write_overlays(outputs.overlays_dir)
         if outputs.format == "voc" and outputs.out is not None:
             write_voc_pngs(outputs.out, self.names, self._masks())
+        if outputs.format == "yolo":
+            from visionfit.tasks.segmentation.write_formats import write_yolo_files
+
+            write_yolo_files(outputs.out, self.names, self._masks(), self.head.num_classes)
+        elif outputs.format == "coco":  # kept (light() keeps them) for `table`
+            from visionfit.tasks.segmentation.write_formats import coco_entries
+
+            self.coco = [
+                [] if m is None else coco_entries(x, m, self.head, p if np.isfinite(p) else 1.0)
+                for x, m, p in zip(self.items, self._masks(), self.max_prob, strict=True)
+            ]
 
     def table(self, outputs: PredictOutputs) -> pd.DataFrame | None:
-        """--format voc: None (the PNGs are written); rle: one row per image and predicted
-        class (tasks/segmentation/formats_out.py); else `to_frame()`."""
-        if outputs.format == "voc":
+        """--format voc, yolo: None (the files are written batch by batch); coco: None once the
+        results JSON is written; rle: one row per image and predicted class
+        (tasks/segmentation/formats_out.py); else `to_frame()`."""
+        if outputs.format in ("voc", "yolo"):
+            return None
+        if outputs.format == "coco":
+            from visionfit.tasks.segmentation.write_formats import write_coco
+
+            entries = [e for per_image in self.coco or [] for e in per_image]
+            self.coco_ids = write_coco(outputs.out, entries, self.head.source)
             return None
         if outputs.format == "rle":
             return rle_table(self.ids, self.rles, self.errors, self.head.rle)
@@ -247,6 +276,15 @@ class MaskPredictions(Predictions):
         if outputs.format == "rle":
             n = len(self.table(outputs))
             return [f"wrote {n} RLE rows (one per image and predicted class) to {outputs.out}"]
+        if outputs.format == "coco":
+            n = sum(len(e) for e in self.coco or [])
+            known = self.coco_ids
+            return [
+                f"wrote {n} COCO results ({len(self) - self.n_failed} images; {known} with the "
+                f"image id of the run's annotation file, the rest by file name) to {outputs.out}"
+            ]
+        if outputs.format == "yolo":
+            return [f"wrote {len(self) - self.n_failed} YOLO label files to {outputs.out}"]
         frame = self.to_frame()
         info = self.head.rle
         n_empty = int((frame[info.rle_col].astype(str) == info.empty).sum()) if len(frame) else 0

@@ -58,9 +58,14 @@ class SegSamples:
     df: pd.DataFrame
     spec: MaskSpec
     classes: list[str]
-    layout: str  # "folders", "split-folders", "mask-beside", "voc" or "rle-csv"
+    layout: str  # "folders", "split-folders", "mask-beside", "voc", "rle-csv", "coco", "yolo"
     rle: RleInfo | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    # readable images left out for their annotations (tasks/segmentation/formats.py), and
+    # annotations of no image: (image or annotation file, reason, detail)
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)
+    # the annotation format read ({"format": "coco", "category_ids": ...}; {} for mask files)
+    source: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     scans: list[MaskScan] = field(default_factory=list)  # per df row (mask folders only)
     # what stops training (check lists them all; train refuses the data naming the first)

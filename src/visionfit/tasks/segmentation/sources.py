@@ -95,9 +95,14 @@ def load_seg_samples(
     Unreadable images or masks are skipped and listed in `skipped`; with `strict`, size
     mismatches between an image and its mask are errors (naming the files).
     """
-    folder, csv = resolve_seg_data(data)
-    fmt = _segment_format(data, folder, csv)
-    if fmt == "rle":
+    from visionfit.tasks.segmentation.formats import read_format, source_format
+
+    annotated = source_format(data)  # coco / yolo (tasks/segmentation/formats.py)
+    folder, csv = (None, None) if annotated else resolve_seg_data(data)
+    fmt = annotated or _segment_format(data, folder, csv)
+    if annotated:
+        samples = read_format(annotated, data, seg, progress)
+    elif fmt == "rle":
         samples = _from_rle_csv(csv, data, seg, progress, strict=strict)
     else:
         if data.group_col:
@@ -110,13 +115,15 @@ def load_seg_samples(
         else:
             samples = _from_mask_folders(folder, data, seg, progress, strict=strict)
     if samples.df.empty:
-        raise DataError("no usable image/mask pairs: " + _skipped_text(samples.skipped))
+        left_out = samples.skipped + [(p, f"{r}: {d}") for p, r, d in samples.dropped]
+        raise DataError("no usable image/mask pairs: " + _skipped_text(left_out))
     names = None if seg.class_names or fmt != "voc" else voc_class_names(samples.spec.num_classes)
-    samples.classes = names or _class_names(seg, samples.spec.num_classes)
+    if names or seg.class_names or not samples.classes:  # coco and yolo name their classes
+        samples.classes = names or _class_names(seg, samples.spec.num_classes)
     return samples
 
 
-SEGMENT_FORMATS = ("auto", "voc", "rle")
+SEGMENT_FORMATS = ("auto", "voc", "rle", "coco", "yolo")  # coco, yolo: formats.py
 
 
 def _segment_format(data: DataConfig, folder: Path | None, csv: Path | None) -> str:

@@ -7,6 +7,7 @@ import pandas as pd
 
 from visionfit.data.masks import MaskSpec, read_mask
 from visionfit.data.rle import rle_decode_classes
+from visionfit.data.shapes import paint_shapes
 from visionfit.errors import DataError
 from visionfit.tasks.segmentation.sources import RleInfo
 
@@ -15,6 +16,8 @@ def load_target(row, spec: MaskSpec, rle: RleInfo | None, shape: tuple[int, int]
     """The class-index mask (uint8, H x W) of one samples-table row, at the image's size."""
     if row["mask"]:
         mask = read_mask(row["mask"], spec)
+    elif row.get("shapes"):  # coco / yolo regions (data/shapes.py: the overlap rule)
+        mask = paint_shapes(row["shapes"], shape, crowd_value=spec.class_ignore)
     else:
         info = rle or RleInfo()
         classes = row.get("rle_class") or (1,) * len(row["rle"])
@@ -39,7 +42,8 @@ class MaskTargets:
     mask file or decoded from RLE at the decoded image's size."""
 
     def __init__(self, df: pd.DataFrame, spec: MaskSpec, rle: RleInfo | None):
-        cols = ["image", "id", "mask", "rle"] + (["rle_class"] if "rle_class" in df else [])
+        extra = [c for c in ("rle_class", "shapes") if c in df]  # multi-class RLE; coco / yolo
+        cols = ["image", "id", "mask", "rle", *extra]
         self.rows = df[cols].to_dict("records")
         self.spec, self.rle = spec, rle
 

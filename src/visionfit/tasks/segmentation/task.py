@@ -40,12 +40,18 @@ class Segmentation(TaskBase):
     names = ("segment", "segmentation")
     config_section = ("segment", SegmentConfig)
     spatial_output = True
+    formats = ("coco", "yolo", "voc", "rle")  # the --format names it reads (auto picks it)
     hub_pipeline_tag = "image-segmentation"
 
     def claims_layout(self, path: Path) -> bool:
         """An RLE CSV given as DATA, or the mask folders the reader takes: DATA/images +
         DATA/masks (also imgs/, labels/, ...), or DATA/train/{images,masks} + DATA/val/..., or
-        a Pascal VOC folder (SegmentationClass/ + JPEGImages/, at most two levels down)."""
+        a Pascal VOC folder (SegmentationClass/ + JPEGImages/, at most two levels down), or a
+        COCO JSON or YOLO data.yaml (or a folder holding one)."""
+        from visionfit.tasks.segmentation.formats import claims
+
+        if claims(path):
+            return True
         if path.is_file():
             return path.suffix.lower() == ".csv"
         from visionfit.tasks.segmentation.folders import has_mask_folders
@@ -193,11 +199,14 @@ class Segmentation(TaskBase):
 
         spec, rle = data.extra["spec"], data.extra["rle"]
         classes = data.df["rle_class"] if "rle_class" in data.df else [()] * len(data.df)
+        shapes = data.df["shapes"] if "shapes" in data.df else [()] * len(data.df)
         keys = [
             f"{file_key(m)}|{spec!r}"
             if m
-            else hashlib.sha1(f"{r!r}|{c!r}|{rle!r}".encode()).hexdigest()
-            for m, r, c in zip(data.df["mask"], data.df["rle"], classes, strict=True)
+            else hashlib.sha1(
+                (f"{r!r}|{c!r}|{rle!r}" + (f"|{s!r}|{spec.class_ignore}" if s else "")).encode()
+            ).hexdigest()
+            for m, r, c, s in zip(data.df["mask"], data.df["rle"], classes, shapes, strict=True)
         ]
         return MaskTargets(data.df, spec, rle), keys
 
@@ -262,6 +271,8 @@ class Segmentation(TaskBase):
             "mask_spec": spec.to_json(),
             "mask_suffix": seg.mask_suffix,
             "rle": (data.extra["rle"] or RleInfo()).to_json(),
+            # the annotation format trained on: COCO category ids for predictions written back
+            "source": data.extra.get("source") or {},
         }
 
     def evaluate(self, cfg, data, predictor, val_df, out_dir, *, progress=False) -> dict:
