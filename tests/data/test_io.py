@@ -679,6 +679,7 @@ def test_source_not_modified_and_no_leaks(tmp_path: Path, good_jpeg: bytes) -> N
     before = {p: (file_sha1(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files}
     for p in files:
         p.chmod(0o444)  # read-only files decode fine
+    gc.collect()  # files earlier tests left to the garbage collector are closed before counting
     fds_before = _open_fds()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -692,8 +693,8 @@ def test_source_not_modified_and_no_leaks(tmp_path: Path, good_jpeg: bytes) -> N
                 decode_image(p, max_pixels=1)
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
-    if fds_before is not None:
-        assert _open_fds() == fds_before
+    if fds_before is not None:  # a leak leaves more open; other threads may close some
+        assert _open_fds() <= fds_before
     after = {p: (file_sha1(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files}
     assert after == before
     assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in files)

@@ -37,7 +37,7 @@ def test_a_sound_model_json_reads_back(tmp_path):
     [
         ({"img_size": 100_000}, "img_size", "100000"),
         ({"img_size": "big"}, "img_size", "'big'"),
-        ({"in_chans": 7}, "in_chans", "7"),
+        ({"in_chans": 65}, "in_chans", "65"),  # 1..64: TIFF pages, DICOM windows
         ({"max_pixels": 10**12}, "max_pixels", "1000000000000"),
         ({"num_outputs": 10**9}, "num_outputs", "1000000000"),
         ({"mean": [0.5]}, "mean", "[0.5]"),
