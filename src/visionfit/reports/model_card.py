@@ -18,7 +18,7 @@ import pandas as pd
 from visionfit.fileio import atomic_write_text
 from visionfit.plots import html as h
 from visionfit.reports.registry import task_of
-from visionfit.reports.sections_common import headline, reproduce_command
+from visionfit.reports.sections_common import counts_table, headline, reproduce_command
 from visionfit.runs import files
 from visionfit.runs.view import RunView
 
@@ -175,28 +175,8 @@ def _training_data(run: RunView) -> str:
 
 
 def _counts(run: RunView) -> str | None:
-    df = run.samples()
-    if df is None or df.empty:
-        return None
-    split = "fold" if "fold" in df.columns else "split" if "split" in df.columns else None
-    if "label" not in df.columns or df["label"].astype(str).str.len().max() == 0:
-        if split is None:
-            return None
-        return _md_table(df[split].astype(str).value_counts().sort_index().to_frame("images"))
-    labels = df["label"].astype(str)
-    if labels.nunique() > 50:  # a regression target or a huge class list: totals only
-        if split is None:
-            return None
-        return _md_table(df[split].astype(str).value_counts().sort_index().to_frame("images"))
-    if split is None:
-        return _md_table(labels.value_counts().sort_index().to_frame("images"))
-    columns = df[split].astype(str)
-    if split == "fold":
-        columns = "fold " + columns
-    table = pd.crosstab(labels, columns.rename(split), margins=True)
-    # "class" when the label column holds the classes (a segmentation run's is its stratum)
-    table.index.name = "class" if set(labels) <= set(run.classes) else "label"
-    return _md_table(table)
+    table = counts_table(run)  # the report's own table (reports/sections_common.py)
+    return None if table is None else _md_table(table.set_index(table.columns[0]))
 
 
 def _skipped(run: RunView) -> str:

@@ -83,7 +83,8 @@ def overview(ctx: ReportContext) -> Section:
     return Section("overview", "Overview", body)
 
 
-def _counts(run) -> pd.DataFrame | None:
+def counts_table(run) -> pd.DataFrame | None:
+    """Images per class (or mask kind) and split or fold: the report's and the card's table."""
     df = run.samples()
     if df is None or "label" not in df:
         return None
@@ -109,7 +110,7 @@ def _counts(run) -> pd.DataFrame | None:
 def data(ctx: ReportContext) -> Section:
     run, s = ctx.run, ctx.run.summary
     parts = []
-    counts = _counts(run)
+    counts = counts_table(run)
     if counts is not None:
         parts.append(h.table(counts))
         if counts.columns[0] == "class" and len(run.classes) > 1:
