@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "limits": 0,
     "colour_map": 0,
     "pandas_strings": 0,
+    "progress": 0,
 }
 CORE_RANK = 0
 

@@ -59,6 +59,7 @@ from visionfit.engine.intervals import run_interval
 from visionfit.engine.testsplit import score_test_split
 from visionfit.errors import RunError, VisionfitError
 from visionfit.fileio import json_safe
+from visionfit.progress import in_a_log
 from visionfit.runs import files as run_files
 from visionfit.runs.kind import AUTO_STATE
 from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_run_dir
@@ -133,7 +134,7 @@ def run_auto(
     save = _saver(auto_dir, state, clock)
     clock.say(f"auto in {auto_dir}, budget {budget:.0f} s")
 
-    task, rcfg, data = prepare(cfg, progress=False)
+    task, rcfg, data = prepare(cfg, progress=in_a_log())  # its scan: lines in a log
     given = set(state["typed"]) if "typed" in state else None
     chosen = split_overrides(cfg, len(data.df), given)
     cfg, rcfg = cfg.with_overrides(chosen), rcfg.with_overrides(chosen)

@@ -16,6 +16,7 @@ from visionfit.config import BaselineConfig, RunConfig
 from visionfit.engine.deadline import Deadline
 from visionfit.engine.resumable import TestKillSwitch
 from visionfit.errors import DataError, VisionfitError
+from visionfit.progress import in_a_log
 from visionfit.runs import files as run_files
 from visionfit.runs.kind import is_finished
 from visionfit.runs.summary import RunSummary, read_summary, try_read_summary
@@ -164,7 +165,7 @@ def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, sa
         created,
         t_start=time.perf_counter(),
         notes=lr_notes,
-        progress=False,
+        progress=in_a_log(),  # epochs as lines in a log; auto's own lines on a terminal
         lock=lock,
         callbacks=callbacks,
         score_test=False,
@@ -181,7 +182,7 @@ def _resume_training(stage, clock, reserve, run_reserve):
         return _FinishedRun(run_dir, read_summary(run_dir))
     deadline = clock.deadline - reserve
     return resume(
-        run_dir, progress=False, callbacks=[Deadline(deadline, run_reserve)], score_test=False
+        run_dir, progress=in_a_log(), callbacks=[Deadline(deadline, run_reserve)], score_test=False
     )
 
 

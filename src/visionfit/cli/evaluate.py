@@ -18,6 +18,7 @@ from visionfit.errors import VisionfitError
         o.CONFIG.without("config"),
         o.DATA_GROUP.without("task", "label_mode", "in_chans"),
         o.MASKS_GROUP,
+        o.PROGRESS,
     )
 )
 def evaluate(

@@ -12,7 +12,7 @@ from visionfit.config import DataConfig
 from visionfit.fileio import check_new_path, create_exclusive_csv
 
 
-@command()
+@command(groups=(o.PROGRESS,))
 def predict(
     run_dir: o.RunDir,
     inputs: o.Inputs,

@@ -30,6 +30,7 @@ from visionfit.data.modes import _scale_to_u8
 from visionfit.data.scan_cache import ScanCache, file_key
 from visionfit.fileio import UnreadableFileError, check_regular
 from visionfit.limits import MAX_IMAGE_FILE_BYTES
+from visionfit.progress import progress as show_progress
 
 _EXIF_ORIENTATION = 0x0112
 
@@ -177,7 +178,7 @@ def scan_files(
     todo = list(dict.fromkeys(p for p in paths if p not in results))
     fresh: list[tuple[str, str, dict]] = []
     if todo:
-        with _progress(progress, description, len(todo)) as advance:
+        with show_progress(description, len(todo), "files", enabled=progress) as shown:
             with ThreadPoolExecutor(max_workers=threads or default_threads()) as pool:
                 futures = {pool.submit(scan_file, p, max_pixels=max_pixels): p for p in todo}
                 for fut in as_completed(futures):
@@ -190,7 +191,7 @@ def scan_files(
                     if len(fresh) >= 500:
                         cache.put_many(fresh)
                         fresh = []
-                    advance()
+                    shown.advance()
         cache.put_many(fresh)
     note = "" if cache.enabled else f"scan cache not used ({cache.disabled_reason})"
     if own_cache:
@@ -202,37 +203,3 @@ def scan_files(
         cached=len(cached),
         cache_note=note,
     )
-
-
-class _progress:
-    """A Rich progress bar over the files being decoded (or nothing when progress is off)."""
-
-    def __init__(self, enabled: bool, description: str, total: int):
-        self.enabled, self.description, self.total = enabled, description, total
-        self._bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-        )
-        self._bar.__enter__()
-        task = self._bar.add_task(self.description, total=self.total)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.__exit__(*exc)

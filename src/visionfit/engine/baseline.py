@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -43,6 +42,7 @@ from visionfit.inference.baseline_store import (
     save_pipeline,
     write_baseline_meta,
 )
+from visionfit.progress import progress as show_progress
 from visionfit.runs import files as run_files
 from visionfit.runs.rundir import create_run_dir
 from visionfit.runs.summary import RunSummary, write_summary
@@ -93,12 +93,11 @@ def extract_features(paths: list[str], cfg: BaselineConfig, progress: bool = Tru
     out, bad = [], []
     # Threads: decoding, resizing and HOG run in C; worker processes would re-import torch.
     parallel = Parallel(n_jobs=cfg.n_jobs, prefer="threads", return_as="generator")
-    with _progress(progress) as bar:
-        task = bar.add_task(f"{cfg.features} features", total=len(paths))
+    with show_progress(f"{cfg.features} features", len(paths), "images", enabled=progress) as bar:
         for rows, b in parallel(delayed(work)(c) for c in chunks):
             out.extend(rows)
             bad.extend(b)
-            bar.advance(task, len(rows))
+            bar.advance(len(rows))
     if bad:
         raise DataError(
             f"{len(bad)} images cannot be read, e.g. {bad[0]}: fix or remove them "
@@ -147,12 +146,12 @@ def _fit_folds(cfg: BaselineConfig, hooks, data, x, y_fit, fold, n_outputs, run_
     n_jobs = min(cfg.n_jobs, len(jobs)) if cfg.n_jobs > 0 else cfg.n_jobs
     # Threads: scikit-learn's fitting code releases the GIL, and x is shared, not copied.
     parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
-    with _progress(progress) as bar:
-        extra = " and on all images" if cfg.cv.refit else ""
-        ptask = bar.add_task(f"fitting {cfg.model} on {n_folds} folds{extra}", total=len(jobs))
+    extra = " and on all images" if cfg.cv.refit else ""
+    label = f"fitting {cfg.model} on {n_folds} folds{extra}"
+    with show_progress(label, len(jobs), "fits", enabled=progress) as bar:
         for val_idx, probs in parallel(jobs):
             oof_probs[val_idx] = probs
-            bar.advance(ptask)
+            bar.advance()
     return oof_probs
 
 
@@ -266,14 +265,3 @@ def _write_summary(
         **intervals,
     )
     write_summary(run_dir, summary)
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True, quiet=not enabled),
-        transient=False,
-    )

@@ -23,6 +23,7 @@ from visionfit.data.transforms import transforms_for
 from visionfit.engine.dist import world_size
 from visionfit.engine.refusals import cache_refusals, leave_out_refused, refusals_log
 from visionfit.engine.resumable import EpochSampler, ResumableDataLoader
+from visionfit.progress import progress as show_progress
 from visionfit.tasks.base import Task, TaskData
 
 
@@ -82,8 +83,20 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, pre, *, progress: 
     from visionfit.data.cache import DecodedCache
 
     masks, mask_keys = task.cache_masks(cfg, data)
-    cache = DecodedCache.build(
-        list(data.df["image"]),
+    images = list(data.df["image"])
+    with show_progress("decoding into the cache", len(images), "images", enabled=progress) as bar:
+        cache = _build_cache(DecodedCache, images, cfg, pre, masks, mask_keys, bar.update)
+    data.extra["decoded_cache"] = (key, cache)
+    if progress:
+        from rich.console import Console
+
+        Console(stderr=True).print(cache.describe(), highlight=False)
+    return cache
+
+
+def _build_cache(DecodedCache, images, cfg: RunConfig, pre, masks, mask_keys, progress):
+    return DecodedCache.build(
+        images,
         size=cfg.augment.img_size,
         resize=pre.resize,
         interpolation=pre.interpolation,
@@ -94,13 +107,8 @@ def decoded_cache(task: Task, cfg: RunConfig, data: TaskData, pre, *, progress: 
         mask_keys=mask_keys,
         dtype="uint8" if pre.intensity is None else "float32",  # the values of high-bit data
         window=cfg.data.window,
+        progress=progress,
     )
-    data.extra["decoded_cache"] = (key, cache)
-    if progress:
-        from rich.console import Console
-
-        Console(stderr=True).print(cache.describe(), highlight=False)
-    return cache
 
 
 def _cache_key(cfg: RunConfig, pre=None) -> tuple:

@@ -20,12 +20,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import (
-    EarlyStopping,
-    LearningRateMonitor,
-    ModelCheckpoint,
-    RichProgressBar,
-)
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from visionfit.config import RunConfig
@@ -40,6 +35,7 @@ from visionfit.engine.callbacks import (
 )
 from visionfit.engine.dist import world_size
 from visionfit.engine.ema import ema_callback, find_ema, use_ema_if_better
+from visionfit.engine.epoch_progress import progress_callback
 from visionfit.engine.loaders import (  # noqa: F401 (re-exported: importable from here too)
     ShardLoaders,
     _cache_key,
@@ -144,8 +140,8 @@ def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progres
         callbacks.append(
             EarlyStopping(monitor=tc.monitor, mode=tc.monitor_mode, patience=tc.patience)
         )
-    if progress:
-        callbacks.append(RichProgressBar(leave=True))
+    if (bar := progress_callback(progress)) is not None:  # Rich on a terminal, else log lines
+        callbacks.append(bar)
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     callbacks.extend(extra or [])

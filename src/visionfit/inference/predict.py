@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, is_image_file
 from visionfit.data.transforms import eval_transforms
 from visionfit.errors import DataError
+from visionfit.progress import progress as show_progress
 from visionfit.tasks.base import Predictions, PredictOutputs, ProbBatch, Task
 from visionfit.tasks.registry import task_for_meta
 from visionfit.usercsv import read_user_csv
@@ -228,14 +229,11 @@ class Predictor(Predicting):
             meta.get("window"),
         )
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
-        batches = loader
-        if progress:
-            from rich.progress import track
-
-            batches = track(loader, description="predicting", total=len(loader), transient=True)
-        for x, hs, ws, errs in batches:
-            sizes = [(int(h), int(w)) for h, w in zip(hs, ws, strict=True)]
-            yield self._probs(x, flips), list(errs), sizes
+        with show_progress("predicting", len(ds), "images", enabled=progress) as shown:
+            for x, hs, ws, errs in loader:
+                sizes = [(int(h), int(w)) for h, w in zip(hs, ws, strict=True)]
+                yield self._probs(x, flips), list(errs), sizes
+                shown.advance(len(errs))
 
     def predict_proba(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -10,6 +11,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+# A machine without the STIX / Computer Modern fonts makes matplotlib log one "findfont" line per
+# missing family into the run's output; it falls back to DejaVu Sans, which is all a plot needs.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

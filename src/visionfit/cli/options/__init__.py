@@ -13,7 +13,7 @@ the same data, model, training and segmentation options, `--config` and `--set`.
 from __future__ import annotations
 
 from visionfit.cli.options.base import *  # noqa: F403
-from visionfit.cli.options.base import CONFIG
+from visionfit.cli.options.base import CONFIG, PROGRESS
 from visionfit.cli.options.commands import *  # noqa: F403
 from visionfit.cli.options.data import *  # noqa: F403
 from visionfit.cli.options.data import (
@@ -51,9 +51,10 @@ TRAINING_GROUPS = (
     SEGMENT_GROUP,
     TRANSFER_GROUP,
     TRACKING_GROUP,
+    PROGRESS,
 )
 # check reads the data as training would, and trains nothing.
-CHECK_GROUPS = (CONFIG, DATA_GROUP, SPLIT_GROUP, MASKS_GROUP)
+CHECK_GROUPS = (CONFIG, DATA_GROUP, SPLIT_GROUP, MASKS_GROUP, PROGRESS)
 # The scikit-learn baseline: the data and folds of a --folds run, its own model options.
 BASELINE_GROUPS = (
     CONFIG,
@@ -62,4 +63,5 @@ BASELINE_GROUPS = (
     BASELINE_GROUP,
     CV_GROUP.without("refit"),
     OUTPUT_GROUP,
+    PROGRESS,
 )

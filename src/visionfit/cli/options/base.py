@@ -201,3 +201,28 @@ Sets = Annotated[
     ),
 ]
 CONFIG = group("config", config=ConfigFile, sets=Sets)
+
+
+def _progress_seconds(value: float | None) -> float | None:
+    from visionfit.progress import set_interval
+
+    return set_interval(value)
+
+
+# Not a config value: how often long work reports off a terminal (visionfit/progress.py); the
+# callback sets it for this process and the processes it starts, so no command handles it.
+ProgressSeconds = Annotated[
+    float | None,
+    typer.Option(
+        "--progress",
+        metavar="SECONDS",
+        min=0,
+        callback=_progress_seconds,
+        help="With the output going to a log (no terminal): a progress line (done, rate, time "
+        "left) at least every SECONDS while scanning, caching, training and predicting; 0: on "
+        "every update. A terminal shows bars instead.",
+        show_default="30",
+        rich_help_panel=OUTPUT,
+    ),
+]
+PROGRESS = group("progress", progress_seconds=ProgressSeconds)

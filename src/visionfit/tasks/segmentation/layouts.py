@@ -8,6 +8,7 @@ import pandas as pd
 
 from visionfit.config import RunConfig
 from visionfit.errors import DataError
+from visionfit.progress import progress as show_progress
 from visionfit.tasks.base import TaskData
 from visionfit.tasks.segmentation.sources import SegSamples, load_seg_samples
 
@@ -71,12 +72,5 @@ def _read_pairs(cfg: RunConfig, progress: bool) -> SegSamples:
     """The samples table; reading every mask once shows a progress bar."""
     if not progress:
         return load_seg_samples(cfg.data, cfg.segment)
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task("reading images and masks", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return load_seg_samples(cfg.data, cfg.segment, progress=update)
+    with show_progress("reading images and masks", None, "pairs") as bar:
+        return load_seg_samples(cfg.data, cfg.segment, progress=bar.update)
