@@ -123,8 +123,10 @@ def _add_pages(app: FastAPI, service: Service) -> None:
     @app.get("/health", summary="liveness and queue occupancy")
     async def health() -> dict:
         b = service.batcher
-        return {"status": "ok", "task": service.task, "in_flight": b.admitted,
-                "capacity": b.capacity, "max_batch": b.max_batch}  # fmt: skip
+        return {"status": "ok", "task": service.task, "backend": service.backend,
+                "in_flight": b.admitted, "capacity": b.capacity, "max_batch": b.max_batch,
+                "largest_recent_batch": max(b.batches, default=0),
+                "batches_run": b.batches_run, "images_run": b.images_run}  # fmt: skip
 
     @app.get("/model", summary="task, classes, input size and preprocessing of the served model")
     async def model() -> dict:

@@ -50,6 +50,7 @@ class Batcher:
         self.capacity = self.max_batch + int(max_queue)
         self.admitted = 0  # requests in the server; only touched on the event loop's thread
         self.batches: list[int] = []  # sizes of the last batches run (for tests and /health)
+        self.batches_run = self.images_run = 0  # totals since start (for /health)
         self._clock, self._sleep = clock, sleep
         self._pending: deque[tuple[Any, asyncio.Future, float]] = deque()
         self._arrived: asyncio.Event | None = None
@@ -112,6 +113,7 @@ class Batcher:
         items = [item for item, _, _ in batch]
         loop = asyncio.get_running_loop()
         self.batches = [*self.batches[-99:], len(items)]
+        self.batches_run, self.images_run = self.batches_run + 1, self.images_run + len(items)
         results: Sequence[Any] = [Busy()] * len(items)
         try:
             results = await loop.run_in_executor(self._model, _run_each, self.run_batch, items)
