@@ -44,8 +44,8 @@ def run(coro):
 
 async def _submit_all(batcher: Batcher, items: list) -> list:
     async def one(x):
-        async with batcher.admit():
-            return await batcher.submit(x)
+        async with batcher.admit() as ticket:
+            return await batcher.submit(x, ticket)
 
     try:
         return await asyncio.gather(*(one(x) for x in items), return_exceptions=True)
@@ -71,23 +71,68 @@ def test_max_batch_1_is_one_call_per_request():
     assert model.calls == [[1], [2], [3], [4], [5]]
 
 
-def test_a_partial_batch_waits_for_the_timer_then_runs():
+async def _settle():
+    for _ in range(20):  # let the collector reach its wait
+        await asyncio.sleep(0)
+
+
+def test_a_partial_batch_waits_for_requests_still_being_prepared_until_the_timer():
     model, timer = FakeModel(), FakeTimer()
     batcher = Batcher(model, max_batch=4, max_wait=0.005, max_queue=8, sleep=timer)
+    decoded = asyncio.Event()
+
+    async def slow_to_decode():  # admitted, decoding, then refused (a bad image)
+        async with batcher.admit():
+            await decoded.wait()
 
     async def scenario():
+        slow = asyncio.ensure_future(slow_to_decode())
+        await _settle()
         tasks = [asyncio.ensure_future(batcher.submit(x)) for x in (1, 2)]
-        for _ in range(20):  # let the collector reach its wait
-            await asyncio.sleep(0)
-        assert model.calls == [] and not any(t.done() for t in tasks)
+        await _settle()
+        assert batcher.preparing == 1
+        assert model.calls == [] and not any(t.done() for t in tasks)  # waits for the third
         assert len(timer.waits) == 1 and 0 < timer.waits[0] <= 0.005  # bounded by max_wait
         timer.fired.set()
         out = await asyncio.gather(*tasks)
+        decoded.set()
+        await slow
         await batcher.close()
         return out
 
     assert run(scenario()) == [2, 4]
     assert model.calls == [[1, 2]]
+
+
+def test_a_partial_batch_runs_when_the_last_one_being_prepared_joins():
+    model, timer = FakeModel(), FakeTimer()
+    batcher = Batcher(model, max_batch=4, max_wait=10.0, max_queue=8, sleep=timer)
+    decoded = asyncio.Event()
+
+    async def one(x, wait: bool):
+        async with batcher.admit() as ticket:
+            if wait:
+                await decoded.wait()
+            return await batcher.submit(x, ticket)
+
+    async def scenario():
+        tasks = [asyncio.ensure_future(one(x, x == 3)) for x in (1, 2, 3)]
+        await _settle()
+        assert model.calls == [] and batcher.preparing == 1
+        decoded.set()  # the third joins: nobody else is coming, run without the timer
+        out = await asyncio.gather(*tasks)
+        await batcher.close()
+        return out
+
+    assert run(scenario()) == [2, 4, 6]
+    assert model.calls == [[1, 2, 3]] and not timer.fired.is_set()
+
+
+def test_a_lone_request_never_waits():
+    model, timer = FakeModel(), FakeTimer()
+    batcher = Batcher(model, max_batch=16, max_wait=10.0, max_queue=8, sleep=timer)
+    assert run(_submit_all(batcher, [5])) == [10]
+    assert model.calls == [[5]] and timer.waits == []
 
 
 def test_a_bad_item_fails_alone():
@@ -119,8 +164,8 @@ def test_beyond_capacity_is_busy_at_once_and_within_it_never():
 
     async def scenario():
         async def one(x):
-            async with batcher.admit():
-                return await batcher.submit(x)
+            async with batcher.admit() as ticket:
+                return await batcher.submit(x, ticket)
 
         tasks = [asyncio.ensure_future(one(x)) for x in range(5)]  # capacity: all admitted
         for _ in range(20):
@@ -143,14 +188,21 @@ def test_beyond_capacity_is_busy_at_once_and_within_it_never():
 def test_close_ends_the_model_thread_and_fails_pending():
     model, timer = FakeModel(), FakeTimer()
     batcher = Batcher(model, max_batch=4, max_wait=10.0, max_queue=8, sleep=timer)
+    never = asyncio.Event()
+
+    async def decoding_forever():
+        async with batcher.admit():
+            await never.wait()
 
     async def scenario():
-        task = asyncio.ensure_future(batcher.submit(1))
-        for _ in range(20):
-            await asyncio.sleep(0)
+        slow = asyncio.ensure_future(decoding_forever())
+        await _settle()
+        task = asyncio.ensure_future(batcher.submit(1))  # waits for the one being decoded
+        await _settle()
         await batcher.close()
         with pytest.raises(Busy):
             await task
+        slow.cancel()
 
     run(scenario())
     assert model.calls == []

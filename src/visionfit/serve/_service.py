@@ -64,6 +64,9 @@ class Service:
     ):
         if max_upload_bytes < 1:
             raise ValueError("max_upload_bytes must be positive")
+        self.batcher = Batcher(
+            self.infer_batch, max_batch=max_batch, max_wait=max_wait_ms / 1000, max_queue=max_queue
+        )
         self.run_dir = Path(run_dir)
         self.predictor = _load(self.run_dir, backend)
         self.backend = backend
@@ -73,9 +76,6 @@ class Service:
         run_cap = int(self.meta.get("max_pixels") or default_max_pixels())
         self.max_pixels = min(int(max_pixels), run_cap) if max_pixels else run_cap
         self.max_upload_bytes = int(max_upload_bytes)
-        self.batcher = Batcher(
-            self.infer_batch, max_batch=max_batch, max_wait=max_wait_ms / 1000, max_queue=max_queue
-        )
         workers = decode_workers or min(4, os.cpu_count() or 1)
         self.decoders = ThreadPoolExecutor(workers, thread_name_prefix="visionfit-decode")
 

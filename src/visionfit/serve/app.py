@@ -147,10 +147,10 @@ def _add_predict(app: FastAPI, service: Service) -> None:
     async def predict(file: UploadFile = File(..., description="an image file")) -> JSONResponse:
         data = await file.read()
         try:
-            async with service.batcher.admit():
+            async with service.batcher.admit() as ticket:
                 loop = asyncio.get_running_loop()
                 prepared = await loop.run_in_executor(service.decoders, service.prepare, data)
-                result = await service.batcher.submit(prepared)
+                result = await service.batcher.submit(prepared, ticket)
         except Busy:
             return JSONResponse(
                 {"detail": "server busy: inference queue is full, retry shortly"},

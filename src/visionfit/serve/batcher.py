@@ -3,15 +3,18 @@
 Each request is admitted (or refused at once with Busy when `capacity` requests are already in
 the server), prepared by the caller outside the model (decoding in a thread pool), then `submit`
 puts it in the pending list and awaits its future. One collector task on the event loop takes up
-to `max_batch` pending items, waiting at most `max_wait` seconds after the oldest one arrived
-for the batch to fill (no wait once it is full; none at all with max_batch 1), and runs
-`run_batch(items)` in the one model thread. `run_batch` returns one result or exception per
-item, so one bad image fails only its own request; when the whole call raises, each item of the
-batch is retried alone so the error lands only on the item(s) that cause it.
+to `max_batch` pending items and runs `run_batch(items)` in the one model thread. While the
+batch is not full and admitted requests are still being prepared, it waits for them, at most
+`max_wait` seconds after its oldest item arrived; with nobody being prepared it runs at once
+with what is there (under load: what arrived while the previous batch ran), so a lone request
+never waits and max_batch 1 is one request at a time. `run_batch` returns one result or
+exception per item, so one bad image fails only its own request; when the whole call raises,
+each item of the batch is retried alone so the error lands only on the item(s) that cause it.
 
->>> batcher = Batcher(lambda xs: [x * 2 for x in xs], max_batch=16, max_wait=0.005, max_queue=8)
->>> async with batcher.admit():
-...     y = await batcher.submit(21)   # 42, computed in a batch with whatever came meanwhile
+>>> batcher = Batcher(lambda xs: [f(x) for x in xs], max_batch=16, max_wait=0.005, max_queue=8)
+>>> async with batcher.admit() as ticket:
+...     x = decode(upload)              # concurrently with other requests
+...     y = await batcher.submit(x, ticket)  # computed in a batch with whatever came meanwhile
 """
 
 from __future__ import annotations
@@ -53,61 +56,80 @@ class Batcher:
         self.batches_run = self.images_run = 0  # totals since start (for /health)
         self._clock, self._sleep = clock, sleep
         self._pending: deque[tuple[Any, asyncio.Future, float]] = deque()
-        self._arrived: asyncio.Event | None = None
-        self._full: asyncio.Event | None = None
+        self.preparing = 0  # admitted, not yet submitted (decoding)
+        self._changed: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._model: ThreadPoolExecutor | None = None
 
     @asynccontextmanager
     async def admit(self):
-        """A place in the server for one request, or Busy at once when there is none."""
+        """A place in the server for one request, or Busy at once when there is none. Until
+        the request is `submit`ted it counts as being prepared: a batch waits for it."""
         if self.admitted >= self.capacity:
             raise Busy
         self.admitted += 1
+        self.preparing += 1
+        ticket = _Ticket()
         try:
-            yield
+            yield ticket
         finally:
             self.admitted -= 1
+            if not ticket.joined:  # refused while preparing (a bad image): stop waiting for it
+                self.preparing -= 1
+                self._changed_now()
 
-    async def submit(self, item: Any) -> Any:
-        """The result of `run_batch` for `item`, computed in a batch (its exception raised)."""
+    async def submit(self, item: Any, ticket: _Ticket | None = None) -> Any:
+        """The result of `run_batch` for `item`, computed in a batch (its exception raised);
+        `ticket`: the one `admit` gave this request."""
         if self._task is None or self._task.done():
             if self._model is None:
                 self._model = ThreadPoolExecutor(1, thread_name_prefix="visionfit-model")
-            self._arrived, self._full = asyncio.Event(), asyncio.Event()
+            self._changed = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._collect())
+        if ticket is not None and not ticket.joined:
+            ticket.joined = True
+            self.preparing -= 1
         future = asyncio.get_running_loop().create_future()
         self._pending.append((item, future, self._clock()))
-        self._arrived.set()
-        if len(self._pending) >= self.max_batch:
-            self._full.set()
+        self._changed_now()
         return await future
+
+    def _changed_now(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
 
     async def _collect(self) -> None:
         while True:
-            if not self._pending:
-                self._arrived.clear()
-                await self._arrived.wait()
+            while not self._pending:
+                self._changed.clear()
+                await self._changed.wait()
             await self._until_full_or_due()
             n = min(self.max_batch, len(self._pending))
-            batch = [self._pending.popleft() for _ in range(n)]
-            if len(self._pending) < self.max_batch:
-                self._full.clear()
-            await self._run(batch)
+            await self._run([self._pending.popleft() for _ in range(n)])
 
     async def _until_full_or_due(self) -> None:
-        if len(self._pending) >= self.max_batch:
-            return
-        left = self._pending[0][2] + self.max_wait - self._clock()
-        if left <= 0:
-            return
-        full = asyncio.ensure_future(self._full.wait())
-        due = asyncio.ensure_future(self._sleep(left))
+        """Wait while the batch is not full and admitted requests are still being prepared
+        (they will join it), at most `max_wait` after its oldest item arrived. With nobody
+        preparing there is nothing known to wait for: the batch runs with what is there (under
+        load, what arrived while the previous batch ran)."""
+        due = None
         try:
-            await asyncio.wait({full, due}, return_when=asyncio.FIRST_COMPLETED)
+            while len(self._pending) < self.max_batch and self.preparing > 0:
+                left = self._pending[0][2] + self.max_wait - self._clock()
+                if left <= 0:
+                    return
+                due = due or asyncio.ensure_future(self._sleep(left))
+                self._changed.clear()
+                changed = asyncio.ensure_future(self._changed.wait())
+                try:
+                    await asyncio.wait({changed, due}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                if due.done():
+                    return
         finally:
-            full.cancel()
-            due.cancel()
+            if due is not None:
+                due.cancel()
 
     async def _run(self, batch: list) -> None:
         items = [item for item, _, _ in batch]
@@ -140,6 +162,15 @@ class Batcher:
         if self._model is not None:
             self._model.shutdown(wait=True, cancel_futures=True)
             self._model = None
+
+
+class _Ticket:
+    """One admitted request: whether it has joined the pending batch yet."""
+
+    __slots__ = ("joined",)
+
+    def __init__(self):
+        self.joined = False
 
 
 def _resolve(batch: list, results: Sequence[Any]) -> None:
