@@ -13,8 +13,10 @@ The last lines give, at 16 clients, batching on against `--max-batch 1`.
     python benchmarks/bench_serve.py --quick      # seconds: torch only, 1 and 16 clients
 
 Run it alone on the machine: the clients share the server's cores, and timings on a shared
-machine mean nothing. --queue is the servers' --workers-queue, so that every row's clients stay
-within the queue (capacity = max batch + queue); a 503 in a row then means a bug. The ONNX rows
+machine mean nothing. A server holds at most max batch + --workers-queue requests (its
+capacity; 24 and 9 with the defaults) and refuses more with 503 at once: clients beyond it get
+503s, as users of that setting would. `--queue 64` gives every server room for 64 clients, to
+compare the two settings without refusals (a 503 within the capacity is a bug). The ONNX rows
 export the run into RUN/export/onnx/ when it is missing, as `predict --backend onnx` does.
 """
 
@@ -158,7 +160,9 @@ def main() -> None:
     ap.add_argument("--backends", default="torch,onnx")
     ap.add_argument("--max-batch", type=int, default=16, help="the batching rows' --max-batch")
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
-    ap.add_argument("--queue", type=int, default=64, help="every server's --workers-queue")
+    ap.add_argument(
+        "--queue", type=int, help="every server's --workers-queue (default: the server's, 8)"
+    )
     ap.add_argument("--size", type=int, default=28, help="image size of the tiny run")
     ap.add_argument("--quick", action="store_true", help="seconds: torch, 1 and 16 clients")
     args = ap.parse_args()
@@ -174,14 +178,15 @@ def main() -> None:
         uploads = sample_images(root, args.size)
         print(f"# {command_line()}\n# run: {run}; {len(uploads)} distinct PNG uploads")
         print(f"# {os.cpu_count()} CPUs; rows: {args.seconds:g} s measured after {warmup:g} s")
-        head = "| backend | max batch | clients | requests/s | p50 ms | p99 ms | 503s | failed |"
-        print(head + " mean batch |\n" + "| --- " * 9 + "|", flush=True)
+        head = "| backend | max batch | capacity | clients | requests/s | p50 ms | p99 ms | 503s |"
+        print(head + " failed | mean batch |\n" + "| --- " * 10 + "|", flush=True)
         rows: dict[tuple[str, int, int], tuple[float, float]] = {}
         for backend in backends:
             for max_batch in (args.max_batch, 1):
                 server_args = [
                     "--backend", backend, "--max-batch", str(max_batch),
-                    "--max-wait-ms", str(args.max_wait_ms), "--workers-queue", str(args.queue),
+                    "--max-wait-ms", str(args.max_wait_ms),
+                    *(["--workers-queue", str(args.queue)] if args.queue is not None else []),
                 ]  # fmt: skip
                 with Server(run, root, *server_args) as server:
                     asyncio.run(load(server.url, uploads, 4, 0.0, warmup))  # first requests
@@ -196,7 +201,8 @@ def main() -> None:
                         rps, p50, p99 = len(lat) / secs, percentile(lat, 50), percentile(lat, 99)
                         rows[backend, max_batch, n] = (rps, p99)
                         print(
-                            f"| {backend} | {max_batch} | {n} | {rps:.1f} | {p50 * 1e3:.1f} | "
+                            f"| {backend} | {max_batch} | {after['capacity']} | {n} | {rps:.1f} | "
+                            f"{p50 * 1e3:.1f} | "
                             f"{p99 * 1e3:.1f} | {busy} | {failed} | {mean:.1f} |",
                             flush=True,
                         )
