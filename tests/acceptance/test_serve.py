@@ -39,28 +39,34 @@ def _png(path: Path) -> bytes:
 
 def test_serve_answers_good_bad_and_oversized_uploads(served, shapes):
     image = next((shapes / "triangle").glob("*.png"))
-    r = httpx.post(served + "/predict", files={"file": (image.name, _png(image), "image/png")})
+    r = httpx.post(
+        served + "/predict", files={"file": (image.name, _png(image), "image/png")}, timeout=60
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["pred"] in ("circle", "square", "triangle")
     assert set(body["probs"]) == {"circle", "square", "triangle"}
     assert abs(sum(body["probs"].values()) - 1) < 1e-4 and body["top"]
 
-    model = httpx.get(served + "/model").json()
+    model = httpx.get(served + "/model", timeout=60).json()
     assert "classes" in str(model) and "triangle" in str(model)
 
-    r = httpx.post(served + "/predict", files={"file": ("notes.txt", b"hello", "text/plain")})
+    r = httpx.post(
+        served + "/predict", files={"file": ("notes.txt", b"hello", "text/plain")}, timeout=60
+    )
     assert r.status_code == 415, r.text
 
     data = _png(image)
-    r = httpx.post(served + "/predict", files={"file": ("cut.png", data[: len(data) // 2])})
+    r = httpx.post(
+        served + "/predict", files={"file": ("cut.png", data[: len(data) // 2])}, timeout=60
+    )
     assert r.status_code == 422, r.text
 
     big = io.BytesIO(os.urandom(200_000))
-    r = httpx.post(served + "/predict", files={"file": ("big.png", big, "image/png")})
+    r = httpx.post(served + "/predict", files={"file": ("big.png", big, "image/png")}, timeout=60)
     assert r.status_code == 413, r.text
 
-    page = httpx.get(served + "/")
+    page = httpx.get(served + "/", timeout=60)
     assert page.status_code == 200 and "<html" in page.text.lower()
     assert httpx.get(served + "/openapi.json").json()["paths"]["/predict"]
 
