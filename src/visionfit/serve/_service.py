@@ -141,13 +141,6 @@ class Service:
                 out.append({"task": self.task, "size": [w, h], **preds.to_json(i)})
         return out
 
-    def infer(self, image: np.ndarray) -> dict:
-        """JSON for one decoded image, alone (no batching): `infer_batch` of one."""
-        (result,) = self.infer_batch([Prepared(image, None)])
-        if isinstance(result, Exception):
-            raise result
-        return result
-
     async def close(self) -> None:
         """Stop the batcher and the decoding threads (the server's shutdown)."""
         await self.batcher.close()
