@@ -87,6 +87,13 @@ def test_serve_passes_host_port_and_limits(runs_dir, run_cli, fake):
         "max_upload_mb": 10.0,
         "max_pixels": 1000,
         "max_queue": 4,
+        "max_batch": 16,
+        "max_wait_ms": 5.0,
+        "backend": "torch",
     }
+    args = ["serve", run, "--max-batch", "1", "--max-wait-ms", "0", "--backend", "onnx"]
+    assert run_cli(args)[0] == 0
+    assert calls[-1][1]["max_batch"] == 1 and calls[-1][1]["max_wait_ms"] == 0
+    assert calls[-1][1]["backend"] == "onnx"
     for positional, keywords in calls:
         inspect.signature(real_serve).bind(*positional, **keywords)

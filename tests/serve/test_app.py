@@ -103,17 +103,17 @@ def test_model_health_docs_and_page(client):
 
 
 def test_full_queue_answers_503_at_once_and_recovers(tiny_run):
-    app = create_app(tiny_run("multiclass"), max_concurrency=1, max_queue=1)
+    app = create_app(tiny_run("multiclass"), max_batch=1, max_queue=1)
     service = app.state.service
     release, started = threading.Event(), threading.Event()
-    real_infer = service.infer
+    real_infer = service.infer_batch
 
-    def blocked(image):
+    def blocked(items):
         started.set()
         assert release.wait(30)
-        return real_infer(image)
+        return real_infer(items)
 
-    service.infer = blocked
+    service.batcher.run_batch = blocked
     results = []
     with TestClient(app) as c:
         workers = [
@@ -174,5 +174,5 @@ def test_baseline_run_is_served_or_refused_with_a_reason(tiny_run):
 
 
 def test_limits_are_validated(tiny_run):
-    with pytest.raises(ValueError, match="max_concurrency"):
-        create_app(tiny_run("multiclass"), max_concurrency=0)
+    with pytest.raises(ValueError, match="max_batch"):
+        create_app(tiny_run("multiclass"), max_batch=0)

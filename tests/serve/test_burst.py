@@ -20,7 +20,7 @@ def _png(seed: int) -> bytes:
 
 
 def test_burst_of_mixed_uploads(server):
-    url = server("multiclass", max_upload_bytes=50_000, max_concurrency=1, max_queue=2)
+    url = server("multiclass", max_upload_bytes=50_000, max_batch=1, max_queue=2)
     good = _png(0)
     cases = [("good", good, {200, 503})] * 24 + [
         ("text", b"hello", {415, 503}),

@@ -101,8 +101,12 @@ def serve(
     max_upload_mb: o.MaxUploadMb = 10.0,
     max_pixels: o.RunMaxPixels = None,
     workers_queue: o.WorkersQueue = None,
+    max_batch: o.MaxBatch = 16,
+    max_wait_ms: o.MaxWaitMs = 5.0,
+    backend: o.Backend = "torch",
 ) -> None:
-    """Serve a run's model over HTTP: an upload page and a JSON prediction endpoint."""
+    """Serve a run's model over HTTP: an upload page and a JSON prediction endpoint; concurrent
+    requests are predicted in batches."""
     if not run_dir.is_dir():
         raise VisionfitError(f"run directory not found: {run_dir}")
     from visionfit.serve.app import serve as run_server
@@ -114,4 +118,7 @@ def serve(
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels,
         max_queue=8 if workers_queue is None else workers_queue,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        backend=backend,
     )

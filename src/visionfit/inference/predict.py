@@ -257,6 +257,24 @@ class Predictor(Predicting):
         out[[bool(e) for e in errors]] = np.nan
         return out, errors
 
+    def prepare(self, image: np.ndarray) -> torch.Tensor:
+        """One decoded image as the network takes it (training's evaluation transform): the
+        server prepares images concurrently, outside the model, then `predict_prepared`."""
+        x = self.transform(image=image)["image"]
+        return x.unsqueeze(0) if x.ndim == 2 else x
+
+    @torch.no_grad()
+    def predict_prepared(
+        self, tensors: Sequence[torch.Tensor], sizes: Sequence[tuple[int, int]], items=None
+    ) -> Predictions:
+        """The task's predictions of images already `prepare`d, in one forward pass (with the
+        run's test-time flips); `sizes`: each image's original (height, width)."""
+        items = list(items) if items is not None else [f"image_{i}" for i in range(len(tensors))]
+        flips = _tta_flips(self.meta.get("tta", "none"))
+        probs = self._probs(torch.stack(list(tensors)), flips)
+        batch = ProbBatch(items, 0, probs, [""] * len(items), [tuple(s) for s in sizes])
+        return self.task_impl.predictions(self, batch)
+
     def _prob_batches(
         self, items: list, *, batch_size: int, tta, workers: int, progress: bool
     ) -> Iterator[ProbBatch]:

@@ -1,32 +1,35 @@
-"""What the server does with one image: decode it under the caps, predict, shape the JSON.
+"""What the server does with images: decode them under the caps (in a thread pool, outside the
+model), predict them in batches, shape each one's JSON.
 
-The predictor is loaded once (safetensors bundle via `visionfit.load`; no pickle) and shared.
-An inference gate bounds concurrency: at most `max_concurrency` images are processed at once and
-at most `max_queue` wait; any further request is refused at once (503), so memory stays bounded.
+The predictor is loaded once (safetensors bundle via `visionfit.load`; no pickle; `backend`
+"onnx" runs the run's exported ONNX graph through onnxruntime) and shared. Requests are bounded:
+at most `max_batch` images in the model and `max_queue` more in the server (decoding or waiting);
+any further request is refused at once (503), so memory stays bounded. Concurrent requests
+share one forward pass of up to `max_batch` images (serve/batcher.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import asynccontextmanager
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from visionfit.errors import RunError
 from visionfit.reports._run import (
     decode,
     decode_error_type,
     default_max_pixels,
     load_predictor,
 )
+from visionfit.serve.batcher import Batcher, Busy
+
+__all__ = ["BadImage", "Busy", "Prepared", "Service"]
 
 # decode_image reasons that mean "this is not an image we read" (415) rather than "a broken or
 # refused image" (422).
 _UNSUPPORTED = ("not an image", "unsupported format")
-
-
-class Busy(Exception):
-    """The inference queue is full."""
 
 
 class BadImage(Exception):
@@ -35,32 +38,17 @@ class BadImage(Exception):
         self.status, self.message = status, message
 
 
-class Gate:
-    """At most `max_concurrency` running and `max_queue` waiting; more raises Busy at once."""
+class Prepared:
+    """One decoded image (`image`, its original array) and what the network takes (`x`)."""
 
-    def __init__(self, max_concurrency: int, max_queue: int):
-        if max_concurrency < 1 or max_queue < 0:
-            raise ValueError("max_concurrency must be >= 1 and max_queue >= 0")
-        self.max_concurrency, self.max_queue = max_concurrency, max_queue
-        self.admitted = 0  # running + waiting; only touched on the event loop's thread
-        self._sem: asyncio.Semaphore | None = None
+    __slots__ = ("image", "x")
 
-    @asynccontextmanager
-    async def slot(self):
-        if self.admitted >= self.max_concurrency + self.max_queue:
-            raise Busy
-        self.admitted += 1
-        try:
-            if self._sem is None:
-                self._sem = asyncio.Semaphore(self.max_concurrency)
-            async with self._sem:
-                yield
-        finally:
-            self.admitted -= 1
+    def __init__(self, image: np.ndarray, x):
+        self.image, self.x = image, x
 
 
 class Service:
-    """The loaded model and the request limits."""
+    """The loaded model, the request limits, the decoding pool and the batcher."""
 
     def __init__(
         self,
@@ -68,20 +56,28 @@ class Service:
         *,
         max_upload_bytes: int,
         max_pixels: int | None,
-        max_concurrency: int,
         max_queue: int,
+        max_batch: int = 16,
+        max_wait_ms: float = 5.0,
+        backend: str = "torch",
+        decode_workers: int | None = None,
     ):
         if max_upload_bytes < 1:
             raise ValueError("max_upload_bytes must be positive")
+        self.batcher = Batcher(
+            self.infer_batch, max_batch=max_batch, max_wait=max_wait_ms / 1000, max_queue=max_queue
+        )
         self.run_dir = Path(run_dir)
-        self.predictor = load_predictor(self.run_dir)
+        self.predictor = _load(self.run_dir, backend)
+        self.backend = backend
         self.meta: dict = dict(getattr(self.predictor, "meta", {}) or {})
         self.task: str = self.predictor.task
         self.classes: list[str] = list(self.predictor.classes)
         run_cap = int(self.meta.get("max_pixels") or default_max_pixels())
         self.max_pixels = min(int(max_pixels), run_cap) if max_pixels else run_cap
         self.max_upload_bytes = int(max_upload_bytes)
-        self.gate = Gate(max_concurrency, max_queue)
+        workers = decode_workers or min(4, os.cpu_count() or 1)
+        self.decoders = ThreadPoolExecutor(workers, thread_name_prefix="visionfit-decode")
 
     def info(self) -> dict:
         from visionfit.data.preprocess import Preprocess
@@ -121,11 +117,39 @@ class Service:
             message = str(e).removeprefix("<in-memory image>: ")
             raise BadImage(status, f"{message}{hint}") from None
 
-    def infer(self, image: np.ndarray) -> dict:
-        """JSON for one decoded image (called in a worker thread, inside the gate): the task's
-        own rendering of its prediction, whose `view` tells the page what to draw."""
-        preds = self.predictor.predictions([image])
-        if preds.errors[0]:
-            raise BadImage(422, f"could not predict: {preds.errors[0]}")
-        size = [int(image.shape[1]), int(image.shape[0])]
-        return {"task": self.task, "size": size, **preds.to_json(0)}
+    def prepare(self, data: bytes) -> Prepared:
+        """Decode an upload and apply the run's evaluation transform (in a decoding thread)."""
+        image = self.decode(data)
+        prepare = getattr(self.predictor, "prepare", None)  # a network's; the baseline has none
+        return Prepared(image, prepare(image) if prepare is not None else None)
+
+    def infer_batch(self, items: list[Prepared]) -> list:
+        """JSON (or a BadImage) for each prepared image, from one forward pass (in the model's
+        thread): the task's own rendering of its prediction, whose `view` tells the page what to
+        draw."""
+        images = [p.image for p in items]
+        sizes = [(int(a.shape[0]), int(a.shape[1])) for a in images]
+        if all(p.x is not None for p in items):
+            preds = self.predictor.predict_prepared([p.x for p in items], sizes, images)
+        else:
+            preds = self.predictor.predictions(images, batch_size=len(images))
+        out: list = []
+        for i, (h, w) in enumerate(sizes):
+            if preds.errors[i]:
+                out.append(BadImage(422, f"could not predict: {preds.errors[i]}"))
+            else:
+                out.append({"task": self.task, "size": [w, h], **preds.to_json(i)})
+        return out
+
+    async def close(self) -> None:
+        """Stop the batcher and the decoding threads (the server's shutdown)."""
+        await self.batcher.close()
+        self.decoders.shutdown(wait=True, cancel_futures=True)
+
+
+def _load(run_dir: Path, backend: str):
+    from visionfit.inference.backends import BACKENDS, use_backend
+
+    if backend not in BACKENDS:  # before the (slow) load
+        raise RunError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    return use_backend(load_predictor(run_dir), backend)

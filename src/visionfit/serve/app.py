@@ -7,17 +7,19 @@
 Endpoints: `/` (the page), `POST /predict` (multipart field `file`), `GET /health`,
 `GET /model`, `/docs` (OpenAPI). Limits: bodies over `max_upload_bytes` get 413 (checked on
 Content-Length and on the bytes actually received); non-images 415, corrupt images and images
-over `max_pixels` 422; at most `max_concurrency` inferences run and `max_queue` wait, beyond
-that 503 at once.
+over `max_pixels` 422; images are decoded in a thread pool and concurrent ones predicted in one
+forward pass of up to `max_batch` (waiting at most `max_wait_ms` for it to fill); at most
+`max_batch` + `max_queue` requests are in the server, beyond that 503 at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, File, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from visionfit.serve._service import BadImage, Busy, Service
 from visionfit.serve.docs import render_docs
@@ -71,23 +73,34 @@ def create_app(
     *,
     max_upload_bytes: int = 10 << 20,
     max_pixels: int | None = None,
-    max_concurrency: int = 1,
     max_queue: int = 8,
+    max_batch: int = 16,
+    max_wait_ms: float = 5.0,
+    backend: str = "torch",
 ) -> FastAPI:
     """The FastAPI app serving one run (single, CV ensemble; loaded once, no pickle)."""
     service = Service(
         run_dir,
         max_upload_bytes=max_upload_bytes,
         max_pixels=max_pixels,
-        max_concurrency=max_concurrency,
         max_queue=max_queue,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        backend=backend,
     )
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        await service.close()
+
     app = FastAPI(
         title=f"visionfit: {service.run_dir.name}",
         description=f"{service.task} model; classes: {', '.join(service.classes)}",
         version="1",
         docs_url="/swagger",  # Swagger UI needs its CDN; /docs below works offline
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.service = service
     app.add_middleware(_BodyLimit, max_bytes=max_upload_bytes)
@@ -109,9 +122,11 @@ def _add_pages(app: FastAPI, service: Service) -> None:
 
     @app.get("/health", summary="liveness and queue occupancy")
     async def health() -> dict:
-        gate = service.gate
-        return {"status": "ok", "task": service.task, "in_flight": gate.admitted,
-                "capacity": gate.max_concurrency + gate.max_queue}  # fmt: skip
+        b = service.batcher
+        return {"status": "ok", "task": service.task, "backend": service.backend,
+                "in_flight": b.admitted, "capacity": b.capacity, "max_batch": b.max_batch,
+                "largest_recent_batch": max(b.batches, default=0),
+                "batches_run": b.batches_run, "images_run": b.images_run}  # fmt: skip
 
     @app.get("/model", summary="task, classes, input size and preprocessing of the served model")
     async def model() -> dict:
@@ -132,8 +147,10 @@ def _add_predict(app: FastAPI, service: Service) -> None:
     async def predict(file: UploadFile = File(..., description="an image file")) -> JSONResponse:
         data = await file.read()
         try:
-            async with service.gate.slot():
-                result = await run_in_threadpool(_decode_and_infer, service, data)
+            async with service.batcher.admit() as ticket:
+                loop = asyncio.get_running_loop()
+                prepared = await loop.run_in_executor(service.decoders, service.prepare, data)
+                result = await service.batcher.submit(prepared, ticket)
         except Busy:
             return JSONResponse(
                 {"detail": "server busy: inference queue is full, retry shortly"},
@@ -145,10 +162,6 @@ def _add_predict(app: FastAPI, service: Service) -> None:
         return JSONResponse({"filename": file.filename, **result})
 
 
-def _decode_and_infer(service: Service, data: bytes) -> dict:
-    return service.infer(service.decode(data))
-
-
 def serve(
     run_dir: Path,
     host: str = "127.0.0.1",
@@ -157,6 +170,9 @@ def serve(
     max_upload_mb: float = 10.0,
     max_pixels: int | None = None,
     max_queue: int = 8,
+    max_batch: int = 16,
+    max_wait_ms: float = 5.0,
+    backend: str = "torch",
 ) -> None:
     """Serve the run with uvicorn (127.0.0.1 unless told otherwise); blocks until stopped.
     The limits are the CLI's own units (MB); `create_app` takes bytes."""
@@ -167,5 +183,8 @@ def serve(
         max_upload_bytes=int(max_upload_mb * (1 << 20)),
         max_pixels=max_pixels,
         max_queue=max_queue,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        backend=backend,
     )
     uvicorn.run(app, host=host, port=port, log_level="info")

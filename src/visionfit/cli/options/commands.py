@@ -306,7 +306,24 @@ WorkersQueue = Annotated[
     typer.Option(
         "--workers-queue",
         min=1,
-        help="Requests that may wait for the model at once; more are refused (default: the "
-        "server's).",
+        help="Requests that may wait (being decoded, or for the next batch) beyond the "
+        "--max-batch in the model; more are refused at once with 503 (default: the server's).",
+    ),
+]
+MaxBatch = Annotated[
+    int,
+    typer.Option(
+        "--max-batch",
+        min=1,
+        help="Predict up to N concurrent requests in one forward pass (1: one image at a time).",
+    ),
+]
+MaxWaitMs = Annotated[
+    float,
+    typer.Option(
+        "--max-wait-ms",
+        min=0,
+        help="Milliseconds a request may wait for others to fill its batch (0: no wait; a "
+        "full batch never waits).",
     ),
 ]
