@@ -115,8 +115,12 @@ def _fit(tmp_path, inner) -> None:
 
 
 def test_fit_returns_after_every_write(tmp_path):
+    stale = tmp_path / "checkpoints" / ".last.ckpt.99999.tmp"  # a write a kill cut short
+    stale.parent.mkdir()
+    stale.write_bytes(b"PK")
     inner = GatedIO()
     _fit(tmp_path, inner)
+    assert not stale.exists()
     last = tmp_path / "checkpoints" / "last.ckpt"
     # epochs 1 and 2 start with one, the end of training writes the last: all on disk
     assert inner.written == [str(last)] * 3

@@ -141,6 +141,9 @@ class ResumeCheckpoint(L.Callback):
 
     def on_train_start(self, trainer, pl_module):
         self._last_time = time.monotonic()
+        if trainer.is_global_zero:  # a write that a kill cut short (the run is locked: no other)
+            for stale in self.dirpath.glob(".*.ckpt.*.tmp"):
+                stale.unlink(missing_ok=True)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         loader = trainer.train_dataloader
