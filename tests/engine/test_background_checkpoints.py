@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import threading
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -13,7 +14,11 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, TensorDataset
 
-from visionfit.engine.callbacks import AtomicCheckpointIO, BackgroundCheckpointIO
+from visionfit.engine.callbacks import (
+    AtomicCheckpointIO,
+    BackgroundCheckpointIO,
+    save_keeping_previous,
+)
 from visionfit.engine.resumable import ResumeCheckpoint
 
 
@@ -139,3 +144,23 @@ def test_the_wrapped_io_defaults_to_the_atomic_writer():
     io = BackgroundCheckpointIO()
     assert isinstance(io.checkpoint_io, AtomicCheckpointIO)
     assert isinstance(io.checkpoint_io, TorchCheckpointIO)
+
+
+def test_a_strategy_writing_its_own_files_gets_previous_moved_first(tmp_path):
+    """FSDP and DeepSpeed write checkpoints themselves (no CheckpointIO, no storage_options)."""
+
+    class OwnWriter:
+        checkpoint_io = BackgroundCheckpointIO()
+
+        def save_checkpoint(self, checkpoint, filepath, storage_options=None):
+            raise AssertionError("not called: the trainer's save_checkpoint is faked")
+
+    def save(path, storage_options=None):
+        assert storage_options is None
+        torch.save({"n": 2}, path)
+
+    trainer = SimpleNamespace(strategy=OwnWriter(), is_global_zero=True, save_checkpoint=save)
+    last, previous = tmp_path / "last.ckpt", tmp_path / "previous.ckpt"
+    torch.save({"n": 1}, last)
+    save_keeping_previous(trainer, last, previous)
+    assert torch.load(last)["n"] == 2 and torch.load(previous)["n"] == 1

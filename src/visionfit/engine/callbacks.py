@@ -12,6 +12,7 @@ import lightning as L
 import pandas as pd
 import torch
 from lightning.pytorch.plugins.io import AsyncCheckpointIO, TorchCheckpointIO
+from lightning.pytorch.strategies import Strategy
 
 from visionfit.errors import DivergedError, RunError
 from visionfit.fileio import UnreadableFileError, check_regular, name_failed_path
@@ -213,6 +214,20 @@ class BackgroundCheckpointIO(AsyncCheckpointIO):
             print(f"note: a checkpoint was not written: {error}", file=sys.stderr)
             return
         raise error
+
+
+def save_keeping_previous(trainer, path: Path, previous: Path) -> None:
+    """Save a checkpoint of `trainer` at `path`; the file it replaces becomes `previous`. Through
+    the atomic writer that happens in the writer, once the new file is on disk; a strategy that
+    writes its files itself (FSDP, DeepSpeed: no CheckpointIO) gets it moved first."""
+    if type(trainer.strategy).save_checkpoint is Strategy.save_checkpoint and isinstance(
+        trainer.strategy.checkpoint_io, AtomicCheckpointIO | BackgroundCheckpointIO
+    ):
+        trainer.save_checkpoint(path, storage_options={"previous": previous})
+        return
+    if trainer.is_global_zero and path.exists():
+        os.replace(path, previous)
+    trainer.save_checkpoint(path)
 
 
 def wait_for_checkpoints(trainer) -> None:

@@ -37,7 +37,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from visionfit.data.samplers import EpochSampler, derive_seed  # noqa: F401 (re-exported)
-from visionfit.engine.callbacks import wait_for_checkpoints
+from visionfit.engine.callbacks import save_keeping_previous, wait_for_checkpoints
 from visionfit.errors import RunError
 
 LAST = "last.ckpt"
@@ -198,11 +198,12 @@ class ResumeCheckpoint(L.Callback):
 
     def _save(self, trainer) -> None:
         self._last_step = trainer.global_step
+        if trainer.is_global_zero:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
         # Every process calls save_checkpoint; the main one writes, in the background
         # (BackgroundCheckpointIO): the file replaced becomes previous.ckpt once the new one
         # is on disk.
-        previous = {"previous": self.dirpath / PREVIOUS}
-        trainer.save_checkpoint(self.dirpath / LAST, storage_options=previous)
+        save_keeping_previous(trainer, self.dirpath / LAST, self.dirpath / PREVIOUS)
         self._last_time = time.monotonic()
 
 
