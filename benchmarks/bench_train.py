@@ -17,6 +17,9 @@ means the tutorial loop takes three times as long as visionfit.
     python benchmarks/bench_train.py [--epochs 3] [--n 600] [--threads 2] [--workers 0]
     python benchmarks/bench_train.py --study        # + num_workers 0/1/2 x torch threads 1/2
     python benchmarks/bench_train.py --device cuda  # + resnet50 224 px: channels-last/bf16/compile
+    python benchmarks/bench_train.py --overhead     # per-epoch tax: 4,000 + 1,000 PNGs and
+                                                    # 960 + 240 JPEGs, resnet18, s/epoch and c/a
+    python benchmarks/bench_train.py --quick ...    # any of the above on tiny data: a smoke check
 
 Timings on a machine shared with other work mean nothing; run it alone.
 """
@@ -154,13 +157,17 @@ def run_tutorial(case: Case, epochs: int, workers: int) -> float:
 
 def run_visionfit(case: Case, epochs: int, workers: int | None = None) -> float:
     """(c) `visionfit.fit` as `visionfit train` runs it; epoch times from timing.csv."""
+    return _visionfit_run(case, epochs, workers)[0]
+
+
+def _visionfit_run(case: Case, epochs: int, workers: int | None = None) -> tuple[float, Path]:
     from visionfit.engine.fit import fit
 
     cfg = case.cfg.with_overrides({"train.epochs": epochs, "train.patience": None})
     if workers is not None:
         cfg = cfg.with_overrides({"data.workers": workers})
     result = fit(cfg, progress=False)
-    return steady(list(pd.read_csv(result.run_dir / "timing.csv")["seconds"]))
+    return steady(list(pd.read_csv(result.run_dir / "timing.csv")["seconds"])), result.run_dir
 
 
 def run_fastai(case: Case, epochs: int) -> float | None:
@@ -239,6 +246,43 @@ def study_table(cases: list[Case], args) -> str:
     return table(["dataset", "torch threads", "num_workers", "(b) PIL loop", "(c) visionfit"], rows)
 
 
+def _mb(path: Path) -> str:
+    return f"{path.stat().st_size / 1e6:.1f}" if path.is_file() else "-"
+
+
+def overhead_table(cases: list[Case], args) -> str:
+    """The per-epoch tax: (c) visionfit minus (a) the plain in-memory loop, in seconds per epoch
+    (train + validation, median after the warm-up epoch), and the ratio c/a (target: <= 1.10).
+    The checkpoint columns are the sizes of the files visionfit writes (last.ckpt every epoch,
+    best.ckpt when the monitored score improved)."""
+    rows = []
+    for case in cases:
+        a = run_floor(case, args.epochs)
+        c, run_dir = _visionfit_run(case, args.epochs)
+        ckpts = run_dir / "checkpoints"
+        rows.append(
+            [case.label, f"{case.model}@{case.size}", f"{a:.2f}", f"{c:.2f}", f"{c - a:+.2f}"]
+            + [f"{c / a:.2f}", _mb(ckpts / "last.ckpt"), _mb(ckpts / "best.ckpt")]
+        )
+    head = ["dataset", "network", "(a) plain s/epoch", "(c) visionfit s/epoch", "c-a s/epoch"]
+    return table([*head, "c/a", "last.ckpt MB", "best.ckpt MB"], rows)
+
+
+def build_overhead_cases(tmp: Path, args) -> list[Case]:
+    """Issue 20's two cases: 4,000 + 1,000 small PNGs (resnet18 at 32 px) and 960 + 240
+    640x480 JPEGs (resnet18 at 64 px); with --quick a few dozen of each."""
+    n_png, n_jpg = (60, 30) if args.quick else (5000, 1200)
+    png = make_shapes_dataset(tmp / "png-overhead", n_per_class=-(-n_png // 3), size=32)
+    jpg = make_photo_dataset(tmp / "jpeg-overhead", n_jpg)
+    cases = [
+        Case("PNG 32 px", png, "resnet18", 32, args, tmp / "runs"),
+        Case("JPEG 640x480", jpg, "resnet18", 64, args, tmp / "runs"),
+    ]
+    for case in cases:
+        case.label += f" ({len(case.train):,} + {len(case.val):,})"
+    return cases
+
+
 def build_cases(tmp: Path, args) -> list[Case]:
     png = make_shapes_dataset(tmp / "png", n_per_class=max(args.n // 3, 4), size=32)
     jpg = make_photo_dataset(tmp / "jpeg", max(args.n, 12))
@@ -260,20 +304,33 @@ def main() -> None:
     ap.add_argument("--jpeg-size", type=int, default=64, help="resnet18 input size (64-128)")
     ap.add_argument("--study", action="store_true", help="also the workers x threads study")
     ap.add_argument("--skip-main", action="store_true", help="only the study / GPU tables")
+    ap.add_argument(
+        "--overhead",
+        action="store_true",
+        help="only the per-epoch tax table: issue 20's PNG and JPEG cases, plain loop vs visionfit",
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="a smoke check in seconds: tiny datasets, 2 epochs"
+    )
     args = ap.parse_args()
+    if args.quick:
+        args.epochs, args.n = 2, 30
     if args.threads:
         torch.set_num_threads(args.threads)
     import logging
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        cases = build_cases(Path(tmp), args)
+        needed = args.study or not (args.overhead or args.skip_main)
+        cases = build_cases(Path(tmp), args) if needed else []
         out = [f"# {command_line()}"]
         out.append(
             f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, "
             f"batch {BATCH}, {args.epochs} epochs (median after the first), train+val images/s"
         )
-        if not args.skip_main:
+        if args.overhead:
+            out.append(overhead_table(build_overhead_cases(Path(tmp), args), args))
+        elif not args.skip_main:
             out.append(main_table(cases, args))
         if args.study:
             out += ["", "# worker and thread policy (torch threads set per row)"]

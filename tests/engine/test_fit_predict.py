@@ -81,6 +81,12 @@ def test_bundle_matches_best_checkpoint(multiclass_run, shapes_dir):
     d = multiclass_run.run_dir
     predictor = visionfit.load(d)
     ckpt = torch.load(d / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    # best.ckpt holds the weights only; the optimizer state travels in last.ckpt alone (resume)
+    assert "optimizer_states" not in ckpt and "lr_schedulers" not in ckpt
+    assert ckpt["epoch"] == multiclass_run.best_epoch
+    last = torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["optimizer_states"] and last["callbacks"]["ResumeCheckpoint"]["finished"]
+    assert not list((d / "checkpoints").glob(".*.tmp"))  # every write finished and renamed
     state = {
         k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
     }

@@ -53,12 +53,13 @@ class Candidate:
     @property
     def epoch_s(self) -> float:
         """Training and validation, and what every epoch adds: its metrics row and the
-        checkpoints written at epoch boundaries (about 0.06 s, plus 200 MB/s of fsync'd
-        writes, twice: last.ckpt and, when it improved, best.ckpt); once a run of it has
-        finished, its median epoch instead."""
+        checkpoints taken at epoch boundaries (about 0.06 s, plus copying last.ckpt's tensors
+        and best.ckpt's weights for the background writer, about 1 GB/s; the fsync'd writes
+        themselves overlap training); once a run of it has finished, its median epoch
+        instead."""
         if self.measured_epoch_s > 0:
             return self.measured_epoch_s
-        overhead = 0.06 + 2 * self.checkpoint_mb / 200.0
+        overhead = 0.06 + 1.5 * self.checkpoint_mb / 1000.0
         return self.steps_per_epoch * self.step_s + self.val_batches * self.val_batch_s + overhead
 
     def fixed_s(self) -> float:

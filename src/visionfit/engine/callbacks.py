@@ -1,15 +1,18 @@
-"""Lightning plumbing for runs: one metrics row per epoch, atomic checkpoints, quiet output."""
+"""Lightning plumbing for runs: one metrics row per epoch, atomic checkpoints written in the
+background, quiet output."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import lightning as L
 import pandas as pd
 import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.plugins.io import AsyncCheckpointIO, TorchCheckpointIO
+from lightning.pytorch.strategies import Strategy
 
 from visionfit.errors import DivergedError, RunError
 from visionfit.fileio import UnreadableFileError, check_regular, name_failed_path
@@ -135,22 +138,103 @@ class EpochMetricsCSV(L.Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Save checkpoints to a temporary file and rename, so a crash never truncates one."""
+    """Save checkpoints to a temporary file, fsync it and rename, so a crash never truncates one.
+
+    ``storage_options={"previous": path}``: the file being replaced is first moved to `path`
+    (`previous.ckpt`, resume's fallback), once the new one is on disk."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
+        options = dict(storage_options or {})
+        previous = options.pop("previous", None)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            super().save_checkpoint(checkpoint, tmp, storage_options)
+            super().save_checkpoint(checkpoint, tmp, options or None)
             with open(tmp, "rb") as f:  # on disk before the rename, not only in the page cache
                 os.fsync(f.fileno())
+            if previous is not None and path.exists():
+                os.replace(path, previous)
             os.replace(tmp, path)
         except OSError as e:
             name_failed_path(e, path)
             raise
         finally:
             tmp.unlink(missing_ok=True)
+
+
+class BackgroundCheckpointIO(AsyncCheckpointIO):
+    """`AtomicCheckpointIO` in a background thread (Lightning's AsyncCheckpointIO): training goes
+    on while a checkpoint is serialised, fsync'd and renamed into place.
+
+    Lightning copies every tensor of the checkpoint on the calling thread before handing it over
+    (``detach().clone()``), so the steps that follow never change what is written; one thread
+    writes, in the order the checkpoints were taken. `wait()` returns once every write handed
+    over is on disk; Lightning's teardown, which waits too, runs before ``Trainer.fit`` returns,
+    also after an error. A failed write is raised at the next save, `wait()` or teardown (an
+    OSError naming the checkpoint: no space, read-only, ...); while another error is already
+    ending the run it is printed as a note instead, so that neither is lost."""
+
+    def __init__(self, checkpoint_io: TorchCheckpointIO | None = None) -> None:
+        super().__init__(checkpoint_io or AtomicCheckpointIO())
+
+    def wait(self) -> None:
+        """Block until every checkpoint handed over is written; raise a failed write's error."""
+        if self._executor is not None:
+            self._executor.submit(lambda: None).result()  # one thread: runs after the others
+        self._raise_error()
+
+    def save_checkpoint(self, *args, **kwargs) -> None:
+        self._raise_error()  # an earlier write failed
+        try:
+            super().save_checkpoint(*args, **kwargs)
+        except BaseException:
+            self._error = None  # raised here: not again at teardown
+            raise
+
+    def remove_checkpoint(self, *args, **kwargs) -> None:
+        self.wait()  # never race a write of the same file
+        super().remove_checkpoint(*args, **kwargs)
+
+    def load_checkpoint(self, *args, **kwargs):
+        self.wait()
+        return super().load_checkpoint(*args, **kwargs)
+
+    def teardown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is None:
+            return
+        if sys.exc_info()[1] is not None:  # called while another error ends the run
+            print(f"note: a checkpoint was not written: {error}", file=sys.stderr)
+            return
+        raise error
+
+
+def save_keeping_previous(trainer, path: Path, previous: Path) -> None:
+    """Save a checkpoint of `trainer` at `path`; the file it replaces becomes `previous`. Through
+    the atomic writer that happens in the writer, once the new file is on disk; a strategy that
+    writes its files itself (FSDP, DeepSpeed: no CheckpointIO) gets it moved first."""
+    if type(trainer.strategy).save_checkpoint is Strategy.save_checkpoint and isinstance(
+        trainer.strategy.checkpoint_io, AtomicCheckpointIO | BackgroundCheckpointIO
+    ):
+        trainer.save_checkpoint(path, storage_options={"previous": previous})
+        return
+    if trainer.is_global_zero and path.exists():
+        os.replace(path, previous)
+    trainer.save_checkpoint(path)
+
+
+def wait_for_checkpoints(trainer) -> None:
+    """Return once `trainer`'s checkpoints written in the background are on disk."""
+    io = getattr(trainer.strategy, "checkpoint_io", None)
+    if isinstance(io, BackgroundCheckpointIO):
+        io.wait()
 
 
 class StopOnNonFinite(L.Callback):

@@ -17,7 +17,9 @@ How a resumed run gets the same numbers as an uninterrupted one:
 * `ResumeCheckpoint` writes `last.ckpt` before the first step of every epoch after the first
   (the state right after the previous epoch's validation, metrics row and scheduler step), every
   N steps or M minutes inside an epoch, and at the end of training. The file it replaces is kept
-  as `previous.ckpt`, the fallback when `last.ckpt` is missing or damaged.
+  as `previous.ckpt`, the fallback when `last.ckpt` is missing or damaged. The writes happen in
+  a background thread (`BackgroundCheckpointIO`, engine/callbacks.py) on a copy of the state
+  taken at that point, so training does not wait for the disk.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from visionfit.data.samplers import EpochSampler, derive_seed  # noqa: F401 (re-exported)
+from visionfit.engine.callbacks import save_keeping_previous, wait_for_checkpoints
 from visionfit.errors import RunError
 
 LAST = "last.ckpt"
@@ -99,7 +102,8 @@ class StepSeeder(L.Callback):
 
 class ResumeCheckpoint(L.Callback):
     """Write `last.ckpt` at points a run continues from exactly; keep the one before as
-    `previous.ckpt`. Writes are atomic (the trainer's CheckpointIO plugin).
+    `previous.ckpt`. Writes are atomic and in the background (the trainer's CheckpointIO plugin,
+    `BackgroundCheckpointIO`); Trainer.fit returns once they are on disk.
 
     Checkpoints are taken *before* a training step (``on_train_batch_start``): at the first step
     of every epoch after the first (the state right after the previous epoch's validation,
@@ -137,6 +141,9 @@ class ResumeCheckpoint(L.Callback):
 
     def on_train_start(self, trainer, pl_module):
         self._last_time = time.monotonic()
+        if trainer.is_global_zero:  # a write that a kill cut short (the run is locked: no other)
+            for stale in self.dirpath.glob(".*.ckpt.*.tmp"):
+                stale.unlink(missing_ok=True)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         loader = trainer.train_dataloader
@@ -191,20 +198,23 @@ class ResumeCheckpoint(L.Callback):
 
     def _save(self, trainer) -> None:
         self._last_step = trainer.global_step
-        last = self.dirpath / LAST
-        if trainer.is_global_zero:  # every process calls save_checkpoint; the main one writes
+        if trainer.is_global_zero:
             self.dirpath.mkdir(parents=True, exist_ok=True)
-            if last.exists():
-                os.replace(last, self.dirpath / PREVIOUS)
-        trainer.save_checkpoint(last)
+        # Every process calls save_checkpoint; the main one writes, in the background
+        # (BackgroundCheckpointIO): the file replaced becomes previous.ckpt once the new one
+        # is on disk.
+        save_keeping_previous(trainer, self.dirpath / LAST, self.dirpath / PREVIOUS)
         self._last_time = time.monotonic()
 
 
 class TestKillSwitch(L.Callback):
     """Test hook, inactive unless ``VISIONFIT_TEST_KILL`` is set: the process SIGKILLs itself at
     ``batch:N`` (after the N-th optimizer step's callbacks) or ``epoch_end:E`` (after epoch E's
-    metrics row is written). It makes the kill points in the crash tests exact; the kill itself is
-    a real SIGKILL, indistinguishable from one sent from outside at that moment.
+    metrics row is written). It makes the kill points in the crash tests exact: it first waits
+    for the checkpoints being written in the background (as a kill a moment later would find
+    them written); the kill itself is a real SIGKILL, indistinguishable from one sent from
+    outside at that moment. A kill while a write is still going leaves the checkpoint before it
+    (`last.ckpt`, or `previous.ckpt` while the new file is being renamed into place).
 
     In a K-fold run every fold's trainer counts its own steps from 0: ``fold:K:batch:N`` (or
     ``fold:K:epoch_end:E``) kills in fold K only (``fold_<K>/``, counted from 0), and
@@ -254,8 +264,10 @@ class TestKillSwitch(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self.kind == "batch" and trainer.global_step == self.value:
+            wait_for_checkpoints(trainer)
             self._die()
 
     def on_train_epoch_end(self, trainer, pl_module):
         if self.kind == "epoch_end" and trainer.current_epoch == self.value:
+            wait_for_checkpoints(trainer)
             self._die()

@@ -27,7 +27,7 @@ from visionfit.config import RunConfig
 from visionfit.data.datasets import DecodeRefusals
 from visionfit.data.preprocess import resolve_preprocess
 from visionfit.engine.callbacks import (
-    AtomicCheckpointIO,
+    BackgroundCheckpointIO,
     EpochMetricsCSV,
     StopOnNonFinite,
     diverged_from_overflow,
@@ -121,6 +121,7 @@ def _callbacks(cfg, out_dir: Path, has_val: bool, policy, logger, extra, progres
         monitor=tc.monitor if has_val else None,
         mode=tc.monitor_mode,
         save_top_k=1,
+        save_weights_only=True,  # the bundle's weights; resume continues from last.ckpt
         save_last=False,  # last.ckpt comes from ResumeCheckpoint, at resumable points
         auto_insert_metric_name=False,
         enable_version_counter=False,
@@ -404,7 +405,7 @@ def _trainer(cfg: RunConfig, out_dir: Path, callbacks: list, logger, progress: b
         deterministic=tc.deterministic,
         callbacks=callbacks,
         logger=logger if logger is not None else False,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[BackgroundCheckpointIO()],  # atomic writes, training does not wait
         default_root_dir=str(out_dir),
         enable_progress_bar=progress,
         enable_model_summary=False,
