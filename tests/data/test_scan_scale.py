@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from visionfit.data import bounded
 from visionfit.data import scan as scan_mod
 from visionfit.data.duplicates import duplicate_groups, leakage_groups
 from visionfit.data.scan import FileScan, scan_files
@@ -74,7 +75,7 @@ def test_files_in_flight_are_bounded_by_the_threads(tmp_path, monkeypatch):
     res = scan_files(paths, max_pixels=10**6, threads=2, cache=ScanCache.disabled())
     pool = _FakePool.last
     assert pool.submitted == 200 and pool.outstanding == 0
-    assert pool.most == 2 * scan_mod.IN_FLIGHT_PER_THREAD  # not 200
+    assert pool.most == 2 * bounded.PER_THREAD  # not 200
     assert [f.image for f in res.files] == paths and res.decoded == 200
 
 
@@ -135,3 +136,17 @@ def test_duplicate_and_leakage_groups_as_before(seed):
     sha1 = dict(zip(images[:-10], digests[:-10], strict=True))  # some without a hash
     new = leakage_groups(df, sha1)
     assert new == _old_leakage_groups(df, sha1) and len(new) > 10
+
+
+def test_imap_unordered_keeps_the_window_and_raises():
+    pool = _FakePool()
+    out = sorted(bounded.imap_unordered(pool, lambda x: x * x, range(100), window=5))
+    assert out == [x * x for x in range(100)] and pool.most == 5 and pool.outstanding == 0
+
+    def boom(x):
+        if x == 7:
+            raise ValueError("seven")
+        return x
+
+    with pytest.raises(ValueError, match="seven"):
+        list(bounded.imap_unordered(_FakePool(), boom, range(20), window=3))

@@ -11,13 +11,15 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, ThreadPoolExecutor, wait
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 from PIL import Image
 
+from visionfit.data.bounded import imap_unordered, window_for
 from visionfit.data.dicom import PATIENT_KEY
 from visionfit.data.highbit import TIFF_MAGIC, bits_used, stored_dtype
 from visionfit.data.io import (
@@ -175,9 +177,6 @@ def _header(im: Image.Image) -> tuple[str, str, int]:
     return fmt, mode, orientation if 0 <= orientation <= 8 else 0
 
 
-# Files submitted to the threads and not yet taken back, per thread: enough to keep every thread
-# busy, and a bounded number of futures (and their results) whatever the number of files.
-IN_FLIGHT_PER_THREAD = 4
 _LOOKUP_CHUNK = 500  # files looked up in the scan cache at once, and results written at once
 
 
@@ -193,7 +192,7 @@ def scan_files(
     """Scan `paths` in parallel, reusing cached results for files that did not change.
 
     Memory grows with the files by their `FileScan`s only: the cache is read and written in
-    chunks, and at most `IN_FLIGHT_PER_THREAD` files per thread are in the threads at once."""
+    chunks, and a few files per thread are in the threads at once (data/bounded.py)."""
     t0 = time.perf_counter()
     paths = [str(p) for p in paths]
     own_cache = cache is None
@@ -206,15 +205,10 @@ def scan_files(
         n_threads = threads or default_threads()
         with show_progress(description, len(todo), "files", enabled=progress) as shown:
             with ThreadPoolExecutor(max_workers=n_threads) as pool:
-                _scan_bounded(
-                    pool,
-                    todo,
-                    max_pixels,
-                    n_threads * IN_FLIGHT_PER_THREAD,
-                    cache,
-                    results,
-                    shown.advance,
+                done = imap_unordered(
+                    pool, partial(_scan_keyed, max_pixels=max_pixels), todo, window_for(n_threads)
                 )
+                _store(done, cache, results, shown.advance)
     note = "" if cache.enabled else f"scan cache not used ({cache.disabled_reason})"
     if own_cache:
         cache.close()
@@ -247,39 +241,16 @@ def _scan_keyed(path: str, max_pixels: int) -> tuple[FileScan, str | None]:
     return scan_file(path, max_pixels=max_pixels), key
 
 
-def _scan_bounded(
-    pool: Executor,
-    todo: list[str],
-    max_pixels: int,
-    window: int,
-    cache: ScanCache,
-    results: dict[str, FileScan],
-    advance,
-) -> None:
-    """Scan `todo` in `pool` with at most `window` files submitted and not yet taken back;
-    results go to `results` and, a chunk at a time, to the cache."""
+def _store(done: Iterable[tuple[FileScan, str | None]], cache: ScanCache, results, advance):
+    """Scans as they finish into `results` and, a chunk at a time, into the cache."""
     fresh: list[tuple[str, str, dict]] = []
-    pending: set = set()
-
-    def take(done) -> None:
-        nonlocal fresh
-        for fut in done:
-            info, key = fut.result()
-            results[info.image] = info
-            # Missing or unstat-able files are not cached: they are cheap to look at again.
-            if key is not None and info.reason != "missing":
-                fresh.append((info.image, key, info.cacheable()))
-            advance()
+    for info, key in done:
+        results[info.image] = info
+        # Missing or unstat-able files are not cached: they are cheap to look at again.
+        if key is not None and info.reason != "missing":
+            fresh.append((info.image, key, info.cacheable()))
         if len(fresh) >= _LOOKUP_CHUNK:
             cache.put_many(fresh)
             fresh = []
-
-    for path in todo:
-        if len(pending) >= window:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            take(done)
-        pending.add(pool.submit(_scan_keyed, path, max_pixels))
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        take(done)
+        advance()
     cache.put_many(fresh)
