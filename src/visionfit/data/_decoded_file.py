@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from visionfit.data.bounded import imap_unordered, window_for
+
 FORMAT_VERSION = 1
 _MAGIC = b"VFDC" + struct.pack("<I", FORMAT_VERSION)
 _ALIGN = 4096
@@ -118,12 +120,12 @@ def _reusable(path: Path, header: dict, threads: int) -> list[bool]:
     crcs = np.array(old.crcs(path, "r"))
     same = [i for i, it in enumerate(header["items"]) if i < old.n and old.header["items"][i] == it]
 
-    def check(i: int) -> bool:
+    def check(i: int) -> tuple[int, bool]:
         ok = _crc(images[i]) == crcs[i, 0]
-        return ok and (masks is None or _crc(masks[i]) == crcs[i, 1])
+        return i, ok and (masks is None or _crc(masks[i]) == crcs[i, 1])
 
     with ThreadPoolExecutor(threads) as pool:
-        for i, ok in zip(same, pool.map(check, same), strict=True):
+        for i, ok in imap_unordered(pool, check, same, window_for(threads)):
             reuse[i] = ok
     return reuse
 
@@ -174,7 +176,7 @@ def _fill(
 
     todo = [i for i, keep in enumerate(reuse) if not keep]
     with ThreadPoolExecutor(threads) as pool:
-        for done, _ in enumerate(pool.map(one, todo), 1):
+        for done, _ in enumerate(imap_unordered(pool, one, todo, window_for(threads)), 1):
             if progress is not None:
                 progress(done, len(todo))
     for i in range(layout.n):

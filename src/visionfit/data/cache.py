@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from visionfit.data import _decoded_file as dfile
+from visionfit.data.bounded import imap_unordered, window_for
 from visionfit.data.io import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
 from visionfit.data.preprocess import DEFAULT_CROP_PCT
 from visionfit.data.scan_cache import default_cache_dir, file_key
@@ -284,18 +285,14 @@ class DecodedCache:
             self._masks = np.empty((self._n, s["size"], s["size"]), np.uint8)
 
         def one(i: int) -> None:
-            out = self._decode_or_refuse(i)
-            if out is None:
-                self._images[i] = 0
-                if self._masks is not None:
-                    self._masks[i] = 0
-                return
+            out = self._decode_or_refuse(i) or (0, 0)  # refused: zeros
             self._images[i] = out[0]
             if self._masks is not None:
                 self._masks[i] = out[1]
 
         with ThreadPoolExecutor(threads) as pool:
-            for done, _ in enumerate(pool.map(one, range(self._n)), 1):
+            finished = imap_unordered(pool, one, range(self._n), window_for(threads))
+            for done, _ in enumerate(finished, 1):
                 if progress is not None:
                     progress(done, self._n)
         self.decoded = self._n

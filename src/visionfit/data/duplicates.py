@@ -19,9 +19,12 @@ from visionfit.errors import DataError
 
 def duplicate_groups(good: list[FileScan], labels: dict[str, str]) -> list[dict]:
     """Groups of identical files (usable files only: every empty file has the same hash)."""
+    first: dict[str, str] = {}  # a set only for the hashes seen twice: most files are unique
     groups: dict[str, set[str]] = {}
     for f in good:
-        groups.setdefault(f.sha1, set()).add(f.image)
+        other = first.setdefault(f.sha1, f.image)
+        if other != f.image:
+            groups.setdefault(f.sha1, {other}).add(f.image)
     return [
         {
             "sha1": digest,
@@ -40,6 +43,8 @@ def leakage_groups(df: pd.DataFrame, sha1: dict[str, str]) -> list[dict]:
     frame = pd.DataFrame(
         {"image": df["image"], "split": df["split"], "sha1": df["image"].map(sha1)}
     ).dropna(subset=["sha1"])
+    # only hashes shared by several files can leak: one groupby over those, not one per file
+    frame = frame[frame["sha1"].duplicated(keep=False)]
     groups = []
     for digest, g in frame.groupby("sha1", sort=True):
         splits = set(g["split"])

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 import warnings
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 from PIL import Image
 
+from visionfit.data.bounded import imap_unordered, window_for
 from visionfit.data.dicom import PATIENT_KEY
 from visionfit.data.highbit import TIFF_MAGIC, bits_used, stored_dtype
 from visionfit.data.io import (
@@ -35,9 +38,13 @@ from visionfit.progress import progress as show_progress
 _EXIF_ORIENTATION = 0x0112
 
 
-@dataclass
+@dataclass(slots=True)
 class FileScan:
-    """What the scan found out about one file."""
+    """What the scan found out about one file.
+
+    One per listed file, kept for the whole run: slots (no per-object dict) and the few short
+    strings many files share (mode, format, pixel type, reason) interned, so that ten million of
+    them fit in memory (benchmarks/bench_scale.py)."""
 
     image: str
     ok: bool
@@ -64,6 +71,18 @@ class FileScan:
         d = asdict(self)
         d.pop("image")
         return d
+
+    @classmethod
+    def from_cached(cls, image: str, result: dict) -> FileScan:
+        """The scan of `image` from its `cacheable()` dict (the scan cache's entry)."""
+        for name in _SHARED_STRINGS:
+            value = result.get(name)
+            if value is not None:
+                result[name] = sys.intern(value)
+        return cls(image=image, **result)
+
+
+_SHARED_STRINGS = ("reason", "mode", "format", "dtype")  # a handful of values over all files
 
 
 @dataclass
@@ -118,6 +137,7 @@ def scan_file(path: str, *, max_pixels: int) -> FileScan:
             info.mode = f"{info.channels}x{info.dtype}"
         info.phash = perceptual_hash(arr)
         info.ok = True
+        info.format, info.mode, info.dtype = map(sys.intern, (info.format, info.mode, info.dtype))
     except ImageDecodeError as e:
         info.reason, info.detail = e.reason, str(e.detail or "")
     except MemoryError:
@@ -157,6 +177,9 @@ def _header(im: Image.Image) -> tuple[str, str, int]:
     return fmt, mode, orientation if 0 <= orientation <= 8 else 0
 
 
+_LOOKUP_CHUNK = 500  # files looked up in the scan cache at once, and results written at once
+
+
 def scan_files(
     paths: Sequence[str],
     *,
@@ -166,40 +189,68 @@ def scan_files(
     cache: ScanCache | None = None,
     description: str = "scanning images",
 ) -> ScanResult:
-    """Scan `paths` in parallel, reusing cached results for files that did not change."""
+    """Scan `paths` in parallel, reusing cached results for files that did not change.
+
+    Memory grows with the files by their `FileScan`s only: the cache is read and written in
+    chunks, and a few files per thread are in the threads at once (data/bounded.py)."""
     t0 = time.perf_counter()
     paths = [str(p) for p in paths]
     own_cache = cache is None
     if cache is None:
         cache = ScanCache.open({"max_pixels": max_pixels})
-    keys = {p: file_key(p) for p in paths}
-    cached = cache.get_many([(p, k) for p, k in keys.items() if k is not None])
-    results: dict[str, FileScan] = {p: FileScan(image=p, **r) for p, r in cached.items()}
+    results = _cached_results(paths, cache)
+    n_cached = len(results)
     todo = list(dict.fromkeys(p for p in paths if p not in results))
-    fresh: list[tuple[str, str, dict]] = []
     if todo:
+        n_threads = threads or default_threads()
         with show_progress(description, len(todo), "files", enabled=progress) as shown:
-            with ThreadPoolExecutor(max_workers=threads or default_threads()) as pool:
-                futures = {pool.submit(scan_file, p, max_pixels=max_pixels): p for p in todo}
-                for fut in as_completed(futures):
-                    info = fut.result()
-                    results[info.image] = info
-                    key = keys.get(info.image)
-                    # Missing or unstat-able files are not cached: they are cheap to look at again.
-                    if key is not None and info.reason != "missing":
-                        fresh.append((info.image, key, info.cacheable()))
-                    if len(fresh) >= 500:
-                        cache.put_many(fresh)
-                        fresh = []
-                    shown.advance()
-        cache.put_many(fresh)
+            with ThreadPoolExecutor(max_workers=n_threads) as pool:
+                done = imap_unordered(
+                    pool, partial(_scan_keyed, max_pixels=max_pixels), todo, window_for(n_threads)
+                )
+                _store(done, cache, results, shown.advance)
     note = "" if cache.enabled else f"scan cache not used ({cache.disabled_reason})"
     if own_cache:
         cache.close()
+    files = [results[p] for p in paths]
+    del results
     return ScanResult(
-        files=[results[p] for p in paths],
+        files=files,
         seconds=time.perf_counter() - t0,
         decoded=len(todo),
-        cached=len(cached),
+        cached=n_cached,
         cache_note=note,
     )
+
+
+def _cached_results(paths: list[str], cache: ScanCache) -> dict[str, FileScan]:
+    """The cached scans of the files that did not change, read a chunk at a time."""
+    results: dict[str, FileScan] = {}
+    if not cache.enabled:
+        return results
+    for i in range(0, len(paths), _LOOKUP_CHUNK):
+        keyed = [(p, k) for p in paths[i : i + _LOOKUP_CHUNK] if (k := file_key(p)) is not None]
+        for p, r in cache.get_many(keyed).items():
+            results[p] = FileScan.from_cached(p, r)
+    return results
+
+
+def _scan_keyed(path: str, max_pixels: int) -> tuple[FileScan, str | None]:
+    """Scan one file, and the cache stamp it had before it was read (None: not cacheable)."""
+    key = file_key(path)
+    return scan_file(path, max_pixels=max_pixels), key
+
+
+def _store(done: Iterable[tuple[FileScan, str | None]], cache: ScanCache, results, advance):
+    """Scans as they finish into `results` and, a chunk at a time, into the cache."""
+    fresh: list[tuple[str, str, dict]] = []
+    for info, key in done:
+        results[info.image] = info
+        # Missing or unstat-able files are not cached: they are cheap to look at again.
+        if key is not None and info.reason != "missing":
+            fresh.append((info.image, key, info.cacheable()))
+        if len(fresh) >= _LOOKUP_CHUNK:
+            cache.put_many(fresh)
+            fresh = []
+        advance()
+    cache.put_many(fresh)
