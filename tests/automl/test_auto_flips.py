@@ -25,16 +25,20 @@ from visionfit.engine.recipes import resolve_recipe
 
 
 def test_a_chiral_set_gets_no_flips_a_symmetric_one_keeps_them():
-    digits = decide_flips("val_acc", 0.97, 0.41)
+    digits = decide_flips("val_acc", 0.98, 0.35, 0.1)  # the bundled digits' pilot
     assert digits.hflip is False
     assert digits.overrides() == {"augment.hflip": False, "train.tta": "none"}
-    assert digits.line() == "horizontal flips: off (validation acc on mirrored images 0.41 vs 0.97)"
-    clothes = decide_flips("val_acc", 0.90, 0.85)
+    assert digits.line() == (
+        "horizontal flips: off (validation acc on mirrored images 0.35 vs 0.98: "
+        "kept 28% of its score above chance (0.10) on mirrored images)"
+    )
+    clothes = decide_flips("val_acc", 0.78, 0.66, 0.1)  # Fashion-MNIST's, 2 epochs
     assert clothes.hflip is True
     assert clothes.overrides() == {"augment.hflip": True, "train.tta": "hflip"}
     assert "on, with flipped test-time augmentation" in clothes.line()
     # a pilot that learned nothing, or could not score, decides nothing
-    assert decide_flips("val_acc", 0.15, 0.10).overrides() == {}
+    assert decide_flips("val_acc", 0.15, 0.10, 0.1).overrides() == {}
+    assert decide_flips("val_auroc", 0.9, 0.55, 0.5).hflip is False  # 12 % of 0.4 kept
     assert decide_flips("", math.nan, math.nan).hflip is None
 
 
@@ -65,21 +69,21 @@ def _stage(monkeypatch, scores, task=None, given=frozenset()):
 
 
 def test_the_flip_stage_applies_and_records_the_decision(monkeypatch):
-    cfg, state, clock = _stage(monkeypatch, ("val_acc", 0.97, 0.41))
+    cfg, state, clock = _stage(monkeypatch, ("val_acc", 0.97, 0.41, 0.1))
     assert cfg.augment.hflip is False and cfg.train.tta == "none"
     assert state["flips"]["hflip"] is False and state["flips"]["mirrored"] == 0.41
     assert "horizontal flips: off" in state["notes"][0] and clock.lines[-1] == state["notes"][0]
     assert [s["kind"] for s in state["stages"]] == ["pilot"]
-    cfg, state, _ = _stage(monkeypatch, ("val_acc", 0.91, 0.88))
+    cfg, state, _ = _stage(monkeypatch, ("val_acc", 0.91, 0.88, 0.1))
     assert cfg.augment.hflip is True and cfg.train.tta == "hflip"
 
 
 def test_no_pilot_for_maps_or_flips_the_user_chose(monkeypatch):
     cfg, state, _ = _stage(
-        monkeypatch, ("val_acc", 0.97, 0.41), SimpleNamespace(spatial_output=True)
+        monkeypatch, ("val_acc", 0.97, 0.41, 0.1), SimpleNamespace(spatial_output=True)
     )
     assert state["flips"]["hflip"] is None and cfg == RunConfig() and not state["stages"]
-    cfg, state, _ = _stage(monkeypatch, ("val_acc", 0.97, 0.41), given={"train.tta"})
+    cfg, state, _ = _stage(monkeypatch, ("val_acc", 0.97, 0.41, 0.1), given={"train.tta"})
     assert "train.tta given" in state["flips"]["why"] and cfg.train.tta == "none"
 
 
@@ -134,6 +138,6 @@ def test_deadline_stops_when_a_step_and_validation_no_longer_fit(monkeypatch):
 
 
 def test_flip_decision_round_trips_through_auto_json():
-    raw = decide_flips("val_acc", 0.9, 0.2).to_json()
+    raw = decide_flips("val_acc", 0.9, 0.2, 0.1).to_json()
     assert raw["hflip"] is False and raw["line"].startswith("horizontal flips: off")
     assert FlipDecision(raw["hflip"]).overrides()["augment.hflip"] is False
