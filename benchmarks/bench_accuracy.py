@@ -136,10 +136,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--set", action="append", default=[], help="KEY=VALUE for every row")
-    p.add_argument("--quick", action="store_true", help="smoke: 1 epoch of fast, auto for 40 s")
+    p.add_argument("--quick", action="store_true", help="smoke: 1 epoch of fast, auto for 60 s")
     args = p.parse_args(argv)
     if args.quick:
-        args.recipes, args.epochs, args.budgets, args.img_size = "fast", 1, "40", 16
+        args.recipes, args.epochs, args.budgets, args.img_size = "fast", 1, "60", 16
     work = Path(tempfile.mkdtemp(prefix="visionfit-bench-"))
     data = dataset(args.data, work, args)
     cfg = base_config(data, work / "runs", args)

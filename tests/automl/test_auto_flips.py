@@ -141,3 +141,16 @@ def test_flip_decision_round_trips_through_auto_json():
     raw = decide_flips("val_acc", 0.9, 0.2, 0.1).to_json()
     assert raw["hflip"] is False and raw["line"].startswith("horizontal flips: off")
     assert FlipDecision(raw["hflip"]).overrides()["augment.hflip"] is False
+
+
+def test_no_row_is_marked_best_when_no_network_finished():
+    from visionfit.automl.auto import leaderboard
+
+    state = {
+        "stages": [
+            {"kind": "baseline", "name": "baseline-rf", "status": "skipped"},
+            {"kind": "pilot", "name": "flip-pilot", "status": "done"},
+        ]
+    }
+    board = leaderboard(state)
+    assert list(board["name"]) == ["baseline-rf"] and not board["best"].any()

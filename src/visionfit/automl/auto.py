@@ -384,7 +384,7 @@ def leaderboard(state: dict) -> pd.DataFrame:
     for s in state["stages"]:
         if s["kind"] not in ("baseline", "network", "ensemble"):
             continue
-        test = state.get("test", {}) if s.get("run_dir") == best else {}
+        test = state.get("test", {}) if best and s.get("run_dir") == best else {}
         low, high = stage_interval(s)
         test_iv = test.get("interval") or {}
         rows.append(
@@ -403,7 +403,7 @@ def leaderboard(state: dict) -> pd.DataFrame:
                 "seed_spread": spreads.get(s["name"], "") if s["kind"] == "network" else "",
                 "epochs": s.get("epochs_run", s.get("epochs", "")),
                 "seconds": round(float(s.get("seconds", 0.0)), 1),
-                "best": s.get("run_dir") == best,
+                "best": best is not None and s.get("run_dir") == best,
                 "run_dir": s.get("run_dir", ""),
             }
         )
