@@ -154,3 +154,29 @@ def test_no_row_is_marked_best_when_no_network_finished():
     }
     board = leaderboard(state)
     assert list(board["name"]) == ["baseline-rf"] and not board["best"].any()
+
+
+def test_a_training_is_told_to_stop_before_its_tail_and_the_final_reserve(monkeypatch, tmp_path):
+    from visionfit.automl import auto_stages
+
+    seen = {}
+
+    def fake_training(state, stage, *args):
+        seen["deadline"] = deadline = args[-1]
+        stage["run_dir"] = str(tmp_path)
+        deadline.ended_at = 45.0  # training ended at 45; the run returns at 50
+        return SimpleNamespace(val_score={"metric": "acc", "value": 0.9}, n_val=10)
+
+    monkeypatch.setattr(auto_stages, "_new_training", fake_training)
+    monkeypatch.setattr(auto_stages.time, "time", lambda: 50.0)
+    clock = SimpleNamespace(deadline=1000.0, say=lambda msg: None)
+    state = {"stages": [{"kind": "network", "name": "c", "status": "planned"}]}
+    choice = SimpleNamespace(seconds=2000.0)
+    auto_stages.train_stage(
+        state, state["stages"][0], None, None, None, None, choice, tmp_path, clock, lambda: 0, 20.0
+    )
+    told = seen["deadline"]
+    assert told.deadline == 1000.0 - 20.0  # the final reserve kept after it
+    assert told.reserve_s == pytest.approx(1.0 + RUN_TAIL_S)  # its own tail, not yet measured
+    assert state["stages"][0]["tail_s"] == 5.0 and state["stages"][0]["status"] == "done"
+    assert run_tail_s(state, Candidate("c", {})) == pytest.approx(1.0 + 6.0)  # 1.2 x 5 s
