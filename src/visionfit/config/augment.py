@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-AUGMENT_PRESETS = ("none", "light", "shift", "medium", "heavy", "trivial")
+AUGMENT_PRESETS = ("none", "light", "medium", "heavy", "trivial")
 AUGMENT_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -18,9 +18,8 @@ class AugmentConfig(BaseModel):
 
     preset: str = Field(
         "light",
-        description="Training augmentation: a preset (none | light | shift | medium | heavy | "
-        "trivial = TrivialAugment) or an albumentations pipeline file (.yaml/.json, as A.save "
-        "writes it).",
+        description="Training augmentation: a preset (none | light | medium | heavy | trivial "
+        "= TrivialAugment) or an albumentations pipeline file (.yaml/.json, as A.save writes it).",
     )
     img_size: int = Field(64, ge=8, le=2048, description="Images are resized to this square size.")
     hflip: bool = Field(
