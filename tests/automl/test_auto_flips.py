@@ -110,10 +110,15 @@ def test_no_recipe_adds_test_time_flips_to_a_run_trained_without_flips():
 def test_auto_keeps_time_for_the_end_of_each_run_and_of_the_budget():
     cand = Candidate("c", {}, timed=True, val_batches=10, val_batch_s=0.1, batch_size=32)
     assert run_tail_s({"stages": []}, cand) == pytest.approx(1.0 + 3.0 + RUN_TAIL_S)
+    small = {"stages": [], "budget_s": 40.0}  # a small budget: at most 5 % of it
+    assert run_tail_s(small, cand) == pytest.approx(1.0 + 3.0 + 2.0)
     measured = {"stages": [{"tail_s": 10.0}, {"tail_s": 4.0}, {"kind": "baseline"}]}
     assert run_tail_s(measured, cand) == pytest.approx(1.0 + 3.0 + 12.0)
     assert final_reserve(600, [cand], 936) == pytest.approx(
         FINAL_FIXED_S + MARGIN * 600 + 3 * (0.1 / 32) * 1000
+    )
+    assert final_reserve(60, [cand], 936) == pytest.approx(
+        0.03 * 60 + MARGIN * 60 + 3 * (0.1 / 32) * 1000
     )
 
 

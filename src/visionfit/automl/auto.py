@@ -71,6 +71,7 @@ STATE_FILE = AUTO_STATE
 LEADERBOARD_FILE = "leaderboard.csv"
 MAX_TRAININGS = 6
 FINAL_FIXED_S = 4.0
+FINAL_SHARE = 0.03  # FINAL_FIXED_S, but at most this share of a small budget
 MARGIN = 0.02
 
 
@@ -366,12 +367,12 @@ def _calibrate(state: dict, cands: list[Candidate], stage: dict) -> None:
 def final_reserve(budget_s: float, cands: list[Candidate], n_eval: int) -> float:
     """Seconds kept after the last training: loading the best model, predicting the validation
     (ensemble) and test images, with flips, their bootstrap intervals and the leaderboard
-    (`FINAL_FIXED_S` and what the predictions take), and a margin of `MARGIN` of the budget for
-    a machine that slows down under other work."""
+    (`FINAL_FIXED_S`, at most `FINAL_SHARE` of a small budget, and what the predictions take),
+    and a margin of `MARGIN` of the budget for a machine that slows down under other work."""
     # seconds per image of the slowest candidate's validation batches
     image_s = max([c.val_batch_s / c.batch_size for c in cands if c.timed] or [0.05 / 32])
     predict_s = 3 * image_s * (64 + n_eval)
-    return FINAL_FIXED_S + MARGIN * budget_s + predict_s
+    return min(FINAL_FIXED_S, FINAL_SHARE * budget_s) + MARGIN * budget_s + predict_s
 
 
 def leaderboard(state: dict) -> pd.DataFrame:

@@ -34,6 +34,7 @@ PILOT_SHARE = 0.06  # of the budget
 PILOT_MAX_S = 120.0
 PILOT_MAX_EPOCHS = 4
 PILOT_TRAIN_IMAGES = 10_000
+MIN_PILOT_STEPS = 12
 PILOT_VAL_IMAGES = 2_000
 SCORE_KEYS = ("val_acc", "val_auroc", "val_r2")  # the first the module logs; higher is better
 FLIP_KEYS = ("augment.hflip", "augment.preset", "train.tta")
@@ -126,6 +127,8 @@ def run_flip_pilot(task, cfg, data, train_df, val_df, epochs: int, deadline: flo
     train_loader, val_loader = create_loaders(
         task, cfg, data, train_df, val_df, created.preprocessing
     )
+    if len(train_loader) * epochs < MIN_PILOT_STEPS:  # too few to learn (or to schedule)
+        return "", math.nan, math.nan, math.nan
     module = task.create_module(
         cfg, data, created.model, train_df, steps_per_epoch=len(train_loader), param_groups=None
     )
@@ -199,7 +202,11 @@ def flip_stage(state: dict, task, cfg, data, df, cands: list, clock, save, given
             clock.say(f"flip pilot: {timed[0].name}, {epochs} epochs without flips")
             t0 = time.time()
             pcfg = candidate_config(cfg, timed[0], seed=cfg.train.seed, epochs=epochs)
-            scores = run_flip_pilot(task, pcfg, data, train_df, val_df, epochs, t0 + seconds)
+            try:
+                scores = run_flip_pilot(task, pcfg, data, train_df, val_df, epochs, t0 + seconds)
+            except (RuntimeError, ValueError, ZeroDivisionError) as e:  # the pilot is optional
+                scores = ("", math.nan, math.nan, math.nan)
+                clock.say(f"  the flip pilot failed: {e}")
             decision = decide_flips(*scores)
             state["stages"].append(
                 {

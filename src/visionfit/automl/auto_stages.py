@@ -32,6 +32,7 @@ BASELINE_MAX_IMAGES = 20_000
 # best weights, the bundle, bootstrap intervals, the curves plot, summary.json (a few seconds of
 # Python on a loaded machine; the README's auto once overran its budget by 16 s without it)
 RUN_TAIL_S = 6.0
+TAIL_SHARE = 0.05  # ... but at most this share of a small budget (small data, short tails)
 
 
 def run_check_stage(state: dict, cfg: RunConfig, clock, save) -> None:
@@ -142,10 +143,12 @@ def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save
 def run_tail_s(state: dict, cand: Candidate) -> float:
     """Seconds a run of `cand` needs after its training: its validation passes (best weights,
     post-processing, final scores) and the rest (the bundle, intervals, curves, summary) —
-    `RUN_TAIL_S` until a run of this `auto` has measured it (its `tail_s`, with a 20 % margin)."""
+    `RUN_TAIL_S` (at most `TAIL_SHARE` of the budget) until a run of this `auto` has measured it
+    (its `tail_s`, with a 20 % margin)."""
     passes = 3 * cand.val_batches * cand.val_batch_s
     tails = [s["tail_s"] for s in state.get("stages", []) if s.get("tail_s") is not None]
-    return 1.0 + passes + (1.2 * max(tails) if tails else RUN_TAIL_S)
+    prior = min(RUN_TAIL_S, TAIL_SHARE * float(state.get("budget_s") or 1e9))
+    return 1.0 + passes + (1.2 * max(tails) if tails else prior)
 
 
 def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, save, deadline):
