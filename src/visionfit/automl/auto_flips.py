@@ -47,6 +47,7 @@ class FlipDecision:
     plain: float = math.nan
     mirrored: float = math.nan
     why: str = ""
+    seconds: float = 0.0  # the pilot's
 
     def overrides(self) -> dict:
         if self.hflip is None:
@@ -70,6 +71,7 @@ class FlipDecision:
             "plain": self.plain,
             "mirrored": self.mirrored,
             "why": self.why,
+            "seconds": self.seconds,
             "line": self.line(),
         }
 
@@ -208,14 +210,7 @@ def flip_stage(state: dict, task, cfg, data, df, cands: list, clock, save, given
                 scores = ("", math.nan, math.nan, math.nan)
                 clock.say(f"  the flip pilot failed: {e}")
             decision = decide_flips(*scores)
-            state["stages"].append(
-                {
-                    "kind": "pilot",
-                    "name": "flip-pilot",
-                    "status": "done",
-                    "seconds": time.time() - t0,
-                }
-            )
+            decision.seconds = time.time() - t0
         state["flips"] = decision.to_json()
         state.setdefault("notes", []).append(decision.line())
         clock.say(decision.line())
