@@ -7,7 +7,8 @@ whole command, start-up included):
    by every stage; run `check` (tasks/check.py) and stop on data that cannot be trained on;
 2. the scikit-learn baseline (3-fold CV on the non-test images) when the task has one and the
    data is small enough for the budget;
-3. time each candidate network (`Task.auto_candidates`) for a few steps on this machine;
+3. time each candidate network (`Task.auto_candidates`) for a few steps on this machine; decide
+   from a short pilot whether the data may be flipped left-right (automl/auto_flips.py);
 4. train the candidate with the best expected score in the time left (automl/auto_plan.py), with
    the recipe (`--recipe`, default `default`), its epochs sized to its share and a `Deadline`
    callback as the safety net; while time remains, train more (the next best, or the same
@@ -31,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from visionfit.automl.auto_flips import flip_stage
 from visionfit.automl.auto_inputs import (
     batch_for_size,
     bf16_worth_timing,
@@ -51,6 +53,7 @@ from visionfit.automl.auto_stages import (
     make_ensemble,
     run_baseline_stage,
     run_check_stage,
+    run_tail_s,
     train_stage,
 )
 from visionfit.config import RunConfig
@@ -67,6 +70,9 @@ from visionfit.runs.rundir import atomic_write_csv, atomic_write_text, create_ru
 STATE_FILE = AUTO_STATE
 LEADERBOARD_FILE = "leaderboard.csv"
 MAX_TRAININGS = 6
+FINAL_FIXED_S = 4.0
+FINAL_SHARE = 0.03  # FINAL_FIXED_S, but at most this share of a small budget
+MARGIN = 0.02
 
 
 @dataclass
@@ -149,6 +155,7 @@ def run_auto(
     if task.baseline() is not None:
         run_baseline_stage(state, cfg, data, auto_dir, clock, save)
     cands = _timed_candidates(state, task, cfg, data, df, clock, save)
+    cfg = flip_stage(state, task, cfg, data, df, cands, clock, save, given)
     _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, save)
     best, test = _keep_best(state, task, data, df, auto_dir, clock)
     board = leaderboard(state)
@@ -318,7 +325,8 @@ def _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, s
         options = []  # each candidate with the reserve its own predictions need
         for cand in (c for c in cands if c.timed):
             reserve = final_reserve(clock.budget_s, _named(cands, trained | {cand.name}), n_eval)
-            choice = choose([cand], clock.left() - reserve, leave_for_more=first)
+            tail = run_tail_s(state, cand)
+            choice = choose([cand], clock.left() - reserve - tail, leave_for_more=first)
             if choice is not None:
                 options.append((cand.expected(choice.seconds), reserve, choice))
         if not options:
@@ -357,12 +365,14 @@ def _calibrate(state: dict, cands: list[Candidate], stage: dict) -> None:
 
 
 def final_reserve(budget_s: float, cands: list[Candidate], n_eval: int) -> float:
-    """Seconds kept after the last training: loading the best model and predicting the
-    validation (ensemble) and test images, with flips, and the leaderboard."""
+    """Seconds kept after the last training: loading the best model, predicting the validation
+    (ensemble) and test images, with flips, their bootstrap intervals and the leaderboard
+    (`FINAL_FIXED_S`, at most `FINAL_SHARE` of a small budget, and what the predictions take),
+    and a margin of `MARGIN` of the budget for a machine that slows down under other work."""
     # seconds per image of the slowest candidate's validation batches
     image_s = max([c.val_batch_s / c.batch_size for c in cands if c.timed] or [0.05 / 32])
     predict_s = 3 * image_s * (64 + n_eval)
-    return 1.0 + 0.01 * budget_s + predict_s
+    return min(FINAL_FIXED_S, FINAL_SHARE * budget_s) + MARGIN * budget_s + predict_s
 
 
 def leaderboard(state: dict) -> pd.DataFrame:
@@ -375,7 +385,7 @@ def leaderboard(state: dict) -> pd.DataFrame:
     for s in state["stages"]:
         if s["kind"] not in ("baseline", "network", "ensemble"):
             continue
-        test = state.get("test", {}) if s.get("run_dir") == best else {}
+        test = state.get("test", {}) if best and s.get("run_dir") == best else {}
         low, high = stage_interval(s)
         test_iv = test.get("interval") or {}
         rows.append(
@@ -394,7 +404,7 @@ def leaderboard(state: dict) -> pd.DataFrame:
                 "seed_spread": spreads.get(s["name"], "") if s["kind"] == "network" else "",
                 "epochs": s.get("epochs_run", s.get("epochs", "")),
                 "seconds": round(float(s.get("seconds", 0.0)), 1),
-                "best": s.get("run_dir") == best,
+                "best": best is not None and s.get("run_dir") == best,
                 "run_dir": s.get("run_dir", ""),
             }
         )

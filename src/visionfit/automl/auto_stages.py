@@ -28,6 +28,11 @@ BASELINE_IMAGES_PER_BUDGET_S = 20
 # ... and at most this many: a 300-tree forest grows as n log n (60,000 Fashion-MNIST images
 # would take 10+ minutes of 2 cores, a sixth of an hour's budget, for a reference row)
 BASELINE_MAX_IMAGES = 20_000
+# What a run does after training besides its validation passes, until measured: reloading the
+# best weights, the bundle, bootstrap intervals, the curves plot, summary.json (a few seconds of
+# Python on a loaded machine; the README's auto once overran its budget by 16 s without it)
+RUN_TAIL_S = 6.0
+TAIL_SHARE = 0.05  # ... but at most this share of a small budget (small data, short tails)
 
 
 def run_check_stage(state: dict, cfg: RunConfig, clock, save) -> None:
@@ -99,16 +104,20 @@ def run_baseline_stage(state: dict, cfg: RunConfig, data, auto_dir: Path, clock,
 
 def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save, reserve):
     """Train `choice` in a new run directory of AUTO_DIR, or (choice None) resume the killed
-    training of `stage`; the stage records its validation score and seconds."""
+    training of `stage`; the stage records its validation score, seconds and tail (`tail_s`:
+    the seconds from the end of training to the end of the run)."""
     cand = _candidate_of(state, stage["name"])
     t0 = time.time()
-    run_reserve = 1.0 + 3 * cand.val_batches * cand.val_batch_s
+    limit = clock.deadline - reserve
+    if choice is not None:  # a run that overruns its plan by far leaves the rest to others
+        limit = min(limit, t0 + 1.25 * choice.seconds + 5)
+    deadline = Deadline(limit, run_tail_s(state, cand))
     try:
         if choice is None:
-            result = _resume_training(stage, clock, reserve, run_reserve)
+            result = _resume_training(stage, clock, deadline)
         else:
             result = _new_training(
-                state, stage, task, cfg, data, df, choice, auto_dir, clock, save, reserve
+                state, stage, task, cfg, data, df, choice, auto_dir, clock, save, deadline
             )
     except VisionfitError as e:
         stage.update(status="failed", why=str(e), seconds=time.time() - t0)
@@ -123,13 +132,26 @@ def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save
         epochs_run=_epochs_run(Path(stage["run_dir"])),
         seconds=stage.get("seconds", 0.0) + time.time() - t0,
     )
+    if deadline.ended_at is not None:
+        stage["tail_s"] = time.time() - deadline.ended_at
     clock.say(f"  {stage['name']}: {stage['metric']} {stage['val']:.4f} (validation)")
     save()
     del result
     gc.collect()  # one network alive at a time
 
 
-def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, save, reserve):
+def run_tail_s(state: dict, cand: Candidate) -> float:
+    """Seconds a run of `cand` needs after its training: its validation passes (best weights,
+    post-processing, final scores) and the rest (the bundle, intervals, curves, summary) —
+    `RUN_TAIL_S` (at most `TAIL_SHARE` of the budget) until a run of this `auto` has measured it
+    (its `tail_s`, with a 20 % margin)."""
+    passes = 3 * cand.val_batches * cand.val_batch_s
+    tails = [s["tail_s"] for s in state.get("stages", []) if s.get("tail_s") is not None]
+    prior = min(RUN_TAIL_S, TAIL_SHARE * float(state.get("budget_s") or 1e9))
+    return 1.0 + passes + (1.2 * max(tails) if tails else prior)
+
+
+def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, save, deadline):
     from visionfit.automl.auto_plan import candidate_config
     from visionfit.engine.fit import resolve_config, train_in_run_dir, write_run_inputs
     from visionfit.engine.lr_range import apply_lr_find
@@ -151,9 +173,7 @@ def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, sa
     ccfg, lr_notes = apply_lr_find(task, ccfg, data, df)
     created = create_model(task, ccfg, data)
     write_run_inputs(run_dir, ccfg, task, data, df)
-    run_reserve = 1.0 + 3 * cand.val_batches * cand.val_batch_s
-    deadline = min(clock.deadline - reserve, time.time() + 1.25 * choice.seconds + 5)
-    callbacks = [Deadline(deadline, run_reserve)]
+    callbacks = [deadline]
     kill = TestKillSwitch.for_auto_stage(sum(s["kind"] == "network" for s in state["stages"]))
     callbacks += [kill] if kill else []
     return train_in_run_dir(
@@ -172,7 +192,7 @@ def _new_training(state, stage, task, cfg, data, df, choice, auto_dir, clock, sa
     )
 
 
-def _resume_training(stage, clock, reserve, run_reserve):
+def _resume_training(stage, clock, deadline):
     from visionfit.engine.resume import resume
 
     run_dir = Path(stage["run_dir"])
@@ -180,10 +200,7 @@ def _resume_training(stage, clock, reserve, run_reserve):
     if is_finished(run_dir):
         # killed after the run ended but before the stage was recorded
         return _FinishedRun(run_dir, read_summary(run_dir))
-    deadline = clock.deadline - reserve
-    return resume(
-        run_dir, progress=in_a_log(), callbacks=[Deadline(deadline, run_reserve)], score_test=False
-    )
+    return resume(run_dir, progress=in_a_log(), callbacks=[deadline], score_test=False)
 
 
 class _FinishedRun:

@@ -22,6 +22,12 @@ class AugmentConfig(BaseModel):
         "= TrivialAugment) or an albumentations pipeline file (.yaml/.json, as A.save writes it).",
     )
     img_size: int = Field(64, ge=8, le=2048, description="Images are resized to this square size.")
+    hflip: bool = Field(
+        True,
+        description="Keep the preset's or file's random horizontal flips (false: drop them, for "
+        "data whose mirror image is another thing: digits, text). `auto` decides it from a "
+        "pilot's validation score on flipped images.",
+    )
     vflip: bool = Field(
         False, description="Also flip vertically at random (p 0.5): for data without an up."
     )

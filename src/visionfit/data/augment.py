@@ -211,15 +211,36 @@ def changes_shape(compose: A.BaseCompose) -> bool:
 
 
 def create_augment(aug) -> A.Compose:
-    """The training augmentation of an AugmentConfig: its preset or file, then a vertical flip
-    (`vflip`) and a random 90-degree rotation (`rot90`) when asked for."""
+    """The training augmentation of an AugmentConfig: its preset or file (without its horizontal
+    flips when `hflip` is false), then a vertical flip (`vflip`) and a random 90-degree rotation
+    (`rot90`) when asked for."""
     compose = read_augment(aug.preset)
+    if not getattr(aug, "hflip", True):
+        compose = without_hflips(compose)
     extra = []
     if getattr(aug, "vflip", False):
         extra.append(A.VerticalFlip(p=0.5))
     if getattr(aug, "rot90", False):
         extra.append(A.RandomRotate90(p=0.5))
     return A.Compose([*_ops_of(compose), *extra]) if extra else compose
+
+
+def without_hflips(compose: A.BaseCompose) -> A.Compose:
+    """`compose` without its HorizontalFlip ops, at any depth (a OneOf keeps its other ops)."""
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [strip(v) for v in node if not _is_hflip(v)]
+        return node
+
+    return pipeline_from_dict(strip(augment_dict(compose)), "augmentation pipeline")
+
+
+def _is_hflip(node) -> bool:
+    name = node.get("__class_fullname__", "") if isinstance(node, dict) else ""
+    return name.rsplit(".", 1)[-1] == "HorizontalFlip"
 
 
 def _ops_of(compose: A.BaseCompose) -> list:
@@ -277,6 +298,8 @@ def run_augment_text(aug) -> str:
     """augment.yaml of a run trained with the AugmentConfig `aug`: the resolved pipeline."""
     flags = [f for f in ("vflip", "rot90") if getattr(aug, f, False)]
     source = f"preset {aug.preset!r}" if is_preset(aug.preset) else f"the file {aug.preset}"
+    if not getattr(aug, "hflip", True):
+        source += " without its horizontal flips (augment.hflip false)"
     if flags:
         source += " + " + " + ".join(f"--{f}" for f in flags)
     header = (

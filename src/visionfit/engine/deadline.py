@@ -22,6 +22,7 @@ class Deadline(L.Callback):
         self.deadline = deadline
         self.reserve_s = reserve_s
         self.stopped_early = False
+        self.ended_at: float | None = None  # time.time() when training ended (the tail follows)
         self._step_s = 0.0
         self._val_s = 0.0
         self._t_batch = 0.0
@@ -38,6 +39,9 @@ class Deadline(L.Callback):
         if self._left() < self._step_s + self._val_s:
             trainer.should_stop = True
             self.stopped_early = True
+
+    def on_train_end(self, trainer, pl_module):
+        self.ended_at = time.time()
 
     def on_validation_epoch_start(self, trainer, pl_module):
         self._t_val = time.perf_counter()

@@ -89,6 +89,9 @@ def resolve_recipe(cfg: RunConfig, family: str, n_train: int) -> tuple[RunConfig
     if n_train < MIN_MIX_IMAGES and (overrides.get("train.mixup") or overrides.get("train.cutmix")):
         overrides.update({"train.mixup": 0.0, "train.cutmix": 0.0})
         notes.append(f"recipe {recipe.name}: mixup/cutmix off below {MIN_MIX_IMAGES} images")
+    if not cfg.augment.hflip and overrides.get("train.tta", "none") != "none":
+        overrides["train.tta"] = "none"  # a network trained without mirrors is not shown them
+        notes.append(f"recipe {recipe.name}: no test-time flips without training flips")
     return cfg.with_overrides(overrides), notes
 
 
