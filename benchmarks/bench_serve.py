@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import command_line  # noqa: E402
 
 
-def train_tiny(root: Path, size: int) -> Path:
-    """A 1-epoch simple_cnn on a few generated images: a real run directory to serve."""
+def train_tiny(root: Path, size: int, model: str = "simple_cnn") -> Path:
+    """A 1-epoch `model` on a few generated images: a real run directory to serve."""
     import visionfit
     from visionfit.config import RunConfig
     from visionfit.data.synthetic import make_shapes_dataset
@@ -50,7 +50,7 @@ def train_tiny(root: Path, size: int) -> Path:
     cfg = {
         "runs_dir": str(root / "runs"),
         "data": {"path": str(data), "workers": 0},
-        "model": {"name": "simple_cnn"},
+        "model": {"name": model, "pretrained": False},
         "augment": {"preset": "none", "img_size": size},
         "train": {"epochs": 1, "batch_size": 8, "patience": None, "accelerator": "cpu"},
     }
@@ -164,6 +164,11 @@ def main() -> None:
         "--queue", type=int, help="every server's --workers-queue (default: the server's, 8)"
     )
     ap.add_argument("--size", type=int, default=28, help="image size of the tiny run")
+    ap.add_argument(
+        "--model",
+        default="simple_cnn",
+        help="the tiny run's network (resnet18: a model whose forward pass, not HTTP, is the cost)",
+    )
     ap.add_argument("--quick", action="store_true", help="seconds: torch, 1 and 16 clients")
     args = ap.parse_args()
     if args.quick:
@@ -174,7 +179,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         root = Path(tmp)
-        run = args.run or train_tiny(root, args.size)
+        run = args.run or train_tiny(root, args.size, args.model)
         uploads = sample_images(root, args.size)
         print(f"# {command_line()}\n# run: {run}; {len(uploads)} distinct PNG uploads")
         print(f"# {os.cpu_count()} CPUs; rows: {args.seconds:g} s measured after {warmup:g} s")

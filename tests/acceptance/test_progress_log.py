@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import re
 
+from visionfit.data.synthetic import make_shapes_dataset
 
-def test_train_and_predict_print_progress_lines_into_a_log(vf, ws, shapes):
+
+def test_train_and_predict_print_progress_lines_into_a_log(vf, ws):
+    # images of its own: the shared fixtures' scan and decoded caches are warm after other tests,
+    # and a warm cache has nothing to scan or decode, so prints no such line
+    shapes = make_shapes_dataset(ws / "progress_data", n_per_class=10, seed=20)
     log = vf(
         "train", shapes, "--model", "simple_cnn", "--img-size", "16", "--epochs", "2",
         "--progress", "0", cwd=ws / "progress_log",
@@ -21,5 +26,6 @@ def test_train_and_predict_print_progress_lines_into_a_log(vf, ws, shapes):
     run = log.run_dir()
     pred = vf("predict", run, shapes, "--out", ws / "progress.csv", "--progress", "0", cwd=ws)
     assert re.search(r"^predicting: \d+/\d+ images", pred.ok().err + pred.out, re.M)
-    quiet = vf("check", shapes, cwd=ws / "progress_log")  # default 30 s: a quick scan says nothing
+    # a line at most every --progress seconds: within the hour this scan takes, none
+    quiet = vf("check", shapes, "--progress", "3600", cwd=ws / "progress_log")
     assert "scanning images:" not in quiet.ok().out + quiet.err
