@@ -110,6 +110,8 @@ def run_floor(case: Case, epochs: int) -> float:
         order = torch.randperm(len(train), generator=gen)
         for k in range(0, len(order), BATCH):
             x, y = train[order[k : k + BATCH]]
+            if len(x) < 2:  # BatchNorm cannot train on one image (visionfit drops it too)
+                continue
             flip = torch.rand(len(x), generator=gen) < 0.5
             yield torch.where(flip[:, None, None, None], x.flip(3), x), y
 
