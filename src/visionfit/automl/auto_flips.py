@@ -114,8 +114,7 @@ def run_flip_pilot(task, cfg, data, train_df, val_df, epochs: int, deadline: flo
     """Train `cfg` (a candidate's config) without flips for `epochs` on a subset, then its
     validation score as it is and mirrored, and chance: (metric, plain, mirrored, chance);
     nothing is written."""
-    import lightning as L
-
+    from visionfit.automl.auto_plan import bare_trainer
     from visionfit.engine.deadline import Deadline
     from visionfit.engine.fit import resolve_config
     from visionfit.engine.trainer import create_loaders, create_model
@@ -134,19 +133,7 @@ def run_flip_pilot(task, cfg, data, train_df, val_df, epochs: int, deadline: flo
     module = task.create_module(
         cfg, data, created.model, train_df, steps_per_epoch=len(train_loader), param_groups=None
     )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator=cfg.train.accelerator,
-        devices=1,
-        precision=cfg.train.precision,
-        callbacks=[Deadline(deadline)],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+    trainer = bare_trainer(cfg, [Deadline(deadline)], max_epochs=epochs)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*val_dataloader.*|.*does not have many workers.*")
         trainer.fit(module, train_loader)

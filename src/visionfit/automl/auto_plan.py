@@ -146,19 +146,8 @@ def time_candidate(task, cfg, data, train_df, val_df, cand: Candidate) -> Candid
     )
     cand.setup_s = time.perf_counter() - t0
     clock = _StepClock()
-    trainer = L.Trainer(
-        max_steps=TIMED_STEPS,
-        accelerator=cfg.train.accelerator,
-        devices=1,
-        precision=cfg.train.precision,
-        callbacks=[clock, *ema_callback(cfg.train.ema_decay if cfg.train.ema else None)],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+    ema = ema_callback(cfg.train.ema_decay if cfg.train.ema else None)
+    trainer = bare_trainer(cfg, [clock, *ema], max_steps=TIMED_STEPS)
     with warnings.catch_warnings():  # "validation_step but no val_dataloader": on purpose
         warnings.filterwarnings("ignore", ".*val_dataloader.*")
         trainer.fit(module, train_loader)
@@ -220,3 +209,21 @@ def choose(cands: list[Candidate], seconds: float, *, leave_for_more: bool) -> C
     epochs = best.epochs_for(share)
     why = f"expected {best.expected(share):.2f} with {epochs} epochs of {best.epoch_s:.1f} s"
     return Choice(best, epochs, best.seconds_for(epochs), why)
+
+
+def bare_trainer(cfg, callbacks: list, **limits) -> L.Trainer:
+    """A Lightning trainer for auto's own measurements (timing, the flip pilot): one device, no
+    logger, checkpoints, bars, summary or validation; `limits`: max_steps or max_epochs."""
+    return L.Trainer(
+        accelerator=cfg.train.accelerator,
+        devices=1,
+        precision=cfg.train.precision,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        **limits,
+    )
