@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/visionfit demo
 
+# Two pytest workers, a test file each at a time (module fixtures train once): the suite is
+# mostly single-threaded start-up (importing torch + Lightning) and tiny models, which one
+# thread per worker runs as fast as two.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -33,7 +33,7 @@ from visionfit.data.synthetic import make_segmentation_dataset, make_shapes_data
 
 _EXE = Path(sys.executable).with_name("visionfit")
 VF = [str(_EXE)] if _EXE.exists() else [sys.executable, "-m", "visionfit.cli"]
-TIMEOUT = 420
+TIMEOUT = 900  # a hang guard; `make test` runs two test workers, each with two jobs
 HERE = Path(__file__).parent
 
 
@@ -180,6 +180,12 @@ class Jobs:
     def get(self, key: str):
         return self.futures[key].result()
 
+    def ensure(self, key: str, fn):
+        """The value of job `key`, queued now with fn() unless it was queued already."""
+        if key not in self.futures:
+            self.submit(key, fn)
+        return self.get(key)
+
 
 @pytest.fixture(scope="session")
 def jobs():
@@ -302,10 +308,12 @@ SHARED = {
 
 
 @pytest.fixture(scope="session", autouse=True)
-def shared_runs(request, jobs, vf, proj, ws, shapes, binary, seg_data):
-    """Queue the shared runs at session start: they train while the first tests run. Only the
-    runs a collected test asks for (its fixtures) are queued, so a subset of the suite (one
-    module, `-k`) trains nothing it does not use."""
+def shared_runs(request, jobs, vf, proj, ws, shapes, binary, seg_data) -> dict:
+    """The shared runs' jobs, queued at session start so they train while the first tests run.
+    Only the runs a collected test asks for (its fixtures) are queued, so a subset of the suite
+    (one module, `-k`) trains nothing it does not use. Under `pytest -n` (xdist) every worker
+    collects every test but runs only some files, so there each run is queued when a test
+    first asks for it."""
     wanted = {name for item in request.session.items for name in item.fixturenames}
 
     def single():
@@ -320,33 +328,36 @@ def shared_runs(request, jobs, vf, proj, ws, shapes, binary, seg_data):
     def segment():
         return vf("train", seg_data, "--task", "segment", *SEG_TINY, cwd=ws / "seg").ok().run_dir()
 
-    for key, fn in (("single", single), ("baseline+cv", baseline_and_cv), ("segment", segment)):
-        if SHARED[key] & wanted:
-            jobs.submit(key, fn)
+    runs = {"single": single, "baseline+cv": baseline_and_cv, "segment": segment}
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        for key, fn in runs.items():
+            if SHARED[key] & wanted:
+                jobs.submit(key, fn)
+    return runs
 
 
 @pytest.fixture(scope="session")
-def single_run(jobs) -> Path:
+def single_run(jobs, shared_runs) -> Path:
     """`visionfit train DATA --model simple_cnn --epochs 1 --img-size 32` (3 classes)."""
-    return jobs.get("single")
+    return jobs.ensure("single", shared_runs["single"])
 
 
 @pytest.fixture(scope="session")
-def baseline_run(jobs) -> Path:
+def baseline_run(jobs, shared_runs) -> Path:
     """`visionfit baseline DATA --folds 2 --features hog` (binary)."""
-    return jobs.get("baseline+cv")[0]
+    return jobs.ensure("baseline+cv", shared_runs["baseline+cv"])[0]
 
 
 @pytest.fixture(scope="session")
-def cv_run(jobs) -> Path:
+def cv_run(jobs, shared_runs) -> Path:
     """`visionfit train DATA --folds-file BASELINE/folds.csv --epochs 1 --refit` (2 folds)."""
-    return jobs.get("baseline+cv")[1]
+    return jobs.ensure("baseline+cv", shared_runs["baseline+cv"])[1]
 
 
 @pytest.fixture(scope="session")
-def seg_run(jobs) -> Path:
+def seg_run(jobs, shared_runs) -> Path:
     """`visionfit train DATA --task segment` (binary masks, padded U-Net, width 8)."""
-    return jobs.get("segment")
+    return jobs.ensure("segment", shared_runs["segment"])
 
 
 def read_csv(path: Path) -> list[dict]:
