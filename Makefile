@@ -22,8 +22,10 @@ demo: setup
 # thread per worker runs as fast as two.
 TEST_WORKERS ?= 2
 
+# The suite starts visionfit a few hundred times: compiled bytecode (.pyc, which the
+# environment may turn off) saves each start-up compiling visionfit's modules again.
 test: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

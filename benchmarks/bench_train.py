@@ -262,6 +262,7 @@ def overhead_table(cases: list[Case], args) -> str:
         a = run_floor(case, args.epochs)
         c, run_dir = _visionfit_run(case, args.epochs)
         ckpts = run_dir / "checkpoints"
+        print(f"# {case.label}: plain {a:.2f} s/epoch, visionfit {c:.2f}", flush=True)
         rows.append(
             [case.label, f"{case.model}@{case.size}", f"{a:.2f}", f"{c:.2f}", f"{c - a:+.2f}"]
             + [f"{c / a:.2f}", _mb(ckpts / "last.ckpt"), _mb(ckpts / "best.ckpt")]

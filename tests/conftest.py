@@ -12,6 +12,9 @@ from visionfit.config import RunConfig
 from visionfit.data.synthetic import make_shapes_dataset
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Rich reads the width once, when a console is made (at the first import of the CLI): in-process
+# CLI tests see whole lines whichever test imports it first (under xdist, any of them)
+os.environ["COLUMNS"] = "200"
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: one thread each (and in the processes they

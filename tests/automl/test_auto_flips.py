@@ -185,3 +185,69 @@ def test_a_training_is_told_to_stop_before_its_tail_and_the_final_reserve(monkey
     assert told.reserve_s == pytest.approx(1.0 + RUN_TAIL_S)  # its own tail, not yet measured
     assert state["stages"][0]["tail_s"] == 5.0 and state["stages"][0]["status"] == "done"
     assert run_tail_s(state, Candidate("c", {})) == pytest.approx(1.0 + 6.0)  # 1.2 x 5 s
+
+
+class _SpentClock(_Clock):
+    """A budget spent on start-up and measurements (a busy machine)."""
+
+    budget_s, deadline = 60.0, 0.0
+
+    def left(self):
+        return 2.0
+
+
+def _train_with_spent_budget(monkeypatch, stages: list) -> tuple[list, _SpentClock]:
+    from visionfit.automl import auto
+
+    trained = []
+
+    def fake_train_stage(state, stage, *args):
+        trained.append((stage, args[4]))  # the stage and its Choice
+        stage.update(status="done", val=0.5, metric="val_acc")
+
+    monkeypatch.setattr(auto, "train_stage", fake_train_stage)
+    monkeypatch.setattr(auto, "make_ensemble", lambda *a: None)
+    slow = Candidate("resnet18", {"model.name": "resnet18"}, timed=True)
+    fast = Candidate("simple_cnn", {"model.name": "simple_cnn"}, timed=True)
+    slow.step_s, fast.step_s, slow.steps_per_epoch, fast.steps_per_epoch = 0.5, 0.01, 10, 10
+    df = pd.DataFrame({"split": ["train"] * 30 + ["val"] * 10})
+    clock = _SpentClock()
+    state = {"stages": stages, "notes": []}
+    auto._train_while_time_left(state, None, RunConfig(), None, df, [slow, fast], None, clock,
+                                lambda *a: None)  # fmt: skip
+    return trained, clock
+
+
+def test_a_spent_budget_still_trains_one_epoch_of_the_fastest_network(monkeypatch):
+    trained, _ = _train_with_spent_budget(monkeypatch, [])
+    assert len(trained) == 1
+    stage, choice = trained[0]
+    assert choice.candidate.name == "simple_cnn" and choice.epochs == 1 and choice.whole
+    assert "so there is a model" in stage["why"]
+
+
+def test_once_a_network_finished_a_spent_budget_trains_no_more(monkeypatch):
+    done = {"kind": "network", "name": "simple_cnn", "status": "done", "val": 0.9}
+    trained, clock = _train_with_spent_budget(monkeypatch, [done])
+    assert trained == [] and "not enough for another training" in clock.lines[-1]
+
+
+def test_a_whole_choice_has_no_deadline(monkeypatch):
+    from visionfit.automl import auto_stages
+    from visionfit.automl.auto_plan import Choice
+
+    seen = {}
+
+    def fake_new_training(*args):
+        seen["deadline"] = args[-1]
+        raise auto_stages.VisionfitError("stop here")
+
+    monkeypatch.setattr(auto_stages, "_new_training", fake_new_training)
+    cand = Candidate("simple_cnn", {"model.name": "simple_cnn"}, timed=True)
+    state = {"stages": [], "candidates": [cand.to_json()], "budget_s": 60.0}
+    stage = {"kind": "network", "name": "simple_cnn", "status": "planned"}
+    choice = Choice(cand, 1, 5.0, "first model", whole=True)
+    clock = _SpentClock()
+    auto_stages.train_stage(state, stage, None, None, None, None, choice, None, clock,
+                            lambda *a: None, 0.0)  # fmt: skip
+    assert seen["deadline"].deadline == math.inf and stage["status"] == "failed"

@@ -71,6 +71,42 @@ def test_max_batch_1_is_one_call_per_request():
     assert model.calls == [[1], [2], [3], [4], [5]]
 
 
+def test_the_model_thread_runs_its_setup_once_before_any_batch():
+    seen: list[str] = []
+
+    def setup():
+        seen.append(f"setup in {threading.current_thread().name}")
+
+    def model(items: list) -> list:
+        seen.append(f"batch in {threading.current_thread().name}")
+        return items
+
+    batcher = Batcher(model, max_batch=2, max_wait=0.0, max_queue=8, thread_init=setup)
+    assert run(_submit_all(batcher, [1, 2, 3, 4])) == [1, 2, 3, 4]
+    assert seen[0].startswith("setup in visionfit-model") and seen.count(seen[0]) == 1
+    assert all(s.startswith("batch in visionfit-model") for s in seen[1:]) and len(seen) >= 3
+
+
+def test_the_served_torch_model_thread_keeps_a_core_for_the_event_loop(monkeypatch):
+    import torch
+
+    from visionfit.serve import _service
+
+    monkeypatch.setattr(_service.os, "cpu_count", lambda: 3)
+    got: list[int] = []
+
+    def in_thread(start: int):
+        torch.set_num_threads(start)  # what OMP_NUM_THREADS (or torch's default) gave
+        _service._model_thread_setup()
+        got.append(torch.get_num_threads())
+
+    for start in (4, 1):
+        t = threading.Thread(target=in_thread, args=(start,))
+        t.start()
+        t.join()
+    assert got == [2, 1]  # all cores but one, never more than allowed
+
+
 async def _settle():
     for _ in range(20):  # let the collector reach its wait
         await asyncio.sleep(0)

@@ -43,6 +43,7 @@ from visionfit.automl.auto_inputs import (
 from visionfit.automl.auto_intervals import seed_spreads, stage_interval
 from visionfit.automl.auto_plan import (
     Candidate,
+    Choice,
     candidate_config,
     choose,
     epochs_scale_factor,
@@ -329,6 +330,11 @@ def _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, s
             choice = choose([cand], clock.left() - reserve - tail, leave_for_more=first)
             if choice is not None:
                 options.append((cand.expected(choice.seconds), reserve, choice))
+        if not options and first and (fastest := _fastest(cands)) is not None:
+            # a model rather than none: one epoch of the fastest network, past the budget if
+            # need be (a slow or busy machine spent the budget on start-up and measurements)
+            why = "the budget left holds no training: one epoch of the fastest, so there is a model"
+            options.append((0.0, 0.0, Choice(fastest, 1, fastest.seconds_for(1), why, whole=True)))
         if not options:
             clock.say(f"{max(0.0, clock.left()):.0f} s left: not enough for another training")
             break
@@ -343,6 +349,11 @@ def _train_while_time_left(state, task, cfg, data, df, cands, auto_dir, clock, s
         trained.add(choice.candidate.name)
         _calibrate(state, cands, stage)
     make_ensemble(state, task, data, df, auto_dir, clock, save)
+
+
+def _fastest(cands: list[Candidate]) -> Candidate | None:
+    timed = [c for c in cands if c.timed and c.epoch_s > 0]
+    return min(timed, key=lambda c: c.seconds_for(1)) if timed else None
 
 
 def _named(cands: list[Candidate], names: set[str]) -> list[Candidate]:

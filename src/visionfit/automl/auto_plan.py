@@ -184,6 +184,7 @@ class Choice:
     epochs: int
     seconds: float  # the time planned for the whole run
     why: str
+    whole: bool = False  # trains all its epochs, whatever the deadline (auto's first model)
 
 
 def choose(cands: list[Candidate], seconds: float, *, leave_for_more: bool) -> Choice | None:

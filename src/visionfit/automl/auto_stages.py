@@ -109,7 +109,9 @@ def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save
     cand = _candidate_of(state, stage["name"])
     t0 = time.time()
     limit = clock.deadline - reserve
-    if choice is not None:  # a run that overruns its plan by far leaves the rest to others
+    if getattr(choice, "whole", False):
+        limit = math.inf
+    elif choice is not None:  # a run that overruns its plan by far leaves the rest to others
         limit = min(limit, t0 + 1.25 * choice.seconds + 5)
     deadline = Deadline(limit, run_tail_s(state, cand))
     try:

@@ -44,6 +44,7 @@ class Batcher:
         max_queue: int,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        thread_init: Callable[[], Any] | None = None,
     ):
         if max_batch < 1 or max_queue < 0 or max_wait < 0:
             raise ValueError("max_batch must be >= 1, max_queue >= 0 and max_wait >= 0")
@@ -55,6 +56,7 @@ class Batcher:
         self.batches: list[int] = []  # sizes of the last batches run (for tests and /health)
         self.batches_run = self.images_run = 0  # totals since start (for /health)
         self._clock, self._sleep = clock, sleep
+        self._thread_init = thread_init  # run once in the model thread when it starts
         self._pending: deque[tuple[Any, asyncio.Future, float]] = deque()
         self.preparing = 0  # admitted, not yet submitted (decoding)
         self._changed: asyncio.Event | None = None
@@ -83,7 +85,9 @@ class Batcher:
         `ticket`: the one `admit` gave this request."""
         if self._task is None or self._task.done():
             if self._model is None:
-                self._model = ThreadPoolExecutor(1, thread_name_prefix="visionfit-model")
+                self._model = ThreadPoolExecutor(
+                    1, thread_name_prefix="visionfit-model", initializer=self._thread_init
+                )
             self._changed = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._collect())
         if ticket is not None and not ticket.joined:
