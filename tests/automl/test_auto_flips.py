@@ -176,7 +176,7 @@ def test_a_training_is_told_to_stop_before_its_tail_and_the_final_reserve(monkey
     monkeypatch.setattr(auto_stages.time, "time", lambda: 50.0)
     clock = SimpleNamespace(deadline=1000.0, say=lambda msg: None)
     state = {"stages": [{"kind": "network", "name": "c", "status": "planned"}]}
-    choice = SimpleNamespace(seconds=2000.0)
+    choice = SimpleNamespace(seconds=2000.0, whole=False)
     auto_stages.train_stage(
         state, state["stages"][0], None, None, None, None, choice, tmp_path, clock, lambda: 0, 20.0
     )

@@ -109,7 +109,7 @@ def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save
     cand = _candidate_of(state, stage["name"])
     t0 = time.time()
     limit = clock.deadline - reserve
-    if getattr(choice, "whole", False):
+    if choice is not None and choice.whole:
         limit = math.inf
     elif choice is not None:  # a run that overruns its plan by far leaves the rest to others
         limit = min(limit, t0 + 1.25 * choice.seconds + 5)
