@@ -118,6 +118,15 @@ def test_onecycle_ends_at_min_lr():
     assert lrs[-1] == pytest.approx(2e-5)
 
 
+@pytest.mark.parametrize("total", range(1, 13))
+def test_onecycle_steps_through_any_short_run(total):
+    """a budget-cut run of a few steps: OneCycleLR divided by zero at 4 (its warm-up ended on
+    step 0); every step of the run, and Lightning's last step call, gives a finite rate"""
+    built = _build(total=total, sched="onecycle", lr=0.01)
+    lrs = _lrs(built["optimizer"], built["lr_scheduler"]["scheduler"], max(total, 2))
+    assert all(0 < lr <= 0.01 * 1.0001 for lr in lrs)
+
+
 @pytest.mark.parametrize(("momentum", "nesterov"), [(0.9, True), (0.9, False), (0.5, False)])
 def test_sgd_momentum_and_nesterov(momentum, nesterov):
     opt = _build(opt="sgd", sched="none", momentum=momentum, nesterov=nesterov)

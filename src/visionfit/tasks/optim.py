@@ -31,11 +31,12 @@ def configure_optimization(params, cfg: TrainConfig, total_steps: int | None = N
         # fastai's fit_one_cycle: a quarter warming up to lr, then cosine annealing to ~0 (or to
         # min_lr: OneCycleLR starts at lr / 25 and ends final_div_factor times lower)
         final_div = 1e4 if not cfg.min_lr else cfg.lr / 25 / cfg.min_lr
+        steps = total(2)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt,
             max_lr=[g["lr"] for g in opt.param_groups],
-            total_steps=total(2),
-            pct_start=0.25,
+            total_steps=steps,
+            pct_start=_warmup_fraction(steps),
             final_div_factor=final_div,
         )
         return _per_step(opt, sched)
@@ -63,6 +64,12 @@ def configure_optimization(params, cfg: TrainConfig, total_steps: int | None = N
             "strict": False,
         },
     }
+
+
+def _warmup_fraction(steps: int) -> float:
+    """OneCycleLR's pct_start: a quarter, except where its warm-up would end on step 0 exactly
+    (pct_start * steps == 1: four steps), which OneCycleLR divides by (a 4-step budget-cut run)."""
+    return 0.25 if 0.25 * steps != 1 else 0.3
 
 
 def plateau_monitor(cfg: TrainConfig) -> tuple[str, str]:
