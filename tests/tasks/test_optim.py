@@ -127,6 +127,35 @@ def test_onecycle_steps_through_any_short_run(total):
     assert all(0 < lr <= 0.01 * 1.0001 for lr in lrs)
 
 
+@pytest.mark.parametrize("opt", ["adamw", "adam", "sgd"])
+def test_cpu_parameters_get_the_fused_step_and_the_same_update(opt):
+    """the fused kernel is the same update as torch's tensor-by-tensor default, in one kernel"""
+    torch.manual_seed(0)
+    net, twin = nn.Linear(8, 3), nn.Linear(8, 3)
+    twin.load_state_dict(net.state_dict())
+    cfg = TrainConfig(opt=opt, sched="none", lr=0.05, weight_decay=0.01)
+    fused = configure_optimization(list(net.parameters()), cfg)
+    assert fused.defaults["fused"] is True
+    kept = {k: v for k, v in fused.defaults.items() if k != "decoupled_weight_decay"}
+    plain = type(fused)(twin.parameters(), **{**kept, "fused": None})
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    for model, step in ((net, fused), (twin, plain)):
+        for _ in range(5):
+            step.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            step.step()
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(net.weight, nn.Linear(8, 3).weight)  # it did train
+
+
+def test_parameters_the_fused_kernel_cannot_step_keep_the_default():
+    meta = [nn.Parameter(torch.empty(3, device="meta"))]
+    assert configure_optimization(meta, TrainConfig(sched="none")).defaults["fused"] is None
+    groups = [{"params": [nn.Parameter(torch.zeros(2))], "lr": 0.1}, {"params": meta}]
+    assert configure_optimization(groups, TrainConfig(sched="none")).defaults["fused"] is None
+
+
 @pytest.mark.parametrize(("momentum", "nesterov"), [(0.9, True), (0.9, False), (0.5, False)])
 def test_sgd_momentum_and_nesterov(momentum, nesterov):
     opt = _build(opt="sgd", sched="none", momentum=momentum, nesterov=nesterov)

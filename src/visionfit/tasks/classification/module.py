@@ -130,7 +130,8 @@ class ClassifierModule(TaskModule):
             loss = nn.functional.cross_entropy(
                 logits.float(), soft.float(), weight=self.loss_fn.weight
             )
-        self.train_metrics(self._metric_input(logits).detach(), self._metric_target(y))
+        # update, not forward: forward also computes a per-batch value nobody reads
+        self.train_metrics.update(self._metric_input(logits).detach(), self._metric_target(y))
         # Metric objects logged on_epoch are computed and reset by Lightning at the epoch's end,
         # before any callback's on_train_epoch_end reads them.
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=len(y))
