@@ -196,3 +196,26 @@ def test_weighted_auc_equals_scikit_learn_with_the_resample_as_sample_weight():
     assert np.isnan(got[0])
     want = [roc_auc_score(y, p, sample_weight=w) for w in weights[1:]]
     assert got[1:] == pytest.approx(want, abs=1e-12)
+
+
+def test_draws_are_held_a_block_at_a_time_with_the_same_numbers_as_one_matrix():
+    """1,000 resamples of 2 million validation images were one 16 GB matrix of draws: the
+    draws now come a block of at most _BLOCK_CELLS cells at a time, and are the same numbers"""
+    import tracemalloc
+
+    from visionfit.tasks import intervals
+
+    correct = (np.random.default_rng(3).random(200_000) < 0.7).astype(np.float64)
+    scorer = lambda w: w @ correct / w.sum(1)  # noqa: E731
+    tracemalloc.start()
+    iv = bootstrap_interval(scorer, len(correct), resamples=400, vectorised=True)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    whole = 400 * len(correct) * 8  # the draws as one int64 matrix: 640 MB
+    assert peak < whole / 4
+    blocks = list(intervals._draws(0, 50, 1_000, n_rows=1_000))
+    assert sum(b.size for b in blocks) == 50 * 1_000
+    assert np.array_equal(
+        np.concatenate(blocks), np.random.default_rng(0).integers(0, 1_000, size=(50, 1_000))
+    )
+    assert iv["low"] < correct.mean() < iv["high"]

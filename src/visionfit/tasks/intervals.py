@@ -68,13 +68,14 @@ def bootstrap_interval(
     codes, units = _units(n, groups)
     if units < 2 or resamples < 1:
         return None
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, units, size=(resamples, units))
+    draws = _draws(seed, resamples, units, n_rows=n)
     if vectorised:
-        scores = _weighted_scores(score_fn, draws, codes, units)
+        scores = np.concatenate([_weighted_scores(score_fn, d, codes, units) for d in draws])
     else:
         members = None if groups is None else _members(codes, units)
-        scores = np.array([_one(score_fn, d, members) for d in draws], dtype=np.float64)
+        scores = np.array(
+            [_one(score_fn, d, members) for block in draws for d in block], dtype=np.float64
+        )
     kept = scores[np.isfinite(scores)]
     if not len(kept):
         return None
@@ -221,18 +222,21 @@ def _one(score_fn, draw: np.ndarray, members) -> float:
     return math.nan if value is None else float(value)
 
 
-def _weighted_scores(score_fn, draws: np.ndarray, codes, units: int) -> np.ndarray:
-    """Each resample's unit counts as row weights, scored a block of resamples at a time."""
-    b_total = len(draws)
-    n_rows = units if codes is None else len(codes)
-    block = max(1, _BLOCK_CELLS // max(n_rows, 1))
-    out = []
-    for start in range(0, b_total, block):
-        d = draws[start : start + block]
-        offsets = np.arange(len(d))[:, None] * units
-        counts = np.bincount((d + offsets).ravel(), minlength=len(d) * units)
-        counts = counts.reshape(len(d), units).astype(np.float64)
-        weights = counts if codes is None else counts[:, codes]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.asarray(score_fn(weights), np.float64))
-    return np.concatenate(out)
+def _draws(seed: int, resamples: int, units: int, n_rows: int):
+    """The (resamples, units) draws a block of resamples at a time (at most _BLOCK_CELLS cells
+    of draws or of row weights): the same numbers as one draw of the whole matrix, which at
+    2 million validation images would hold 16 GB."""
+    rng = np.random.default_rng(seed)
+    block = max(1, _BLOCK_CELLS // max(units, n_rows, 1))
+    for start in range(0, resamples, block):
+        yield rng.integers(0, units, size=(min(block, resamples - start), units))
+
+
+def _weighted_scores(score_fn, d: np.ndarray, codes, units: int) -> np.ndarray:
+    """One block of resamples scored at once: each resample's unit counts as row weights."""
+    offsets = np.arange(len(d))[:, None] * units
+    counts = np.bincount((d + offsets).ravel(), minlength=len(d) * units)
+    counts = counts.reshape(len(d), units).astype(np.float64)
+    weights = counts if codes is None else counts[:, codes]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(score_fn(weights), np.float64)
