@@ -734,3 +734,40 @@ def test_pipes_and_devices_are_unreadable_not_waited_on(tmp_path):
         == [("unreadable", "not a regular file (a named pipe)")] * 3
         + [("unreadable", "not a regular file (a device)")] * 3
     )
+
+
+def test_read_small_file_asks_for_the_file_size_not_the_bound(tmp_path, monkeypatch):
+    """read(n) allocates n bytes first: a 64 MB request per tiny image was a 64 MB mapping per
+    file; the bytes come back whole, a file past the bound gives None"""
+    from visionfit.data import io as vio
+
+    small = tmp_path / "a.png"
+    small.write_bytes(b"x" * 1000)
+    asked = []
+    real_open = vio._open_binary
+
+    def spying_open(name):
+        f = real_open(name)
+        read = f.read
+
+        class Spy:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                f.close()
+
+            def fileno(self):
+                return f.fileno()
+
+            def read(self, n=-1):
+                asked.append(n)
+                return read(n)
+
+        return Spy()
+
+    monkeypatch.setattr(vio, "_open_binary", spying_open)
+    assert vio.read_small_file(small) == b"x" * 1000
+    assert max(asked) <= 1001
+    monkeypatch.setattr(vio, "_READ_WHOLE_BYTES", 999)
+    assert vio.read_small_file(small) is None

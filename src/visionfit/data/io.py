@@ -127,9 +127,14 @@ def read_small_file(path: str | os.PathLike[str]) -> bytes | None:
     name = os.fsdecode(path)
     with _open_binary(name) as f:
         try:
-            if os.fstat(f.fileno()).st_size > _READ_WHOLE_BYTES:
+            size = os.fstat(f.fileno()).st_size
+            if size > _READ_WHOLE_BYTES:
                 return None
-            data = f.read(_READ_WHOLE_BYTES + 1)  # bounded even if it grew since the stat
+            # read(n) allocates n bytes first: asking for the file's size, not the 64 MB bound,
+            # spares a 64 MB mapping per file (8 TB mapped and unmapped over 100,000 PNGs)
+            data = f.read(size + 1)
+            if len(data) > size:  # it grew since the stat: the rest, still bounded
+                data += f.read(_READ_WHOLE_BYTES + 1 - len(data))
             return None if len(data) > _READ_WHOLE_BYTES else data
         except OSError as exc:
             raise ImageDecodeError(name, "unreadable", exc.strerror or str(exc)) from exc
