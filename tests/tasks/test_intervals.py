@@ -213,7 +213,7 @@ def test_draws_are_held_a_block_at_a_time_with_the_same_numbers_as_one_matrix():
     tracemalloc.stop()
     whole = 400 * len(correct) * 8  # the draws as one int64 matrix: 640 MB
     assert peak < whole / 4
-    blocks = list(intervals._draws(0, 50, 1_000, n_rows=1_000))
+    blocks = list(intervals._draws(0, 50, 1_000, rows=1_000))
     assert sum(b.size for b in blocks) == 50 * 1_000
     assert np.array_equal(
         np.concatenate(blocks), np.random.default_rng(0).integers(0, 1_000, size=(50, 1_000))

@@ -68,7 +68,7 @@ def bootstrap_interval(
     codes, units = _units(n, groups)
     if units < 2 or resamples < 1:
         return None
-    draws = _draws(seed, resamples, units, n_rows=n)
+    draws = _draws(seed, resamples, units, rows=n)
     if vectorised:
         scores = np.concatenate([_weighted_scores(score_fn, d, codes, units) for d in draws])
     else:
@@ -222,12 +222,12 @@ def _one(score_fn, draw: np.ndarray, members) -> float:
     return math.nan if value is None else float(value)
 
 
-def _draws(seed: int, resamples: int, units: int, n_rows: int):
+def _draws(seed: int, resamples: int, units: int, rows: int):
     """The (resamples, units) draws a block of resamples at a time (at most _BLOCK_CELLS cells
-    of draws or of row weights): the same numbers as one draw of the whole matrix, which at
-    2 million validation images would hold 16 GB."""
+    of row weights; units, groups or rows, are never more than the rows): the same numbers as
+    one draw of the whole matrix, which at 2 million validation images would hold 16 GB."""
     rng = np.random.default_rng(seed)
-    block = max(1, _BLOCK_CELLS // max(units, n_rows, 1))
+    block = max(1, _BLOCK_CELLS // max(rows, 1))
     for start in range(0, resamples, block):
         yield rng.integers(0, units, size=(min(block, resamples - start), units))
 
