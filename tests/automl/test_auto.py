@@ -63,9 +63,9 @@ def test_auto_keeps_its_budget_and_the_test_split_out(data, tmp_path, monkeypatc
     told: list[tuple[float, float]] = []
     init = Deadline.__init__
 
-    def recording(self, deadline, reserve_s=0.0):
+    def recording(self, deadline, reserve_s=0.0, **kw):
         told.append((deadline, reserve_s))
-        init(self, deadline, reserve_s)
+        init(self, deadline, reserve_s, **kw)
 
     monkeypatch.setattr(Deadline, "__init__", recording)
     t0 = time.time()

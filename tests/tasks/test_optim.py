@@ -212,3 +212,42 @@ def test_a_cv_refit_with_plateau_trains_at_a_constant_rate(tmp_path, fast_config
     result = visionfit.cross_validate(cfg, progress=False)
     refit = pd.read_csv(result.run_dir / "refit" / "metrics.csv")
     assert len(refit) >= 1 and refit["lr"].tolist() == pytest.approx([cfg.train.lr] * len(refit))
+
+
+@pytest.mark.parametrize("sched", ["onecycle", "cosine"])
+@pytest.mark.parametrize("stretched_at, total", [(10, 200), (30, 60), (5, 12)])
+def test_a_stretched_schedule_follows_the_schedule_of_its_new_length(sched, stretched_at, total):
+    """`stretch_schedule` at step k to M steps: from step k+1 on, the rates of a schedule built
+    for M steps from the start (auto's re-plan, lengthening or shortening a run)."""
+    from visionfit.tasks.optim import schedule_length, stretch_schedule
+
+    train = {"sched": sched, "epochs": 10, "lr": 0.01, "min_lr": 1e-5, "warmup_epochs": 0.0}
+    built = _build(100, **train)
+    opt, s = built["optimizer"], built["lr_scheduler"]["scheduler"]
+    _lrs(opt, s, stretched_at)
+    assert stretch_schedule(s, total) and schedule_length(s) == total
+    after = _lrs(opt, s, total - stretched_at)
+
+    fresh = _build(total, **train)
+    expected = _lrs(fresh["optimizer"], fresh["lr_scheduler"]["scheduler"], total)
+    assert after[1:] == pytest.approx(expected[stretched_at + 1 :], rel=1e-6)
+    assert after[-1] < 0.01 / 20  # it anneals to its end
+
+
+def test_a_stretched_cosine_schedule_keeps_its_length_in_a_checkpoint():
+    from visionfit.tasks.optim import schedule_length, stretch_schedule
+
+    built = _build(100, sched="cosine", epochs=10, lr=0.01)
+    stretch_schedule(built["lr_scheduler"]["scheduler"], 170)
+    state = built["lr_scheduler"]["scheduler"].state_dict()
+    again = _build(100, sched="cosine", epochs=10, lr=0.01)["lr_scheduler"]["scheduler"]
+    again.load_state_dict(state)
+    assert schedule_length(again) == 170
+
+
+def test_schedules_without_a_length_are_not_stretched():
+    from visionfit.tasks.optim import stretch_schedule
+
+    for sched in ("step", "plateau"):
+        built = _build(100, sched=sched, epochs=10, lr=0.01)
+        assert not stretch_schedule(built["lr_scheduler"]["scheduler"], 170)

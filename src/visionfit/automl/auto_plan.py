@@ -185,6 +185,9 @@ class Choice:
     seconds: float  # the time planned for the whole run
     why: str
     whole: bool = False  # trains all its epochs, whatever the deadline (auto's first model)
+    # the time given to the run (`seconds` is that of its whole epochs): a run that times its
+    # epochs shorter than planned re-plans them to fill it (engine/deadline.py)
+    share_s: float | None = None
 
 
 def choose(cands: list[Candidate], seconds: float, *, leave_for_more: bool) -> Choice | None:
@@ -209,7 +212,7 @@ def choose(cands: list[Candidate], seconds: float, *, leave_for_more: bool) -> C
         share = 0.6 * seconds
     epochs = best.epochs_for(share)
     why = f"expected {best.expected(share):.2f} with {epochs} epochs of {best.epoch_s:.1f} s"
-    return Choice(best, epochs, best.seconds_for(epochs), why)
+    return Choice(best, epochs, best.seconds_for(epochs), why, share_s=share)
 
 
 def bare_trainer(cfg, callbacks: list, **limits) -> L.Trainer:

@@ -108,12 +108,18 @@ def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save
     the seconds from the end of training to the end of the run)."""
     cand = _candidate_of(state, stage["name"])
     t0 = time.time()
-    limit = clock.deadline - reserve
+    tail = run_tail_s(state, cand)
+    limit = plan_end = clock.deadline - reserve
     if choice is not None and choice.whole:
         limit = math.inf
     elif choice is not None:  # a run that overruns its plan by far leaves the rest to others
         limit = min(limit, t0 + 1.25 * choice.seconds + 5)
-    deadline = Deadline(limit, run_tail_s(state, cand))
+        # the time it was given (its share, which `choose` gave without the tail) may hold
+        # more than its whole planned epochs: re-planning fills it
+        plan_end = min(plan_end, t0 + max(choice.seconds, (choice.share_s or 0.0) + tail))
+    # a new run re-plans its epochs once it has timed one (the plan came from a few steps)
+    replan = choice is not None and not choice.whole
+    deadline = Deadline(limit, tail, plan_end=plan_end if replan else None, say=clock.say)
     try:
         if choice is None:
             result = _resume_training(stage, clock, deadline)
@@ -136,6 +142,8 @@ def train_stage(state, stage, task, cfg, data, df, choice, auto_dir, clock, save
     )
     if deadline.ended_at is not None:
         stage["tail_s"] = time.time() - deadline.ended_at
+    if deadline.epochs is not None:
+        stage["epochs"] = deadline.epochs
     clock.say(f"  {stage['name']}: {stage['metric']} {stage['val']:.4f} (validation)")
     save()
     del result

@@ -123,21 +123,59 @@ def _cosine(opt, cfg: TrainConfig, total: int):
     steps_per_epoch = max(1, total // max(1, cfg.epochs))
     # Warm-up never takes more than a tenth of a short run.
     warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 10)
-
-    def factor_to(floor: float):
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            progress = (step - warmup) / max(1, total - warmup)
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-        return factor
-
     floor = cfg.min_lr / cfg.lr  # below 1: the config checks min_lr < lr
     factors = [
-        factor_to(cfg.min_lr / g["lr"] if g["lr"] > cfg.min_lr else floor) for g in opt.param_groups
+        _CosineFactor(warmup, total, cfg.min_lr / g["lr"] if g["lr"] > cfg.min_lr else floor)
+        for g in opt.param_groups
     ]
     return torch.optim.lr_scheduler.LambdaLR(opt, factors)
+
+
+class _CosineFactor:
+    """The cosine schedule's factor at a step. An object, not a closure: LambdaLR saves an
+    object's attributes in checkpoints, so a stretched schedule (`stretch_schedule`) resumes
+    with its own length."""
+
+    def __init__(self, warmup: int, total: int, floor: float):
+        self.warmup, self.total, self.floor = int(warmup), int(total), float(floor)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / (self.warmup + 1)
+        progress = (step - self.warmup) / max(1, self.total - self.warmup)
+        return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def schedule_length(sched) -> int | None:
+    """The steps a per-step schedule was built for (onecycle, cosine); None for others."""
+    if isinstance(sched, torch.optim.lr_scheduler.OneCycleLR):
+        return int(sched.total_steps)
+    factors = getattr(sched, "lr_lambdas", None) or []
+    if factors and all(isinstance(f, _CosineFactor) for f in factors):
+        return factors[0].total
+    return None
+
+
+def stretch_schedule(sched, total: int) -> bool:
+    """Give a per-step schedule (onecycle, cosine) a new length of `total` steps from the step it
+    is at, keeping its shape (warm-up share, annealing to its floor): `auto` re-plans a run's
+    epochs once it has timed a real one. The next `step()` follows the new curve. False for a
+    schedule without a length (step, plateau, none), which is left as it is."""
+    if schedule_length(sched) is None:
+        return False
+    total = max(int(total), sched.last_epoch + 1, 2)
+    if isinstance(sched, torch.optim.lr_scheduler.OneCycleLR):
+        # OneCycleLR keeps its phase boundaries as steps (torch builds them from pct_start once)
+        phases = sched._schedule_phases
+        if len(phases) != 2:  # three-phase: not what configure_optimization builds
+            return False
+        sched.total_steps = total
+        phases[0]["end_step"] = float(_warmup_fraction(total) * total) - 1
+        phases[1]["end_step"] = total - 1
+        return True
+    for factor in sched.lr_lambdas:
+        factor.total = total
+    return True
 
 
 def module_optimizers(module):
