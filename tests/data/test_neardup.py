@@ -142,3 +142,25 @@ def test_a_given_split_keeps_groups_whole_in_their_most_held_out_part():
     out, moved = keep_groups_together(df)
     assert out["split"].tolist() == ["val", "val", "test", "test", "train", "train"]
     assert moved == 3
+
+
+def test_check_section_pairs_are_records_made_when_read():
+    """check's pairs read as the list of dicts they were (JSON-ready: native ints), one at a
+    time, sliced or all; the table stays whole for the CSV."""
+    import json
+    from types import SimpleNamespace
+
+    from visionfit.data.neardup import PAIR_COLUMNS, PairRecords, check_section
+
+    phash = {f"i{k}": f"{k:016x}" for k in range(40)}  # 0..39: many within 2 bits
+    df = pd.DataFrame({"image": list(phash), "label": "x", "split": "train"})
+    cfg = SimpleNamespace(near_duplicates=True, near_duplicate_distance=2)
+    section = check_section(df, phash, cfg, "none")
+    pairs = section["pairs"]
+    table = pair_table(df, phash, 2)
+    assert isinstance(pairs, PairRecords) and len(pairs) == len(table) == section["counts"]["pairs"]
+    records = table.to_dict("records")
+    assert pairs[0] == records[0] and pairs[-1] == records[-1] and pairs[:3] == records[:3]
+    assert list(pairs) == records and pairs == records
+    assert list(pairs.table.columns) == PAIR_COLUMNS
+    assert json.loads(json.dumps(list(pairs))) == records

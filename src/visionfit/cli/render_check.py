@@ -238,7 +238,10 @@ def write_near_duplicates(report, out: Path) -> None:
 
     csv_path, png_path = near_duplicate_files(out)
     pairs = report.near_duplicates["pairs"]
-    create_exclusive_csv(csv_path, pd.DataFrame(pairs, columns=PAIR_COLUMNS))
+    table = getattr(pairs, "table", None)  # check's PairRecords: its table, no dicts
+    create_exclusive_csv(
+        csv_path, table if table is not None else pd.DataFrame(pairs, columns=PAIR_COLUMNS)
+    )
     render.console.print(f"near-duplicate pairs written to {csv_path}")
     if pairs and pairs_grid(pairs, png_path.parent, png_path.name) is not None:
         render.console.print(f"their grid: {png_path}")

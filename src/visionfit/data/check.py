@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -163,7 +163,10 @@ class CheckReport:
     sections: dict = field(default_factory=dict)  # a task's own part of the report
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        near = self.near_duplicates
+        out = asdict(replace(self, near_duplicates={}))  # the pairs without copying them first
+        out["near_duplicates"] = {**near, "pairs": list(near["pairs"])} if near else {}
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)

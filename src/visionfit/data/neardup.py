@@ -14,6 +14,8 @@ buckets of ~400-800 hashes, and about a second of numpy on one core (see the REA
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -235,8 +237,36 @@ def check_section(df: pd.DataFrame, phash: dict[str, str], cfg, split: str) -> d
         "max_distance": cfg.near_duplicate_distance,
         "split": split,
         "counts": pair_counts(pairs),
-        "pairs": pairs.to_dict("records"),
+        "pairs": PairRecords(pairs),
     }
+
+
+class PairRecords(Sequence):
+    """check's pairs as records (dicts of PAIR_COLUMNS), each made when it is read. Small
+    look-alike images can make millions of pairs (Fashion-MNIST's 60,000 at 8 bits: 2 million):
+    as dicts that was 25 s and a gigabyte that `auto`'s check never read. `table` holds them
+    all for the CSV; `list(records)` (the JSON report) makes every dict."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.table.iloc[i].to_dict("records")
+        return self.table.iloc[[i]].to_dict("records")[0]
+
+    def __iter__(self):
+        for start in range(0, len(self.table), 10_000):  # a chunk of dicts at a time
+            yield from self.table.iloc[start : start + 10_000].to_dict("records")
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"PairRecords({len(self)} pairs)"
 
 
 def near_warnings(near: dict) -> list[str]:
