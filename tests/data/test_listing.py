@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from visionfit.config import DataConfig
 from visionfit.data.listing import list_images
@@ -73,3 +74,23 @@ def test_the_cache_folder_is_a_visionfit_folder(tmp_path, monkeypatch):
     own.mkdir()
     (own / "config.yaml").write_text("camera: 3\n")
     assert not is_visionfit_dir(own)
+
+
+def test_stored_paths_are_real_paths_and_a_links_own_path(tmp_path):
+    """StoredPaths gives what Path.resolve() gives for a file, through a linked folder too,
+    and a linked file's own absolute path (resolving each folder once)."""
+    import os
+
+    from visionfit.data.listing import StoredPaths
+
+    real = tmp_path / "real" / "cats"
+    real.mkdir(parents=True)
+    (real / "a.png").write_bytes(b"x")
+    (tmp_path / "linked").symlink_to(tmp_path / "real", target_is_directory=True)
+    (real / "b.png").symlink_to(real / "a.png")
+    stored = StoredPaths()
+    via_link = tmp_path / "linked" / "cats" / "a.png"
+    assert stored(via_link) == str(via_link.resolve()) == str(real / "a.png")
+    assert stored(real / "b.png") == str((real / "b.png").absolute())
+    rel = Path(os.path.relpath(real / "a.png"))
+    assert stored(rel) == str(rel.resolve())

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from visionfit.config import DataConfig
-from visionfit.data.listing import SkipDir, list_images
+from visionfit.data.listing import SkipDir, StoredPaths, list_images
 from visionfit.errors import DataError
 from visionfit.text import clip
 
@@ -101,9 +101,9 @@ def named_files(
             d, why = listing.unreadable_dirs[0]
             raise DataError(f"{d} cannot be read ({why.lower()}): give yourself read access")
         raise DataError(f"no images found in {root}: expected image files (png jpg jpeg ...)")
-    rows = []
+    rows, stored = [], StoredPaths()
     for p, label in zip(listing.images, names.labels(listing.images), strict=True):
-        path = str(p.absolute() if p.is_symlink() else p.resolve())
+        path = stored(p)
         if label is None:
             unlabelled.append((path, names.detail))
         else:

@@ -19,7 +19,7 @@ import pandas as pd
 from visionfit.config import DataConfig
 from visionfit.data.conflicts import resolve_conflicts
 from visionfit.data.labels import ColumnReader, parse_vector_labels, sorted_classes
-from visionfit.data.listing import SkipDir, list_images, skipped_dirs_note
+from visionfit.data.listing import SkipDir, StoredPaths, list_images, skipped_dirs_note
 from visionfit.data.misread import refuse_nested_classes, refuse_segmentation_layout
 from visionfit.data.name_labels import NameLabels, csv_name_labels, named_files, unify_case
 from visionfit.errors import DataError
@@ -240,7 +240,7 @@ def _class_folders(
             )
         raise DataError(f"no images found in {root}: expected {root}/<class>/*.png|jpg|...")
     refuse_segmentation_layout(root, subdirs)
-    rows, ignored = [], 0
+    rows, ignored, stored = [], 0, StoredPaths()
     empty, unreadable = [], []
     nested: dict[str, set[str]] = {}  # class folder -> its sub-folders, when it holds no image
     with_images = 0
@@ -258,7 +258,7 @@ def _class_folders(
         if not images:
             (unreadable if listing.unreadable_dirs else empty).append(d.name)
             why = listing.unreadable_dirs[0][1].lower() if listing.unreadable_dirs else ""
-        rows.extend((str(p.absolute() if p.is_symlink() else p.resolve()), d.name) for p in images)
+        rows.extend((stored(p), d.name) for p in images)
     refuse_nested_classes(root, nested, with_images)
     if unreadable:
         raise DataError(
