@@ -150,3 +150,53 @@ def test_imap_unordered_keeps_the_window_and_raises():
 
     with pytest.raises(ValueError, match="seven"):
         list(bounded.imap_unordered(_FakePool(), boom, range(20), window=3))
+
+
+def test_a_large_scan_in_worker_processes_gives_what_threads_give(tmp_path, monkeypatch):
+    """Worker processes (a large scan on several cores) give the same records, in the order
+    of the paths, bad files included, as the threads do."""
+    if not scan_mod._can_fork():
+        pytest.skip("worker processes are used only where fork is")
+    paths = _images(tmp_path / "imgs", 40) + [str(tmp_path / "missing.png")]
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 40)
+    paths.append(str(tmp_path / "bad.png"))
+    in_threads = scan_files(paths, max_pixels=10**6, cache=ScanCache.disabled())
+
+    used: list[int] = []
+    in_processes = scan_mod._in_processes
+    monkeypatch.setattr(scan_mod, "PROCESS_MIN_FILES", 10)
+    monkeypatch.setattr(scan_mod, "_PROCESS_CHUNK", 8)
+    monkeypatch.setattr(scan_mod, "_in_processes", lambda *a: used.append(1) or in_processes(*a))
+    monkeypatch.setattr(scan_mod.os, "cpu_count", lambda: 2)
+    processes = scan_files(paths, max_pixels=10**6, threads=2, cache=ScanCache.disabled())
+    assert used
+    assert [asdict(f) for f in processes.files] == [asdict(f) for f in in_threads.files]
+    assert [f.reason for f in processes.files[-2:]] == ["missing", in_threads.files[-1].reason]
+
+
+def test_a_dead_worker_process_leaves_the_rest_of_the_scan_to_threads(tmp_path, monkeypatch):
+    """A worker process that dies (a decoder crashing on a hostile file) does not end the scan:
+    what it had not given back is scanned in threads, each file once."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    paths = _images(tmp_path / "imgs", 30)
+
+    def dies_after_ten(todo, max_pixels, workers):
+        for p in todo[:10]:
+            yield scan_mod._scan_keyed(p, max_pixels)
+        raise BrokenProcessPool("a worker died")
+
+    monkeypatch.setattr(scan_mod, "PROCESS_MIN_FILES", 10)
+    monkeypatch.setattr(scan_mod, "_can_fork", lambda: True)
+    monkeypatch.setattr(scan_mod.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(scan_mod, "_in_processes", dies_after_ten)
+    scanned: list[str] = []
+    scan_file = scan_mod.scan_file
+    monkeypatch.setattr(
+        scan_mod,
+        "scan_file",
+        lambda p, max_pixels: scanned.append(p) or scan_file(p, max_pixels=max_pixels),
+    )
+    res = scan_files(paths, max_pixels=10**6, threads=2, cache=ScanCache.disabled())
+    assert [f.image for f in res.files] == paths and all(f.ok for f in res.files)
+    assert sorted(scanned) == sorted(paths) and res.decoded == 30
