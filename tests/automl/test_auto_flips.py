@@ -176,15 +176,45 @@ def test_a_training_is_told_to_stop_before_its_tail_and_the_final_reserve(monkey
     monkeypatch.setattr(auto_stages.time, "time", lambda: 50.0)
     clock = SimpleNamespace(deadline=1000.0, say=lambda msg: None)
     state = {"stages": [{"kind": "network", "name": "c", "status": "planned"}]}
-    choice = SimpleNamespace(seconds=2000.0, whole=False)
+    choice = SimpleNamespace(seconds=2000.0, whole=False, share_s=None)
     auto_stages.train_stage(
         state, state["stages"][0], None, None, None, None, choice, tmp_path, clock, lambda: 0, 20.0
     )
     told = seen["deadline"]
     assert told.deadline == 1000.0 - 20.0  # the final reserve kept after it
+    assert told.plan_end == 1000.0 - 20.0  # re-planned within it (its plan is longer)
     assert told.reserve_s == pytest.approx(1.0 + RUN_TAIL_S)  # its own tail, not yet measured
     assert state["stages"][0]["tail_s"] == 5.0 and state["stages"][0]["status"] == "done"
     assert run_tail_s(state, Candidate("c", {})) == pytest.approx(1.0 + 6.0)  # 1.2 x 5 s
+
+
+@pytest.mark.parametrize(
+    "whole, share_s, plan_end",
+    [(False, 300.0, 50.0 + 300.0 + 1.0 + RUN_TAIL_S), (True, 300.0, None)],
+)
+def test_a_training_re_plans_its_epochs_within_its_share(
+    monkeypatch, tmp_path, whole, share_s, plan_end
+):
+    """A run re-plans its epochs to end by its share plus its tail (the share `choose` gave
+    it, not only its whole planned epochs); auto's first model (`whole`) trains what it planned."""
+    from visionfit.automl import auto_stages
+
+    seen = {}
+
+    def fake_training(state, stage, *args):
+        seen["deadline"] = args[-1]
+        stage["run_dir"] = str(tmp_path)
+        return SimpleNamespace(val_score={"metric": "acc", "value": 0.9}, n_val=10)
+
+    monkeypatch.setattr(auto_stages, "_new_training", fake_training)
+    monkeypatch.setattr(auto_stages.time, "time", lambda: 50.0)
+    clock = SimpleNamespace(deadline=1000.0, say=lambda msg: None)
+    state = {"stages": [{"kind": "network", "name": "c", "status": "planned"}]}
+    choice = SimpleNamespace(seconds=250.0, whole=whole, share_s=share_s)
+    auto_stages.train_stage(
+        state, state["stages"][0], None, None, None, None, choice, tmp_path, clock, lambda: 0, 20.0
+    )
+    assert seen["deadline"].plan_end == (pytest.approx(plan_end) if plan_end else None)
 
 
 class _SpentClock(_Clock):
