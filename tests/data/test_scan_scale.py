@@ -200,3 +200,22 @@ def test_a_dead_worker_process_leaves_the_rest_of_the_scan_to_threads(tmp_path, 
     res = scan_files(paths, max_pixels=10**6, threads=2, cache=ScanCache.disabled())
     assert [f.image for f in res.files] == paths and all(f.ok for f in res.files)
     assert sorted(scanned) == sorted(paths) and res.decoded == 30
+
+
+def _scan_ok(paths: list[str]) -> bool:
+    res = scan_files(paths, max_pixels=10**6, threads=2, cache=ScanCache.disabled())
+    return all(f.ok for f in res.files)
+
+
+def test_a_scan_in_a_daemonic_process_stays_in_threads(tmp_path, monkeypatch):
+    """A multiprocessing pool's worker may not have children: a large scan there runs in
+    threads instead of failing."""
+    import multiprocessing
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("fork")
+    monkeypatch.setattr(scan_mod, "PROCESS_MIN_FILES", 10)  # inherited by the forked worker
+    monkeypatch.setattr(scan_mod.os, "cpu_count", lambda: 2)
+    paths = _images(tmp_path / "imgs", 20)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_scan_ok, (paths,))

@@ -266,10 +266,15 @@ def _can_fork() -> bool:
     """Forked workers (as PyTorch's DataLoader starts its own on Linux): they start at once
     and run no user code again. Spawned ones would import the caller's `__main__` anew (a
     script without an `if __name__ == "__main__"` guard would run again in each); macOS's
-    fork is unsafe, so there (and on Windows) the scan stays in threads."""
+    fork is unsafe, so there (and on Windows) the scan stays in threads, as it does in a
+    daemonic process (a multiprocessing pool's worker), which may not have children."""
     import multiprocessing
 
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    return (
+        sys.platform.startswith("linux")
+        and "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
 
 
 def _in_processes(todo: list[str], max_pixels: int, workers: int) -> Iterator[tuple]:
