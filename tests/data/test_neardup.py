@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from visionfit.data.neardup import (
@@ -58,7 +59,13 @@ def test_hash_is_64_bits_of_hex_and_grayscale_images_hash():
     assert len(h) == 16 and int(h, 16) >= 0
 
 
-def test_bucketed_pairs_are_every_pair_within_the_distance():
+@pytest.mark.parametrize("chunk", [2048, 7])
+def test_bucketed_pairs_are_every_pair_within_the_distance(chunk, monkeypatch):
+    """Every pair within d bits, once, with its distance; `chunk` 7: buckets compared in many
+    row chunks (each against the columns from its own first row on)."""
+    import visionfit.data.neardup as neardup
+
+    monkeypatch.setattr(neardup, "_ROWS_PER_CHUNK", chunk)
     rng = np.random.default_rng(2)
     h = rng.integers(0, 2**63, size=3000, dtype=np.uint64)
     flips = rng.integers(0, 64, size=(200, 6))
