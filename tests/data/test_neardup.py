@@ -59,13 +59,21 @@ def test_hash_is_64_bits_of_hex_and_grayscale_images_hash():
     assert len(h) == 16 and int(h, 16) >= 0
 
 
-@pytest.mark.parametrize("chunk", [2048, 7])
-def test_bucketed_pairs_are_every_pair_within_the_distance(chunk, monkeypatch):
-    """Every pair within d bits, once, with its distance; `chunk` 7: buckets compared in many
-    row chunks (each against the columns from its own first row on)."""
+@pytest.mark.parametrize(
+    "chunk, blocks", [(1 << 22, None), (50, None), (1 << 22, 3), (1 << 22, "exact")]
+)
+def test_bucketed_pairs_are_every_pair_within_the_distance(chunk, blocks, monkeypatch):
+    """Every pair within d bits, once, with its distance (multi-index hashing against brute
+    force); `chunk` 50: the candidates compared a few hashes at a time; `blocks` 3: the wide
+    blocks and radius a million hashes get."""
     import visionfit.data.neardup as neardup
 
-    monkeypatch.setattr(neardup, "_ROWS_PER_CHUNK", chunk)
+    monkeypatch.setattr(neardup, "_CANDIDATES_PER_CHUNK", chunk)
+    if blocks:  # "exact": d + 1 blocks compared as bucket matrices (in chunks of 7 rows)
+        monkeypatch.setattr(neardup, "_ROWS_PER_CHUNK", 7)
+        monkeypatch.setattr(
+            neardup, "_block_count", lambda h, d: d + 1 if blocks == "exact" else blocks
+        )
     rng = np.random.default_rng(2)
     h = rng.integers(0, 2**63, size=3000, dtype=np.uint64)
     flips = rng.integers(0, 64, size=(200, 6))
@@ -73,7 +81,8 @@ def test_bucketed_pairs_are_every_pair_within_the_distance(chunk, monkeypatch):
         h[1000 + i] = h[i]
         for b in bits[: 1 + i % 6]:
             h[1000 + i] ^= np.uint64(1) << np.uint64(b)
-    for d in (0, 3, 8):
+    h[2000:2030] = h[5]  # a crowd of identical hashes: one bucket in every block
+    for d in (0, 3, 5, 8, 12) if blocks != 3 else (0, 5, 8):
         found = near_pairs(h, d)
         dist = np.bitwise_count(h[:, None] ^ h[None, :])
         i, j = np.nonzero(np.triu(dist <= d, 1))
