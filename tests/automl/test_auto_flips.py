@@ -161,7 +161,9 @@ def test_no_row_is_marked_best_when_no_network_finished():
     assert list(board["name"]) == ["baseline-rf"] and not board["best"].any()
 
 
-def test_a_training_is_told_to_stop_before_its_tail_and_the_final_reserve(monkeypatch, tmp_path):
+def _train_stage_at_50(monkeypatch, tmp_path, choice, ended_at=None):
+    """train_stage at time 50 with a fake training (auto's deadline 1000, a final reserve of
+    20); returns the Deadline the training was given and the state."""
     from visionfit.automl import auto_stages
 
     seen = {}
@@ -169,18 +171,23 @@ def test_a_training_is_told_to_stop_before_its_tail_and_the_final_reserve(monkey
     def fake_training(state, stage, *args):
         seen["deadline"] = deadline = args[-1]
         stage["run_dir"] = str(tmp_path)
-        deadline.ended_at = 45.0  # training ended at 45; the run returns at 50
+        deadline.ended_at = ended_at
         return SimpleNamespace(val_score={"metric": "acc", "value": 0.9}, n_val=10)
 
     monkeypatch.setattr(auto_stages, "_new_training", fake_training)
     monkeypatch.setattr(auto_stages.time, "time", lambda: 50.0)
     clock = SimpleNamespace(deadline=1000.0, say=lambda msg: None)
     state = {"stages": [{"kind": "network", "name": "c", "status": "planned"}]}
-    choice = SimpleNamespace(seconds=2000.0, whole=False, share_s=None)
     auto_stages.train_stage(
         state, state["stages"][0], None, None, None, None, choice, tmp_path, clock, lambda: 0, 20.0
     )
-    told = seen["deadline"]
+    return seen["deadline"], state
+
+
+def test_a_training_is_told_to_stop_before_its_tail_and_the_final_reserve(monkeypatch, tmp_path):
+    choice = SimpleNamespace(seconds=2000.0, whole=False, share_s=None)
+    # training ended at 45; the run returns at 50
+    told, state = _train_stage_at_50(monkeypatch, tmp_path, choice, ended_at=45.0)
     assert told.deadline == 1000.0 - 20.0  # the final reserve kept after it
     assert told.plan_end == 1000.0 - 20.0  # re-planned within it (its plan is longer)
     assert told.reserve_s == pytest.approx(1.0 + RUN_TAIL_S)  # its own tail, not yet measured
@@ -197,24 +204,9 @@ def test_a_training_re_plans_its_epochs_within_its_share(
 ):
     """A run re-plans its epochs to end by its share plus its tail (the share `choose` gave
     it, not only its whole planned epochs); auto's first model (`whole`) trains what it planned."""
-    from visionfit.automl import auto_stages
-
-    seen = {}
-
-    def fake_training(state, stage, *args):
-        seen["deadline"] = args[-1]
-        stage["run_dir"] = str(tmp_path)
-        return SimpleNamespace(val_score={"metric": "acc", "value": 0.9}, n_val=10)
-
-    monkeypatch.setattr(auto_stages, "_new_training", fake_training)
-    monkeypatch.setattr(auto_stages.time, "time", lambda: 50.0)
-    clock = SimpleNamespace(deadline=1000.0, say=lambda msg: None)
-    state = {"stages": [{"kind": "network", "name": "c", "status": "planned"}]}
     choice = SimpleNamespace(seconds=250.0, whole=whole, share_s=share_s)
-    auto_stages.train_stage(
-        state, state["stages"][0], None, None, None, None, choice, tmp_path, clock, lambda: 0, 20.0
-    )
-    assert seen["deadline"].plan_end == (pytest.approx(plan_end) if plan_end else None)
+    told, _ = _train_stage_at_50(monkeypatch, tmp_path, choice)
+    assert told.plan_end == (pytest.approx(plan_end) if plan_end else None)
 
 
 class _SpentClock(_Clock):
