@@ -181,10 +181,12 @@ def test_a_dead_worker_process_leaves_the_rest_of_the_scan_to_threads(tmp_path, 
 
     paths = _images(tmp_path / "imgs", 30)
 
-    def dies_after_ten(todo, max_pixels, workers):
-        for p in todo[:10]:
-            yield scan_mod._scan_keyed(p, max_pixels)
+    def dies_after_ten(todo, max_pixels, workers):  # two chunks of 5 given back, then none
+        for start in (0, 5):
+            yield start, [scan_mod._scan_keyed(p, max_pixels) for p in todo[start : start + 5]]
         raise BrokenProcessPool("a worker died")
+
+    monkeypatch.setattr(scan_mod, "_PROCESS_CHUNK", 5)
 
     monkeypatch.setattr(scan_mod, "PROCESS_MIN_FILES", 10)
     monkeypatch.setattr(scan_mod, "_can_fork", lambda: True)

@@ -248,14 +248,19 @@ def _scanned(todo: list[str], max_pixels: int, threads: int | None) -> Iterator[
     left = todo
     workers = min(n, os.cpu_count() or 1)
     if len(todo) >= PROCESS_MIN_FILES and workers > 1 and _can_fork():
-        done: set[str] = set()
+        done: set[int] = set()  # chunks given back whole (a few KB at a million files)
         try:
-            for scanned in _in_processes(todo, max_pixels, workers):
-                done.add(scanned[0].image)
-                yield scanned
+            for start, chunk in _in_processes(todo, max_pixels, workers):
+                yield from chunk
+                done.add(start)
             return
         except (BrokenProcessPool, OSError):  # a worker died or none could start
-            left = [p for p in todo if p not in done]
+            left = [
+                p
+                for start in range(0, len(todo), _PROCESS_CHUNK)
+                if start not in done
+                for p in todo[start : start + _PROCESS_CHUNK]
+            ]
     with ThreadPoolExecutor(max_workers=n) as pool:
         yield from imap_unordered(
             pool, partial(_scan_keyed, max_pixels=max_pixels), left, window_for(n)
@@ -278,20 +283,21 @@ def _can_fork() -> bool:
 
 
 def _in_processes(todo: list[str], max_pixels: int, workers: int) -> Iterator[tuple]:
+    """(start, the scans of todo[start : start + _PROCESS_CHUNK]) as the chunks finish."""
     import multiprocessing
 
     # The workers only decode and hash (Pillow, numpy, imagehash): nothing of the threads a
     # fork leaves behind (torch's, a progress bar's) is used in them.
     context = multiprocessing.get_context("fork")
-    chunks = (todo[i : i + _PROCESS_CHUNK] for i in range(0, len(todo), _PROCESS_CHUNK))
+    chunks = ((i, todo[i : i + _PROCESS_CHUNK]) for i in range(0, len(todo), _PROCESS_CHUNK))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         scan = partial(_scan_chunk, max_pixels=max_pixels)
-        for chunk in imap_unordered(pool, scan, chunks, window_for(workers)):
-            yield from chunk
+        yield from imap_unordered(pool, scan, chunks, window_for(workers))
 
 
-def _scan_chunk(paths: list[str], max_pixels: int) -> list[tuple[FileScan, str | None]]:
-    return [_scan_keyed(p, max_pixels) for p in paths]
+def _scan_chunk(chunk: tuple[int, list[str]], max_pixels: int) -> tuple[int, list[tuple]]:
+    start, paths = chunk
+    return start, [_scan_keyed(p, max_pixels) for p in paths]
 
 
 def _scan_keyed(path: str, max_pixels: int) -> tuple[FileScan, str | None]:
